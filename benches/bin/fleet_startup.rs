@@ -1,0 +1,80 @@
+//! Measures fleet start-up time (until every server passes a health probe) and idle memory
+//! (RSS of this process plus, in process mode, every server process), repeated for a median.
+//!
+//! `cargo run --release -p benches --bin fleet-startup -- --isolation task --repeat 5`
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use fleet::{Fleet, FleetOptions, FleetSpec, Isolation};
+
+#[derive(Debug, Parser)]
+#[command(about = "Measure fleet start-up time and idle RSS")]
+struct Args {
+    #[arg(long, value_enum, default_value = "task")]
+    isolation: Isolation,
+    /// Total servers (the default groups scaled).
+    #[arg(long, default_value_t = 500)]
+    servers: u32,
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
+    /// Seconds to stay idle before reading RSS.
+    #[arg(long, default_value_t = 3.0)]
+    idle: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    if let Some(r) = fleet::child::run_if_child() {
+        return r;
+    }
+    let args = Args::parse();
+    tokio::runtime::Runtime::new()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mut starts = Vec::new();
+    let mut rss = Vec::new();
+    println!("isolation={:?} servers={}", args.isolation, args.servers);
+    for round in 1..=args.repeat {
+        let mut spec = FleetSpec::default().scaled_to(args.servers)?;
+        spec.isolation = args.isolation;
+        let total = spec.server_count();
+        let t = Instant::now();
+        let fleet = Fleet::start(spec, FleetOptions::default())
+            .await
+            .context("starting the fleet (are the default ports free?)")?;
+        let healthy = fleet.wait_healthy(Duration::from_secs(60), |_, _| {}).await;
+        let took = t.elapsed().as_secs_f64();
+        if healthy != total {
+            fleet.stop().await;
+            bail!("only {healthy}/{total} healthy");
+        }
+        tokio::time::sleep(Duration::from_secs_f64(args.idle)).await;
+        let own = benches::rss_bytes(std::process::id()).unwrap_or(0);
+        let children: u64 = fleet
+            .registry()
+            .entries()
+            .iter()
+            .filter_map(|e| e.view().pid)
+            .filter_map(benches::rss_bytes)
+            .sum();
+        let mb = (own + children) as f64 / 1e6;
+        println!(
+            "round {round}: {total}/{total} healthy in {took:.3} s, idle RSS {mb:.1} MB (supervisor {:.1} MB, servers {:.1} MB)",
+            own as f64 / 1e6,
+            children as f64 / 1e6
+        );
+        starts.push(took);
+        rss.push(mb);
+        fleet.stop().await;
+        // Let the kernel release the ports' TIME_WAIT-free listeners before the next round.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    println!(
+        "median: healthy in {:.3} s, idle RSS {:.1} MB",
+        benches::median(&starts).unwrap_or(f64::NAN),
+        benches::median(&rss).unwrap_or(f64::NAN)
+    );
+    Ok(())
+}

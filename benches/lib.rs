@@ -1,0 +1,47 @@
+//! Benchmarks and measurement tools for the workspace. Criterion benches live in `benches/`
+//! (`cargo bench -p benches`); `bin/` holds tools that measure a running fleet
+//! (`fleet-startup`, `echo-servers`); figures and the commands behind them are in README.md.
+
+/// Resident set size of a process in bytes, read from `/proc/<pid>/status` (Linux only).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Median of a non-empty slice (sorted copy); `None` when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn reads_own_rss() {
+        let rss = rss_bytes(std::process::id()).expect("linux /proc");
+        assert!(rss > 1024 * 1024);
+    }
+}

@@ -1,0 +1,242 @@
+//! The admin API (127.0.0.1:7900 by default): the fleet's state as JSON and Prometheus text, and
+//! fault injection for chaos tests. `fleet status` and `fleet down` are clients of it.
+
+use std::{fmt::Write as _, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    registry::{Registry, ServerView, State as ServerState},
+    spec::Isolation,
+    supervisor::{Command, CommandError, Commands},
+};
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub registry: Arc<Registry>,
+    pub commands: Commands,
+    pub isolation: Isolation,
+    /// Cancelled by `POST /shutdown`; whoever runs the fleet stops it then.
+    pub shutdown: CancellationToken,
+}
+
+/// Body of `GET /servers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FleetView {
+    pub isolation: Isolation,
+    pub total: usize,
+    pub healthy: usize,
+    pub uptime_ms: u64,
+    pub servers: Vec<ServerView>,
+}
+
+/// Body of `POST /servers/{id}/latency`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyRequest {
+    /// Delay added before every request, in milliseconds (0 removes it).
+    pub ms: u64,
+}
+
+/// The admin router; the binary serves it and tests call it directly.
+pub fn app(state: AdminState) -> Router {
+    Router::new()
+        .route("/servers", get(servers))
+        .route("/servers/{id}", get(server))
+        .route("/servers/{id}/kill", post(kill))
+        .route("/servers/{id}/pause", post(pause))
+        .route("/servers/{id}/resume", post(resume))
+        .route("/servers/{id}/latency", post(latency))
+        .route("/metrics", get(metrics))
+        .route("/shutdown", post(shutdown))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AdminError {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AdminError::Command(CommandError::UnknownServer(_)) => StatusCode::NOT_FOUND,
+            AdminError::Command(CommandError::ShuttingDown(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
+    }
+}
+
+fn entry<'a>(s: &'a AdminState, id: &str) -> Result<&'a Arc<crate::registry::Entry>, AdminError> {
+    s.registry
+        .get(id)
+        .ok_or_else(|| CommandError::UnknownServer(id.to_string()).into())
+}
+
+async fn servers(State(s): State<AdminState>) -> Json<FleetView> {
+    let servers: Vec<ServerView> = s.registry.entries().iter().map(|e| e.view()).collect();
+    Json(FleetView {
+        isolation: s.isolation,
+        total: servers.len(),
+        healthy: servers
+            .iter()
+            .filter(|v| v.state == ServerState::Healthy)
+            .count(),
+        uptime_ms: s.registry.uptime().as_millis() as u64,
+        servers,
+    })
+}
+
+async fn server(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<ServerView>, AdminError> {
+    Ok(Json(entry(&s, &id)?.view()))
+}
+
+async fn kill(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<ServerView>, AdminError> {
+    let e = entry(&s, &id)?;
+    s.commands.send(&id, Command::Kill)?;
+    Ok(Json(e.view()))
+}
+
+async fn pause(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<ServerView>, AdminError> {
+    let e = entry(&s, &id)?;
+    e.faults.send_modify(|f| f.paused = true);
+    Ok(Json(e.view()))
+}
+
+async fn resume(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<ServerView>, AdminError> {
+    let e = entry(&s, &id)?;
+    e.faults.send_modify(|f| f.paused = false);
+    Ok(Json(e.view()))
+}
+
+async fn latency(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    Json(req): Json<LatencyRequest>,
+) -> Result<Json<ServerView>, AdminError> {
+    let e = entry(&s, &id)?;
+    e.faults.send_modify(|f| f.added_latency_ms = req.ms);
+    Ok(Json(e.view()))
+}
+
+async fn shutdown(State(s): State<AdminState>) -> StatusCode {
+    s.shutdown.cancel();
+    StatusCode::ACCEPTED
+}
+
+/// Prometheus text exposition of the fleet's gauges and counters.
+async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
+    let views: Vec<ServerView> = s.registry.entries().iter().map(|e| e.view()).collect();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render_metrics(&views),
+    )
+}
+
+/// Renders the metrics text; separate from the handler so it can be tested and benchmarked.
+pub fn render_metrics(views: &[ServerView]) -> String {
+    let mut out = String::with_capacity(views.len() * 600);
+    let healthy = views
+        .iter()
+        .filter(|v| v.state == ServerState::Healthy)
+        .count();
+    let _ = writeln!(out, "# HELP mcpfleet_servers Servers in the fleet.");
+    let _ = writeln!(out, "# TYPE mcpfleet_servers gauge");
+    let _ = writeln!(out, "mcpfleet_servers {}", views.len());
+    let _ = writeln!(
+        out,
+        "# HELP mcpfleet_servers_healthy Servers passing health probes."
+    );
+    let _ = writeln!(out, "# TYPE mcpfleet_servers_healthy gauge");
+    let _ = writeln!(out, "mcpfleet_servers_healthy {healthy}");
+    type Metric = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&ServerView) -> f64,
+    );
+    let metrics: [Metric; 7] = [
+        (
+            "mcpfleet_server_up",
+            "gauge",
+            "1 when the server is healthy.",
+            |v| f64::from(u8::from(v.state == ServerState::Healthy)),
+        ),
+        (
+            "mcpfleet_server_requests_total",
+            "counter",
+            "HTTP requests served.",
+            |v| v.requests as f64,
+        ),
+        (
+            "mcpfleet_server_open_connections",
+            "gauge",
+            "Open TCP connections.",
+            |v| v.open_connections as f64,
+        ),
+        (
+            "mcpfleet_server_open_sessions",
+            "gauge",
+            "Open MCP sessions.",
+            |v| v.open_sessions as f64,
+        ),
+        (
+            "mcpfleet_server_restarts_total",
+            "counter",
+            "Restarts by the supervisor.",
+            |v| f64::from(v.restarts),
+        ),
+        (
+            "mcpfleet_server_probes_failed_total",
+            "counter",
+            "Failed health probes.",
+            |v| v.probes_failed as f64,
+        ),
+        (
+            "mcpfleet_server_probes_ok_total",
+            "counter",
+            "Successful health probes.",
+            |v| v.probes_ok as f64,
+        ),
+    ];
+    for (name, kind, help, value) in metrics {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for v in views {
+            let _ = writeln!(
+                out,
+                "{name}{{server=\"{}\",group=\"{}\",port=\"{}\"}} {}",
+                v.id,
+                v.group,
+                v.port,
+                value(v)
+            );
+        }
+    }
+    out
+}

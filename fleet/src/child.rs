@@ -1,0 +1,94 @@
+//! The child side of process isolation: a binary that embeds the fleet checks, first thing in
+//! `main`, whether it was started as one server of a process-mode fleet and if so serves it.
+//! The parent passes the listening socket as fd 3 (so ports never change hands and a restart
+//! serves connections queued meanwhile), the server's configuration in an environment variable,
+//! and fault changes as JSON lines on stdin; stdin closing means "stop gracefully".
+
+use std::{
+    os::fd::{FromRawFd, OwnedFd, RawFd},
+    sync::Arc,
+};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    listener,
+    registry::{Counters, Faults, Identity},
+    server,
+    spec::ServerSpec,
+};
+
+/// Environment variable carrying the [`ChildConfig`] as JSON.
+pub const CHILD_ENV: &str = "MCPFLEET_CHILD";
+/// File descriptor of the inherited listening socket.
+pub const LISTEN_FD: RawFd = 3;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChildConfig {
+    pub identity: Identity,
+    pub server: ServerSpec,
+}
+
+/// Serves as a fleet child and returns its exit result if this process was started as one;
+/// returns `None` (doing nothing) otherwise.
+pub fn run_if_child() -> Option<anyhow::Result<()>> {
+    let raw = std::env::var(CHILD_ENV).ok()?;
+    Some(run_child(&raw))
+}
+
+fn run_child(raw: &str) -> anyhow::Result<()> {
+    let config: ChildConfig =
+        serde_json::from_str(raw).with_context(|| format!("invalid {CHILD_ENV}"))?;
+    // SAFETY: the parent maps the listening socket to LISTEN_FD for exactly this purpose and
+    // nothing else in this process has claimed that descriptor yet.
+    #[allow(unsafe_code)]
+    let fd = unsafe { OwnedFd::from_raw_fd(LISTEN_FD) };
+    let std_listener = std::net::TcpListener::from(fd);
+    std_listener
+        .set_nonblocking(true)
+        .context("inherited fd 3 is not a listening socket")?;
+    // One thread per server process keeps 500 processes cheap.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let counters = Arc::new(Counters::default());
+        let (faults_tx, faults_rx) = tokio::sync::watch::channel(Faults::default());
+        let router = server::app(
+            config.identity.clone(),
+            &config.server,
+            counters.clone(),
+            faults_rx,
+        );
+        let stop = CancellationToken::new();
+        let stop_on_eof = stop.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                match serde_json::from_str::<Faults>(&line) {
+                    Ok(f) => {
+                        faults_tx.send_replace(f);
+                    }
+                    Err(e) => tracing::warn!("ignoring bad control line: {e}"),
+                }
+            }
+            stop_on_eof.cancel();
+        });
+        let stop_on_term = stop.clone();
+        tokio::spawn(async move {
+            if let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                term.recv().await;
+                stop_on_term.cancel();
+            }
+        });
+        listener::serve(listener, router, counters, stop).await;
+        anyhow::Ok(())
+    })
+}

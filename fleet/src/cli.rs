@@ -1,0 +1,362 @@
+//! The `fleet` command line: `up` runs a fleet in the foreground, `status` and `down` talk to a
+//! running one through its admin API.
+
+use std::{
+    io::{IsTerminal, Write},
+    net::IpAddr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    admin::FleetView,
+    fleet::{Fleet, FleetOptions},
+    registry::State,
+    spec::{FleetSpec, Isolation},
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fleet",
+    version,
+    about = "Run the mcpfleet reference fleet of MCP servers",
+    long_about = "Runs the reference fleet that mcpfleet's load generator measures: by default \
+                  500 MCP servers (346 `community` on 127.0.0.1:8000-8345, 154 `security` on \
+                  127.0.0.1:9346-9499), supervised, health-checked, with an admin API on \
+                  127.0.0.1:7900."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Start a fleet and run it until Ctrl-C or `fleet down`.
+    Up(UpArgs),
+    /// Show the state of a running fleet.
+    Status(StatusArgs),
+    /// Stop a running fleet cleanly.
+    Down(AdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Fleet spec file (TOML): groups, ports, isolation, health and server settings.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Scale the spec's groups proportionally to this many servers in total.
+    #[arg(long, value_name = "N")]
+    pub servers: Option<u32>,
+    /// `task`: all servers in this process; `process`: one OS process per server.
+    #[arg(long, value_enum)]
+    pub isolation: Option<Isolation>,
+    /// Address to bind servers and the admin API to.
+    #[arg(long)]
+    pub host: Option<IpAddr>,
+    /// Admin API port (0 picks a free one).
+    #[arg(long)]
+    pub admin_port: Option<u16>,
+    /// Let the kernel pick every server's port (for running beside another fleet).
+    #[arg(long)]
+    pub ephemeral_ports: bool,
+    /// Give up if the fleet is not fully healthy after this many seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub startup_timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Admin API of the running fleet.
+    #[arg(long, default_value = "http://127.0.0.1:7900", env = "MCPFLEET_ADMIN")]
+    pub admin: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    /// List every server, not only the per-group summary and servers that are not healthy.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the admin API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl UpArgs {
+    /// The spec this invocation asks for, validated.
+    pub fn spec(&self) -> anyhow::Result<FleetSpec> {
+        let mut spec = match &self.spec {
+            Some(path) => FleetSpec::from_file(path)?,
+            None => FleetSpec::default(),
+        };
+        if let Some(n) = self.servers {
+            spec = spec.scaled_to(n)?;
+        }
+        if let Some(i) = self.isolation {
+            spec.isolation = i;
+        }
+        if let Some(h) = self.host {
+            spec.host = h;
+        }
+        if let Some(p) = self.admin_port {
+            spec.admin_port = p;
+        }
+        if self.ephemeral_ports {
+            let admin = spec.admin_port;
+            spec = spec.with_ephemeral_ports();
+            spec.admin_port = admin;
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Cmd::Up(args) => up(args).await,
+        Cmd::Status(args) => status(args).await,
+        Cmd::Down(args) => down(args).await,
+    }
+}
+
+/// Prints start-up progress: a line updated in place on a terminal, a few plain lines otherwise.
+pub fn progress_printer(total: usize) -> impl FnMut(usize, usize) {
+    let tty = std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let mut last_plain = Instant::now();
+    move |healthy, _| {
+        let mut err = std::io::stderr();
+        if tty {
+            let _ = write!(
+                err,
+                "\r  {healthy}/{total} healthy ({:.1} s)",
+                start.elapsed().as_secs_f64()
+            );
+            let _ = err.flush();
+        } else if last_plain.elapsed() >= Duration::from_secs(1) {
+            let _ = writeln!(
+                err,
+                "  {healthy}/{total} healthy ({:.1} s)",
+                start.elapsed().as_secs_f64()
+            );
+            last_plain = Instant::now();
+        }
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let spec = args.spec()?;
+    let total = spec.server_count();
+    eprintln!(
+        "starting {total} servers ({} isolation) in {} group(s)",
+        match spec.isolation {
+            Isolation::Task => "task",
+            Isolation::Process => "process",
+        },
+        spec.groups.len()
+    );
+    let started = Instant::now();
+    let fleet = Fleet::start(
+        spec,
+        FleetOptions {
+            admin: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let timeout = Duration::from_secs_f64(args.startup_timeout.max(0.1));
+    let healthy = fleet.wait_healthy(timeout, progress_printer(total)).await;
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    let elapsed = started.elapsed();
+    if healthy < total {
+        let sick: Vec<String> = fleet
+            .registry()
+            .entries()
+            .iter()
+            .filter(|e| e.state() != State::Healthy)
+            .take(10)
+            .map(|e| {
+                let v = e.view();
+                format!(
+                    "{} ({:?}{})",
+                    v.id,
+                    v.state,
+                    v.last_error.map(|m| format!(": {m}")).unwrap_or_default()
+                )
+            })
+            .collect();
+        fleet.stop().await;
+        bail!(
+            "only {healthy}/{total} servers healthy after {:.1} s; not healthy: {}",
+            elapsed.as_secs_f64(),
+            sick.join(", ")
+        );
+    }
+    println!(
+        "{healthy}/{total} healthy in {:.2} s",
+        elapsed.as_secs_f64()
+    );
+    for line in describe(&fleet) {
+        println!("{line}");
+    }
+    let stop = fleet.shutdown_requested();
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => { r.context("waiting for Ctrl-C")?; eprintln!("Ctrl-C: stopping"); }
+        () = stop.cancelled() => eprintln!("stop requested through the admin API"),
+    }
+    let t = Instant::now();
+    fleet.stop().await;
+    eprintln!("fleet stopped in {:.2} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Human lines naming where everything is.
+pub fn describe(fleet: &Fleet) -> Vec<String> {
+    let mut lines = Vec::new();
+    let endpoints = fleet.endpoints();
+    for group in &fleet.spec().groups {
+        let ports: Vec<u16> = endpoints
+            .iter()
+            .filter(|e| e.group == group.name)
+            .map(|e| e.addr.port())
+            .collect();
+        let (lo, hi) = (ports.iter().min(), ports.iter().max());
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            lines.push(format!(
+                "  {:<10} {:>4} {} servers  http://{}:{lo}-{hi}/mcp",
+                group.name,
+                ports.len(),
+                group.profile,
+                fleet.spec().host
+            ));
+        }
+    }
+    if let Some(addr) = fleet.admin_addr() {
+        lines.push(format!(
+            "  admin      http://{addr}/servers  (metrics: /metrics)"
+        ));
+    }
+    lines
+}
+
+fn admin_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .no_proxy()
+        .build()?)
+}
+
+async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let url = format!("{}/servers", args.admin.admin.trim_end_matches('/'));
+    let resp = admin_client()?.get(&url).send().await.with_context(|| {
+        format!(
+            "no fleet answers at {} (is `fleet up` running?)",
+            args.admin.admin
+        )
+    })?;
+    if !resp.status().is_success() {
+        bail!("{url} answered {}", resp.status());
+    }
+    let text = resp.text().await?;
+    if args.json {
+        println!("{text}");
+        return Ok(());
+    }
+    let view: FleetView = serde_json::from_str(&text)
+        .with_context(|| format!("{url} did not return a fleet status"))?;
+    print!("{}", render_status(&view, args.all));
+    Ok(())
+}
+
+/// The `fleet status` table.
+pub fn render_status(view: &FleetView, all: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}/{} healthy, {:?} isolation, up {:.0} s",
+        view.healthy,
+        view.total,
+        view.isolation,
+        view.uptime_ms as f64 / 1000.0
+    );
+    let mut groups: Vec<&str> = view.servers.iter().map(|s| s.group.as_str()).collect();
+    groups.dedup();
+    let _ = writeln!(
+        out,
+        "{:<12} {:>7} {:>8} {:>9} {:>11} {:>6} {:>8}",
+        "GROUP", "SERVERS", "HEALTHY", "REQUESTS", "CONNECTIONS", "SESS", "RESTARTS"
+    );
+    for g in groups {
+        let members: Vec<_> = view.servers.iter().filter(|s| s.group == g).collect();
+        let _ = writeln!(
+            out,
+            "{:<12} {:>7} {:>8} {:>9} {:>11} {:>6} {:>8}",
+            g,
+            members.len(),
+            members.iter().filter(|s| s.state == State::Healthy).count(),
+            members.iter().map(|s| s.requests).sum::<u64>(),
+            members.iter().map(|s| s.open_connections).sum::<u64>(),
+            members.iter().map(|s| s.open_sessions).sum::<u64>(),
+            members.iter().map(|s| u64::from(s.restarts)).sum::<u64>(),
+        );
+    }
+    let rows: Vec<_> = view
+        .servers
+        .iter()
+        .filter(|s| all || s.state != State::Healthy)
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<16} {:>5} {:>7} {:<10} {:>8} {:>8} {:>9} {:>5} {:>4}  LAST ERROR",
+            "SERVER", "PORT", "PID", "STATE", "RESTARTS", "UPTIME", "REQUESTS", "CONNS", "SESS"
+        );
+        for s in rows {
+            let _ = writeln!(
+                out,
+                "{:<16} {:>5} {:>7} {:<10} {:>8} {:>7.0}s {:>9} {:>5} {:>4}  {}",
+                s.id,
+                s.port,
+                s.pid.map_or("-".to_string(), |p| p.to_string()),
+                format!("{:?}", s.state).to_lowercase(),
+                s.restarts,
+                s.uptime_ms as f64 / 1000.0,
+                s.requests,
+                s.open_connections,
+                s.open_sessions,
+                s.last_error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    out
+}
+
+async fn down(args: AdminArgs) -> anyhow::Result<()> {
+    let base = args.admin.trim_end_matches('/').to_string();
+    let client = admin_client()?;
+    client
+        .post(format!("{base}/shutdown"))
+        .send()
+        .await
+        .with_context(|| format!("no fleet answers at {base} (is `fleet up` running?)"))?
+        .error_for_status()?;
+    // Wait until the admin API is gone: the fleet stops it last.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if client.get(format!("{base}/healthz")).send().await.is_err() {
+            println!("fleet stopped");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("asked the fleet at {base} to stop, but it is still answering after 15 s")
+}

@@ -1,0 +1,293 @@
+//! Starting and stopping a whole fleet: bind every port first (so a taken port fails fast and
+//! nothing is left half-running), then start the keepers, the health monitors and the admin API.
+//! This is the library entry point the `fleet` binary, `loadgen` and the tests share.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tokio::net::TcpSocket;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    admin::{self, AdminState},
+    health::{self, Prober},
+    instance::{ChildProgram, Launcher},
+    listener,
+    registry::{Entry, Identity, Registry},
+    spec::{FleetSpec, Isolation},
+    supervisor::{self, Commands, Keepers},
+};
+
+/// Backlog of every listening socket: connection storms of 1000+ clients must not be dropped.
+const BACKLOG: u32 = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid fleet spec: {0}")]
+    Spec(#[from] crate::spec::SpecError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("process isolation needs a server program: {0}")]
+    ChildProgram(std::io::Error),
+    #[error("cannot build the health prober: {0}")]
+    Prober(#[from] reqwest::Error),
+}
+
+/// How a fleet is embedded.
+#[derive(Debug, Clone, Default)]
+pub struct FleetOptions {
+    /// Program for process-mode servers; defaults to the current executable.
+    pub child: Option<ChildProgram>,
+    /// Serve the admin API (on `spec.admin_port`).
+    pub admin: bool,
+}
+
+/// One server as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: String,
+    pub group: String,
+    pub addr: SocketAddr,
+}
+
+impl Endpoint {
+    /// The MCP endpoint URL, `http://host:port/mcp`.
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+}
+
+/// A running fleet. Stop it with [`Fleet::stop`]; dropping it leaves the servers running until
+/// the runtime ends.
+#[derive(Debug)]
+pub struct Fleet {
+    spec: FleetSpec,
+    registry: Arc<Registry>,
+    commands: Commands,
+    keepers: Keepers,
+    monitors: Keepers,
+    admin_addr: Option<SocketAddr>,
+    admin_stop: CancellationToken,
+    admin_tracker: TaskTracker,
+    shutdown_requested: CancellationToken,
+}
+
+fn bind(addr: SocketAddr, what: impl Fn() -> String) -> Result<std::net::TcpListener, StartError> {
+    let err = |source| StartError::Bind {
+        addr,
+        what: what(),
+        source,
+    };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(err)?;
+    socket.set_reuseaddr(true).map_err(err)?;
+    socket.bind(addr).map_err(err)?;
+    let listener = socket.listen(BACKLOG).map_err(err)?;
+    listener.into_std().map_err(err)
+}
+
+impl Fleet {
+    /// Validates the spec, binds every port and starts everything. Must run inside a tokio
+    /// runtime. On error nothing is left running.
+    pub async fn start(spec: FleetSpec, options: FleetOptions) -> Result<Self, StartError> {
+        spec.validate()?;
+        crate::registry::raise_fd_limit();
+        let child = match (spec.isolation, options.child) {
+            (Isolation::Process, None) => {
+                Some(ChildProgram::current_exe().map_err(StartError::ChildProgram)?)
+            }
+            (_, child) => child,
+        };
+        // Bind everything before starting anything.
+        let mut sockets = Vec::with_capacity(spec.server_count());
+        for group in &spec.groups {
+            for i in 0..group.count {
+                let port = if group.first_port == 0 {
+                    0
+                } else {
+                    group.first_port + i as u16
+                };
+                let identity = Identity::new(&group.name, group.profile, i);
+                let socket = bind(SocketAddr::new(spec.host, port), || {
+                    format!("server {}", identity.id)
+                })?;
+                let port = socket
+                    .local_addr()
+                    .map_err(|source| StartError::Bind {
+                        addr: SocketAddr::new(spec.host, port),
+                        what: identity.id.clone(),
+                        source,
+                    })?
+                    .port();
+                sockets.push((identity, port, socket));
+            }
+        }
+        let admin_socket = if options.admin {
+            let socket = bind(SocketAddr::new(spec.host, spec.admin_port), || {
+                "admin API".to_string()
+            })?;
+            Some(socket)
+        } else {
+            None
+        };
+        let prober = Prober::new(spec.host, spec.health.timeout)?;
+
+        let launcher = Arc::new(Launcher {
+            isolation: spec.isolation,
+            server: spec.server.clone(),
+            child,
+        });
+        let mut entries = Vec::with_capacity(sockets.len());
+        let mut senders = HashMap::new();
+        let mut receivers = Vec::new();
+        for (identity, port, socket) in sockets {
+            let entry = Arc::new(Entry::new(identity, port));
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            senders.insert(entry.identity.id.clone(), tx);
+            receivers.push((entry.clone(), Arc::new(socket), rx));
+            entries.push(entry);
+        }
+        let registry = Arc::new(Registry::new(entries));
+        let commands = Commands::new(senders);
+        let keepers = Keepers {
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        };
+        let monitors = Keepers {
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        };
+        for (entry, socket, rx) in receivers {
+            keepers.tracker.spawn(supervisor::keep(
+                entry.clone(),
+                socket,
+                launcher.clone(),
+                rx,
+                keepers.shutdown.clone(),
+            ));
+            monitors.tracker.spawn(health::monitor(
+                entry,
+                prober.clone(),
+                spec.health.clone(),
+                spec.isolation,
+                commands.clone(),
+                monitors.shutdown.clone(),
+            ));
+        }
+
+        let shutdown_requested = CancellationToken::new();
+        let admin_stop = CancellationToken::new();
+        let admin_tracker = TaskTracker::new();
+        let mut admin_addr = None;
+        if let Some(socket) = admin_socket {
+            admin_addr = socket.local_addr().ok();
+            let state = AdminState {
+                registry: registry.clone(),
+                commands: commands.clone(),
+                isolation: spec.isolation,
+                shutdown: shutdown_requested.clone(),
+            };
+            let listener =
+                tokio::net::TcpListener::from_std(socket).map_err(|source| StartError::Bind {
+                    addr: SocketAddr::new(spec.host, spec.admin_port),
+                    what: "admin API".into(),
+                    source,
+                })?;
+            admin_tracker.spawn(listener::serve(
+                listener,
+                admin::app(state),
+                Arc::default(),
+                admin_stop.clone(),
+            ));
+        }
+        Ok(Self {
+            spec,
+            registry,
+            commands,
+            keepers,
+            monitors,
+            admin_addr,
+            admin_stop,
+            admin_tracker,
+            shutdown_requested,
+        })
+    }
+
+    /// Waits until every server is healthy or `timeout` passes, calling `progress(healthy,
+    /// total)` whenever the count changes. Returns the number healthy at the end.
+    pub async fn wait_healthy(
+        &self,
+        timeout: Duration,
+        mut progress: impl FnMut(usize, usize),
+    ) -> usize {
+        let deadline = Instant::now() + timeout;
+        let total = self.registry.entries().len();
+        let mut last = usize::MAX;
+        loop {
+            let healthy = self.registry.healthy();
+            if healthy != last {
+                progress(healthy, total);
+                last = healthy;
+            }
+            if healthy == total || Instant::now() >= deadline {
+                return healthy;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn spec(&self) -> &FleetSpec {
+        &self.spec
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub fn commands(&self) -> &Commands {
+        &self.commands
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Every server's MCP endpoint, in spec order.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        self.registry
+            .entries()
+            .iter()
+            .map(|e| Endpoint {
+                id: e.identity.id.clone(),
+                group: e.identity.group.clone(),
+                addr: SocketAddr::new(self.spec.host, e.port),
+            })
+            .collect()
+    }
+
+    /// Cancelled when someone asks the fleet to stop through the admin API (`fleet down`).
+    pub fn shutdown_requested(&self) -> CancellationToken {
+        self.shutdown_requested.clone()
+    }
+
+    /// Stops every server gracefully, then the monitors and the admin API.
+    pub async fn stop(self) {
+        self.monitors.stop().await;
+        self.keepers.stop().await;
+        self.admin_stop.cancel();
+        self.admin_tracker.close();
+        self.admin_tracker.wait().await;
+    }
+}

@@ -1,0 +1,191 @@
+//! The health monitor: probes every server over the network, exactly as a load balancer would
+//! (`GET /healthz`, and every few probes a real MCP `tools/list` round trip), keeps the probe
+//! history for availability figures, and asks the supervisor to restart a server after
+//! `failures_to_unhealthy` consecutive failures.
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    registry::{CounterSnapshot, Entry, State},
+    spec::{HealthSpec, Isolation},
+    supervisor::{Command, Commands},
+};
+
+/// How often a starting server is probed, so start-up and recovery are noticed within tens of
+/// milliseconds rather than a full interval.
+const STARTING_PROBE_EVERY: Duration = Duration::from_millis(20);
+
+/// Protocol version the MCP probe speaks: the stateless era needs no session to clean up.
+pub const PROBE_PROTOCOL: &str = "2026-07-28";
+
+/// Probes servers. Cheap to clone (one HTTP client without a connection pool, so the monitor
+/// never holds idle connections that would show in the servers' connection counts).
+#[derive(Debug, Clone)]
+pub struct Prober {
+    client: reqwest::Client,
+    host: IpAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{0}")]
+    Http(#[from] reqwest::Error),
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+    #[error("bad MCP answer: {0}")]
+    Mcp(String),
+}
+
+impl Prober {
+    pub fn new(host: IpAddr, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .tcp_nodelay(true)
+            .timeout(timeout)
+            .no_proxy()
+            .build()?;
+        Ok(Self { client, host })
+    }
+
+    fn url(&self, port: u16, path: &str) -> String {
+        match self.host {
+            IpAddr::V4(ip) => format!("http://{ip}:{port}{path}"),
+            IpAddr::V6(ip) => format!("http://[{ip}]:{port}{path}"),
+        }
+    }
+
+    /// `GET /healthz`, returning the server's own counters.
+    pub async fn healthz(&self, port: u16) -> Result<CounterSnapshot, ProbeError> {
+        let resp = self.client.get(self.url(port, "/healthz")).send().await?;
+        if !resp.status().is_success() {
+            return Err(ProbeError::Status(resp.status()));
+        }
+        Ok(resp.json::<CounterSnapshot>().await?)
+    }
+
+    /// A stateless MCP `tools/list` round trip; succeeds when the answer lists at least one tool.
+    pub async fn mcp(&self, port: u16) -> Result<usize, ProbeError> {
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/list",
+            "params": {"_meta": crate::server::stateless_meta()},
+        });
+        let resp = self
+            .client
+            .post(self.url(port, "/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", PROBE_PROTOCOL)
+            .header("mcp-method", "tools/list")
+            .json(&body)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            return Err(ProbeError::Status(resp.status()));
+        }
+        let text = resp.text().await?;
+        let message = crate::server::first_jsonrpc_message(&text)
+            .ok_or_else(|| ProbeError::Mcp("no JSON-RPC message in the response".into()))?;
+        let tools = message
+            .pointer("/result/tools")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ProbeError::Mcp(format!("no result.tools in {message}")))?;
+        if tools.is_empty() {
+            return Err(ProbeError::Mcp("the server lists no tools".into()));
+        }
+        Ok(tools.len())
+    }
+}
+
+/// Watches one server until shutdown.
+pub(crate) async fn monitor(
+    entry: Arc<Entry>,
+    prober: Prober,
+    spec: HealthSpec,
+    isolation: Isolation,
+    commands: Commands,
+    shutdown: CancellationToken,
+) {
+    // Spread the fleet's probes over the interval instead of probing 500 servers at once.
+    let offset = spec
+        .interval
+        .mul_f64(f64::from(entry.identity.index % 97) / 97.0);
+    let mut probes: u64 = 0;
+    let mut first_healthy = true;
+    loop {
+        let state = entry.state();
+        let wait = match state {
+            State::Starting => STARTING_PROBE_EVERY,
+            State::Restarting => STARTING_PROBE_EVERY,
+            _ if first_healthy => offset,
+            _ => spec.interval,
+        };
+        if !matches!(state, State::Starting | State::Restarting) {
+            first_healthy = false;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        let state = entry.state();
+        if matches!(state, State::Restarting | State::Stopped) {
+            continue;
+        }
+        probes += 1;
+        let with_mcp =
+            state == State::Starting || probes.is_multiple_of(u64::from(spec.mcp_probe_every));
+        let outcome = probe(&prober, entry.port, with_mcp).await;
+        if entry.state() != state {
+            // The instance changed under the probe (killed, restarted): its result is stale.
+            continue;
+        }
+        match outcome {
+            Ok(counters) => {
+                if isolation == Isolation::Process {
+                    entry.counters.store(counters);
+                }
+                {
+                    let mut l = entry.lifecycle();
+                    l.health.probes_ok += 1;
+                    l.health.consecutive_failures = 0;
+                }
+                entry.set_state(State::Healthy, "probe succeeded");
+            }
+            Err(e) => {
+                // A starting server that is not listening yet is not a failure.
+                if state == State::Starting {
+                    continue;
+                }
+                let failures = {
+                    let mut l = entry.lifecycle();
+                    l.health.probes_failed += 1;
+                    l.health.consecutive_failures += 1;
+                    l.health.last_error = Some(e.to_string());
+                    l.health.consecutive_failures
+                };
+                if failures >= spec.failures_to_unhealthy {
+                    let reason = format!("{failures} failed probes, last: {e}");
+                    entry.set_state(State::Unhealthy, reason.clone());
+                    if commands
+                        .send(&entry.identity.id, Command::Restart { reason })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn probe(prober: &Prober, port: u16, with_mcp: bool) -> Result<CounterSnapshot, ProbeError> {
+    let counters = prober.healthz(port).await?;
+    if with_mcp {
+        prober.mcp(port).await?;
+    }
+    Ok(counters)
+}

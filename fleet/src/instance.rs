@@ -1,0 +1,208 @@
+//! One running incarnation of a server: a tokio task in task mode, a child process in process
+//! mode. The keeper (see `supervisor`) starts, waits on, kills and stops instances through this
+//! one type, so both isolation modes share every other piece of code.
+
+use std::{ffi::OsString, os::fd::OwnedFd, path::PathBuf, process::Stdio, sync::Arc};
+
+use anyhow::Context as _;
+use command_fds::{CommandFdExt, FdMapping};
+use tokio::{io::AsyncWriteExt, process::Child, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    child::{CHILD_ENV, ChildConfig, LISTEN_FD},
+    listener::{self, GRACE},
+    registry::Entry,
+    server,
+    spec::{Isolation, ServerSpec},
+};
+
+/// The program a process-mode server runs: a binary that calls [`crate::child::run_if_child`]
+/// first thing in `main` (the `fleet` and `loadgen` binaries both do).
+#[derive(Debug, Clone)]
+pub struct ChildProgram {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+impl ChildProgram {
+    /// This very executable, which is right whenever the running binary embeds the fleet.
+    pub fn current_exe() -> std::io::Result<Self> {
+        Ok(Self {
+            program: std::env::current_exe()?,
+            args: Vec::new(),
+        })
+    }
+}
+
+/// Starts instances in the fleet's isolation mode.
+#[derive(Debug)]
+pub struct Launcher {
+    pub isolation: Isolation,
+    pub server: ServerSpec,
+    pub child: Option<ChildProgram>,
+}
+
+pub enum Instance {
+    Task {
+        handle: JoinHandle<()>,
+        stop: CancellationToken,
+    },
+    Process {
+        child: Child,
+        /// Forwards fault changes to the child's stdin; dropping it closes stdin, which the
+        /// child takes as the order to stop gracefully.
+        forwarder: JoinHandle<()>,
+    },
+}
+
+impl Launcher {
+    pub fn start(
+        &self,
+        entry: &Arc<Entry>,
+        socket: &std::net::TcpListener,
+    ) -> anyhow::Result<Instance> {
+        match self.isolation {
+            Isolation::Task => self.start_task(entry, socket),
+            Isolation::Process => self.start_process(entry, socket),
+        }
+    }
+
+    fn start_task(
+        &self,
+        entry: &Arc<Entry>,
+        socket: &std::net::TcpListener,
+    ) -> anyhow::Result<Instance> {
+        let std_listener = socket.try_clone().context("cloning the listening socket")?;
+        std_listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let router = server::app(
+            entry.identity.clone(),
+            &self.server,
+            entry.counters.clone(),
+            entry.faults.subscribe(),
+        );
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(listener::serve(
+            listener,
+            router,
+            entry.counters.clone(),
+            stop.clone(),
+        ));
+        Ok(Instance::Task { handle, stop })
+    }
+
+    fn start_process(
+        &self,
+        entry: &Arc<Entry>,
+        socket: &std::net::TcpListener,
+    ) -> anyhow::Result<Instance> {
+        let program = self
+            .child
+            .as_ref()
+            .context("process isolation needs a server program, none was configured")?;
+        let config = ChildConfig {
+            identity: entry.identity.clone(),
+            server: self.server.clone(),
+        };
+        let fd: OwnedFd = socket
+            .try_clone()
+            .context("cloning the listening socket")?
+            .into();
+        let mut cmd = tokio::process::Command::new(&program.program);
+        cmd.args(&program.args)
+            .env(CHILD_ENV, serde_json::to_string(&config)?)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        cmd.fd_mappings(vec![FdMapping {
+            parent_fd: fd,
+            child_fd: LISTEN_FD,
+        }])?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {}", program.program.display()))?;
+        let mut stdin = child.stdin.take().context("child has no stdin")?;
+        let mut faults = entry.faults.subscribe();
+        let forwarder = tokio::spawn(async move {
+            loop {
+                let line = match serde_json::to_string(&*faults.borrow_and_update()) {
+                    Ok(l) => l + "\n",
+                    Err(_) => return,
+                };
+                if stdin.write_all(line.as_bytes()).await.is_err() {
+                    return;
+                }
+                if faults.changed().await.is_err() {
+                    // The fleet is gone: park until aborted so stdin stays open until then.
+                    std::future::pending::<()>().await;
+                }
+            }
+        });
+        Ok(Instance::Process { child, forwarder })
+    }
+}
+
+impl Instance {
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Instance::Task { .. } => None,
+            Instance::Process { child, .. } => child.id(),
+        }
+    }
+
+    /// Waits until the instance ends by itself; says how.
+    pub async fn wait(&mut self) -> String {
+        match self {
+            Instance::Task { handle, .. } => match handle.await {
+                Ok(()) => "server task ended".into(),
+                Err(e) => format!("server task failed: {e}"),
+            },
+            Instance::Process { child, .. } => match child.wait().await {
+                Ok(status) => format!("process {status}"),
+                Err(e) => format!("waiting for process failed: {e}"),
+            },
+        }
+    }
+
+    /// Ends the instance at once, dropping its connections.
+    pub async fn kill(self) {
+        match self {
+            Instance::Task { handle, .. } => {
+                handle.abort();
+                let _ = handle.await;
+            }
+            Instance::Process {
+                mut child,
+                forwarder,
+            } => {
+                forwarder.abort();
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+        }
+    }
+
+    /// Stops gracefully: in-flight requests finish (bounded by [`GRACE`]).
+    pub async fn stop(self) {
+        match self {
+            Instance::Task { handle, stop } => {
+                stop.cancel();
+                let _ = handle.await;
+            }
+            Instance::Process {
+                mut child,
+                forwarder,
+            } => {
+                forwarder.abort();
+                let _ = forwarder.await;
+                let grace = GRACE + std::time::Duration::from_secs(1);
+                if tokio::time::timeout(grace, child.wait()).await.is_err() {
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The reference fleet: real rmcp MCP servers in two profiles, a supervisor that keeps them
+//! running (in one process or one process each), a health monitor and an admin API.
+//!
+//! [`fleet::Fleet::start`] is the entry point shared by the `fleet` binary, `loadgen` (which
+//! embeds a fleet to measure) and the integration tests.
+
+pub mod admin;
+pub mod args;
+pub mod child;
+pub mod cli;
+pub mod fleet;
+pub mod health;
+pub mod instance;
+pub mod listener;
+pub mod profile;
+pub mod registry;
+pub mod server;
+pub mod spec;
+pub mod supervisor;
+pub mod tools;
+
+pub use fleet::{Endpoint, Fleet, FleetOptions, StartError};
+pub use spec::{FleetSpec, GroupSpec, Isolation};

@@ -1,0 +1,284 @@
+//! The registry: one entry per server with its identity, live counters, fault switches and
+//! health history. The supervisor, health monitor, admin API and (in task mode) the servers
+//! themselves share it; it is the single source of truth for `GET /servers`.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::profile::Profile;
+
+/// Who a server is. `id` is `<group>-<index>` with the index zero-padded to 4 digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub id: String,
+    pub group: String,
+    pub profile: Profile,
+    pub index: u32,
+}
+
+impl Identity {
+    pub fn new(group: &str, profile: Profile, index: u32) -> Self {
+        Self {
+            id: format!("{group}-{index:04}"),
+            group: group.to_string(),
+            profile,
+            index,
+        }
+    }
+}
+
+/// Lifecycle state as the admin API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Starting,
+    Healthy,
+    Unhealthy,
+    Restarting,
+    Stopped,
+}
+
+/// Counters a server keeps about its own traffic. In task mode the server updates these
+/// directly; in process mode the supervisor copies them from the child's `/healthz`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub open_connections: AtomicU64,
+    pub open_sessions: AtomicU64,
+}
+
+/// A snapshot of [`Counters`], also the body of `/healthz`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterSnapshot {
+    pub requests: u64,
+    pub open_connections: u64,
+    pub open_sessions: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            open_connections: self.open_connections.load(Ordering::Relaxed),
+            open_sessions: self.open_sessions.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn store(&self, s: CounterSnapshot) {
+        self.requests.store(s.requests, Ordering::Relaxed);
+        self.open_connections
+            .store(s.open_connections, Ordering::Relaxed);
+        self.open_sessions.store(s.open_sessions, Ordering::Relaxed);
+    }
+}
+
+/// Injected faults for chaos tests. A watch channel so a paused request wakes the moment the
+/// server is resumed, and so process-mode children can be told about changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Faults {
+    /// Requests wait until resumed (the server looks hung, connections stay open).
+    pub paused: bool,
+    /// Extra delay added before every request is handled.
+    pub added_latency_ms: u64,
+}
+
+/// Health probes kept for availability reporting: totals plus the recent state transitions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HealthHistory {
+    pub probes_ok: u64,
+    pub probes_failed: u64,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    /// Most recent transitions, oldest first (bounded).
+    pub transitions: VecDeque<Transition>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Transition {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub state: State,
+    pub reason: String,
+}
+
+const MAX_TRANSITIONS: usize = 64;
+
+/// Mutable lifecycle facts about one server, guarded by one lock.
+#[derive(Debug)]
+pub struct Lifecycle {
+    pub state: State,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    pub started_at: Instant,
+    pub health: HealthHistory,
+}
+
+/// One server of the fleet.
+#[derive(Debug)]
+pub struct Entry {
+    pub identity: Identity,
+    /// Port the server is reachable on (resolved, even when the spec asked for an ephemeral one).
+    pub port: u16,
+    pub counters: Arc<Counters>,
+    pub faults: watch::Sender<Faults>,
+    lifecycle: Mutex<Lifecycle>,
+}
+
+impl Entry {
+    pub fn new(identity: Identity, port: u16) -> Self {
+        Self {
+            identity,
+            port,
+            counters: Arc::default(),
+            faults: watch::channel(Faults::default()).0,
+            lifecycle: Mutex::new(Lifecycle {
+                state: State::Starting,
+                pid: None,
+                restarts: 0,
+                started_at: Instant::now(),
+                health: HealthHistory::default(),
+            }),
+        }
+    }
+
+    /// Locks the lifecycle; a poisoned lock is recovered since the data stays consistent
+    /// (every writer sets whole fields).
+    pub fn lifecycle(&self) -> MutexGuard<'_, Lifecycle> {
+        self.lifecycle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves to `state`, recording the transition when it is one.
+    pub fn set_state(&self, state: State, reason: impl Into<String>) {
+        let mut l = self.lifecycle();
+        if l.state == state {
+            return;
+        }
+        l.state = state;
+        let at_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let t = &mut l.health.transitions;
+        if t.len() == MAX_TRANSITIONS {
+            t.pop_front();
+        }
+        t.push_back(Transition {
+            at_ms,
+            state,
+            reason: reason.into(),
+        });
+    }
+
+    pub fn state(&self) -> State {
+        self.lifecycle().state
+    }
+
+    /// The row `GET /servers` returns for this server.
+    pub fn view(&self) -> ServerView {
+        let c = self.counters.snapshot();
+        let l = self.lifecycle();
+        let probes = l.health.probes_ok + l.health.probes_failed;
+        ServerView {
+            id: self.identity.id.clone(),
+            group: self.identity.group.clone(),
+            profile: self.identity.profile,
+            port: self.port,
+            pid: l.pid,
+            state: l.state,
+            restarts: l.restarts,
+            uptime_ms: match l.state {
+                State::Stopped | State::Restarting => 0,
+                _ => l.started_at.elapsed().as_millis() as u64,
+            },
+            requests: c.requests,
+            open_connections: c.open_connections,
+            open_sessions: c.open_sessions,
+            probes_ok: l.health.probes_ok,
+            probes_failed: l.health.probes_failed,
+            availability: if probes == 0 {
+                None
+            } else {
+                Some(l.health.probes_ok as f64 / probes as f64)
+            },
+            last_error: l.health.last_error.clone(),
+            faults: *self.faults.borrow(),
+        }
+    }
+}
+
+/// The JSON row of `GET /servers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerView {
+    pub id: String,
+    pub group: String,
+    pub profile: Profile,
+    pub port: u16,
+    pub pid: Option<u32>,
+    pub state: State,
+    pub restarts: u32,
+    pub uptime_ms: u64,
+    pub requests: u64,
+    pub open_connections: u64,
+    pub open_sessions: u64,
+    pub probes_ok: u64,
+    pub probes_failed: u64,
+    /// Share of health probes that succeeded since start (None before the first probe).
+    pub availability: Option<f64>,
+    pub last_error: Option<String>,
+    pub faults: Faults,
+}
+
+/// All servers, in spec order. Fixed after start-up (scaling arrives with the gateway issue).
+#[derive(Debug, Default)]
+pub struct Registry {
+    entries: Vec<Arc<Entry>>,
+    pub started: Option<Instant>,
+}
+
+impl Registry {
+    pub fn new(entries: Vec<Arc<Entry>>) -> Self {
+        Self {
+            entries,
+            started: Some(Instant::now()),
+        }
+    }
+
+    pub fn entries(&self) -> &[Arc<Entry>] {
+        &self.entries
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Entry>> {
+        self.entries.iter().find(|e| e.identity.id == id)
+    }
+
+    pub fn healthy(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.state() == State::Healthy)
+            .count()
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.map_or(Duration::ZERO, |s| s.elapsed())
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit: 500 listeners plus 1000+ client
+/// connections need more than the usual 1024 descriptors.
+pub fn raise_fd_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!("could not raise the open-file limit: {e}");
+            0
+        }
+    }
+}

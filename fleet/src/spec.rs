@@ -1,0 +1,371 @@
+//! The fleet spec: which groups of servers to run, on which ports, with which profile, and how
+//! they are supervised. Read once from TOML (or built from defaults), validated at the edge.
+
+use std::{collections::BTreeSet, net::IpAddr, path::Path, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use crate::profile::Profile;
+
+/// Everything needed to start a fleet. Every field has a default, so an empty TOML file is the
+/// report's fleet: 346 community servers on 8000-8345 and 154 security servers on 9346-9499.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FleetSpec {
+    /// Address every server, the admin API and health checks bind to (loopback by default).
+    pub host: IpAddr,
+    /// Port of the admin API; 0 picks a free one.
+    pub admin_port: u16,
+    /// `task`: all servers in this process; `process`: one OS process per server.
+    pub isolation: Isolation,
+    pub groups: Vec<GroupSpec>,
+    pub health: HealthSpec,
+    pub server: ServerSpec,
+}
+
+/// A named set of identical servers on consecutive ports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub name: String,
+    pub profile: Profile,
+    pub count: u32,
+    /// First port of the group; servers take `first_port..first_port+count`. 0 means
+    /// ephemeral ports chosen by the kernel (useful for tests and side-by-side runs).
+    pub first_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// All servers are tasks of one process: cheapest, the default.
+    #[default]
+    Task,
+    /// Each server is its own OS process; a dead one is respawned with backoff.
+    Process,
+}
+
+/// How the health monitor probes servers and when it declares them unhealthy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSpec {
+    /// Time between probes of one server.
+    #[serde(with = "millis")]
+    pub interval: Duration,
+    /// A probe slower than this counts as failed.
+    #[serde(with = "millis")]
+    pub timeout: Duration,
+    /// Consecutive failed probes after which a server is unhealthy and gets restarted.
+    pub failures_to_unhealthy: u32,
+    /// Every Nth probe also makes a real MCP round trip (`tools/list`), not just `/healthz`.
+    pub mcp_probe_every: u32,
+}
+
+/// Per-server limits and behaviour shared by every server of the fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSpec {
+    /// Largest accepted request body; larger ones get HTTP 413.
+    pub max_body_bytes: usize,
+    /// Idle sessions (2025-11-25 era) are closed after this long.
+    #[serde(with = "millis")]
+    pub session_idle: Duration,
+    /// Upper bound for the `work` tool's requested time, so one call cannot hog a server.
+    #[serde(with = "millis")]
+    pub max_work: Duration,
+}
+
+impl Default for FleetSpec {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            admin_port: 7900,
+            isolation: Isolation::Task,
+            groups: vec![
+                GroupSpec {
+                    name: "community".into(),
+                    profile: Profile::Community,
+                    count: 346,
+                    first_port: 8000,
+                },
+                GroupSpec {
+                    name: "security".into(),
+                    profile: Profile::Security,
+                    count: 154,
+                    first_port: 9346,
+                },
+            ],
+            health: HealthSpec::default(),
+            server: ServerSpec::default(),
+        }
+    }
+}
+
+impl Default for HealthSpec {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_millis(1000),
+            timeout: Duration::from_millis(1000),
+            failures_to_unhealthy: 3,
+            mcp_probe_every: 5,
+        }
+    }
+}
+
+impl Default for ServerSpec {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            session_idle: Duration::from_secs(60),
+            max_work: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What is wrong with a spec, naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read fleet spec {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("fleet spec {path} is not valid: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid fleet spec: {0}")]
+    Invalid(String),
+}
+
+impl FleetSpec {
+    /// Reads and validates a TOML spec file.
+    pub fn from_file(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let spec: Self = toml::from_str(&text).map_err(|source| SpecError::Parse {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Scales the groups proportionally so they add up to `total` servers (largest remainder,
+    /// every group keeps at least one server when `total` allows it).
+    pub fn scaled_to(mut self, total: u32) -> Result<Self, SpecError> {
+        if total == 0 {
+            return Err(SpecError::Invalid("--servers must be at least 1".into()));
+        }
+        let current: u64 = self.groups.iter().map(|g| u64::from(g.count)).sum();
+        if current == 0 {
+            return Err(SpecError::Invalid("no servers to scale".into()));
+        }
+        let mut shares: Vec<(usize, u32, u64)> = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let exact = u64::from(g.count) * u64::from(total);
+                (i, (exact / current) as u32, exact % current)
+            })
+            .collect();
+        let assigned: u32 = shares.iter().map(|s| s.1).sum();
+        shares.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+        // Largest remainders first get the servers the floor division left over.
+        let left_over = total.saturating_sub(assigned) as usize;
+        for share in shares.iter_mut().take(left_over) {
+            share.1 += 1;
+        }
+        for (i, count, _) in shares {
+            self.groups[i].count = count;
+        }
+        self.groups.retain(|g| g.count > 0);
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Puts every group on ephemeral ports and the admin API on a free port.
+    pub fn with_ephemeral_ports(mut self) -> Self {
+        self.admin_port = 0;
+        for g in &mut self.groups {
+            g.first_port = 0;
+        }
+        self
+    }
+
+    /// Total number of servers.
+    pub fn server_count(&self) -> usize {
+        self.groups.iter().map(|g| g.count as usize).sum()
+    }
+
+    /// Checks what serde cannot: names, port ranges that fit and do not overlap, sane timings.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let bad = |m: String| Err(SpecError::Invalid(m));
+        if self.groups.is_empty() {
+            return bad("`groups` is empty: a fleet needs at least one group".into());
+        }
+        let mut names = BTreeSet::new();
+        let mut ports: Vec<(u32, u32, &str)> = Vec::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            let valid_name = !g.name.is_empty()
+                && g.name.len() <= 32
+                && g.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name {
+                return bad(format!(
+                    "groups[{i}].name `{}` must be 1-32 characters of [A-Za-z0-9_-]",
+                    g.name
+                ));
+            }
+            if !names.insert(g.name.as_str()) {
+                return bad(format!("groups[{i}].name `{}` is used twice", g.name));
+            }
+            if g.count == 0 {
+                return bad(format!("groups[{i}].count must be at least 1"));
+            }
+            if g.first_port != 0 {
+                let last = u32::from(g.first_port) + g.count - 1;
+                if last > u32::from(u16::MAX) {
+                    return bad(format!(
+                        "groups[{i}] `{}`: ports {}..={last} run past 65535",
+                        g.name, g.first_port
+                    ));
+                }
+                ports.push((u32::from(g.first_port), last, &g.name));
+            }
+        }
+        ports.sort();
+        for w in ports.windows(2) {
+            if w[1].0 <= w[0].1 {
+                return bad(format!(
+                    "groups `{}` ({}..={}) and `{}` ({}..={}) overlap",
+                    w[0].2, w[0].0, w[0].1, w[1].2, w[1].0, w[1].1
+                ));
+            }
+        }
+        if self.admin_port != 0
+            && ports
+                .iter()
+                .any(|(a, b, _)| (*a..=*b).contains(&u32::from(self.admin_port)))
+        {
+            return bad(format!(
+                "admin_port {} lies inside a group's port range",
+                self.admin_port
+            ));
+        }
+        if self.health.interval < Duration::from_millis(50) {
+            return bad("health.interval must be at least 50 ms".into());
+        }
+        if self.health.timeout.is_zero() || self.health.failures_to_unhealthy == 0 {
+            return bad("health.timeout and health.failures_to_unhealthy must be positive".into());
+        }
+        if self.health.mcp_probe_every == 0 {
+            return bad("health.mcp_probe_every must be at least 1".into());
+        }
+        if self.server.max_body_bytes < 1024 {
+            return bad("server.max_body_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+}
+
+/// Durations in TOML as whole milliseconds (`interval = 1000`), the unit people tune them in.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_the_reports_fleet() {
+        let spec = FleetSpec::default();
+        spec.validate().expect("default spec is valid");
+        assert_eq!(spec.server_count(), 500);
+        assert_eq!(spec.groups[0].count, 346);
+        assert_eq!(spec.groups[1].first_port, 9346);
+        assert_eq!(
+            spec.groups[1].first_port as u32 + spec.groups[1].count - 1,
+            9499
+        );
+    }
+
+    #[test]
+    fn empty_toml_is_default() {
+        let spec: FleetSpec = toml::from_str("").expect("parses");
+        assert_eq!(spec, FleetSpec::default());
+    }
+
+    #[test]
+    fn scaling_keeps_proportions_and_total() {
+        let spec = FleetSpec::default().scaled_to(20).expect("scales");
+        assert_eq!(spec.server_count(), 20);
+        assert_eq!(spec.groups[0].count, 14);
+        assert_eq!(spec.groups[1].count, 6);
+        let one = FleetSpec::default().scaled_to(1).expect("scales");
+        assert_eq!(one.server_count(), 1);
+        assert!(FleetSpec::default().scaled_to(0).is_err());
+        let thousand = FleetSpec::default().scaled_to(1000).expect("fits");
+        assert_eq!(thousand.groups[0].count, 692);
+        let big = FleetSpec::default().scaled_to(2000);
+        assert!(big.is_err(), "community would overlap security ports");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_overlaps() {
+        let err = toml::from_str::<FleetSpec>("hots = \"127.0.0.1\"").unwrap_err();
+        assert!(err.to_string().contains("hots"), "{err}");
+        let overlapping = r#"
+            [[groups]]
+            name = "a"
+            profile = "community"
+            count = 10
+            first_port = 8000
+            [[groups]]
+            name = "b"
+            profile = "security"
+            count = 10
+            first_port = 8005
+        "#;
+        let spec: FleetSpec = toml::from_str(overlapping).expect("parses");
+        let err = spec.validate().unwrap_err().to_string();
+        assert!(err.contains("overlap"), "{err}");
+    }
+
+    #[test]
+    fn parses_a_custom_spec() {
+        let text = r#"
+            isolation = "process"
+            admin_port = 17900
+            [health]
+            interval = 250
+            [[groups]]
+            name = "edge"
+            profile = "security"
+            count = 3
+            first_port = 0
+        "#;
+        let spec: FleetSpec = toml::from_str(text).expect("parses");
+        spec.validate().expect("valid");
+        assert_eq!(spec.isolation, Isolation::Process);
+        assert_eq!(spec.health.interval, Duration::from_millis(250));
+        assert_eq!(spec.health.failures_to_unhealthy, 3);
+        assert_eq!(spec.groups[0].profile, Profile::Security);
+    }
+}

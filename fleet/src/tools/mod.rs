@@ -1,0 +1,5 @@
+//! Tool logic, kept free of transport concerns so benches and tests call it directly.
+
+pub mod community;
+pub mod error;
+pub mod security;

@@ -1,0 +1,148 @@
+//! Shared helpers for the integration tests: start a small real fleet on loopback with
+//! ephemeral ports and fast health checks, and talk raw HTTP or rmcp to it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::{path::PathBuf, time::Duration};
+
+use fleet::{
+    Fleet, FleetOptions, FleetSpec, GroupSpec, Isolation, instance::ChildProgram, profile::Profile,
+};
+use rmcp::{
+    ClientCacheConfig, ClientLifecycleMode, ServiceExt,
+    model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion},
+    serve_client_with_lifecycle,
+    service::{RoleClient, RunningService},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::Value;
+
+pub fn spec(community: u32, security: u32, isolation: Isolation) -> FleetSpec {
+    let mut spec = FleetSpec {
+        isolation,
+        groups: vec![
+            GroupSpec {
+                name: "community".into(),
+                profile: Profile::Community,
+                count: community,
+                first_port: 0,
+            },
+            GroupSpec {
+                name: "security".into(),
+                profile: Profile::Security,
+                count: security,
+                first_port: 0,
+            },
+        ],
+        ..FleetSpec::default()
+    }
+    .with_ephemeral_ports();
+    spec.groups.retain(|g| g.count > 0);
+    spec.health.interval = Duration::from_millis(100);
+    spec.health.timeout = Duration::from_millis(500);
+    spec.health.failures_to_unhealthy = 3;
+    spec.health.mcp_probe_every = 2;
+    spec
+}
+
+pub fn child_program() -> ChildProgram {
+    ChildProgram {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_fleet")),
+        args: Vec::new(),
+    }
+}
+
+/// Starts a fleet with the admin API and waits until it is fully healthy.
+pub async fn start(spec: FleetSpec) -> Fleet {
+    let total = spec.server_count();
+    let fleet = Fleet::start(
+        spec,
+        FleetOptions {
+            child: Some(child_program()),
+            admin: true,
+        },
+    )
+    .await
+    .expect("fleet starts");
+    let healthy = fleet.wait_healthy(Duration::from_secs(20), |_, _| {}).await;
+    assert_eq!(healthy, total, "every server becomes healthy");
+    fleet
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// A connected rmcp client in the given era.
+pub async fn client(url: &str, era: ProtocolVersion) -> RunningService<RoleClient, ClientConfig> {
+    let cfg = StreamableHttpClientTransportConfig::with_uri(url.to_string())
+        .reinit_on_expired_session(false);
+    let transport = StreamableHttpClientTransport::with_client(http(), cfg);
+    let info = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("fleet-tests", "0"),
+    );
+    let client = if era == ProtocolVersion::V_2026_07_28 {
+        serve_client_with_lifecycle(
+            info,
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("discover")
+    } else {
+        info.with_protocol_version(era)
+            .serve(transport)
+            .await
+            .expect("initialize")
+    };
+    client
+        .set_response_cache_config(ClientCacheConfig::disabled())
+        .await;
+    client
+}
+
+/// POSTs a raw 2026-07-28 JSON-RPC request and returns (status, parsed body if any).
+pub async fn post_stateless(url: &str, method: &str, params: Value) -> (u16, Option<Value>) {
+    let mut params = params;
+    if let Some(obj) = params.as_object_mut() {
+        obj.insert("_meta".into(), fleet::server::stateless_meta());
+    }
+    let mut req = http()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = params.get("name").and_then(Value::as_str) {
+        req = req.header("mcp-name", name);
+    }
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+    send(req.json(&body)).await
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> (u16, Option<Value>) {
+    let resp = req.send().await.expect("request is answered");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    (status, fleet::server::first_jsonrpc_message(&text))
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}

@@ -1,0 +1,1 @@
+//! loadgen (filled in by its issue).
