@@ -5,15 +5,25 @@
 /// Resident set size of a process in bytes, read from `/proc/<pid>/status` (Linux only).
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+    status_kb(&status, "VmRSS:").map(|kb| kb * 1024)
+}
+
+/// Proportional set size of a process in bytes (`/proc/<pid>/smaps_rollup`): shared pages
+/// (the binary's code, shared libraries) divided among the processes sharing them, so a sum
+/// over many processes is the memory they really use together, unlike a sum of RSS.
+pub fn pss_bytes(pid: u32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    status_kb(&rollup, "Pss:").map(|kb| kb * 1024)
+}
+
+fn status_kb(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .ok()?;
-    Some(kb * 1024)
+        .ok()
 }
 
 /// Median of a non-empty slice (sorted copy); `None` when empty.
@@ -43,5 +53,7 @@ mod tests {
     fn reads_own_rss() {
         let rss = rss_bytes(std::process::id()).expect("linux /proc");
         assert!(rss > 1024 * 1024);
+        let pss = pss_bytes(std::process::id()).expect("linux /proc");
+        assert!(pss > 0 && pss <= rss);
     }
 }

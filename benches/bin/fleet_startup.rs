@@ -1,5 +1,5 @@
 //! Measures fleet start-up time (until every server passes a health probe) and idle memory
-//! (RSS of this process plus, in process mode, every server process), repeated for a median.
+//! (PSS of this process plus, in process mode, every server process), repeated for a median.
 //!
 //! `cargo run --release -p benches --bin fleet-startup -- --isolation task --repeat 5`
 
@@ -51,19 +51,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
             bail!("only {healthy}/{total} healthy");
         }
         tokio::time::sleep(Duration::from_secs_f64(args.idle)).await;
-        let own = benches::rss_bytes(std::process::id()).unwrap_or(0);
-        let children: u64 = fleet
-            .registry()
-            .entries()
-            .iter()
-            .filter_map(|e| e.view().pid)
-            .filter_map(benches::rss_bytes)
-            .sum();
-        let mb = (own + children) as f64 / 1e6;
+        let pids: Vec<u32> = std::iter::once(std::process::id())
+            .chain(
+                fleet
+                    .registry()
+                    .entries()
+                    .iter()
+                    .filter_map(|e| e.view().pid),
+            )
+            .collect();
+        let sum = |f: fn(u32) -> Option<u64>| pids.iter().filter_map(|p| f(*p)).sum::<u64>();
+        let (rss_sum, pss_sum) = (sum(benches::rss_bytes), sum(benches::pss_bytes));
+        let mb = pss_sum as f64 / 1e6;
         println!(
-            "round {round}: {total}/{total} healthy in {took:.3} s, idle RSS {mb:.1} MB (supervisor {:.1} MB, servers {:.1} MB)",
-            own as f64 / 1e6,
-            children as f64 / 1e6
+            "round {round}: {total}/{total} healthy in {took:.3} s, idle PSS {mb:.1} MB over {} process(es) (sum of RSS {:.1} MB counts shared pages once per process)",
+            pids.len(),
+            rss_sum as f64 / 1e6
         );
         starts.push(took);
         rss.push(mb);
@@ -72,7 +75,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     println!(
-        "median: healthy in {:.3} s, idle RSS {:.1} MB",
+        "median: healthy in {:.3} s, idle PSS {:.1} MB",
         benches::median(&starts).unwrap_or(f64::NAN),
         benches::median(&rss).unwrap_or(f64::NAN)
     );

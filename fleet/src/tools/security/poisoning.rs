@@ -27,7 +27,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde_json::Value;
 
 use super::{MAX_CONTENT_BYTES, Severity, excerpt};
@@ -114,31 +114,19 @@ fn compile(pattern: &str) -> Regex {
     Regex::new(pattern).expect("built-in poisoning pattern is a valid regex")
 }
 
-static HIDDEN_TAG: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
-        r"(?i)<\s*/?\s*(?:important|system|sys|instructions?|secret|hidden|admin|critical|prompt|assistant|context)\b[^<>]{0,40}>|\[\s*(?:system|inst|important)\s*\]|<!--",
-    )
-});
-static PROMPT_OVERRIDE: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
-        r"(?i)\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|the|your|of|these)\s+)*(?:previous|prior|above|earlier|preceding|former|other|system|original)\s+(?:instructions?|prompts?|rules|directions|guidelines|messages|context)|\byou\s+are\s+now\b|\bnew\s+instructions?\s*:",
-    )
-});
-static SENSITIVE_FILE: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
-        r"(?i)~/\.ssh|\.ssh/|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|\bauthorized_keys\b|(?:^|[^A-Za-z0-9_])\.env\b|\bmcp\.json\b|claude_desktop_config|\.cursor/|\.aws/credentials|\bcredentials\.json\b|\.git-credentials|\.netrc\b|\.npmrc\b|\.pypirc\b|\.docker/config\.json|\.kube/config|/etc/passwd|/etc/shadow|\bprivate[ _-]?keys?\b|\bwallet\.dat\b|\bkeychain\b",
-    )
-});
+const HIDDEN_TAG_RE: &str = r"(?i)<\s*/?\s*(?:important|system|sys|instructions?|secret|hidden|admin|critical|prompt|assistant|context)\b[^<>]{0,40}>|\[\s*(?:system|inst|important)\s*\]|<!--";
+static HIDDEN_TAG: LazyLock<Regex> = LazyLock::new(|| compile(HIDDEN_TAG_RE));
+const PROMPT_OVERRIDE_RE: &str = r"(?i)\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|the|your|of|these)\s+)*(?:previous|prior|above|earlier|preceding|former|other|system|original)\s+(?:instructions?|prompts?|rules|directions|guidelines|messages|context)|\byou\s+are\s+now\b|\bnew\s+instructions?\s*:";
+static PROMPT_OVERRIDE: LazyLock<Regex> = LazyLock::new(|| compile(PROMPT_OVERRIDE_RE));
+const SENSITIVE_FILE_RE: &str = r"(?i)~/\.ssh|\.ssh/|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|\bauthorized_keys\b|(?:^|[^A-Za-z0-9_])\.env\b|\bmcp\.json\b|claude_desktop_config|\.cursor/|\.aws/credentials|\bcredentials\.json\b|\.git-credentials|\.netrc\b|\.npmrc\b|\.pypirc\b|\.docker/config\.json|\.kube/config|/etc/passwd|/etc/shadow|\bprivate[ _-]?keys?\b|\bwallet\.dat\b|\bkeychain\b";
+static SENSITIVE_FILE: LazyLock<Regex> = LazyLock::new(|| compile(SENSITIVE_FILE_RE));
 static READ_VERB: LazyLock<Regex> = LazyLock::new(|| {
     compile(
         r"(?i)\b(?:read|reads|reading|cat|open|load|access|get|fetch|contents?|include|send|pass|upload|copy|print|provide|extract)\b",
     )
 });
-static TRANSFER_VERB: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
-        r"(?i)\b(?:send|sending|pass|passing|include|including|post|upload|forward|transmit|exfiltrat\w*|append|attach|embed|put|insert|copy|leak|add)\b",
-    )
-});
+const TRANSFER_VERB_RE: &str = r"(?i)\b(?:send|sending|pass|passing|include|including|post|upload|forward|transmit|exfiltrat\w*|append|attach|embed|put|insert|copy|leak|add)\b";
+static TRANSFER_VERB: LazyLock<Regex> = LazyLock::new(|| compile(TRANSFER_VERB_RE));
 static SECRET_DATA: LazyLock<Regex> = LazyLock::new(|| {
     compile(
         r"(?i)\b(?:api[ _-]?keys?|tokens?|passwords?|secrets?|credentials?|private[ _-]?keys?|ssh[ _-]?keys?|conversation|chat[ _-]?history|previous\s+messages|system\s+prompt|environment\s+variables|env\s+vars?)\b",
@@ -151,29 +139,48 @@ static DESTINATION: LazyLock<Regex> = LazyLock::new(|| {
         r#"(?i)\b(?:parameter|param|argument|field|sidenote|side\s+note|notes?|url|endpoint|webhook|server|email|address)\b|https?://|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"#,
     )
 });
-static CONCEAL_STRONG: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
-        r"(?i)\b(?:do\s+not|don'?t|never|without)\s+(?:\w+\s+){0,2}?(?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|disclose|disclosing|let)\b[^.\n]{0,120}\busers?\b|\bwithout\s+(?:the\s+)?users?'?s?\s+(?:knowledge|consent|noticing|awareness|approval)|\busers?\s+(?:must|should|will)\s+(?:not|never)\s+(?:know|see|notice|find\s+out|be\s+told)|\bhide\s+(?:this|it|these)\s+from\s+(?:the\s+)?users?",
-    )
-});
-static CONCEAL_WEAK: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"(?i)\b(?:secretly|covertly|surreptitiously)\b"));
-static URL: LazyLock<Regex> = LazyLock::new(|| compile(r#"https?://[^\s)"'<>\]]+"#));
+const CONCEAL_STRONG_RE: &str = r"(?i)\b(?:do\s+not|don'?t|never|without)\s+(?:\w+\s+){0,2}?(?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|disclose|disclosing|let)\b[^.\n]{0,120}\busers?\b|\bwithout\s+(?:the\s+)?users?'?s?\s+(?:knowledge|consent|noticing|awareness|approval)|\busers?\s+(?:must|should|will)\s+(?:not|never)\s+(?:know|see|notice|find\s+out|be\s+told)|\bhide\s+(?:this|it|these)\s+from\s+(?:the\s+)?users?";
+static CONCEAL_STRONG: LazyLock<Regex> = LazyLock::new(|| compile(CONCEAL_STRONG_RE));
+const CONCEAL_WEAK_RE: &str = r"(?i)\b(?:secretly|covertly|surreptitiously)\b";
+static CONCEAL_WEAK: LazyLock<Regex> = LazyLock::new(|| compile(CONCEAL_WEAK_RE));
+const URL_RE: &str = r#"https?://[^\s)"'<>\]]+"#;
+static URL: LazyLock<Regex> = LazyLock::new(|| compile(URL_RE));
 static REDIRECT_TARGET: LazyLock<Regex> = LazyLock::new(|| {
     compile(
         r"(?i)https?://|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}|\b(?:instead|override|overrides|replace|replaces|all\s+(?:emails?|messages?|requests?|calls?|data))\b",
     )
 });
-static MODAL: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
-        r"(?i)\b(?:must|always|never|instead|override|overrides|replace|replaces|whenever|important|do\s+not\s+use|don'?t\s+use|should\s+(?:always|only|never))\b",
-    )
-});
+const MODAL_RE: &str = r"(?i)\b(?:must|always|never|instead|override|overrides|replace|replaces|whenever|important|do\s+not\s+use|don'?t\s+use|should\s+(?:always|only|never))\b";
+static MODAL: LazyLock<Regex> = LazyLock::new(|| compile(MODAL_RE));
 static FILL_WITH: LazyLock<Regex> = LazyLock::new(|| {
     compile(
         r"(?i)\b(?:fill|populate|put|pass|include|insert|provide|paste|add|set|contain|containing)\b[^.\n]{0,60}\b(?:contents?|conversation|chat\s+history|previous\s+messages|system\s+prompt|secrets?|credentials?|api[ _-]?keys?|tokens?|passwords?|env(?:ironment)?(?:\s+variables)?)\b",
     )
 });
+/// One pass over a text tells which of the text rules can match at all; the individual
+/// regexes then run only for those (most descriptions trigger none).
+static TRIGGERS: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new([
+        HIDDEN_TAG_RE,
+        PROMPT_OVERRIDE_RE,
+        CONCEAL_STRONG_RE,
+        CONCEAL_WEAK_RE,
+        URL_RE,
+        SENSITIVE_FILE_RE,
+        TRANSFER_VERB_RE,
+        MODAL_RE,
+    ])
+    .expect("built-in poisoning patterns are valid regexes")
+});
+const T_HIDDEN: usize = 0;
+const T_OVERRIDE: usize = 1;
+const T_CONCEAL: usize = 2;
+const T_CONCEAL_WEAK: usize = 3;
+const T_URL: usize = 4;
+const T_SENSITIVE: usize = 5;
+const T_TRANSFER: usize = 6;
+const T_MODAL: usize = 7;
+
 static VALID_NAME: LazyLock<Regex> = LazyLock::new(|| compile(r"^[A-Za-z0-9_-]{1,64}$"));
 
 /// Parameter names that serve as covert channels in published tool-poisoning attacks.
@@ -360,7 +367,12 @@ impl ToolAudit {
         by_name: &HashMap<String, Vec<usize>>,
     ) {
         self.invisible(text, location);
-        if let Some(m) = HIDDEN_TAG.find(text) {
+        let hits = TRIGGERS.matches(text);
+        if !hits.matched_any() {
+            return;
+        }
+        let first = |re: &Regex, t: usize| hits.matched(t).then(|| re.find(text)).flatten();
+        if let Some(m) = first(&HIDDEN_TAG, T_HIDDEN) {
             self.push(
                 "hidden-instruction-tag",
                 Severity::High,
@@ -368,7 +380,7 @@ impl ToolAudit {
                 evidence_around(text, m.start(), m.end()),
             );
         }
-        if let Some(m) = PROMPT_OVERRIDE.find(text) {
+        if let Some(m) = first(&PROMPT_OVERRIDE, T_OVERRIDE) {
             self.push(
                 "prompt-override",
                 Severity::High,
@@ -376,14 +388,14 @@ impl ToolAudit {
                 evidence_around(text, m.start(), m.end()),
             );
         }
-        if let Some(m) = CONCEAL_STRONG.find(text) {
+        if let Some(m) = first(&CONCEAL_STRONG, T_CONCEAL) {
             self.push(
                 "conceal-from-user",
                 Severity::High,
                 location,
                 evidence_around(text, m.start(), m.end()),
             );
-        } else if let Some(m) = CONCEAL_WEAK.find(text) {
+        } else if let Some(m) = first(&CONCEAL_WEAK, T_CONCEAL_WEAK) {
             self.push(
                 "conceal-from-user",
                 Severity::Medium,
@@ -391,7 +403,7 @@ impl ToolAudit {
                 evidence_around(text, m.start(), m.end()),
             );
         }
-        if let Some(m) = URL.find(text) {
+        if let Some(m) = first(&URL, T_URL) {
             self.push(
                 "external-url",
                 Severity::Low,
@@ -399,38 +411,46 @@ impl ToolAudit {
                 evidence_around(text, m.start(), m.end()),
             );
         }
-        for (start, end) in sentences(text) {
-            let sentence = &text[start..end];
-            if let Some(m) = SENSITIVE_FILE.find(sentence) {
-                let severity = if READ_VERB.is_match(sentence) {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                };
-                self.push(
-                    "sensitive-file-access",
-                    severity,
-                    location,
-                    evidence_around(text, start + m.start(), start + m.end()),
-                );
-            }
-            if let Some(m) = TRANSFER_VERB.find(sentence) {
-                let secret = SECRET_DATA.is_match(sentence) || SENSITIVE_FILE.is_match(sentence);
-                if (secret || PLAIN_DATA.is_match(sentence)) && DESTINATION.is_match(sentence) {
+        // Sentence-level rules only run when their trigger occurs somewhere in the text.
+        let check_sensitive = hits.matched(T_SENSITIVE);
+        let check_transfer = hits.matched(T_TRANSFER);
+        if check_sensitive || check_transfer {
+            for (start, end) in sentences(text) {
+                let sentence = &text[start..end];
+                if let Some(m) = SENSITIVE_FILE.find(sentence).filter(|_| check_sensitive) {
+                    let severity = if READ_VERB.is_match(sentence) {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    };
                     self.push(
-                        "exfiltration-instruction",
-                        if secret {
-                            Severity::High
-                        } else {
-                            Severity::Medium
-                        },
+                        "sensitive-file-access",
+                        severity,
                         location,
-                        evidence_around(text, start + m.start(), end),
+                        evidence_around(text, start + m.start(), start + m.end()),
                     );
+                }
+                if let Some(m) = TRANSFER_VERB.find(sentence).filter(|_| check_transfer) {
+                    let secret =
+                        SECRET_DATA.is_match(sentence) || SENSITIVE_FILE.is_match(sentence);
+                    if (secret || PLAIN_DATA.is_match(sentence)) && DESTINATION.is_match(sentence) {
+                        self.push(
+                            "exfiltration-instruction",
+                            if secret {
+                                Severity::High
+                            } else {
+                                Severity::Medium
+                            },
+                            location,
+                            evidence_around(text, start + m.start(), end),
+                        );
+                    }
                 }
             }
         }
-        self.shadowing(text, location, own, tools, by_name);
+        if hits.matched(T_MODAL) {
+            self.shadowing(text, location, own, tools, by_name);
+        }
     }
 
     fn invisible(&mut self, text: &str, location: &str) {

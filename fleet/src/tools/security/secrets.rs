@@ -15,8 +15,8 @@
 //!
 //! Positions: `line` and `column` are 1-based; `column` counts characters (not bytes) and
 //! points at the first character of the secret itself (for assignments, the value, not the
-//! name). The secret is never echoed: `redacted` keeps its first four characters, then `…`,
-//! then its length.
+//! name). The secret is never echoed: `redacted` keeps its first four characters (fewer for
+//! matches under 16 characters: at most a quarter), then `…`, then its length.
 //!
 //! False positives: placeholders such as AWS's documented `AKIAIOSFODNN7EXAMPLE` are still
 //! reported, but with `likelyExample: true` (the match or its line mentions `example`,
@@ -28,7 +28,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{LineIndex, MAX_CONTENT_BYTES, Severity, check_len, count_lines};
+use super::{MAX_CONTENT_BYTES, Severity, check_len, count_lines, count_newlines};
 use crate::tools::error::ToolInputError;
 
 /// Minimum Shannon entropy, in bits per character, for the `generic-high-entropy` rule.
@@ -101,6 +101,10 @@ struct Rule {
     regex: &'static LazyLock<Regex>,
     /// Capture group holding the secret (0 = whole match).
     group: usize,
+    /// Run on the ASCII-lower-cased text: the case-insensitive rules are written in lower
+    /// case so their keyword literals can drive the regex prefilter (a `(?i)` pattern has
+    /// too many case variants for it). Byte offsets are the same in both texts.
+    lowercase: bool,
 }
 
 fn compile(pattern: &str) -> Regex {
@@ -110,7 +114,7 @@ fn compile(pattern: &str) -> Regex {
 static AWS_KEY_ID: LazyLock<Regex> = LazyLock::new(|| compile(r"\b((?:AKIA|ASIA)[A-Z0-9]{16})\b"));
 static AWS_SECRET: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"(?i)(?:aws[_.-]?secret[_.-]?(?:access[_.-]?)?key|secret[_.-]?access[_.-]?key)["']?\s*(?::=|=>|:|=)\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
+        r#"(?:aws[_.-]?secret[_.-]?(?:access[_.-]?)?key|secret[_.-]?access[_.-]?key)["']?\s*(?::=|=>|:|=)\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
     )
 });
 static GITHUB: LazyLock<Regex> = LazyLock::new(|| {
@@ -129,7 +133,7 @@ static JWT: LazyLock<Regex> =
     LazyLock::new(|| compile(r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"));
 static GENERIC: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"(?i)[A-Za-z0-9_.-]*(?:secret|token|passw(?:or)?d|pwd|api[_.-]?key|apikey|access[_.-]?key|auth[_.-]?key|client[_.-]?secret|private[_.-]?key|credential)[A-Za-z0-9_.-]*["']?\s*(?::=|=>|:|=)\s*["'`]?([A-Za-z0-9+/=_\-.~!@#$%^&*]{16,512})"#,
+        r#"(?:secret|token|passw(?:or)?d|pwd|api[_.-]?key|apikey|access[_.-]?key|auth[_.-]?key|private[_.-]?key|credential)[a-z0-9_.-]*["']?\s*(?::=|=>|:|=)\s*["'`]?([A-Za-z0-9+/=_\-.~!@#$%^&*]{16,512})"#,
     )
 });
 
@@ -140,6 +144,7 @@ static RULES: [Rule; 8] = [
         severity: Severity::Critical,
         regex: &PEM,
         group: 0,
+        lowercase: false,
     },
     Rule {
         id: "aws-secret-access-key",
@@ -147,6 +152,7 @@ static RULES: [Rule; 8] = [
         severity: Severity::Critical,
         regex: &AWS_SECRET,
         group: 1,
+        lowercase: true,
     },
     Rule {
         id: "github-token",
@@ -154,6 +160,7 @@ static RULES: [Rule; 8] = [
         severity: Severity::Critical,
         regex: &GITHUB,
         group: 1,
+        lowercase: false,
     },
     Rule {
         id: "aws-access-key-id",
@@ -161,6 +168,7 @@ static RULES: [Rule; 8] = [
         severity: Severity::High,
         regex: &AWS_KEY_ID,
         group: 1,
+        lowercase: false,
     },
     Rule {
         id: "slack-token",
@@ -168,6 +176,7 @@ static RULES: [Rule; 8] = [
         severity: Severity::High,
         regex: &SLACK_TOKEN,
         group: 1,
+        lowercase: false,
     },
     Rule {
         id: "slack-webhook",
@@ -175,6 +184,7 @@ static RULES: [Rule; 8] = [
         severity: Severity::High,
         regex: &SLACK_WEBHOOK,
         group: 1,
+        lowercase: false,
     },
     Rule {
         id: "jwt",
@@ -182,6 +192,7 @@ static RULES: [Rule; 8] = [
         severity: Severity::Medium,
         regex: &JWT,
         group: 1,
+        lowercase: false,
     },
     Rule {
         id: "generic-high-entropy",
@@ -189,6 +200,7 @@ static RULES: [Rule; 8] = [
         severity: Severity::Medium,
         regex: &GENERIC,
         group: 1,
+        lowercase: true,
     },
 ];
 
@@ -216,24 +228,24 @@ pub fn scan_secrets(args: &ScanSecretsArgs) -> Result<ScanSecretsOutput, ToolInp
         check_len("path", path, MAX_PATH_BYTES)?;
     }
     let text = args.content.as_str();
-    // Built on the first finding only: clean inputs (the common case) skip the allocation.
-    let mut index: Option<LineIndex> = None;
     let example_path = args.path.as_deref().is_some_and(path_looks_like_example);
 
     // (start, end) byte spans already reported, so the generic rule does not repeat a
     // specific rule's finding and the same span is never reported twice.
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    let mut found: Vec<(usize, SecretFinding)> = Vec::new();
+    let mut raw: Vec<(usize, usize, &Rule, bool)> = Vec::new();
     let mut truncated = false;
 
+    let lowered = text.to_ascii_lowercase();
     'rules: for rule in &RULES {
         let is_generic = rule.id == "generic-high-entropy";
-        for caps in rule.regex.captures_iter(text) {
+        let haystack = if rule.lowercase { &lowered } else { text };
+        for caps in rule.regex.captures_iter(haystack) {
             let Some(m) = caps.get(rule.group) else {
                 continue;
             };
             let (start, mut end) = (m.start(), m.end());
-            let secret = m.as_str();
+            let secret = &text[start..end];
             if rule.id == "private-key" {
                 // Cover the whole block when its END line is present.
                 if let Some(e) = PEM_END.find(&text[end..]) {
@@ -246,34 +258,47 @@ pub fn scan_secrets(args: &ScanSecretsArgs) -> Result<ScanSecretsOutput, ToolInp
             if is_generic && !generic_value_qualifies(secret) {
                 continue;
             }
-            if found.len() >= MAX_FINDINGS {
+            if raw.len() >= MAX_FINDINGS {
                 truncated = true;
                 break 'rules;
             }
-            let (line, column) = index
-                .get_or_insert_with(|| LineIndex::new(text))
-                .position(text, start);
-            let line_text = line_containing(text, start);
-            let likely_example = example_path || looks_like_example(secret, line_text);
-            found.push((
-                start,
-                SecretFinding {
-                    rule: rule.id.to_string(),
-                    description: rule.description.to_string(),
-                    line,
-                    column,
-                    redacted: redact(&text[start..end]),
-                    severity: rule.severity,
-                    likely_example,
-                },
-            ));
+            let likely_example =
+                example_path || looks_like_example(secret, line_context(text, start));
+            raw.push((start, end, rule, likely_example));
             spans.push((start, end));
         }
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.rule.cmp(&b.1.rule)));
+    raw.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.id.cmp(b.2.id)));
+
+    // Positions in one forward pass (findings are sorted), so long single-line inputs
+    // with many findings stay linear.
+    let (mut offset, mut line, mut column) = (0usize, 1usize, 1usize);
+    let findings = raw
+        .into_iter()
+        .map(|(start, end, rule, likely_example)| {
+            let gap = &text[offset..start];
+            match gap.rfind('\n') {
+                Some(last_newline) => {
+                    line += count_newlines(gap);
+                    column = gap[last_newline + 1..].chars().count() + 1;
+                }
+                None => column += gap.chars().count(),
+            }
+            offset = start;
+            SecretFinding {
+                rule: rule.id.to_string(),
+                description: rule.description.to_string(),
+                line,
+                column,
+                redacted: redact(&text[start..end]),
+                severity: rule.severity,
+                likely_example,
+            }
+        })
+        .collect();
     Ok(ScanSecretsOutput {
         path: args.path.clone(),
-        findings: found.into_iter().map(|(_, f)| f).collect(),
+        findings,
         lines_scanned: count_lines(text),
         bytes_scanned: text.len(),
         truncated,
@@ -386,9 +411,19 @@ fn path_looks_like_example(path: &str) -> bool {
     .any(|m| lower.contains(m))
 }
 
-fn line_containing(text: &str, offset: usize) -> &str {
-    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+/// The line around byte `offset`, limited to 256 bytes either side (enough to see an
+/// `example` marker, cheap on minified single-line inputs).
+fn line_context(text: &str, offset: usize) -> &str {
+    let mut lo = offset.saturating_sub(256);
+    while !text.is_char_boundary(lo) {
+        lo += 1;
+    }
+    let mut hi = (offset + 256).min(text.len());
+    while !text.is_char_boundary(hi) {
+        hi -= 1;
+    }
+    let start = text[lo..offset].rfind('\n').map_or(lo, |i| lo + i + 1);
+    let end = text[offset..hi].find('\n').map_or(hi, |i| offset + i);
     &text[start..end]
 }
 
@@ -610,6 +645,18 @@ mod tests {
         let key = fake("AKIA", "Z7Q3KX2LMN4PR5TW");
         let out = scan(&format!("ünïcødé → {key}"));
         assert_eq!(out.findings[0].column, 11);
+    }
+
+    #[test]
+    fn truncates_after_max_findings_on_one_long_line() {
+        let key = fake("AKIA", "Z7Q3KX2LMN4PR5TW");
+        let content = vec![key.as_str(); MAX_FINDINGS + 100].join(" ");
+        let out = scan(&content);
+        assert!(out.truncated);
+        assert_eq!(out.findings.len(), MAX_FINDINGS);
+        assert_eq!(out.lines_scanned, 1);
+        let last = out.findings.last().unwrap();
+        assert_eq!((last.line, last.column), (1, (MAX_FINDINGS - 1) * 21 + 1));
     }
 
     #[test]
