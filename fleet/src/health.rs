@@ -18,6 +18,10 @@ use crate::{
 /// milliseconds rather than a full interval.
 const STARTING_PROBE_EVERY: Duration = Duration::from_millis(20);
 
+/// A server still not answering this long after its start counts as failing, so one that never
+/// comes up is restarted rather than left starting forever.
+const STARTUP_GRACE: Duration = Duration::from_secs(10);
+
 /// Protocol version the MCP probe speaks: the stateless era needs no session to clean up.
 pub const PROBE_PROTOCOL: &str = "2026-07-28";
 
@@ -146,7 +150,7 @@ pub(crate) async fn monitor(
         match outcome {
             Ok(counters) => {
                 if isolation == Isolation::Process {
-                    entry.counters.store(counters);
+                    entry.counters().store(counters);
                 }
                 {
                     let mut l = entry.lifecycle();
@@ -156,8 +160,10 @@ pub(crate) async fn monitor(
                 entry.set_state(State::Healthy, "probe succeeded");
             }
             Err(e) => {
-                // A starting server that is not listening yet is not a failure.
-                if state == State::Starting {
+                // A server that is still starting is not failing, within a grace period.
+                if state == State::Starting
+                    && entry.lifecycle().started_at.elapsed() < STARTUP_GRACE
+                {
                     continue;
                 }
                 let failures = {

@@ -47,8 +47,10 @@ pub enum State {
     Stopped,
 }
 
-/// Counters a server keeps about its own traffic. In task mode the server updates these
-/// directly; in process mode the supervisor copies them from the child's `/healthz`.
+/// Counters one instance of a server keeps about its own traffic. In task mode the server
+/// updates these directly; in process mode the health monitor copies them from the child's
+/// `/healthz`. Each instance gets fresh counters, so late decrements from connections of a
+/// killed instance can never corrupt its successor's gauges.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub requests: AtomicU64,
@@ -128,7 +130,10 @@ pub struct Entry {
     pub identity: Identity,
     /// Port the server is reachable on (resolved, even when the spec asked for an ephemeral one).
     pub port: u16,
-    pub counters: Arc<Counters>,
+    /// Counters of the current instance.
+    counters: Mutex<Arc<Counters>>,
+    /// Requests served by earlier instances, so the total survives restarts.
+    carried_requests: AtomicU64,
     pub faults: watch::Sender<Faults>,
     lifecycle: Mutex<Lifecycle>,
 }
@@ -138,7 +143,8 @@ impl Entry {
         Self {
             identity,
             port,
-            counters: Arc::default(),
+            counters: Mutex::default(),
+            carried_requests: AtomicU64::new(0),
             faults: watch::channel(Faults::default()).0,
             lifecycle: Mutex::new(Lifecycle {
                 state: State::Starting,
@@ -154,6 +160,23 @@ impl Entry {
     /// (every writer sets whole fields).
     pub fn lifecycle(&self) -> MutexGuard<'_, Lifecycle> {
         self.lifecycle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counters of the current instance.
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Fresh counters for a new instance; the old instance's requests are carried over.
+    pub fn new_instance_counters(&self) -> Arc<Counters> {
+        let mut current = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        self.carried_requests
+            .fetch_add(current.requests.load(Ordering::Relaxed), Ordering::Relaxed);
+        *current = Arc::default();
+        current.clone()
     }
 
     /// Moves to `state`, recording the transition when it is one.
@@ -183,7 +206,7 @@ impl Entry {
 
     /// The row `GET /servers` returns for this server.
     pub fn view(&self) -> ServerView {
-        let c = self.counters.snapshot();
+        let c = self.counters().snapshot();
         let l = self.lifecycle();
         let probes = l.health.probes_ok + l.health.probes_failed;
         ServerView {
@@ -198,7 +221,7 @@ impl Entry {
                 State::Stopped | State::Restarting => 0,
                 _ => l.started_at.elapsed().as_millis() as u64,
             },
-            requests: c.requests,
+            requests: c.requests + self.carried_requests.load(Ordering::Relaxed),
             open_connections: c.open_connections,
             open_sessions: c.open_sessions,
             probes_ok: l.health.probes_ok,

@@ -141,14 +141,6 @@ pub(crate) async fn keep(
             l.pid = None;
             l.restarts += 1;
         }
-        entry
-            .counters
-            .open_connections
-            .store(0, std::sync::atomic::Ordering::Relaxed);
-        entry
-            .counters
-            .open_sessions
-            .store(0, std::sync::atomic::Ordering::Relaxed);
         entry.set_state(State::Restarting, reason);
         // Drain commands that piled up for the instance that is gone.
         while commands.try_recv().is_ok() {}

@@ -39,11 +39,21 @@ async fn kill_and_recover(isolation: Isolation) {
     if isolation == Isolation::Process {
         assert!(victim.pid.is_some(), "process mode reports pids");
     }
+    let entry = fleet.registry().get(&victim.id).expect("entry").clone();
+    // Traffic and an open session on the victim when it dies.
+    let victim_url = format!("http://127.0.0.1:{}/mcp", victim.port);
+    for _ in 0..5 {
+        common::post_stateless(&victim_url, "tools/list", json!({})).await;
+    }
+    let session = common::client(&victim_url, rmcp::model::ProtocolVersion::V_2025_11_25).await;
+    if isolation == Isolation::Task {
+        assert_eq!(entry.view().open_sessions, 1);
+    }
+    let served = entry.view().requests;
     assert_eq!(
         admin_post(&fleet, &format!("/servers/{}/kill", victim.id), None).await,
         200
     );
-    let entry = fleet.registry().get(&victim.id).expect("entry").clone();
     let recovered = common::eventually(Duration::from_secs(10), || {
         let v = entry.view();
         v.restarts >= 1 && v.state == State::Healthy
@@ -57,6 +67,16 @@ async fn kill_and_recover(isolation: Isolation) {
     let after = entry.view();
     if isolation == Isolation::Process {
         assert_ne!(after.pid, victim.pid, "a new process serves");
+    }
+    // Gauges start afresh with the new instance (no wrap-around from the dead one's
+    // connections and session) while the request total survives the restart.
+    drop(session);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = entry.view();
+    assert_eq!(after.open_sessions, 0, "{after:?}");
+    assert!(after.open_connections < 10, "{after:?}");
+    if isolation == Isolation::Task {
+        assert!(after.requests >= served, "{} < {served}", after.requests);
     }
     // It serves MCP again on the same port.
     let url = format!("http://127.0.0.1:{}/mcp", after.port);
