@@ -27,9 +27,9 @@ const BACKLOG: u32 = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("invalid fleet spec: {0}")]
+    #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
-    #[error("cannot listen on {addr} ({what}): {source}")]
+    #[error("cannot listen on {addr} ({what})")]
     Bind {
         addr: SocketAddr,
         what: String,
@@ -37,7 +37,7 @@ pub enum StartError {
     },
     #[error("process isolation needs a server program: {0}")]
     ChildProgram(std::io::Error),
-    #[error("cannot build the health prober: {0}")]
+    #[error("cannot build the health prober")]
     Prober(#[from] reqwest::Error),
 }
 

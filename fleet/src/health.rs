@@ -35,7 +35,7 @@ pub struct Prober {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("{0}")]
+    #[error("probe failed")]
     Http(#[from] reqwest::Error),
     #[error("HTTP {0}")]
     Status(reqwest::StatusCode),
@@ -170,11 +170,11 @@ pub(crate) async fn monitor(
                     let mut l = entry.lifecycle();
                     l.health.probes_failed += 1;
                     l.health.consecutive_failures += 1;
-                    l.health.last_error = Some(e.to_string());
+                    l.health.last_error = Some(chain(&e));
                     l.health.consecutive_failures
                 };
                 if failures >= spec.failures_to_unhealthy {
-                    let reason = format!("{failures} failed probes, last: {e}");
+                    let reason = format!("{failures} failed probes, last: {}", chain(&e));
                     entry.set_state(State::Unhealthy, reason.clone());
                     if commands
                         .send(&entry.identity.id, Command::Restart { reason })
@@ -186,6 +186,18 @@ pub(crate) async fn monitor(
             }
         }
     }
+}
+
+/// An error with its causes, `outer: inner: innermost`, as one line for status displays.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 async fn probe(prober: &Prober, port: u16, with_mcp: bool) -> Result<CounterSnapshot, ProbeError> {

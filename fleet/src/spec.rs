@@ -125,12 +125,12 @@ impl Default for ServerSpec {
 /// What is wrong with a spec, naming the field.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("cannot read fleet spec {path}: {source}")]
+    #[error("cannot read fleet spec {path}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("fleet spec {path} is not valid: {source}")]
+    #[error("fleet spec {path} is not valid")]
     Parse {
         path: String,
         source: Box<toml::de::Error>,

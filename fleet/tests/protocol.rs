@@ -175,7 +175,16 @@ const SECURITY: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tool_in_both_eras() {
-    let fleet = common::start(common::spec(2, 2, Isolation::Task)).await;
+    every_tool(Isolation::Task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tool_in_both_eras_process_mode() {
+    every_tool(Isolation::Process).await;
+}
+
+async fn every_tool(isolation: Isolation) {
+    let fleet = common::start(common::spec(2, 2, isolation)).await;
     let endpoints = fleet.endpoints();
     let community = endpoints
         .iter()
