@@ -51,7 +51,7 @@ first_port = 0
             healthy_line = Some(line.clone());
         }
         if let Some(rest) = line.trim().strip_prefix("admin") {
-            let url = rest.trim().split_whitespace().next().unwrap_or("");
+            let url = rest.split_whitespace().next().unwrap_or("");
             admin = url.strip_suffix("/servers").map(String::from);
         }
     }
