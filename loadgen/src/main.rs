@@ -1,0 +1,36 @@
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    // A process-mode fleet child serves and exits here.
+    let result = match fleet::child::run_if_child() {
+        Some(result) => result.map(|()| None),
+        None => run(),
+    };
+    match result {
+        Ok(Some(summary)) => {
+            print!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the cause chain on one line and no backtrace: errors here are for
+            // people running a command, not for debugging loadgen.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<Option<String>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = loadgen::Args::parse();
+    let outcome = tokio::runtime::Runtime::new()?.block_on(loadgen::run(args))?;
+    Ok(Some(loadgen::summary(&outcome)))
+}

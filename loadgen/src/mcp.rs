@@ -1,0 +1,277 @@
+//! The MCP side of one request: the calls loadgen makes (the tool mix), how one is sent over
+//! the stateless 2026-07-28 protocol era (no handshake, no session: every POST stands alone)
+//! and how its outcome is classified. Everything that knows the wire format lives here.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Url};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The protocol era every request is sent in.
+pub const PROTOCOL_VERSION: &str = "2026-07-28";
+
+/// Why a request failed. Counted by kind, never stored one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Could not connect, or the connection broke before the response was complete.
+    Connect,
+    /// No complete response within the request timeout.
+    Timeout,
+    /// The server answered with an HTTP status other than 2xx.
+    HttpStatus,
+    /// A JSON-RPC error response (e.g. invalid params, unknown method).
+    JsonrpcError,
+    /// The tool ran and reported failure (`result.isError: true`).
+    ToolError,
+    /// HTTP 2xx without a well-formed JSON-RPC response to our request.
+    Protocol,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 6] = [
+        ErrorClass::Connect,
+        ErrorClass::Timeout,
+        ErrorClass::HttpStatus,
+        ErrorClass::JsonrpcError,
+        ErrorClass::ToolError,
+        ErrorClass::Protocol,
+    ];
+
+    /// The name used in the run file and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::HttpStatus => "http_status",
+            ErrorClass::JsonrpcError => "jsonrpc_error",
+            ErrorClass::ToolError => "tool_error",
+            ErrorClass::Protocol => "protocol",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            ErrorClass::Connect => "could not connect, or the connection broke mid-request",
+            ErrorClass::Timeout => "no complete response within the request timeout",
+            ErrorClass::HttpStatus => "HTTP status other than 2xx",
+            ErrorClass::JsonrpcError => "JSON-RPC error response",
+            ErrorClass::ToolError => "tool reported failure (result.isError)",
+            ErrorClass::Protocol => "2xx without a well-formed JSON-RPC response to the request",
+        }
+    }
+}
+
+/// One kind of request: method, tool name and params, serialised once.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: &'static str,
+    pub tool: Option<&'static str>,
+    params: String,
+}
+
+impl Call {
+    pub fn tools_list() -> Self {
+        let params = json!({ "_meta": fleet::server::stateless_meta() });
+        Self {
+            method: "tools/list",
+            tool: None,
+            params: params.to_string(),
+        }
+    }
+
+    pub fn tool(name: &'static str, arguments: Value) -> Self {
+        let params = json!({
+            "_meta": fleet::server::stateless_meta(),
+            "name": name,
+            "arguments": arguments,
+        });
+        Self {
+            method: "tools/call",
+            tool: Some(name),
+            params: params.to_string(),
+        }
+    }
+
+    /// What the report calls this request: the tool name, or the method.
+    pub fn label(&self) -> &'static str {
+        self.tool.unwrap_or(self.method)
+    }
+
+    /// The JSON-RPC request body with the given id.
+    pub fn body(&self, id: u64) -> String {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"{}","params":{}}}"#,
+            self.method, self.params
+        )
+    }
+}
+
+/// An HTTP client for one user: at most one idle connection per server, no Nagle delay, no
+/// proxy (everything measured is local or explicitly targeted).
+pub fn client(timeout: Duration) -> reqwest::Result<Client> {
+    Client::builder()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+}
+
+/// Sends one call and returns the time from sending to having read the whole body, with the
+/// classified outcome.
+pub async fn send(
+    client: &Client,
+    url: &Url,
+    call: &Call,
+    id: u64,
+) -> (Duration, Result<(), ErrorClass>) {
+    let mut request = client
+        .post(url.clone())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", PROTOCOL_VERSION)
+        .header("mcp-method", call.method);
+    if let Some(tool) = call.tool {
+        request = request.header("mcp-name", tool);
+    }
+    let request = request.body(call.body(id));
+    let start = Instant::now();
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return (start.elapsed(), Err(classify_transport(&e))),
+    };
+    let status = response.status().as_u16();
+    let body = response.text().await;
+    let elapsed = start.elapsed();
+    let outcome = match body {
+        Ok(text) => classify_response(status, &text, id),
+        Err(e) => Err(classify_transport(&e)),
+    };
+    (elapsed, outcome)
+}
+
+/// Classifies a failure below HTTP.
+pub fn classify_transport(e: &reqwest::Error) -> ErrorClass {
+    if e.is_timeout() {
+        ErrorClass::Timeout
+    } else if e.is_decode() {
+        ErrorClass::Protocol
+    } else {
+        ErrorClass::Connect
+    }
+}
+
+/// Classifies a complete HTTP response to the JSON-RPC request with id `id`.
+pub fn classify_response(status: u16, body: &str, id: u64) -> Result<(), ErrorClass> {
+    if !(200..300).contains(&status) {
+        return Err(ErrorClass::HttpStatus);
+    }
+    let message = fleet::server::first_jsonrpc_message(body).ok_or(ErrorClass::Protocol)?;
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0")
+        || message.get("id").and_then(Value::as_u64) != Some(id)
+    {
+        return Err(ErrorClass::Protocol);
+    }
+    if message.get("error").is_some() {
+        return Err(ErrorClass::JsonrpcError);
+    }
+    match message.get("result") {
+        Some(Value::Object(result)) => {
+            if result.get("isError").and_then(Value::as_bool) == Some(true) {
+                Err(ErrorClass::ToolError)
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(ErrorClass::Protocol),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn classifies_responses() {
+        let ok = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[],"isError":false}}"#;
+        assert_eq!(classify_response(200, ok, 7), Ok(()));
+        let sse = format!("event: message\ndata: \n\ndata: {ok}\n\n");
+        assert_eq!(classify_response(200, &sse, 7), Ok(()));
+        let tool_err = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[],"isError":true}}"#;
+        assert_eq!(
+            classify_response(200, tool_err, 7),
+            Err(ErrorClass::ToolError)
+        );
+        let rpc_err = r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"bad"}}"#;
+        assert_eq!(
+            classify_response(200, rpc_err, 7),
+            Err(ErrorClass::JsonrpcError)
+        );
+        assert_eq!(
+            classify_response(400, rpc_err, 7),
+            Err(ErrorClass::HttpStatus)
+        );
+        assert_eq!(
+            classify_response(503, "busy", 7),
+            Err(ErrorClass::HttpStatus)
+        );
+        assert_eq!(
+            classify_response(200, ok, 8),
+            Err(ErrorClass::Protocol),
+            "id mismatch"
+        );
+        assert_eq!(classify_response(200, "", 7), Err(ErrorClass::Protocol));
+        assert_eq!(
+            classify_response(200, "<html>", 7),
+            Err(ErrorClass::Protocol)
+        );
+        let no_result = r#"{"jsonrpc":"2.0","id":7}"#;
+        assert_eq!(
+            classify_response(200, no_result, 7),
+            Err(ErrorClass::Protocol)
+        );
+        let old = r#"{"jsonrpc":"1.0","id":7,"result":{}}"#;
+        assert_eq!(classify_response(200, old, 7), Err(ErrorClass::Protocol));
+    }
+
+    #[tokio::test]
+    async fn classifies_transport_failures() {
+        // A port nobody listens on: connect error.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let url: Url = format!("http://{addr}/mcp").parse().unwrap();
+        let client = client(Duration::from_millis(300)).unwrap();
+        let (_, outcome) = send(&client, &url, &Call::tools_list(), 1).await;
+        assert_eq!(outcome, Err(ErrorClass::Connect));
+        // A server that accepts but never answers: timeout.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: Url = format!("http://{}/mcp", silent.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let hold = tokio::spawn(async move {
+            let _conn = silent.accept().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let (elapsed, outcome) = send(&client, &url, &Call::tools_list(), 1).await;
+        assert_eq!(outcome, Err(ErrorClass::Timeout));
+        assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
+        hold.abort();
+    }
+
+    #[test]
+    fn bodies_are_jsonrpc_with_meta() {
+        let call = Call::tool("echo", json!({"text": "hi"}));
+        let body: Value = serde_json::from_str(&call.body(42)).unwrap();
+        assert_eq!(body["id"], 42);
+        assert_eq!(body["method"], "tools/call");
+        assert_eq!(body["params"]["name"], "echo");
+        assert!(body["params"]["_meta"].is_object());
+        assert_eq!(call.label(), "echo");
+        assert_eq!(Call::tools_list().label(), "tools/list");
+    }
+}

@@ -1,0 +1,316 @@
+//! Measuring, with no file output: the health sweep (one `tools/list` per server) and the
+//! latency run. The latency run is a closed loop: `users` workers, each with its own HTTP client
+//! and one request in flight, so a slow response delays that user's next request (no
+//! coordinated-omission correction; the report says so). Each worker records into its own
+//! [`Recorder`]; a ticker merges them once a second for the progress line, and the result is
+//! their merge at the end.
+
+use std::{
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt as _;
+use reqwest::Url;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    mcp::{self, Call, ErrorClass},
+    mix::Mix,
+    recorder::{Recorder, SecondCounts},
+};
+
+/// `tools/list` requests of the health sweep in flight at once.
+const SWEEP_CONCURRENCY: usize = 32;
+
+/// One server to measure.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: String,
+    pub group: String,
+    pub url: Url,
+    pub mix: Arc<Mix>,
+}
+
+/// Outcome of the health sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthSweep {
+    pub servers: usize,
+    pub checked: usize,
+    pub ok: usize,
+    /// `ok / servers`.
+    pub availability: f64,
+    pub seconds: f64,
+    pub interrupted: bool,
+    pub failures: Vec<SweepFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepFailure {
+    pub server: String,
+    pub url: String,
+    pub error: ErrorClass,
+}
+
+/// Sends one `tools/list` to every target, a few at a time.
+pub async fn sweep(
+    targets: &[Target],
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> anyhow::Result<HealthSweep> {
+    let started = Instant::now();
+    let client = mcp::client(timeout)?;
+    let list = Call::tools_list();
+    let outcomes: Vec<(usize, Result<(), ErrorClass>)> =
+        futures::stream::iter(targets.iter().enumerate())
+            .map(|(i, t)| {
+                let (client, list) = (&client, &list);
+                async move { (i, mcp::send(client, &t.url, list, 1).await.1) }
+            })
+            .buffer_unordered(SWEEP_CONCURRENCY)
+            .take_until(stop.cancelled())
+            .collect()
+            .await;
+    let ok = outcomes.iter().filter(|o| o.1.is_ok()).count();
+    let mut failures: Vec<SweepFailure> = outcomes
+        .iter()
+        .filter_map(|(i, o)| {
+            o.err().map(|error| SweepFailure {
+                server: targets[*i].id.clone(),
+                url: targets[*i].url.to_string(),
+                error,
+            })
+        })
+        .collect();
+    failures.sort_by(|a, b| a.server.cmp(&b.server));
+    Ok(HealthSweep {
+        servers: targets.len(),
+        checked: outcomes.len(),
+        ok,
+        availability: if targets.is_empty() {
+            0.0
+        } else {
+            ok as f64 / targets.len() as f64
+        },
+        seconds: started.elapsed().as_secs_f64(),
+        interrupted: outcomes.len() < targets.len(),
+        failures,
+    })
+}
+
+/// How hard and how long to load.
+#[derive(Debug, Clone)]
+pub struct LoadSettings {
+    pub users: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct LoadOutcome {
+    pub recorder: Recorder,
+    /// Length of the measured window actually run (shorter than asked when interrupted).
+    pub measured: Duration,
+    pub interrupted: bool,
+    /// Most connections the servers reported open at a once-a-second sample, if known.
+    pub open_connections_max: Option<u64>,
+}
+
+/// The servers worker `worker` of `users` cycles through: a share of every server when there
+/// are more servers than users, else one server, so the whole run holds about
+/// max(users, servers) connections and every server gets traffic.
+pub fn assigned(worker: usize, users: usize, servers: usize) -> Vec<usize> {
+    if users >= servers {
+        vec![worker % servers]
+    } else {
+        (worker..servers).step_by(users).collect()
+    }
+}
+
+/// Runs the latency measurement. `open_connections` samples the servers' own count, if known.
+pub async fn load(
+    targets: Arc<[Target]>,
+    settings: &LoadSettings,
+    stop: &CancellationToken,
+    open_connections: impl Fn() -> Option<u64>,
+) -> anyhow::Result<LoadOutcome> {
+    anyhow::ensure!(!targets.is_empty(), "nothing to measure: no servers");
+    let start = Instant::now();
+    let clock = Clock {
+        measure_from: start + settings.warmup,
+        deadline: start + settings.warmup + settings.duration,
+    };
+    let completed = Arc::new(AtomicU64::new(0));
+    let mut recorders = Vec::with_capacity(settings.users);
+    let mut workers = tokio::task::JoinSet::new();
+    for index in 0..settings.users {
+        let recorder = Arc::new(Mutex::new(Recorder::default()));
+        recorders.push(recorder.clone());
+        let worker = Worker {
+            index,
+            servers: assigned(index, settings.users, targets.len()),
+            targets: targets.clone(),
+            client: mcp::client(settings.timeout)?,
+            recorder,
+            completed: completed.clone(),
+        };
+        workers.spawn(worker.run(clock, stop.clone()));
+    }
+    let second = Duration::from_secs(1);
+    let mut ticker = tokio::time::interval_at((start + second).into(), second);
+    let (mut last, mut open_connections_max) = (0, None);
+    loop {
+        tokio::select! {
+            joined = workers.join_next() => match joined {
+                None => break,
+                Some(result) => result?,
+            },
+            _ = ticker.tick() => {
+                let done = completed.load(Ordering::Relaxed);
+                let open = open_connections();
+                open_connections_max = open_connections_max.max(open);
+                eprintln!("{}", progress_line(start, clock, done - last, &recorders, open));
+                last = done;
+            }
+        }
+    }
+    let end = Instant::now().min(clock.deadline);
+    let interrupted = stop.is_cancelled() && end < clock.deadline;
+    let mut recorder = Recorder::default();
+    for r in &recorders {
+        recorder.merge(&lock(r));
+    }
+    let measured = end.saturating_duration_since(clock.measure_from);
+    let seconds = measured.as_secs_f64().ceil() as usize;
+    if recorder.per_second.len() < seconds {
+        recorder.per_second.resize(seconds, SecondCounts::default());
+    }
+    Ok(LoadOutcome {
+        recorder,
+        measured,
+        interrupted,
+        open_connections_max,
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    /// Requests started before this are warm-up and not recorded.
+    measure_from: Instant,
+    /// No request is started at or after this.
+    deadline: Instant,
+}
+
+struct Worker {
+    index: usize,
+    servers: Vec<usize>,
+    targets: Arc<[Target]>,
+    client: reqwest::Client,
+    recorder: Arc<Mutex<Recorder>>,
+    completed: Arc<AtomicU64>,
+}
+
+impl Worker {
+    async fn run(self, clock: Clock, stop: CancellationToken) {
+        let mut random = SplitMix64(self.index as u64);
+        let mut n = 0u64;
+        loop {
+            let started = Instant::now();
+            if started >= clock.deadline || stop.is_cancelled() {
+                return;
+            }
+            let target = &self.targets[self.servers[n as usize % self.servers.len()]];
+            let call = target.mix.pick(random.next());
+            n += 1;
+            let (elapsed, outcome) = tokio::select! {
+                biased;
+                () = stop.cancelled() => return,
+                r = mcp::send(&self.client, &target.url, call, n) => r,
+            };
+            self.completed.fetch_add(1, Ordering::Relaxed);
+            if let Some(since) = started.checked_duration_since(clock.measure_from) {
+                lock(&self.recorder).record(since.as_secs() as usize, elapsed, outcome);
+            }
+        }
+    }
+}
+
+fn lock(recorder: &Mutex<Recorder>) -> MutexGuard<'_, Recorder> {
+    recorder.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn progress_line(
+    start: Instant,
+    clock: Clock,
+    rate: u64,
+    recorders: &[Arc<Mutex<Recorder>>],
+    open: Option<u64>,
+) -> String {
+    let t = start.elapsed().as_secs_f64();
+    let conns = open.map_or(String::new(), |c| format!("  conns {c}"));
+    // The tick reports the second that just ended: warm-up if it ended (about) when warm-up did.
+    if Instant::now() < clock.measure_from + Duration::from_millis(500) {
+        return format!("  {t:>4.0} s  warm-up  {rate:>6} req/s{conns}");
+    }
+    let mut merged = Recorder::default();
+    for r in recorders {
+        merged.merge(&lock(r));
+    }
+    let h = &merged.latency_us;
+    let at = |q| {
+        if h.is_empty() {
+            "-".to_string()
+        } else {
+            crate::fmt_micros(h.value_at_quantile(q))
+        }
+    };
+    format!(
+        "  {t:>4.0} s  {rate:>6} req/s  p50 {}  p99 {}  errors {}{conns}",
+        at(0.5),
+        at(0.99),
+        merged.error_total(),
+    )
+}
+
+/// A tiny deterministic generator for the tool mix (reproducible runs, no dependency).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn every_server_is_assigned_and_every_worker_has_one() {
+        for (users, servers) in [(64, 500), (4, 10), (10, 10), (64, 10), (1, 3)] {
+            let mut seen = vec![false; servers];
+            for w in 0..users {
+                let mine = assigned(w, users, servers);
+                assert!(!mine.is_empty());
+                for s in mine {
+                    seen[s] = true;
+                }
+            }
+            assert!(seen.iter().all(|s| *s), "{users} users, {servers} servers");
+        }
+        assert_eq!(
+            assigned(3, 64, 500),
+            vec![3, 67, 131, 195, 259, 323, 387, 451]
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! The tool mix: which calls loadgen makes to which group of servers, and how often. The
+//! inputs are small and valid, so any error in a run is the server's or the transport's.
+
+use serde_json::json;
+
+use crate::mcp::Call;
+
+/// Weighted calls for one group of servers.
+#[derive(Debug, Clone)]
+pub struct Mix {
+    entries: Vec<(Call, u32)>,
+    total: u32,
+}
+
+impl Mix {
+    fn new(entries: Vec<(Call, u32)>) -> Self {
+        let total = entries.iter().map(|e| e.1).sum();
+        Self { entries, total }
+    }
+
+    /// Community servers: mostly cheap calls, some parsing work.
+    pub fn community() -> Self {
+        let document = json!({"servers": [
+            {"id": "community-0000", "port": 8000, "healthy": true},
+            {"id": "security-0000", "port": 9346, "healthy": true},
+        ]});
+        Self::new(vec![
+            (
+                Call::tool("echo", json!({"text": "hello from loadgen"})),
+                40,
+            ),
+            (Call::tool("add", json!({"a": 19.5, "b": 1.5})), 20),
+            (
+                Call::tool(
+                    "text_stats",
+                    json!({"text": "Five hundred servers answer. Each answer is timed. \
+                                    The timing is honest, and the report says so."}),
+                ),
+                20,
+            ),
+            (
+                Call::tool(
+                    "json_query",
+                    json!({"document": document, "pointer": "/servers/1/port"}),
+                ),
+                20,
+            ),
+        ])
+    }
+
+    /// Security servers: scanners over small inputs.
+    pub fn security() -> Self {
+        let config = "region = \"eu-west-1\"\naws_access_key_id = \"AKIAIOSFODNN7EXAMPLE\"\n";
+        let dockerfile =
+            "FROM ubuntu:latest\nUSER root\nRUN curl -s https://example.invalid/x | sh\n";
+        Self::new(vec![
+            (Call::tool("scan_secrets", json!({"content": config})), 40),
+            (
+                Call::tool(
+                    "check_package",
+                    json!({"ecosystem": "npm", "name": "lodash", "version": "4.17.11"}),
+                ),
+                40,
+            ),
+            (Call::tool("scan_iac", json!({"content": dockerfile})), 20),
+        ])
+    }
+
+    /// Servers whose tools are unknown (`--target`): only `tools/list`.
+    pub fn list_only() -> Self {
+        Self::new(vec![(Call::tools_list(), 1)])
+    }
+
+    /// The mix for a fleet group; unknown groups get `tools/list` only.
+    pub fn for_group(group: &str) -> Self {
+        match group {
+            "community" => Self::community(),
+            "security" => Self::security(),
+            _ => Self::list_only(),
+        }
+    }
+
+    /// Picks a call for a random number `r`, in proportion to the weights.
+    pub fn pick(&self, r: u64) -> &Call {
+        let mut slot = (r % u64::from(self.total.max(1))) as u32;
+        for (call, weight) in &self.entries {
+            if slot < *weight {
+                return call;
+            }
+            slot -= weight;
+        }
+        &self.entries[0].0
+    }
+
+    /// `(label, share in percent)` for the run file.
+    pub fn shares(&self) -> Vec<(&'static str, f64)> {
+        self.entries
+            .iter()
+            .map(|(c, w)| (c.label(), f64::from(*w) * 100.0 / f64::from(self.total)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixes_follow_their_weights() {
+        let mix = Mix::community();
+        let echoes = (0..100).filter(|r| mix.pick(*r).label() == "echo").count();
+        assert_eq!(echoes, 40);
+        let total: f64 = Mix::security().shares().iter().map(|s| s.1).sum();
+        assert!((total - 100.0).abs() < 1e-9);
+        assert_eq!(Mix::for_group("other").pick(3).label(), "tools/list");
+    }
+}

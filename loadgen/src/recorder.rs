@@ -1,0 +1,115 @@
+//! What a worker measured: a latency histogram of successful requests, errors by class and
+//! counts per second. One recorder per worker, merged for progress lines and the result.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::mcp::ErrorClass;
+
+/// Largest latency the histograms hold; slower samples are clamped to it.
+pub const MAX_LATENCY_US: u64 = 60_000_000;
+/// Requests that completed (or failed) in one second of the measured window, by start time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondCounts {
+    pub ok: u64,
+    pub errors: u64,
+}
+
+/// What one worker (or, merged, the whole run) measured. Latency is recorded for successful
+/// requests only, in microseconds.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub latency_us: Histogram<u64>,
+    pub ok: u64,
+    pub errors: [u64; ErrorClass::ALL.len()],
+    pub per_second: Vec<SecondCounts>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            latency_us: new_histogram(),
+            ok: 0,
+            errors: [0; ErrorClass::ALL.len()],
+            per_second: Vec::new(),
+        }
+    }
+}
+
+/// 1 µs to 60 s at 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant histogram bounds are valid")
+}
+
+impl Recorder {
+    /// Records one request that started `second` whole seconds into the measured window.
+    pub fn record(&mut self, second: usize, elapsed: Duration, outcome: Result<(), ErrorClass>) {
+        if self.per_second.len() <= second {
+            self.per_second.resize(second + 1, SecondCounts::default());
+        }
+        match outcome {
+            Ok(()) => {
+                self.ok += 1;
+                self.per_second[second].ok += 1;
+                let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+                self.latency_us.saturating_record(us.max(1));
+            }
+            Err(class) => {
+                self.errors[class as usize] += 1;
+                self.per_second[second].errors += 1;
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: &Recorder) {
+        self.ok += other.ok;
+        for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
+            *mine += theirs;
+        }
+        if self.per_second.len() < other.per_second.len() {
+            self.per_second
+                .resize(other.per_second.len(), SecondCounts::default());
+        }
+        for (mine, theirs) in self.per_second.iter_mut().zip(&other.per_second) {
+            mine.ok += theirs.ok;
+            mine.errors += theirs.errors;
+        }
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.latency_us.add(&other.latency_us);
+    }
+
+    pub fn error_total(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.ok + self.error_total()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorders_merge() {
+        let mut a = Recorder::default();
+        a.record(0, Duration::from_micros(100), Ok(()));
+        a.record(2, Duration::from_micros(300), Err(ErrorClass::Timeout));
+        let mut b = Recorder::default();
+        b.record(1, Duration::from_millis(2), Ok(()));
+        b.record(1, Duration::from_secs(120), Ok(()));
+        a.merge(&b);
+        assert_eq!((a.ok, a.error_total(), a.requests()), (3, 1, 4));
+        assert_eq!(a.errors[ErrorClass::Timeout as usize], 1);
+        assert_eq!(a.per_second[1], SecondCounts { ok: 2, errors: 0 });
+        assert_eq!(a.per_second[2], SecondCounts { ok: 0, errors: 1 });
+        assert_eq!(a.latency_us.len(), 3);
+        assert!(
+            a.latency_us.max() >= MAX_LATENCY_US - MAX_LATENCY_US / 1000,
+            "clamped"
+        );
+    }
+}

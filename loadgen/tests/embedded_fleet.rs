@@ -1,0 +1,120 @@
+//! End to end through the library entry point `loadgen::run`, the same code the binary runs:
+//! a small embedded fleet, then `--target` against a fleet started here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clap::Parser as _;
+use loadgen::{claims::Verdict, mcp::ErrorClass, runfile::RunFile};
+
+fn args(extra: &[&str], out: &std::path::Path) -> loadgen::Args {
+    let mut argv = vec!["loadgen"];
+    argv.extend_from_slice(extra);
+    argv.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    loadgen::Args::try_parse_from(argv).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_fleet_run_writes_run_file_and_report() {
+    let out = tempfile::tempdir().unwrap();
+    let a = args(
+        &[
+            "--servers",
+            "10",
+            "--duration",
+            "2",
+            "--warmup",
+            "0",
+            "--users",
+            "4",
+            "--ephemeral-ports",
+        ],
+        out.path(),
+    );
+    let outcome = loadgen::run(a).await.expect("run completes");
+
+    let text = std::fs::read_to_string(&outcome.run_file).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["results"]["errors"]["tool_error"], 0);
+    let run: RunFile = serde_json::from_str(&text).unwrap();
+    assert!(!run.interrupted);
+    let r = &run.results;
+    assert!(r.requests > 0, "measured something");
+    assert_eq!(r.ok, r.requests, "no errors: {:?}", r.errors);
+    for class in ErrorClass::ALL {
+        assert_eq!(r.errors[&class], 0, "{class:?}");
+    }
+    assert!(r.throughput_rps > 0.0 && r.latency_us.p50 > 0 && r.latency_us.max >= r.latency_us.p99);
+    assert_eq!(r.per_second.len(), 2);
+    assert_eq!(r.per_second.iter().map(|s| s.ok).sum::<u64>(), r.ok);
+    let histogram = loadgen::runfile::decode_histogram(&r.histogram.data).unwrap();
+    assert_eq!(histogram.len(), r.ok);
+    assert_eq!((run.health.servers, run.health.ok), (10, 10));
+    let fleet = run.fleet.as_ref().expect("embedded fleet facts");
+    assert_eq!((fleet.servers, fleet.healthy_at_start), (10, 10));
+    assert!(
+        fleet.requests_total >= r.requests,
+        "servers counted our requests"
+    );
+    let verdict = |id: &str| run.claims.iter().find(|c| c.id == id).unwrap().verdict;
+    assert_eq!(verdict("availability_100"), Verdict::Pass);
+    assert_eq!(
+        verdict("servers_500"),
+        Verdict::NotMeasured,
+        "only 10 servers ran"
+    );
+    assert_eq!(verdict("git_memory_sync"), Verdict::NotMeasured);
+
+    let html = std::fs::read_to_string(&outcome.report).unwrap();
+    assert!(html.contains("<section id=\"claims\">") && html.contains("<svg"));
+    assert!(!html.contains("src=") && !html.contains("href="));
+    assert!(outcome.run_file.is_absolute() && outcome.report.is_absolute());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
+    let spec = fleet::FleetSpec::default()
+        .scaled_to(2)
+        .unwrap()
+        .with_ephemeral_ports();
+    let fleet = fleet::Fleet::start(spec, fleet::FleetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        fleet
+            .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
+            .await,
+        2
+    );
+    let urls: Vec<String> = fleet.endpoints().iter().map(|e| e.mcp_url()).collect();
+
+    let out = tempfile::tempdir().unwrap();
+    let mut extra = vec![
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--users",
+        "2",
+        "--target",
+    ];
+    extra.extend(urls.iter().map(String::as_str));
+    let outcome = loadgen::run(args(&extra, out.path()))
+        .await
+        .expect("run completes");
+    let run = &outcome.run;
+    assert_eq!(run.config.mode, "targets");
+    assert!(run.fleet.is_none());
+    assert!(run.config.mix.iter().all(|m| m.call == "tools/list"));
+    assert!(run.results.requests > 0 && run.results.ok == run.results.requests);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/mcp", closed.local_addr().unwrap());
+    drop(closed);
+    let out = tempfile::tempdir().unwrap();
+    let err = loadgen::run(args(&["--duration", "1", "--target", &dead], out.path()))
+        .await
+        .expect_err("a dead target is an error");
+    let msg = format!("{err:#}");
+    assert!(msg.contains(&dead) && msg.contains("connect"), "{msg}");
+    fleet.stop().await;
+}
