@@ -8,6 +8,11 @@ use axum::{Json, Router, routing::post};
 use clap::Parser;
 use fleet::{Fleet, FleetOptions, FleetSpec, GroupSpec, profile::Profile};
 
+/// The same allocator as the `fleet` and `loadgen` binaries, so both servers are measured as
+/// they are shipped.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(about = "Serve one fleet server and a bare axum JSON echo for side-by-side load")]
 struct Args {
