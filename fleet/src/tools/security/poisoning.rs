@@ -327,6 +327,29 @@ fn value_size(v: &Value, depth: usize) -> usize {
     }
 }
 
+/// Rules that are one pattern each: (pattern, prefilter trigger, rule id, severity).
+static PATTERN_RULES: [(&LazyLock<Regex>, usize, &str, Severity); 4] = [
+    (
+        &HIDDEN_TAG,
+        T_HIDDEN,
+        "hidden-instruction-tag",
+        Severity::High,
+    ),
+    (
+        &PROMPT_OVERRIDE,
+        T_OVERRIDE,
+        "prompt-override",
+        Severity::High,
+    ),
+    (
+        &CONCEAL_STRONG,
+        T_CONCEAL,
+        "conceal-from-user",
+        Severity::High,
+    ),
+    (&URL, T_URL, "external-url", Severity::Low),
+];
+
 struct ToolAudit {
     tool: String,
     findings: Vec<PoisoningFinding>,
@@ -372,41 +395,23 @@ impl ToolAudit {
             return;
         }
         let first = |re: &Regex, t: usize| hits.matched(t).then(|| re.find(text)).flatten();
-        if let Some(m) = first(&HIDDEN_TAG, T_HIDDEN) {
-            self.push(
-                "hidden-instruction-tag",
-                Severity::High,
-                location,
-                evidence_around(text, m.start(), m.end()),
-            );
+        for (re, trigger, rule, severity) in PATTERN_RULES {
+            if let Some(m) = first(re, trigger) {
+                self.push(
+                    rule,
+                    severity,
+                    location,
+                    evidence_around(text, m.start(), m.end()),
+                );
+            }
         }
-        if let Some(m) = first(&PROMPT_OVERRIDE, T_OVERRIDE) {
-            self.push(
-                "prompt-override",
-                Severity::High,
-                location,
-                evidence_around(text, m.start(), m.end()),
-            );
-        }
-        if let Some(m) = first(&CONCEAL_STRONG, T_CONCEAL) {
-            self.push(
-                "conceal-from-user",
-                Severity::High,
-                location,
-                evidence_around(text, m.start(), m.end()),
-            );
-        } else if let Some(m) = first(&CONCEAL_WEAK, T_CONCEAL_WEAK) {
+        // The weak concealment wording only counts when the strong one did not match.
+        if first(&CONCEAL_STRONG, T_CONCEAL).is_none()
+            && let Some(m) = first(&CONCEAL_WEAK, T_CONCEAL_WEAK)
+        {
             self.push(
                 "conceal-from-user",
                 Severity::Medium,
-                location,
-                evidence_around(text, m.start(), m.end()),
-            );
-        }
-        if let Some(m) = first(&URL, T_URL) {
-            self.push(
-                "external-url",
-                Severity::Low,
                 location,
                 evidence_around(text, m.start(), m.end()),
             );
