@@ -281,10 +281,13 @@ pub fn render_status(view: &FleetView, all: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{}/{} healthy, {:?} isolation, up {:.0} s",
+        "{}/{} healthy, {} isolation, up {:.0} s",
         view.healthy,
         view.total,
-        view.isolation,
+        match view.isolation {
+            Isolation::Task => "task",
+            Isolation::Process => "process",
+        },
         view.uptime_ms as f64 / 1000.0
     );
     let mut groups: Vec<&str> = view.servers.iter().map(|s| s.group.as_str()).collect();

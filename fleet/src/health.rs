@@ -18,6 +18,10 @@ use crate::{
 /// milliseconds rather than a full interval.
 const STARTING_PROBE_EVERY: Duration = Duration::from_millis(20);
 
+/// After a failed probe the next comes this soon (at most), so a dead or hung server is
+/// confirmed within about `failures_to_unhealthy` probe timeouts instead of as many intervals.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
+
 /// A server still not answering this long after its start counts as failing, so one that never
 /// comes up is restarted rather than left starting forever.
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
@@ -122,10 +126,11 @@ pub(crate) async fn monitor(
     let mut first_healthy = true;
     loop {
         let state = entry.state();
+        let failing = entry.lifecycle().health.consecutive_failures > 0;
         let wait = match state {
-            State::Starting => STARTING_PROBE_EVERY,
-            State::Restarting => STARTING_PROBE_EVERY,
+            State::Starting | State::Restarting => STARTING_PROBE_EVERY,
             _ if first_healthy => offset,
+            _ if failing => RETRY_AFTER_FAILURE.min(spec.interval),
             _ => spec.interval,
         };
         if !matches!(state, State::Starting | State::Restarting) {

@@ -29,6 +29,7 @@ fn run() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = fleet::cli::Cli::parse();
     tokio::runtime::Runtime::new()?.block_on(fleet::cli::run(cli))

@@ -12,6 +12,78 @@ fn fleet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fleet"))
 }
 
+/// Starts `fleet up` with `args`; returns the child, its admin URL and its "N/N healthy in"
+/// line once it is up.
+fn spawn_up(args: &[&str]) -> (std::process::Child, String, String) {
+    let mut up = fleet()
+        .arg("up")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("fleet up starts");
+    let stdout = up.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut summary = String::new();
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if line.contains("healthy in") {
+            summary = line.clone();
+        }
+        if let Some(rest) = line.trim().strip_prefix("admin") {
+            let url = rest.split_whitespace().next().unwrap_or("");
+            if let Some(admin) = url.strip_suffix("/servers") {
+                return (up, admin.to_string(), summary);
+            }
+        }
+    }
+    let _ = up.kill();
+    let _ = up.wait();
+    panic!("fleet up did not name its admin API");
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[test]
+fn process_mode_children_exit_when_the_supervisor_is_killed() {
+    let (mut up, admin, _) = spawn_up(&[
+        "--servers",
+        "4",
+        "--isolation",
+        "process",
+        "--ephemeral-ports",
+        "--admin-port",
+        "0",
+    ]);
+    let status = fleet()
+        .args(["status", "--json", "--admin", &admin])
+        .output()
+        .expect("status runs");
+    let view: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let pids: Vec<u64> = view["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .filter_map(|s| s["pid"].as_u64())
+        .collect();
+    assert_eq!(pids.len(), 4);
+    assert!(pids.iter().all(|p| alive(*p)));
+    up.kill().expect("SIGKILL the supervisor");
+    up.wait().expect("reaped");
+    // Their stdin closes with the supervisor, which tells them to stop.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(
+            Instant::now() < deadline,
+            "orphaned servers still running: {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn up_status_down() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -33,34 +105,9 @@ first_port = 0
 "#,
     )
     .expect("write spec");
-    let mut up = fleet()
-        .args(["up", "--spec"])
-        .arg(&spec)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("fleet up starts");
-    let stdout = up.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut admin = None;
-    let mut healthy_line = None;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while admin.is_none() && Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        if line.contains("healthy in") {
-            healthy_line = Some(line.clone());
-        }
-        if let Some(rest) = line.trim().strip_prefix("admin") {
-            let url = rest.split_whitespace().next().unwrap_or("");
-            admin = url.strip_suffix("/servers").map(String::from);
-        }
-    }
-    let admin = admin.expect("fleet up names its admin API");
-    assert!(
-        healthy_line
-            .expect("summary line")
-            .starts_with("6/6 healthy in")
-    );
+    let spec = spec.to_string_lossy().to_string();
+    let (mut up, admin, summary) = spawn_up(&["--spec", &spec]);
+    assert!(summary.starts_with("6/6 healthy in"), "{summary}");
 
     let status = fleet()
         .args(["status", "--all", "--admin", &admin])
