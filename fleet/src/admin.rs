@@ -58,13 +58,19 @@ pub fn app(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/shutdown", post(shutdown))
         .route("/healthz", get(|| async { "ok" }))
+        .layer(axum::middleware::from_fn(crate::loopback::layer))
         .with_state(state)
 }
+
+/// Largest latency that can be injected; more is surely a typo (seconds for milliseconds).
+const MAX_ADDED_LATENCY_MS: u64 = 600_000;
 
 #[derive(Debug, thiserror::Error)]
 enum AdminError {
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl IntoResponse for AdminError {
@@ -72,6 +78,7 @@ impl IntoResponse for AdminError {
         let status = match &self {
             AdminError::Command(CommandError::UnknownServer(_)) => StatusCode::NOT_FOUND,
             AdminError::Command(CommandError::ShuttingDown(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
         };
         (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
     }
@@ -136,6 +143,12 @@ async fn latency(
     Path(id): Path<String>,
     Json(req): Json<LatencyRequest>,
 ) -> Result<Json<ServerView>, AdminError> {
+    if req.ms > MAX_ADDED_LATENCY_MS {
+        return Err(AdminError::Invalid(format!(
+            "ms = {} is over the limit of {MAX_ADDED_LATENCY_MS} (10 minutes)",
+            req.ms
+        )));
+    }
     let e = entry(&s, &id)?;
     e.faults.send_modify(|f| f.added_latency_ms = req.ms);
     Ok(Json(e.view()))

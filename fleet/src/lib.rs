@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod health;
 pub mod instance;
 pub mod listener;
+pub mod loopback;
 pub mod profile;
 pub mod registry;
 pub mod server;

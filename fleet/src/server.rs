@@ -355,7 +355,7 @@ async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Respons
 /// 413, a body that is not JSON with JSON-RPC -32700 and JSON that is not a single JSON-RPC message
 /// with -32600 (rmcp answers both with a plain-text HTTP 415).
 async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    if let Some(refusal) = refuse_foreign_origin(request.headers()) {
+    if let Some(refusal) = crate::loopback::refuse_foreign(request.headers()) {
         return refusal;
     }
     if request.method() != Method::POST {
@@ -404,50 +404,6 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
-}
-
-/// Hosts a request may be addressed to: the DNS-rebinding guard that rmcp applies too.
-const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "[::1]", "::1"];
-
-fn refuse_foreign_origin(headers: &axum::http::HeaderMap) -> Option<Response> {
-    let host_of = |authority: &str| -> String {
-        let a = authority.trim().to_ascii_lowercase();
-        if a.starts_with('[') {
-            a.split(']').next().map(|h| format!("{h}]")).unwrap_or(a)
-        } else {
-            a.rsplit_once(':').map_or(a.clone(), |(h, _)| h.to_string())
-        }
-    };
-    let loopback = |h: &str| LOOPBACK_HOSTS.contains(&h) || h.starts_with("127.");
-    if let Some(host) = headers.get(axum::http::header::HOST) {
-        let host = host_of(host.to_str().unwrap_or_default());
-        if !loopback(&host) {
-            return Some(
-                (
-                    StatusCode::FORBIDDEN,
-                    "Forbidden: Host header is not allowed",
-                )
-                    .into_response(),
-            );
-        }
-    }
-    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        let authority = origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"))
-            .unwrap_or("");
-        if !loopback(&host_of(authority)) {
-            return Some(
-                (
-                    StatusCode::FORBIDDEN,
-                    "Forbidden: Origin header is not allowed",
-                )
-                    .into_response(),
-            );
-        }
-    }
-    None
 }
 
 fn jsonrpc_error(status: StatusCode, code: i64, message: String) -> Response {

@@ -235,6 +235,30 @@ async fn metrics_and_counters() {
         .and_then(|v| v.parse().ok())
         .expect("value");
     assert!(n >= 5.0, "{line}");
+    // Bad admin input: an absurd latency is refused, and so is a foreign Host (DNS rebinding).
+    let id = fleet.endpoints()[0].id.clone();
+    let status = admin_post(
+        &fleet,
+        &format!("/servers/{id}/latency"),
+        Some(json!({"ms": 10_000_000})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        fleet.registry().entries()[0].view().faults.added_latency_ms,
+        0
+    );
+    let foreign = common::http()
+        .post(format!(
+            "http://{}/servers/{id}/kill",
+            fleet.admin_addr().expect("admin")
+        ))
+        .header("host", "rebound.example")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(foreign.status().as_u16(), 403);
+    assert_eq!(fleet.registry().entries()[0].view().restarts, 0);
     fleet.stop().await;
 }
 
