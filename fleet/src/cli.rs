@@ -116,6 +116,18 @@ impl UpArgs {
     }
 }
 
+/// Logs to stderr (`RUST_LOG` filters, `warn` by default), coloured only on a terminal. Shared by
+/// the `fleet` and `loadgen` binaries.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Up(args) => up(args).await,

@@ -24,13 +24,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    fleet::cli::init_logging();
     let cli = fleet::cli::Cli::parse();
     tokio::runtime::Runtime::new()?.block_on(fleet::cli::run(cli))
 }
