@@ -178,7 +178,9 @@ pub(crate) async fn monitor(
                     l.health.last_error = Some(chain(&e));
                     l.health.consecutive_failures
                 };
-                if failures >= spec.failures_to_unhealthy {
+                // Ask once per incident: a second request could reach the keeper after it has
+                // already replaced the instance and kill the fresh one.
+                if failures >= spec.failures_to_unhealthy && state != State::Unhealthy {
                     let reason = format!("{failures} failed probes, last: {}", chain(&e));
                     entry.set_state(State::Unhealthy, reason.clone());
                     if commands
