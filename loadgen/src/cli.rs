@@ -3,7 +3,8 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
-use reqwest::Url;
+
+use crate::target::TargetSpec;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -47,10 +48,12 @@ pub struct Args {
     #[arg(long, conflicts_with = "targets")]
     pub ephemeral_ports: bool,
 
-    /// Measure these MCP endpoint URLs (http only) instead of starting the fleet. Their tools
-    /// are unknown, so only `tools/list` is called.
-    #[arg(long = "target", value_name = "URL", num_args = 1.., value_parser = target_url)]
-    pub targets: Vec<Url>,
+    /// Measure these instead of starting the fleet: MCP endpoint URLs
+    /// (`http://127.0.0.1:8000/mcp`), port ranges (`127.0.0.1:8000-8345/mcp`) or a fleet admin
+    /// API (`http://127.0.0.1:7900`, whose servers are discovered). Servers of an mcpfleet
+    /// fleet found through its admin API get their profile's tool mix; others only `tools/list`.
+    #[arg(long = "target", value_name = "TARGET", num_args = 1..)]
+    pub targets: Vec<TargetSpec>,
 
     /// Per-request timeout in seconds; slower requests count as `timeout` errors.
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = positive_secs)]
@@ -77,16 +80,6 @@ fn positive_secs(s: &str) -> Result<Duration, String> {
     match secs(s)? {
         d if d.is_zero() => Err("must be more than 0 seconds".into()),
         d => Ok(d),
-    }
-}
-
-fn target_url(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| format!("`{s}` is not a URL: {e}"))?;
-    match url.scheme() {
-        "http" if url.host().is_some() => Ok(url),
-        "http" => Err(format!("`{s}` has no host")),
-        "https" => Err("https targets are not supported (loadgen is built without TLS)".into()),
-        other => Err(format!("`{s}`: scheme `{other}` is not http")),
     }
 }
 

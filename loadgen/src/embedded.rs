@@ -2,7 +2,6 @@
 //! into measurement targets, and stopped after its own counters have been read.
 
 use std::{
-    collections::BTreeMap,
     io::IsTerminal as _,
     sync::Arc,
     time::{Duration, Instant},
@@ -12,7 +11,7 @@ use anyhow::{Context as _, bail};
 use fleet::{Fleet, FleetOptions, FleetSpec, Isolation, StartError};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Args, measure::Target, mix::Mix, runfile::FleetFacts};
+use crate::{Args, measure::Target, runfile::FleetFacts};
 
 /// How long the embedded fleet may take to become healthy.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -84,22 +83,20 @@ pub async fn start(args: &Args, stop: &CancellationToken) -> anyhow::Result<Embe
 }
 
 impl Embedded {
-    /// Every server, with the tool mix of its group.
+    /// Every server, with the tool mix of its profile.
     pub fn targets(&self) -> anyhow::Result<Arc<[Target]>> {
-        let mut mixes: BTreeMap<String, Arc<Mix>> = BTreeMap::new();
+        let entries = self.fleet.registry().entries();
+        let mixes = crate::target::Mixes::default();
         self.fleet
             .endpoints()
             .into_iter()
-            .map(|e| {
-                let mix = mixes
-                    .entry(e.group.clone())
-                    .or_insert_with(|| Arc::new(Mix::for_group(&e.group)))
-                    .clone();
+            .zip(entries)
+            .map(|(e, entry)| {
                 Ok(Target {
                     url: e.mcp_url().parse().context("fleet endpoint URL")?,
                     id: e.id,
                     group: e.group,
-                    mix,
+                    mix: mixes.get(entry.identity.profile),
                 })
             })
             .collect()

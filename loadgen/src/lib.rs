@@ -14,6 +14,7 @@ pub mod output;
 pub mod recorder;
 pub mod report;
 pub mod runfile;
+pub mod target;
 
 use std::{path::PathBuf, sync::Arc, time::SystemTime};
 
@@ -22,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use cli::Args;
 use measure::{LoadSettings, Target};
-use mix::Mix;
 use runfile::{Config, Environment, FleetFacts, MixShare, Results, RunFile};
 
 /// A finished run: what was written and where.
@@ -77,16 +77,13 @@ async fn run_inner(
     };
     let targets: Arc<[Target]> = match &fleet {
         Some(f) => f.targets()?,
-        None => args
-            .targets
-            .iter()
-            .map(|url| Target {
-                id: url.to_string(),
-                group: "target".into(),
-                url: url.clone(),
-                mix: Arc::new(Mix::list_only()),
-            })
-            .collect(),
+        None => {
+            let targets = target::resolve(&args.targets, args.timeout).await?;
+            if targets.is_empty() {
+                bail!("the targets name no server (an admin API with an empty fleet?)");
+            }
+            targets
+        }
     };
     let measured = measure_targets(args, &targets, fleet.as_ref(), stop).await;
     let facts = match fleet {

@@ -71,12 +71,11 @@ impl Mix {
         Self::new(vec![(Call::tools_list(), 1)])
     }
 
-    /// The mix for a fleet group; unknown groups get `tools/list` only.
-    pub fn for_group(group: &str) -> Self {
-        match group {
-            "community" => Self::community(),
-            "security" => Self::security(),
-            _ => Self::list_only(),
+    /// The mix for a reference-fleet server of this profile (its tools are known).
+    pub fn for_profile(profile: fleet::profile::Profile) -> Self {
+        match profile {
+            fleet::profile::Profile::Community => Self::community(),
+            fleet::profile::Profile::Security => Self::security(),
         }
     }
 
@@ -112,6 +111,8 @@ mod tests {
         assert_eq!(echoes, 40);
         let total: f64 = Mix::security().shares().iter().map(|s| s.1).sum();
         assert!((total - 100.0).abs() < 1e-9);
-        assert_eq!(Mix::for_group("other").pick(3).label(), "tools/list");
+        assert_eq!(Mix::list_only().pick(3).label(), "tools/list");
+        let security = Mix::for_profile(fleet::profile::Profile::Security);
+        assert_eq!(security.shares(), Mix::security().shares());
     }
 }

@@ -118,3 +118,57 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
     assert!(msg.contains(&dead) && msg.contains("connect"), "{msg}");
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_and_port_range_targets() {
+    let spec = fleet::FleetSpec::default()
+        .scaled_to(4)
+        .unwrap()
+        .with_ephemeral_ports();
+    let fleet = fleet::Fleet::start(
+        spec,
+        fleet::FleetOptions {
+            admin: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    fleet
+        .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
+        .await;
+    let admin = format!("http://{}", fleet.admin_addr().unwrap());
+    let quick = ["--duration", "1", "--warmup", "0", "--users", "2"];
+
+    // Discovered through the admin API: ids, groups and each profile's tool mix.
+    let out = tempfile::tempdir().unwrap();
+    let mut extra = quick.to_vec();
+    extra.extend(["--target", &admin]);
+    let run = loadgen::run(args(&extra, out.path()))
+        .await
+        .expect("run")
+        .run;
+    assert_eq!(run.health.servers, 4);
+    assert!(
+        run.config.mix.iter().any(|m| m.call == "echo"),
+        "{:?}",
+        run.config.mix
+    );
+    assert!(run.config.mix.iter().any(|m| m.group == "security"));
+    assert_eq!(run.results.ok, run.results.requests);
+
+    // A port range (of one port: this fleet's ports are ephemeral, not consecutive).
+    let port = fleet.endpoints()[0].addr.port();
+    let range = format!("127.0.0.1:{port}-{port}/mcp");
+    let out = tempfile::tempdir().unwrap();
+    let mut extra = quick.to_vec();
+    extra.extend(["--target", &range]);
+    let run = loadgen::run(args(&extra, out.path()))
+        .await
+        .expect("run")
+        .run;
+    assert_eq!(run.health.servers, 1);
+    assert!(run.config.mix.iter().all(|m| m.call == "tools/list"));
+    assert_eq!(run.config.targets, [format!("http://{range}")]);
+    fleet.stop().await;
+}

@@ -1,0 +1,324 @@
+//! What `--target` names and how it becomes a list of MCP endpoints. Three forms:
+//!
+//! - an MCP endpoint URL, `http://127.0.0.1:8000/mcp`;
+//! - a port range, `127.0.0.1:8000-8345/mcp` (scheme optional, path `/mcp` when absent): one
+//!   endpoint per port;
+//! - a fleet admin API, `http://127.0.0.1:7900` (a URL without a path, or ending in
+//!   `/servers`): the servers are discovered from its `GET /servers`, with their ids, groups and
+//!   profiles, so our own fleet is loaded with the tool mix of each profile.
+//!
+//! Endpoints of foreign servers get `tools/list` only, since their tools are unknown.
+
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use fleet::{admin::FleetView, profile::Profile};
+use reqwest::Url;
+
+use crate::{measure::Target, mix::Mix};
+
+/// Most endpoints one run may expand to; a typo in a range should not open 60,000 sockets.
+pub const MAX_ENDPOINTS: usize = 20_000;
+
+/// One `--target` value, parsed but not yet resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    Url(Url),
+    Range {
+        host: String,
+        first: u16,
+        last: u16,
+        path: String,
+    },
+    Admin(Url),
+}
+
+impl FromStr for TargetSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let raw = s.trim();
+        if raw.starts_with("https://") {
+            return Err("https targets are not supported (loadgen is built without TLS)".into());
+        }
+        if let Some((scheme, _)) = raw.split_once("://")
+            && scheme != "http"
+        {
+            return Err(format!("`{raw}`: scheme `{scheme}` is not http"));
+        }
+        let rest = raw.strip_prefix("http://").unwrap_or(raw);
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if let Some((host, ports)) = authority.rsplit_once(':')
+            && let Some((a, b)) = ports.split_once('-')
+        {
+            let port = |p: &str| {
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| format!("`{raw}`: `{p}` is not a port"))
+            };
+            let (first, last) = (port(a)?, port(b)?);
+            if first > last {
+                return Err(format!("`{raw}`: the range {first}-{last} is empty"));
+            }
+            if host.is_empty() {
+                return Err(format!("`{raw}` has no host"));
+            }
+            Url::parse(&format!("http://{host}:{first}"))
+                .map_err(|e| format!("`{raw}`: bad host `{host}`: {e}"))?;
+            return Ok(TargetSpec::Range {
+                host: host.to_string(),
+                first,
+                last,
+                path: if path.is_empty() {
+                    "/mcp".into()
+                } else {
+                    path.into()
+                },
+            });
+        }
+        let url = Url::parse(&format!("http://{rest}"))
+            .map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
+        if url.host().is_none() {
+            return Err(format!("`{raw}` has no host"));
+        }
+        match url.path() {
+            "/" | "/servers" | "/servers/" => {
+                let mut admin = url;
+                admin.set_path("");
+                Ok(TargetSpec::Admin(admin))
+            }
+            _ => Ok(TargetSpec::Url(url)),
+        }
+    }
+}
+
+impl std::fmt::Display for TargetSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetSpec::Url(u) => write!(f, "{u}"),
+            TargetSpec::Range {
+                host,
+                first,
+                last,
+                path,
+            } => write!(f, "http://{host}:{first}-{last}{path}"),
+            TargetSpec::Admin(u) => write!(f, "{}servers", u.as_str()),
+        }
+    }
+}
+
+/// The tool mixes for servers of our fleet, one per profile, shared by all its servers.
+#[derive(Debug, Clone)]
+pub struct Mixes {
+    community: Arc<Mix>,
+    security: Arc<Mix>,
+}
+
+impl Default for Mixes {
+    fn default() -> Self {
+        Self {
+            community: Arc::new(Mix::for_profile(Profile::Community)),
+            security: Arc::new(Mix::for_profile(Profile::Security)),
+        }
+    }
+}
+
+impl Mixes {
+    pub fn get(&self, profile: Profile) -> Arc<Mix> {
+        match profile {
+            Profile::Community => self.community.clone(),
+            Profile::Security => self.security.clone(),
+        }
+    }
+}
+
+/// Expands every spec into endpoints, asking fleet admin APIs for their servers.
+pub async fn resolve(specs: &[TargetSpec], timeout: Duration) -> anyhow::Result<Arc<[Target]>> {
+    let list_only = Arc::new(Mix::list_only());
+    let mixes = Mixes::default();
+    let mut targets = Vec::new();
+    for spec in specs {
+        match spec {
+            TargetSpec::Url(url) => targets.push(Target {
+                id: url.to_string(),
+                group: "target".into(),
+                url: url.clone(),
+                mix: list_only.clone(),
+            }),
+            TargetSpec::Range {
+                host,
+                first,
+                last,
+                path,
+            } => {
+                for port in *first..=*last {
+                    let url: Url = format!("http://{host}:{port}{path}")
+                        .parse()
+                        .with_context(|| format!("building an endpoint of {spec}"))?;
+                    targets.push(Target {
+                        id: format!("{host}:{port}"),
+                        group: format!("{host}:{first}-{last}"),
+                        url,
+                        mix: list_only.clone(),
+                    });
+                }
+            }
+            TargetSpec::Admin(admin) => targets.extend(discover(admin, timeout, &mixes).await?),
+        }
+        if targets.len() > MAX_ENDPOINTS {
+            anyhow::bail!(
+                "--target expands to more than {MAX_ENDPOINTS} endpoints (at {spec}); narrow it"
+            );
+        }
+    }
+    Ok(targets.into())
+}
+
+/// Reads a fleet admin API's `GET /servers` and turns every server into a target.
+async fn discover(admin: &Url, timeout: Duration, mixes: &Mixes) -> anyhow::Result<Vec<Target>> {
+    let url = admin.join("servers").context("admin URL")?;
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .no_proxy()
+        .build()?;
+    let response = client
+        .get(url.clone())
+        .send()
+        .await
+        .with_context(|| format!("the fleet admin API at {url} did not answer"))?;
+    if !response.status().is_success() {
+        anyhow::bail!(
+            "the fleet admin API at {url} answered {}",
+            response.status()
+        );
+    }
+    let text = response.text().await?;
+    let view: FleetView = serde_json::from_str(&text)
+        .with_context(|| format!("{url} did not return a fleet's server list"))?;
+    let host = admin
+        .host_str()
+        .with_context(|| format!("{admin} has no host"))?;
+    view.servers
+        .into_iter()
+        .map(|s| {
+            let url: Url = format!("http://{}:{}/mcp", bracket(host), s.port)
+                .parse()
+                .with_context(|| format!("endpoint of {}", s.id))?;
+            Ok(Target {
+                mix: mixes.get(s.profile),
+                id: s.id,
+                group: s.group,
+                url,
+            })
+        })
+        .collect()
+}
+
+/// `host_str` gives IPv6 hosts without brackets; URLs need them.
+fn bracket(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> TargetSpec {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn parses_the_three_forms() {
+        assert_eq!(
+            parse("http://127.0.0.1:8000/mcp"),
+            TargetSpec::Url("http://127.0.0.1:8000/mcp".parse().expect("url"))
+        );
+        assert_eq!(
+            parse("127.0.0.1:8001/mcp"),
+            TargetSpec::Url("http://127.0.0.1:8001/mcp".parse().expect("url"))
+        );
+        assert_eq!(
+            parse("127.0.0.1:8000-8345/mcp"),
+            TargetSpec::Range {
+                host: "127.0.0.1".into(),
+                first: 8000,
+                last: 8345,
+                path: "/mcp".into()
+            }
+        );
+        assert_eq!(
+            parse("http://localhost:9000-9001"),
+            TargetSpec::Range {
+                host: "localhost".into(),
+                first: 9000,
+                last: 9001,
+                path: "/mcp".into()
+            }
+        );
+        assert_eq!(
+            parse("http://127.0.0.1:7900"),
+            TargetSpec::Admin("http://127.0.0.1:7900".parse().expect("url"))
+        );
+        assert_eq!(
+            parse("127.0.0.1:7900/servers"),
+            TargetSpec::Admin("http://127.0.0.1:7900".parse().expect("url"))
+        );
+        assert_eq!(
+            parse("127.0.0.1:8000-8003/x").to_string(),
+            "http://127.0.0.1:8000-8003/x"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_targets_with_the_reason() {
+        for (bad, why) in [
+            ("https://127.0.0.1/mcp", "https"),
+            ("ftp://x/mcp", "not http"),
+            ("127.0.0.1:9000-8000/mcp", "empty"),
+            ("127.0.0.1:0-5/mcp", "not a port"),
+            ("127.0.0.1:8000-99999/mcp", "not a port"),
+            (":8000-8001/mcp", "no host"),
+            ("http://", "not a URL"),
+        ] {
+            let err = bad.parse::<TargetSpec>().expect_err(bad);
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn ranges_expand_and_are_bounded() {
+        let t = resolve(&[parse("127.0.0.1:8000-8002/mcp")], Duration::from_secs(1))
+            .await
+            .expect("resolves");
+        let urls: Vec<String> = t.iter().map(|t| t.url.to_string()).collect();
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:8000/mcp",
+                "http://127.0.0.1:8001/mcp",
+                "http://127.0.0.1:8002/mcp"
+            ]
+        );
+        let huge = [parse("127.0.0.1:1-30000/mcp")];
+        assert!(resolve(&huge, Duration::from_secs(1)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn dead_admin_api_is_a_clear_error() {
+        let err = resolve(&[parse("http://127.0.0.1:9")], Duration::from_secs(1))
+            .await
+            .expect_err("nothing listens on port 9");
+        assert!(
+            format!("{err:#}").contains("admin API at http://127.0.0.1:9/servers"),
+            "{err:#}"
+        );
+    }
+}
