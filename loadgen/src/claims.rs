@@ -1,7 +1,9 @@
-//! The seed report's claims judged against what this run measured. The rule: a claim this run
-//! did not measure is `not_measured`, never `pass`, and every verdict names its criterion.
+//! Claims judged against what a run measured. Claims are data (`ci/claims/seed-report.toml`,
+//! compiled in as the default; `--claims FILE` for your own): each names a [`Metric`], a
+//! comparator and a bound. The rule: a claim whose metric this run did not measure (or measured
+//! on too few servers) is `not_measured`, never `pass`, and every verdict names its criterion.
 
-use std::fmt::Write as _;
+use std::{collections::BTreeSet, fmt::Write as _, path::Path};
 
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +13,8 @@ use crate::{
     runfile::{Config, FleetFacts, Results},
 };
 
-/// Latency the seed report promises ("Sub-25ms Response Time: Average 21ms").
-const MEAN_LIMIT_US: f64 = 25_000.0;
+/// The seed report's claims, as shipped in `ci/claims/seed-report.toml`.
+pub const SEED_REPORT_CLAIMS: &str = include_str!("../../ci/claims/seed-report.toml");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,16 +34,195 @@ impl Verdict {
     }
 }
 
+/// A judged claim, as the run file and the report carry it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claim {
     pub id: String,
     pub title: String,
-    /// The claim as the seed report words it.
+    /// The claim as its source words it.
     pub quote: String,
     pub verdict: Verdict,
     pub measured: Option<String>,
     pub criterion: String,
     pub note: String,
+}
+
+/// What a run can measure. Units are in the names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    LatencyMeanMs,
+    LatencyP50Ms,
+    LatencyP90Ms,
+    LatencyP99Ms,
+    LatencyP999Ms,
+    LatencyMaxMs,
+    /// Share of the latency run's requests that succeeded.
+    SuccessPercent,
+    /// Share of servers that answered the health sweep.
+    AvailabilityPercent,
+    /// Servers that answered the health sweep.
+    ServersAnswered,
+    ThroughputRps,
+    /// Most open connections the embedded fleet's servers counted at once.
+    OpenConnectionsMax,
+    /// Connections held for a whole hold period (the `connections` scenario).
+    ConnectionsHeld,
+    /// Write-to-visible lag across servers (the `sync` scenario).
+    SyncLagP99Ms,
+    /// Acknowledged memory writes missing afterwards (the `sync` scenario).
+    LostWrites,
+    /// Seconds from a server's failure to healthy again (the chaos scenario).
+    RecoveryS,
+}
+
+impl Metric {
+    fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+
+    /// The scenario that measures a metric this version of loadgen does not measure yet.
+    fn missing_scenario(self) -> Option<&'static str> {
+        match self {
+            Metric::ConnectionsHeld => Some("connections"),
+            Metric::SyncLagP99Ms | Metric::LostWrites => Some("sync"),
+            Metric::RecoveryS => Some("chaos"),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparator {
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = "==")]
+    Eq,
+}
+
+impl Comparator {
+    fn holds(self, value: f64, target: f64) -> bool {
+        match self {
+            Comparator::Le => value <= target,
+            Comparator::Lt => value < target,
+            Comparator::Ge => value >= target,
+            Comparator::Gt => value > target,
+            Comparator::Eq => (value - target).abs() < 1e-9,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Comparator::Le => "<=",
+            Comparator::Lt => "<",
+            Comparator::Ge => ">=",
+            Comparator::Gt => ">",
+            Comparator::Eq => "==",
+        }
+    }
+}
+
+/// One claim as written in a claims file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimSpec {
+    pub id: String,
+    pub title: String,
+    pub quote: String,
+    pub metric: Metric,
+    pub comparator: Comparator,
+    pub target: f64,
+    /// A run that measured fewer servers says nothing about the claim.
+    #[serde(default)]
+    pub min_servers: Option<usize>,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimsFile {
+    claims: Vec<ClaimSpec>,
+}
+
+/// A claims file that cannot be used, naming the file and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimsError {
+    #[error("cannot read claims file {path}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("claims file {path} is not valid")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("claims file {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// Parses and validates claims; `origin` names the source in errors.
+pub fn parse(text: &str, origin: &str) -> Result<Vec<ClaimSpec>, ClaimsError> {
+    let file: ClaimsFile = toml::from_str(text).map_err(|source| ClaimsError::Parse {
+        path: origin.to_string(),
+        source: Box::new(source),
+    })?;
+    let invalid = |message: String| ClaimsError::Invalid {
+        path: origin.to_string(),
+        message,
+    };
+    if file.claims.is_empty() {
+        return Err(invalid("it has no [[claims]]".into()));
+    }
+    let mut ids = BTreeSet::new();
+    for (i, c) in file.claims.iter().enumerate() {
+        let id_ok = !c.id.is_empty()
+            && c.id
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+        if !id_ok {
+            return Err(invalid(format!(
+                "claims[{i}].id `{}` must be non-empty [a-z0-9_]",
+                c.id
+            )));
+        }
+        if !ids.insert(c.id.as_str()) {
+            return Err(invalid(format!("claims[{i}].id `{}` is used twice", c.id)));
+        }
+        if !c.target.is_finite() {
+            return Err(invalid(format!(
+                "claims[{i}].target must be a finite number"
+            )));
+        }
+        if c.title.trim().is_empty() {
+            return Err(invalid(format!("claims[{i}].title is empty")));
+        }
+    }
+    Ok(file.claims)
+}
+
+/// Reads claims from a file, or the compiled-in seed report's claims.
+pub fn load(path: Option<&Path>) -> Result<Vec<ClaimSpec>, ClaimsError> {
+    match path {
+        None => parse(SEED_REPORT_CLAIMS, "ci/claims/seed-report.toml (built in)"),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ClaimsError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            parse(&text, &path.display().to_string())
+        }
+    }
 }
 
 /// What a run measured, as the claims need it.
@@ -52,185 +233,168 @@ pub struct Evidence<'a> {
     pub results: &'a Results,
 }
 
-fn claim(id: &str, title: &str, quote: &str, criterion: &str) -> Claim {
-    Claim {
-        id: id.into(),
-        title: title.into(),
-        quote: quote.into(),
-        verdict: Verdict::NotMeasured,
-        measured: None,
-        criterion: criterion.into(),
-        note: String::new(),
+impl Evidence<'_> {
+    /// The metric's value with a human description, or why this run did not measure it.
+    fn value(&self, metric: Metric) -> Result<(f64, String), String> {
+        if let Some(scenario) = metric.missing_scenario() {
+            return Err(format!(
+                "needs the `{scenario}` scenario, which this version of loadgen does not run yet"
+            ));
+        }
+        let (r, h) = (self.results, self.health);
+        let ms = |us: f64| us / 1000.0;
+        let latency = |us: f64, what: &str| -> Result<(f64, String), String> {
+            if r.ok == 0 {
+                return Err("the latency run had no successful request".into());
+            }
+            let l = &r.latency_us;
+            Ok((
+                ms(us),
+                format!(
+                    "{what} {} (mean {}, p50 {}, p99 {}) over {} requests at {} users",
+                    fmt_micros(us.round() as u64),
+                    fmt_micros(l.mean.round() as u64),
+                    fmt_micros(l.p50),
+                    fmt_micros(l.p99),
+                    l.count,
+                    self.config.users
+                ),
+            ))
+        };
+        let sweep = || -> Result<(), String> {
+            if h.interrupted || h.servers == 0 {
+                Err("the health sweep did not finish".into())
+            } else {
+                Ok(())
+            }
+        };
+        let l = &r.latency_us;
+        match metric {
+            Metric::LatencyMeanMs => latency(l.mean, "mean"),
+            Metric::LatencyP50Ms => latency(l.p50 as f64, "p50"),
+            Metric::LatencyP90Ms => latency(l.p90 as f64, "p90"),
+            Metric::LatencyP99Ms => latency(l.p99 as f64, "p99"),
+            Metric::LatencyP999Ms => latency(l.p99_9 as f64, "p99.9"),
+            Metric::LatencyMaxMs => latency(l.max as f64, "max"),
+            Metric::SuccessPercent => {
+                if r.requests == 0 {
+                    return Err("the latency run measured no requests".into());
+                }
+                let p = r.ok as f64 * 100.0 / r.requests as f64;
+                Ok((p, format!("{p:.3} % of {} requests succeeded", r.requests)))
+            }
+            Metric::AvailabilityPercent => {
+                sweep()?;
+                let p = h.ok as f64 * 100.0 / h.servers as f64;
+                Ok((
+                    p,
+                    format!("{}/{} servers answered the sweep", h.ok, h.servers),
+                ))
+            }
+            Metric::ServersAnswered => {
+                sweep()?;
+                Ok((
+                    h.ok as f64,
+                    format!("{}/{} servers answered", h.ok, h.servers),
+                ))
+            }
+            Metric::ThroughputRps => {
+                if r.requests == 0 {
+                    return Err("the latency run measured no requests".into());
+                }
+                Ok((
+                    r.throughput_rps,
+                    format!(
+                        "{:.0} req/s at {} users",
+                        r.throughput_rps, self.config.users
+                    ),
+                ))
+            }
+            Metric::OpenConnectionsMax => {
+                let n = self
+                    .fleet
+                    .and_then(|f| f.open_connections_max)
+                    .ok_or("only an embedded fleet reports its open connections")?;
+                Ok((n as f64, format!("at most {n} open connections")))
+            }
+            Metric::ConnectionsHeld
+            | Metric::SyncLagP99Ms
+            | Metric::LostWrites
+            | Metric::RecoveryS => Err("not measured by this run".into()),
+        }
     }
 }
 
-pub fn evaluate(e: &Evidence) -> Vec<Claim> {
-    let (r, h, users) = (e.results, e.health, e.config.users);
-    let mut claims = Vec::new();
+/// Judges every claim against the evidence.
+pub fn evaluate(specs: &[ClaimSpec], e: &Evidence) -> Vec<Claim> {
+    specs.iter().map(|spec| judge(spec, e)).collect()
+}
 
-    let mut c = claim(
-        "average_response_21ms",
-        "Average response time ~21 ms",
-        "Average Response Time: ~21ms across all servers (\"Sub-25ms Response Time\")",
-        "mean latency of successful requests <= 25 ms, send to full body read",
-    );
-    let what = if e.config.mode == "targets" {
-        "tools/list"
-    } else {
-        "tools/call"
+fn judge(spec: &ClaimSpec, e: &Evidence) -> Claim {
+    let mut claim = Claim {
+        id: spec.id.clone(),
+        title: spec.title.clone(),
+        quote: spec.quote.clone(),
+        verdict: Verdict::NotMeasured,
+        measured: None,
+        criterion: format!(
+            "{} {} {}",
+            spec.metric.name(),
+            spec.comparator.symbol(),
+            spec.target
+        ),
+        note: spec.note.clone(),
     };
-    if r.requests == 0 {
-        c.note = "the latency run measured no requests".into();
-    } else if r.ok == 0 {
-        c.verdict = Verdict::Fail;
-        c.measured = Some(format!("no successful request out of {}", r.requests));
-    } else {
-        let l = &r.latency_us;
-        c.verdict = if l.mean <= MEAN_LIMIT_US {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
-        };
-        c.measured = Some(format!(
-            "mean {} (p50 {}, p99 {}) over {} {what} requests at {users} users",
-            fmt_micros(l.mean.round() as u64),
-            fmt_micros(l.p50),
-            fmt_micros(l.p99),
-            l.count
+    let mut notes = Vec::new();
+    if let Some(min) = spec.min_servers
+        && e.health.servers < min
+    {
+        notes.push(format!(
+            "this run measured {} servers; the claim needs at least {min}",
+            e.health.servers
         ));
-        c.note = format!(
-            "Depends on the load level: a closed loop of {users} users with one request in \
-             flight each has mean ~ users / throughput (Little's law); here {:.0} req/s. The \
-             report does not say at which load its 21 ms held.{}",
-            r.throughput_rps,
-            if e.fleet.is_some() {
-                " The embedded fleet and the load generator share this machine's CPUs."
-            } else {
-                ""
+    } else {
+        match e.value(spec.metric) {
+            Ok((value, measured)) => {
+                claim.verdict = if spec.comparator.holds(value, spec.target) {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail
+                };
+                claim.measured = Some(measured);
+                if matches!(
+                    spec.metric,
+                    Metric::LatencyMeanMs
+                        | Metric::LatencyP50Ms
+                        | Metric::LatencyP90Ms
+                        | Metric::LatencyP99Ms
+                        | Metric::LatencyP999Ms
+                        | Metric::LatencyMaxMs
+                ) {
+                    notes.push(format!(
+                        "Latency depends on the load: a closed loop of {} users with one request \
+                         in flight each has mean ~ users / throughput (Little's law); here {:.0} \
+                         req/s.{}",
+                        e.config.users,
+                        e.results.throughput_rps,
+                        if e.fleet.is_some() {
+                            " The embedded fleet and the load generator share this machine's CPUs."
+                        } else {
+                            ""
+                        }
+                    ));
+                }
             }
-        );
+            Err(why) => notes.push(why),
+        }
     }
-    claims.push(c);
-
-    let mut c = claim(
-        "availability_100",
-        "100% server availability",
-        "Success Rate: 100% server availability",
-        "every server answers tools/list in the health sweep and every request of the \
-         latency run succeeds",
-    );
-    let success = if r.requests == 0 {
-        0.0
-    } else {
-        r.ok as f64 * 100.0 / r.requests as f64
-    };
-    c.measured = Some(format!(
-        "sweep {}/{} answered; latency run {success:.3} % of {} requests succeeded",
-        h.ok, h.servers, r.requests
-    ));
-    c.verdict = if h.interrupted || h.servers == 0 {
-        c.note = "the health sweep did not finish".into();
-        Verdict::NotMeasured
-    } else if h.ok < h.servers {
-        Verdict::Fail
-    } else if r.requests == 0 {
-        c.note = "the latency run measured no requests".into();
-        Verdict::NotMeasured
-    } else if r.ok < r.requests {
-        Verdict::Fail
-    } else {
-        Verdict::Pass
-    };
-    claims.push(c);
-
-    let mut c = claim(
-        "servers_500",
-        "500 active servers",
-        "500 Active Servers: Successfully deployed and running",
-        "at least 500 distinct servers answer tools/list in the health sweep",
-    );
-    c.measured = Some(format!("{}/{} servers answered", h.ok, h.servers));
-    c.verdict = if h.servers < 500 {
-        c.note = format!(
-            "this run measured {} servers (--servers/--target); the claim needs 500",
-            h.servers
-        );
-        Verdict::NotMeasured
-    } else if h.interrupted {
-        c.note = "the health sweep did not finish".into();
-        Verdict::NotMeasured
-    } else if h.ok >= 500 {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    };
-    claims.push(c);
-
-    let mut c = claim(
-        "scale_1000_servers",
-        "Scalable to 1000+ servers",
-        "Server Capacity: Currently 500 servers, scalable to 1000+",
-        "at least 1000 distinct servers answer tools/list in the health sweep",
-    );
-    if h.servers < 1000 || h.interrupted {
-        c.criterion = "not measured by this run".into();
-        c.note = format!(
-            "this run measured {} servers; `--servers 1000 --ephemeral-ports` checks it",
-            h.servers
-        );
-    } else {
-        c.measured = Some(format!("{}/{} servers answered", h.ok, h.servers));
-        c.verdict = if h.ok >= 1000 {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
-        };
+    for n in notes {
+        if !claim.note.is_empty() {
+            claim.note.push(' ');
+        }
+        claim.note.push_str(&n);
     }
-    claims.push(c);
-
-    let open = e
-        .fleet
-        .and_then(|f| f.open_connections_max)
-        .map_or(String::new(), |n| {
-            format!(", the servers saw at most {n} open")
-        });
-    let not_measured = [
-        (
-            "connections_1000",
-            "1000+ simultaneous connections",
-            "Concurrent Connections: Support for 1000+ simultaneous connections",
-            format!(
-                "This run used {users} users{open}; holding 1000+ connections for a whole run \
-                 is a separate test."
-            ),
-        ),
-        (
-            "git_memory_sync",
-            "Git memory shared in real time",
-            "Distributed Memory Sharing: All 500 servers share memory through Git-based storage",
-            "The reference fleet has no shared memory service yet; nothing here measures it."
-                .into(),
-        ),
-        (
-            "recovery_uptime",
-            "99.9% uptime, automatic recovery",
-            "High Availability: 99.9% uptime with automatic failover",
-            "Needs a long observation with injected failures; a run of seconds cannot show it."
-                .into(),
-        ),
-        (
-            "memory_16gb",
-            "Efficient memory use (16 GB heap)",
-            "Memory Efficiency: 16GB heap allocation with optimal utilization",
-            "This run does not measure memory.".into(),
-        ),
-    ];
-    for (id, title, quote, note) in not_measured {
-        let mut c = claim(id, title, quote, "not measured by this run");
-        c.note = note;
-        claims.push(c);
-    }
-    claims
+    claim
 }
 
 /// The verdict table printed at the end of a run.
@@ -294,10 +458,15 @@ mod tests {
             health,
             results: &results,
         };
-        evaluate(&e)
+        let specs = load(None).expect("the shipped claims parse");
+        evaluate(&specs, &e)
             .into_iter()
             .map(|c| (c.id, c.verdict))
             .collect()
+    }
+
+    fn verdict(v: &[(String, Verdict)], id: &str) -> Verdict {
+        v.iter().find(|c| c.0 == id).expect(id).1
     }
 
     #[test]
@@ -305,28 +474,94 @@ mod tests {
         let mut fast = Recorder::default();
         fast.record(0, Duration::from_millis(2), Ok(()));
         let v = verdicts(&sweep(500, 500), &fast);
-        assert_eq!(v[0], ("average_response_21ms".into(), Verdict::Pass));
-        assert_eq!(v[1].1, Verdict::Pass);
-        assert_eq!(v[2].1, Verdict::Pass);
-        assert!(v[3..].iter().all(|c| c.1 == Verdict::NotMeasured), "{v:?}");
+        for id in [
+            "average_response_21ms",
+            "availability_100",
+            "success_rate_100",
+            "servers_500",
+        ] {
+            assert_eq!(verdict(&v, id), Verdict::Pass, "{id}");
+        }
+        for id in [
+            "scale_1000_servers",
+            "connections_1000",
+            "git_memory_sync",
+            "recovery_uptime",
+        ] {
+            assert_eq!(verdict(&v, id), Verdict::NotMeasured, "{id}");
+        }
 
         let mut slow = Recorder::default();
         slow.record(0, Duration::from_millis(40), Ok(()));
         slow.record(0, Duration::from_millis(1), Err(ErrorClass::Timeout));
         let v = verdicts(&sweep(500, 499), &slow);
-        assert_eq!([v[0].1, v[1].1, v[2].1], [Verdict::Fail; 3]);
+        for id in [
+            "average_response_21ms",
+            "availability_100",
+            "success_rate_100",
+            "servers_500",
+        ] {
+            assert_eq!(verdict(&v, id), Verdict::Fail, "{id}");
+        }
 
         let v = verdicts(&sweep(10, 10), &fast);
         assert_eq!(
-            v[2].1,
+            verdict(&v, "servers_500"),
             Verdict::NotMeasured,
             "a 10-server fleet says nothing about 500"
         );
         let v = verdicts(&sweep(10, 10), &Recorder::default());
-        assert_eq!(
-            [v[0].1, v[1].1],
-            [Verdict::NotMeasured; 2],
-            "nothing measured"
+        assert_eq!(verdict(&v, "average_response_21ms"), Verdict::NotMeasured);
+        assert_eq!(verdict(&v, "success_rate_100"), Verdict::NotMeasured);
+    }
+
+    #[test]
+    fn claims_files_are_validated_with_the_file_named() {
+        let bad = |text: &str, expect: &str| {
+            let err = parse(text, "mine.toml").expect_err(text);
+            let msg = format!(
+                "{err}: {}",
+                std::error::Error::source(&err).map_or(String::new(), |s| s.to_string())
+            );
+            assert!(msg.contains("mine.toml") && msg.contains(expect), "{msg}");
+        };
+        let ok = "[[claims]]\nid = \"a\"\ntitle = \"A\"\nquote = \"q\"\nmetric = \"latency_p99_ms\"\ncomparator = \"<\"\ntarget = 5\n";
+        assert_eq!(parse(ok, "mine.toml").expect("valid").len(), 1);
+        bad(
+            &ok.replace("latency_p99_ms", "latency_p42_ms"),
+            "latency_p42_ms",
         );
+        bad(&ok.replace("\"<\"", "\"=<\""), "=<");
+        bad(&format!("{ok}colour = \"red\"\n"), "colour");
+        bad(&format!("{ok}{ok}"), "used twice");
+        bad("claims = []", "no [[claims]]");
+        bad(&ok.replace("id = \"a\"", "id = \"A b\""), "[a-z0-9_]");
+        let missing = load(Some(Path::new("/nonexistent/claims.toml"))).expect_err("missing");
+        assert!(missing.to_string().contains("/nonexistent/claims.toml"));
+    }
+
+    #[test]
+    fn own_claims_judge_throughput() {
+        let specs = parse(
+            "[[claims]]\nid = \"rps\"\ntitle = \"Fast\"\nquote = \"q\"\nmetric = \"throughput_rps\"\ncomparator = \">=\"\ntarget = 0.5\n",
+            "mine.toml",
+        )
+        .expect("valid");
+        let mut r = Recorder::default();
+        r.record(0, Duration::from_millis(2), Ok(()));
+        let results = Results::new(&r, 1.0).unwrap();
+        let config = config(1);
+        let health = sweep(1, 1);
+        let claims = evaluate(
+            &specs,
+            &Evidence {
+                config: &config,
+                fleet: None,
+                health: &health,
+                results: &results,
+            },
+        );
+        assert_eq!(claims[0].verdict, Verdict::Pass);
+        assert_eq!(claims[0].criterion, "throughput_rps >= 0.5");
     }
 }

@@ -59,6 +59,11 @@ pub struct Args {
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = positive_secs)]
     pub timeout: Duration,
 
+    /// Claims to judge the run against (TOML, see ci/claims/seed-report.toml for the format)
+    /// [default: the seed report's claims, built in].
+    #[arg(long, value_name = "FILE")]
+    pub claims: Option<PathBuf>,
+
     /// Directory for run.json and report.html
     /// [default: <cargo target dir>/mcpfleet-runs/<UTC timestamp>].
     #[arg(long, value_name = "DIR")]

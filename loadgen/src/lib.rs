@@ -42,10 +42,12 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
     {
         bail!("--out {} exists and is not a directory", out.display());
     }
+    // A bad claims file should fail before a fleet is started or anything is measured.
+    let claims = claims::load(args.claims.as_deref())?;
     let fd_limit = fleet::registry::raise_fd_limit();
     let stop = CancellationToken::new();
     let ctrl_c = tokio::spawn(watch_ctrl_c(stop.clone()));
-    let result = run_inner(&args, started_at, fd_limit, &stop).await;
+    let result = run_inner(&args, &claims, started_at, fd_limit, &stop).await;
     ctrl_c.abort();
     let run = result?;
     let dir = match &args.out {
@@ -66,6 +68,7 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
 
 async fn run_inner(
     args: &Args,
+    claim_specs: &[claims::ClaimSpec],
     started_at: SystemTime,
     fd_limit: u64,
     stop: &CancellationToken,
@@ -97,12 +100,15 @@ async fn run_inner(
     });
     let config = config(args, &targets);
     let results = Results::new(&load.recorder, load.measured.as_secs_f64())?;
-    let claims = claims::evaluate(&claims::Evidence {
-        config: &config,
-        fleet: facts.as_ref(),
-        health: &health,
-        results: &results,
-    });
+    let claims = claims::evaluate(
+        claim_specs,
+        &claims::Evidence {
+            config: &config,
+            fleet: facts.as_ref(),
+            health: &health,
+            results: &results,
+        },
+    );
     Ok(RunFile {
         schema_version: runfile::SCHEMA_VERSION,
         tool: runfile::Tool::default(),

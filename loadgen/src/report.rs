@@ -302,12 +302,16 @@ mod tests {
                 error: ErrorClass::Connect,
             }],
         };
-        let claims = claims::evaluate(&claims::Evidence {
-            config: &config,
-            fleet: None,
-            health: &health,
-            results: &results,
-        });
+        let specs = claims::load(None).expect("shipped claims");
+        let claims = claims::evaluate(
+            &specs,
+            &claims::Evidence {
+                config: &config,
+                fleet: None,
+                health: &health,
+                results: &results,
+            },
+        );
         RunFile {
             schema_version: SCHEMA_VERSION,
             tool: Tool::default(),
