@@ -248,14 +248,21 @@ impl Evidence<'_> {
                 return Err("the latency run had no successful request".into());
             }
             let l = &r.latency_us;
+            let context = [
+                ("mean", l.mean.round() as u64),
+                ("p50", l.p50),
+                ("p99", l.p99),
+            ]
+            .into_iter()
+            .filter(|(name, _)| *name != what)
+            .map(|(name, v)| format!("{name} {}", fmt_micros(v)))
+            .collect::<Vec<_>>()
+            .join(", ");
             Ok((
                 ms(us),
                 format!(
-                    "{what} {} (mean {}, p50 {}, p99 {}) over {} requests at {} users",
+                    "{what} {} ({context}) over {} requests at {} users",
                     fmt_micros(us.round() as u64),
-                    fmt_micros(l.mean.round() as u64),
-                    fmt_micros(l.p50),
-                    fmt_micros(l.p99),
                     l.count,
                     self.config.users
                 ),
@@ -399,12 +406,18 @@ fn judge(spec: &ClaimSpec, e: &Evidence) -> Claim {
 
 /// The verdict table printed at the end of a run.
 pub fn text_table(claims: &[Claim]) -> String {
+    let width = claims
+        .iter()
+        .map(|c| c.title.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     let mut out = String::new();
-    let _ = writeln!(out, "{:<13} {:<34} MEASURED", "VERDICT", "CLAIM");
+    let _ = writeln!(out, "{:<13} {:<width$} MEASURED", "VERDICT", "CLAIM");
     for c in claims {
         let _ = writeln!(
             out,
-            "{:<13} {:<34} {}",
+            "{:<13} {:<width$} {}",
             c.verdict.label(),
             c.title,
             c.measured.as_deref().unwrap_or("-")
