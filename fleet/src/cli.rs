@@ -241,12 +241,17 @@ pub fn describe(fleet: &Fleet) -> Vec<String> {
             .collect();
         let (lo, hi) = (ports.iter().min(), ports.iter().max());
         if let (Some(lo), Some(hi)) = (lo, hi) {
+            let host = fleet.spec().host;
+            let place = if usize::from(hi - lo) + 1 == ports.len() {
+                format!("http://{host}:{lo}-{hi}/mcp")
+            } else {
+                format!("http://{host}:PORT/mcp on scattered ports {lo}..{hi} (see /servers)")
+            };
             lines.push(format!(
-                "  {:<10} {:>4} {} servers  http://{}:{lo}-{hi}/mcp",
+                "  {:<10} {:>4} {} servers  {place}",
                 group.name,
                 ports.len(),
                 group.profile,
-                fleet.spec().host
             ));
         }
     }

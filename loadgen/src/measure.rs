@@ -164,6 +164,9 @@ pub async fn load(
     let second = Duration::from_secs(1);
     let mut ticker = tokio::time::interval_at((start + second).into(), second);
     let (mut last, mut open_connections_max) = (0, None);
+    // A live line on a terminal; plain lines in CI and when stderr is a file.
+    let live =
+        std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("CI").is_none();
     loop {
         tokio::select! {
             joined = workers.join_next() => match joined {
@@ -174,10 +177,19 @@ pub async fn load(
                 let done = completed.load(Ordering::Relaxed);
                 let open = open_connections();
                 open_connections_max = open_connections_max.max(open);
-                eprintln!("{}", progress_line(start, clock, done - last, &recorders, open));
+                let line = progress_line(start, clock, done - last, &recorders, open);
+                if live {
+                    // One line, rewritten in place on a terminal.
+                    eprint!("\r\x1b[2K{}", line.trim_start());
+                } else {
+                    eprintln!("{line}");
+                }
                 last = done;
             }
         }
+    }
+    if live {
+        eprintln!();
     }
     let end = Instant::now().min(clock.deadline);
     let interrupted = stop.is_cancelled() && end < clock.deadline;
