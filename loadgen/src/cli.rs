@@ -16,8 +16,8 @@ use crate::target::TargetSpec;
         process: 346 `community` on 127.0.0.1:8000-8345, 154 `security` on 9346-9499, admin API \
         on 7900), checks every server once with `tools/list` (the health sweep), then runs a \
         closed-loop latency test: --users workers, each with its own connection(s) and one \
-        request in flight, calling a mix of tools over the stateless 2026-07-28 protocol for \
-        --warmup + --duration seconds. It writes run.json and a self-contained report.html into \
+        request in flight, calling a mix of tools (over the stateless 2026-07-28 protocol unless \
+        --protocol says 2025-11-25) for --warmup + --duration seconds. It writes run.json and a self-contained report.html into \
         a new run folder and prints their paths.",
     after_help = "Examples:\n  cargo run --release -p loadgen\n  \
         loadgen --servers 50 --users 16 --duration 5\n  \
@@ -58,6 +58,12 @@ pub struct Args {
     /// Per-request timeout in seconds; slower requests count as `timeout` errors.
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = positive_secs)]
     pub timeout: Duration,
+
+    /// MCP protocol era: `2026-07-28` (stateless, the default) or `2025-11-25` (each user
+    /// initializes a session per server, sends `Mcp-Session-Id`, deletes it at the end, and
+    /// re-initializes after a 404).
+    #[arg(long, value_enum, default_value = "2026-07-28")]
+    pub protocol: crate::mcp::Protocol,
 
     /// Claims to judge the run against (TOML, see ci/claims/seed-report.toml for the format)
     /// [default: the seed report's claims, built in].

@@ -135,7 +135,7 @@ async fn measure_targets(
         "health sweep: one tools/list to each of {} servers",
         targets.len()
     );
-    let health = measure::sweep(targets, args.timeout, stop).await?;
+    let health = measure::sweep(targets, args.timeout, args.protocol, stop).await?;
     eprintln!(
         "health sweep: {}/{} answered in {:.2} s",
         health.ok, health.servers, health.seconds
@@ -163,6 +163,7 @@ async fn measure_targets(
         warmup: args.warmup,
         duration: args.duration,
         timeout: args.timeout,
+        protocol: args.protocol,
     };
     let open_connections = || fleet.map(embedded::Embedded::open_connections);
     let load = measure::load(targets.clone(), &settings, stop, open_connections).await?;
@@ -196,7 +197,7 @@ fn config(args: &Args, targets: &[Target]) -> Config {
         timeout_s: args.timeout.as_secs_f64(),
         ephemeral_ports: args.ephemeral_ports,
         targets: args.targets.iter().map(|u| u.to_string()).collect(),
-        protocol_version: mcp::PROTOCOL_VERSION.into(),
+        protocol_version: args.protocol.version().into(),
         load_model: "closed loop: each user sends its next request when the previous one has \
                      completed (no coordinated-omission correction)"
             .into(),

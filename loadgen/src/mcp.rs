@@ -1,6 +1,11 @@
-//! The MCP side of one request: the calls loadgen makes (the tool mix), how one is sent over
-//! the stateless 2026-07-28 protocol era (no handshake, no session: every POST stands alone)
-//! and how its outcome is classified. Everything that knows the wire format lives here.
+//! The MCP side of one request: the calls loadgen makes (the tool mix), how one is sent in
+//! either protocol era, and how its outcome is classified. Everything that knows the wire
+//! format lives here.
+//!
+//! - 2026-07-28 (default): stateless, no handshake; every POST carries `MCP-Protocol-Version`,
+//!   `Mcp-Method`/`Mcp-Name` and the client context in `_meta`.
+//! - 2025-11-25: `initialize` + `notifications/initialized` open a session whose id every later
+//!   POST carries; `DELETE` closes it; a 404 means the session is gone (re-initialize).
 
 use std::time::{Duration, Instant};
 
@@ -8,8 +13,28 @@ use reqwest::{Client, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// The protocol era every request is sent in.
-pub const PROTOCOL_VERSION: &str = "2026-07-28";
+/// The protocol era requests are sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+pub enum Protocol {
+    /// Stateless: no handshake, no session.
+    #[default]
+    #[value(name = "2026-07-28")]
+    #[serde(rename = "2026-07-28")]
+    Stateless,
+    /// Sessions: `initialize` first, `Mcp-Session-Id` on every request, `DELETE` at the end.
+    #[value(name = "2025-11-25")]
+    #[serde(rename = "2025-11-25")]
+    Session,
+}
+
+impl Protocol {
+    pub fn version(self) -> &'static str {
+        match self {
+            Protocol::Stateless => "2026-07-28",
+            Protocol::Session => "2025-11-25",
+        }
+    }
+}
 
 /// Why a request failed. Counted by kind, never stored one by one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -63,35 +88,42 @@ impl ErrorClass {
     }
 }
 
-/// One kind of request: method, tool name and params, serialised once.
+/// One kind of request: method, tool name and params, serialised once per protocol era.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub method: &'static str,
     pub tool: Option<&'static str>,
-    params: String,
+    /// Params with the 2026-07-28 `_meta` client context.
+    stateless: String,
+    /// Params as a session-era request sends them.
+    session: String,
 }
 
 impl Call {
-    pub fn tools_list() -> Self {
-        let params = json!({ "_meta": fleet::server::stateless_meta() });
+    fn new(method: &'static str, tool: Option<&'static str>, params: Value) -> Self {
+        let session = params.to_string();
+        let mut with_meta = params;
+        if let Some(obj) = with_meta.as_object_mut() {
+            obj.insert("_meta".into(), fleet::server::stateless_meta());
+        }
         Self {
-            method: "tools/list",
-            tool: None,
-            params: params.to_string(),
+            method,
+            tool,
+            stateless: with_meta.to_string(),
+            session,
         }
     }
 
+    pub fn tools_list() -> Self {
+        Self::new("tools/list", None, json!({}))
+    }
+
     pub fn tool(name: &'static str, arguments: Value) -> Self {
-        let params = json!({
-            "_meta": fleet::server::stateless_meta(),
-            "name": name,
-            "arguments": arguments,
-        });
-        Self {
-            method: "tools/call",
-            tool: Some(name),
-            params: params.to_string(),
-        }
+        Self::new(
+            "tools/call",
+            Some(name),
+            json!({ "name": name, "arguments": arguments }),
+        )
     }
 
     /// What the report calls this request: the tool name, or the method.
@@ -99,11 +131,15 @@ impl Call {
         self.tool.unwrap_or(self.method)
     }
 
-    /// The JSON-RPC request body with the given id.
-    pub fn body(&self, id: u64) -> String {
+    /// The JSON-RPC request body with the given id, for the given era.
+    pub fn body(&self, id: u64, protocol: Protocol) -> String {
+        let params = match protocol {
+            Protocol::Stateless => &self.stateless,
+            Protocol::Session => &self.session,
+        };
         format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"method":"{}","params":{}}}"#,
-            self.method, self.params
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"{}","params":{params}}}"#,
+            self.method
         )
     }
 }
@@ -120,6 +156,13 @@ pub fn client(timeout: Duration) -> reqwest::Result<Client> {
         .build()
 }
 
+/// Where a request goes and in which era: for sessions, the session id.
+#[derive(Debug, Clone, Copy)]
+pub enum Channel<'a> {
+    Stateless,
+    Session(&'a str),
+}
+
 /// Sends one call and returns the time from sending to having read the whole body, with the
 /// classified outcome.
 pub async fn send(
@@ -127,17 +170,30 @@ pub async fn send(
     url: &Url,
     call: &Call,
     id: u64,
+    channel: Channel<'_>,
 ) -> (Duration, Result<(), ErrorClass>) {
     let mut request = client
         .post(url.clone())
         .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", PROTOCOL_VERSION)
-        .header("mcp-method", call.method);
-    if let Some(tool) = call.tool {
-        request = request.header("mcp-name", tool);
-    }
-    let request = request.body(call.body(id));
+        .header("accept", "application/json, text/event-stream");
+    let protocol = match channel {
+        Channel::Stateless => {
+            request = request
+                .header("mcp-protocol-version", Protocol::Stateless.version())
+                .header("mcp-method", call.method);
+            if let Some(tool) = call.tool {
+                request = request.header("mcp-name", tool);
+            }
+            Protocol::Stateless
+        }
+        Channel::Session(session) => {
+            request = request
+                .header("mcp-protocol-version", Protocol::Session.version())
+                .header("mcp-session-id", session);
+            Protocol::Session
+        }
+    };
+    let request = request.body(call.body(id, protocol));
     let start = Instant::now();
     let response = match request.send().await {
         Ok(r) => r,
@@ -151,6 +207,66 @@ pub async fn send(
         Err(e) => Err(classify_transport(&e)),
     };
     (elapsed, outcome)
+}
+
+/// Opens a 2025-11-25 session: `initialize`, then `notifications/initialized`. Returns the
+/// session id the server handed out.
+pub async fn open_session(client: &Client, url: &Url) -> Result<String, ErrorClass> {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": Protocol::Session.version(),
+            "capabilities": {},
+            "clientInfo": {"name": "mcpfleet-loadgen", "version": env!("CARGO_PKG_VERSION")},
+        },
+    });
+    let response = client
+        .post(url.clone())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| classify_transport(&e))?;
+    let status = response.status().as_u16();
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let text = response.text().await.map_err(|e| classify_transport(&e))?;
+    classify_response(status, &text, 0)?;
+    let session = session.ok_or(ErrorClass::Protocol)?;
+    let initialized = client
+        .post(url.clone())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", Protocol::Session.version())
+        .header("mcp-session-id", &session)
+        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .send()
+        .await
+        .map_err(|e| classify_transport(&e))?;
+    let status = initialized.status();
+    // Drain the body so the connection is reused.
+    let _ = initialized.bytes().await;
+    if !status.is_success() {
+        return Err(ErrorClass::HttpStatus);
+    }
+    Ok(session)
+}
+
+/// Closes a session (best effort: the server may already have dropped it).
+pub async fn close_session(client: &Client, url: &Url, session: &str) {
+    let request = client
+        .delete(url.clone())
+        .header("mcp-protocol-version", Protocol::Session.version())
+        .header("mcp-session-id", session);
+    if let Ok(response) = request.send().await {
+        let _ = response.bytes().await;
+    }
 }
 
 /// Classifies a failure below HTTP.
@@ -246,7 +362,7 @@ mod tests {
         drop(closed);
         let url: Url = format!("http://{addr}/mcp").parse().unwrap();
         let client = client(Duration::from_millis(300)).unwrap();
-        let (_, outcome) = send(&client, &url, &Call::tools_list(), 1).await;
+        let (_, outcome) = send(&client, &url, &Call::tools_list(), 1, Channel::Stateless).await;
         assert_eq!(outcome, Err(ErrorClass::Connect));
         // A server that accepts but never answers: timeout.
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -257,7 +373,8 @@ mod tests {
             let _conn = silent.accept().await;
             tokio::time::sleep(Duration::from_secs(5)).await;
         });
-        let (elapsed, outcome) = send(&client, &url, &Call::tools_list(), 1).await;
+        let (elapsed, outcome) =
+            send(&client, &url, &Call::tools_list(), 1, Channel::Stateless).await;
         assert_eq!(outcome, Err(ErrorClass::Timeout));
         assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
         hold.abort();
@@ -266,11 +383,14 @@ mod tests {
     #[test]
     fn bodies_are_jsonrpc_with_meta() {
         let call = Call::tool("echo", json!({"text": "hi"}));
-        let body: Value = serde_json::from_str(&call.body(42)).unwrap();
+        let body: Value = serde_json::from_str(&call.body(42, Protocol::Stateless)).unwrap();
         assert_eq!(body["id"], 42);
         assert_eq!(body["method"], "tools/call");
         assert_eq!(body["params"]["name"], "echo");
         assert!(body["params"]["_meta"].is_object());
+        let body: Value = serde_json::from_str(&call.body(43, Protocol::Session)).unwrap();
+        assert_eq!(body["params"]["arguments"]["text"], "hi");
+        assert!(body["params"].get("_meta").is_none());
         assert_eq!(call.label(), "echo");
         assert_eq!(Call::tools_list().label(), "tools/list");
     }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    mcp::{self, Call, ErrorClass},
+    mcp::{self, Call, Channel, ErrorClass, Protocol},
     mix::Mix,
     recorder::{Recorder, SecondCounts},
 };
@@ -60,6 +60,7 @@ pub struct SweepFailure {
 pub async fn sweep(
     targets: &[Target],
     timeout: Duration,
+    protocol: Protocol,
     stop: &CancellationToken,
 ) -> anyhow::Result<HealthSweep> {
     let started = Instant::now();
@@ -69,7 +70,7 @@ pub async fn sweep(
         futures::stream::iter(targets.iter().enumerate())
             .map(|(i, t)| {
                 let (client, list) = (&client, &list);
-                async move { (i, mcp::send(client, &t.url, list, 1).await.1) }
+                async move { (i, probe(client, &t.url, list, protocol).await) }
             })
             .buffer_unordered(SWEEP_CONCURRENCY)
             .take_until(stop.cancelled())
@@ -102,6 +103,27 @@ pub async fn sweep(
     })
 }
 
+/// One `tools/list` in the given era; in the session era the session is opened and closed
+/// around it, as a client that only looks would do.
+async fn probe(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    list: &Call,
+    protocol: Protocol,
+) -> Result<(), ErrorClass> {
+    match protocol {
+        Protocol::Stateless => mcp::send(client, url, list, 1, Channel::Stateless).await.1,
+        Protocol::Session => {
+            let session = mcp::open_session(client, url).await?;
+            let outcome = mcp::send(client, url, list, 1, Channel::Session(&session))
+                .await
+                .1;
+            mcp::close_session(client, url, &session).await;
+            outcome
+        }
+    }
+}
+
 /// How hard and how long to load.
 #[derive(Debug, Clone)]
 pub struct LoadSettings {
@@ -109,6 +131,7 @@ pub struct LoadSettings {
     pub warmup: Duration,
     pub duration: Duration,
     pub timeout: Duration,
+    pub protocol: Protocol,
 }
 
 #[derive(Debug)]
@@ -156,6 +179,7 @@ pub async fn load(
             servers: assigned(index, settings.users, targets.len()),
             targets: targets.clone(),
             client: mcp::client(settings.timeout)?,
+            protocol: settings.protocol,
             recorder,
             completed: completed.clone(),
         };
@@ -223,6 +247,7 @@ struct Worker {
     servers: Vec<usize>,
     targets: Arc<[Target]>,
     client: reqwest::Client,
+    protocol: Protocol,
     recorder: Arc<Mutex<Recorder>>,
     completed: Arc<AtomicU64>,
 }
@@ -231,22 +256,70 @@ impl Worker {
     async fn run(self, clock: Clock, stop: CancellationToken) {
         let mut random = SplitMix64(self.index as u64);
         let mut n = 0u64;
+        // Session-era sessions, one per assigned server, opened on first use.
+        let mut sessions: Vec<Option<String>> = vec![None; self.servers.len()];
         loop {
             let started = Instant::now();
             if started >= clock.deadline || stop.is_cancelled() {
-                return;
+                break;
             }
-            let target = &self.targets[self.servers[n as usize % self.servers.len()]];
+            let slot = n as usize % self.servers.len();
+            let target = &self.targets[self.servers[slot]];
             let call = target.mix.pick(random.next());
             n += 1;
             let (elapsed, outcome) = tokio::select! {
                 biased;
-                () = stop.cancelled() => return,
-                r = mcp::send(&self.client, &target.url, call, n) => r,
+                () = stop.cancelled() => break,
+                r = self.call(target, call, n, &mut sessions[slot]) => r,
             };
             self.completed.fetch_add(1, Ordering::Relaxed);
             if let Some(since) = started.checked_duration_since(clock.measure_from) {
                 lock(&self.recorder).record(since.as_secs() as usize, elapsed, outcome);
+            }
+        }
+        for (slot, session) in sessions.iter().enumerate() {
+            if let Some(session) = session {
+                let url = &self.targets[self.servers[slot]].url;
+                mcp::close_session(&self.client, url, session).await;
+            }
+        }
+    }
+
+    /// One call in the run's era. A session is opened when there is none (its set-up time
+    /// counts towards this call, as a client would feel it) and forgotten after an HTTP error
+    /// such as the 404 of an expired session, so the next call re-initializes.
+    async fn call(
+        &self,
+        target: &Target,
+        call: &Call,
+        id: u64,
+        session: &mut Option<String>,
+    ) -> (Duration, Result<(), ErrorClass>) {
+        match self.protocol {
+            Protocol::Stateless => {
+                mcp::send(&self.client, &target.url, call, id, Channel::Stateless).await
+            }
+            Protocol::Session => {
+                let start = Instant::now();
+                if session.is_none() {
+                    match mcp::open_session(&self.client, &target.url).await {
+                        Ok(s) => *session = Some(s),
+                        Err(e) => return (start.elapsed(), Err(e)),
+                    }
+                }
+                let id_str = session.as_deref().unwrap_or_default();
+                let (elapsed, outcome) = mcp::send(
+                    &self.client,
+                    &target.url,
+                    call,
+                    id,
+                    Channel::Session(id_str),
+                )
+                .await;
+                if outcome == Err(ErrorClass::HttpStatus) {
+                    *session = None;
+                }
+                (start.elapsed().max(elapsed), outcome)
             }
         }
     }

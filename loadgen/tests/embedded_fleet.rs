@@ -172,3 +172,68 @@ async fn admin_api_and_port_range_targets() {
     assert_eq!(run.config.targets, [format!("http://{range}")]);
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_era_opens_uses_and_closes_sessions() {
+    let spec = fleet::FleetSpec::default()
+        .scaled_to(3)
+        .unwrap()
+        .with_ephemeral_ports();
+    let fleet = fleet::Fleet::start(
+        spec,
+        fleet::FleetOptions {
+            admin: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    fleet
+        .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
+        .await;
+    let admin = format!("http://{}", fleet.admin_addr().unwrap());
+    let out = tempfile::tempdir().unwrap();
+    let extra = [
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--users",
+        "4",
+        "--protocol",
+        "2025-11-25",
+        "--target",
+        &admin,
+    ];
+    let run = loadgen::run(args(&extra, out.path()))
+        .await
+        .expect("run")
+        .run;
+    assert_eq!(run.config.protocol_version, "2025-11-25");
+    assert_eq!(run.health.ok, 3);
+    assert!(run.results.requests > 0);
+    assert_eq!(
+        run.results.ok, run.results.requests,
+        "{:?}",
+        run.results.errors
+    );
+    // Every session was deleted at the end: the servers hold none.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let open: u64 = fleet
+            .registry()
+            .entries()
+            .iter()
+            .map(|e| e.view().open_sessions)
+            .sum();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} sessions left open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    fleet.stop().await;
+}
