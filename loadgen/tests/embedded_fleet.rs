@@ -12,6 +12,24 @@ fn args(extra: &[&str], out: &std::path::Path) -> loadgen::Args {
     loadgen::Args::try_parse_from(argv).unwrap()
 }
 
+/// A healthy fleet of `servers` on ephemeral ports, with its admin API.
+async fn start_fleet(servers: u32) -> fleet::Fleet {
+    let spec = fleet::FleetSpec::default()
+        .scaled_to(servers)
+        .unwrap()
+        .with_ephemeral_ports();
+    let options = fleet::FleetOptions {
+        admin: true,
+        ..Default::default()
+    };
+    let fleet = fleet::Fleet::start(spec, options).await.unwrap();
+    let healthy = fleet
+        .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
+        .await;
+    assert_eq!(healthy, servers as usize);
+    fleet
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_fleet_run_writes_run_file_and_report() {
     let out = tempfile::tempdir().unwrap();
@@ -121,22 +139,7 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_api_and_port_range_targets() {
-    let spec = fleet::FleetSpec::default()
-        .scaled_to(4)
-        .unwrap()
-        .with_ephemeral_ports();
-    let fleet = fleet::Fleet::start(
-        spec,
-        fleet::FleetOptions {
-            admin: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    fleet
-        .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
-        .await;
+    let fleet = start_fleet(4).await;
     let admin = format!("http://{}", fleet.admin_addr().unwrap());
     let quick = ["--duration", "1", "--warmup", "0", "--users", "2"];
 
@@ -175,22 +178,7 @@ async fn admin_api_and_port_range_targets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_era_opens_uses_and_closes_sessions() {
-    let spec = fleet::FleetSpec::default()
-        .scaled_to(3)
-        .unwrap()
-        .with_ephemeral_ports();
-    let fleet = fleet::Fleet::start(
-        spec,
-        fleet::FleetOptions {
-            admin: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    fleet
-        .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
-        .await;
+    let fleet = start_fleet(3).await;
     let admin = format!("http://{}", fleet.admin_addr().unwrap());
     let out = tempfile::tempdir().unwrap();
     let extra = [
