@@ -59,6 +59,12 @@ pub struct Args {
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = positive_secs)]
     pub timeout: Duration,
 
+    /// A tool to call instead of the built-in mix, for servers whose tools loadgen does not
+    /// know: `NAME[@WEIGHT][:JSON-ARGS]`, e.g. `--tool 'search@3:{"query":"x"}' --tool ping_db`.
+    /// Repeatable; weights default to 1. Every target gets this mix.
+    #[arg(long = "tool", value_name = "NAME[@WEIGHT][:JSON]")]
+    pub tools: Vec<crate::mix::ToolChoice>,
+
     /// MCP protocol era: `2026-07-28` (stateless, the default) or `2025-11-25` (each user
     /// initializes a session per server, sends `Mcp-Session-Id`, deletes it at the end, and
     /// re-initializes after a 404).

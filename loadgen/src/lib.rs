@@ -88,6 +88,18 @@ async fn run_inner(
             targets
         }
     };
+    let targets: Arc<[Target]> = if args.tools.is_empty() {
+        targets
+    } else {
+        let chosen = Arc::new(mix::Mix::from_choices(&args.tools));
+        targets
+            .iter()
+            .map(|t| Target {
+                mix: chosen.clone(),
+                ..t.clone()
+            })
+            .collect()
+    };
     let measured = measure_targets(args, &targets, fleet.as_ref(), stop).await;
     let facts = match fleet {
         Some(f) => Some(f.stop().await),
@@ -148,9 +160,12 @@ async fn measure_targets(
             .collect();
         bail!("target(s) did not answer tools/list: {}", failed.join(", "));
     }
-    let what = match fleet {
-        Some(_) => "tool mix over the fleet",
-        None => "tools/list only: the targets' tools are unknown",
+    let what = match (fleet, args.tools.is_empty()) {
+        (_, false) => "the --tool mix on every server",
+        (Some(_), true) => "tool mix over the fleet",
+        (None, true) => {
+            "tools/list only: the targets' tools are unknown (choose calls with --tool)"
+        }
     };
     eprintln!(
         "latency run: {} users, {:.0} s warm-up + {:.0} s measured ({what})",
@@ -178,7 +193,7 @@ fn config(args: &Args, targets: &[Target]) -> Config {
             seen.push(t.group.clone());
             mix.extend(t.mix.shares().into_iter().map(|(call, percent)| MixShare {
                 group: t.group.clone(),
-                call: call.into(),
+                call,
                 percent,
             }));
         }

@@ -7,7 +7,10 @@
 //! - 2025-11-25: `initialize` + `notifications/initialized` open a session whose id every later
 //!   POST carries; `DELETE` closes it; a 404 means the session is gone (re-initialize).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use reqwest::{Client, Url};
 use serde::{Deserialize, Serialize};
@@ -92,7 +95,7 @@ impl ErrorClass {
 #[derive(Debug, Clone)]
 pub struct Call {
     pub method: &'static str,
-    pub tool: Option<&'static str>,
+    pub tool: Option<Arc<str>>,
     /// Params with the 2026-07-28 `_meta` client context.
     stateless: String,
     /// Params as a session-era request sends them.
@@ -100,7 +103,7 @@ pub struct Call {
 }
 
 impl Call {
-    fn new(method: &'static str, tool: Option<&'static str>, params: Value) -> Self {
+    fn new(method: &'static str, tool: Option<Arc<str>>, params: Value) -> Self {
         let session = params.to_string();
         let mut with_meta = params;
         if let Some(obj) = with_meta.as_object_mut() {
@@ -118,17 +121,17 @@ impl Call {
         Self::new("tools/list", None, json!({}))
     }
 
-    pub fn tool(name: &'static str, arguments: Value) -> Self {
+    pub fn tool(name: &str, arguments: Value) -> Self {
         Self::new(
             "tools/call",
-            Some(name),
+            Some(name.into()),
             json!({ "name": name, "arguments": arguments }),
         )
     }
 
     /// What the report calls this request: the tool name, or the method.
-    pub fn label(&self) -> &'static str {
-        self.tool.unwrap_or(self.method)
+    pub fn label(&self) -> &str {
+        self.tool.as_deref().unwrap_or(self.method)
     }
 
     /// The JSON-RPC request body with the given id, for the given era.
@@ -181,8 +184,8 @@ pub async fn send(
             request = request
                 .header("mcp-protocol-version", Protocol::Stateless.version())
                 .header("mcp-method", call.method);
-            if let Some(tool) = call.tool {
-                request = request.header("mcp-name", tool);
+            if let Some(tool) = &call.tool {
+                request = request.header("mcp-name", tool.as_ref());
             }
             Protocol::Stateless
         }

@@ -1,9 +1,63 @@
 //! The tool mix: which calls loadgen makes to which group of servers, and how often. The
 //! inputs are small and valid, so any error in a run is the server's or the transport's.
 
-use serde_json::json;
+use std::str::FromStr;
+
+use serde_json::{Value, json};
 
 use crate::mcp::Call;
+
+/// One `--tool NAME[@WEIGHT][:JSON-ARGS]`: a tool to call, its arguments and its weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolChoice {
+    pub name: String,
+    pub weight: u32,
+    pub arguments: Value,
+}
+
+impl FromStr for ToolChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (head, json) = match s.split_once(':') {
+            Some((head, json)) => (head, Some(json)),
+            None => (s, None),
+        };
+        let (name, weight) = match head.split_once('@') {
+            Some((name, w)) => {
+                let weight = w
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|w| (1..=1000).contains(w))
+                    .ok_or_else(|| format!("`{s}`: weight `{w}` is not a whole number 1-1000"))?;
+                (name, weight)
+            }
+            None => (head, 1),
+        };
+        let name_ok = (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !name_ok {
+            return Err(format!(
+                "`{s}`: tool name `{name}` must be 1-64 characters of [A-Za-z0-9_-]"
+            ));
+        }
+        let arguments = match json {
+            None => json!({}),
+            Some(j) => serde_json::from_str::<Value>(j)
+                .map_err(|e| format!("`{s}`: arguments are not JSON: {e}"))?,
+        };
+        if !arguments.is_object() {
+            return Err(format!("`{s}`: arguments must be a JSON object"));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            weight,
+            arguments,
+        })
+    }
+}
 
 /// Weighted calls for one group of servers.
 #[derive(Debug, Clone)]
@@ -66,6 +120,16 @@ impl Mix {
         ])
     }
 
+    /// The calls a user chose with `--tool`.
+    pub fn from_choices(choices: &[ToolChoice]) -> Self {
+        Self::new(
+            choices
+                .iter()
+                .map(|c| (Call::tool(&c.name, c.arguments.clone()), c.weight))
+                .collect(),
+        )
+    }
+
     /// Servers whose tools are unknown (`--target`): only `tools/list`.
     pub fn list_only() -> Self {
         Self::new(vec![(Call::tools_list(), 1)])
@@ -92,10 +156,13 @@ impl Mix {
     }
 
     /// `(label, share in percent)` for the run file.
-    pub fn shares(&self) -> Vec<(&'static str, f64)> {
+    pub fn shares(&self) -> Vec<(String, f64)> {
         self.entries
             .iter()
-            .map(|(c, w)| (c.label(), f64::from(*w) * 100.0 / f64::from(self.total)))
+            .map(|(c, w)| {
+                let share = f64::from(*w) * 100.0 / f64::from(self.total);
+                (c.label().to_string(), share)
+            })
             .collect()
     }
 }
@@ -105,6 +172,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tool_choices_parse_and_reject_with_reasons() {
+        let c: ToolChoice = "scan_secrets@5:{\"content\":\"x: y\"}"
+            .parse()
+            .expect("valid");
+        assert_eq!((c.name.as_str(), c.weight), ("scan_secrets", 5));
+        assert_eq!(c.arguments["content"], "x: y");
+        for (bad, why) in [
+            ("", "tool name"),
+            ("bad name", "tool name"),
+            ("echo@0", "weight"),
+            ("echo@x", "weight"),
+            ("echo:{nope", "not JSON"),
+            ("echo:[1]", "JSON object"),
+        ] {
+            let err = bad.parse::<ToolChoice>().expect_err(bad);
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn mixes_follow_their_weights() {
         let mix = Mix::community();
         let echoes = (0..100).filter(|r| mix.pick(*r).label() == "echo").count();
@@ -112,6 +199,14 @@ mod tests {
         let total: f64 = Mix::security().shares().iter().map(|s| s.1).sum();
         assert!((total - 100.0).abs() < 1e-9);
         assert_eq!(Mix::list_only().pick(3).label(), "tools/list");
+        let chosen = Mix::from_choices(&[
+            "echo@3:{\"text\":\"a:b\"}".parse().expect("valid"),
+            "ping_tool".parse().expect("valid"),
+        ]);
+        assert_eq!(
+            chosen.shares(),
+            [("echo".to_string(), 75.0), ("ping_tool".to_string(), 25.0)]
+        );
         let security = Mix::for_profile(fleet::profile::Profile::Security);
         assert_eq!(security.shares(), Mix::security().shares());
     }

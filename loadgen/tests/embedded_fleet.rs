@@ -125,6 +125,57 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
     assert!(run.config.mix.iter().all(|m| m.call == "tools/list"));
     assert!(run.results.requests > 0 && run.results.ok == run.results.requests);
 
+    // Calls chosen with --tool on the community server: a weighted mix; and a tool the server
+    // lacks shows as errors.
+    let community = fleet
+        .endpoints()
+        .into_iter()
+        .find(|e| e.group == "community")
+        .unwrap()
+        .mcp_url();
+    let out = tempfile::tempdir().unwrap();
+    let mut extra = vec!["--duration", "1", "--warmup", "0", "--users", "2"];
+    extra.extend([
+        "--tool",
+        "echo@3:{\"text\":\"x\"}",
+        "--tool",
+        "add:{\"a\":1,\"b\":2}",
+    ]);
+    extra.extend(["--target", &community]);
+    let run = loadgen::run(args(&extra, out.path()))
+        .await
+        .expect("run")
+        .run;
+    let calls: Vec<(&str, f64)> = run
+        .config
+        .mix
+        .iter()
+        .map(|m| (m.call.as_str(), m.percent))
+        .collect();
+    assert_eq!(calls, [("echo", 75.0), ("add", 25.0)]);
+    assert!(run.results.requests > 0 && run.results.ok == run.results.requests);
+    let out = tempfile::tempdir().unwrap();
+    let mut extra = vec![
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--users",
+        "1",
+        "--tool",
+        "nope",
+    ];
+    extra.extend(["--target", &community]);
+    let run = loadgen::run(args(&extra, out.path()))
+        .await
+        .expect("run")
+        .run;
+    assert!(run.results.requests > 0 && run.results.ok == 0);
+    assert_eq!(
+        run.results.errors[&ErrorClass::JsonrpcError],
+        run.results.requests
+    );
+
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/mcp", closed.local_addr().unwrap());
     drop(closed);
