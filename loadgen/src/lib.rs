@@ -156,9 +156,13 @@ async fn measure_targets(
         let failed: Vec<String> = health
             .failures
             .iter()
-            .map(|f| format!("{} ({})", f.url, f.error.name()))
+            .map(|f| format!("{} ({}: {})", f.url, f.error.name(), f.error.describe()))
             .collect();
-        bail!("target(s) did not answer tools/list: {}", failed.join(", "));
+        bail!(
+            "target(s) did not answer an MCP tools/list (is it an MCP streamable-HTTP endpoint, \
+             and is --protocol right?): {}",
+            failed.join(", ")
+        );
     }
     let what = match (fleet, args.tools.is_empty()) {
         (_, false) => "the --tool mix on every server",

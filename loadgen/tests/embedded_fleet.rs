@@ -276,3 +276,33 @@ async fn session_era_opens_uses_and_closes_sessions() {
     }
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_not_mcp_is_a_clear_error() {
+    // A plain HTTP server that answers everything with a web page.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let page = "<html>hello</html>";
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = conn.write_all(reply.as_bytes()).await;
+        }
+    });
+    let out = tempfile::tempdir().unwrap();
+    let err = loadgen::run(args(&["--duration", "1", "--target", &url], out.path()))
+        .await
+        .expect_err("not MCP");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(&url) && msg.contains("protocol") && msg.contains("MCP"),
+        "{msg}"
+    );
+    server.abort();
+}
