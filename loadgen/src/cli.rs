@@ -59,6 +59,13 @@ pub struct Args {
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = positive_secs)]
     pub timeout: Duration,
 
+    /// Open model: send this many requests per second in total, each at a fixed intended time,
+    /// and count latency from that time, so a stalled server shows in the tails (coordinated
+    /// omission corrected). --users is then the most requests in flight. Without it: a closed
+    /// loop, each user sending its next request when the previous one completed.
+    #[arg(long, value_name = "REQ/S", value_parser = rate)]
+    pub rate: Option<f64>,
+
     /// A tool to call instead of the built-in mix, for servers whose tools loadgen does not
     /// know: `NAME[@WEIGHT][:JSON-ARGS]`, e.g. `--tool 'search@3:{"query":"x"}' --tool ping_db`.
     /// Repeatable; weights default to 1. Every target gets this mix.
@@ -91,6 +98,16 @@ fn secs(s: &str) -> Result<Duration, String> {
         return Err(format!("{v} s is out of range (0 to 86400)"));
     }
     Ok(Duration::from_secs_f64(v))
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1_000_000.0 => Ok(r),
+        Ok(r) => Err(format!(
+            "{r} req/s is out of range (more than 0, at most 1000000)"
+        )),
+        Err(_) => Err(format!("`{s}` is not a number of requests per second")),
+    }
 }
 
 fn positive_secs(s: &str) -> Result<Duration, String> {

@@ -183,6 +183,7 @@ async fn measure_targets(
         duration: args.duration,
         timeout: args.timeout,
         protocol: args.protocol,
+        rate: args.rate,
     };
     let open_connections = || fleet.map(embedded::Embedded::open_connections);
     let load = measure::load(targets.clone(), &settings, stop, open_connections).await?;
@@ -217,9 +218,17 @@ fn config(args: &Args, targets: &[Target]) -> Config {
         ephemeral_ports: args.ephemeral_ports,
         targets: args.targets.iter().map(|u| u.to_string()).collect(),
         protocol_version: args.protocol.version().into(),
-        load_model: "closed loop: each user sends its next request when the previous one has \
+        load_model: match args.rate {
+            None => "closed loop: each user sends its next request when the previous one has \
                      completed (no coordinated-omission correction)"
-            .into(),
+                .into(),
+            Some(rate) => format!(
+                "open model: {rate} req/s at fixed intended send times, at most {} in flight; \
+                 latency counts from the intended time (coordinated omission corrected), \
+                 service_latency_us from the actual send",
+                args.users
+            ),
+        },
         mix,
     }
 }

@@ -132,6 +132,9 @@ pub struct LoadSettings {
     pub duration: Duration,
     pub timeout: Duration,
     pub protocol: Protocol,
+    /// Open model: requests per second, scheduled at fixed intended times; `users` is then the
+    /// most requests in flight. `None`: closed loop.
+    pub rate: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -169,6 +172,12 @@ pub async fn load(
         deadline: start + settings.warmup + settings.duration,
     };
     let completed = Arc::new(AtomicU64::new(0));
+    // Open model: request k is due at start + k / rate, whoever sends it.
+    let schedule = settings.rate.map(|rate| Schedule {
+        start,
+        rate,
+        next: Arc::new(AtomicU64::new(0)),
+    });
     let mut recorders = Vec::with_capacity(settings.users);
     let mut workers = tokio::task::JoinSet::new();
     for index in 0..settings.users {
@@ -180,6 +189,7 @@ pub async fn load(
             targets: targets.clone(),
             client: mcp::client(settings.timeout)?,
             protocol: settings.protocol,
+            schedule: schedule.clone(),
             recorder,
             completed: completed.clone(),
         };
@@ -242,12 +252,29 @@ struct Clock {
     deadline: Instant,
 }
 
+/// The open model's timetable, shared by all workers.
+#[derive(Debug, Clone)]
+struct Schedule {
+    start: Instant,
+    rate: f64,
+    next: Arc<AtomicU64>,
+}
+
+impl Schedule {
+    /// Takes the next request's intended send time.
+    fn take(&self) -> Instant {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        self.start + Duration::from_secs_f64(k as f64 / self.rate)
+    }
+}
+
 struct Worker {
     index: usize,
     servers: Vec<usize>,
     targets: Arc<[Target]>,
     client: reqwest::Client,
     protocol: Protocol,
+    schedule: Option<Schedule>,
     recorder: Arc<Mutex<Recorder>>,
     completed: Arc<AtomicU64>,
 }
@@ -259,9 +286,22 @@ impl Worker {
         // Session-era sessions, one per assigned server, opened on first use.
         let mut sessions: Vec<Option<String>> = vec![None; self.servers.len()];
         loop {
-            let started = Instant::now();
+            // Closed loop: now. Open model: the intended time, waited for if still ahead; a
+            // request due while every worker was busy goes out late and its latency counts
+            // from when it was due (coordinated omission corrected, as wrk2 does).
+            let started = match &self.schedule {
+                None => Instant::now(),
+                Some(schedule) => schedule.take(),
+            };
             if started >= clock.deadline || stop.is_cancelled() {
                 break;
+            }
+            if self.schedule.is_some() {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep_until(started.into()) => {}
+                }
             }
             let slot = n as usize % self.servers.len();
             let target = &self.targets[self.servers[slot]];
@@ -274,7 +314,16 @@ impl Worker {
             };
             self.completed.fetch_add(1, Ordering::Relaxed);
             if let Some(since) = started.checked_duration_since(clock.measure_from) {
-                lock(&self.recorder).record(since.as_secs() as usize, elapsed, outcome);
+                let latency = match self.schedule {
+                    Some(_) => started.elapsed().max(elapsed),
+                    None => elapsed,
+                };
+                lock(&self.recorder).record_open(
+                    since.as_secs() as usize,
+                    latency,
+                    elapsed,
+                    outcome,
+                );
             }
         }
         for (slot, session) in sessions.iter().enumerate() {

@@ -21,7 +21,11 @@ pub struct SecondCounts {
 /// requests only, in microseconds.
 #[derive(Debug, Clone)]
 pub struct Recorder {
+    /// Latency as the user feels it: from the intended send time in the open model (so a stall
+    /// delays every request scheduled behind it), from the actual send in the closed loop.
     pub latency_us: Histogram<u64>,
+    /// From the actual send to the full response: what the server alone took (uncorrected).
+    pub service_us: Histogram<u64>,
     pub ok: u64,
     pub errors: [u64; ErrorClass::ALL.len()],
     pub per_second: Vec<SecondCounts>,
@@ -31,6 +35,7 @@ impl Default for Recorder {
     fn default() -> Self {
         Self {
             latency_us: new_histogram(),
+            service_us: new_histogram(),
             ok: 0,
             errors: [0; ErrorClass::ALL.len()],
             per_second: Vec::new(),
@@ -46,6 +51,18 @@ pub fn new_histogram() -> Histogram<u64> {
 impl Recorder {
     /// Records one request that started `second` whole seconds into the measured window.
     pub fn record(&mut self, second: usize, elapsed: Duration, outcome: Result<(), ErrorClass>) {
+        self.record_open(second, elapsed, elapsed, outcome);
+    }
+
+    /// Records one request of the open model: `latency` from its intended send time, `service`
+    /// from its actual send.
+    pub fn record_open(
+        &mut self,
+        second: usize,
+        latency: Duration,
+        service: Duration,
+        outcome: Result<(), ErrorClass>,
+    ) {
         if self.per_second.len() <= second {
             self.per_second.resize(second + 1, SecondCounts::default());
         }
@@ -53,8 +70,9 @@ impl Recorder {
             Ok(()) => {
                 self.ok += 1;
                 self.per_second[second].ok += 1;
-                let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-                self.latency_us.saturating_record(us.max(1));
+                let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+                self.latency_us.saturating_record(us(latency));
+                self.service_us.saturating_record(us(service));
             }
             Err(class) => {
                 self.errors[class as usize] += 1;
@@ -78,6 +96,7 @@ impl Recorder {
         }
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency_us.add(&other.latency_us);
+        let _ = self.service_us.add(&other.service_us);
     }
 
     pub fn error_total(&self) -> u64 {

@@ -142,12 +142,16 @@ pub struct Results {
     pub errors: BTreeMap<ErrorClass, u64>,
     pub throughput_rps: f64,
     pub latency_us: LatencySummary,
+    /// Send-to-response time alone; equals `latency_us` in the closed loop and is lower in the
+    /// open model when requests queued behind a slow one (the coordinated-omission gap).
+    #[serde(default)]
+    pub service_latency_us: LatencySummary,
     pub percentiles_us: Vec<Percentile>,
     pub per_second: Vec<SecondCounts>,
     pub histogram: EncodedHistogram,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     pub count: u64,
     pub mean: f64,
@@ -172,6 +176,21 @@ pub struct EncodedHistogram {
     pub data: String,
 }
 
+impl LatencySummary {
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        Self {
+            count: h.len(),
+            mean: if h.is_empty() { 0.0 } else { h.mean() },
+            min: h.min(),
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            p99_9: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
 impl Results {
     pub fn new(recorder: &Recorder, measured_s: f64) -> anyhow::Result<Self> {
         let h = &recorder.latency_us;
@@ -190,16 +209,8 @@ impl Results {
             } else {
                 0.0
             },
-            latency_us: LatencySummary {
-                count: h.len(),
-                mean: if h.is_empty() { 0.0 } else { h.mean() },
-                min: h.min(),
-                p50: at(50.0),
-                p90: at(90.0),
-                p99: at(99.0),
-                p99_9: at(99.9),
-                max: h.max(),
-            },
+            latency_us: LatencySummary::of(h),
+            service_latency_us: LatencySummary::of(&recorder.service_us),
             percentiles_us: PERCENTILES
                 .iter()
                 .map(|p| Percentile {
