@@ -76,19 +76,38 @@ pub fn render(run: &RunFile) -> String {
     h.push_str("</table>\n</section>\n");
 
     let l = &r.latency_us;
+    let open = run.config.load_model.starts_with("open model");
     let _ = write!(
         h,
-        "<section id=\"latency\">\n<h2>Latency</h2>\n<p>Successful requests only, from sending \
-         the request to having read the whole response body. {} successful of {} requests, \
-         {:.0} req/s.</p>\n<table>\n<tr><th>mean</th><th>min</th><th>p50</th><th>p90</th>\
-         <th>p99</th><th>p99.9</th><th>max</th></tr>\n<tr>",
-        l.count, r.requests, r.throughput_rps
+        "<section id=\"latency\">\n<h2>Latency</h2>\n<p>Successful requests only, {} to \
+         having read the whole response body. {} successful of {} requests, {:.0} req/s.</p>\n\
+         <table>\n<tr><th></th><th>mean</th><th>min</th><th>p50</th><th>p90</th>\
+         <th>p99</th><th>p99.9</th><th>max</th></tr>\n",
+        if open {
+            "from each request's intended send time (open model, coordinated omission corrected)"
+        } else {
+            "from sending the request"
+        },
+        l.count,
+        r.requests,
+        r.throughput_rps
     );
-    let mean = l.mean.round() as u64;
-    for v in [mean, l.min, l.p50, l.p90, l.p99, l.p99_9, l.max] {
-        let _ = write!(h, "<td class=\"num\">{}</td>", esc(&fmt_micros(v)));
+    let mut rows = vec![("latency", l)];
+    if open {
+        rows.push((
+            "service time (from the actual send, uncorrected)",
+            &r.service_latency_us,
+        ));
     }
-    h.push_str("</tr>\n</table>\n</section>\n");
+    for (name, l) in rows {
+        let _ = write!(h, "<tr><th>{}</th>", esc(name));
+        let mean = l.mean.round() as u64;
+        for v in [mean, l.min, l.p50, l.p90, l.p99, l.p99_9, l.max] {
+            let _ = write!(h, "<td class=\"num\">{}</td>", esc(&fmt_micros(v)));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n</section>\n");
 
     h.push_str("<section id=\"percentiles\">\n<h2>Percentiles</h2>\n<table>\n<tr><th class=\"num\">percentile</th><th class=\"num\">latency</th><th class=\"num\">microseconds</th></tr>\n");
     for p in &r.percentiles_us {

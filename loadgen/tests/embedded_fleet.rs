@@ -332,10 +332,8 @@ async fn open_model_shows_a_one_second_stall_in_the_tails() {
         "--target",
         &url,
     ];
-    let run = loadgen::run(args(&extra, out.path()))
-        .await
-        .expect("run")
-        .run;
+    let outcome = loadgen::run(args(&extra, out.path())).await.expect("run");
+    let run = &outcome.run;
     staller.await.unwrap();
     let (corrected, service) = (&run.results.latency_us, &run.results.service_latency_us);
     assert_eq!(
@@ -362,5 +360,7 @@ async fn open_model_shows_a_one_second_stall_in_the_tails() {
         "about 3.5 s x 200 req/s: {}",
         run.results.requests
     );
+    let html = std::fs::read_to_string(&outcome.report).unwrap();
+    assert!(html.contains("service time") && html.contains("intended send time"));
     fleet.stop().await;
 }
