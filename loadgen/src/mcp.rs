@@ -166,15 +166,19 @@ pub enum Channel<'a> {
     Session(&'a str),
 }
 
-/// Sends one call and returns the time from sending to having read the whole body, with the
-/// classified outcome.
-pub async fn send(
-    client: &Client,
-    url: &Url,
-    call: &Call,
-    id: u64,
-    channel: Channel<'_>,
-) -> (Duration, Result<(), ErrorClass>) {
+/// What sending one call gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// From sending to having read the whole body (the JSON-RPC response).
+    pub elapsed: Duration,
+    /// From sending to the response headers. In the session era the headers leave before the
+    /// tool has run, so this is not the tool's latency.
+    pub ttfb: Option<Duration>,
+    pub outcome: Result<(), ErrorClass>,
+}
+
+/// Sends one call and times it to the response headers and to the whole body.
+pub async fn send(client: &Client, url: &Url, call: &Call, id: u64, channel: Channel<'_>) -> Sent {
     let mut request = client
         .post(url.clone())
         .header("content-type", "application/json")
@@ -200,8 +204,15 @@ pub async fn send(
     let start = Instant::now();
     let response = match request.send().await {
         Ok(r) => r,
-        Err(e) => return (start.elapsed(), Err(classify_transport(&e))),
+        Err(e) => {
+            return Sent {
+                elapsed: start.elapsed(),
+                ttfb: None,
+                outcome: Err(classify_transport(&e)),
+            };
+        }
     };
+    let ttfb = start.elapsed();
     let status = response.status().as_u16();
     let body = response.text().await;
     let elapsed = start.elapsed();
@@ -209,7 +220,11 @@ pub async fn send(
         Ok(text) => classify_response(status, &text, id),
         Err(e) => Err(classify_transport(&e)),
     };
-    (elapsed, outcome)
+    Sent {
+        elapsed,
+        ttfb: Some(ttfb),
+        outcome,
+    }
 }
 
 /// Opens a 2025-11-25 session: `initialize`, then `notifications/initialized`. Returns the
@@ -365,8 +380,9 @@ mod tests {
         drop(closed);
         let url: Url = format!("http://{addr}/mcp").parse().unwrap();
         let client = client(Duration::from_millis(300)).unwrap();
-        let (_, outcome) = send(&client, &url, &Call::tools_list(), 1, Channel::Stateless).await;
-        assert_eq!(outcome, Err(ErrorClass::Connect));
+        let sent = send(&client, &url, &Call::tools_list(), 1, Channel::Stateless).await;
+        assert_eq!(sent.outcome, Err(ErrorClass::Connect));
+        assert_eq!(sent.ttfb, None);
         // A server that accepts but never answers: timeout.
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url: Url = format!("http://{}/mcp", silent.local_addr().unwrap())
@@ -376,8 +392,9 @@ mod tests {
             let _conn = silent.accept().await;
             tokio::time::sleep(Duration::from_secs(5)).await;
         });
-        let (elapsed, outcome) =
-            send(&client, &url, &Call::tools_list(), 1, Channel::Stateless).await;
+        let Sent {
+            elapsed, outcome, ..
+        } = send(&client, &url, &Call::tools_list(), 1, Channel::Stateless).await;
         assert_eq!(outcome, Err(ErrorClass::Timeout));
         assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
         hold.abort();

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    mcp::{self, Call, Channel, ErrorClass, Protocol},
+    mcp::{self, Call, Channel, ErrorClass, Protocol, Sent},
     mix::Mix,
     recorder::{Recorder, SecondCounts},
 };
@@ -112,12 +112,16 @@ async fn probe(
     protocol: Protocol,
 ) -> Result<(), ErrorClass> {
     match protocol {
-        Protocol::Stateless => mcp::send(client, url, list, 1, Channel::Stateless).await.1,
+        Protocol::Stateless => {
+            mcp::send(client, url, list, 1, Channel::Stateless)
+                .await
+                .outcome
+        }
         Protocol::Session => {
             let session = mcp::open_session(client, url).await?;
             let outcome = mcp::send(client, url, list, 1, Channel::Session(&session))
                 .await
-                .1;
+                .outcome;
             mcp::close_session(client, url, &session).await;
             outcome
         }
@@ -307,7 +311,11 @@ impl Worker {
             let target = &self.targets[self.servers[slot]];
             let call = target.mix.pick(random.next());
             n += 1;
-            let (elapsed, outcome) = tokio::select! {
+            let Sent {
+                elapsed,
+                ttfb,
+                outcome,
+            } = tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
                 r = self.call(target, call, n, &mut sessions[slot]) => r,
@@ -318,12 +326,11 @@ impl Worker {
                     Some(_) => started.elapsed().max(elapsed),
                     None => elapsed,
                 };
-                lock(&self.recorder).record_open(
-                    since.as_secs() as usize,
-                    latency,
-                    elapsed,
-                    outcome,
-                );
+                let mut recorder = lock(&self.recorder);
+                recorder.record_open(since.as_secs() as usize, latency, elapsed, outcome);
+                if let (Ok(()), Some(ttfb)) = (outcome, ttfb) {
+                    recorder.record_ttfb(ttfb);
+                }
             }
         }
         for (slot, session) in sessions.iter().enumerate() {
@@ -343,7 +350,7 @@ impl Worker {
         call: &Call,
         id: u64,
         session: &mut Option<String>,
-    ) -> (Duration, Result<(), ErrorClass>) {
+    ) -> Sent {
         match self.protocol {
             Protocol::Stateless => {
                 mcp::send(&self.client, &target.url, call, id, Channel::Stateless).await
@@ -353,11 +360,17 @@ impl Worker {
                 if session.is_none() {
                     match mcp::open_session(&self.client, &target.url).await {
                         Ok(s) => *session = Some(s),
-                        Err(e) => return (start.elapsed(), Err(e)),
+                        Err(e) => {
+                            return Sent {
+                                elapsed: start.elapsed(),
+                                ttfb: None,
+                                outcome: Err(e),
+                            };
+                        }
                     }
                 }
                 let id_str = session.as_deref().unwrap_or_default();
-                let (elapsed, outcome) = mcp::send(
+                let sent = mcp::send(
                     &self.client,
                     &target.url,
                     call,
@@ -365,10 +378,16 @@ impl Worker {
                     Channel::Session(id_str),
                 )
                 .await;
-                if outcome == Err(ErrorClass::HttpStatus) {
+                if sent.outcome == Err(ErrorClass::HttpStatus) {
                     *session = None;
                 }
-                (start.elapsed().max(elapsed), outcome)
+                // A session opened just now delays this call: count it, headers and all.
+                let setup = start.elapsed().saturating_sub(sent.elapsed);
+                Sent {
+                    elapsed: sent.elapsed + setup,
+                    ttfb: sent.ttfb.map(|t| t + setup),
+                    outcome: sent.outcome,
+                }
             }
         }
     }

@@ -26,6 +26,8 @@ pub struct Recorder {
     pub latency_us: Histogram<u64>,
     /// From the actual send to the full response: what the server alone took (uncorrected).
     pub service_us: Histogram<u64>,
+    /// From the actual send to the response headers, for successful requests.
+    pub ttfb_us: Histogram<u64>,
     pub ok: u64,
     pub errors: [u64; ErrorClass::ALL.len()],
     pub per_second: Vec<SecondCounts>,
@@ -36,6 +38,7 @@ impl Default for Recorder {
         Self {
             latency_us: new_histogram(),
             service_us: new_histogram(),
+            ttfb_us: new_histogram(),
             ok: 0,
             errors: [0; ErrorClass::ALL.len()],
             per_second: Vec::new(),
@@ -52,6 +55,12 @@ impl Recorder {
     /// Records one request that started `second` whole seconds into the measured window.
     pub fn record(&mut self, second: usize, elapsed: Duration, outcome: Result<(), ErrorClass>) {
         self.record_open(second, elapsed, elapsed, outcome);
+    }
+
+    /// Records the time to the response headers of a successful request.
+    pub fn record_ttfb(&mut self, ttfb: Duration) {
+        let us = u64::try_from(ttfb.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.ttfb_us.saturating_record(us);
     }
 
     /// Records one request of the open model: `latency` from its intended send time, `service`
@@ -97,6 +106,7 @@ impl Recorder {
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency_us.add(&other.latency_us);
         let _ = self.service_us.add(&other.service_us);
+        let _ = self.ttfb_us.add(&other.ttfb_us);
     }
 
     pub fn error_total(&self) -> u64 {

@@ -99,6 +99,9 @@ pub fn render(run: &RunFile) -> String {
             &r.service_latency_us,
         ));
     }
+    if r.ttfb_us.count > 0 {
+        rows.push(("time to first byte (response headers)", &r.ttfb_us));
+    }
     for (name, l) in rows {
         let _ = write!(h, "<tr><th>{}</th>", esc(name));
         let mean = l.mean.round() as u64;

@@ -146,6 +146,10 @@ pub struct Results {
     /// open model when requests queued behind a slow one (the coordinated-omission gap).
     #[serde(default)]
     pub service_latency_us: LatencySummary,
+    /// Send to response headers. In the session era headers leave before the tool runs, so
+    /// compare it with `latency_us` rather than taking it for the tool's latency.
+    #[serde(default)]
+    pub ttfb_us: LatencySummary,
     pub percentiles_us: Vec<Percentile>,
     pub per_second: Vec<SecondCounts>,
     pub histogram: EncodedHistogram,
@@ -211,6 +215,7 @@ impl Results {
             },
             latency_us: LatencySummary::of(h),
             service_latency_us: LatencySummary::of(&recorder.service_us),
+            ttfb_us: LatencySummary::of(&recorder.ttfb_us),
             percentiles_us: PERCENTILES
                 .iter()
                 .map(|p| Percentile {

@@ -64,6 +64,10 @@ async fn embedded_fleet_run_writes_run_file_and_report() {
     assert!(r.throughput_rps > 0.0 && r.latency_us.p50 > 0 && r.latency_us.max >= r.latency_us.p99);
     assert_eq!(r.per_second.len(), 2);
     assert_eq!(r.per_second.iter().map(|s| s.ok).sum::<u64>(), r.ok);
+    // Headers never come after the whole body: time to first byte is at most the latency.
+    assert_eq!(r.ttfb_us.count, r.ok);
+    assert!(r.ttfb_us.p50 <= r.latency_us.p50 && r.ttfb_us.max <= r.latency_us.max);
+    assert_eq!(r.service_latency_us, r.latency_us, "closed loop: nothing to correct");
     let histogram = loadgen::runfile::decode_histogram(&r.histogram.data).unwrap();
     assert_eq!(histogram.len(), r.ok);
     assert_eq!((run.health.servers, run.health.ok), (10, 10));
