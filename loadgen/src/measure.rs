@@ -328,6 +328,7 @@ impl Worker {
                 };
                 let mut recorder = lock(&self.recorder);
                 recorder.record_open(since.as_secs() as usize, latency, elapsed, outcome);
+                recorder.record_call(call.label(), latency, outcome);
                 if let (Ok(()), Some(ttfb)) = (outcome, ttfb) {
                     recorder.record_ttfb(ttfb);
                 }

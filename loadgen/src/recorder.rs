@@ -1,7 +1,7 @@
 //! What a worker measured: a latency histogram of successful requests, errors by class and
 //! counts per second. One recorder per worker, merged for progress lines and the result.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,24 @@ pub struct SecondCounts {
     pub errors: u64,
 }
 
+/// One call's share of a run: its outcomes and the latency of its successes.
+#[derive(Debug, Clone)]
+pub struct CallStats {
+    pub ok: u64,
+    pub errors: u64,
+    pub latency_us: Histogram<u64>,
+}
+
+impl Default for CallStats {
+    fn default() -> Self {
+        Self {
+            ok: 0,
+            errors: 0,
+            latency_us: new_histogram(),
+        }
+    }
+}
+
 /// What one worker (or, merged, the whole run) measured. Latency is recorded for successful
 /// requests only, in microseconds.
 #[derive(Debug, Clone)]
@@ -28,6 +46,8 @@ pub struct Recorder {
     pub service_us: Histogram<u64>,
     /// From the actual send to the response headers, for successful requests.
     pub ttfb_us: Histogram<u64>,
+    /// The same latency split by call (tool name, or method for `tools/list`).
+    pub by_call: BTreeMap<String, CallStats>,
     pub ok: u64,
     pub errors: [u64; ErrorClass::ALL.len()],
     pub per_second: Vec<SecondCounts>,
@@ -39,6 +59,7 @@ impl Default for Recorder {
             latency_us: new_histogram(),
             service_us: new_histogram(),
             ttfb_us: new_histogram(),
+            by_call: BTreeMap::new(),
             ok: 0,
             errors: [0; ErrorClass::ALL.len()],
             per_second: Vec::new(),
@@ -55,6 +76,24 @@ impl Recorder {
     /// Records one request that started `second` whole seconds into the measured window.
     pub fn record(&mut self, second: usize, elapsed: Duration, outcome: Result<(), ErrorClass>) {
         self.record_open(second, elapsed, elapsed, outcome);
+    }
+
+    /// Adds one outcome to its call's statistics (the key is allocated once per call).
+    pub fn record_call(&mut self, call: &str, latency: Duration, outcome: Result<(), ErrorClass>) {
+        let stats = match self.by_call.get_mut(call) {
+            Some(stats) => stats,
+            None => self.by_call.entry(call.to_string()).or_default(),
+        };
+        match outcome {
+            Ok(()) => {
+                stats.ok += 1;
+                let us = u64::try_from(latency.as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                stats.latency_us.saturating_record(us);
+            }
+            Err(_) => stats.errors += 1,
+        }
     }
 
     /// Records the time to the response headers of a successful request.
@@ -107,6 +146,12 @@ impl Recorder {
         let _ = self.latency_us.add(&other.latency_us);
         let _ = self.service_us.add(&other.service_us);
         let _ = self.ttfb_us.add(&other.ttfb_us);
+        for (call, theirs) in &other.by_call {
+            let mine = self.by_call.entry(call.clone()).or_default();
+            mine.ok += theirs.ok;
+            mine.errors += theirs.errors;
+            let _ = mine.latency_us.add(&theirs.latency_us);
+        }
     }
 
     pub fn error_total(&self) -> u64 {

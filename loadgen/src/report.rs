@@ -112,6 +112,28 @@ pub fn render(run: &RunFile) -> String {
     }
     h.push_str("</table>\n</section>\n");
 
+    if !r.by_call.is_empty() {
+        h.push_str(
+            "<section id=\"calls\">\n<h2>Per call</h2>\n<table>\n<tr><th>call</th>\
+             <th class=\"num\">requests</th><th class=\"num\">errors</th>\
+             <th class=\"num\">p50</th><th class=\"num\">p99</th><th class=\"num\">max</th></tr>\n",
+        );
+        for c in &r.by_call {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&c.call),
+                c.requests,
+                c.errors,
+                esc(&fmt_micros(c.latency_us.p50)),
+                esc(&fmt_micros(c.latency_us.p99)),
+                esc(&fmt_micros(c.latency_us.max)),
+            );
+        }
+        h.push_str("</table>\n</section>\n");
+    }
+
     h.push_str("<section id=\"percentiles\">\n<h2>Percentiles</h2>\n<table>\n<tr><th class=\"num\">percentile</th><th class=\"num\">latency</th><th class=\"num\">microseconds</th></tr>\n");
     for p in &r.percentiles_us {
         let name = if p.percentile >= 100.0 {

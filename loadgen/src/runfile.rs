@@ -150,6 +150,9 @@ pub struct Results {
     /// compare it with `latency_us` rather than taking it for the tool's latency.
     #[serde(default)]
     pub ttfb_us: LatencySummary,
+    /// Outcomes and latency per call (tool name, or method), most requested first.
+    #[serde(default)]
+    pub by_call: Vec<CallSummary>,
     pub percentiles_us: Vec<Percentile>,
     pub per_second: Vec<SecondCounts>,
     pub histogram: EncodedHistogram,
@@ -178,6 +181,38 @@ pub struct EncodedHistogram {
     pub encoding: String,
     pub unit: String,
     pub data: String,
+}
+
+/// One call's line in the run file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallSummary {
+    pub call: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub latency_us: LatencySummary,
+}
+
+impl CallSummary {
+    fn of(recorder: &Recorder) -> Vec<Self> {
+        let mut calls: Vec<Self> = recorder
+            .by_call
+            .iter()
+            .map(|(call, s)| Self {
+                call: call.clone(),
+                requests: s.ok + s.errors,
+                ok: s.ok,
+                errors: s.errors,
+                latency_us: LatencySummary::of(&s.latency_us),
+            })
+            .collect();
+        calls.sort_by(|a, b| {
+            b.requests
+                .cmp(&a.requests)
+                .then_with(|| a.call.cmp(&b.call))
+        });
+        calls
+    }
 }
 
 impl LatencySummary {
@@ -216,6 +251,7 @@ impl Results {
             latency_us: LatencySummary::of(h),
             service_latency_us: LatencySummary::of(&recorder.service_us),
             ttfb_us: LatencySummary::of(&recorder.ttfb_us),
+            by_call: CallSummary::of(recorder),
             percentiles_us: PERCENTILES
                 .iter()
                 .map(|p| Percentile {

@@ -67,7 +67,26 @@ async fn embedded_fleet_run_writes_run_file_and_report() {
     // Headers never come after the whole body: time to first byte is at most the latency.
     assert_eq!(r.ttfb_us.count, r.ok);
     assert!(r.ttfb_us.p50 <= r.latency_us.p50 && r.ttfb_us.max <= r.latency_us.max);
-    assert_eq!(r.service_latency_us, r.latency_us, "closed loop: nothing to correct");
+    assert_eq!(
+        r.service_latency_us, r.latency_us,
+        "closed loop: nothing to correct"
+    );
+    // Every call of both profiles' mixes, adding up to the whole.
+    let calls: Vec<&str> = r.by_call.iter().map(|c| c.call.as_str()).collect();
+    for tool in [
+        "echo",
+        "add",
+        "text_stats",
+        "json_query",
+        "scan_secrets",
+        "check_package",
+    ] {
+        assert!(calls.contains(&tool), "{tool} in {calls:?}");
+    }
+    assert_eq!(
+        r.by_call.iter().map(|c| c.requests).sum::<u64>(),
+        r.requests
+    );
     let histogram = loadgen::runfile::decode_histogram(&r.histogram.data).unwrap();
     assert_eq!(histogram.len(), r.ok);
     assert_eq!((run.health.servers, run.health.ok), (10, 10));
@@ -88,6 +107,7 @@ async fn embedded_fleet_run_writes_run_file_and_report() {
 
     let html = std::fs::read_to_string(&outcome.report).unwrap();
     assert!(html.contains("<section id=\"claims\">") && html.contains("<svg"));
+    assert!(html.contains("<section id=\"calls\">") && html.contains("scan_secrets"));
     assert!(!html.contains("src=") && !html.contains("href="));
     assert!(outcome.run_file.is_absolute() && outcome.report.is_absolute());
 }
