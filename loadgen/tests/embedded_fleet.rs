@@ -12,6 +12,15 @@ fn args(extra: &[&str], out: &std::path::Path) -> loadgen::Args {
     loadgen::Args::try_parse_from(argv).unwrap()
 }
 
+/// Runs loadgen with `extra` flags into a fresh folder and returns the run.
+async fn quick(extra: &[&str]) -> RunFile {
+    let out = tempfile::tempdir().unwrap();
+    loadgen::run(args(extra, out.path()))
+        .await
+        .expect("run")
+        .run
+}
+
 /// A healthy fleet of `servers` on ephemeral ports, with its admin API.
 async fn start_fleet(servers: u32) -> fleet::Fleet {
     let spec = fleet::FleetSpec::default()
@@ -157,7 +166,6 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
         .find(|e| e.group == "community")
         .unwrap()
         .mcp_url();
-    let out = tempfile::tempdir().unwrap();
     let mut extra = vec!["--duration", "1", "--warmup", "0", "--users", "2"];
     extra.extend([
         "--tool",
@@ -166,10 +174,7 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
         "add:{\"a\":1,\"b\":2}",
     ]);
     extra.extend(["--target", &community]);
-    let run = loadgen::run(args(&extra, out.path()))
-        .await
-        .expect("run")
-        .run;
+    let run = quick(&extra).await;
     let calls: Vec<(&str, f64)> = run
         .config
         .mix
@@ -178,7 +183,6 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
         .collect();
     assert_eq!(calls, [("echo", 75.0), ("add", 25.0)]);
     assert!(run.results.requests > 0 && run.results.ok == run.results.requests);
-    let out = tempfile::tempdir().unwrap();
     let mut extra = vec![
         "--duration",
         "1",
@@ -190,10 +194,7 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
         "nope",
     ];
     extra.extend(["--target", &community]);
-    let run = loadgen::run(args(&extra, out.path()))
-        .await
-        .expect("run")
-        .run;
+    let run = quick(&extra).await;
     assert!(run.results.requests > 0 && run.results.ok == 0);
     assert_eq!(
         run.results.errors[&ErrorClass::JsonrpcError],
@@ -216,16 +217,12 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
 async fn admin_api_and_port_range_targets() {
     let fleet = start_fleet(4).await;
     let admin = format!("http://{}", fleet.admin_addr().unwrap());
-    let quick = ["--duration", "1", "--warmup", "0", "--users", "2"];
+    let short = ["--duration", "1", "--warmup", "0", "--users", "2"];
 
     // Discovered through the admin API: ids, groups and each profile's tool mix.
-    let out = tempfile::tempdir().unwrap();
-    let mut extra = quick.to_vec();
+    let mut extra = short.to_vec();
     extra.extend(["--target", &admin]);
-    let run = loadgen::run(args(&extra, out.path()))
-        .await
-        .expect("run")
-        .run;
+    let run = quick(&extra).await;
     assert_eq!(run.health.servers, 4);
     assert!(
         run.config.mix.iter().any(|m| m.call == "echo"),
@@ -238,13 +235,9 @@ async fn admin_api_and_port_range_targets() {
     // A port range (of one port: this fleet's ports are ephemeral, not consecutive).
     let port = fleet.endpoints()[0].addr.port();
     let range = format!("127.0.0.1:{port}-{port}/mcp");
-    let out = tempfile::tempdir().unwrap();
-    let mut extra = quick.to_vec();
+    let mut extra = short.to_vec();
     extra.extend(["--target", &range]);
-    let run = loadgen::run(args(&extra, out.path()))
-        .await
-        .expect("run")
-        .run;
+    let run = quick(&extra).await;
     assert_eq!(run.health.servers, 1);
     assert!(run.config.mix.iter().all(|m| m.call == "tools/list"));
     assert_eq!(run.config.targets, [format!("http://{range}")]);
@@ -255,7 +248,6 @@ async fn admin_api_and_port_range_targets() {
 async fn session_era_opens_uses_and_closes_sessions() {
     let fleet = start_fleet(3).await;
     let admin = format!("http://{}", fleet.admin_addr().unwrap());
-    let out = tempfile::tempdir().unwrap();
     let extra = [
         "--duration",
         "1",
@@ -268,10 +260,7 @@ async fn session_era_opens_uses_and_closes_sessions() {
         "--target",
         &admin,
     ];
-    let run = loadgen::run(args(&extra, out.path()))
-        .await
-        .expect("run")
-        .run;
+    let run = quick(&extra).await;
     assert_eq!(run.config.protocol_version, "2025-11-25");
     assert_eq!(run.health.ok, 3);
     assert!(run.results.requests > 0);
