@@ -6,6 +6,7 @@
 
 pub mod claims;
 pub mod cli;
+pub mod cpu;
 pub mod embedded;
 pub mod mcp;
 pub mod measure;
@@ -132,6 +133,7 @@ async fn run_inner(
         fleet: facts,
         health,
         results,
+        cpu: load.cpu,
         claims,
     })
 }
@@ -184,6 +186,7 @@ async fn measure_targets(
         timeout: args.timeout,
         protocol: args.protocol,
         rate: args.rate,
+        embedded: fleet.is_some(),
     };
     let open_connections = || fleet.map(embedded::Embedded::open_connections);
     let load = measure::load(targets.clone(), &settings, stop, open_connections).await?;

@@ -139,6 +139,8 @@ pub struct LoadSettings {
     /// Open model: requests per second, scheduled at fixed intended times; `users` is then the
     /// most requests in flight. `None`: closed loop.
     pub rate: Option<f64>,
+    /// The servers run in this process (their CPU shows in ours).
+    pub embedded: bool,
 }
 
 #[derive(Debug)]
@@ -149,6 +151,8 @@ pub struct LoadOutcome {
     pub interrupted: bool,
     /// Most connections the servers reported open at a once-a-second sample, if known.
     pub open_connections_max: Option<u64>,
+    /// CPU use over the whole load run (warm-up included), if `/proc` could be read.
+    pub cpu: Option<crate::cpu::CpuUse>,
 }
 
 /// The servers worker `worker` of `users` cycles through: a share of every server when there
@@ -176,6 +180,7 @@ pub async fn load(
         deadline: start + settings.warmup + settings.duration,
     };
     let completed = Arc::new(AtomicU64::new(0));
+    let cpu_before = crate::cpu::CpuSample::now();
     // Open model: request k is due at start + k / rate, whoever sends it.
     let schedule = settings.rate.map(|rate| Schedule {
         start,
@@ -240,11 +245,18 @@ pub async fn load(
     if recorder.per_second.len() < seconds {
         recorder.per_second.resize(seconds, SecondCounts::default());
     }
+    let cpu = match (cpu_before, crate::cpu::CpuSample::now()) {
+        (Some(before), Some(after)) => {
+            Some(before.until(&after, completed.load(Ordering::Relaxed), settings.embedded))
+        }
+        _ => None,
+    };
     Ok(LoadOutcome {
         recorder,
         measured,
         interrupted,
         open_connections_max,
+        cpu,
     })
 }
 

@@ -213,6 +213,29 @@ pub fn render(run: &RunFile) -> String {
         .map(|m| format!("{}: {} {:.0} %", m.group, m.call, m.percent))
         .collect();
     rows.push(("tool mix", mix.join(", ")));
+    if let Some(cpu) = &run.cpu {
+        rows.push((
+            "CPU during the load run",
+            format!(
+                "this process {:.1} CPU-s ({:.0} % of the machine, {:.0} µs per request{}); all \
+                 cores {:.0} % busy{}",
+                cpu.process_cpu_s,
+                cpu.process_percent_of_machine,
+                cpu.cpu_us_per_request,
+                if cpu.includes_embedded_fleet {
+                    ", the embedded fleet included"
+                } else {
+                    ""
+                },
+                cpu.machine_busy_percent,
+                if cpu.machine_busy_percent >= 90.0 {
+                    ": the machine was saturated, so generator and servers competed for CPU"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
     if let Some(f) = &run.fleet {
         rows.push((
             "fleet",
@@ -367,6 +390,7 @@ mod tests {
             fleet: None,
             health,
             results,
+            cpu: None,
             claims,
         }
     }

@@ -53,6 +53,9 @@ pub struct RunFile {
     pub fleet: Option<FleetFacts>,
     pub health: HealthSweep,
     pub results: Results,
+    /// CPU use during the load run (see [`crate::cpu`]).
+    #[serde(default)]
+    pub cpu: Option<crate::cpu::CpuUse>,
     pub claims: Vec<Claim>,
 }
 

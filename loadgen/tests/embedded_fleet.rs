@@ -119,6 +119,9 @@ async fn embedded_fleet_run_writes_run_file_and_report() {
     assert!(html.contains("<section id=\"calls\">") && html.contains("scan_secrets"));
     assert!(!html.contains("src=") && !html.contains("href="));
     assert!(outcome.run_file.is_absolute() && outcome.report.is_absolute());
+    let cpu = run.cpu.expect("CPU use read from /proc");
+    assert!(cpu.includes_embedded_fleet && cpu.process_cpu_s > 0.0 && cpu.cpu_us_per_request > 0.0);
+    assert!(html.contains("CPU during the load run"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
