@@ -76,7 +76,7 @@ impl Launcher {
         let std_listener = socket.try_clone().context("cloning the listening socket")?;
         std_listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
-        let counters = entry.new_instance_counters();
+        let counters = entry.counters();
         let router = server::app(
             entry.identity.clone(),
             &self.server,
@@ -97,8 +97,6 @@ impl Launcher {
             .child
             .as_ref()
             .context("process isolation needs a server program, none was configured")?;
-        // The child reports its counters through /healthz; start this instance's copy at zero.
-        entry.new_instance_counters();
         let config = ChildConfig {
             identity: entry.identity.clone(),
             server: self.server.clone(),

@@ -170,7 +170,8 @@ impl Entry {
             .clone()
     }
 
-    /// Fresh counters for a new instance; the old instance's requests are carried over.
+    /// Fresh counters for the next instance, once the current one has ended; its requests are
+    /// carried over into the server's total.
     pub fn new_instance_counters(&self) -> Arc<Counters> {
         let mut current = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         self.carried_requests

@@ -48,7 +48,6 @@ use crate::{
 /// What every instance of a server shares; handlers hold it behind one `Arc` so the
 /// per-request service factory of the stateless path is a pointer copy.
 pub struct Shared {
-    identity: Identity,
     router: ToolRouter<McpServer>,
     info: ServerConfig,
     max_work: Duration,
@@ -73,7 +72,7 @@ impl Drop for SessionGuard {
 }
 
 impl McpServer {
-    pub fn new(identity: Identity, spec: &ServerSpec, counters: Arc<Counters>) -> Self {
+    pub fn new(identity: &Identity, spec: &ServerSpec, counters: Arc<Counters>) -> Self {
         let router = match identity.profile {
             Profile::Community => Self::community_router(),
             Profile::Security => Self::security_router(),
@@ -90,7 +89,6 @@ impl McpServer {
             ));
         Self {
             shared: Arc::new(Shared {
-                identity,
                 router,
                 info,
                 max_work: spec.max_work,
@@ -105,10 +103,6 @@ impl McpServer {
             shared: self.shared.clone(),
             session: Arc::default(),
         }
-    }
-
-    pub fn identity(&self) -> &Identity {
-        &self.shared.identity
     }
 }
 
@@ -430,7 +424,7 @@ pub fn app(
     counters: Arc<Counters>,
     faults: watch::Receiver<Faults>,
 ) -> Router {
-    let handler = McpServer::new(identity, spec, counters.clone());
+    let handler = McpServer::new(&identity, spec, counters.clone());
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(spec.session_idle);
     let config = StreamableHttpServerConfig::default()

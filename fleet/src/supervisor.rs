@@ -4,7 +4,6 @@
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -141,6 +140,9 @@ pub(crate) async fn keep(
             l.pid = None;
             l.restarts += 1;
         }
+        // The next instance counts afresh; late decrements from the dead one's connections and
+        // sessions land on counters nobody reads any more.
+        entry.new_instance_counters();
         entry.set_state(State::Restarting, reason);
         // Drain commands that piled up for the instance that is gone.
         while commands.try_recv().is_ok() {}
@@ -168,11 +170,6 @@ impl Keepers {
         self.tracker.close();
         self.tracker.wait().await;
     }
-}
-
-/// Resolves the address a server is reachable on.
-pub fn server_addr(host: std::net::IpAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(host, port)
 }
 
 #[cfg(test)]

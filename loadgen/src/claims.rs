@@ -83,16 +83,6 @@ impl Metric {
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default()
     }
-
-    /// The scenario that measures a metric this version of loadgen does not measure yet.
-    fn missing_scenario(self) -> Option<&'static str> {
-        match self {
-            Metric::ConnectionsHeld => Some("connections"),
-            Metric::SyncLagP99Ms | Metric::LostWrites => Some("sync"),
-            Metric::RecoveryS => Some("chaos"),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,11 +226,11 @@ pub struct Evidence<'a> {
 impl Evidence<'_> {
     /// The metric's value with a human description, or why this run did not measure it.
     fn value(&self, metric: Metric) -> Result<(f64, String), String> {
-        if let Some(scenario) = metric.missing_scenario() {
-            return Err(format!(
+        let needs = |scenario: &str| {
+            Err(format!(
                 "needs the `{scenario}` scenario, which this version of loadgen does not run yet"
-            ));
-        }
+            ))
+        };
         let (r, h) = (self.results, self.health);
         let ms = |us: f64| us / 1000.0;
         let latency = |us: f64, what: &str| -> Result<(f64, String), String> {
@@ -324,10 +314,9 @@ impl Evidence<'_> {
                     .ok_or("only an embedded fleet reports its open connections")?;
                 Ok((n as f64, format!("at most {n} open connections")))
             }
-            Metric::ConnectionsHeld
-            | Metric::SyncLagP99Ms
-            | Metric::LostWrites
-            | Metric::RecoveryS => Err("not measured by this run".into()),
+            Metric::ConnectionsHeld => needs("connections"),
+            Metric::SyncLagP99Ms | Metric::LostWrites => needs("sync"),
+            Metric::RecoveryS => needs("chaos"),
         }
     }
 }
