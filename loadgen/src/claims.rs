@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     fmt_micros,
     measure::HealthSweep,
-    runfile::{Config, FleetFacts, Results},
+    runfile::{CapacityResult, Config, ConnectionsResult, FleetFacts, Results, SyncResult},
 };
 
 /// The seed report's claims, as shipped in `ci/claims/seed-report.toml`.
@@ -68,6 +68,12 @@ pub enum Metric {
     OpenConnectionsMax,
     /// Connections held for a whole hold period (the `connections` scenario).
     ConnectionsHeld,
+    /// Mean latency while those connections were held (the `connections` scenario).
+    ConnectionsLatencyMeanMs,
+    /// p99 latency while those connections were held (the `connections` scenario).
+    ConnectionsLatencyP99Ms,
+    /// Highest open-model rate whose p99 stayed within the bound (the `capacity` scenario).
+    CapacityRps,
     /// Write-to-visible lag across servers (the `sync` scenario).
     SyncLagP99Ms,
     /// Acknowledged memory writes missing afterwards (the `sync` scenario).
@@ -77,6 +83,28 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// The scenario that measures this metric.
+    pub fn scenario(self) -> &'static str {
+        match self {
+            Metric::LatencyMeanMs
+            | Metric::LatencyP50Ms
+            | Metric::LatencyP90Ms
+            | Metric::LatencyP99Ms
+            | Metric::LatencyP999Ms
+            | Metric::LatencyMaxMs
+            | Metric::SuccessPercent
+            | Metric::ThroughputRps
+            | Metric::OpenConnectionsMax => "latency",
+            Metric::AvailabilityPercent | Metric::ServersAnswered => "health",
+            Metric::ConnectionsHeld
+            | Metric::ConnectionsLatencyMeanMs
+            | Metric::ConnectionsLatencyP99Ms => "connections",
+            Metric::CapacityRps => "capacity",
+            Metric::SyncLagP99Ms | Metric::LostWrites => "sync",
+            Metric::RecoveryS => "chaos",
+        }
+    }
+
     fn name(self) -> String {
         serde_json::to_value(self)
             .ok()
@@ -131,6 +159,10 @@ pub struct ClaimSpec {
     pub metric: Metric,
     pub comparator: Comparator,
     pub target: f64,
+    /// The scenario that measures the metric; checked against it, so a claims file says
+    /// which scenario each claim needs.
+    #[serde(default)]
+    pub scenario: Option<String>,
     /// A run that measured fewer servers says nothing about the claim.
     #[serde(default)]
     pub min_servers: Option<usize>,
@@ -197,6 +229,15 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<ClaimSpec>, ClaimsError> {
         if c.title.trim().is_empty() {
             return Err(invalid(format!("claims[{i}].title is empty")));
         }
+        if let Some(scenario) = &c.scenario
+            && scenario != c.metric.scenario()
+        {
+            return Err(invalid(format!(
+                "claims[{i}].scenario `{scenario}`: metric {} is measured by the `{}` scenario",
+                c.metric.name(),
+                c.metric.scenario()
+            )));
+        }
     }
     Ok(file.claims)
 }
@@ -215,23 +256,92 @@ pub fn load(path: Option<&Path>) -> Result<Vec<ClaimSpec>, ClaimsError> {
     }
 }
 
+/// The bound of the first latency claim with `<=` or `<`, in ms: what "the claimed latency"
+/// means for the capacity search.
+pub fn latency_bound_ms(specs: &[ClaimSpec]) -> Option<f64> {
+    specs
+        .iter()
+        .find(|c| {
+            c.metric.scenario() == "latency"
+                && c.metric.name().starts_with("latency_")
+                && matches!(c.comparator, Comparator::Le | Comparator::Lt)
+        })
+        .map(|c| c.target)
+}
+
 /// What a run measured, as the claims need it.
 pub struct Evidence<'a> {
     pub config: &'a Config,
     pub fleet: Option<&'a FleetFacts>,
     pub health: &'a HealthSweep,
-    pub results: &'a Results,
+    pub latency: Option<&'a Results>,
+    pub connections: Option<&'a ConnectionsResult>,
+    pub capacity: Option<&'a CapacityResult>,
+    pub sync: Option<&'a SyncResult>,
 }
 
 impl Evidence<'_> {
     /// The metric's value with a human description, or why this run did not measure it.
     fn value(&self, metric: Metric) -> Result<(f64, String), String> {
-        let needs = |scenario: &str| {
-            Err(format!(
-                "needs the `{scenario}` scenario, which this version of loadgen does not run yet"
-            ))
+        let not_run = |scenario: &str| {
+            format!("needs the `{scenario}` scenario, which this run did not include")
         };
-        let (r, h) = (self.results, self.health);
+        let h = self.health;
+        let sweep = || -> Result<(), String> {
+            if h.interrupted || h.servers == 0 {
+                Err("the health sweep did not finish".into())
+            } else {
+                Ok(())
+            }
+        };
+        match metric.scenario() {
+            "latency" => {
+                let r = self.latency.ok_or_else(|| not_run("latency"))?;
+                self.latency_value(metric, r)
+            }
+            "health" => {
+                sweep()?;
+                if metric == Metric::AvailabilityPercent {
+                    let p = h.ok as f64 * 100.0 / h.servers as f64;
+                    Ok((
+                        p,
+                        format!("{}/{} servers answered the sweep", h.ok, h.servers),
+                    ))
+                } else {
+                    Ok((
+                        h.ok as f64,
+                        format!("{}/{} servers answered", h.ok, h.servers),
+                    ))
+                }
+            }
+            "connections" => {
+                let c = self.connections.ok_or_else(|| not_run("connections"))?;
+                connections_value(metric, c)
+            }
+            "capacity" => {
+                let c = self.capacity.ok_or_else(|| not_run("capacity"))?;
+                let best = c.best_rps.unwrap_or(0.0);
+                Ok((
+                    best,
+                    format!(
+                        "{best:.0} req/s with p99 <= {} ({} steps)",
+                        fmt_micros(c.p99_bound_us),
+                        c.steps.len()
+                    ),
+                ))
+            }
+            "sync" => match self.sync {
+                None => Err(not_run("sync")),
+                Some(s) => Err(format!("the sync scenario did not run: {}", s.reason)),
+            },
+            other => Err(format!(
+                "needs the `{other}` scenario, which this version of loadgen does not run yet"
+            )),
+        }
+    }
+
+    /// Metrics of the latency scenario.
+    fn latency_value(&self, metric: Metric, r: &Results) -> Result<(f64, String), String> {
         let ms = |us: f64| us / 1000.0;
         let latency = |us: f64, what: &str| -> Result<(f64, String), String> {
             if r.ok == 0 {
@@ -258,13 +368,6 @@ impl Evidence<'_> {
                 ),
             ))
         };
-        let sweep = || -> Result<(), String> {
-            if h.interrupted || h.servers == 0 {
-                Err("the health sweep did not finish".into())
-            } else {
-                Ok(())
-            }
-        };
         let l = &r.latency_us;
         match metric {
             Metric::LatencyMeanMs => latency(l.mean, "mean"),
@@ -279,21 +382,6 @@ impl Evidence<'_> {
                 }
                 let p = r.ok as f64 * 100.0 / r.requests as f64;
                 Ok((p, format!("{p:.3} % of {} requests succeeded", r.requests)))
-            }
-            Metric::AvailabilityPercent => {
-                sweep()?;
-                let p = h.ok as f64 * 100.0 / h.servers as f64;
-                Ok((
-                    p,
-                    format!("{}/{} servers answered the sweep", h.ok, h.servers),
-                ))
-            }
-            Metric::ServersAnswered => {
-                sweep()?;
-                Ok((
-                    h.ok as f64,
-                    format!("{}/{} servers answered", h.ok, h.servers),
-                ))
             }
             Metric::ThroughputRps => {
                 if r.requests == 0 {
@@ -314,11 +402,47 @@ impl Evidence<'_> {
                     .ok_or("only an embedded fleet reports its open connections")?;
                 Ok((n as f64, format!("at most {n} open connections")))
             }
-            Metric::ConnectionsHeld => needs("connections"),
-            Metric::SyncLagP99Ms | Metric::LostWrites => needs("sync"),
-            Metric::RecoveryS => needs("chaos"),
+            other => Err(format!("{} is not a latency metric", other.name())),
         }
     }
+}
+
+/// Metrics of the connections scenario.
+fn connections_value(metric: Metric, c: &ConnectionsResult) -> Result<(f64, String), String> {
+    let held = c
+        .held()
+        .ok_or("neither the client's sockets (/proc) nor the servers' counts were readable")?;
+    if metric == Metric::ConnectionsHeld {
+        return Ok((
+            held as f64,
+            format!(
+                "{held} of {} connections held for {:.0} s (client sockets {}, servers {}), {} \
+                 errors",
+                c.asked,
+                c.results.measured_s,
+                c.held_min_client.map_or("?".into(), |n| n.to_string()),
+                c.held_min_server.map_or("-".into(), |n| n.to_string()),
+                c.results.requests - c.results.ok
+            ),
+        ));
+    }
+    let l = &c.results.latency_us;
+    if c.results.ok == 0 {
+        return Err("no request succeeded while the connections were held".into());
+    }
+    let (value, what) = if metric == Metric::ConnectionsLatencyMeanMs {
+        (l.mean, "mean")
+    } else {
+        (l.p99 as f64, "p99")
+    };
+    Ok((
+        value / 1000.0,
+        format!(
+            "{what} {} over {} requests with {held} connections open",
+            fmt_micros(value.round() as u64),
+            l.count,
+        ),
+    ))
 }
 
 /// Judges every claim against the evidence.
@@ -372,11 +496,18 @@ fn judge(spec: &ClaimSpec, e: &Evidence) -> Claim {
                          in flight each has mean ~ users / throughput (Little's law); here {:.0} \
                          req/s.{}",
                         e.config.users,
-                        e.results.throughput_rps,
-                        if e.fleet.is_some() {
-                            " The embedded fleet and the load generator share this machine's CPUs."
-                        } else {
-                            ""
+                        e.latency.map_or(0.0, |l| l.throughput_rps),
+                        match (e.fleet, e.latency.and_then(|l| l.cpu)) {
+                            (Some(_), Some(cpu)) => format!(
+                                " The embedded fleet and the load generator share this \
+                                 machine's CPUs ({:.0} % busy; the generator used {:.0} % of \
+                                 the machine).",
+                                cpu.machine_busy_percent, cpu.generator_percent_of_machine
+                            ),
+                            (Some(_), None) => " The embedded fleet and the load generator \
+                                                share this machine's CPUs."
+                                .to_string(),
+                            _ => String::new(),
                         }
                     ));
                 }
@@ -420,6 +551,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use std::time::Duration;
 
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::{mcp::ErrorClass, recorder::Recorder};
 
@@ -433,6 +566,8 @@ mod tests {
             timeout_s: 1.0,
             ephemeral_ports: false,
             targets: vec![],
+            scenarios: vec!["latency".into()],
+            protocol: "auto".into(),
             protocol_version: "2026-07-28".into(),
             load_model: String::new(),
             mix: vec![],
@@ -448,6 +583,7 @@ mod tests {
             seconds: 0.1,
             interrupted: false,
             failures: vec![],
+            protocols: BTreeMap::new(),
         }
     }
 
@@ -458,7 +594,10 @@ mod tests {
             config: &config,
             fleet: None,
             health,
-            results: &results,
+            latency: Some(&results),
+            connections: None,
+            capacity: None,
+            sync: None,
         };
         let specs = load(None).expect("the shipped claims parse");
         evaluate(&specs, &e)
@@ -560,7 +699,10 @@ mod tests {
                 config: &config,
                 fleet: None,
                 health: &health,
-                results: &results,
+                latency: Some(&results),
+                connections: None,
+                capacity: None,
+                sync: None,
             },
         );
         assert_eq!(claims[0].verdict, Verdict::Pass);

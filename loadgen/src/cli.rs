@@ -10,32 +10,64 @@ use crate::target::TargetSpec;
 #[command(
     name = "loadgen",
     version,
-    about = "Measure the mcpfleet reference fleet and write a run file and an HTML report",
-    long_about = "Measures MCP servers and checks the seed report's claims against the numbers.\n\n\
-        With no arguments it starts the embedded reference fleet (500 MCP servers in this \
+    about = "Measure MCP servers (the built-in reference fleet, or yours) against performance \
+             claims; write a run file and an HTML report",
+    long_about = "Measures MCP streamable-HTTP servers and judges performance claims against \
+        the numbers.\n\n\
+        With no --target it starts the embedded reference fleet (500 MCP servers in this \
         process: 346 `community` on 127.0.0.1:8000-8345, 154 `security` on 9346-9499, admin API \
-        on 7900), checks every server once with `tools/list` (the health sweep), then runs a \
-        closed-loop latency test: --users workers, each with its own connection(s) and one \
-        request in flight, calling a mix of tools (over the stateless 2026-07-28 protocol unless \
-        --protocol says 2025-11-25) for --warmup + --duration seconds. It writes run.json and a self-contained report.html into \
-        a new run folder and prints their paths.",
+        on 7900). Every run begins with the health sweep (one `tools/list` to every server, \
+        which also finds each server's protocol era), then runs the scenarios:\n\
+        - latency: --users goose users, each on its own connection, calling a mix of tools for \
+          --warmup + --run-time seconds (closed loop, or open model with --rate);\n\
+        - connections: --connections users, each on its own TCP connection, held for --hold \
+          seconds at --connection-rate requests/s each; the held connections are counted on \
+          both sides;\n\
+        - capacity: open-model steps searching the highest rate whose p99 stays within \
+          --capacity-p99;\n\
+        - sync: memory writes on one server read on another (needs servers with the memory \
+          tools);\n\
+        - health: the sweep alone.\n\
+        It writes run.json and a self-contained report.html into a new run folder, prints the \
+        claim verdicts and both paths. Ctrl-C stops early and keeps what was measured, marked \
+        interrupted.",
     after_help = "Examples:\n  cargo run --release -p loadgen\n  \
-        loadgen --servers 50 --users 16 --duration 5\n  \
-        loadgen --target http://127.0.0.1:8000/mcp http://127.0.0.1:8001/mcp"
+        loadgen --servers 50 --users 16 --run-time 5 --scenario latency\n  \
+        loadgen --scenario connections --connections 2000 --ephemeral-ports --servers 1000\n  \
+        loadgen --target http://127.0.0.1:8000/mcp --tool 'echo:{\"text\":\"hi\"}' --rate 500"
 )]
 pub struct Args {
-    /// Seconds to measure, after the warm-up.
-    #[arg(long, default_value = "15", value_name = "SECS", value_parser = positive_secs)]
+    /// Scenarios to run, in order; `all` runs health, latency, connections, capacity, sync.
+    #[arg(
+        long = "scenario",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "all"
+    )]
+    pub scenarios: Vec<ScenarioChoice>,
+
+    /// How long the latency scenario measures, after ramp-up and warm-up: seconds, or a goose
+    /// time span such as `1m30s`.
+    #[arg(long = "run-time", visible_alias = "duration", default_value = "15",
+          value_name = "TIME", value_parser = positive_span)]
     pub duration: Duration,
 
-    /// Concurrent users. Each has its own HTTP client and one request in flight; with fewer
-    /// users than servers each user cycles through its share of the servers.
-    #[arg(long, default_value_t = 64, value_name = "N",
+    /// Concurrent users of the latency scenario. Each has its own HTTP client and connection(s)
+    /// and one request in flight; with fewer users than servers each user cycles through its
+    /// share of the servers. In the open model (--rate) it is the most requests in flight.
+    #[arg(long, short = 'u', default_value_t = 64, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=20_000))]
     pub users: u32,
 
-    /// Seconds of load before measuring starts; requests started then are not recorded.
-    #[arg(long, default_value = "2", value_name = "SECS", value_parser = secs)]
+    /// Time over which goose starts the latency scenario's users (evenly); 0 starts them all
+    /// at once. Not measured.
+    #[arg(long = "increase-time", visible_alias = "ramp-up", default_value = "0",
+          value_name = "TIME", value_parser = span)]
+    pub ramp_up: Duration,
+
+    /// Seconds of load after ramp-up and before measuring starts; requests started then are
+    /// not recorded.
+    #[arg(long, default_value = "2", value_name = "TIME", value_parser = span)]
     pub warmup: Duration,
 
     /// Scale the embedded fleet to N servers (proportionally over its groups) [default: 500].
@@ -51,18 +83,19 @@ pub struct Args {
     /// Measure these instead of starting the fleet: MCP endpoint URLs
     /// (`http://127.0.0.1:8000/mcp`), port ranges (`127.0.0.1:8000-8345/mcp`) or a fleet admin
     /// API (`http://127.0.0.1:7900`, whose servers are discovered). Servers of an mcpfleet
-    /// fleet found through its admin API get their profile's tool mix; others only `tools/list`.
+    /// fleet found through its admin API get their profile's tool mix; others only `tools/list`
+    /// unless --tool says what to call.
     #[arg(long = "target", value_name = "TARGET", num_args = 1..)]
     pub targets: Vec<TargetSpec>,
 
-    /// Per-request timeout in seconds; slower requests count as `timeout` errors.
-    #[arg(long, default_value = "10", value_name = "SECS", value_parser = positive_secs)]
+    /// Per-request timeout; slower requests count as `timeout` errors.
+    #[arg(long, default_value = "10", value_name = "TIME", value_parser = positive_span)]
     pub timeout: Duration,
 
-    /// Open model: send this many requests per second in total, each at a fixed intended time,
-    /// and count latency from that time, so a stalled server shows in the tails (coordinated
-    /// omission corrected). --users is then the most requests in flight. Without it: a closed
-    /// loop, each user sending its next request when the previous one completed.
+    /// Open model for the latency scenario: send this many requests per second in total, each
+    /// at a fixed intended time, and count latency from that time, so a stalled server shows
+    /// in the tails (coordinated omission corrected). Without it: a closed loop, each user
+    /// sending its next request when the previous one completed.
     #[arg(long, value_name = "REQ/S", value_parser = rate)]
     pub rate: Option<f64>,
 
@@ -72,11 +105,38 @@ pub struct Args {
     #[arg(long = "tool", value_name = "NAME[@WEIGHT][:JSON]")]
     pub tools: Vec<crate::mix::ToolChoice>,
 
-    /// MCP protocol era: `2026-07-28` (stateless, the default) or `2025-11-25` (each user
-    /// initializes a session per server, sends `Mcp-Session-Id`, deletes it at the end, and
-    /// re-initializes after a 404).
-    #[arg(long, value_enum, default_value = "2026-07-28")]
-    pub protocol: crate::mcp::Protocol,
+    /// MCP protocol era: `auto` (per server: 2026-07-28 if it answers it, else 2025-11-25),
+    /// `2026-07-28` (stateless) or `2025-11-25` (each user initializes a session per server in
+    /// goose's on-start, sends `Mcp-Session-Id`, re-initializes after a 404 and deletes the
+    /// session in on-stop).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub protocol: crate::measure::ProtocolChoice,
+
+    /// Connections (users) the connections scenario opens and holds.
+    #[arg(long, default_value_t = 1000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    pub connections: u32,
+
+    /// How long the connections scenario holds them, measured (after a 1 s warm-up).
+    #[arg(long, default_value = "10", value_name = "TIME", value_parser = positive_span)]
+    pub hold: Duration,
+
+    /// Requests per second each held connection sends.
+    #[arg(long, default_value = "1", value_name = "REQ/S", value_parser = rate)]
+    pub connection_rate: f64,
+
+    /// Time over which the connections scenario opens its connections.
+    #[arg(long, default_value = "5", value_name = "TIME", value_parser = span)]
+    pub connections_ramp_up: Duration,
+
+    /// The p99 latency (ms) the capacity search must keep [default: the bound of the claims'
+    /// first latency claim, else 25].
+    #[arg(long, value_name = "MS", value_parser = positive_ms)]
+    pub capacity_p99: Option<f64>,
+
+    /// Measured length of each capacity step (after a 1 s warm-up).
+    #[arg(long, default_value = "3", value_name = "TIME", value_parser = positive_span)]
+    pub capacity_step: Duration,
 
     /// Claims to judge the run against (TOML, see ci/claims/seed-report.toml for the format)
     /// [default: the seed report's claims, built in].
@@ -89,15 +149,90 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
-fn secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+/// A scenario `--scenario` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum ScenarioChoice {
+    Health,
+    Latency,
+    Connections,
+    Capacity,
+    Sync,
+    All,
+}
+
+impl Args {
+    /// The scenarios to run, in their fixed order, `all` expanded.
+    pub fn scenario_list(&self) -> Vec<ScenarioChoice> {
+        use ScenarioChoice::*;
+        let all = self.scenarios.contains(&All);
+        [Health, Latency, Connections, Capacity, Sync]
+            .into_iter()
+            .filter(|s| all || self.scenarios.contains(s))
+            .collect()
+    }
+}
+
+impl ScenarioChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioChoice::Health => "health",
+            ScenarioChoice::Latency => "latency",
+            ScenarioChoice::Connections => "connections",
+            ScenarioChoice::Capacity => "capacity",
+            ScenarioChoice::Sync => "sync",
+            ScenarioChoice::All => "all",
+        }
+    }
+}
+
+/// A time span: seconds (`15`, `0.5`) or goose's `1h30m`, `2m30s`, `45s`.
+fn span(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(v) = t.parse::<f64>() {
+        return secs_in_range(v);
+    }
+    let mut total = 0u64;
+    let mut rest = t;
+    let mut seen = false;
+    for (unit, factor) in [('h', 3600), ('m', 60), ('s', 1)] {
+        if let Some((n, after)) = rest.split_once(unit) {
+            let n: u64 = n
+                .parse()
+                .map_err(|_| format!("`{s}` is not a time span (e.g. 15, 0.5, 45s, 2m30s)"))?;
+            total = total.saturating_add(n.saturating_mul(factor));
+            rest = after;
+            seen = true;
+        }
+    }
+    if !seen || !rest.is_empty() {
+        return Err(format!(
+            "`{s}` is not a time span (e.g. 15, 0.5, 45s, 2m30s)"
+        ));
+    }
+    secs_in_range(total as f64)
+}
+
+fn secs_in_range(v: f64) -> Result<Duration, String> {
     if !(0.0..=86_400.0).contains(&v) {
         return Err(format!("{v} s is out of range (0 to 86400)"));
     }
     Ok(Duration::from_secs_f64(v))
+}
+
+fn positive_span(s: &str) -> Result<Duration, String> {
+    match span(s)? {
+        d if d.is_zero() => Err("must be more than 0 seconds".into()),
+        d => Ok(d),
+    }
+}
+
+fn positive_ms(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 600_000.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of milliseconds (more than 0)"
+        )),
+    }
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -107,13 +242,6 @@ fn rate(s: &str) -> Result<f64, String> {
             "{r} req/s is out of range (more than 0, at most 1000000)"
         )),
         Err(_) => Err(format!("`{s}` is not a number of requests per second")),
-    }
-}
-
-fn positive_secs(s: &str) -> Result<Duration, String> {
-    match secs(s)? {
-        d if d.is_zero() => Err("must be more than 0 seconds".into()),
-        d => Ok(d),
     }
 }
 
@@ -133,10 +261,26 @@ mod tests {
         assert!(a.targets.is_empty() && !a.ephemeral_ports && a.out.is_none());
         let a = Args::try_parse_from(["loadgen", "--duration", "0.5", "--warmup", "0"]).unwrap();
         assert_eq!(a.duration, Duration::from_millis(500));
+        let a =
+            Args::try_parse_from(["loadgen", "--run-time", "1m30s", "--ramp-up", "2s"]).unwrap();
+        assert_eq!(
+            (a.duration, a.ramp_up),
+            (Duration::from_secs(90), Duration::from_secs(2))
+        );
+        assert_eq!(a.scenario_list().len(), 5, "all by default");
+        let a = Args::try_parse_from(["loadgen", "--scenario", "capacity,latency"]).unwrap();
+        assert_eq!(
+            a.scenario_list(),
+            [ScenarioChoice::Latency, ScenarioChoice::Capacity]
+        );
         for bad in [
             &["loadgen", "--duration", "0"][..],
             &["loadgen", "--users", "0"],
             &["loadgen", "--warmup", "-1"],
+            &["loadgen", "--run-time", "1x"],
+            &["loadgen", "--run-time", "m"],
+            &["loadgen", "--scenario", "speed"],
+            &["loadgen", "--capacity-p99", "0"],
             &["loadgen", "--servers", "0"],
             &["loadgen", "--target", "https://example.invalid/mcp"],
             &["loadgen", "--target", "ftp://x/mcp"],

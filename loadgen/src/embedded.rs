@@ -1,5 +1,9 @@
 //! The embedded reference fleet: started in this process through the `fleet` library, turned
 //! into measurement targets, and stopped after its own counters have been read.
+//!
+//! The fleet runs on its own tokio runtime, whose threads are all named [`FLEET_THREAD_NAME`], so
+//! [`crate::cpu`] can tell the load generator's CPU from the servers' even though both share
+//! this process.
 
 use std::{
     io::IsTerminal as _,
@@ -9,6 +13,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use fleet::{Fleet, FleetOptions, FleetSpec, Isolation, StartError};
+use tokio::runtime::{Handle, Runtime};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Args, measure::Target, runfile::FleetFacts};
@@ -16,12 +21,91 @@ use crate::{Args, measure::Target, runfile::FleetFacts};
 /// How long the embedded fleet may take to become healthy.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long stopping waits for the fleet runtime's threads to end once the fleet has stopped.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Name of every thread of the fleet's runtime (workers and blocking pool); [`crate::cpu`]
+/// counts threads whose name starts with it as the fleet's. Linux keeps only 15 bytes of a
+/// thread name, so this must stay shorter, and no thread of the load generator may share it.
+pub const FLEET_THREAD_NAME: &str = "fleet-rt";
+
 /// A started fleet and how its start went.
 #[derive(Debug)]
 pub struct Embedded {
     pub fleet: Fleet,
     pub healthy_at_start: usize,
     pub startup_s: f64,
+    /// Where every task of `fleet` runs. Declared after `fleet`, so it is dropped after it.
+    runtime: FleetRuntime,
+}
+
+/// The fleet's own multi-thread runtime (as many workers as cores, like `fleet up`).
+///
+/// A runtime cannot be dropped normally inside another runtime's async context (tokio panics,
+/// since dropping blocks), so dropping this one, on an error path or when a start is
+/// abandoned, shuts it down in the background; [`FleetRuntime::shutdown`] is the orderly way.
+#[derive(Debug)]
+struct FleetRuntime {
+    handle: Handle,
+    runtime: Option<Runtime>,
+}
+
+impl FleetRuntime {
+    fn new() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name(FLEET_THREAD_NAME)
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Runs `future` on the fleet's runtime (so whatever it spawns runs there too) and waits
+    /// for it from the caller's runtime.
+    async fn run<F>(&self, future: F) -> anyhow::Result<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle
+            .spawn(future)
+            .await
+            .context("a task of the embedded fleet failed")
+    }
+
+    /// Stops `fleet` where its tasks run, then the runtime.
+    async fn stop(self, fleet: Fleet) {
+        if let Err(e) = self.run(fleet.stop()).await {
+            eprintln!("warning: stopping the embedded fleet: {e:#}");
+        }
+        self.shutdown().await;
+    }
+
+    /// Shuts the runtime down, waiting up to [`SHUTDOWN_TIMEOUT`] for its threads on a
+    /// blocking thread of the caller's runtime (waiting is not allowed on its workers).
+    async fn shutdown(self) {
+        // Should the closure never run, dropping `self` still shuts the runtime down.
+        let waited = tokio::task::spawn_blocking(move || self.shutdown_blocking()).await;
+        if let Err(e) = waited {
+            eprintln!("warning: shutting down the embedded fleet's runtime: {e}");
+        }
+    }
+
+    fn shutdown_blocking(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
+        }
+    }
+}
+
+impl Drop for FleetRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Starts the embedded fleet and waits until it is healthy (or the start-up timeout passes).
@@ -36,23 +120,35 @@ pub async fn start(args: &Args, stop: &CancellationToken) -> anyhow::Result<Embe
     spec.isolation = Isolation::Task;
     let total = spec.server_count();
     eprintln!("starting the embedded fleet: {total} servers in this process");
+    let runtime = FleetRuntime::new().context("cannot start the embedded fleet's runtime")?;
     let started = Instant::now();
     let options = FleetOptions {
         child: None,
         admin: true,
     };
-    let fleet = match Fleet::start(spec, options).await {
-        Ok(f) => f,
-        Err(e @ StartError::Bind { .. }) => bail!(
-            "cannot start the embedded fleet: {e}\n\
-             Is another fleet running (`fleet up`)? Stop it with `fleet down`, or run loadgen \
-             with --ephemeral-ports, or with a smaller --servers N."
-        ),
-        Err(e) => return Err(anyhow::Error::new(e).context("cannot start the embedded fleet")),
-    };
-    let healthy = tokio::select! {
-        h = fleet.wait_healthy(STARTUP_TIMEOUT, fleet::cli::progress_printer(total)) => Some(h),
-        () = stop.cancelled() => None,
+    let interrupt = stop.clone();
+    // `Fleet::start` spawns every server, monitor and the admin API on the runtime it runs on.
+    let start_and_wait = runtime.run(async move {
+        let fleet = Fleet::start(spec, options).await?;
+        let healthy = tokio::select! {
+            h = fleet.wait_healthy(STARTUP_TIMEOUT, fleet::cli::progress_printer(total)) => Some(h),
+            () = interrupt.cancelled() => None,
+        };
+        Ok::<_, StartError>((fleet, healthy))
+    });
+    let (fleet, healthy) = match start_and_wait.await? {
+        Ok(started) => started,
+        Err(e) => {
+            runtime.shutdown().await;
+            return Err(match e {
+                e @ StartError::Bind { .. } => anyhow::anyhow!(
+                    "cannot start the embedded fleet: {e}\n\
+                     Is another fleet running (`fleet up`)? Stop it with `fleet down`, or run \
+                     loadgen with --ephemeral-ports, or with a smaller --servers N."
+                ),
+                e => anyhow::Error::new(e).context("cannot start the embedded fleet"),
+            });
+        }
     };
     if std::io::stderr().is_terminal() {
         eprintln!();
@@ -60,11 +156,11 @@ pub async fn start(args: &Args, stop: &CancellationToken) -> anyhow::Result<Embe
     let secs = started.elapsed().as_secs_f64();
     match healthy {
         None => {
-            fleet.stop().await;
+            runtime.stop(fleet).await;
             bail!("interrupted while the fleet was starting; nothing was measured");
         }
         Some(0) => {
-            fleet.stop().await;
+            runtime.stop(fleet).await;
             bail!("no server of the embedded fleet became healthy within {STARTUP_TIMEOUT:?}");
         }
         Some(h) if h < total => eprintln!(
@@ -79,6 +175,7 @@ pub async fn start(args: &Args, stop: &CancellationToken) -> anyhow::Result<Embe
         fleet,
         healthy_at_start: healthy.unwrap_or(0),
         startup_s: secs,
+        runtime,
     })
 }
 
@@ -97,6 +194,7 @@ impl Embedded {
                     id: e.id,
                     group: e.group,
                     mix: mixes.get(entry.identity.profile),
+                    protocol: crate::mcp::Protocol::default(),
                 })
             })
             .collect()
@@ -114,6 +212,7 @@ impl Embedded {
             fleet,
             healthy_at_start,
             startup_s,
+            runtime,
         } = self;
         let views: Vec<_> = fleet
             .registry()
@@ -131,8 +230,57 @@ impl Embedded {
             open_connections_max: None,
         };
         let t = Instant::now();
-        fleet.stop().await;
+        runtime.stop(fleet).await;
         eprintln!("fleet stopped in {:.2} s", t.elapsed().as_secs_f64());
         facts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This thread's id and name.
+    fn current_thread() -> (String, String) {
+        let link = std::fs::read_link("/proc/thread-self").unwrap();
+        let tid = link.file_name().unwrap().to_string_lossy().into_owned();
+        let name = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+        (tid, name.trim_end().to_string())
+    }
+
+    fn alive(tid: &str) -> bool {
+        std::path::Path::new("/proc/self/task").join(tid).exists()
+    }
+
+    #[tokio::test]
+    async fn fleet_tasks_run_on_named_threads_that_end_with_the_runtime() {
+        let runtime = FleetRuntime::new().unwrap();
+        let (tid, name) = runtime.run(async { current_thread() }).await.unwrap();
+        assert!(name.starts_with(FLEET_THREAD_NAME), "{name}");
+        // Tasks spawned by a task follow it onto the fleet's runtime.
+        let spawned = runtime
+            .run(async { tokio::spawn(async { current_thread() }).await })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(spawned.1.starts_with(FLEET_THREAD_NAME), "{spawned:?}");
+        assert_ne!(current_thread().1, name);
+        assert!(alive(&tid));
+        runtime.shutdown().await;
+        // The orderly shutdown joins the runtime's threads.
+        assert!(!alive(&tid), "thread {tid} outlived the runtime");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_runtime_in_async_context_does_not_panic() {
+        let runtime = FleetRuntime::new().unwrap();
+        let (tid, _) = runtime.run(async { current_thread() }).await.unwrap();
+        drop(runtime);
+        // The threads end in the background; give them ample time.
+        let t = Instant::now();
+        while alive(&tid) && t.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!alive(&tid), "thread {tid} outlived the dropped runtime");
     }
 }

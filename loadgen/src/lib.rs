@@ -1,9 +1,10 @@
-//! loadgen: starts the embedded reference fleet (or takes `--target` URLs), measures it, and
-//! writes a run folder with `run.json` (see [`runfile`] for the format) and a self-contained
-//! `report.html`. Three steps kept apart: measure ([`measure`]), save the run file, render the
-//! report from the run file alone ([`report`]). [`run`] is the one entry point, shared by the
-//! binary and the tests.
+//! loadgen: starts the embedded reference fleet (or takes `--target` URLs), measures it with
+//! goose-driven scenarios, and writes a run folder with `run.json` (see [`runfile`] for the
+//! format) and a self-contained `report.html`. Three steps kept apart: measure ([`scenario`],
+//! [`attack`]), save the run file, render the report from the run file alone ([`report`]).
+//! [`run`] is the one entry point, shared by the binary and the tests.
 
+pub mod attack;
 pub mod claims;
 pub mod cli;
 pub mod cpu;
@@ -15,16 +16,28 @@ pub mod output;
 pub mod recorder;
 pub mod report;
 pub mod runfile;
+pub mod scenario;
+pub mod sockets;
 pub mod target;
 
-use std::{path::PathBuf, sync::Arc, time::SystemTime};
+use std::{
+    collections::BTreeSet,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use anyhow::{Context as _, bail};
 use tokio_util::sync::CancellationToken;
 
 pub use cli::Args;
-use measure::{LoadSettings, Target};
-use runfile::{Config, Environment, FleetFacts, MixShare, Results, RunFile};
+use cli::ScenarioChoice;
+use measure::Target;
+use runfile::{Config, Environment, FleetFacts, MixShare, RunFile};
+
+/// The capacity search's p99 bound when neither --capacity-p99 nor a latency claim gives one:
+/// the seed report's "sub-25ms".
+const DEFAULT_CAPACITY_P99_MS: f64 = 25.0;
 
 /// A finished run: what was written and where.
 #[derive(Debug)]
@@ -35,30 +48,25 @@ pub struct RunOutcome {
 }
 
 /// Runs everything `loadgen` does and returns the written run. Progress goes to stderr.
-pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
+/// Cancelling `stop` (the binary does on Ctrl-C) ends the run early; what was measured is still
+/// written, marked interrupted.
+pub async fn run(args: Args, stop: CancellationToken) -> anyhow::Result<RunOutcome> {
     let started_at = SystemTime::now();
-    if let Some(out) = &args.out
-        && out.exists()
-        && !out.is_dir()
-    {
-        bail!("--out {} exists and is not a directory", out.display());
-    }
-    // A bad claims file should fail before a fleet is started or anything is measured.
+    // Bad claims or an unusable --out fail before a fleet is started or anything is measured.
     let claims = claims::load(args.claims.as_deref())?;
-    let fd_limit = fleet::registry::raise_fd_limit();
-    let stop = CancellationToken::new();
-    let ctrl_c = tokio::spawn(watch_ctrl_c(stop.clone()));
-    let result = run_inner(&args, &claims, started_at, fd_limit, &stop).await;
-    ctrl_c.abort();
-    let run = result?;
     let dir = match &args.out {
         Some(dir) => {
+            if dir.exists() && !dir.is_dir() {
+                bail!("--out {} exists and is not a directory", dir.display());
+            }
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             dir.clone()
         }
         None => output::new_run_dir(&output::default_runs_dir(), started_at)?,
     };
+    let fd_limit = fleet::registry::raise_fd_limit();
+    let run = run_inner(&args, &claims, started_at, fd_limit, &stop).await?;
     let (run_file, report) = output::write(&dir, &run)?;
     Ok(RunOutcome {
         run,
@@ -79,80 +87,105 @@ async fn run_inner(
     } else {
         None
     };
-    let targets: Arc<[Target]> = match &fleet {
-        Some(f) => f.targets()?,
+    let mut targets: Vec<Target> = match &fleet {
+        Some(f) => f.targets()?.to_vec(),
         None => {
             let targets = target::resolve(&args.targets, args.timeout).await?;
             if targets.is_empty() {
                 bail!("the targets name no server (an admin API with an empty fleet?)");
             }
-            targets
+            targets.to_vec()
         }
     };
-    let targets: Arc<[Target]> = if args.tools.is_empty() {
-        targets
-    } else {
+    if !args.tools.is_empty() {
         let chosen = Arc::new(mix::Mix::from_choices(&args.tools));
-        targets
-            .iter()
-            .map(|t| Target {
-                mix: chosen.clone(),
-                ..t.clone()
-            })
-            .collect()
-    };
-    let measured = measure_targets(args, &targets, fleet.as_ref(), stop).await;
+        for t in &mut targets {
+            t.mix = chosen.clone();
+        }
+    }
+    let capacity_bound_ms = args
+        .capacity_p99
+        .or_else(|| claims::latency_bound_ms(claim_specs))
+        .unwrap_or(DEFAULT_CAPACITY_P99_MS);
+    let measured = measure_all(args, &mut targets, fleet.as_ref(), capacity_bound_ms, stop).await;
     let facts = match fleet {
         Some(f) => Some(f.stop().await),
         None => None,
     };
-    let (health, load) = measured?;
+    let mut m = measured?;
     let facts = facts.map(|f| FleetFacts {
-        open_connections_max: load.open_connections_max,
+        open_connections_max: m.server_connections_max,
         ..f
     });
-    let config = config(args, &targets);
-    let results = Results::new(&load.recorder, load.measured.as_secs_f64())?;
+    let config = config(args, &targets, &m.health);
     let claims = claims::evaluate(
         claim_specs,
         &claims::Evidence {
             config: &config,
             fleet: facts.as_ref(),
-            health: &health,
-            results: &results,
+            health: &m.health,
+            latency: m.latency.as_ref(),
+            connections: m.connections.as_ref(),
+            capacity: m.capacity.as_ref(),
+            sync: m.sync.as_ref(),
         },
     );
+    m.interrupted |= m.health.interrupted;
     Ok(RunFile {
         schema_version: runfile::SCHEMA_VERSION,
         tool: runfile::Tool::default(),
         started_at: runfile::utc_timestamp(started_at).0,
         finished_at: runfile::utc_timestamp(SystemTime::now()).0,
-        interrupted: health.interrupted || load.interrupted,
+        interrupted: m.interrupted,
         config,
         environment: Environment::detect(fd_limit),
         fleet: facts,
-        health,
-        results,
-        cpu: load.cpu,
+        health: m.health,
+        latency: m.latency,
+        connections: m.connections,
+        capacity: m.capacity,
+        sync: m.sync,
         claims,
     })
 }
 
-/// The health sweep, then the latency run.
-async fn measure_targets(
+/// Everything the scenarios measured.
+struct Measured {
+    health: measure::HealthSweep,
+    latency: Option<runfile::Results>,
+    connections: Option<runfile::ConnectionsResult>,
+    capacity: Option<runfile::CapacityResult>,
+    sync: Option<runfile::SyncResult>,
+    interrupted: bool,
+    server_connections_max: Option<u64>,
+}
+
+/// The health sweep (always: it also finds each server's protocol era), then the scenarios
+/// asked for, in order, until one is interrupted.
+async fn measure_all(
     args: &Args,
-    targets: &Arc<[Target]>,
+    targets: &mut [Target],
     fleet: Option<&embedded::Embedded>,
+    capacity_bound_ms: f64,
     stop: &CancellationToken,
-) -> anyhow::Result<(measure::HealthSweep, measure::LoadOutcome)> {
+) -> anyhow::Result<Measured> {
     eprintln!(
-        "health sweep: one tools/list to each of {} servers",
-        targets.len()
+        "health: one tools/list to each of {} servers (protocol {})",
+        targets.len(),
+        args.protocol.name()
     );
     let health = measure::sweep(targets, args.timeout, args.protocol, stop).await?;
+    let eras: Vec<String> = health
+        .protocols
+        .iter()
+        .map(|(era, n)| format!("{n} in {era}"))
+        .collect();
     eprintln!(
-        "health sweep: {}/{} answered in {:.2} s",
-        health.ok, health.servers, health.seconds
+        "health: {}/{} answered in {:.2} s ({})",
+        health.ok,
+        health.servers,
+        health.seconds,
+        eras.join(", ")
     );
     if fleet.is_none() && !health.failures.is_empty() {
         let failed: Vec<String> = health
@@ -162,38 +195,74 @@ async fn measure_targets(
             .collect();
         bail!(
             "target(s) did not answer an MCP tools/list (is it an MCP streamable-HTTP endpoint, \
-             and is --protocol right?): {}",
+             and does --protocol match?): {}",
             failed.join(", ")
         );
     }
-    let what = match (fleet, args.tools.is_empty()) {
-        (_, false) => "the --tool mix on every server",
-        (Some(_), true) => "tool mix over the fleet",
-        (None, true) => {
-            "tools/list only: the targets' tools are unknown (choose calls with --tool)"
+    if fleet.is_none() && args.tools.is_empty() {
+        eprintln!(
+            "the targets' tools are unknown: the load uses only tools/list (choose calls with \
+             --tool NAME[:JSON])"
+        );
+    }
+    let cx = scenario::Context {
+        args,
+        targets: targets.to_vec().into(),
+        fleet,
+        stop,
+    };
+    let mut m = Measured {
+        interrupted: health.interrupted,
+        health,
+        latency: None,
+        connections: None,
+        capacity: None,
+        sync: None,
+        server_connections_max: None,
+    };
+    let max_server = |r: &runfile::Results| r.connections.iter().filter_map(|c| c.server).max();
+    for choice in args.scenario_list() {
+        if stop.is_cancelled() {
+            m.interrupted = true;
+            break;
         }
-    };
-    eprintln!(
-        "latency run: {} users, {:.0} s warm-up + {:.0} s measured ({what})",
-        args.users,
-        args.warmup.as_secs_f64(),
-        args.duration.as_secs_f64()
-    );
-    let settings = LoadSettings {
-        users: args.users as usize,
-        warmup: args.warmup,
-        duration: args.duration,
-        timeout: args.timeout,
-        protocol: args.protocol,
-        rate: args.rate,
-        embedded: fleet.is_some(),
-    };
-    let open_connections = || fleet.map(embedded::Embedded::open_connections);
-    let load = measure::load(targets.clone(), &settings, stop, open_connections).await?;
-    Ok((health, load))
+        match choice {
+            ScenarioChoice::Health | ScenarioChoice::All => {}
+            ScenarioChoice::Latency => {
+                let (r, interrupted) = scenario::latency(&cx).await?;
+                m.server_connections_max = m.server_connections_max.max(max_server(&r));
+                m.interrupted |= interrupted;
+                m.latency = Some(r);
+            }
+            ScenarioChoice::Connections => {
+                let (r, interrupted) = scenario::connections(&cx).await?;
+                m.server_connections_max = m.server_connections_max.max(max_server(&r.results));
+                m.interrupted |= interrupted;
+                m.connections = Some(r);
+            }
+            ScenarioChoice::Capacity => {
+                let start = m
+                    .latency
+                    .as_ref()
+                    .map(|l| (l.throughput_rps / 2.0).round())
+                    .filter(|r| *r >= 1.0)
+                    .unwrap_or(500.0);
+                let (r, interrupted) = scenario::capacity(
+                    &cx,
+                    Duration::from_secs_f64(capacity_bound_ms / 1e3),
+                    start,
+                )
+                .await?;
+                m.interrupted |= interrupted;
+                m.capacity = Some(r);
+            }
+            ScenarioChoice::Sync => m.sync = Some(scenario::sync(&cx).await?),
+        }
+    }
+    Ok(m)
 }
 
-fn config(args: &Args, targets: &[Target]) -> Config {
+fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Config {
     let mut mix = Vec::new();
     let mut seen = Vec::new();
     for t in targets {
@@ -206,6 +275,21 @@ fn config(args: &Args, targets: &[Target]) -> Config {
             }));
         }
     }
+    let eras: BTreeSet<&str> = health.protocols.keys().map(String::as_str).collect();
+    let phase = attack::Phase {
+        name: "latency".into(),
+        targets: Arc::from(Vec::new()),
+        users: args.users as usize,
+        ramp_up: args.ramp_up,
+        warmup: args.warmup,
+        duration: args.duration,
+        timeout: args.timeout,
+        pacing: match args.rate {
+            Some(rate) => attack::Pacing::Open { rate },
+            None => attack::Pacing::Closed,
+        },
+        embedded: args.targets.is_empty(),
+    };
     Config {
         mode: if args.targets.is_empty() {
             "embedded"
@@ -214,60 +298,77 @@ fn config(args: &Args, targets: &[Target]) -> Config {
         }
         .into(),
         servers: targets.len(),
+        scenarios: args
+            .scenario_list()
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect(),
         users: args.users as usize,
         warmup_s: args.warmup.as_secs_f64(),
         duration_s: args.duration.as_secs_f64(),
         timeout_s: args.timeout.as_secs_f64(),
         ephemeral_ports: args.ephemeral_ports,
         targets: args.targets.iter().map(|u| u.to_string()).collect(),
-        protocol_version: args.protocol.version().into(),
-        load_model: match args.rate {
-            None => "closed loop: each user sends its next request when the previous one has \
-                     completed (no coordinated-omission correction)"
-                .into(),
-            Some(rate) => format!(
-                "open model: {rate} req/s at fixed intended send times, at most {} in flight; \
-                 latency counts from the intended time (coordinated omission corrected), \
-                 service_latency_us from the actual send",
-                args.users
-            ),
-        },
+        protocol: args.protocol.name().into(),
+        protocol_version: eras.into_iter().collect::<Vec<_>>().join(", "),
+        load_model: scenario::load_model(&phase),
         mix,
-    }
-}
-
-/// First Ctrl-C stops the run early (results are still written); a second one exits at once.
-async fn watch_ctrl_c(stop: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    eprintln!("\nCtrl-C: stopping early; results will be marked interrupted (Ctrl-C again quits)");
-    stop.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        std::process::exit(130);
     }
 }
 
 /// What the binary prints at the end: headline numbers, the verdict table, the paths.
 pub fn summary(outcome: &RunOutcome) -> String {
-    let r = &outcome.run.results;
-    let l = &r.latency_us;
-    let errors: u64 = r.errors.values().sum();
+    let run = &outcome.run;
+    let mut lines = String::new();
+    if run.interrupted {
+        lines.push_str("INTERRUPTED: partial results\n");
+    }
+    let headline = |name: &str, r: &runfile::Results| {
+        let l = &r.latency_us;
+        format!(
+            "{name}: {} requests in {:.1} s ({:.0} req/s), {} errors; latency mean {}, p50 {}, \
+             p99 {}, max {}\n",
+            r.requests,
+            r.measured_s,
+            r.throughput_rps,
+            r.requests - r.ok,
+            fmt_micros(l.mean.round() as u64),
+            fmt_micros(l.p50),
+            fmt_micros(l.p99),
+            fmt_micros(l.max),
+        )
+    };
+    lines.push_str(&format!(
+        "health: {}/{} servers answered\n",
+        run.health.ok, run.health.servers
+    ));
+    if let Some(r) = &run.latency {
+        lines.push_str(&headline("latency", r));
+    }
+    if let Some(c) = &run.connections {
+        lines.push_str(&format!(
+            "connections: {} asked, {} held (client side {}, servers {})\n",
+            c.asked,
+            c.held().map_or("?".into(), |n| n.to_string()),
+            c.held_min_client.map_or("?".into(), |n| n.to_string()),
+            c.held_min_server.map_or("-".into(), |n| n.to_string()),
+        ));
+        lines.push_str(&headline("  under them", &c.results));
+    }
+    if let Some(c) = &run.capacity {
+        lines.push_str(&format!(
+            "capacity: {} with p99 <= {} ({} steps)\n",
+            c.best_rps
+                .map_or("no rate passed".into(), |r| format!("{r:.0} req/s")),
+            fmt_micros(c.p99_bound_us),
+            c.steps.len()
+        ));
+    }
+    if let Some(s) = &run.sync {
+        lines.push_str(&format!("sync: {}\n", s.reason));
+    }
     format!(
-        "{}{} requests in {:.1} s ({:.0} req/s), {errors} errors; latency mean {}, p50 {}, \
-         p99 {}, max {}\n\n{}\nrun file: {}\nreport: {}\n",
-        if outcome.run.interrupted {
-            "INTERRUPTED: partial results\n"
-        } else {
-            ""
-        },
-        r.requests,
-        r.measured_s,
-        r.throughput_rps,
-        fmt_micros(l.mean.round() as u64),
-        fmt_micros(l.p50),
-        fmt_micros(l.p99),
-        fmt_micros(l.max),
+        "{lines}\n{}\nrun file: {}\nreport: {}\n",
         claims::text_table(&outcome.run.claims),
         outcome.run_file.display(),
         outcome.report.display(),

@@ -31,6 +31,20 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<Option<String>> {
     fleet::cli::init_logging();
     let args = loadgen::Args::parse();
-    let outcome = tokio::runtime::Runtime::new()?.block_on(loadgen::run(args))?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    // Installed before goose's own handler, which then stands aside: the first Ctrl-C stops
+    // the run (goose's users through its killswitch) and keeps what was measured; a second
+    // one quits at once.
+    let first = stop.clone();
+    ctrlc::set_handler(move || {
+        if first.is_cancelled() {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\nCtrl-C: stopping early; results will be marked interrupted (Ctrl-C again quits)"
+        );
+        first.cancel();
+    })?;
+    let outcome = tokio::runtime::Runtime::new()?.block_on(loadgen::run(args, stop))?;
     Ok(Some(loadgen::summary(&outcome)))
 }

@@ -147,16 +147,23 @@ impl Call {
     }
 }
 
-/// An HTTP client for one user: at most one idle connection per server, no Nagle delay, no
-/// proxy (everything measured is local or explicitly targeted).
-pub fn client(timeout: Duration) -> reqwest::Result<Client> {
+/// How loadgen's HTTP clients are built: at most one idle connection per server, no Nagle
+/// delay, no proxy (everything measured is local or explicitly targeted), no compression. Targets
+/// are plain `http://` (the CLI refuses others), so no TLS roots are loaded: loading the
+/// platform's costs ~30 ms per client, which a thousand users would pay.
+pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
     Client::builder()
+        .tls_certs_only(std::iter::empty())
         .pool_max_idle_per_host(1)
         .tcp_nodelay(true)
         .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout)
-        .build()
+}
+
+/// An HTTP client for one user (see [`client_builder`]).
+pub fn client(timeout: Duration) -> reqwest::Result<Client> {
+    client_builder(timeout).build()
 }
 
 /// Where a request goes and in which era: for sessions, the session id.
@@ -177,8 +184,14 @@ pub struct Sent {
     pub outcome: Result<(), ErrorClass>,
 }
 
-/// Sends one call and times it to the response headers and to the whole body.
-pub async fn send(client: &Client, url: &Url, call: &Call, id: u64, channel: Channel<'_>) -> Sent {
+/// The HTTP request for one call with JSON-RPC id `id`, in the era `channel` says.
+pub fn request(
+    client: &Client,
+    url: &Url,
+    call: &Call,
+    id: u64,
+    channel: Channel<'_>,
+) -> reqwest::RequestBuilder {
     let mut request = client
         .post(url.clone())
         .header("content-type", "application/json")
@@ -200,9 +213,17 @@ pub async fn send(client: &Client, url: &Url, call: &Call, id: u64, channel: Cha
             Protocol::Session
         }
     };
-    let request = request.body(call.body(id, protocol));
-    let start = Instant::now();
-    let response = match request.send().await {
+    request.body(call.body(id, protocol))
+}
+
+/// Reads the response to a request sent at `start` to its end and classifies it: `Sent` with
+/// the time to the headers (now, as this is called when they arrived) and to the whole body.
+pub async fn finish(
+    response: Result<reqwest::Response, reqwest::Error>,
+    start: Instant,
+    id: u64,
+) -> Sent {
+    let response = match response {
         Ok(r) => r,
         Err(e) => {
             return Sent {
@@ -225,6 +246,52 @@ pub async fn send(client: &Client, url: &Url, call: &Call, id: u64, channel: Cha
         ttfb: Some(ttfb),
         outcome,
     }
+}
+
+/// Sends one call and times it to the response headers and to the whole body.
+pub async fn send(client: &Client, url: &Url, call: &Call, id: u64, channel: Channel<'_>) -> Sent {
+    let request = request(client, url, call, id, channel);
+    let start = Instant::now();
+    finish(request.send().await, start, id).await
+}
+
+/// The names of the tools a server lists (one `tools/list`, in the given era), to learn what
+/// it offers before calling it.
+pub async fn tool_names(
+    client: &Client,
+    url: &Url,
+    protocol: Protocol,
+) -> Result<Vec<String>, ErrorClass> {
+    let list = Call::tools_list();
+    let session = match protocol {
+        Protocol::Stateless => None,
+        Protocol::Session => Some(open_session(client, url).await?),
+    };
+    let channel = match &session {
+        Some(id) => Channel::Session(id),
+        None => Channel::Stateless,
+    };
+    let response = request(client, url, &list, 1, channel).send().await;
+    let names = async {
+        let response = response.map_err(|e| classify_transport(&e))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| classify_transport(&e))?;
+        classify_response(status, &text, 1)?;
+        let message = fleet::server::first_jsonrpc_message(&text).ok_or(ErrorClass::Protocol)?;
+        let tools = message
+            .pointer("/result/tools")
+            .and_then(Value::as_array)
+            .ok_or(ErrorClass::Protocol)?;
+        Ok(tools
+            .iter()
+            .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
+            .collect())
+    }
+    .await;
+    if let Some(id) = &session {
+        close_session(client, url, id).await;
+    }
+    names
 }
 
 /// Opens a 2025-11-25 session: `initialize`, then `notifications/initialized`. Returns the

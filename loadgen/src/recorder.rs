@@ -1,20 +1,35 @@
-//! What a worker measured: a latency histogram of successful requests, errors by class and
-//! counts per second. One recorder per worker, merged for progress lines and the result.
+//! What the users of a load phase measured: latency histograms of successful requests (overall,
+//! per call, per target group and per second), errors by class and counts per second. Users
+//! share a few recorders (one per shard, each behind its own lock) rather than one each, so a
+//! thousand held connections do not cost a thousand sets of histograms; the shards are merged
+//! for progress lines and the result.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 
 use crate::mcp::ErrorClass;
 
 /// Largest latency the histograms hold; slower samples are clamped to it.
 pub const MAX_LATENCY_US: u64 = 60_000_000;
-/// Requests that completed (or failed) in one second of the measured window, by start time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecondCounts {
+/// Requests that completed (or failed) in one second of the measured window, by start time,
+/// with the latency of the successful ones (2 significant digits: enough for a time series).
+#[derive(Debug, Clone)]
+pub struct SecondStats {
     pub ok: u64,
     pub errors: u64,
+    pub latency_us: Histogram<u32>,
+}
+
+impl Default for SecondStats {
+    fn default() -> Self {
+        Self {
+            ok: 0,
+            errors: 0,
+            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
+                .expect("constant histogram bounds are valid"),
+        }
+    }
 }
 
 /// One call's share of a run: its outcomes and the latency of its successes.
@@ -48,9 +63,11 @@ pub struct Recorder {
     pub ttfb_us: Histogram<u64>,
     /// The same latency split by call (tool name, or method for `tools/list`).
     pub by_call: BTreeMap<String, CallStats>,
+    /// The same latency split by target group (a fleet's profile, or `targets`).
+    pub by_group: BTreeMap<String, CallStats>,
     pub ok: u64,
     pub errors: [u64; ErrorClass::ALL.len()],
-    pub per_second: Vec<SecondCounts>,
+    pub per_second: Vec<SecondStats>,
 }
 
 impl Default for Recorder {
@@ -60,6 +77,7 @@ impl Default for Recorder {
             service_us: new_histogram(),
             ttfb_us: new_histogram(),
             by_call: BTreeMap::new(),
+            by_group: BTreeMap::new(),
             ok: 0,
             errors: [0; ErrorClass::ALL.len()],
             per_second: Vec::new(),
@@ -80,26 +98,22 @@ impl Recorder {
 
     /// Adds one outcome to its call's statistics (the key is allocated once per call).
     pub fn record_call(&mut self, call: &str, latency: Duration, outcome: Result<(), ErrorClass>) {
-        let stats = match self.by_call.get_mut(call) {
-            Some(stats) => stats,
-            None => self.by_call.entry(call.to_string()).or_default(),
-        };
-        match outcome {
-            Ok(()) => {
-                stats.ok += 1;
-                let us = u64::try_from(latency.as_micros())
-                    .unwrap_or(u64::MAX)
-                    .max(1);
-                stats.latency_us.saturating_record(us);
-            }
-            Err(_) => stats.errors += 1,
-        }
+        record_keyed(&mut self.by_call, call, latency, outcome);
+    }
+
+    /// Adds one outcome to its target group's statistics.
+    pub fn record_group(
+        &mut self,
+        group: &str,
+        latency: Duration,
+        outcome: Result<(), ErrorClass>,
+    ) {
+        record_keyed(&mut self.by_group, group, latency, outcome);
     }
 
     /// Records the time to the response headers of a successful request.
     pub fn record_ttfb(&mut self, ttfb: Duration) {
-        let us = u64::try_from(ttfb.as_micros()).unwrap_or(u64::MAX).max(1);
-        self.ttfb_us.saturating_record(us);
+        self.ttfb_us.saturating_record(micros(ttfb));
     }
 
     /// Records one request of the open model: `latency` from its intended send time, `service`
@@ -112,15 +126,17 @@ impl Recorder {
         outcome: Result<(), ErrorClass>,
     ) {
         if self.per_second.len() <= second {
-            self.per_second.resize(second + 1, SecondCounts::default());
+            self.per_second
+                .resize_with(second + 1, SecondStats::default);
         }
         match outcome {
             Ok(()) => {
                 self.ok += 1;
-                self.per_second[second].ok += 1;
-                let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
-                self.latency_us.saturating_record(us(latency));
-                self.service_us.saturating_record(us(service));
+                let this = &mut self.per_second[second];
+                this.ok += 1;
+                this.latency_us.saturating_record(micros(latency));
+                self.latency_us.saturating_record(micros(latency));
+                self.service_us.saturating_record(micros(service));
             }
             Err(class) => {
                 self.errors[class as usize] += 1;
@@ -136,22 +152,19 @@ impl Recorder {
         }
         if self.per_second.len() < other.per_second.len() {
             self.per_second
-                .resize(other.per_second.len(), SecondCounts::default());
+                .resize_with(other.per_second.len(), SecondStats::default);
         }
         for (mine, theirs) in self.per_second.iter_mut().zip(&other.per_second) {
             mine.ok += theirs.ok;
             mine.errors += theirs.errors;
+            let _ = mine.latency_us.add(&theirs.latency_us);
         }
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency_us.add(&other.latency_us);
         let _ = self.service_us.add(&other.service_us);
         let _ = self.ttfb_us.add(&other.ttfb_us);
-        for (call, theirs) in &other.by_call {
-            let mine = self.by_call.entry(call.clone()).or_default();
-            mine.ok += theirs.ok;
-            mine.errors += theirs.errors;
-            let _ = mine.latency_us.add(&theirs.latency_us);
-        }
+        merge_keyed(&mut self.by_call, &other.by_call);
+        merge_keyed(&mut self.by_group, &other.by_group);
     }
 
     pub fn error_total(&self) -> u64 {
@@ -160,6 +173,40 @@ impl Recorder {
 
     pub fn requests(&self) -> u64 {
         self.ok + self.error_total()
+    }
+}
+
+/// A latency in whole microseconds, at least 1 (the histograms' lowest value).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+fn record_keyed(
+    map: &mut BTreeMap<String, CallStats>,
+    key: &str,
+    latency: Duration,
+    outcome: Result<(), ErrorClass>,
+) {
+    let stats = match map.get_mut(key) {
+        Some(stats) => stats,
+        None => map.entry(key.to_string()).or_default(),
+    };
+    match outcome {
+        Ok(()) => {
+            stats.ok += 1;
+            stats.latency_us.saturating_record(micros(latency));
+        }
+        Err(_) => stats.errors += 1,
+    }
+}
+
+fn merge_keyed(mine: &mut BTreeMap<String, CallStats>, theirs: &BTreeMap<String, CallStats>) {
+    for (key, theirs) in theirs {
+        let mine = mine.entry(key.clone()).or_default();
+        mine.ok += theirs.ok;
+        mine.errors += theirs.errors;
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = mine.latency_us.add(&theirs.latency_us);
     }
 }
 
@@ -178,8 +225,9 @@ mod tests {
         a.merge(&b);
         assert_eq!((a.ok, a.error_total(), a.requests()), (3, 1, 4));
         assert_eq!(a.errors[ErrorClass::Timeout as usize], 1);
-        assert_eq!(a.per_second[1], SecondCounts { ok: 2, errors: 0 });
-        assert_eq!(a.per_second[2], SecondCounts { ok: 0, errors: 1 });
+        assert_eq!((a.per_second[1].ok, a.per_second[1].errors), (2, 0));
+        assert_eq!(a.per_second[1].latency_us.len(), 2);
+        assert_eq!((a.per_second[2].ok, a.per_second[2].errors), (0, 1));
         assert_eq!(a.latency_us.len(), 3);
         assert!(
             a.latency_us.max() >= MAX_LATENCY_US - MAX_LATENCY_US / 1000,

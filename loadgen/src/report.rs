@@ -4,7 +4,11 @@
 
 use std::fmt::Write as _;
 
-use crate::{fmt_micros, mcp::ErrorClass, recorder::SecondCounts, runfile::RunFile};
+use crate::{
+    fmt_micros,
+    mcp::ErrorClass,
+    runfile::{CapacityResult, Results, RunFile, SecondSummary},
+};
 
 const CSS: &str = include_str!("report.css");
 const SVG_WIDTH: f64 = 720.0;
@@ -28,21 +32,18 @@ pub fn esc(text: &str) -> String {
 
 pub fn render(run: &RunFile) -> String {
     let mut h = String::new();
-    let r = &run.results;
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>mcpfleet run {}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n\
-         <h1>mcpfleet load run</h1>\n<p class=\"sub\">{} &middot; {} {} &middot; {} servers, \
-         {} users, {:.0} s measured after {:.0} s warm-up</p>\n",
+         <h1>mcpfleet load run</h1>\n<p class=\"sub\">{} &middot; {} {} &middot; {} servers \
+         &middot; scenarios: {}</p>\n",
         esc(&run.started_at),
         esc(&run.started_at),
         esc(&run.tool.name),
         esc(&run.tool.version),
         run.config.servers,
-        run.config.users,
-        r.measured_s,
-        run.config.warmup_s,
+        esc(&run.config.scenarios.join(", ")),
     );
     if run.interrupted {
         h.push_str(
@@ -50,8 +51,51 @@ pub fn render(run: &RunFile) -> String {
              cover only what ran.</p>\n",
         );
     }
+    claims_section(&mut h, run);
+    health_section(&mut h, run);
+    if let Some(r) = &run.latency {
+        phase_section(&mut h, "latency", "Latency scenario", r);
+    }
+    if let Some(c) = &run.connections {
+        let _ = write!(
+            h,
+            "<section id=\"connections\">\n<h2>Held connections</h2>\n<p>{} connections asked \
+             for, each sending {} req/s. Fewest established during the measured window: {} on \
+             the client side (sockets in <code>/proc</code>), {} as the servers counted them \
+             ({} samples).</p>\n{}\n</section>\n",
+            c.asked,
+            c.per_connection_rps,
+            c.held_min_client
+                .map_or("unknown".into(), |n| n.to_string()),
+            c.held_min_server
+                .map_or("not reported".into(), |n| n.to_string()),
+            c.samples,
+            connections_svg(&c.results)
+        );
+        phase_section(
+            &mut h,
+            "connections-latency",
+            "Latency while the connections were held",
+            &c.results,
+        );
+    }
+    if let Some(c) = &run.capacity {
+        capacity_section(&mut h, c);
+    }
+    if let Some(s) = &run.sync {
+        let _ = write!(
+            h,
+            "<section id=\"sync\">\n<h2>Memory sync</h2>\n<p>{}</p>\n</section>\n",
+            esc(&s.reason)
+        );
+    }
+    config_section(&mut h, run);
+    h.push_str("</body>\n</html>\n");
+    h
+}
 
-    h.push_str("<section id=\"claims\">\n<h2>Claims of the seed report</h2>\n<table>\n<tr><th>Verdict</th><th>Claim</th><th>Measured</th><th>Criterion</th></tr>\n");
+fn claims_section(h: &mut String, run: &RunFile) {
+    h.push_str("<section id=\"claims\">\n<h2>Claims</h2>\n<table>\n<tr><th>Verdict</th><th>Claim</th><th>Measured</th><th>Criterion</th></tr>\n");
     for c in &run.claims {
         let verdict = serde_json::to_value(c.verdict)
             .ok()
@@ -74,17 +118,58 @@ pub fn render(run: &RunFile) -> String {
         );
     }
     h.push_str("</table>\n</section>\n");
+}
 
+fn health_section(h: &mut String, run: &RunFile) {
+    let hs = &run.health;
+    let eras: Vec<String> = hs
+        .protocols
+        .iter()
+        .map(|(era, n)| format!("{n} in {era}"))
+        .collect();
+    let _ = writeln!(
+        h,
+        "<section id=\"health\">\n<h2>Health sweep</h2>\n<p>One <code>tools/list</code> per \
+         server: {} of {} answered in {:.2} s{} ({}).</p>",
+        hs.ok,
+        hs.servers,
+        hs.seconds,
+        if hs.interrupted { ", interrupted" } else { "" },
+        esc(&eras.join(", "))
+    );
+    for f in hs.failures.iter().take(20) {
+        let _ = writeln!(
+            h,
+            "<div class=\"note\">{} {}: {}</div>",
+            esc(&f.server),
+            esc(&f.url),
+            f.error.name()
+        );
+    }
+    h.push_str("</section>\n");
+}
+
+/// Everything one load phase measured: latency table, per call and group, percentiles,
+/// throughput and p50/p99 over time, errors, CPU and goose's own counts.
+fn phase_section(h: &mut String, id: &str, title: &str, r: &Results) {
     let l = &r.latency_us;
-    let open = run.config.load_model.starts_with("open model");
+    let open = r.setup.load_model.starts_with("open model")
+        || r.setup.load_model.starts_with("per-connection");
     let _ = write!(
         h,
-        "<section id=\"latency\">\n<h2>Latency</h2>\n<p>Successful requests only, {} to \
-         having read the whole response body. {} successful of {} requests, {:.0} req/s.</p>\n\
+        "<section id=\"{id}\">\n<h2>{}</h2>\n<p>{} users, {:.0} s ramp-up, {:.0} s warm-up, \
+         {:.1} s measured; {}.</p>\n<p>Successful requests only, {} to having read the whole \
+         response body. {} successful of {} requests, {:.0} req/s.</p>\n\
          <table>\n<tr><th></th><th>mean</th><th>min</th><th>p50</th><th>p90</th>\
          <th>p99</th><th>p99.9</th><th>max</th></tr>\n",
+        esc(title),
+        r.setup.users,
+        r.setup.ramp_up_s,
+        r.setup.warmup_s,
+        r.measured_s,
+        esc(&r.setup.load_model),
         if open {
-            "from each request's intended send time (open model, coordinated omission corrected)"
+            "from each request's intended send time (coordinated omission corrected)"
         } else {
             "from sending the request"
         },
@@ -110,20 +195,23 @@ pub fn render(run: &RunFile) -> String {
         }
         h.push_str("</tr>\n");
     }
-    h.push_str("</table>\n</section>\n");
-
-    if !r.by_call.is_empty() {
-        h.push_str(
-            "<section id=\"calls\">\n<h2>Per call</h2>\n<table>\n<tr><th>call</th>\
+    h.push_str("</table>\n");
+    for (what, rows) in [("call", &r.by_call), ("target group", &r.by_group)] {
+        if rows.len() < 2 && what == "target group" {
+            continue;
+        }
+        let _ = write!(
+            h,
+            "<h3>Per {what}</h3>\n<table>\n<tr><th>{what}</th>\
              <th class=\"num\">requests</th><th class=\"num\">errors</th>\
              <th class=\"num\">p50</th><th class=\"num\">p99</th><th class=\"num\">max</th></tr>\n",
         );
-        for c in &r.by_call {
+        for c in rows.iter() {
             let _ = writeln!(
                 h,
                 "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                esc(&c.call),
+                esc(&c.name),
                 c.requests,
                 c.errors,
                 esc(&fmt_micros(c.latency_us.p50)),
@@ -131,10 +219,9 @@ pub fn render(run: &RunFile) -> String {
                 esc(&fmt_micros(c.latency_us.max)),
             );
         }
-        h.push_str("</table>\n</section>\n");
+        h.push_str("</table>\n");
     }
-
-    h.push_str("<section id=\"percentiles\">\n<h2>Percentiles</h2>\n<table>\n<tr><th class=\"num\">percentile</th><th class=\"num\">latency</th><th class=\"num\">microseconds</th></tr>\n");
+    h.push_str("<h3>Percentiles</h3>\n<table>\n<tr><th class=\"num\">percentile</th><th class=\"num\">latency</th><th class=\"num\">microseconds</th></tr>\n");
     for p in &r.percentiles_us {
         let name = if p.percentile >= 100.0 {
             "max".to_string()
@@ -149,16 +236,15 @@ pub fn render(run: &RunFile) -> String {
             p.us
         );
     }
-    h.push_str("</table>\n</section>\n");
-
+    h.push_str("</table>\n");
     let _ = write!(
         h,
-        "<section id=\"throughput\">\n<h2>Throughput per second</h2>\n<p>Requests by the \
-         second they started in; errors in red.</p>\n{}\n</section>\n",
-        throughput_svg(&r.per_second)
+        "<h3>Throughput per second</h3>\n<p>Requests by the second they started in; errors in \
+         red.</p>\n{}\n<h3>p50 and p99 per second</h3>\n{}\n",
+        throughput_svg(&r.per_second),
+        percentiles_svg(&r.per_second)
     );
-
-    h.push_str("<section id=\"errors\">\n<h2>Errors</h2>\n<table>\n<tr><th>class</th><th class=\"num\">count</th><th>meaning</th></tr>\n");
+    h.push_str("<h3>Errors</h3>\n<table>\n<tr><th>class</th><th class=\"num\">count</th><th>meaning</th></tr>\n");
     for class in ErrorClass::ALL {
         let _ = writeln!(
             h,
@@ -169,40 +255,87 @@ pub fn render(run: &RunFile) -> String {
         );
     }
     h.push_str("</table>\n");
-    let hs = &run.health;
-    let _ = writeln!(
-        h,
-        "<p>Health sweep (one <code>tools/list</code> per server): {} of {} answered in \
-         {:.2} s{}.</p>",
-        hs.ok,
-        hs.servers,
-        hs.seconds,
-        if hs.interrupted { ", interrupted" } else { "" }
-    );
-    for f in hs.failures.iter().take(20) {
+    if let Some(cpu) = &r.cpu {
+        let fleet = match cpu.fleet_cpu_s {
+            Some(f) => format!(", the embedded fleet's threads {f:.1} CPU-s"),
+            None => String::new(),
+        };
         let _ = writeln!(
             h,
-            "<div class=\"note\">{} {}: {}</div>",
-            esc(&f.server),
-            esc(&f.url),
-            f.error.name()
+            "<p>CPU during the phase: the load generator {:.1} CPU-s ({:.0} % of the machine, \
+             {:.0} µs per request){fleet}; this process {:.1} CPU-s in all; all cores {:.0} % \
+             busy{}.</p>",
+            cpu.generator_cpu_s,
+            cpu.generator_percent_of_machine,
+            cpu.generator_cpu_us_per_request,
+            cpu.process_cpu_s,
+            cpu.machine_busy_percent,
+            if cpu.machine_busy_percent >= 90.0 {
+                ": the machine was saturated, so generator and servers competed for CPU"
+            } else {
+                ""
+            }
         );
     }
-    h.push_str("</section>\n");
+    let e = &r.engine;
+    let _ = writeln!(
+        h,
+        "<p>Engine: {} {}: {} users at most, {} requests counted by goose (warm-up included), \
+         {} marked failed.</p>\n</section>",
+        esc(&e.name),
+        esc(&e.version),
+        e.users_max,
+        e.requests,
+        e.failures
+    );
+}
 
+fn capacity_section(h: &mut String, c: &CapacityResult) {
+    let _ = write!(
+        h,
+        "<section id=\"capacity\">\n<h2>Capacity</h2>\n<p>Open-model steps searching the \
+         highest rate with no errors, the rate achieved and p99 within {}: <strong>{}</strong>.\
+         </p>\n<table>\n<tr><th class=\"num\">rate</th><th>verdict</th><th class=\"num\">\
+         achieved</th><th class=\"num\">p50</th><th class=\"num\">p99</th><th>why</th></tr>\n",
+        esc(&fmt_micros(c.p99_bound_us)),
+        c.best_rps
+            .map_or("no rate passed".into(), |r| format!("{r:.0} req/s")),
+    );
+    for s in &c.steps {
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"num\">{:.0}</td><td class=\"{}\">{}</td><td class=\"num\">{:.0}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            s.rate,
+            if s.passed { "pass" } else { "fail" },
+            if s.passed { "passed" } else { "failed" },
+            s.results.throughput_rps,
+            esc(&fmt_micros(s.results.latency_us.p50)),
+            esc(&fmt_micros(s.results.latency_us.p99)),
+            esc(&s.reason)
+        );
+    }
+    h.push_str("</table>\n</section>\n");
+}
+
+fn config_section(h: &mut String, run: &RunFile) {
     h.push_str("<section id=\"config\">\n<h2>Configuration and environment</h2>\n<table>\n");
     let c = &run.config;
     let e = &run.environment;
     let mut rows: Vec<(&str, String)> = vec![
         ("mode", c.mode.clone()),
         ("servers", c.servers.to_string()),
-        ("users", c.users.to_string()),
+        ("scenarios", c.scenarios.join(", ")),
+        ("latency users", c.users.to_string()),
         (
             "warm-up / duration / timeout",
             format!("{} s / {} s / {} s", c.warmup_s, c.duration_s, c.timeout_s),
         ),
-        ("load model", c.load_model.clone()),
-        ("protocol version", c.protocol_version.clone()),
+        ("latency load model", c.load_model.clone()),
+        (
+            "protocol",
+            format!("{} (spoken: {})", c.protocol, c.protocol_version),
+        ),
     ];
     if !c.targets.is_empty() {
         rows.push(("targets", c.targets.join(" ")));
@@ -213,41 +346,19 @@ pub fn render(run: &RunFile) -> String {
         .map(|m| format!("{}: {} {:.0} %", m.group, m.call, m.percent))
         .collect();
     rows.push(("tool mix", mix.join(", ")));
-    if let Some(cpu) = &run.cpu {
-        rows.push((
-            "CPU during the load run",
-            format!(
-                "this process {:.1} CPU-s ({:.0} % of the machine, {:.0} µs per request{}); all \
-                 cores {:.0} % busy{}",
-                cpu.process_cpu_s,
-                cpu.process_percent_of_machine,
-                cpu.cpu_us_per_request,
-                if cpu.includes_embedded_fleet {
-                    ", the embedded fleet included"
-                } else {
-                    ""
-                },
-                cpu.machine_busy_percent,
-                if cpu.machine_busy_percent >= 90.0 {
-                    ": the machine was saturated, so generator and servers competed for CPU"
-                } else {
-                    ""
-                }
-            ),
-        ));
-    }
     if let Some(f) = &run.fleet {
         rows.push((
             "fleet",
             format!(
                 "{}/{} healthy at start ({:.2} s), {} at end; {} requests counted by the servers \
-                 (health probes included), {} restarts",
+                 (health probes included), {} restarts, at most {} connections open",
                 f.healthy_at_start,
                 f.servers,
                 f.startup_s,
                 f.healthy_at_end,
                 f.requests_total,
-                f.restarts_total
+                f.restarts_total,
+                f.open_connections_max.map_or("?".into(), |n| n.to_string())
             ),
         ));
     }
@@ -267,12 +378,108 @@ pub fn render(run: &RunFile) -> String {
     for (k, v) in rows {
         let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
     }
-    h.push_str("</table>\n</section>\n</body>\n</html>\n");
-    h
+    h.push_str("</table>\n</section>\n");
+}
+
+/// Polylines over time: `series` of (class, label, values), scaled to the largest value.
+fn lines_svg(
+    label: &str,
+    unit: &dyn Fn(u64) -> String,
+    series: &[(&str, &str, Vec<u64>)],
+) -> String {
+    let mut s = format!(
+        "<svg width=\"{SVG_WIDTH}\" height=\"{SVG_HEIGHT}\" \
+         viewBox=\"0 0 {SVG_WIDTH} {SVG_HEIGHT}\" role=\"img\" aria-label=\"{}\">",
+        esc(label)
+    );
+    let peak = series
+        .iter()
+        .flat_map(|x| x.2.iter().copied())
+        .max()
+        .unwrap_or(0);
+    let len = series.iter().map(|x| x.2.len()).max().unwrap_or(0);
+    if len == 0 || peak == 0 {
+        s.push_str("<text x=\"10\" y=\"20\">nothing measured</text></svg>");
+        return s;
+    }
+    let (top, bottom) = (18.0, SVG_HEIGHT - 18.0);
+    let scale = (bottom - top) / peak as f64;
+    let step = SVG_WIDTH / len.max(2).saturating_sub(1) as f64;
+    let mut legend = String::new();
+    for (class, name, values) in series {
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{:.1},{:.1}", i as f64 * step, bottom - *v as f64 * scale))
+            .collect();
+        let _ = write!(
+            s,
+            "<polyline class=\"{class}\" fill=\"none\" points=\"{}\"/>",
+            points.join(" ")
+        );
+        let _ = write!(legend, "{} ", esc(name));
+    }
+    let _ = write!(
+        s,
+        "<text x=\"4\" y=\"12\">peak {} &middot; {}</text>\
+         <text x=\"4\" y=\"{}\">0 s</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} s</text></svg>",
+        esc(&unit(peak)),
+        legend.trim_end(),
+        SVG_HEIGHT - 4.0,
+        SVG_WIDTH - 4.0,
+        SVG_HEIGHT - 4.0,
+        len
+    );
+    s
+}
+
+/// p50 and p99 of each second of the measured window.
+fn percentiles_svg(seconds: &[SecondSummary]) -> String {
+    lines_svg(
+        "p50 and p99 per second",
+        &|v| fmt_micros(v),
+        &[
+            (
+                "p50",
+                "p50 (blue)",
+                seconds.iter().map(|s| s.p50_us).collect(),
+            ),
+            (
+                "p99",
+                "p99 (orange)",
+                seconds.iter().map(|s| s.p99_us).collect(),
+            ),
+        ],
+    )
+}
+
+/// Connections held over the whole phase, as both sides counted them.
+fn connections_svg(r: &Results) -> String {
+    let client: Vec<u64> = r
+        .connections
+        .iter()
+        .map(|c| c.client.unwrap_or(0))
+        .collect();
+    let mut series = vec![("p50", "client sockets (blue)", client)];
+    if r.connections.iter().any(|c| c.server.is_some()) {
+        series.push((
+            "p99",
+            "servers' count (orange)",
+            r.connections
+                .iter()
+                .map(|c| c.server.unwrap_or(0))
+                .collect(),
+        ));
+    }
+    lines_svg(
+        "open connections over time",
+        &|v| format!("{v} connections"),
+        &series,
+    )
 }
 
 /// Bars of requests per second, errors stacked on top, drawn as inline SVG.
-fn throughput_svg(seconds: &[SecondCounts]) -> String {
+fn throughput_svg(seconds: &[SecondSummary]) -> String {
     let mut s = format!(
         "<svg width=\"{SVG_WIDTH}\" height=\"{SVG_HEIGHT}\" \
          viewBox=\"0 0 {SVG_WIDTH} {SVG_HEIGHT}\" role=\"img\" aria-label=\"requests per second\">"
@@ -352,6 +559,8 @@ mod tests {
             timeout_s: 1.0,
             ephemeral_ports: false,
             targets: vec![evil.into()],
+            scenarios: vec!["latency".into(), "sync".into()],
+            protocol: "auto".into(),
             protocol_version: "2026-07-28".into(),
             load_model: "closed loop".into(),
             mix: vec![],
@@ -368,6 +577,11 @@ mod tests {
                 url: evil.into(),
                 error: ErrorClass::Connect,
             }],
+            protocols: Default::default(),
+        };
+        let sync = SyncResult {
+            available: false,
+            reason: "lacks <the> memory tools".into(),
         };
         let specs = claims::load(None).expect("shipped claims");
         let claims = claims::evaluate(
@@ -376,7 +590,10 @@ mod tests {
                 config: &config,
                 fleet: None,
                 health: &health,
-                results: &results,
+                latency: Some(&results),
+                connections: None,
+                capacity: None,
+                sync: Some(&sync),
             },
         );
         RunFile {
@@ -389,8 +606,10 @@ mod tests {
             environment: Environment::detect(1024),
             fleet: None,
             health,
-            results,
-            cpu: None,
+            latency: Some(results),
+            connections: None,
+            capacity: None,
+            sync: Some(sync),
             claims,
         }
     }
@@ -400,14 +619,7 @@ mod tests {
         let html = render(&sample_run());
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.trim_end().ends_with("</html>"));
-        for id in [
-            "claims",
-            "latency",
-            "percentiles",
-            "throughput",
-            "errors",
-            "config",
-        ] {
+        for id in ["claims", "health", "latency", "sync", "config"] {
             assert!(
                 html.contains(&format!("<section id=\"{id}\">")),
                 "section {id}"
@@ -420,6 +632,8 @@ mod tests {
             "not measured",
             "<svg",
             "jsonrpc_error",
+            "p50 and p99 per second",
+            "lacks &lt;the&gt; memory tools",
         ] {
             assert!(html.contains(marker), "{marker}");
         }
@@ -438,13 +652,22 @@ mod tests {
 
     #[test]
     fn svg_scales_to_the_peak() {
-        let svg = throughput_svg(&[
-            SecondCounts { ok: 10, errors: 0 },
-            SecondCounts { ok: 5, errors: 5 },
-        ]);
+        let second = |ok, errors| SecondSummary {
+            ok,
+            errors,
+            p50_us: 100,
+            p90_us: 200,
+            p99_us: 300,
+            max_us: 400,
+            histogram: String::new(),
+        };
+        let svg = throughput_svg(&[second(10, 0), second(5, 5)]);
         assert!(svg.contains("peak 10 req/s"));
         assert_eq!(svg.matches("class=\"ok\"").count(), 2);
         assert_eq!(svg.matches("class=\"err\"").count(), 1);
         assert!(throughput_svg(&[]).contains("no requests measured"));
+        let lines = percentiles_svg(&[second(1, 0), second(1, 0)]);
+        assert_eq!(lines.matches("<polyline").count(), 2);
+        assert!(lines.contains("peak 300 µs"));
     }
 }

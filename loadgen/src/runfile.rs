@@ -1,24 +1,36 @@
 //! The run file, `run.json`: the one contract between loadgen, the report and later tools.
 //!
-//! # Wire format (schema_version 1)
-//! - `schema_version` (1), `tool` {`name`, `version`}, `started_at`/`finished_at` (RFC 3339,
+//! # Wire format (schema_version 2)
+//! - `schema_version` (2), `tool` {`name`, `version`}, `started_at`/`finished_at` (RFC 3339,
 //!   UTC), `interrupted` (Ctrl-C stopped the run early; the numbers cover what ran).
-//! - `config`: what was asked: `mode` (`embedded` fleet or `targets`), `servers`, `users`,
-//!   `warmup_s`, `duration_s`, `timeout_s`, `ephemeral_ports`, `targets`, `protocol_version`,
-//!   `load_model`, `mix` (per group, tool and share in percent).
+//! - `config`: what was asked: `mode` (`embedded` fleet or `targets`), `servers`, `scenarios`
+//!   run, `users`, `warmup_s`, `duration_s` (the latency scenario's), `timeout_s`,
+//!   `ephemeral_ports`, `targets`, `protocol` (`auto`, `2026-07-28` or `2025-11-25`),
+//!   `protocol_version` (the eras the servers were spoken to in), `load_model`, `mix` (per
+//!   group, tool and share in percent).
 //! - `environment`: `os`, `arch`, `cpus`, `fd_limit`, `git_commit` (null outside a repository).
 //! - `fleet` (embedded mode only): the fleet's own view: `servers`, `healthy_at_start`,
 //!   `startup_s`, `healthy_at_end`, `requests_total` (every request the servers counted,
 //!   health probes included), `restarts_total`, `open_connections_max` (most connections the
-//!   servers reported open at the once-a-second samples of the latency run).
-//! - `health`: the sweep of one `tools/list` per server (see [`HealthSweep`]).
-//! - `results`: the latency run. Times are microseconds. `requests` = `ok` + all `errors`, by
-//!   start time inside the measured window of `measured_s` seconds; `throughput_rps` =
-//!   `requests / measured_s`; `latency_us` and `percentiles_us` cover successful requests only;
-//!   `per_second` counts by start second; `histogram` is the merged HdrHistogram, V2 deflate
+//!   servers reported open at the once-a-second samples).
+//! - `health`: the sweep of one `tools/list` per server, with the era each answered in.
+//! - `latency`, `connections.results`, `capacity.steps[].results`: [`Results`] of one load
+//!   phase. Times are microseconds. `requests` = `ok` + all `errors`, by start time inside the
+//!   measured window of `measured_s` seconds; `throughput_rps` = `requests / measured_s`;
+//!   `latency_us` and `percentiles_us` cover successful requests only; `by_call` and `by_group`
+//!   split them by call and by target group; `per_second` has counts and percentiles by start
+//!   second, each with its own histogram; `histogram` is the merged HdrHistogram, V2 deflate
 //!   serialised, base64 (standard alphabet): it can be decoded and merged across runs.
-//! - `claims`: the seed report's claims with a `verdict` of `pass`, `fail` or `not_measured`,
-//!   what was `measured`, the `criterion` applied and a `note`.
+//!   `connections` samples, once a second, the established client connections to the targets
+//!   and the servers' own count; `cpu` is CPU use during the phase, the generator's threads
+//!   apart from the embedded fleet's (`generator_cpu_s`, `fleet_cpu_s`); `engine` is what goose
+//!   counted (a cross-check of `requests`, warm-up included).
+//! - `connections`: the held-connections scenario: how many were asked for, the fewest seen
+//!   established during the measured window on both sides, and the latency under them.
+//! - `capacity`: the open-model rate search: every step tried and the highest passing rate.
+//! - `sync`: the memory sync scenario, or why it could not run.
+//! - `claims`: the claims with a `verdict` of `pass`, `fail` or `not_measured`, what was
+//!   `measured`, the `criterion` applied and a `note`.
 
 use std::{collections::BTreeMap, time::SystemTime};
 
@@ -31,13 +43,14 @@ use hdrhistogram::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    attack::{ConnectionSample, EngineFacts},
     claims::Claim,
     mcp::ErrorClass,
     measure::HealthSweep,
-    recorder::{Recorder, SecondCounts},
+    recorder::{CallStats, Recorder},
 };
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Percentiles listed in the run file and the report.
 pub const PERCENTILES: [f64; 7] = [50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99];
 
@@ -52,11 +65,70 @@ pub struct RunFile {
     pub environment: Environment,
     pub fleet: Option<FleetFacts>,
     pub health: HealthSweep,
-    pub results: Results,
-    /// CPU use during the load run (see [`crate::cpu`]).
-    #[serde(default)]
-    pub cpu: Option<crate::cpu::CpuUse>,
+    /// The latency scenario, if it ran.
+    pub latency: Option<Results>,
+    pub connections: Option<ConnectionsResult>,
+    pub capacity: Option<CapacityResult>,
+    pub sync: Option<SyncResult>,
     pub claims: Vec<Claim>,
+}
+
+/// The `connections` scenario: many users, each on its own connection, held at a modest rate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionsResult {
+    /// Connections (users) asked for.
+    pub asked: usize,
+    /// Requests per second each connection sent.
+    pub per_connection_rps: f64,
+    /// Fewest established client connections to the targets seen during the measured window
+    /// (from `/proc`); `None` where it could not be read.
+    pub held_min_client: Option<u64>,
+    /// Fewest connections the servers reported open during the window (embedded fleet only).
+    pub held_min_server: Option<u64>,
+    /// Samples taken during the window (one a second).
+    pub samples: usize,
+    pub results: Results,
+}
+
+impl ConnectionsResult {
+    /// Connections held for the whole window: the client side's minimum, checked against the
+    /// servers' minimum where they report one (the lower of the two counts).
+    pub fn held(&self) -> Option<u64> {
+        match (self.held_min_client, self.held_min_server) {
+            (Some(c), Some(s)) => Some(c.min(s)),
+            (c, s) => c.or(s),
+        }
+    }
+}
+
+/// The `capacity` scenario: open-model steps, searching for the highest rate that keeps p99
+/// within the bound with no errors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityResult {
+    /// The p99 bound each step must keep, in microseconds.
+    pub p99_bound_us: u64,
+    /// Highest rate that passed, requests per second; `None` when none did.
+    pub best_rps: Option<f64>,
+    /// Every step, in the order run.
+    pub steps: Vec<CapacityStep>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityStep {
+    /// Intended rate, requests per second.
+    pub rate: f64,
+    pub passed: bool,
+    /// Why it failed, for people.
+    pub reason: String,
+    pub results: Results,
+}
+
+/// The `sync` scenario: write on one server, read with `minVersion` on another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncResult {
+    /// False when the targets lack the memory tools; `reason` says which.
+    pub available: bool,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,12 +150,16 @@ impl Default for Tool {
 pub struct Config {
     pub mode: String,
     pub servers: usize,
+    pub scenarios: Vec<String>,
     pub users: usize,
     pub warmup_s: f64,
     pub duration_s: f64,
     pub timeout_s: f64,
     pub ephemeral_ports: bool,
     pub targets: Vec<String>,
+    /// What `--protocol` asked for.
+    pub protocol: String,
+    /// The eras the servers were spoken to in, e.g. `2026-07-28`.
     pub protocol_version: String,
     pub load_model: String,
     pub mix: Vec<MixShare>,
@@ -154,11 +230,44 @@ pub struct Results {
     #[serde(default)]
     pub ttfb_us: LatencySummary,
     /// Outcomes and latency per call (tool name, or method), most requested first.
-    #[serde(default)]
-    pub by_call: Vec<CallSummary>,
+    pub by_call: Vec<Breakdown>,
+    /// Outcomes and latency per target group.
+    pub by_group: Vec<Breakdown>,
     pub percentiles_us: Vec<Percentile>,
-    pub per_second: Vec<SecondCounts>,
+    pub per_second: Vec<SecondSummary>,
     pub histogram: EncodedHistogram,
+    /// How the phase was run.
+    pub setup: PhaseSetup,
+    /// Connections held, sampled once a second over the whole phase.
+    pub connections: Vec<ConnectionSample>,
+    /// Seconds from the phase's start at which the measured window began and ended.
+    pub window_s: [f64; 2],
+    /// CPU use during the phase (see [`crate::cpu`]).
+    pub cpu: Option<crate::cpu::CpuUse>,
+    pub engine: EngineFacts,
+}
+
+/// How one phase was run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSetup {
+    pub users: usize,
+    pub ramp_up_s: f64,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    pub load_model: String,
+}
+
+/// One second of the measured window, by start time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondSummary {
+    pub ok: u64,
+    pub errors: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// This second's latency histogram (2 significant digits), encoded as `histogram` is.
+    pub histogram: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -186,23 +295,22 @@ pub struct EncodedHistogram {
     pub data: String,
 }
 
-/// One call's line in the run file.
+/// One call's (or group's) line in the run file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallSummary {
-    pub call: String,
+pub struct Breakdown {
+    pub name: String,
     pub requests: u64,
     pub ok: u64,
     pub errors: u64,
     pub latency_us: LatencySummary,
 }
 
-impl CallSummary {
-    fn of(recorder: &Recorder) -> Vec<Self> {
-        let mut calls: Vec<Self> = recorder
-            .by_call
+impl Breakdown {
+    fn of(map: &BTreeMap<String, CallStats>) -> Vec<Self> {
+        let mut calls: Vec<Self> = map
             .iter()
-            .map(|(call, s)| Self {
-                call: call.clone(),
+            .map(|(name, s)| Self {
+                name: name.clone(),
                 requests: s.ok + s.errors,
                 ok: s.ok,
                 errors: s.errors,
@@ -212,14 +320,14 @@ impl CallSummary {
         calls.sort_by(|a, b| {
             b.requests
                 .cmp(&a.requests)
-                .then_with(|| a.call.cmp(&b.call))
+                .then_with(|| a.name.cmp(&b.name))
         });
         calls
     }
 }
 
 impl LatencySummary {
-    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+    pub fn of<T: hdrhistogram::Counter>(h: &Histogram<T>) -> Self {
         Self {
             count: h.len(),
             mean: if h.is_empty() { 0.0 } else { h.mean() },
@@ -234,6 +342,8 @@ impl LatencySummary {
 }
 
 impl Results {
+    /// The run file's view of what a phase recorded; the phase's other facts are set by the
+    /// caller (`setup`, `connections`, `window_s`, `cpu`, `engine`).
     pub fn new(recorder: &Recorder, measured_s: f64) -> anyhow::Result<Self> {
         let h = &recorder.latency_us;
         let at = |p: f64| h.value_at_quantile(p / 100.0);
@@ -254,7 +364,8 @@ impl Results {
             latency_us: LatencySummary::of(h),
             service_latency_us: LatencySummary::of(&recorder.service_us),
             ttfb_us: LatencySummary::of(&recorder.ttfb_us),
-            by_call: CallSummary::of(recorder),
+            by_call: Breakdown::of(&recorder.by_call),
+            by_group: Breakdown::of(&recorder.by_group),
             percentiles_us: PERCENTILES
                 .iter()
                 .map(|p| Percentile {
@@ -266,17 +377,44 @@ impl Results {
                     us: h.max(),
                 }))
                 .collect(),
-            per_second: recorder.per_second.clone(),
+            per_second: recorder
+                .per_second
+                .iter()
+                .map(|s| {
+                    let h = &s.latency_us;
+                    let at = |q| {
+                        if h.is_empty() {
+                            0
+                        } else {
+                            h.value_at_quantile(q)
+                        }
+                    };
+                    Ok(SecondSummary {
+                        ok: s.ok,
+                        errors: s.errors,
+                        p50_us: at(0.5),
+                        p90_us: at(0.9),
+                        p99_us: at(0.99),
+                        max_us: h.max(),
+                        histogram: encode_histogram(h)?,
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
             histogram: EncodedHistogram {
                 encoding: "HdrHistogram V2 deflate, base64".into(),
                 unit: "us".into(),
                 data: encode_histogram(h)?,
             },
+            setup: PhaseSetup::default(),
+            connections: Vec::new(),
+            window_s: [0.0, measured_s],
+            cpu: None,
+            engine: EngineFacts::default(),
         })
     }
 }
 
-pub fn encode_histogram(h: &Histogram<u64>) -> anyhow::Result<String> {
+pub fn encode_histogram<T: hdrhistogram::Counter>(h: &Histogram<T>) -> anyhow::Result<String> {
     let mut bytes = Vec::new();
     V2DeflateSerializer::new()
         .serialize(h, &mut bytes)
@@ -349,6 +487,15 @@ mod tests {
         let decoded = decode_histogram(&results.histogram.data).unwrap();
         assert_eq!(decoded.len(), 5);
         assert_eq!(decoded.max(), r.latency_us.max());
+        assert_eq!(results.per_second.len(), 2);
+        assert_eq!(results.per_second[0].ok, 5);
+        assert_eq!(
+            decode_histogram(&results.per_second[0].histogram)
+                .unwrap()
+                .len(),
+            5
+        );
+        assert_eq!(results.per_second[1].errors, 1);
         let json = serde_json::to_string(&results).unwrap();
         assert!(json.contains(r#""connect":1"#), "{json}");
     }

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use fleet::{admin::FleetView, profile::Profile};
 use reqwest::Url;
 
-use crate::{measure::Target, mix::Mix};
+use crate::{mcp::Protocol, measure::Target, mix::Mix};
 
 /// Most endpoints one run may expand to; a typo in a range should not open 60,000 sockets.
 pub const MAX_ENDPOINTS: usize = 20_000;
@@ -148,6 +148,7 @@ pub async fn resolve(specs: &[TargetSpec], timeout: Duration) -> anyhow::Result<
                 group: "target".into(),
                 url: url.clone(),
                 mix: list_only.clone(),
+                protocol: Protocol::default(),
             }),
             TargetSpec::Range {
                 host,
@@ -164,6 +165,7 @@ pub async fn resolve(specs: &[TargetSpec], timeout: Duration) -> anyhow::Result<
                         group: format!("{host}:{first}-{last}"),
                         url,
                         mix: list_only.clone(),
+                        protocol: Protocol::default(),
                     });
                 }
             }
@@ -213,6 +215,7 @@ async fn discover(admin: &Url, timeout: Duration, mixes: &Mixes) -> anyhow::Resu
                 id: s.id,
                 group: s.group,
                 url,
+                protocol: Protocol::default(),
             })
         })
         .collect()

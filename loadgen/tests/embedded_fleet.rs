@@ -4,9 +4,14 @@
 
 use clap::Parser as _;
 use loadgen::{claims::Verdict, mcp::ErrorClass, runfile::RunFile};
+use tokio_util::sync::CancellationToken;
 
+/// Arguments for a run into `out`: the latency scenario alone unless `extra` names others.
 fn args(extra: &[&str], out: &std::path::Path) -> loadgen::Args {
     let mut argv = vec!["loadgen"];
+    if !extra.contains(&"--scenario") {
+        argv.extend_from_slice(&["--scenario", "latency"]);
+    }
     argv.extend_from_slice(extra);
     argv.extend_from_slice(&["--out", out.to_str().unwrap()]);
     loadgen::Args::try_parse_from(argv).unwrap()
@@ -15,7 +20,7 @@ fn args(extra: &[&str], out: &std::path::Path) -> loadgen::Args {
 /// Runs loadgen with `extra` flags into a fresh folder and returns the run.
 async fn quick(extra: &[&str]) -> RunFile {
     let out = tempfile::tempdir().unwrap();
-    loadgen::run(args(extra, out.path()))
+    loadgen::run(args(extra, out.path()), CancellationToken::new())
         .await
         .expect("run")
         .run
@@ -56,15 +61,18 @@ async fn embedded_fleet_run_writes_run_file_and_report() {
         ],
         out.path(),
     );
-    let outcome = loadgen::run(a).await.expect("run completes");
+    let outcome = loadgen::run(a, CancellationToken::new())
+        .await
+        .expect("run completes");
 
     let text = std::fs::read_to_string(&outcome.run_file).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(json["schema_version"], 1);
-    assert_eq!(json["results"]["errors"]["tool_error"], 0);
+    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["latency"]["errors"]["tool_error"], 0);
     let run: RunFile = serde_json::from_str(&text).unwrap();
     assert!(!run.interrupted);
-    let r = &run.results;
+    assert!(run.connections.is_none() && run.capacity.is_none() && run.sync.is_none());
+    let r = run.latency.as_ref().expect("the latency scenario ran");
     assert!(r.requests > 0, "measured something");
     assert_eq!(r.ok, r.requests, "no errors: {:?}", r.errors);
     for class in ErrorClass::ALL {
@@ -73,6 +81,34 @@ async fn embedded_fleet_run_writes_run_file_and_report() {
     assert!(r.throughput_rps > 0.0 && r.latency_us.p50 > 0 && r.latency_us.max >= r.latency_us.p99);
     assert_eq!(r.per_second.len(), 2);
     assert_eq!(r.per_second.iter().map(|s| s.ok).sum::<u64>(), r.ok);
+    assert!(
+        r.per_second
+            .iter()
+            .all(|s| s.p50_us > 0 && s.p99_us >= s.p50_us)
+    );
+    // Goose ran the users and counted every request we did (warm-up included).
+    assert_eq!(r.engine.name, "goose");
+    assert_eq!(r.engine.users_max, 4);
+    assert!(r.engine.requests >= r.requests && r.engine.failures == 0);
+    // Both groups of the fleet, adding up to the whole.
+    let groups: Vec<&str> = r.by_group.iter().map(|g| g.name.as_str()).collect();
+    assert!(
+        groups.contains(&"community") && groups.contains(&"security"),
+        "{groups:?}"
+    );
+    assert_eq!(
+        r.by_group.iter().map(|g| g.requests).sum::<u64>(),
+        r.requests
+    );
+    // Each of the 4 users holds its own connection to each of its servers (10 servers: one
+    // connection each), seen from both sides; the fleet's own health probes may add a few.
+    assert!(
+        r.connections
+            .iter()
+            .all(|c| c.client >= Some(10) && c.server >= Some(10)),
+        "{:?}",
+        r.connections
+    );
     // Headers never come after the whole body: time to first byte is at most the latency.
     assert_eq!(r.ttfb_us.count, r.ok);
     assert!(r.ttfb_us.p50 <= r.latency_us.p50 && r.ttfb_us.max <= r.latency_us.max);
@@ -81,7 +117,7 @@ async fn embedded_fleet_run_writes_run_file_and_report() {
         "closed loop: nothing to correct"
     );
     // Every call of both profiles' mixes, adding up to the whole.
-    let calls: Vec<&str> = r.by_call.iter().map(|c| c.call.as_str()).collect();
+    let calls: Vec<&str> = r.by_call.iter().map(|c| c.name.as_str()).collect();
     for tool in [
         "echo",
         "add",
@@ -116,12 +152,13 @@ async fn embedded_fleet_run_writes_run_file_and_report() {
 
     let html = std::fs::read_to_string(&outcome.report).unwrap();
     assert!(html.contains("<section id=\"claims\">") && html.contains("<svg"));
-    assert!(html.contains("<section id=\"calls\">") && html.contains("scan_secrets"));
+    assert!(html.contains("Per call") && html.contains("scan_secrets"));
     assert!(!html.contains("src=") && !html.contains("href="));
     assert!(outcome.run_file.is_absolute() && outcome.report.is_absolute());
-    let cpu = run.cpu.expect("CPU use read from /proc");
+    let cpu = r.cpu.expect("CPU use read from /proc");
     assert!(cpu.includes_embedded_fleet && cpu.process_cpu_s > 0.0 && cpu.cpu_us_per_request > 0.0);
-    assert!(html.contains("CPU during the load run"));
+    assert!(cpu.generator_cpu_s > 0.0 && cpu.fleet_cpu_s.is_some_and(|f| f > 0.0));
+    assert!(html.contains("CPU during the phase"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,14 +189,15 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
         "--target",
     ];
     extra.extend(urls.iter().map(String::as_str));
-    let outcome = loadgen::run(args(&extra, out.path()))
+    let outcome = loadgen::run(args(&extra, out.path()), CancellationToken::new())
         .await
         .expect("run completes");
     let run = &outcome.run;
     assert_eq!(run.config.mode, "targets");
     assert!(run.fleet.is_none());
     assert!(run.config.mix.iter().all(|m| m.call == "tools/list"));
-    assert!(run.results.requests > 0 && run.results.ok == run.results.requests);
+    let r = run.latency.as_ref().unwrap();
+    assert!(r.requests > 0 && r.ok == r.requests);
 
     // Calls chosen with --tool on the community server: a weighted mix; and a tool the server
     // lacks shows as errors.
@@ -185,7 +223,8 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
         .map(|m| (m.call.as_str(), m.percent))
         .collect();
     assert_eq!(calls, [("echo", 75.0), ("add", 25.0)]);
-    assert!(run.results.requests > 0 && run.results.ok == run.results.requests);
+    let r = run.latency.as_ref().unwrap();
+    assert!(r.requests > 0 && r.ok == r.requests);
     let mut extra = vec![
         "--duration",
         "1",
@@ -198,19 +237,22 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
     ];
     extra.extend(["--target", &community]);
     let run = quick(&extra).await;
-    assert!(run.results.requests > 0 && run.results.ok == 0);
-    assert_eq!(
-        run.results.errors[&ErrorClass::JsonrpcError],
-        run.results.requests
-    );
+    let r = run.latency.as_ref().unwrap();
+    assert!(r.requests > 0 && r.ok == 0);
+    assert_eq!(r.errors[&ErrorClass::JsonrpcError], r.requests);
+    // Goose was told about the MCP-level failures behind HTTP 200s.
+    assert_eq!(r.engine.failures, r.engine.requests);
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/mcp", closed.local_addr().unwrap());
     drop(closed);
     let out = tempfile::tempdir().unwrap();
-    let err = loadgen::run(args(&["--duration", "1", "--target", &dead], out.path()))
-        .await
-        .expect_err("a dead target is an error");
+    let err = loadgen::run(
+        args(&["--duration", "1", "--target", &dead], out.path()),
+        CancellationToken::new(),
+    )
+    .await
+    .expect_err("a dead target is an error");
     let msg = format!("{err:#}");
     assert!(msg.contains(&dead) && msg.contains("connect"), "{msg}");
     fleet.stop().await;
@@ -233,7 +275,8 @@ async fn admin_api_and_port_range_targets() {
         run.config.mix
     );
     assert!(run.config.mix.iter().any(|m| m.group == "security"));
-    assert_eq!(run.results.ok, run.results.requests);
+    let r = run.latency.as_ref().unwrap();
+    assert_eq!(r.ok, r.requests);
 
     // A port range (of one port: this fleet's ports are ephemeral, not consecutive).
     let port = fleet.endpoints()[0].addr.port();
@@ -266,12 +309,9 @@ async fn session_era_opens_uses_and_closes_sessions() {
     let run = quick(&extra).await;
     assert_eq!(run.config.protocol_version, "2025-11-25");
     assert_eq!(run.health.ok, 3);
-    assert!(run.results.requests > 0);
-    assert_eq!(
-        run.results.ok, run.results.requests,
-        "{:?}",
-        run.results.errors
-    );
+    let r = run.latency.as_ref().unwrap();
+    assert!(r.requests > 0);
+    assert_eq!(r.ok, r.requests, "{:?}", r.errors);
     // Every session was deleted at the end: the servers hold none.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
@@ -312,9 +352,12 @@ async fn a_server_that_is_not_mcp_is_a_clear_error() {
         }
     });
     let out = tempfile::tempdir().unwrap();
-    let err = loadgen::run(args(&["--duration", "1", "--target", &url], out.path()))
-        .await
-        .expect_err("not MCP");
+    let err = loadgen::run(
+        args(&["--duration", "1", "--target", &url], out.path()),
+        CancellationToken::new(),
+    )
+    .await
+    .expect_err("not MCP");
     let msg = format!("{err:#}");
     assert!(
         msg.contains(&url) && msg.contains("protocol") && msg.contains("MCP"),
@@ -348,15 +391,14 @@ async fn open_model_shows_a_one_second_stall_in_the_tails() {
         "--target",
         &url,
     ];
-    let outcome = loadgen::run(args(&extra, out.path())).await.expect("run");
+    let outcome = loadgen::run(args(&extra, out.path()), CancellationToken::new())
+        .await
+        .expect("run");
     let run = &outcome.run;
     staller.await.unwrap();
-    let (corrected, service) = (&run.results.latency_us, &run.results.service_latency_us);
-    assert_eq!(
-        run.results.ok, run.results.requests,
-        "{:?}",
-        run.results.errors
-    );
+    let r = run.latency.as_ref().unwrap();
+    let (corrected, service) = (&r.latency_us, &r.service_latency_us);
+    assert_eq!(r.ok, r.requests, "{:?}", r.errors);
     assert!(run.config.load_model.starts_with("open model: 200 req/s"));
     // About 200 requests fell due during the stall: their latency counts from when they were
     // due, so the tail shows the second; the service time of most requests stayed short.
@@ -372,11 +414,115 @@ async fn open_model_shows_a_one_second_stall_in_the_tails() {
     );
     assert!(service.p50 < 100_000, "service p50 {} us", service.p50);
     assert!(
-        (500..=800).contains(&run.results.requests),
+        (500..=800).contains(&r.requests),
         "about 3.5 s x 200 req/s: {}",
-        run.results.requests
+        r.requests
     );
     let html = std::fs::read_to_string(&outcome.report).unwrap();
     assert!(html.contains("service time") && html.contains("intended send time"));
     fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_held_and_counted_on_both_sides() {
+    let out = tempfile::tempdir().unwrap();
+    let extra = [
+        "--scenario",
+        "connections",
+        "--servers",
+        "6",
+        "--ephemeral-ports",
+        "--connections",
+        "40",
+        "--connections-ramp-up",
+        "1",
+        "--hold",
+        "2",
+        "--connection-rate",
+        "5",
+    ];
+    let outcome = loadgen::run(args(&extra, out.path()), CancellationToken::new())
+        .await
+        .expect("run");
+    let run = &outcome.run;
+    assert!(run.latency.is_none());
+    let c = run
+        .connections
+        .as_ref()
+        .expect("the connections scenario ran");
+    assert_eq!(c.asked, 40);
+    assert!(c.samples >= 2, "{c:?}");
+    assert_eq!(c.held_min_client, Some(40), "{:?}", c.results.connections);
+    assert_eq!(c.held_min_server, Some(40), "{:?}", c.results.connections);
+    assert_eq!(c.held(), Some(40));
+    let r = &c.results;
+    assert_eq!(r.ok, r.requests, "{:?}", r.errors);
+    // 40 connections at 5 req/s each for 2 s: about 400 requests.
+    assert!((300..=500).contains(&r.requests), "{}", r.requests);
+    assert!(r.setup.load_model.starts_with("per-connection rate"));
+    let verdict = |id: &str| run.claims.iter().find(|c| c.id == id).unwrap();
+    let held = verdict("connections_1000");
+    assert_eq!(held.verdict, Verdict::Fail, "40 < 1000");
+    assert!(held.measured.as_deref().unwrap().starts_with("40 of 40"));
+    let html = std::fs::read_to_string(&outcome.report).unwrap();
+    assert!(html.contains("<section id=\"connections\">") && html.contains("client sockets"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_search_and_sync_without_memory_tools() {
+    let out = tempfile::tempdir().unwrap();
+    let extra = [
+        "--scenario",
+        "capacity,sync",
+        "--servers",
+        "4",
+        "--ephemeral-ports",
+        "--capacity-step",
+        "1",
+        "--capacity-p99",
+        "1000",
+    ];
+    let outcome = loadgen::run(args(&extra, out.path()), CancellationToken::new())
+        .await
+        .expect("run");
+    let run = &outcome.run;
+    let c = run.capacity.as_ref().expect("the capacity scenario ran");
+    assert_eq!(c.p99_bound_us, 1_000_000);
+    assert!(!c.steps.is_empty() && c.steps.len() <= 8);
+    // With no latency run to start from, the search starts at 500 req/s and doubles while
+    // steps pass; the best rate is the highest passing step.
+    assert_eq!(c.steps[0].rate, 500.0);
+    let best = c
+        .steps
+        .iter()
+        .filter(|s| s.passed)
+        .map(|s| s.rate)
+        .fold(0.0, f64::max);
+    assert_eq!(c.best_rps, (best > 0.0).then_some(best));
+    assert!(
+        c.best_rps.is_some(),
+        "500 req/s with a 1 s p99 bound: {:?}",
+        c.steps.iter().map(|s| &s.reason).collect::<Vec<_>>()
+    );
+    for s in &c.steps {
+        assert_eq!(s.passed, s.reason.starts_with("achieved"), "{}", s.reason);
+    }
+    let sync = run.sync.as_ref().expect("the sync scenario ran");
+    assert!(!sync.available);
+    assert!(
+        sync.reason.contains("lacks the memory tools") && sync.reason.contains("memory_version"),
+        "{}",
+        sync.reason
+    );
+    let claim = run
+        .claims
+        .iter()
+        .find(|c| c.id == "git_memory_sync")
+        .unwrap();
+    assert_eq!(claim.verdict, Verdict::NotMeasured);
+    assert!(
+        claim.note.contains("lacks the memory tools"),
+        "{}",
+        claim.note
+    );
 }

@@ -1,0 +1,345 @@
+//! The scenarios: each turns the run's arguments into load phases ([`attack::Phase`]) and
+//! their outcomes into a section of the run file. Claims are judged on these sections
+//! ([`crate::claims`]); nothing here decides a verdict.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Args,
+    attack::{self, Pacing, Phase, PhaseOutcome},
+    embedded::Embedded,
+    mcp,
+    measure::Target,
+    runfile::{CapacityResult, CapacityStep, ConnectionsResult, PhaseSetup, Results, SyncResult},
+};
+
+/// Warm-up of the connections scenario and of each capacity step.
+const SHORT_WARMUP: Duration = Duration::from_secs(1);
+/// Most requests in flight during a capacity step (the open model's users).
+const CAPACITY_USERS: usize = 256;
+/// Capacity steps at most, doubling then bisecting.
+const CAPACITY_MAX_STEPS: usize = 8;
+/// The search stops when the failing rate is within this factor of the passing one.
+const CAPACITY_RESOLUTION: f64 = 1.1;
+/// A step whose achieved rate falls below this share of the intended one did not keep up.
+const CAPACITY_MIN_ACHIEVED: f64 = 0.95;
+/// Tools a server must offer for the sync scenario (the memory server's, plus ours).
+pub const MEMORY_TOOLS: [&str; 3] = ["create_entities", "open_nodes", "memory_version"];
+
+/// What every scenario needs.
+pub struct Context<'a> {
+    pub args: &'a Args,
+    pub targets: Arc<[Target]>,
+    pub fleet: Option<&'a Embedded>,
+    pub stop: &'a CancellationToken,
+}
+
+impl Context<'_> {
+    async fn phase(&self, phase: Phase) -> anyhow::Result<PhaseOutcome> {
+        let fleet = self.fleet;
+        let server_connections = move || fleet.map(Embedded::open_connections);
+        attack::run(phase, self.stop, &server_connections).await
+    }
+
+    fn phase_base(&self, name: &str) -> Phase {
+        Phase {
+            name: name.into(),
+            targets: self.targets.clone(),
+            users: self.args.users as usize,
+            ramp_up: self.args.ramp_up,
+            warmup: self.args.warmup,
+            duration: self.args.duration,
+            timeout: self.args.timeout,
+            pacing: Pacing::Closed,
+            embedded: self.fleet.is_some(),
+        }
+    }
+}
+
+/// The run file's view of a phase.
+fn results(phase: &Phase, outcome: PhaseOutcome) -> anyhow::Result<Results> {
+    let mut r = Results::new(&outcome.recorder, outcome.measured.as_secs_f64())?;
+    r.setup = PhaseSetup {
+        users: phase.users,
+        ramp_up_s: phase.ramp_up.as_secs_f64(),
+        warmup_s: phase.warmup.as_secs_f64(),
+        duration_s: phase.duration.as_secs_f64(),
+        load_model: load_model(phase),
+    };
+    r.connections = outcome.connections;
+    r.window_s = [outcome.window.0, outcome.window.1];
+    r.cpu = outcome.cpu;
+    r.engine = outcome.engine;
+    Ok(r)
+}
+
+/// The load model in words, as the report shows it.
+pub fn load_model(phase: &Phase) -> String {
+    match phase.pacing {
+        Pacing::Closed => "closed loop: each user sends its next request when the previous one \
+                           has completed (no coordinated-omission correction)"
+            .into(),
+        Pacing::Open { rate } => format!(
+            "open model: {rate} req/s at fixed intended send times, at most {} in flight; \
+             latency counts from the intended time (coordinated omission corrected), \
+             service_latency_us from the actual send",
+            phase.users
+        ),
+        Pacing::PerUser { rate } => format!(
+            "per-connection rate: each of {} users sends {rate} req/s on its own timetable; \
+             latency counts from the intended time",
+            phase.users
+        ),
+    }
+}
+
+/// The latency scenario: --users users over all targets with the tool mix, closed loop or
+/// open model (--rate).
+pub async fn latency(cx: &Context<'_>) -> anyhow::Result<(Results, bool)> {
+    let mut phase = cx.phase_base("latency");
+    if let Some(rate) = cx.args.rate {
+        phase.pacing = Pacing::Open { rate };
+    }
+    eprintln!(
+        "latency: {} users, {:.0} s ramp-up + {:.0} s warm-up + {:.0} s measured; {}",
+        phase.users,
+        phase.ramp_up.as_secs_f64(),
+        phase.warmup.as_secs_f64(),
+        phase.duration.as_secs_f64(),
+        load_model(&phase)
+    );
+    let outcome = cx.phase(phase.clone()).await?;
+    let interrupted = outcome.interrupted;
+    Ok((results(&phase, outcome)?, interrupted))
+}
+
+/// The connections scenario: --connections users, each on its own connection, opened over
+/// --connections-ramp-up and held for --hold at --connection-rate each. The connections are
+/// counted once a second on the client side (established sockets) and, for the embedded fleet,
+/// on the servers' side.
+pub async fn connections(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult, bool)> {
+    let args = cx.args;
+    let rate = args.connection_rate;
+    let phase = Phase {
+        users: args.connections as usize,
+        ramp_up: args.connections_ramp_up,
+        warmup: SHORT_WARMUP,
+        duration: args.hold,
+        pacing: Pacing::PerUser { rate },
+        ..cx.phase_base("connections")
+    };
+    eprintln!(
+        "connections: opening {} connections over {:.0} s, holding them {:.0} s at {rate} req/s \
+         each",
+        phase.users,
+        phase.ramp_up.as_secs_f64(),
+        phase.duration.as_secs_f64()
+    );
+    let outcome = cx.phase(phase.clone()).await?;
+    let interrupted = outcome.interrupted;
+    let (from, to) = outcome.window;
+    let during: Vec<_> = outcome
+        .connections
+        .iter()
+        .filter(|s| s.t >= from && s.t <= to)
+        .copied()
+        .collect();
+    let min = |f: fn(&attack::ConnectionSample) -> Option<u64>| {
+        during
+            .iter()
+            .map(f)
+            .collect::<Option<Vec<u64>>>()?
+            .into_iter()
+            .min()
+    };
+    let result = ConnectionsResult {
+        asked: phase.users,
+        per_connection_rps: rate,
+        held_min_client: min(|s| s.client),
+        held_min_server: min(|s| s.server),
+        samples: during.len(),
+        results: results(&phase, outcome)?,
+    };
+    eprintln!(
+        "connections: held at least {} client / {} server connections over {} samples",
+        result.held_min_client.map_or("?".into(), |n| n.to_string()),
+        result.held_min_server.map_or("-".into(), |n| n.to_string()),
+        result.samples
+    );
+    Ok((result, interrupted))
+}
+
+/// The capacity scenario: open-model steps of --capacity-step each, doubling from `start` until
+/// a step fails, then bisecting; a step passes with no error, p99 within `p99_bound` and the
+/// intended rate achieved.
+pub async fn capacity(
+    cx: &Context<'_>,
+    p99_bound: Duration,
+    start: f64,
+) -> anyhow::Result<(CapacityResult, bool)> {
+    let bound_us = u64::try_from(p99_bound.as_micros()).unwrap_or(u64::MAX);
+    eprintln!(
+        "capacity: searching the highest rate with p99 <= {} and no errors ({} s steps)",
+        crate::fmt_micros(bound_us),
+        cx.args.capacity_step.as_secs_f64()
+    );
+    let (mut pass, mut fail): (Option<f64>, Option<f64>) = (None, None);
+    let mut rate = start.max(1.0);
+    let mut steps = Vec::new();
+    let mut interrupted = false;
+    while steps.len() < CAPACITY_MAX_STEPS && !cx.stop.is_cancelled() {
+        let phase = Phase {
+            users: CAPACITY_USERS,
+            ramp_up: Duration::ZERO,
+            warmup: SHORT_WARMUP,
+            duration: cx.args.capacity_step,
+            pacing: Pacing::Open { rate },
+            ..cx.phase_base(&format!("capacity {rate:.0}/s"))
+        };
+        let outcome = cx.phase(phase.clone()).await?;
+        interrupted |= outcome.interrupted;
+        let results = results(&phase, outcome)?;
+        let (passed, reason) = judge_step(&results, rate, bound_us);
+        eprintln!(
+            "capacity: {rate:.0} req/s {}: {reason}",
+            if passed { "passed" } else { "failed" }
+        );
+        steps.push(CapacityStep {
+            rate,
+            passed,
+            reason,
+            results,
+        });
+        if passed {
+            pass = Some(pass.map_or(rate, |p: f64| p.max(rate)));
+        } else {
+            fail = Some(fail.map_or(rate, |f: f64| f.min(rate)));
+        }
+        rate = match (pass, fail) {
+            (Some(_), None) => rate * 2.0,
+            (None, Some(f)) => f / 2.0,
+            (Some(p), Some(f)) if f / p > CAPACITY_RESOLUTION => (p * f).sqrt(),
+            _ => break,
+        };
+        if rate < 1.0 {
+            break;
+        }
+    }
+    if let Some(best) = pass {
+        eprintln!("capacity: {best:.0} req/s is the highest rate that passed");
+    }
+    Ok((
+        CapacityResult {
+            p99_bound_us: bound_us,
+            best_rps: pass,
+            steps,
+        },
+        interrupted,
+    ))
+}
+
+/// Whether a capacity step passed, and why in words.
+fn judge_step(r: &Results, rate: f64, bound_us: u64) -> (bool, String) {
+    let errors = r.requests - r.ok;
+    let achieved = r.throughput_rps;
+    let p99 = r.latency_us.p99;
+    let facts = format!(
+        "achieved {achieved:.0} req/s, p99 {}, {errors} errors",
+        crate::fmt_micros(p99)
+    );
+    if r.ok == 0 {
+        (false, format!("no request succeeded ({facts})"))
+    } else if errors > 0 {
+        (false, format!("errors ({facts})"))
+    } else if p99 > bound_us {
+        (false, format!("p99 above the bound ({facts})"))
+    } else if achieved < rate * CAPACITY_MIN_ACHIEVED {
+        (false, format!("did not keep up with the rate ({facts})"))
+    } else {
+        (true, facts)
+    }
+}
+
+/// The sync scenario: needs servers offering the memory tools; says which are missing
+/// otherwise.
+pub async fn sync(cx: &Context<'_>) -> anyhow::Result<SyncResult> {
+    let target = &cx.targets[0];
+    let client = mcp::client(cx.args.timeout)?;
+    let result = match mcp::tool_names(&client, &target.url, target.protocol).await {
+        Err(class) => SyncResult {
+            available: false,
+            reason: format!(
+                "could not list the tools of {} ({}: {})",
+                target.url,
+                class.name(),
+                class.describe()
+            ),
+        },
+        Ok(names) => {
+            let missing: Vec<&str> = MEMORY_TOOLS
+                .iter()
+                .copied()
+                .filter(|t| !names.iter().any(|n| n == t))
+                .collect();
+            if missing.is_empty() {
+                SyncResult {
+                    available: false,
+                    reason: format!(
+                        "{} offers the memory tools, but this version of loadgen cannot run \
+                         the sync scenario yet",
+                        target.url
+                    ),
+                }
+            } else {
+                SyncResult {
+                    available: false,
+                    reason: format!(
+                        "the target {} lacks the memory tools ({} missing): the sync scenario \
+                         needs servers with a shared memory (the memory server's tools plus \
+                         memory_version and minVersion reads)",
+                        target.url,
+                        missing.join(", ")
+                    ),
+                }
+            }
+        }
+    };
+    eprintln!("sync: {}", result.reason);
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{mcp::ErrorClass, recorder::Recorder};
+
+    fn step(latencies_ms: &[u64], errors: u64, seconds: f64) -> Results {
+        let mut r = Recorder::default();
+        for ms in latencies_ms {
+            r.record(0, Duration::from_millis(*ms), Ok(()));
+        }
+        for _ in 0..errors {
+            r.record(0, Duration::from_millis(1), Err(ErrorClass::Timeout));
+        }
+        Results::new(&r, seconds).unwrap()
+    }
+
+    #[test]
+    fn capacity_steps_are_judged_on_errors_p99_and_achieved_rate() {
+        let fast = vec![5; 100];
+        assert!(judge_step(&step(&fast, 0, 1.0), 100.0, 25_000).0);
+        let (ok, why) = judge_step(&step(&fast, 1, 1.0), 100.0, 25_000);
+        assert!(!ok && why.starts_with("errors"), "{why}");
+        let slow = vec![30; 100];
+        let (ok, why) = judge_step(&step(&slow, 0, 1.0), 100.0, 25_000);
+        assert!(!ok && why.starts_with("p99"), "{why}");
+        let (ok, why) = judge_step(&step(&fast, 0, 1.0), 200.0, 25_000);
+        assert!(!ok && why.starts_with("did not keep up"), "{why}");
+        assert!(!judge_step(&step(&[], 0, 1.0), 100.0, 25_000).0);
+    }
+}
