@@ -5,8 +5,10 @@
 //!
 //! Timing is ours, not goose's: goose times a request to its response headers, while an MCP
 //! call is done when the matching JSON-RPC response has arrived, so every call is timed to the
-//! end of its body and recorded into hdrhistogram ([`Recorder`]). Goose's own request counts are
-//! kept as a cross-check ([`EngineFacts`]).
+//! end of its body and recorded into hdrhistogram ([`Recorder`]), and handed to goose with
+//! `record_custom_request_duration`, whose request counts are kept as a cross-check
+//! ([`EngineFacts`]). Calls go over each user's own lean connections ([`Conn`]) rather than
+//! goose's reqwest client, which costs twice the CPU per request.
 //!
 //! Clock of a phase: users start over `ramp_up`, then `warmup` (requests started then are not
 //! recorded), then `duration` (recorded). Goose's run time is whole seconds, so a fractional
@@ -26,13 +28,14 @@ use std::{
 
 use goose::{
     config::GooseConfiguration,
-    goose::{GooseRequest, GooseResponse, GooseUser, Scenario, Transaction, TransactionResult},
+    goose::{GooseUser, Scenario, Transaction, TransactionResult},
     prelude::{GooseAttack, GooseDefault, GooseDefaultType as _},
 };
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    conn::Conn,
     mcp::{self, Channel, ErrorClass, Protocol, Sent},
     measure::Target,
     recorder::Recorder,
@@ -142,6 +145,8 @@ struct Shared {
 /// One user's own state: its servers, their sessions, its random stream.
 struct UserState {
     servers: Vec<usize>,
+    /// This user's connection to each of its servers (taken out while a call uses it).
+    conns: Vec<Option<Conn>>,
     sessions: Vec<Option<String>>,
     random: SplitMix64,
     sent: u64,
@@ -194,6 +199,7 @@ pub async fn run(
             .map(|i| {
                 let servers = assigned(i, users, phase.targets.len());
                 Mutex::new(UserState {
+                    conns: (0..servers.len()).map(|_| None).collect(),
                     sessions: vec![None; servers.len()],
                     servers,
                     random: SplitMix64(i as u64),
@@ -372,23 +378,26 @@ fn build_attack(shared: &Arc<Shared>, host: &str) -> anyhow::Result<GooseAttack>
         .map_err(|e| anyhow::anyhow!("goose configuration: {e:?}"))
 }
 
-/// On start: our own HTTP client (no proxy, no Nagle, the run's timeout), then a session with
-/// each 2025-11-25 server of this user. A session that fails to open is retried by the first
-/// call to that server, whose latency and outcome then include it.
+/// On start: a connection to each of this user's servers, with a session on each 2025-11-25
+/// one. A session that fails to open is retried by the first call to that server, whose
+/// latency and outcome then include it.
 async fn on_start(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
-    user.set_client_builder(mcp::client_builder(s.phase.timeout))
-        .await?;
     let Some(me) = s.users.get(user.weighted_users_index) else {
         return Ok(());
     };
     let servers = lock(me).servers.clone();
     for (slot, server) in servers.into_iter().enumerate() {
         let target = &s.phase.targets[server];
-        if target.protocol == Protocol::Session
-            && let Ok(session) = mcp::open_session(&user.client, &target.url).await
-        {
-            lock(me).sessions[slot] = Some(session);
-        }
+        let Ok(mut conn) = Conn::new(&target.url, s.phase.timeout) else {
+            continue;
+        };
+        let session = match target.protocol {
+            Protocol::Session => mcp::open_session(&mut conn).await.ok(),
+            Protocol::Stateless => None,
+        };
+        let mut state = lock(me);
+        state.conns[slot] = Some(conn);
+        state.sessions[slot] = session;
     }
     Ok(())
 }
@@ -398,24 +407,25 @@ async fn on_stop(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
     let Some(me) = s.users.get(user.weighted_users_index) else {
         return Ok(());
     };
-    let open: Vec<(usize, String)> = {
+    let open: Vec<(Conn, String)> = {
         let mut state = lock(me);
-        let servers = state.servers.clone();
-        state
-            .sessions
-            .iter_mut()
-            .zip(servers)
-            .filter_map(|(session, server)| session.take().map(|id| (server, id)))
+        let slots = state.servers.len();
+        (0..slots)
+            .filter_map(|slot| {
+                let session = state.sessions[slot].take()?;
+                Some((state.conns[slot].take()?, session))
+            })
             .collect()
     };
-    for (server, session) in open {
-        mcp::close_session(&user.client, &s.phase.targets[server].url, &session).await;
+    for (mut conn, session) in open {
+        mcp::close_session(&mut conn, &session).await;
     }
     Ok(())
 }
 
-/// One MCP call: wait until it is due (open models), pick a server and a call, send it through
-/// goose and read the response to the end, then record it.
+/// One MCP call: wait until it is due (open models), pick a server and a call, send it on this
+/// user's connection to that server and read the response to the end, record it, and hand the
+/// outcome to goose as well.
 async fn call(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
     let index = user.weighted_users_index;
     let Some(me) = s.users.get(index) else {
@@ -441,7 +451,7 @@ async fn call(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
             () = tokio::time::sleep_until(wake.into()) => {}
         }
     }
-    let (slot, server, pick, id, mut session) = {
+    let (slot, server, pick, id, conn, mut session) = {
         let mut state = lock(me);
         let slot = (state.sent % state.servers.len() as u64) as usize;
         state.sent += 1;
@@ -451,72 +461,80 @@ async fn call(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
             state.servers[slot],
             pick,
             state.sent,
-            state.sessions[slot].clone(),
+            state.conns[slot].take(),
+            state.sessions[slot].take(),
         )
     };
     let target = &s.phase.targets[server];
     let mcp_call = target.mix.pick(pick);
     let start = Instant::now();
-    // A session opened here (the first was refused, or the last expired) delays this call:
-    // count it, headers and all.
-    if target.protocol == Protocol::Session && session.is_none() {
-        match mcp::open_session(&user.client, &target.url).await {
-            Ok(opened) => {
-                lock(me).sessions[slot] = Some(opened.clone());
-                session = Some(opened);
+    let sent = match conn.map_or_else(|| Conn::new(&target.url, s.phase.timeout), Ok) {
+        Err(class) => failed(start, class),
+        Ok(mut conn) => {
+            // A session opened here (the first was refused, or the last expired) delays this
+            // call: count it, headers and all.
+            if target.protocol == Protocol::Session && session.is_none() {
+                match mcp::open_session(&mut conn).await {
+                    Ok(opened) => session = Some(opened),
+                    Err(class) => {
+                        lock(me).conns[slot] = Some(conn);
+                        let sent = failed(start, class);
+                        s.record(index, due, sent, mcp_call.label(), &target.group);
+                        return tell_goose(user, mcp_call.label(), sent).await;
+                    }
+                }
             }
-            Err(class) => {
-                let failed = Sent {
-                    elapsed: start.elapsed(),
-                    ttfb: None,
-                    outcome: Err(class),
-                };
-                s.record(index, due, failed, mcp_call.label(), &target.group);
-                return Ok(());
+            let channel = match &session {
+                Some(id) => Channel::Session(id),
+                None => Channel::Stateless,
+            };
+            let sent_at = Instant::now();
+            let sent = mcp::send(&mut conn, mcp_call, id, channel).await;
+            if sent.status == Some(404) {
+                // The session is gone: the next call to this server re-initializes.
+                session = None;
+            }
+            let mut state = lock(me);
+            state.conns[slot] = Some(conn);
+            state.sessions[slot] = session;
+            let setup = sent_at.saturating_duration_since(start);
+            Sent {
+                elapsed: sent.elapsed + setup,
+                ttfb: sent.ttfb.map(|t| t + setup),
+                ..sent
             }
         }
-    }
-    let channel = match &session {
-        Some(id) => Channel::Session(id),
-        None => Channel::Stateless,
-    };
-    let builder = mcp::request(&user.client, &target.url, mcp_call, id, channel);
-    let request = GooseRequest::builder()
-        .set_request_builder(builder)
-        .name(mcp_call.label())
-        .build();
-    let sent_at = Instant::now();
-    let sent = match user.request(request).await {
-        Ok(GooseResponse {
-            mut request,
-            response,
-        }) => {
-            let sent = mcp::finish(response, sent_at, id).await;
-            if let Err(class) = sent.outcome {
-                // Goose judged by the HTTP status alone: tell it what MCP said, so its counts
-                // agree with ours.
-                let _ = user.set_failure(class.name(), &mut request, None, None);
-            }
-            sent
-        }
-        // Goose refused the request before sending it (it could not be built).
-        Err(_) => Sent {
-            elapsed: sent_at.elapsed(),
-            ttfb: None,
-            outcome: Err(ErrorClass::Protocol),
-        },
-    };
-    if sent.outcome == Err(ErrorClass::HttpStatus) && session.is_some() {
-        // A 404 means the session is gone: the next call to this server re-initializes.
-        lock(me).sessions[slot] = None;
-    }
-    let setup = sent_at.saturating_duration_since(start);
-    let sent = Sent {
-        elapsed: sent.elapsed + setup,
-        ttfb: sent.ttfb.map(|t| t + setup),
-        outcome: sent.outcome,
     };
     s.record(index, due, sent, mcp_call.label(), &target.group);
+    tell_goose(user, mcp_call.label(), sent).await
+}
+
+/// A call that failed before any response, `class` saying why.
+fn failed(start: Instant, class: ErrorClass) -> Sent {
+    Sent {
+        elapsed: start.elapsed(),
+        ttfb: None,
+        status: None,
+        outcome: Err(class),
+    }
+}
+
+/// Records the call in goose's own metrics (timed to the whole response, as ours), so goose's
+/// request counts cross-check ours.
+async fn tell_goose(user: &mut GooseUser, label: &str, sent: Sent) -> TransactionResult {
+    let error = sent.outcome.err().map(ErrorClass::name);
+    // Goose's answer is the transaction's failure when the call failed; the call is recorded
+    // either way, and our own counts carry the verdict.
+    let _ = user
+        .record_custom_request_duration(
+            "POST",
+            label,
+            sent.elapsed,
+            sent.outcome.is_ok(),
+            sent.status,
+            error,
+        )
+        .await;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 pub mod attack;
 pub mod claims;
 pub mod cli;
+pub mod conn;
 pub mod cpu;
 pub mod embedded;
 pub mod mcp;

@@ -13,12 +13,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reqwest::{
-    Client, Url,
-    header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue},
+use bytes::Bytes;
+use http::{
+    HeaderMap, HeaderValue, Method,
+    header::{ACCEPT, CONTENT_TYPE},
 };
 use serde::{Deserialize, Serialize, de::IgnoredAny};
 use serde_json::{Value, json};
+
+use crate::conn::Conn;
 
 /// The protocol era requests are sent in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
@@ -180,25 +183,6 @@ impl Call {
     }
 }
 
-/// How loadgen's HTTP clients are built: at most one idle connection per server, no Nagle
-/// delay, no proxy (everything measured is local or explicitly targeted), no compression. Targets
-/// are plain `http://` (the CLI refuses others), so no TLS roots are loaded: loading the
-/// platform's costs ~30 ms per client, which a thousand users would pay.
-pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
-    Client::builder()
-        .tls_certs_only(std::iter::empty())
-        .pool_max_idle_per_host(1)
-        .tcp_nodelay(true)
-        .no_proxy()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-}
-
-/// An HTTP client for one user (see [`client_builder`]).
-pub fn client(timeout: Duration) -> reqwest::Result<Client> {
-    client_builder(timeout).build()
-}
-
 /// Where a request goes and in which era: for sessions, the session id.
 #[derive(Debug, Clone, Copy)]
 pub enum Channel<'a> {
@@ -214,92 +198,131 @@ pub struct Sent {
     /// From sending to the response headers. In the session era the headers leave before the
     /// tool has run, so this is not the tool's latency.
     pub ttfb: Option<Duration>,
+    /// The HTTP status, when a response arrived.
+    pub status: Option<u16>,
     pub outcome: Result<(), ErrorClass>,
 }
 
-/// The HTTP request for one call with JSON-RPC id `id`, in the era `channel` says.
-pub fn request(
-    client: &Client,
-    url: &Url,
-    call: &Call,
-    id: u64,
-    channel: Channel<'_>,
-) -> reqwest::RequestBuilder {
-    match channel {
-        Channel::Stateless => client
-            .post(url.clone())
-            .headers(call.stateless_headers.clone())
-            .body(call.body(id, Protocol::Stateless)),
-        Channel::Session(session) => client
-            .post(url.clone())
-            .headers(call.session_headers.clone())
-            .header("mcp-session-id", session)
-            .body(call.body(id, Protocol::Session)),
-    }
+/// Content type and accept, as every MCP POST carries them.
+fn post_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    h
 }
 
-/// Reads the response to a request sent at `start` to its end and classifies it: `Sent` with
-/// the time to the headers (now, as this is called when they arrived) and to the whole body.
-pub async fn finish(
-    response: Result<reqwest::Response, reqwest::Error>,
-    start: Instant,
-    id: u64,
-) -> Sent {
-    let response = match response {
-        Ok(r) => r,
-        Err(e) => {
-            return Sent {
-                elapsed: start.elapsed(),
-                ttfb: None,
-                outcome: Err(classify_transport(&e)),
-            };
+/// Adds the session-era headers for session `session`.
+fn with_session(mut h: HeaderMap, session: &str) -> Result<HeaderMap, ErrorClass> {
+    h.insert(
+        "mcp-protocol-version",
+        HeaderValue::from_static(Protocol::Session.version()),
+    );
+    // A session id that is not a valid header value is the server's protocol violation.
+    h.insert(
+        "mcp-session-id",
+        HeaderValue::from_str(session).map_err(|_| ErrorClass::Protocol)?,
+    );
+    Ok(h)
+}
+
+/// Sends one call with JSON-RPC id `id` and times it to the response headers and to the whole
+/// body.
+pub async fn send(conn: &mut Conn, call: &Call, id: u64, channel: Channel<'_>) -> Sent {
+    let start = Instant::now();
+    let prepared = match channel {
+        Channel::Stateless => Ok((call.stateless_headers.clone(), Protocol::Stateless)),
+        Channel::Session(session) => {
+            with_session(call.session_headers.clone(), session).map(|h| (h, Protocol::Session))
         }
     };
-    let ttfb = start.elapsed();
-    let status = response.status().as_u16();
-    let body = response.text().await;
-    let elapsed = start.elapsed();
-    let outcome = match body {
-        Ok(text) => classify_response(status, &text, id),
-        Err(e) => Err(classify_transport(&e)),
+    let exchange = match prepared {
+        Ok((headers, protocol)) => {
+            conn.exchange(Method::POST, headers, call.body(id, protocol).into())
+                .await
+        }
+        Err(class) => Err(class),
     };
-    Sent {
-        elapsed,
-        ttfb: Some(ttfb),
-        outcome,
+    match exchange {
+        Ok(x) => Sent {
+            elapsed: x.elapsed,
+            ttfb: Some(x.ttfb),
+            status: Some(x.status),
+            outcome: classify_bytes(x.status, &x.body, id),
+        },
+        Err(class) => Sent {
+            elapsed: start.elapsed(),
+            ttfb: None,
+            status: None,
+            outcome: Err(class),
+        },
     }
 }
 
-/// Sends one call and times it to the response headers and to the whole body.
-pub async fn send(client: &Client, url: &Url, call: &Call, id: u64, channel: Channel<'_>) -> Sent {
-    let request = request(client, url, call, id, channel);
-    let start = Instant::now();
-    finish(request.send().await, start, id).await
+/// Opens a 2025-11-25 session: `initialize`, then `notifications/initialized`. Returns the
+/// session id the server handed out.
+pub async fn open_session(conn: &mut Conn) -> Result<String, ErrorClass> {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": Protocol::Session.version(),
+            "capabilities": {},
+            "clientInfo": {"name": "mcpfleet-loadgen", "version": env!("CARGO_PKG_VERSION")},
+        },
+    });
+    let x = conn
+        .exchange(Method::POST, post_headers(), body.to_string().into())
+        .await?;
+    classify_bytes(x.status, &x.body, 0)?;
+    let session = x
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ErrorClass::Protocol)?
+        .to_string();
+    let initialized = conn
+        .exchange(
+            Method::POST,
+            with_session(post_headers(), &session)?,
+            Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+        )
+        .await?;
+    if !(200..300).contains(&initialized.status) {
+        return Err(ErrorClass::HttpStatus);
+    }
+    Ok(session)
+}
+
+/// Closes a session (best effort: the server may already have dropped it).
+pub async fn close_session(conn: &mut Conn, session: &str) {
+    if let Ok(headers) = with_session(HeaderMap::new(), session) {
+        let _ = conn.exchange(Method::DELETE, headers, Bytes::new()).await;
+    }
 }
 
 /// The names of the tools a server lists (one `tools/list`, in the given era), to learn what
 /// it offers before calling it.
-pub async fn tool_names(
-    client: &Client,
-    url: &Url,
-    protocol: Protocol,
-) -> Result<Vec<String>, ErrorClass> {
-    let list = Call::tools_list();
+pub async fn tool_names(conn: &mut Conn, protocol: Protocol) -> Result<Vec<String>, ErrorClass> {
     let session = match protocol {
         Protocol::Stateless => None,
-        Protocol::Session => Some(open_session(client, url).await?),
+        Protocol::Session => Some(open_session(conn).await?),
     };
-    let channel = match &session {
-        Some(id) => Channel::Session(id),
-        None => Channel::Stateless,
+    let list = Call::tools_list();
+    let (headers, era) = match &session {
+        Some(id) => (with_session(post_headers(), id)?, Protocol::Session),
+        None => (list.stateless_headers.clone(), Protocol::Stateless),
     };
-    let response = request(client, url, &list, 1, channel).send().await;
     let names = async {
-        let response = response.map_err(|e| classify_transport(&e))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| classify_transport(&e))?;
-        classify_response(status, &text, 1)?;
-        let message = fleet::server::first_jsonrpc_message(&text).ok_or(ErrorClass::Protocol)?;
+        let x = conn
+            .exchange(Method::POST, headers, list.body(1, era).into())
+            .await?;
+        classify_bytes(x.status, &x.body, 1)?;
+        let text = std::str::from_utf8(&x.body).map_err(|_| ErrorClass::Protocol)?;
+        let message = fleet::server::first_jsonrpc_message(text).ok_or(ErrorClass::Protocol)?;
         let tools = message
             .pointer("/result/tools")
             .and_then(Value::as_array)
@@ -311,79 +334,17 @@ pub async fn tool_names(
     }
     .await;
     if let Some(id) = &session {
-        close_session(client, url, id).await;
+        close_session(conn, id).await;
     }
     names
 }
 
-/// Opens a 2025-11-25 session: `initialize`, then `notifications/initialized`. Returns the
-/// session id the server handed out.
-pub async fn open_session(client: &Client, url: &Url) -> Result<String, ErrorClass> {
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": Protocol::Session.version(),
-            "capabilities": {},
-            "clientInfo": {"name": "mcpfleet-loadgen", "version": env!("CARGO_PKG_VERSION")},
-        },
-    });
-    let response = client
-        .post(url.clone())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| classify_transport(&e))?;
-    let status = response.status().as_u16();
-    let session = response
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(String::from);
-    let text = response.text().await.map_err(|e| classify_transport(&e))?;
-    classify_response(status, &text, 0)?;
-    let session = session.ok_or(ErrorClass::Protocol)?;
-    let initialized = client
-        .post(url.clone())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", Protocol::Session.version())
-        .header("mcp-session-id", &session)
-        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .send()
-        .await
-        .map_err(|e| classify_transport(&e))?;
-    let status = initialized.status();
-    // Drain the body so the connection is reused.
-    let _ = initialized.bytes().await;
-    if !status.is_success() {
-        return Err(ErrorClass::HttpStatus);
-    }
-    Ok(session)
-}
-
-/// Closes a session (best effort: the server may already have dropped it).
-pub async fn close_session(client: &Client, url: &Url, session: &str) {
-    let request = client
-        .delete(url.clone())
-        .header("mcp-protocol-version", Protocol::Session.version())
-        .header("mcp-session-id", session);
-    if let Ok(response) = request.send().await {
-        let _ = response.bytes().await;
-    }
-}
-
-/// Classifies a failure below HTTP.
-pub fn classify_transport(e: &reqwest::Error) -> ErrorClass {
-    if e.is_timeout() {
-        ErrorClass::Timeout
-    } else if e.is_decode() {
-        ErrorClass::Protocol
-    } else {
-        ErrorClass::Connect
+/// [`classify_response`] of a body that may not be UTF-8.
+fn classify_bytes(status: u16, body: &[u8], id: u64) -> Result<(), ErrorClass> {
+    match std::str::from_utf8(body) {
+        Ok(text) => classify_response(status, text, id),
+        Err(_) if !(200..300).contains(&status) => Err(ErrorClass::HttpStatus),
+        Err(_) => Err(ErrorClass::Protocol),
     }
 }
 
@@ -493,23 +454,24 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        let url: Url = format!("http://{addr}/mcp").parse().unwrap();
-        let client = client(Duration::from_millis(300)).unwrap();
-        let sent = send(&client, &url, &Call::tools_list(), 1, Channel::Stateless).await;
+        let url: reqwest::Url = format!("http://{addr}/mcp").parse().unwrap();
+        let mut conn = Conn::new(&url, Duration::from_millis(300)).unwrap();
+        let sent = send(&mut conn, &Call::tools_list(), 1, Channel::Stateless).await;
         assert_eq!(sent.outcome, Err(ErrorClass::Connect));
-        assert_eq!(sent.ttfb, None);
+        assert_eq!((sent.ttfb, sent.status), (None, None));
         // A server that accepts but never answers: timeout.
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url: Url = format!("http://{}/mcp", silent.local_addr().unwrap())
+        let url: reqwest::Url = format!("http://{}/mcp", silent.local_addr().unwrap())
             .parse()
             .unwrap();
         let hold = tokio::spawn(async move {
             let _conn = silent.accept().await;
             tokio::time::sleep(Duration::from_secs(5)).await;
         });
+        let mut conn = Conn::new(&url, Duration::from_millis(300)).unwrap();
         let Sent {
             elapsed, outcome, ..
-        } = send(&client, &url, &Call::tools_list(), 1, Channel::Stateless).await;
+        } = send(&mut conn, &Call::tools_list(), 1, Channel::Session("s")).await;
         assert_eq!(outcome, Err(ErrorClass::Timeout));
         assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
         hold.abort();

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    conn::Conn,
     mcp::{self, Call, Channel, ErrorClass, Protocol},
     mix::Mix,
 };
@@ -89,13 +90,12 @@ pub async fn sweep(
     stop: &CancellationToken,
 ) -> anyhow::Result<HealthSweep> {
     let started = Instant::now();
-    let client = mcp::client(timeout)?;
     let list = Call::tools_list();
     let outcomes: Vec<(usize, Result<Protocol, ErrorClass>)> =
         futures::stream::iter(targets.iter().enumerate())
             .map(|(i, t)| {
-                let (client, list) = (&client, &list);
-                async move { (i, detect(client, &t.url, list, choice).await) }
+                let list = &list;
+                async move { (i, detect(&t.url, timeout, list, choice).await) }
             })
             .buffer_unordered(SWEEP_CONCURRENCY)
             .take_until(stop.cancelled())
@@ -138,23 +138,25 @@ pub async fn sweep(
 /// One `tools/list` in the era asked for; with `auto`, 2026-07-28 first and 2025-11-25 when
 /// that is refused. Gives the era the server answered in, or the first failure.
 async fn detect(
-    client: &reqwest::Client,
     url: &Url,
+    timeout: Duration,
     list: &Call,
     choice: ProtocolChoice,
 ) -> Result<Protocol, ErrorClass> {
+    let mut conn = Conn::new(url, timeout)?;
+    let conn = &mut conn;
     match choice {
-        ProtocolChoice::Stateless => probe(client, url, list, Protocol::Stateless)
+        ProtocolChoice::Stateless => probe(conn, list, Protocol::Stateless)
             .await
             .map(|()| Protocol::Stateless),
-        ProtocolChoice::Session => probe(client, url, list, Protocol::Session)
+        ProtocolChoice::Session => probe(conn, list, Protocol::Session)
             .await
             .map(|()| Protocol::Session),
-        ProtocolChoice::Auto => match probe(client, url, list, Protocol::Stateless).await {
+        ProtocolChoice::Auto => match probe(conn, list, Protocol::Stateless).await {
             Ok(()) => Ok(Protocol::Stateless),
             // Nothing there, or nothing in time: the other era will not do better.
             Err(e @ (ErrorClass::Connect | ErrorClass::Timeout)) => Err(e),
-            Err(first) => probe(client, url, list, Protocol::Session)
+            Err(first) => probe(conn, list, Protocol::Session)
                 .await
                 .map(|()| Protocol::Session)
                 .map_err(|_| first),
@@ -164,24 +166,15 @@ async fn detect(
 
 /// One `tools/list` in the given era; in the session era the session is opened and closed
 /// around it, as a client that only looks would do.
-async fn probe(
-    client: &reqwest::Client,
-    url: &Url,
-    list: &Call,
-    protocol: Protocol,
-) -> Result<(), ErrorClass> {
+async fn probe(conn: &mut Conn, list: &Call, protocol: Protocol) -> Result<(), ErrorClass> {
     match protocol {
-        Protocol::Stateless => {
-            mcp::send(client, url, list, 1, Channel::Stateless)
-                .await
-                .outcome
-        }
+        Protocol::Stateless => mcp::send(conn, list, 1, Channel::Stateless).await.outcome,
         Protocol::Session => {
-            let session = mcp::open_session(client, url).await?;
-            let outcome = mcp::send(client, url, list, 1, Channel::Session(&session))
+            let session = mcp::open_session(conn).await?;
+            let outcome = mcp::send(conn, list, 1, Channel::Session(&session))
                 .await
                 .outcome;
-            mcp::close_session(client, url, &session).await;
+            mcp::close_session(conn, &session).await;
             outcome
         }
     }

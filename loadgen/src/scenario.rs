@@ -266,8 +266,11 @@ fn judge_step(r: &Results, rate: f64, bound_us: u64) -> (bool, String) {
 /// otherwise.
 pub async fn sync(cx: &Context<'_>) -> anyhow::Result<SyncResult> {
     let target = &cx.targets[0];
-    let client = mcp::client(cx.args.timeout)?;
-    let result = match mcp::tool_names(&client, &target.url, target.protocol).await {
+    let listed = match crate::conn::Conn::new(&target.url, cx.args.timeout) {
+        Ok(mut conn) => mcp::tool_names(&mut conn, target.protocol).await,
+        Err(class) => Err(class),
+    };
+    let result = match listed {
         Err(class) => SyncResult {
             available: false,
             reason: format!(
