@@ -526,3 +526,65 @@ async fn capacity_search_and_sync_without_memory_tools() {
         claim.note
     );
 }
+
+/// A server that speaks only the 2025-11-25 era, as older SDKs do: a request without a session
+/// is refused with 400; `initialize` hands out a session.
+async fn legacy_only_server() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::{
+        http::{HeaderMap, StatusCode},
+        response::IntoResponse,
+        routing::post,
+    };
+    async fn mcp(headers: HeaderMap, body: String) -> axum::response::Response {
+        let message: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let id = message["id"].clone();
+        if message["method"] == "initialize" {
+            let reply = serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {
+                "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+                "serverInfo": {"name": "legacy", "version": "1"}}});
+            return ([("mcp-session-id", "legacy-1")], axum::Json(reply)).into_response();
+        }
+        if headers.get("mcp-session-id").is_none() {
+            let refusal = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {
+                "code": -32000, "message": "Bad Request: No valid session ID provided"}});
+            return (StatusCode::BAD_REQUEST, axum::Json(refusal)).into_response();
+        }
+        if id.is_null() {
+            return StatusCode::ACCEPTED.into_response();
+        }
+        axum::Json(serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {"tools": []}}))
+            .into_response()
+    }
+    let app = axum::Router::new().route("/mcp", post(mcp).delete(|| async { StatusCode::OK }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_auto_falls_back_to_sessions_for_a_legacy_server() {
+    let (url, server) = legacy_only_server().await;
+    let short = ["--run-time", "1", "--warmup", "0", "--users", "2"];
+    let mut extra = short.to_vec();
+    extra.extend(["--target", &url]);
+    let run = quick(&extra).await;
+    assert_eq!(run.config.protocol, "auto");
+    assert_eq!(run.config.protocol_version, "2025-11-25");
+    assert_eq!(run.health.protocols.get("2025-11-25"), Some(&1));
+    let r = run.latency.as_ref().unwrap();
+    assert!(r.requests > 0 && r.ok == r.requests, "{:?}", r.errors);
+
+    // Asked for the 2026 era only, the server's refusal is the error.
+    let mut extra = short.to_vec();
+    extra.extend(["--protocol", "2026-07-28", "--target", &url]);
+    let out = tempfile::tempdir().unwrap();
+    let err = loadgen::run(args(&extra, out.path()), CancellationToken::new())
+        .await
+        .expect_err("the server refuses stateless requests");
+    let msg = format!("{err:#}");
+    assert!(msg.contains(&url) && msg.contains("http_status"), "{msg}");
+    server.abort();
+}
