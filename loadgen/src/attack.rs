@@ -378,8 +378,8 @@ fn build_attack(shared: &Arc<Shared>, host: &str) -> anyhow::Result<GooseAttack>
         .map_err(|e| anyhow::anyhow!("goose configuration: {e:?}"))
 }
 
-/// On start: a connection to each of this user's servers, with a session on each 2025-11-25
-/// one. A session that fails to open is retried by the first call to that server, whose
+/// On start: a connection to each of this user's servers (opened now, so the connections are
+/// held from the user's start), with a session on each 2025-11-25 one. A session that fails to open is retried by the first call to that server, whose
 /// latency and outcome then include it.
 async fn on_start(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
     let Some(me) = s.users.get(user.weighted_users_index) else {
@@ -391,9 +391,13 @@ async fn on_start(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
         let Ok(mut conn) = Conn::new(&target.url, s.phase.timeout) else {
             continue;
         };
+        // A failure here is retried, and counted, by the first call.
         let session = match target.protocol {
             Protocol::Session => mcp::open_session(&mut conn).await.ok(),
-            Protocol::Stateless => None,
+            Protocol::Stateless => {
+                let _ = conn.open().await;
+                None
+            }
         };
         let mut state = lock(me);
         state.conns[slot] = Some(conn);

@@ -62,6 +62,18 @@ impl Conn {
         })
     }
 
+    /// Connects now if not connected, so a user holds its connections from its start rather
+    /// than from its first call.
+    pub async fn open(&mut self) -> Result<(), ErrorClass> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let sender = tokio::time::timeout(self.timeout, self.connect())
+                .await
+                .unwrap_or(Err(ErrorClass::Timeout))?;
+            self.sender = Some(sender);
+        }
+        Ok(())
+    }
+
     /// Sends one request and reads the whole response. A failure drops the connection, so the
     /// next exchange starts on a fresh one.
     pub async fn exchange(
@@ -201,6 +213,7 @@ mod tests {
         // One reply per connection: every second exchange finds the connection closed.
         let (url, task) = server(1).await;
         let mut conn = Conn::new(&url, Duration::from_secs(2)).unwrap();
+        conn.open().await.unwrap();
         for _ in 0..3 {
             let x = conn
                 .exchange(Method::POST, HeaderMap::new(), Bytes::from_static(b"{}"))

@@ -19,7 +19,8 @@ use crate::{
 const SHORT_WARMUP: Duration = Duration::from_secs(1);
 /// Most requests in flight during a capacity step (the open model's users).
 const CAPACITY_USERS: usize = 256;
-/// Capacity steps at most, doubling then bisecting.
+/// Capacity steps at most, doubling then bisecting (a step confirmed by a second try counts
+/// once).
 const CAPACITY_MAX_STEPS: usize = 8;
 /// The search stops when the failing rate is within this factor of the passing one.
 const CAPACITY_RESOLUTION: f64 = 1.1;
@@ -173,7 +174,8 @@ pub async fn connections(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult,
 
 /// The capacity scenario: open-model steps of --capacity-step each, doubling from `start` until
 /// a step fails, then bisecting; a step passes with no error, p99 within `p99_bound` and the
-/// intended rate achieved.
+/// intended rate achieved. A step that failed on latency or rate alone is run a second time
+/// and fails only if that fails too.
 pub async fn capacity(
     cx: &Context<'_>,
     p99_bound: Duration,
@@ -200,8 +202,18 @@ pub async fn capacity(
         };
         let outcome = cx.phase(phase.clone()).await?;
         interrupted |= outcome.interrupted;
-        let results = results(&phase, outcome)?;
-        let (passed, reason) = judge_step(&results, rate, bound_us);
+        let mut results = results(&phase, outcome)?;
+        let (mut passed, mut reason) = judge_step(&results, rate, bound_us);
+        if !passed && results.ok == results.requests && !cx.stop.is_cancelled() {
+            // Only p99 (or the rate) missed: a transient stall of this shared machine can do
+            // that, so a failure counts only if it repeats.
+            eprintln!("capacity: {rate:.0} req/s missed ({reason}); running it again to confirm");
+            let outcome = cx.phase(phase.clone()).await?;
+            interrupted |= outcome.interrupted;
+            results = self::results(&phase, outcome)?;
+            (passed, reason) = judge_step(&results, rate, bound_us);
+            reason = format!("{reason} (second try)");
+        }
         eprintln!(
             "capacity: {rate:.0} req/s {}: {reason}",
             if passed { "passed" } else { "failed" }
