@@ -30,7 +30,7 @@ use crate::target::TargetSpec;
         - health: the sweep alone.\n\
         It writes run.json and a self-contained report.html into a new run folder, prints the \
         claim verdicts and both paths. Ctrl-C stops early and keeps what was measured, marked \
-        interrupted.",
+        interrupted (exit status 130).",
     after_help = "Examples:\n  cargo run --release -p loadgen\n  \
         loadgen --servers 50 --users 16 --run-time 5 --scenario latency\n  \
         loadgen --scenario connections --connections 2000 --ephemeral-ports --servers 1000\n  \

@@ -14,9 +14,14 @@ fn main() -> ExitCode {
         None => run(),
     };
     match result {
-        Ok(Some(summary)) => {
+        Ok(Some((summary, interrupted))) => {
             print!("{summary}");
-            ExitCode::SUCCESS
+            // An interrupted run wrote what it measured, but did not do what was asked.
+            if interrupted {
+                ExitCode::from(130)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
@@ -28,7 +33,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> anyhow::Result<Option<String>> {
+/// Runs loadgen; gives the summary to print and whether the run was interrupted.
+fn run() -> anyhow::Result<Option<(String, bool)>> {
     fleet::cli::init_logging();
     let args = loadgen::Args::parse();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -46,5 +52,5 @@ fn run() -> anyhow::Result<Option<String>> {
         first.cancel();
     })?;
     let outcome = tokio::runtime::Runtime::new()?.block_on(loadgen::run(args, stop))?;
-    Ok(Some(loadgen::summary(&outcome)))
+    Ok(Some((loadgen::summary(&outcome), outcome.run.interrupted)))
 }
