@@ -1,7 +1,8 @@
 //! One load phase, driven by goose: goose launches the users (spread over the ramp-up), keeps
 //! them running for the phase and stops them. Each goose user speaks MCP in its transactions:
-//! it opens its sessions in the on-start transaction (2025-11-25 targets), makes one call per
-//! iteration and deletes its sessions in the on-stop transaction.
+//! it opens its connections (and, for 2025-11-25 targets, its sessions) in the on-start
+//! transaction, makes one call per iteration and deletes its sessions in the on-stop
+//! transaction.
 //!
 //! Timing is ours, not goose's: goose times a request to its response headers, while an MCP
 //! call is done when the matching JSON-RPC response has arrived, so every call is timed to the
@@ -286,7 +287,7 @@ pub async fn run(
         cpu,
         engine: EngineFacts {
             name: "goose".into(),
-            version: goose_version().into(),
+            version: GOOSE_SERIES.into(),
             users_max: metrics.maximum_users,
             requests: metrics
                 .requests
@@ -299,10 +300,8 @@ pub async fn run(
     })
 }
 
-/// The goose version we were built against (from its crate metadata, via Cargo.lock).
-fn goose_version() -> &'static str {
-    "0.19"
-}
+/// The goose release series loadgen is built against (the requirement in Cargo.toml).
+const GOOSE_SERIES: &str = "0.19";
 
 type TransactionFuture<'r> = Pin<Box<dyn Future<Output = TransactionResult> + Send + 'r>>;
 
@@ -339,8 +338,8 @@ fn build_attack(shared: &Arc<Shared>, host: &str) -> anyhow::Result<GooseAttack>
         .as_secs_f64()
         .ceil()
         .max(1.0) as usize;
-    // One client for goose to hand every user (its default builds one per user, loading TLS
-    // roots each time); each user replaces it with its own in on-start.
+    // Calls go over our own connections, so goose's users need no client of their own: one
+    // shared client spares building one per user (each loads the platform's TLS roots).
     let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .and_then(|a| {
             a.set_client_builder_without_cookies(

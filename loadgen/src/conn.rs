@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header::HOST};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use reqwest::Url;
 
 use crate::mcp::ErrorClass;
+
+/// Largest response body read; a larger one is a `protocol` error.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// A connection to one endpoint (opened lazily).
 #[derive(Debug)]
@@ -144,11 +147,15 @@ impl Conn {
             };
             let ttfb = Instant::now();
             let (parts, incoming) = response.into_parts();
-            let body = incoming
-                .collect()
-                .await
-                .map_err(|_| ErrorClass::Connect)?
-                .to_bytes();
+            let body = match Limited::new(incoming, MAX_BODY).collect().await {
+                Ok(body) => body.to_bytes(),
+                // Larger than any answer to the calls we make: the peer is not serving MCP
+                // responses (and we will not buffer it).
+                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                    return Err(ErrorClass::Protocol);
+                }
+                Err(_) => return Err(ErrorClass::Connect),
+            };
             return Ok((parts.status.as_u16(), parts.headers, body, ttfb));
         }
     }
@@ -224,6 +231,30 @@ mod tests {
             assert!(x.ttfb <= x.elapsed);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_a_protocol_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: Url = format!("http://{}/mcp", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let task = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let size = MAX_BODY + 1;
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n");
+            let _ = conn.write_all(head.as_bytes()).await;
+            let _ = conn.write_all(&vec![b'x'; size]).await;
+        });
+        let mut conn = Conn::new(&url, Duration::from_secs(5)).unwrap();
+        let err = conn
+            .exchange(Method::POST, HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err, ErrorClass::Protocol);
         task.abort();
     }
 
