@@ -528,26 +528,59 @@ async fn capacity_search_and_sync_without_memory_tools() {
 }
 
 /// A server that speaks only the 2025-11-25 era, as older SDKs do: a request without a session
-/// is refused with 400; `initialize` hands out a session.
-async fn legacy_only_server() -> (String, tokio::task::JoinHandle<()>) {
+/// is refused with 400; `initialize` hands out a session, which expires (404) after 50 calls.
+/// Returns its URL and the number of sessions it handed out.
+async fn legacy_only_server() -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    };
+
     use axum::{
+        extract::State,
         http::{HeaderMap, StatusCode},
         response::IntoResponse,
         routing::post,
     };
-    async fn mcp(headers: HeaderMap, body: String) -> axum::response::Response {
+    #[derive(Clone, Default)]
+    struct Sessions {
+        opened: Arc<AtomicU64>,
+        calls: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
+    }
+    async fn mcp(
+        State(sessions): State<Sessions>,
+        headers: HeaderMap,
+        body: String,
+    ) -> axum::response::Response {
         let message: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         let id = message["id"].clone();
         if message["method"] == "initialize" {
+            let n = sessions.opened.fetch_add(1, Ordering::Relaxed) + 1;
             let reply = serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {
                 "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
                 "serverInfo": {"name": "legacy", "version": "1"}}});
-            return ([("mcp-session-id", "legacy-1")], axum::Json(reply)).into_response();
+            let session = format!("legacy-{n}");
+            sessions.calls.lock().unwrap().insert(session.clone(), 0);
+            return ([("mcp-session-id", session)], axum::Json(reply)).into_response();
         }
-        if headers.get("mcp-session-id").is_none() {
+        let Some(session) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) else {
             let refusal = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {
                 "code": -32000, "message": "Bad Request: No valid session ID provided"}});
             return (StatusCode::BAD_REQUEST, axum::Json(refusal)).into_response();
+        };
+        {
+            let mut calls = sessions.calls.lock().unwrap();
+            match calls.get_mut(session) {
+                Some(n) if *n < 50 => *n += 1,
+                _ => {
+                    calls.remove(session);
+                    return StatusCode::NOT_FOUND.into_response();
+                }
+            }
         }
         if id.is_null() {
             return StatusCode::ACCEPTED.into_response();
@@ -555,18 +588,22 @@ async fn legacy_only_server() -> (String, tokio::task::JoinHandle<()>) {
         axum::Json(serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {"tools": []}}))
             .into_response()
     }
-    let app = axum::Router::new().route("/mcp", post(mcp).delete(|| async { StatusCode::OK }));
+    let sessions = Sessions::default();
+    let opened = sessions.opened.clone();
+    let app = axum::Router::new()
+        .route("/mcp", post(mcp).delete(|| async { StatusCode::OK }))
+        .with_state(sessions);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    (url, task)
+    (url, opened, task)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_auto_falls_back_to_sessions_for_a_legacy_server() {
-    let (url, server) = legacy_only_server().await;
+    let (url, opened, server) = legacy_only_server().await;
     let short = ["--run-time", "1", "--warmup", "0", "--users", "2"];
     let mut extra = short.to_vec();
     extra.extend(["--target", &url]);
@@ -575,7 +612,21 @@ async fn protocol_auto_falls_back_to_sessions_for_a_legacy_server() {
     assert_eq!(run.config.protocol_version, "2025-11-25");
     assert_eq!(run.health.protocols.get("2025-11-25"), Some(&1));
     let r = run.latency.as_ref().unwrap();
-    assert!(r.requests > 0 && r.ok == r.requests, "{:?}", r.errors);
+    // Sessions expire every 50 calls: each expiry costs one call (404, an HTTP status error),
+    // and the next call re-initializes.
+    let expired = r.errors[&ErrorClass::HttpStatus];
+    assert!(r.requests > 200, "{}", r.requests);
+    assert_eq!(r.ok + expired, r.requests, "{:?}", r.errors);
+    assert!(
+        expired > 0 && r.ok >= 45 * expired,
+        "{} ok, {expired} expired",
+        r.ok
+    );
+    let sessions = opened.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sessions > expired,
+        "{sessions} sessions for {expired} expiries"
+    );
 
     // Asked for the 2026 era only, the server's refusal is the error.
     let mut extra = short.to_vec();
