@@ -44,8 +44,10 @@ use crate::{
 
 /// Most recorder shards: users share them, so memory does not grow with the user count.
 const MAX_SHARDS: usize = 16;
-/// The resolution of tokio's timer.
-const TIMER_TICK: Duration = Duration::from_millis(1);
+/// How long before a request's due time its user wakes. Tokio's timer rounds a deadline up to
+/// its next millisecond tick and sleeps in whole milliseconds, so a wake lands up to about 2 ms
+/// after the deadline asked for (measured: with 1 ms, 40 % of sends at 1k req/s were still late).
+const EARLY_WAKE: Duration = Duration::from_millis(2);
 /// How often a user that is past the end of the phase looks again whether goose stopped it.
 const IDLE: Duration = Duration::from_millis(20);
 
@@ -440,12 +442,11 @@ async fn call(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
         tokio::time::sleep(IDLE).await;
         return Ok(());
     }
-    // Tokio's timer fires on the first millisecond tick after its deadline, so a request woken
-    // at its due time would go out up to 1 ms late and carry that into its corrected latency.
-    // Waking one tick early sends it within the millisecond before it is due instead; its
-    // latency then is its service time (never less).
+    // A request woken at its due time would go out late (see EARLY_WAKE) and carry that into
+    // its corrected latency. Woken early, it goes out a little before it is due instead, and
+    // its latency is its service time (never less); the rate over time is unchanged.
     if s.phase.pacing != Pacing::Closed
-        && let Some(wake) = due.checked_sub(TIMER_TICK)
+        && let Some(wake) = due.checked_sub(EARLY_WAKE)
         && wake > Instant::now()
     {
         tokio::select! {
