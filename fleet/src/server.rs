@@ -308,6 +308,12 @@ pub fn stateless_meta() -> Value {
 /// The first JSON-RPC message of a response body, whether it is plain JSON or an SSE stream
 /// (`data:` lines; priming events without data are skipped).
 pub fn first_jsonrpc_message(body: &str) -> Option<Value> {
+    first_message(body)
+}
+
+/// [`first_jsonrpc_message`] parsed into any shape, borrowing from `body` where `T` does: a
+/// load generator reads only the fields a verdict needs rather than a whole `Value`.
+pub fn first_message<'a, T: serde::Deserialize<'a>>(body: &'a str) -> Option<T> {
     let trimmed = body.trim_start();
     if trimmed.starts_with('{') {
         return serde_json::from_str(trimmed).ok();
@@ -316,7 +322,7 @@ pub fn first_jsonrpc_message(body: &str) -> Option<Value> {
         .filter_map(|l| l.strip_prefix("data:"))
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .find_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find_map(|d| serde_json::from_str(d).ok())
 }
 
 /// State of the HTTP layers in front of the MCP service.

@@ -277,20 +277,6 @@ fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Con
         }
     }
     let eras: BTreeSet<&str> = health.protocols.keys().map(String::as_str).collect();
-    let phase = attack::Phase {
-        name: "latency".into(),
-        targets: Arc::from(Vec::new()),
-        users: args.users as usize,
-        ramp_up: args.ramp_up,
-        warmup: args.warmup,
-        duration: args.duration,
-        timeout: args.timeout,
-        pacing: match args.rate {
-            Some(rate) => attack::Pacing::Open { rate },
-            None => attack::Pacing::Closed,
-        },
-        embedded: args.targets.is_empty(),
-    };
     Config {
         mode: if args.targets.is_empty() {
             "embedded"
@@ -312,7 +298,7 @@ fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Con
         targets: args.targets.iter().map(|u| u.to_string()).collect(),
         protocol: args.protocol.name().into(),
         protocol_version: eras.into_iter().collect::<Vec<_>>().join(", "),
-        load_model: scenario::load_model(&phase),
+        load_model: scenario::load_model(scenario::latency_pacing(args), args.users as usize),
         mix,
     }
 }

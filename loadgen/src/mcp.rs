@@ -21,7 +21,7 @@ use http::{
 use serde::{Deserialize, Serialize, de::IgnoredAny};
 use serde_json::{Value, json};
 
-use crate::conn::Conn;
+use crate::conn::{Conn, Exchange};
 
 /// The protocol era requests are sent in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
@@ -121,18 +121,12 @@ impl Call {
         if let Some(obj) = with_meta.as_object_mut() {
             obj.insert("_meta".into(), fleet::server::stateless_meta());
         }
-        let mut common = HeaderMap::new();
-        common.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        common.insert(
-            ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        let mut session_headers = common.clone();
+        let mut session_headers = post_headers();
         session_headers.insert(
             "mcp-protocol-version",
             HeaderValue::from_static(Protocol::Session.version()),
         );
-        let mut stateless_headers = common;
+        let mut stateless_headers = post_headers();
         stateless_headers.insert(
             "mcp-protocol-version",
             HeaderValue::from_static(Protocol::Stateless.version()),
@@ -232,20 +226,7 @@ fn with_session(mut h: HeaderMap, session: &str) -> Result<HeaderMap, ErrorClass
 /// body.
 pub async fn send(conn: &mut Conn, call: &Call, id: u64, channel: Channel<'_>) -> Sent {
     let start = Instant::now();
-    let prepared = match channel {
-        Channel::Stateless => Ok((call.stateless_headers.clone(), Protocol::Stateless)),
-        Channel::Session(session) => {
-            with_session(call.session_headers.clone(), session).map(|h| (h, Protocol::Session))
-        }
-    };
-    let exchange = match prepared {
-        Ok((headers, protocol)) => {
-            conn.exchange(Method::POST, headers, call.body(id, protocol).into())
-                .await
-        }
-        Err(class) => Err(class),
-    };
-    match exchange {
+    match post(conn, call, id, channel).await {
         Ok(x) => Sent {
             elapsed: x.elapsed,
             ttfb: Some(x.ttfb),
@@ -259,6 +240,24 @@ pub async fn send(conn: &mut Conn, call: &Call, id: u64, channel: Channel<'_>) -
             outcome: Err(class),
         },
     }
+}
+
+/// POSTs one call in the era `channel` says and reads the whole response.
+async fn post(
+    conn: &mut Conn,
+    call: &Call,
+    id: u64,
+    channel: Channel<'_>,
+) -> Result<Exchange, ErrorClass> {
+    let (headers, protocol) = match channel {
+        Channel::Stateless => (call.stateless_headers.clone(), Protocol::Stateless),
+        Channel::Session(session) => (
+            with_session(call.session_headers.clone(), session)?,
+            Protocol::Session,
+        ),
+    };
+    conn.exchange(Method::POST, headers, call.body(id, protocol).into())
+        .await
 }
 
 /// Opens a 2025-11-25 session: `initialize`, then `notifications/initialized`. Returns the
@@ -311,15 +310,12 @@ pub async fn tool_names(conn: &mut Conn, protocol: Protocol) -> Result<Vec<Strin
         Protocol::Stateless => None,
         Protocol::Session => Some(open_session(conn).await?),
     };
-    let list = Call::tools_list();
-    let (headers, era) = match &session {
-        Some(id) => (with_session(post_headers(), id)?, Protocol::Session),
-        None => (list.stateless_headers.clone(), Protocol::Stateless),
+    let channel = match &session {
+        Some(id) => Channel::Session(id),
+        None => Channel::Stateless,
     };
     let names = async {
-        let x = conn
-            .exchange(Method::POST, headers, list.body(1, era).into())
-            .await?;
+        let x = post(conn, &Call::tools_list(), 1, channel).await?;
         classify_bytes(x.status, &x.body, 1)?;
         let text = std::str::from_utf8(&x.body).map_err(|_| ErrorClass::Protocol)?;
         let message = fleet::server::first_jsonrpc_message(text).ok_or(ErrorClass::Protocol)?;
@@ -371,18 +367,7 @@ pub fn classify_response(status: u16, body: &str, id: u64) -> Result<(), ErrorCl
     if !(200..300).contains(&status) {
         return Err(ErrorClass::HttpStatus);
     }
-    let trimmed = body.trim_start();
-    let reply: Reply = if trimmed.starts_with('{') {
-        serde_json::from_str(trimmed).map_err(|_| ErrorClass::Protocol)?
-    } else {
-        // SSE: the first `data:` line holding a JSON-RPC message.
-        body.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .find_map(|d| serde_json::from_str(d).ok())
-            .ok_or(ErrorClass::Protocol)?
-    };
+    let reply: Reply = fleet::server::first_message(body).ok_or(ErrorClass::Protocol)?;
     if reply.jsonrpc.as_deref() != Some("2.0")
         || reply.id.as_ref().and_then(Value::as_u64) != Some(id)
     {

@@ -38,10 +38,13 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    async fn phase(&self, phase: Phase) -> anyhow::Result<PhaseOutcome> {
+    /// Runs one phase; gives the run file's view of it and whether it was interrupted.
+    async fn run_phase(&self, phase: &Phase) -> anyhow::Result<(Results, bool)> {
         let fleet = self.fleet;
         let server_connections = move || fleet.map(Embedded::open_connections);
-        attack::run(phase, self.stop, &server_connections).await
+        let outcome = attack::run(phase.clone(), self.stop, &server_connections).await?;
+        let interrupted = outcome.interrupted;
+        Ok((results(phase, outcome)?, interrupted))
     }
 
     fn phase_base(&self, name: &str) -> Phase {
@@ -67,7 +70,7 @@ fn results(phase: &Phase, outcome: PhaseOutcome) -> anyhow::Result<Results> {
         ramp_up_s: phase.ramp_up.as_secs_f64(),
         warmup_s: phase.warmup.as_secs_f64(),
         duration_s: phase.duration.as_secs_f64(),
-        load_model: load_model(phase),
+        load_model: load_model(phase.pacing, phase.users),
     };
     r.connections = outcome.connections;
     r.window_s = [outcome.window.0, outcome.window.1];
@@ -77,43 +80,47 @@ fn results(phase: &Phase, outcome: PhaseOutcome) -> anyhow::Result<Results> {
 }
 
 /// The load model in words, as the report shows it.
-pub fn load_model(phase: &Phase) -> String {
-    match phase.pacing {
+pub fn load_model(pacing: Pacing, users: usize) -> String {
+    match pacing {
         Pacing::Closed => "closed loop: each user sends its next request when the previous one \
                            has completed (no coordinated-omission correction)"
             .into(),
         Pacing::Open { rate } => format!(
-            "open model: {rate} req/s at fixed intended send times, at most {} in flight; \
+            "open model: {rate} req/s at fixed intended send times, at most {users} in flight; \
              latency counts from the intended time (coordinated omission corrected), \
              service_latency_us from the actual send",
-            phase.users
         ),
         Pacing::PerUser { rate } => format!(
-            "per-connection rate: each of {} users sends {rate} req/s on its own timetable; \
+            "per-connection rate: each of {users} users sends {rate} req/s on its own timetable; \
              latency counts from the intended time",
-            phase.users
         ),
+    }
+}
+
+/// How the latency scenario paces: the open model at --rate, else a closed loop.
+pub fn latency_pacing(args: &Args) -> Pacing {
+    match args.rate {
+        Some(rate) => Pacing::Open { rate },
+        None => Pacing::Closed,
     }
 }
 
 /// The latency scenario: --users users over all targets with the tool mix, closed loop or
 /// open model (--rate).
 pub async fn latency(cx: &Context<'_>) -> anyhow::Result<(Results, bool)> {
-    let mut phase = cx.phase_base("latency");
-    if let Some(rate) = cx.args.rate {
-        phase.pacing = Pacing::Open { rate };
-    }
+    let phase = Phase {
+        pacing: latency_pacing(cx.args),
+        ..cx.phase_base("latency")
+    };
     eprintln!(
         "latency: {} users, {:.0} s ramp-up + {:.0} s warm-up + {:.0} s measured; {}",
         phase.users,
         phase.ramp_up.as_secs_f64(),
         phase.warmup.as_secs_f64(),
         phase.duration.as_secs_f64(),
-        load_model(&phase)
+        load_model(phase.pacing, phase.users)
     );
-    let outcome = cx.phase(phase.clone()).await?;
-    let interrupted = outcome.interrupted;
-    Ok((results(&phase, outcome)?, interrupted))
+    cx.run_phase(&phase).await
 }
 
 /// The connections scenario: --connections users, each on its own connection, opened over
@@ -138,10 +145,9 @@ pub async fn connections(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult,
         phase.ramp_up.as_secs_f64(),
         phase.duration.as_secs_f64()
     );
-    let outcome = cx.phase(phase.clone()).await?;
-    let interrupted = outcome.interrupted;
-    let (from, to) = outcome.window;
-    let during: Vec<_> = outcome
+    let (results, interrupted) = cx.run_phase(&phase).await?;
+    let [from, to] = results.window_s;
+    let during: Vec<_> = results
         .connections
         .iter()
         .filter(|s| s.t >= from && s.t <= to)
@@ -161,7 +167,7 @@ pub async fn connections(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult,
         held_min_client: min(|s| s.client),
         held_min_server: min(|s| s.server),
         samples: during.len(),
-        results: results(&phase, outcome)?,
+        results,
     };
     eprintln!(
         "connections: held at least {} client / {} server connections over {} samples",
@@ -200,17 +206,16 @@ pub async fn capacity(
             pacing: Pacing::Open { rate },
             ..cx.phase_base(&format!("capacity {rate:.0}/s"))
         };
-        let outcome = cx.phase(phase.clone()).await?;
-        interrupted |= outcome.interrupted;
-        let mut results = results(&phase, outcome)?;
+        let (mut results, stopped) = cx.run_phase(&phase).await?;
+        interrupted |= stopped;
         let (mut passed, mut reason) = judge_step(&results, rate, bound_us);
         if !passed && results.ok == results.requests && !cx.stop.is_cancelled() {
             // Only p99 (or the rate) missed: a transient stall of this shared machine can do
             // that, so a failure counts only if it repeats.
             eprintln!("capacity: {rate:.0} req/s missed ({reason}); running it again to confirm");
-            let outcome = cx.phase(phase.clone()).await?;
-            interrupted |= outcome.interrupted;
-            results = self::results(&phase, outcome)?;
+            let stopped;
+            (results, stopped) = cx.run_phase(&phase).await?;
+            interrupted |= stopped;
             (passed, reason) = judge_step(&results, rate, bound_us);
             reason = format!("{reason} (second try)");
         }
