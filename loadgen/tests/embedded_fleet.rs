@@ -17,13 +17,17 @@ fn args(extra: &[&str], out: &std::path::Path) -> loadgen::Args {
     loadgen::Args::try_parse_from(argv).unwrap()
 }
 
-/// Runs loadgen with `extra` flags into a fresh folder and returns the run.
-async fn quick(extra: &[&str]) -> RunFile {
+/// Runs loadgen with `extra` flags into a fresh folder, which lives as long as the returned
+/// guard.
+async fn launch(extra: &[&str]) -> (tempfile::TempDir, anyhow::Result<loadgen::RunOutcome>) {
     let out = tempfile::tempdir().unwrap();
-    loadgen::run(args(extra, out.path()), CancellationToken::new())
-        .await
-        .expect("run")
-        .run
+    let result = loadgen::run(args(extra, out.path()), CancellationToken::new()).await;
+    (out, result)
+}
+
+/// Runs loadgen with `extra` flags and returns the run.
+async fn quick(extra: &[&str]) -> RunFile {
+    launch(extra).await.1.expect("run").run
 }
 
 /// A healthy fleet of `servers` on ephemeral ports, with its admin API.
@@ -46,24 +50,19 @@ async fn start_fleet(servers: u32) -> fleet::Fleet {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_fleet_run_writes_run_file_and_report() {
-    let out = tempfile::tempdir().unwrap();
-    let a = args(
-        &[
-            "--servers",
-            "10",
-            "--duration",
-            "2",
-            "--warmup",
-            "0",
-            "--users",
-            "4",
-            "--ephemeral-ports",
-        ],
-        out.path(),
-    );
-    let outcome = loadgen::run(a, CancellationToken::new())
-        .await
-        .expect("run completes");
+    let (_out, outcome) = launch(&[
+        "--servers",
+        "10",
+        "--duration",
+        "2",
+        "--warmup",
+        "0",
+        "--users",
+        "4",
+        "--ephemeral-ports",
+    ])
+    .await;
+    let outcome = outcome.expect("run completes");
 
     let text = std::fs::read_to_string(&outcome.run_file).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -178,7 +177,6 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
     );
     let urls: Vec<String> = fleet.endpoints().iter().map(|e| e.mcp_url()).collect();
 
-    let out = tempfile::tempdir().unwrap();
     let mut extra = vec![
         "--duration",
         "1",
@@ -189,10 +187,7 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
         "--target",
     ];
     extra.extend(urls.iter().map(String::as_str));
-    let outcome = loadgen::run(args(&extra, out.path()), CancellationToken::new())
-        .await
-        .expect("run completes");
-    let run = &outcome.run;
+    let run = quick(&extra).await;
     assert_eq!(run.config.mode, "targets");
     assert!(run.fleet.is_none());
     assert!(run.config.mix.iter().all(|m| m.call == "tools/list"));
@@ -246,13 +241,10 @@ async fn targets_get_tools_list_and_dead_targets_fail_clearly() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/mcp", closed.local_addr().unwrap());
     drop(closed);
-    let out = tempfile::tempdir().unwrap();
-    let err = loadgen::run(
-        args(&["--duration", "1", "--target", &dead], out.path()),
-        CancellationToken::new(),
-    )
-    .await
-    .expect_err("a dead target is an error");
+    let err = launch(&["--duration", "1", "--target", &dead])
+        .await
+        .1
+        .expect_err("a dead target is an error");
     let msg = format!("{err:#}");
     assert!(msg.contains(&dead) && msg.contains("connect"), "{msg}");
     fleet.stop().await;
@@ -351,13 +343,10 @@ async fn a_server_that_is_not_mcp_is_a_clear_error() {
             let _ = conn.write_all(reply.as_bytes()).await;
         }
     });
-    let out = tempfile::tempdir().unwrap();
-    let err = loadgen::run(
-        args(&["--duration", "1", "--target", &url], out.path()),
-        CancellationToken::new(),
-    )
-    .await
-    .expect_err("not MCP");
+    let err = launch(&["--duration", "1", "--target", &url])
+        .await
+        .1
+        .expect_err("not MCP");
     let msg = format!("{err:#}");
     assert!(
         msg.contains(&url) && msg.contains("protocol") && msg.contains("MCP"),
@@ -378,7 +367,6 @@ async fn open_model_shows_a_one_second_stall_in_the_tails() {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         entry.faults.send_modify(|f| f.paused = false);
     });
-    let out = tempfile::tempdir().unwrap();
     let extra = [
         "--rate",
         "200",
@@ -391,9 +379,8 @@ async fn open_model_shows_a_one_second_stall_in_the_tails() {
         "--target",
         &url,
     ];
-    let outcome = loadgen::run(args(&extra, out.path()), CancellationToken::new())
-        .await
-        .expect("run");
+    let (_out, outcome) = launch(&extra).await;
+    let outcome = outcome.expect("run");
     let run = &outcome.run;
     staller.await.unwrap();
     let r = run.latency.as_ref().unwrap();
@@ -425,7 +412,6 @@ async fn open_model_shows_a_one_second_stall_in_the_tails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_held_and_counted_on_both_sides() {
-    let out = tempfile::tempdir().unwrap();
     let extra = [
         "--scenario",
         "connections",
@@ -441,9 +427,8 @@ async fn connections_are_held_and_counted_on_both_sides() {
         "--connection-rate",
         "5",
     ];
-    let outcome = loadgen::run(args(&extra, out.path()), CancellationToken::new())
-        .await
-        .expect("run");
+    let (_out, outcome) = launch(&extra).await;
+    let outcome = outcome.expect("run");
     let run = &outcome.run;
     assert!(run.latency.is_none());
     let c = run
@@ -470,7 +455,6 @@ async fn connections_are_held_and_counted_on_both_sides() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_search_and_sync_without_memory_tools() {
-    let out = tempfile::tempdir().unwrap();
     let extra = [
         "--scenario",
         "capacity,sync",
@@ -482,9 +466,8 @@ async fn capacity_search_and_sync_without_memory_tools() {
         "--capacity-p99",
         "1000",
     ];
-    let outcome = loadgen::run(args(&extra, out.path()), CancellationToken::new())
-        .await
-        .expect("run");
+    let (_out, outcome) = launch(&extra).await;
+    let outcome = outcome.expect("run");
     let run = &outcome.run;
     let c = run.capacity.as_ref().expect("the capacity scenario ran");
     assert_eq!(c.p99_bound_us, 1_000_000);
@@ -631,9 +614,9 @@ async fn protocol_auto_falls_back_to_sessions_for_a_legacy_server() {
     // Asked for the 2026 era only, the server's refusal is the error.
     let mut extra = short.to_vec();
     extra.extend(["--protocol", "2026-07-28", "--target", &url]);
-    let out = tempfile::tempdir().unwrap();
-    let err = loadgen::run(args(&extra, out.path()), CancellationToken::new())
+    let err = launch(&extra)
         .await
+        .1
         .expect_err("the server refuses stateless requests");
     let msg = format!("{err:#}");
     assert!(msg.contains(&url) && msg.contains("http_status"), "{msg}");
