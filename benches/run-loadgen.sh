@@ -78,14 +78,27 @@ for i in $(seq "$repeats"); do
 done
 # Half of oha's maximum is the issue's comparison point; a quarter shows the two where neither
 # generator is near its own limit.
+# Medians over the repeats (this host is noisy: one run proves little) and loadgen / oha.
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 for rate in $((oha_max / 2)) $((oha_max / 4)); do
   echo
   echo "fixed rate $rate req/s (of oha's last maximum $oha_max), latency from the intended send time"
   printf '%-8s %10s %10s %10s %12s\n' tool req/s p50-ms p99-ms "cpu-us/req"
+  : >"$out/oha.lat"
+  : >"$out/lg.lat"
   for i in $(seq "$repeats"); do
     read -r rps p50 p99 c n < <(run_oha -q "$rate" --latency-correction)
     printf '%-8s %10s %10s %10s %12s\n' oha "$rps" "$p50" "$p99" "$(per "$c" "$n")"
+    echo "$p50 $p99" >>"$out/oha.lat"
     read -r rps p50 p99 c n < <(run_loadgen --rate "$rate")
     printf '%-8s %10s %10s %10s %12s\n' loadgen "$rps" "$p50" "$p99" "$(per "$c" "$n")"
+    echo "$p50 $p99" >>"$out/lg.lat"
   done
+  o50=$(awk '{print $1}' "$out/oha.lat" | median)
+  o99=$(awk '{print $2}' "$out/oha.lat" | median)
+  l50=$(awk '{print $1}' "$out/lg.lat" | median)
+  l99=$(awk '{print $2}' "$out/lg.lat" | median)
+  awk -v a="$o50" -v b="$o99" -v c="$l50" -v d="$l99" -v n="$repeats" 'BEGIN {
+    printf "median of %d: oha p50 %.2f p99 %.2f ms; loadgen p50 %.2f p99 %.2f ms; loadgen/oha p50 %.2f p99 %.2f\n",
+      n, a, b, c, d, c / a, d / b }'
 done

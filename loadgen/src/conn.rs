@@ -3,15 +3,24 @@
 //! generator's CPU per request is its ceiling, and on this machine reqwest cost 42-47 µs of CPU
 //! per request where this path costs 18-22 µs (benches/README.md). Each goose user keeps one
 //! `Conn` per server it calls, so the connections held are exactly users × servers.
+//!
+//! The connection's I/O is driven inside the exchange by the calling task, not by a task of its
+//! own: a request then costs no hand-off between tasks (and threads), which showed as both CPU
+//! and latency tails. Between exchanges nobody reads the socket; a connection the server closed
+//! meanwhile is found at the next send and replaced (the request had not left).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header::HOST};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use reqwest::Url;
+use tokio::net::TcpStream;
 
 use crate::mcp::ErrorClass;
 
@@ -26,7 +35,15 @@ pub struct Conn {
     host: HeaderValue,
     path: Uri,
     timeout: Duration,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    link: Option<Link>,
+}
+
+/// An open connection: the handle requests are sent through, and the state machine that does
+/// the connection's I/O when polled.
+#[derive(Debug)]
+struct Link {
+    sender: SendRequest<Full<Bytes>>,
+    driver: Connection<TokioIo<TcpStream>, Full<Bytes>>,
 }
 
 /// A complete response.
@@ -61,18 +78,18 @@ impl Conn {
             host: HeaderValue::from_str(&authority).map_err(|_| ErrorClass::Connect)?,
             path: path.parse().map_err(|_| ErrorClass::Connect)?,
             timeout,
-            sender: None,
+            link: None,
         })
     }
 
     /// Connects now if not connected, so a user holds its connections from its start rather
     /// than from its first call.
     pub async fn open(&mut self) -> Result<(), ErrorClass> {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            let sender = tokio::time::timeout(self.timeout, self.connect())
+        if self.link.as_ref().is_none_or(|l| l.sender.is_closed()) {
+            let link = tokio::time::timeout(self.timeout, self.connect())
                 .await
                 .unwrap_or(Err(ErrorClass::Timeout))?;
-            self.sender = Some(sender);
+            self.link = Some(link);
         }
         Ok(())
     }
@@ -99,7 +116,7 @@ impl Conn {
                 elapsed: start.elapsed(),
             }),
             Err(class) => {
-                self.sender = None;
+                self.link = None;
                 Err(class)
             }
         }
@@ -113,37 +130,71 @@ impl Conn {
     ) -> Result<(u16, HeaderMap, Bytes, Instant), ErrorClass> {
         let mut reused = true;
         loop {
-            if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-                reused = false;
-                let fresh = self.connect().await?;
-                self.sender = Some(fresh);
-            }
-            let Some(sender) = self.sender.as_mut() else {
-                return Err(ErrorClass::Connect);
-            };
-            if sender.ready().await.is_err() {
-                self.sender = None;
-                if reused {
+            let link = match &mut self.link {
+                Some(link) if !link.sender.is_closed() => link,
+                _ => {
                     reused = false;
-                    continue;
+                    self.link.insert(self.connect().await?)
                 }
-                return Err(ErrorClass::Connect);
-            }
+            };
             let mut request = Request::new(Full::new(body.clone()));
             *request.method_mut() = method.clone();
             *request.uri_mut() = self.path.clone();
             *request.headers_mut() = headers.clone();
             request.headers_mut().insert(HOST, self.host.clone());
-            let response = match sender.send_request(request).await {
-                Ok(response) => response,
+            match link.exchange(request).await {
+                Ok(done) => return Ok(done),
                 // A kept-alive connection the server closed meanwhile: the request never left,
                 // so sending it again on a new connection is safe.
-                Err(e) if reused && e.is_canceled() => {
-                    self.sender = None;
+                Err(Failure::NotSent) if reused => {
+                    self.link = None;
                     reused = false;
-                    continue;
                 }
-                Err(_) => return Err(ErrorClass::Connect),
+                Err(Failure::NotSent) => return Err(ErrorClass::Connect),
+                Err(Failure::Class(class)) => return Err(class),
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Link, ErrorClass> {
+        let (host, port) = &self.connect_to;
+        let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+            .await
+            .map_err(|_| ErrorClass::Connect)?;
+        // Without it a small request can wait for a delayed ACK (~40 ms).
+        let _ = stream.set_nodelay(true);
+        let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| ErrorClass::Connect)?;
+        Ok(Link { sender, driver })
+    }
+}
+
+/// Why an exchange on a link failed.
+enum Failure {
+    /// The connection was found closed before the request left: safe to send again.
+    NotSent,
+    Class(ErrorClass),
+}
+
+impl Link {
+    /// Sends `request` and reads the whole response, polling the connection's I/O alongside.
+    /// Once the driver has ended, the link must not be used again (the caller drops it on error).
+    async fn exchange(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(u16, HeaderMap, Bytes, Instant), Failure> {
+        let Link { sender, driver } = self;
+        let handed_over = AtomicBool::new(false);
+        let response = async {
+            if sender.ready().await.is_err() {
+                return Err(Failure::NotSent);
+            }
+            handed_over.store(true, Ordering::Relaxed);
+            let response = match sender.send_request(request).await {
+                Ok(response) => response,
+                Err(e) if e.is_canceled() => return Err(Failure::NotSent),
+                Err(_) => return Err(Failure::Class(ErrorClass::Connect)),
             };
             let ttfb = Instant::now();
             let (parts, incoming) = response.into_parts();
@@ -152,29 +203,26 @@ impl Conn {
                 // Larger than any answer to the calls we make: the peer is not serving MCP
                 // responses (and we will not buffer it).
                 Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                    return Err(ErrorClass::Protocol);
+                    return Err(Failure::Class(ErrorClass::Protocol));
                 }
-                Err(_) => return Err(ErrorClass::Connect),
+                Err(_) => return Err(Failure::Class(ErrorClass::Connect)),
             };
-            return Ok((parts.status.as_u16(), parts.headers, body, ttfb));
+            Ok((parts.status.as_u16(), parts.headers, body, ttfb))
+        };
+        let mut response = std::pin::pin!(response);
+        // The driver is polled first, so a kept-alive connection the server closed while idle
+        // is found closed before the request is handed over.
+        tokio::select! {
+            biased;
+            // The connection ended (closed by the peer, or broken). What it delivered before
+            // ending is ready now; anything else will never come, as the driver is done.
+            _ = driver => match futures::FutureExt::now_or_never(response) {
+                Some(done) => done,
+                None if handed_over.load(Ordering::Relaxed) => Err(Failure::Class(ErrorClass::Connect)),
+                None => Err(Failure::NotSent),
+            },
+            done = &mut response => done,
         }
-    }
-
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ErrorClass> {
-        let (host, port) = &self.connect_to;
-        let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
-            .await
-            .map_err(|_| ErrorClass::Connect)?;
-        // Without it a small request can wait for a delayed ACK (~40 ms).
-        let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| ErrorClass::Connect)?;
-        tokio::spawn(async move {
-            // Ends when the sender is dropped or the peer closes; errors show on the sender.
-            let _ = connection.await;
-        });
-        Ok(sender)
     }
 }
 
