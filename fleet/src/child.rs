@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     listener,
+    memory::{Memory, remote::RemoteMemory},
     registry::{Counters, Faults, Identity},
     server,
     spec::ServerSpec,
@@ -30,6 +31,9 @@ pub const LISTEN_FD: RawFd = 3;
 pub struct ChildConfig {
     pub identity: Identity,
     pub server: ServerSpec,
+    /// Abstract socket of the fleet's memory owner, when the fleet runs with memory.
+    #[serde(default)]
+    pub memory_socket: Option<String>,
 }
 
 /// Serves as a fleet child and returns its exit result if this process was started as one;
@@ -57,6 +61,13 @@ fn run_child(raw: &str) -> anyhow::Result<()> {
         .context("building the runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let stop = CancellationToken::new();
+        let memory = match &config.memory_socket {
+            Some(name) => Some(Memory::Remote(
+                RemoteMemory::connect(name, stop.clone()).await?,
+            )),
+            None => None,
+        };
         let counters = Arc::new(Counters::default());
         let (faults_tx, faults_rx) = tokio::sync::watch::channel(Faults::default());
         let router = server::app(
@@ -64,8 +75,8 @@ fn run_child(raw: &str) -> anyhow::Result<()> {
             &config.server,
             counters.clone(),
             faults_rx,
+            memory,
         );
-        let stop = CancellationToken::new();
         let stop_on_eof = stop.clone();
         tokio::spawn(async move {
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();

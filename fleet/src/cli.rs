@@ -41,6 +41,45 @@ pub enum Cmd {
     Status(StatusArgs),
     /// Stop a running fleet cleanly.
     Down(AdminArgs),
+    /// Work with the fleet's git-backed memory repository.
+    #[command(subcommand)]
+    Memory(MemoryCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCmd {
+    /// Check a memory repository's integrity: every object readable with its hash verified,
+    /// the history a straight line of contiguous versions, replaying every commit's ops
+    /// yielding exactly the files it holds, and the WAL readable. Takes the owner lock, so it
+    /// cannot run on a repository a fleet is serving. Exits non-zero on any problem.
+    Verify(MemoryRepoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MemoryRepoArgs {
+    /// The memory repository (a `git clone` of one works too).
+    #[arg(long, value_name = "PATH", default_value_os_t = default_memory_repo(), env = "MCPFLEET_MEMORY_REPO")]
+    pub memory_repo: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the memory lives unless told otherwise: `$XDG_DATA_HOME/mcpfleet/memory`, else
+/// `~/.local/share/mcpfleet/memory`, else `.mcpfleet/memory` in the working directory.
+pub fn default_memory_repo() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        });
+    match data {
+        Some(dir) => dir.join("mcpfleet/memory"),
+        None => PathBuf::from(".mcpfleet/memory"),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +105,13 @@ pub struct UpArgs {
     /// Give up if the fleet is not fully healthy after this many seconds.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub startup_timeout: f64,
+    /// Git repository of the shared memory every server offers (created if missing; an
+    /// existing one resumes with all its data; a `git clone` of one restores it).
+    #[arg(long, value_name = "PATH", default_value_os_t = default_memory_repo(), env = "MCPFLEET_MEMORY_REPO")]
+    pub memory_repo: PathBuf,
+    /// Run without the shared memory (and without the memory tools).
+    #[arg(long, conflicts_with = "memory_repo")]
+    pub no_memory: bool,
 }
 
 #[derive(Debug, Args)]
@@ -133,7 +179,52 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Up(args) => up(args).await,
         Cmd::Status(args) => status(args).await,
         Cmd::Down(args) => down(args).await,
+        Cmd::Memory(MemoryCmd::Verify(args)) => verify_memory(args).await,
     }
+}
+
+async fn verify_memory(args: MemoryRepoArgs) -> anyhow::Result<()> {
+    let path = args.memory_repo.clone();
+    let report = tokio::task::spawn_blocking(move || crate::memory::verify(&path))
+        .await
+        .context("the verification panicked")??;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}: head {} at version {}: {} commits, {} ops, {} entities, {} relations, \
+             {} objects checked, {} acknowledged ops in the WAL not yet committed",
+            args.memory_repo.display(),
+            report.head,
+            report.version,
+            report.commits,
+            report.ops,
+            report.entities,
+            report.relations,
+            report.objects_checked,
+            report.wal_pending,
+        );
+        for note in &report.notes {
+            println!("note: {note}");
+        }
+        for problem in &report.problems {
+            println!("PROBLEM: {problem}");
+        }
+        if report.more_problems > 0 {
+            println!("... and {} more problems", report.more_problems);
+        }
+    }
+    if !report.is_ok() {
+        bail!(
+            "{} is damaged: {} problem(s)",
+            args.memory_repo.display(),
+            report.problems.len() + report.more_problems
+        );
+    }
+    if !args.json {
+        println!("ok");
+    }
+    Ok(())
 }
 
 /// Prints start-up progress: a line updated in place on a terminal, a few plain lines otherwise.
@@ -173,10 +264,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         spec.groups.len()
     );
     let started = Instant::now();
+    let memory_repo = (!args.no_memory).then(|| args.memory_repo.clone());
     let fleet = Fleet::start(
         spec,
         FleetOptions {
             admin: true,
+            memory_repo,
             ..Default::default()
         },
     )
@@ -258,6 +351,13 @@ pub fn describe(fleet: &Fleet) -> Vec<String> {
     if let Some(addr) = fleet.admin_addr() {
         lines.push(format!(
             "  admin      http://{addr}/servers  (metrics: /metrics)"
+        ));
+    }
+    if let Some(memory) = fleet.memory() {
+        lines.push(format!(
+            "  memory     {} (git, version {}; every server offers the memory tools)",
+            memory.path().display(),
+            memory.view().version()
         ));
     }
     lines

@@ -5,6 +5,7 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
+    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -15,8 +16,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     admin::{self, AdminState},
     health::{self, Prober},
-    instance::{ChildProgram, Launcher},
+    instance::{ChildProgram, Launcher, ServerMemory},
     listener,
+    memory::{Memory, MemoryHandle, Store, StoreOptions, remote},
     registry::{Entry, Identity, Registry},
     spec::{FleetSpec, Isolation},
     supervisor::{self, Commands, Keepers},
@@ -39,6 +41,10 @@ pub enum StartError {
     ChildProgram(std::io::Error),
     #[error("cannot build the health prober")]
     Prober(#[from] reqwest::Error),
+    #[error("cannot open the memory repository: {0}")]
+    Memory(#[from] crate::memory::OpenError),
+    #[error("cannot serve the memory to server processes: {0}")]
+    MemorySocket(std::io::Error),
 }
 
 /// How a fleet is embedded.
@@ -48,6 +54,17 @@ pub struct FleetOptions {
     pub child: Option<ChildProgram>,
     /// Serve the admin API (on `spec.admin_port`).
     pub admin: bool,
+    /// The shared memory's git repository (created if missing); `None` runs without memory
+    /// and without the memory tools.
+    pub memory_repo: Option<PathBuf>,
+}
+
+/// The fleet's memory: the store (this process owns the repository) and, in process mode,
+/// the socket that server processes follow it through.
+struct FleetMemory {
+    store: Store,
+    socket_stop: CancellationToken,
+    socket_tracker: TaskTracker,
 }
 
 /// One server as a client sees it.
@@ -67,9 +84,9 @@ impl Endpoint {
 
 /// A running fleet. Stop it with [`Fleet::stop`]; dropping it leaves the servers running until
 /// the runtime ends.
-#[derive(Debug)]
 pub struct Fleet {
     spec: FleetSpec,
+    memory: Option<FleetMemory>,
     registry: Arc<Registry>,
     commands: Commands,
     keepers: Keepers,
@@ -78,6 +95,16 @@ pub struct Fleet {
     admin_stop: CancellationToken,
     admin_tracker: TaskTracker,
     shutdown_requested: CancellationToken,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("spec", &self.spec)
+            .field("memory", &self.memory.as_ref().map(|m| m.store.handle()))
+            .field("admin_addr", &self.admin_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 fn bind(addr: SocketAddr, what: impl Fn() -> String) -> Result<std::net::TcpListener, StartError> {
@@ -143,11 +170,21 @@ impl Fleet {
             None
         };
         let prober = Prober::new(spec.host, spec.health.timeout)?;
+        let memory = match options.memory_repo {
+            Some(path) => Some(open_memory(path, spec.isolation).await?),
+            None => None,
+        };
+        let server_memory = memory.as_ref().map(|(m, socket)| match socket {
+            Some(name) => ServerMemory::Socket(name.clone()),
+            None => ServerMemory::Local(Memory::Local(m.store.handle())),
+        });
+        let memory = memory.map(|(m, _)| m);
 
         let launcher = Arc::new(Launcher {
             isolation: spec.isolation,
             server: spec.server.clone(),
             child,
+            memory: server_memory,
         });
         let mut entries = Vec::with_capacity(sockets.len());
         let mut senders = HashMap::new();
@@ -214,6 +251,7 @@ impl Fleet {
         }
         Ok(Self {
             spec,
+            memory,
             registry,
             commands,
             keepers,
@@ -282,12 +320,56 @@ impl Fleet {
         self.shutdown_requested.clone()
     }
 
-    /// Stops every server gracefully, then the monitors and the admin API.
+    /// The shared memory, when the fleet runs with one.
+    pub fn memory(&self) -> Option<MemoryHandle> {
+        self.memory.as_ref().map(|m| m.store.handle())
+    }
+
+    /// Stops every server gracefully, then the monitors and the admin API, then commits
+    /// everything the memory acknowledged and releases its repository.
     pub async fn stop(self) {
         self.monitors.stop().await;
         self.keepers.stop().await;
         self.admin_stop.cancel();
         self.admin_tracker.close();
         self.admin_tracker.wait().await;
+        if let Some(memory) = self.memory {
+            memory.socket_stop.cancel();
+            memory.socket_tracker.close();
+            memory.socket_tracker.wait().await;
+            match tokio::task::spawn_blocking(move || memory.store.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "closing the memory"),
+                Err(e) => tracing::error!(error = %e, "closing the memory"),
+            }
+        }
     }
+}
+
+/// Opens the memory repository (off the async threads: it may replay a WAL) and, for
+/// process isolation, starts the socket server processes follow it through.
+async fn open_memory(
+    path: PathBuf,
+    isolation: Isolation,
+) -> Result<(FleetMemory, Option<String>), StartError> {
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, StoreOptions::default()))
+        .await
+        .map_err(|e| StartError::MemorySocket(std::io::Error::other(e)))??;
+    let socket_stop = CancellationToken::new();
+    let socket_tracker = TaskTracker::new();
+    let mut socket = None;
+    if isolation == Isolation::Process {
+        let name = remote::socket_name();
+        let listener = remote::listen(&name).map_err(StartError::MemorySocket)?;
+        socket_tracker.spawn(remote::serve(store.handle(), listener, socket_stop.clone()));
+        socket = Some(name);
+    }
+    Ok((
+        FleetMemory {
+            store,
+            socket_stop,
+            socket_tracker,
+        },
+        socket,
+    ))
 }

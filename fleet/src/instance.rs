@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     child::{CHILD_ENV, ChildConfig, LISTEN_FD},
     listener::{self, GRACE},
+    memory::Memory,
     registry::Entry,
     server,
     spec::{Isolation, ServerSpec},
@@ -41,6 +42,16 @@ pub struct Launcher {
     pub isolation: Isolation,
     pub server: ServerSpec,
     pub child: Option<ChildProgram>,
+    pub memory: Option<ServerMemory>,
+}
+
+/// How the servers this launcher starts reach the fleet's memory.
+#[derive(Debug, Clone)]
+pub enum ServerMemory {
+    /// In this process (task mode).
+    Local(Memory),
+    /// Through the owner's socket of this abstract name (process mode).
+    Socket(String),
 }
 
 pub enum Instance {
@@ -82,6 +93,10 @@ impl Launcher {
             &self.server,
             counters.clone(),
             entry.faults.subscribe(),
+            match &self.memory {
+                Some(ServerMemory::Local(memory)) => Some(memory.clone()),
+                Some(ServerMemory::Socket(_)) | None => None,
+            },
         );
         let stop = CancellationToken::new();
         let handle = tokio::spawn(listener::serve(listener, router, counters, stop.clone()));
@@ -100,6 +115,10 @@ impl Launcher {
         let config = ChildConfig {
             identity: entry.identity.clone(),
             server: self.server.clone(),
+            memory_socket: match &self.memory {
+                Some(ServerMemory::Socket(name)) => Some(name.clone()),
+                Some(ServerMemory::Local(_)) | None => None,
+            },
         };
         let fd: OwnedFd = socket
             .try_clone()

@@ -13,6 +13,7 @@ pub mod health;
 pub mod instance;
 pub mod listener;
 pub mod loopback;
+pub mod memory;
 pub mod profile;
 pub mod registry;
 pub mod server;

@@ -19,10 +19,11 @@ use axum::{
 };
 use rmcp::{
     ErrorData, Json, RoleServer, ServerHandler,
-    handler::server::router::tool::ToolRouter,
+    handler::server::{router::tool::ToolRouter, tool::IntoCallToolResult},
     model::{
-        CustomRequest, CustomResult, ErrorCode, Implementation, InitializeRequestParams,
-        InitializeResult, ServerCapabilities, ServerConfig,
+        CallToolResponse, CallToolResult, ContentBlock, CustomRequest, CustomResult, ErrorCode,
+        Implementation, InitializeRequestParams, InitializeResult, ServerCapabilities,
+        ServerConfig,
     },
     service::RequestContext,
     tool, tool_handler, tool_router,
@@ -35,13 +36,17 @@ use tokio::sync::watch;
 
 use crate::{
     args::Parameters,
+    memory::{
+        Ack, AddObservations, CreateEntities, CreateRelations, DeleteEntities, DeleteObservations,
+        DeleteRelations, KnowledgeGraph, Memory, Op, OpResult, View, WriteError,
+    },
     profile::Profile,
     registry::{CounterSnapshot, Counters, Faults, Identity},
     spec::ServerSpec,
     tools::{
         community::{self, AddArgs, EchoArgs, JsonQueryArgs, TextStatsArgs, WorkArgs, WorkMode},
         error::ToolInputError,
-        security,
+        memory as memory_tools, security,
     },
 };
 
@@ -52,6 +57,10 @@ pub struct Shared {
     info: ServerConfig,
     max_work: Duration,
     counters: Arc<Counters>,
+    /// This server's id: the author of its memory writes.
+    id: String,
+    /// The fleet's shared memory, when the fleet runs with one.
+    memory: Option<Memory>,
 }
 
 /// The rmcp handler. One is created per session (2025-11-25) or per request (2026-07-28).
@@ -72,11 +81,19 @@ impl Drop for SessionGuard {
 }
 
 impl McpServer {
-    pub fn new(identity: &Identity, spec: &ServerSpec, counters: Arc<Counters>) -> Self {
-        let router = match identity.profile {
+    pub fn new(
+        identity: &Identity,
+        spec: &ServerSpec,
+        counters: Arc<Counters>,
+        memory: Option<Memory>,
+    ) -> Self {
+        let mut router = match identity.profile {
             Profile::Community => Self::community_router(),
             Profile::Security => Self::security_router(),
         };
+        if memory.is_some() {
+            router += Self::memory_router();
+        }
         let info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(
                 Implementation::new(identity.id.clone(), env!("CARGO_PKG_VERSION")).with_title(
@@ -93,6 +110,8 @@ impl McpServer {
                 info,
                 max_work: spec.max_work,
                 counters,
+                id: identity.id.clone(),
+                memory,
             }),
             session: Arc::default(),
         }
@@ -110,6 +129,45 @@ impl McpServer {
 fn invalid(e: ToolInputError) -> ErrorData {
     ErrorData::invalid_params(e.to_string(), Some(serde_json::json!({ "field": e.field })))
 }
+
+/// How a memory tool fails: bad arguments are JSON-RPC -32602 errors naming the field; a
+/// valid call that cannot be done (entity not found, storage failure, a `minVersion` not
+/// reached in time) is a tool result with `isError: true`, as the official server answers.
+#[derive(Debug)]
+pub enum MemoryToolError {
+    Invalid(ErrorData),
+    Failed(String),
+}
+
+impl From<ToolInputError> for MemoryToolError {
+    fn from(e: ToolInputError) -> Self {
+        MemoryToolError::Invalid(invalid(e))
+    }
+}
+
+impl From<WriteError> for MemoryToolError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Invalid(e) => {
+                MemoryToolError::Invalid(invalid(ToolInputError::new(e.field, e.reason)))
+            }
+            other => MemoryToolError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl IntoCallToolResult for MemoryToolError {
+    fn into_call_tool_result(self) -> Result<CallToolResponse, ErrorData> {
+        match self {
+            MemoryToolError::Invalid(e) => Err(e),
+            MemoryToolError::Failed(message) => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into())
+            }
+        }
+    }
+}
+
+type MemoryResult<T> = Result<Json<T>, MemoryToolError>;
 
 #[tool_router(router = community_router, vis = "pub(crate)")]
 impl McpServer {
@@ -238,6 +296,257 @@ impl McpServer {
         security::audit_tool_descriptions(&args)
             .map(Json)
             .map_err(invalid)
+    }
+}
+
+impl McpServer {
+    fn memory(&self) -> Result<&Memory, MemoryToolError> {
+        self.shared
+            .memory
+            .as_ref()
+            .ok_or_else(|| MemoryToolError::Failed("this fleet runs without memory".into()))
+    }
+
+    async fn write(&self, op: Op) -> Result<Ack, MemoryToolError> {
+        Ok(self.memory()?.write(&self.shared.id, op).await?)
+    }
+
+    /// Waits for `minVersion` if asked, then reads from this server's view.
+    async fn read(
+        &self,
+        min_version: Option<u64>,
+        timeout_ms: Option<u64>,
+        query: impl FnOnce(&View) -> KnowledgeGraph,
+    ) -> MemoryResult<memory_tools::GraphOutput> {
+        let view = self.memory()?.view();
+        if let Some((version, timeout)) = memory_tools::wait(min_version, timeout_ms)? {
+            view.wait_for(version, timeout)
+                .await
+                .map_err(|e| MemoryToolError::Failed(e.to_string()))?;
+        }
+        // The version is read before the query: the answer holds at least that version.
+        let version = view.version();
+        Ok(Json(memory_tools::GraphOutput::new(query(view), version)))
+    }
+}
+
+/// A write's result was not the kind its op produces: a bug, not the caller's fault.
+fn unexpected(tool: &str) -> MemoryToolError {
+    MemoryToolError::Failed(format!("internal error: unexpected result of {tool}"))
+}
+
+fn deleted(ack: Ack, what: &str) -> MemoryResult<memory_tools::DeletedOutput> {
+    match ack.result {
+        OpResult::Deleted(deleted) => Ok(Json(memory_tools::DeletedOutput {
+            success: true,
+            message: format!("{what} deleted successfully"),
+            deleted,
+            version: ack.version,
+        })),
+        _ => Err(unexpected(what)),
+    }
+}
+
+/// The official memory server's tools, with the same names and argument schemas, plus
+/// `memory_history` and `memory_version`.
+#[tool_router(router = memory_router, vis = "pub(crate)")]
+impl McpServer {
+    #[tool(
+        description = "Create multiple new entities in the knowledge graph",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn create_entities(
+        &self,
+        Parameters(args): Parameters<CreateEntities>,
+    ) -> MemoryResult<memory_tools::CreatedEntitiesOutput> {
+        let ack = self.write(Op::CreateEntities(args)).await?;
+        match ack.result {
+            OpResult::CreatedEntities(entities) => Ok(Json(memory_tools::CreatedEntitiesOutput {
+                entities,
+                version: ack.version,
+            })),
+            _ => Err(unexpected("create_entities")),
+        }
+    }
+
+    #[tool(
+        description = "Create multiple new relations between entities in the knowledge graph. Relations should be in active voice",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn create_relations(
+        &self,
+        Parameters(args): Parameters<CreateRelations>,
+    ) -> MemoryResult<memory_tools::CreatedRelationsOutput> {
+        let ack = self.write(Op::CreateRelations(args)).await?;
+        match ack.result {
+            OpResult::CreatedRelations(relations) => {
+                Ok(Json(memory_tools::CreatedRelationsOutput {
+                    relations,
+                    version: ack.version,
+                }))
+            }
+            _ => Err(unexpected("create_relations")),
+        }
+    }
+
+    #[tool(
+        description = "Add new observations to existing entities in the knowledge graph",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn add_observations(
+        &self,
+        Parameters(args): Parameters<AddObservations>,
+    ) -> MemoryResult<memory_tools::AddedObservationsOutput> {
+        let ack = self.write(Op::AddObservations(args)).await?;
+        match ack.result {
+            OpResult::AddedObservations(results) => {
+                Ok(Json(memory_tools::AddedObservationsOutput {
+                    results,
+                    version: ack.version,
+                }))
+            }
+            _ => Err(unexpected("add_observations")),
+        }
+    }
+
+    #[tool(
+        description = "Delete multiple entities and their associated relations from the knowledge graph",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn delete_entities(
+        &self,
+        Parameters(args): Parameters<DeleteEntities>,
+    ) -> MemoryResult<memory_tools::DeletedOutput> {
+        deleted(self.write(Op::DeleteEntities(args)).await?, "Entities")
+    }
+
+    #[tool(
+        description = "Delete specific observations from entities in the knowledge graph",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn delete_observations(
+        &self,
+        Parameters(args): Parameters<DeleteObservations>,
+    ) -> MemoryResult<memory_tools::DeletedOutput> {
+        deleted(
+            self.write(Op::DeleteObservations(args)).await?,
+            "Observations",
+        )
+    }
+
+    #[tool(
+        description = "Delete multiple relations from the knowledge graph",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn delete_relations(
+        &self,
+        Parameters(args): Parameters<DeleteRelations>,
+    ) -> MemoryResult<memory_tools::DeletedOutput> {
+        deleted(self.write(Op::DeleteRelations(args)).await?, "Relations")
+    }
+
+    #[tool(
+        description = "Read the entire knowledge graph",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn read_graph(
+        &self,
+        Parameters(args): Parameters<memory_tools::ReadGraphArgs>,
+    ) -> MemoryResult<memory_tools::GraphOutput> {
+        self.read(args.min_version, args.timeout_ms, View::read_graph)
+            .await
+    }
+
+    #[tool(
+        description = "Search for nodes in the knowledge graph based on a query",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn search_nodes(
+        &self,
+        Parameters(args): Parameters<memory_tools::SearchNodesArgs>,
+    ) -> MemoryResult<memory_tools::GraphOutput> {
+        self.read(args.min_version, args.timeout_ms, |v| {
+            v.search_nodes(&args.query)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Open specific nodes in the knowledge graph by their names",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn open_nodes(
+        &self,
+        Parameters(args): Parameters<memory_tools::OpenNodesArgs>,
+    ) -> MemoryResult<memory_tools::GraphOutput> {
+        self.read(args.min_version, args.timeout_ms, |v| {
+            v.open_nodes(&args.names)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "List the git history of one entity, newest first: commit, time, writing server, version and operation of each write that named it.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn memory_history(
+        &self,
+        Parameters(args): Parameters<memory_tools::MemoryHistoryArgs>,
+    ) -> MemoryResult<memory_tools::MemoryHistoryOutput> {
+        let limit = memory_tools::history_limit(args.limit)?;
+        let entries = self.memory()?.history(&args.entity_name, limit).await?;
+        Ok(Json(memory_tools::MemoryHistoryOutput {
+            entity_name: args.entity_name,
+            entries,
+        }))
+    }
+
+    #[tool(
+        description = "The version of the shared memory this server's view has reached (every write returns the version it created; reads accept minVersion).",
+        annotations(
+            read_only_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn memory_version(
+        &self,
+        Parameters(_): Parameters<memory_tools::MemoryVersionArgs>,
+    ) -> MemoryResult<memory_tools::MemoryVersionOutput> {
+        Ok(Json(memory_tools::MemoryVersionOutput {
+            version: self.memory()?.view().version(),
+            server: self.shared.id.clone(),
+        }))
     }
 }
 
@@ -429,8 +738,9 @@ pub fn app(
     spec: &ServerSpec,
     counters: Arc<Counters>,
     faults: watch::Receiver<Faults>,
+    memory: Option<Memory>,
 ) -> Router {
-    let handler = McpServer::new(&identity, spec, counters.clone());
+    let handler = McpServer::new(&identity, spec, counters.clone(), memory);
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(spec.session_idle);
     let config = StreamableHttpServerConfig::default()

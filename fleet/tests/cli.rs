@@ -15,8 +15,9 @@ fn fleet() -> Command {
 /// Starts `fleet up` with `args`; returns the child, its admin URL and its "N/N healthy in"
 /// line once it is up.
 fn spawn_up(args: &[&str]) -> (std::process::Child, String, String) {
+    // Memory has its own tests (memory_fleet.rs); without it these fleets share no repository.
     let mut up = fleet()
-        .arg("up")
+        .args(["up", "--no-memory"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -168,7 +169,14 @@ fn bad_spec_and_taken_port_are_clear_errors() {
     let blocker = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = blocker.local_addr().expect("addr").port();
     let out = fleet()
-        .args(["up", "--servers", "2", "--admin-port", &port.to_string()])
+        .args([
+            "up",
+            "--no-memory",
+            "--servers",
+            "2",
+            "--admin-port",
+            &port.to_string(),
+        ])
         .output()
         .expect("runs");
     assert!(!out.status.success());

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     fmt_micros,
     measure::HealthSweep,
-    runfile::{CapacityResult, Config, ConnectionsResult, FleetFacts, Results, SyncResult},
+    runfile::{
+        CapacityResult, Config, ConnectionsResult, FleetFacts, Results, SyncFigures, SyncResult,
+    },
 };
 
 /// The seed report's claims, as shipped in `ci/claims/seed-report.toml`.
@@ -330,10 +332,13 @@ impl Evidence<'_> {
                     ),
                 ))
             }
-            "sync" => match self.sync {
-                None => Err(not_run("sync")),
-                Some(s) => Err(format!("the sync scenario did not run: {}", s.reason)),
-            },
+            "sync" => {
+                let s = self.sync.ok_or_else(|| not_run("sync"))?;
+                match (&s.figures, s.ran) {
+                    (Some(f), true) => sync_value(metric, f),
+                    _ => Err(format!("the sync scenario did not run: {}", s.reason)),
+                }
+            }
             other => Err(format!(
                 "needs the `{other}` scenario, which this version of loadgen does not run yet"
             )),
@@ -443,6 +448,113 @@ fn connections_value(metric: Metric, c: &ConnectionsResult) -> Result<(f64, Stri
             l.count,
         ),
     ))
+}
+
+/// Share of acknowledged writes that may fail to become visible before the lag's p99 is
+/// beyond any measured value.
+const SYNC_P99: f64 = 0.99;
+
+/// Metrics of the sync scenario.
+fn sync_value(metric: Metric, f: &SyncFigures) -> Result<(f64, String), String> {
+    let isolation = f
+        .isolation
+        .as_deref()
+        .map_or(String::new(), |i| format!(", {i} isolation"));
+    match metric {
+        Metric::SyncLagP99Ms => {
+            let invisible: u64 = f.visibility_failures.values().sum();
+            let read_back = f.visible + invisible;
+            if read_back == 0 {
+                return Err("no acknowledged write of the measured window was read back".into());
+            }
+            let pairs = if f.same_server {
+                "on the same server (only one server)"
+            } else {
+                "on another server"
+            };
+            let context = format!(
+                "over {read_back} writes at {:.0} writes/s on {} servers{isolation}; the lag \
+                 includes one read round trip (baseline read p50 {}, p99 {})",
+                f.achieved_wps,
+                f.servers,
+                fmt_micros(f.baseline_read_us.p50),
+                fmt_micros(f.baseline_read_us.p99),
+            );
+            // A write that never became visible has a lag beyond any measured one: the p99
+            // of all writes read back is the lag histogram's quantile that leaves room for
+            // them above it.
+            let q = SYNC_P99 * read_back as f64 / f.visible.max(1) as f64;
+            if invisible > 0 && (f.visible == 0 || q > 1.0) {
+                return Ok((
+                    f64::INFINITY,
+                    format!(
+                        "p99 not reached: {invisible} of {read_back} acknowledged writes did not \
+                         become visible {pairs} within {} ms ({context})",
+                        f.visible_wait_ms
+                    ),
+                ));
+            }
+            let p99_us = if invisible == 0 {
+                f.lag_us.p99
+            } else {
+                crate::runfile::decode_histogram(&f.histograms.lag.data)
+                    .map_err(|e| format!("the lag histogram: {e:#}"))?
+                    .value_at_quantile(q)
+            };
+            let failures = if invisible > 0 {
+                format!(", counting {invisible} writes never visible as slower than all")
+            } else {
+                String::new()
+            };
+            Ok((
+                p99_us as f64 / 1000.0,
+                format!(
+                    "p99 {} (p50 {}, max {}) from the ack on one server to visible {pairs}{failures} \
+                     {context}",
+                    fmt_micros(p99_us),
+                    fmt_micros(f.lag_us.p50),
+                    fmt_micros(f.lag_us.max),
+                ),
+            ))
+        }
+        Metric::LostWrites => {
+            let c = &f.check;
+            if let Some(why) = &c.skipped {
+                return Err(format!("the final check did not run: {why}"));
+            }
+            let servers = c.servers.len();
+            if c.lost > 0 {
+                return Ok((
+                    c.lost as f64,
+                    format!(
+                        "{} of {} acknowledged writes missing on at least one of {servers} \
+                         servers (e.g. {})",
+                        c.lost,
+                        c.acked,
+                        c.lost_examples.join(", ")
+                    ),
+                ));
+            }
+            if !c.complete {
+                return Err(format!(
+                    "the final check was incomplete: {} reads failed (none missing among the \
+                     {} acknowledged writes on the reads that answered)",
+                    c.read_errors, c.acked
+                ));
+            }
+            let failed: u64 = f.failed.values().sum();
+            Ok((
+                0.0,
+                format!(
+                    "0 of {} acknowledged writes missing on each of {servers} servers read back \
+                     at version >= {}{isolation} ({failed} writes failed and were not \
+                     acknowledged)",
+                    c.acked, c.min_version
+                ),
+            ))
+        }
+        other => Err(format!("{} is not a sync metric", other.name())),
+    }
 }
 
 /// Judges every claim against the evidence.
@@ -679,6 +791,93 @@ mod tests {
         bad(&ok.replace("id = \"a\"", "id = \"A b\""), "[a-z0-9_]");
         let missing = load(Some(Path::new("/nonexistent/claims.toml"))).expect_err("missing");
         assert!(missing.to_string().contains("/nonexistent/claims.toml"));
+    }
+
+    fn sync_verdicts(sync: &SyncResult) -> Vec<Claim> {
+        let config = config(64);
+        let health = sweep(4, 4);
+        let specs = load(None).expect("the shipped claims parse");
+        evaluate(
+            &specs,
+            &Evidence {
+                config: &config,
+                fleet: None,
+                health: &health,
+                latency: None,
+                connections: None,
+                capacity: None,
+                sync: Some(sync),
+            },
+        )
+        .into_iter()
+        .filter(|c| c.id == "git_memory_sync" || c.id == "memory_no_lost_writes")
+        .collect()
+    }
+
+    fn ran(figures: SyncFigures) -> SyncResult {
+        SyncResult {
+            available: true,
+            ran: true,
+            reason: crate::sync::summary(&figures),
+            figures: Some(figures),
+        }
+    }
+
+    #[test]
+    fn sync_claims_judge_lag_and_lost_writes() {
+        use crate::sync::example_figures;
+        // 100 writes visible within 1-3 ms, nothing lost: both pass.
+        let fast: Vec<u64> = (0..100).map(|i| 1_000 + i * 20).collect();
+        let v = sync_verdicts(&ran(example_figures(&fast, 0, 0)));
+        assert_eq!(v[0].verdict, Verdict::Pass, "{:?}", v[0]);
+        assert!(v[0].measured.as_deref().unwrap().contains("baseline read"));
+        assert_eq!(v[1].verdict, Verdict::Pass, "{:?}", v[1]);
+        assert!(v[1].measured.as_deref().unwrap().starts_with("0 of 100"));
+
+        // A lost write fails the claim, whatever the lag.
+        let v = sync_verdicts(&ran(example_figures(&fast, 0, 1)));
+        assert_eq!(v[1].verdict, Verdict::Fail);
+        assert!(
+            v[1].measured
+                .as_deref()
+                .unwrap()
+                .contains("sync-0a1b2c3d-0")
+        );
+
+        // Writes never visible count as slower than all: 2 of 100 push p99 past every lag.
+        let v = sync_verdicts(&ran(example_figures(&fast[..98], 2, 0)));
+        assert_eq!(v[0].verdict, Verdict::Fail, "{:?}", v[0]);
+        assert!(
+            v[0].measured
+                .as_deref()
+                .unwrap()
+                .starts_with("p99 not reached")
+        );
+        // One of 1000 does not: p99 is then a measured lag, the failure named.
+        let many: Vec<u64> = (0..999).map(|i| 1_000 + i).collect();
+        let v = sync_verdicts(&ran(example_figures(&many, 1, 0)));
+        assert_eq!(v[0].verdict, Verdict::Pass, "{:?}", v[0]);
+        assert!(v[0].measured.as_deref().unwrap().contains("never visible"));
+
+        // An incomplete check gives no verdict on lost writes (but a loss it saw fails).
+        let mut figures = example_figures(&fast, 0, 0);
+        figures.check.complete = false;
+        figures.check.read_errors = 1;
+        let v = sync_verdicts(&ran(figures));
+        assert_eq!(v[1].verdict, Verdict::NotMeasured);
+        assert!(v[1].note.contains("incomplete"), "{}", v[1].note);
+
+        // Not run: both not measured, with the reason.
+        let not_run = SyncResult {
+            available: false,
+            ran: false,
+            reason: "the target x lacks the memory tools".into(),
+            figures: None,
+        };
+        for c in sync_verdicts(&not_run) {
+            assert_eq!(c.verdict, Verdict::NotMeasured);
+            assert!(c.note.contains("lacks the memory tools"), "{}", c.note);
+        }
     }
 
     #[test]

@@ -25,8 +25,9 @@ use crate::target::TargetSpec;
           both sides;\n\
         - capacity: open-model steps searching the highest rate whose p99 stays within \
           --capacity-p99;\n\
-        - sync: memory writes on one server read on another (needs servers with the memory \
-          tools);\n\
+        - sync: --sync-rate memory writes/s for --sync-time seconds, each on a random server \
+          and read back with minVersion on another (ack latency, write-to-visible lag), then a \
+          check that no acknowledged write is missing (needs servers with the memory tools);\n\
         - health: the sweep alone.\n\
         It writes run.json and a self-contained report.html into a new run folder, prints the \
         claim verdicts and both paths. Ctrl-C stops early and keeps what was measured, marked \
@@ -137,6 +138,17 @@ pub struct Args {
     /// Measured length of each capacity step (after a 1 s warm-up).
     #[arg(long, default_value = "3", value_name = "TIME", value_parser = positive_span)]
     pub capacity_step: Duration,
+
+    /// Memory writes per second of the sync scenario (open model: each at a fixed intended
+    /// time; ack latency counts from it). Each write goes to a random server and is then read
+    /// on another with `minVersion`; at most 256 writes are in flight.
+    #[arg(long, default_value = "1000", value_name = "WRITES/S", value_parser = rate)]
+    pub sync_rate: f64,
+
+    /// How long the sync scenario measures (after a 1 s warm-up), before its final check that
+    /// every acknowledged write is present.
+    #[arg(long, default_value = "5", value_name = "TIME", value_parser = positive_span)]
+    pub sync_time: Duration,
 
     /// Claims to judge the run against (TOML, see ci/claims/seed-report.toml for the format)
     /// [default: the seed report's claims, built in].
@@ -268,6 +280,7 @@ mod tests {
             (Duration::from_secs(90), Duration::from_secs(2))
         );
         assert_eq!(a.scenario_list().len(), 5, "all by default");
+        assert_eq!((a.sync_rate, a.sync_time), (1000.0, Duration::from_secs(5)));
         let a = Args::try_parse_from(["loadgen", "--scenario", "capacity,latency"]).unwrap();
         assert_eq!(
             a.scenario_list(),
@@ -281,6 +294,8 @@ mod tests {
             &["loadgen", "--run-time", "m"],
             &["loadgen", "--scenario", "speed"],
             &["loadgen", "--capacity-p99", "0"],
+            &["loadgen", "--sync-rate", "0"],
+            &["loadgen", "--sync-time", "0"],
             &["loadgen", "--servers", "0"],
             &["loadgen", "--target", "https://example.invalid/mcp"],
             &["loadgen", "--target", "ftp://x/mcp"],

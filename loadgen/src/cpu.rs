@@ -176,7 +176,9 @@ fn read_threads() -> Option<Vec<ThreadTicks>> {
             threads.push(ThreadTicks {
                 tid: s.id,
                 start: s.start,
-                fleet: s.comm.starts_with(FLEET_THREAD_NAME),
+                // The fleet's memory store runs its own threads (`memory-owner`,
+                // `memory-committer`): they are the fleet's work too.
+                fleet: s.comm.starts_with(FLEET_THREAD_NAME) || s.comm.starts_with("memory-"),
                 ticks: s.ticks,
             });
         }

@@ -7,6 +7,7 @@
 
 use std::{
     io::IsTerminal as _,
+    path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -109,7 +110,11 @@ impl Drop for FleetRuntime {
 }
 
 /// Starts the embedded fleet and waits until it is healthy (or the start-up timeout passes).
-pub async fn start(args: &Args, stop: &CancellationToken) -> anyhow::Result<Embedded> {
+pub async fn start(
+    args: &Args,
+    memory_repo: &Path,
+    stop: &CancellationToken,
+) -> anyhow::Result<Embedded> {
     let mut spec = FleetSpec::default();
     if let Some(n) = args.servers {
         spec = spec.scaled_to(n)?;
@@ -125,6 +130,7 @@ pub async fn start(args: &Args, stop: &CancellationToken) -> anyhow::Result<Embe
     let options = FleetOptions {
         child: None,
         admin: true,
+        memory_repo: Some(memory_repo.to_path_buf()),
     };
     let interrupt = stop.clone();
     // `Fleet::start` spawns every server, monitor and the admin API on the runtime it runs on.

@@ -19,11 +19,12 @@ pub mod report;
 pub mod runfile;
 pub mod scenario;
 pub mod sockets;
+pub mod sync;
 pub mod target;
 
 use std::{
     collections::BTreeSet,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -67,7 +68,7 @@ pub async fn run(args: Args, stop: CancellationToken) -> anyhow::Result<RunOutco
         None => output::new_run_dir(&output::default_runs_dir(), started_at)?,
     };
     let fd_limit = fleet::registry::raise_fd_limit();
-    let run = run_inner(&args, &claims, started_at, fd_limit, &stop).await?;
+    let run = run_inner(&args, &claims, started_at, fd_limit, &dir, &stop).await?;
     let (run_file, report) = output::write(&dir, &run)?;
     Ok(RunOutcome {
         run,
@@ -81,10 +82,13 @@ async fn run_inner(
     claim_specs: &[claims::ClaimSpec],
     started_at: SystemTime,
     fd_limit: u64,
+    dir: &Path,
     stop: &CancellationToken,
 ) -> anyhow::Result<RunFile> {
     let fleet = if args.targets.is_empty() {
-        Some(embedded::start(args, stop).await?)
+        // The embedded fleet's memory lives in the run folder: each run starts empty, and
+        // the repository stays for inspection (`git log`, `fleet memory verify`).
+        Some(embedded::start(args, &dir.join("memory"), stop).await?)
     } else {
         None
     };
@@ -257,7 +261,11 @@ async fn measure_all(
                 m.interrupted |= interrupted;
                 m.capacity = Some(r);
             }
-            ScenarioChoice::Sync => m.sync = Some(scenario::sync(&cx).await?),
+            ScenarioChoice::Sync => {
+                let (r, interrupted) = scenario::sync(&cx).await?;
+                m.interrupted |= interrupted;
+                m.sync = Some(r);
+            }
         }
     }
     Ok(m)

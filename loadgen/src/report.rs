@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::{
     fmt_micros,
     mcp::ErrorClass,
-    runfile::{CapacityResult, Results, RunFile, SecondSummary},
+    runfile::{CapacityResult, LatencySummary, Results, RunFile, SecondSummary, SyncResult},
 };
 
 const CSS: &str = include_str!("report.css");
@@ -83,11 +83,7 @@ pub fn render(run: &RunFile) -> String {
         capacity_section(&mut h, c);
     }
     if let Some(s) = &run.sync {
-        let _ = write!(
-            h,
-            "<section id=\"sync\">\n<h2>Memory sync</h2>\n<p>{}</p>\n</section>\n",
-            esc(&s.reason)
-        );
+        sync_section(&mut h, run, s);
     }
     config_section(&mut h, run);
     h.push_str("</body>\n</html>\n");
@@ -316,6 +312,292 @@ fn capacity_section(h: &mut String, c: &CapacityResult) {
         );
     }
     h.push_str("</table>\n</section>\n");
+}
+
+/// The memory sync scenario: what was done, the figures, the final check and the verdicts of
+/// the claims it measures.
+fn sync_section(h: &mut String, run: &RunFile, s: &SyncResult) {
+    h.push_str("<section id=\"sync\">\n<h2>Memory sync</h2>\n");
+    let Some(f) = s.figures.as_ref().filter(|_| s.ran) else {
+        let _ = writeln!(h, "<p>Not run: {}</p>\n</section>", esc(&s.reason));
+        return;
+    };
+    let _ = writeln!(
+        h,
+        "<p>{} writes/s (open model, at most {} in flight) for {:.1} s measured after a {:.0} s \
+         warm-up, over {} servers{}{}. Each write creates one entity on a random server A \
+         (<code>create_entities</code>); {}, <code>open_nodes</code> with \
+         <code>minVersion</code> = the version A acknowledged (waiting up to {} ms) must \
+         return it; then the same read without <code>minVersion</code> gives the baseline \
+         read. Probes are named <code>sync-{}-N</code>.</p>",
+        f.rate_wps,
+        f.users,
+        f.measured_s,
+        f.warmup_s,
+        f.servers,
+        f.isolation
+            .as_deref()
+            .map_or(String::new(), |i| format!(" ({} isolation)", esc(i))),
+        if f.servers_left_out > 0 {
+            format!(
+                "; {} targets left out (no memory tools, or no answer)",
+                f.servers_left_out
+            )
+        } else {
+            String::new()
+        },
+        if f.same_server {
+            "then on the same server (there is only one)"
+        } else {
+            "then on a random other server B"
+        },
+        f.visible_wait_ms,
+        esc(&f.tag),
+    );
+    let failed: u64 = f.failed.values().sum();
+    let invisible: u64 = f.visibility_failures.values().sum();
+    let mut counts: Vec<(String, String)> = vec![
+        (
+            "writes attempted (measured window)".into(),
+            format!("{} ({:.0}/s)", f.writes, f.achieved_wps),
+        ),
+        ("acknowledged".into(), f.acked.to_string()),
+        (
+            "failed (not acknowledged)".into(),
+            if failed == 0 {
+                "0".into()
+            } else {
+                f.failed
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(c, n)| format!("{n} {}", c.name()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
+        ("visible on the other server".into(), f.visible.to_string()),
+        (
+            "not visible".into(),
+            if invisible == 0 {
+                "0".into()
+            } else {
+                f.visibility_failures
+                    .iter()
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
+        (
+            "warm-up writes (acknowledged)".into(),
+            format!("{} ({})", f.warmup_writes, f.warmup_acked),
+        ),
+        (
+            "connections opened during the run".into(),
+            format!(
+                "{} (besides one per server beforehand)",
+                f.connections_opened
+            ),
+        ),
+    ];
+    if f.baseline_failures > 0 {
+        counts.push((
+            "baseline reads failed".into(),
+            f.baseline_failures.to_string(),
+        ));
+    }
+    h.push_str("<table>\n");
+    for (k, v) in &counts {
+        let _ = writeln!(
+            h,
+            "<tr><th>{}</th><td class=\"num\">{}</td></tr>",
+            esc(k),
+            esc(v)
+        );
+    }
+    h.push_str("</table>\n");
+    h.push_str(
+        "<h3>Latency</h3>\n<table>\n<tr><th></th><th>count</th><th>mean</th><th>min</th>\
+         <th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n",
+    );
+    let rows: [(&str, &LatencySummary); 4] = [
+        (
+            "ack latency (from the intended send time, coordinated omission corrected)",
+            &f.ack_us,
+        ),
+        ("ack service time (from the actual send)", &f.ack_service_us),
+        (
+            "write-to-visible lag (ack on A to B's answer with the entity; one read round trip \
+             included)",
+            &f.lag_us,
+        ),
+        (
+            "baseline read (same read on B without minVersion)",
+            &f.baseline_read_us,
+        ),
+    ];
+    for (name, l) in rows {
+        let _ = write!(
+            h,
+            "<tr><th>{}</th><td class=\"num\">{}</td>",
+            esc(name),
+            l.count
+        );
+        for v in [
+            l.mean.round() as u64,
+            l.min,
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p99_9,
+            l.max,
+        ] {
+            let _ = write!(h, "<td class=\"num\">{}</td>", esc(&fmt_micros(v)));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+    let _ = writeln!(
+        h,
+        "<h3>Per second</h3>\n{}",
+        lines_svg(
+            "ack and lag p99 per second",
+            &|v| fmt_micros(v),
+            &[
+                (
+                    "p50",
+                    "lag p99 (blue)",
+                    f.per_second.iter().map(|s| s.lag_p99_us).collect(),
+                ),
+                (
+                    "p99",
+                    "ack p99 (orange)",
+                    f.per_second.iter().map(|s| s.ack_p99_us).collect(),
+                ),
+            ],
+        )
+    );
+    let c = &f.check;
+    let check = match &c.skipped {
+        Some(why) => format!("Skipped: {}.", esc(why)),
+        None => {
+            let mut text = format!(
+                "All {} acknowledged writes (warm-up included) read back with \
+                 <code>minVersion</code> {} on {} servers ({}) in {:.2} s: <strong>{} \
+                 lost</strong>{}{}.",
+                c.acked,
+                c.min_version,
+                c.servers.len(),
+                esc(&c.servers.join(", ")),
+                c.seconds,
+                c.lost,
+                if c.duplicates > 0 {
+                    format!(", {} listed twice", c.duplicates)
+                } else {
+                    String::new()
+                },
+                if c.complete {
+                    String::new()
+                } else {
+                    format!(
+                        "; incomplete: {} reads failed twice, so no-loss is not established",
+                        c.read_errors
+                    )
+                }
+            );
+            if !c.lost_examples.is_empty() {
+                let _ = write!(
+                    text,
+                    " Missing, e.g.: {}. Per server: {}.",
+                    esc(&c.lost_examples.join(", ")),
+                    esc(&c
+                        .missing_by_server
+                        .iter()
+                        .map(|(s, n)| format!("{s} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                );
+            }
+            text
+        }
+    };
+    let _ = writeln!(
+        h,
+        "<h3>No acknowledged write missing</h3>\n<p>{check} Writes that failed are not \
+         counted as lost: a write that timed out may or may not have been applied.</p>"
+    );
+    if let Some(hist) = &f.history {
+        let _ = writeln!(
+            h,
+            "<p>History: {} of {} sampled probes show their write in <code>memory_history</code> \
+             ({} naming the server that took it; {} errors; waited {:.2} s for commits).</p>",
+            hist.found, hist.sampled, hist.attributed, hist.errors, hist.waited_s
+        );
+    }
+    match &f.cleanup {
+        Some(clean) => {
+            let _ = writeln!(
+                h,
+                "<p>Clean-up: {} probes deleted with <code>delete_entities</code> after the \
+                 measurements ({} calls failed).</p>",
+                clean.requested, clean.failed_calls
+            );
+        }
+        None if run.fleet.is_some() => h.push_str(
+            "<p>The probes stay in the embedded fleet's memory, which belongs to this run (in \
+             the run folder).</p>\n",
+        ),
+        None => {}
+    }
+    if let Some(cpu) = &f.cpu {
+        let _ = writeln!(
+            h,
+            "<p>CPU during the load: the load generator {:.1} CPU-s ({:.0} % of the machine){}; \
+             this process {:.1} CPU-s in all; all cores {:.0} % busy{}.</p>",
+            cpu.generator_cpu_s,
+            cpu.generator_percent_of_machine,
+            cpu.fleet_cpu_s.map_or(String::new(), |f| format!(
+                ", the embedded fleet's runtime threads {f:.1} CPU-s"
+            )),
+            cpu.process_cpu_s,
+            cpu.machine_busy_percent,
+            if cpu.machine_busy_percent >= 90.0 {
+                ": the machine was saturated, so generator and servers competed for CPU"
+            } else {
+                ""
+            }
+        );
+    }
+    let verdicts: Vec<_> = run
+        .claims
+        .iter()
+        .filter(|c| {
+            c.criterion.starts_with("sync_lag_p99_ms") || c.criterion.starts_with("lost_writes")
+        })
+        .collect();
+    if !verdicts.is_empty() {
+        h.push_str(
+            "<h3>Verdicts</h3>\n<table>\n<tr><th>Verdict</th><th>Claim</th><th>Measured</th>\
+             <th>Criterion</th></tr>\n",
+        );
+        for c in verdicts {
+            let class = serde_json::to_value(c.verdict)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&class),
+                esc(c.verdict.label()),
+                esc(&c.title),
+                esc(c.measured.as_deref().unwrap_or(&c.note)),
+                esc(&c.criterion)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str("</section>\n");
 }
 
 fn config_section(h: &mut String, run: &RunFile) {
@@ -581,7 +863,9 @@ mod tests {
         };
         let sync = SyncResult {
             available: false,
+            ran: false,
             reason: "lacks <the> memory tools".into(),
+            figures: None,
         };
         let specs = claims::load(None).expect("shipped claims");
         let claims = claims::evaluate(
@@ -648,6 +932,49 @@ mod tests {
             lower.matches("http://").count(),
             lower.matches("http://127.0.0.1:1/mcp").count()
         );
+    }
+
+    #[test]
+    fn sync_section_shows_figures_check_and_verdicts() {
+        let mut run = sample_run();
+        let figures = crate::sync::example_figures(&[1_200, 1_500, 2_500], 0, 0);
+        let sync = SyncResult {
+            available: true,
+            ran: true,
+            reason: crate::sync::summary(&figures),
+            figures: Some(figures),
+        };
+        let specs = crate::claims::load(None).expect("shipped claims");
+        run.claims = crate::claims::evaluate(
+            &specs,
+            &crate::claims::Evidence {
+                config: &run.config,
+                fleet: None,
+                health: &run.health,
+                latency: run.latency.as_ref(),
+                connections: None,
+                capacity: None,
+                sync: Some(&sync),
+            },
+        );
+        run.sync = Some(sync);
+        let html = render(&run);
+        let section = &html[html.find("<section id=\"sync\">").unwrap()..];
+        let section = &section[..section.find("</section>").unwrap()];
+        for marker in [
+            "write-to-visible lag",
+            "baseline read",
+            "ack latency",
+            "minVersion",
+            "0 lost",
+            "task isolation",
+            "Verdicts",
+            "Shared memory loses no write",
+            "Git memory shared in real time",
+            "2.50 ms",
+        ] {
+            assert!(section.contains(marker), "{marker} in {section}");
+        }
     }
 
     #[test]

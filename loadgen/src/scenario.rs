@@ -10,7 +10,6 @@ use crate::{
     Args,
     attack::{self, Pacing, Phase, PhaseOutcome},
     embedded::Embedded,
-    mcp,
     measure::Target,
     runfile::{CapacityResult, CapacityStep, ConnectionsResult, PhaseSetup, Results, SyncResult},
 };
@@ -279,55 +278,12 @@ fn judge_step(r: &Results, rate: f64, bound_us: u64) -> (bool, String) {
     }
 }
 
-/// The sync scenario: needs servers offering the memory tools; says which are missing
-/// otherwise.
-pub async fn sync(cx: &Context<'_>) -> anyhow::Result<SyncResult> {
-    let target = &cx.targets[0];
-    let listed = match crate::conn::Conn::new(&target.url, cx.args.timeout) {
-        Ok(mut conn) => mcp::tool_names(&mut conn, target.protocol).await,
-        Err(class) => Err(class),
-    };
-    let result = match listed {
-        Err(class) => SyncResult {
-            available: false,
-            reason: format!(
-                "could not list the tools of {} ({}: {})",
-                target.url,
-                class.name(),
-                class.describe()
-            ),
-        },
-        Ok(names) => {
-            let missing: Vec<&str> = MEMORY_TOOLS
-                .iter()
-                .copied()
-                .filter(|t| !names.iter().any(|n| n == t))
-                .collect();
-            if missing.is_empty() {
-                SyncResult {
-                    available: false,
-                    reason: format!(
-                        "{} offers the memory tools, but this version of loadgen cannot run \
-                         the sync scenario yet",
-                        target.url
-                    ),
-                }
-            } else {
-                SyncResult {
-                    available: false,
-                    reason: format!(
-                        "the target {} lacks the memory tools ({} missing): the sync scenario \
-                         needs servers with a shared memory (the memory server's tools plus \
-                         memory_version and minVersion reads)",
-                        target.url,
-                        missing.join(", ")
-                    ),
-                }
-            }
-        }
-    };
-    eprintln!("sync: {}", result.reason);
-    Ok(result)
+/// The sync scenario (see [`crate::sync`]): memory writes on one server read with
+/// `minVersion` on another, then a check that no acknowledged write is missing. Against
+/// servers without the memory tools it says why it did not run. Gives whether it was
+/// interrupted.
+pub async fn sync(cx: &Context<'_>) -> anyhow::Result<(SyncResult, bool)> {
+    crate::sync::run(cx).await
 }
 
 #[cfg(test)]

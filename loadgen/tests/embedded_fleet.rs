@@ -454,10 +454,10 @@ async fn connections_are_held_and_counted_on_both_sides() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn capacity_search_and_sync_without_memory_tools() {
+async fn capacity_search() {
     let extra = [
         "--scenario",
-        "capacity,sync",
+        "capacity",
         "--servers",
         "4",
         "--ephemeral-ports",
@@ -490,24 +490,6 @@ async fn capacity_search_and_sync_without_memory_tools() {
     for s in &c.steps {
         assert_eq!(s.passed, s.reason.starts_with("achieved"), "{}", s.reason);
     }
-    let sync = run.sync.as_ref().expect("the sync scenario ran");
-    assert!(!sync.available);
-    assert!(
-        sync.reason.contains("lacks the memory tools") && sync.reason.contains("memory_version"),
-        "{}",
-        sync.reason
-    );
-    let claim = run
-        .claims
-        .iter()
-        .find(|c| c.id == "git_memory_sync")
-        .unwrap();
-    assert_eq!(claim.verdict, Verdict::NotMeasured);
-    assert!(
-        claim.note.contains("lacks the memory tools"),
-        "{}",
-        claim.note
-    );
 }
 
 /// A server that speaks only the 2025-11-25 era, as older SDKs do: a request without a session
@@ -621,4 +603,240 @@ async fn protocol_auto_falls_back_to_sessions_for_a_legacy_server() {
     let msg = format!("{err:#}");
     assert!(msg.contains(&url) && msg.contains("http_status"), "{msg}");
     server.abort();
+}
+
+/// A fleet of `servers` with a shared memory in `repo`, its admin API on.
+async fn start_memory_fleet(servers: u32, repo: &std::path::Path) -> fleet::Fleet {
+    let spec = fleet::FleetSpec::default()
+        .scaled_to(servers)
+        .unwrap()
+        .with_ephemeral_ports();
+    let options = fleet::FleetOptions {
+        admin: true,
+        memory_repo: Some(repo.to_path_buf()),
+        ..Default::default()
+    };
+    let fleet = fleet::Fleet::start(spec, options).await.unwrap();
+    let healthy = fleet
+        .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
+        .await;
+    assert_eq!(healthy, servers as usize);
+    fleet
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_writes_are_visible_across_servers_and_none_is_lost() {
+    let extra = [
+        "--scenario",
+        "sync",
+        "--servers",
+        "6",
+        "--ephemeral-ports",
+        "--sync-rate",
+        "200",
+        "--sync-time",
+        "2",
+    ];
+    let (_out, outcome) = launch(&extra).await;
+    let outcome = outcome.expect("run");
+    // The run file on disk is valid and holds the scenario's figures.
+    let text = std::fs::read_to_string(&outcome.run_file).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(json["sync"]["figures"]["lag_us"]["p99"].as_u64().unwrap() > 0);
+    let run: RunFile = serde_json::from_str(&text).unwrap();
+    assert!(!run.interrupted);
+    let sync = run.sync.as_ref().expect("the sync scenario ran");
+    assert!(sync.available && sync.ran, "{}", sync.reason);
+    let f = sync.figures.as_ref().expect("figures");
+    assert_eq!(f.isolation.as_deref(), Some("task"));
+    assert_eq!(
+        (f.servers, f.servers_left_out, f.same_server),
+        (6, 0, false)
+    );
+    // 200 writes/s for 2 s: about 400 writes, all acknowledged and visible on another server.
+    assert!((300..=500).contains(&f.writes), "{}", f.writes);
+    assert!(f.acked > 0);
+    assert_eq!(f.acked, f.writes, "failed: {:?}", f.failed);
+    assert_eq!(f.visible, f.acked, "{:?}", f.visibility_failures);
+    assert_eq!(f.lag_us.count, f.visible);
+    assert!(f.lag_us.p50 > 0 && f.lag_us.max >= f.lag_us.p99);
+    assert_eq!(f.ack_us.count, f.acked);
+    assert!(f.ack_us.p50 >= f.ack_service_us.p50.min(f.ack_us.p50));
+    assert_eq!(f.baseline_read_us.count + f.baseline_failures, f.visible);
+    assert!(f.warmup_acked > 0, "the warm-up wrote too");
+    assert_eq!(f.per_second.len(), 2);
+    assert_eq!(f.per_second.iter().map(|s| s.writes).sum::<u64>(), f.writes);
+    let lag = loadgen::runfile::decode_histogram(&f.histograms.lag.data).unwrap();
+    assert_eq!(lag.len(), f.visible);
+    // The final check read every acknowledged write back on servers of both groups.
+    let c = &f.check;
+    assert_eq!(c.skipped, None);
+    assert!(c.complete, "{c:?}");
+    assert_eq!(c.lost, 0, "{c:?}");
+    assert_eq!(c.duplicates, 0);
+    assert_eq!(c.acked, f.acked + f.warmup_acked);
+    assert_eq!(c.servers.len(), 5);
+    assert!(
+        c.servers.iter().any(|s| s.starts_with("community")),
+        "{:?}",
+        c.servers
+    );
+    assert!(
+        c.servers.iter().any(|s| s.starts_with("security")),
+        "{:?}",
+        c.servers
+    );
+    // The history shows the sampled writes, naming the servers that took them.
+    let h = f.history.as_ref().expect("memory_history offered");
+    assert_eq!(h.sampled, 20);
+    assert_eq!((h.found, h.attributed, h.errors), (20, 20, 0), "{h:?}");
+    assert!(
+        f.cleanup.is_none(),
+        "the embedded fleet's memory is the run's own: probes stay"
+    );
+    let verdict = |id: &str| run.claims.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(verdict("memory_no_lost_writes").verdict, Verdict::Pass);
+    let lag_claim = verdict("git_memory_sync");
+    assert_ne!(
+        lag_claim.verdict,
+        Verdict::NotMeasured,
+        "{}",
+        lag_claim.note
+    );
+    assert!(
+        lag_claim
+            .measured
+            .as_deref()
+            .unwrap()
+            .contains("baseline read")
+    );
+    let html = std::fs::read_to_string(&outcome.report).unwrap();
+    assert!(html.contains("<section id=\"sync\">") && html.contains("write-to-visible lag"));
+    eprintln!("figures: {}", sync.reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_in_the_session_era_against_an_admin_api() {
+    let repo = tempfile::tempdir().unwrap();
+    let fleet = start_memory_fleet(3, repo.path()).await;
+    let admin = format!("http://{}", fleet.admin_addr().unwrap());
+    let extra = [
+        "--scenario",
+        "sync",
+        "--protocol",
+        "2025-11-25",
+        "--sync-rate",
+        "100",
+        "--sync-time",
+        "1",
+        "--target",
+        &admin,
+    ];
+    let run = quick(&extra).await;
+    assert_eq!(run.config.protocol_version, "2025-11-25");
+    let sync = run.sync.as_ref().unwrap();
+    assert!(sync.ran, "{}", sync.reason);
+    let f = sync.figures.as_ref().unwrap();
+    assert_eq!(
+        f.isolation.as_deref(),
+        Some("task"),
+        "read from the admin API"
+    );
+    assert_eq!(f.servers, 3);
+    assert!(f.acked > 0 && f.acked == f.writes, "{:?}", f.failed);
+    assert_eq!(f.visible, f.acked, "{:?}", f.visibility_failures);
+    assert!(f.check.complete && f.check.lost == 0, "{:?}", f.check);
+    // Someone else's memory: the probes are deleted afterwards.
+    let cleanup = f.cleanup.as_ref().expect("delete_entities offered");
+    assert_eq!(cleanup.requested, f.writes + f.warmup_writes);
+    assert_eq!(cleanup.failed_calls, 0);
+    // Every session was deleted at the end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let open: u64 = fleet
+            .registry()
+            .entries()
+            .iter()
+            .map(|e| e.view().open_sessions)
+            .sum();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} sessions left open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_says_why_it_cannot_run_without_memory_tools() {
+    // A fleet started without a memory offers none of the memory tools.
+    let fleet = start_fleet(2).await;
+    let admin = format!("http://{}", fleet.admin_addr().unwrap());
+    let (_out, outcome) = launch(&["--scenario", "sync", "--target", &admin]).await;
+    let run = outcome.expect("not an error").run;
+    let sync = run.sync.as_ref().expect("the sync scenario ran");
+    assert!(!sync.available && !sync.ran && sync.figures.is_none());
+    assert!(
+        sync.reason.contains("lacks the memory tools") && sync.reason.contains("memory_version"),
+        "{}",
+        sync.reason
+    );
+    for id in ["git_memory_sync", "memory_no_lost_writes"] {
+        let claim = run.claims.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(claim.verdict, Verdict::NotMeasured);
+        assert!(
+            claim.note.contains("lacks the memory tools"),
+            "{}",
+            claim.note
+        );
+    }
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_sync_run_keeps_its_figures_and_skips_the_check() {
+    let out = tempfile::tempdir().unwrap();
+    let argv = [
+        "--scenario",
+        "sync",
+        "--servers",
+        "4",
+        "--ephemeral-ports",
+        "--sync-rate",
+        "100",
+        "--sync-time",
+        "30",
+    ];
+    let stop = CancellationToken::new();
+    let stopper = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            stop.cancel();
+        })
+    };
+    let started = std::time::Instant::now();
+    let outcome = loadgen::run(args(&argv, out.path()), stop)
+        .await
+        .expect("the run ends cleanly");
+    stopper.await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    let run = &outcome.run;
+    assert!(run.interrupted);
+    let sync = run.sync.as_ref().unwrap();
+    assert!(sync.ran, "{}", sync.reason);
+    let f = sync.figures.as_ref().unwrap();
+    assert!(f.measured_s < 10.0 && f.acked > 0, "{}", sync.reason);
+    assert!(f.check.skipped.is_some() && f.cleanup.is_none());
+    let lost = run
+        .claims
+        .iter()
+        .find(|c| c.id == "memory_no_lost_writes")
+        .unwrap();
+    assert_eq!(lost.verdict, Verdict::NotMeasured, "{}", lost.note);
+    assert!(lost.note.contains("interrupted"), "{}", lost.note);
 }

@@ -2,4 +2,5 @@
 
 pub mod community;
 pub mod error;
+pub mod memory;
 pub mod security;

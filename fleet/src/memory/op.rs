@@ -1,0 +1,458 @@
+//! Write operations: the six mutating tools of the official MCP memory server as data, with
+//! the official argument names, so a tool call, a WAL record and a line of `ops.jsonl` are the
+//! same JSON.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Longest entity name, entity type or relation type, in bytes. Names become file names in
+/// the archive, so they are kept well under what git and file systems accept.
+pub const MAX_NAME_BYTES: usize = 512;
+/// Longest single observation, in bytes: room for a paragraph, not for a document.
+pub const MAX_OBSERVATION_BYTES: usize = 16 * 1024;
+/// Most items in any list of one operation (entities, relations, names, contents ...).
+pub const MAX_ITEMS: usize = 1000;
+/// Most text one operation may carry, in bytes: keeps one write from stalling the group commit
+/// of everybody else.
+pub const MAX_OP_BYTES: usize = 4 << 20;
+/// Longest writing-server id, in bytes.
+pub const MAX_SERVER_BYTES: usize = 128;
+
+/// An entity as the official server shows it: also the input of `create_entities`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Entity {
+    /// Unique name of the entity.
+    pub name: String,
+    /// Kind of entity, e.g. `person` or `service`.
+    pub entity_type: String,
+    /// Facts about the entity, oldest first.
+    pub observations: Vec<String>,
+}
+
+/// A directed, typed edge between two entities (by name).
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Relation {
+    /// Name of the entity the relation starts at.
+    pub from: String,
+    /// Name of the entity the relation points to.
+    pub to: String,
+    /// Kind of relation, in active voice, e.g. `works_at`.
+    pub relation_type: String,
+}
+
+/// Observations to add to one entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservationAddition {
+    /// Entity to add the observations to.
+    pub entity_name: String,
+    /// Observations to add; ones already present are ignored.
+    pub contents: Vec<String>,
+}
+
+/// Observations to remove from one entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservationDeletion {
+    /// Entity to remove the observations from.
+    pub entity_name: String,
+    /// Observations to remove (exact text).
+    pub observations: Vec<String>,
+}
+
+/// Arguments of `create_entities`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CreateEntities {
+    /// Entities to create; names that already exist are ignored.
+    pub entities: Vec<Entity>,
+}
+
+/// Arguments of `create_relations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CreateRelations {
+    /// Relations to create; ones that already exist are ignored.
+    pub relations: Vec<Relation>,
+}
+
+/// Arguments of `add_observations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AddObservations {
+    /// Observations to add, per entity.
+    pub observations: Vec<ObservationAddition>,
+}
+
+/// Arguments of `delete_entities`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteEntities {
+    /// Entities to delete, with their observations and the relations from and to them.
+    pub entity_names: Vec<String>,
+}
+
+/// Arguments of `delete_observations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeleteObservations {
+    /// Observations to delete, per entity.
+    pub deletions: Vec<ObservationDeletion>,
+}
+
+/// Arguments of `delete_relations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeleteRelations {
+    /// Relations to delete.
+    pub relations: Vec<Relation>,
+}
+
+/// One write to the graph. Serialised internally tagged by the tool name, e.g.
+/// `{"tool":"add_observations","observations":[...]}`, which is how it appears in the WAL and
+/// in each commit's `ops.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tool", rename_all = "snake_case")]
+pub enum Op {
+    CreateEntities(CreateEntities),
+    CreateRelations(CreateRelations),
+    AddObservations(AddObservations),
+    DeleteEntities(DeleteEntities),
+    DeleteObservations(DeleteObservations),
+    DeleteRelations(DeleteRelations),
+}
+
+/// An operation as the owner ordered it: the unit of the WAL, of the change stream and of
+/// `ops.jsonl`. Replaying records in version order reproduces the graph exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// Position in the total order of writes; the first write is 1.
+    pub version: u64,
+    /// Id of the server that wrote it.
+    pub server: String,
+    /// Version of the writer's view when it wrote (already clamped below `version`); deletes
+    /// only remove what was added at or before it.
+    pub seen: u64,
+    /// When the owner ordered it, in milliseconds since the Unix epoch (informational only:
+    /// never used by `apply`).
+    pub time_ms: u64,
+    pub op: Op,
+}
+
+/// A write refused before it reached the owner, naming the offending field like
+/// `entities[2].name: must not be empty`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{field}: {reason}")]
+pub struct InvalidOp {
+    /// Path of the offending argument, e.g. `observations[0].contents[3]`.
+    pub field: String,
+    /// What is wrong with it, written for the caller.
+    pub reason: String,
+}
+
+impl InvalidOp {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Size checks shared by every field; also sums the op's text for [`MAX_OP_BYTES`].
+struct Checker {
+    bytes: usize,
+}
+
+impl Checker {
+    fn list<T>(&self, field: &str, items: &[T]) -> Result<(), InvalidOp> {
+        if items.len() > MAX_ITEMS {
+            return Err(InvalidOp::new(
+                field,
+                format!("{} items is over the limit of {MAX_ITEMS}", items.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn text(
+        &mut self,
+        field: impl FnOnce() -> String,
+        s: &str,
+        max: usize,
+    ) -> Result<(), InvalidOp> {
+        if s.is_empty() {
+            return Err(InvalidOp::new(field(), "must not be empty"));
+        }
+        if s.len() > max {
+            return Err(InvalidOp::new(
+                field(),
+                format!("{} bytes is over the limit of {max}", s.len()),
+            ));
+        }
+        self.bytes += s.len();
+        Ok(())
+    }
+
+    fn name(&mut self, field: impl FnOnce() -> String, s: &str) -> Result<(), InvalidOp> {
+        self.text(field, s, MAX_NAME_BYTES)
+    }
+
+    fn relation(&mut self, list: &str, i: usize, r: &Relation) -> Result<(), InvalidOp> {
+        self.name(|| format!("{list}[{i}].from"), &r.from)?;
+        self.name(|| format!("{list}[{i}].to"), &r.to)?;
+        self.name(|| format!("{list}[{i}].relationType"), &r.relation_type)
+    }
+}
+
+impl Op {
+    /// The tool this op mirrors, e.g. `add_observations`; also its name in history.
+    pub fn tool(&self) -> &'static str {
+        match self {
+            Op::CreateEntities(_) => "create_entities",
+            Op::CreateRelations(_) => "create_relations",
+            Op::AddObservations(_) => "add_observations",
+            Op::DeleteEntities(_) => "delete_entities",
+            Op::DeleteObservations(_) => "delete_observations",
+            Op::DeleteRelations(_) => "delete_relations",
+        }
+    }
+
+    /// Checks sizes and emptiness before the op is submitted, so a bad op never takes a
+    /// version and the caller learns which field to fix.
+    pub fn validate(&self) -> Result<(), InvalidOp> {
+        let mut c = Checker { bytes: 0 };
+        let top = match self {
+            Op::CreateEntities(a) => {
+                c.list("entities", &a.entities)?;
+                for (i, e) in a.entities.iter().enumerate() {
+                    c.name(|| format!("entities[{i}].name"), &e.name)?;
+                    c.name(|| format!("entities[{i}].entityType"), &e.entity_type)?;
+                    c.list(&format!("entities[{i}].observations"), &e.observations)?;
+                    for (j, o) in e.observations.iter().enumerate() {
+                        c.text(
+                            || format!("entities[{i}].observations[{j}]"),
+                            o,
+                            MAX_OBSERVATION_BYTES,
+                        )?;
+                    }
+                }
+                "entities"
+            }
+            Op::CreateRelations(a) => {
+                c.list("relations", &a.relations)?;
+                for (i, r) in a.relations.iter().enumerate() {
+                    c.relation("relations", i, r)?;
+                }
+                "relations"
+            }
+            Op::AddObservations(a) => {
+                c.list("observations", &a.observations)?;
+                for (i, o) in a.observations.iter().enumerate() {
+                    c.name(|| format!("observations[{i}].entityName"), &o.entity_name)?;
+                    c.list(&format!("observations[{i}].contents"), &o.contents)?;
+                    for (j, s) in o.contents.iter().enumerate() {
+                        c.text(
+                            || format!("observations[{i}].contents[{j}]"),
+                            s,
+                            MAX_OBSERVATION_BYTES,
+                        )?;
+                    }
+                }
+                "observations"
+            }
+            Op::DeleteEntities(a) => {
+                c.list("entityNames", &a.entity_names)?;
+                for (i, n) in a.entity_names.iter().enumerate() {
+                    c.name(|| format!("entityNames[{i}]"), n)?;
+                }
+                "entityNames"
+            }
+            Op::DeleteObservations(a) => {
+                c.list("deletions", &a.deletions)?;
+                for (i, d) in a.deletions.iter().enumerate() {
+                    c.name(|| format!("deletions[{i}].entityName"), &d.entity_name)?;
+                    c.list(&format!("deletions[{i}].observations"), &d.observations)?;
+                    for (j, s) in d.observations.iter().enumerate() {
+                        c.text(
+                            || format!("deletions[{i}].observations[{j}]"),
+                            s,
+                            MAX_OBSERVATION_BYTES,
+                        )?;
+                    }
+                }
+                "deletions"
+            }
+            Op::DeleteRelations(a) => {
+                c.list("relations", &a.relations)?;
+                for (i, r) in a.relations.iter().enumerate() {
+                    c.relation("relations", i, r)?;
+                }
+                "relations"
+            }
+        };
+        if c.bytes > MAX_OP_BYTES {
+            return Err(InvalidOp::new(
+                top,
+                format!(
+                    "{} bytes of text in one op is over the limit of {MAX_OP_BYTES}",
+                    c.bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Names of the entities this op mentions (deduplicated, in order of first mention):
+    /// what the history index files it under.
+    pub fn entity_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        match self {
+            Op::CreateEntities(a) => names.extend(a.entities.iter().map(|e| e.name.as_str())),
+            Op::CreateRelations(CreateRelations { relations })
+            | Op::DeleteRelations(DeleteRelations { relations }) => {
+                for r in relations {
+                    names.push(r.from.as_str());
+                    names.push(r.to.as_str());
+                }
+            }
+            Op::AddObservations(a) => {
+                names.extend(a.observations.iter().map(|o| o.entity_name.as_str()));
+            }
+            Op::DeleteEntities(a) => names.extend(a.entity_names.iter().map(String::as_str)),
+            Op::DeleteObservations(a) => {
+                names.extend(a.deletions.iter().map(|d| d.entity_name.as_str()));
+            }
+        }
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
+        names.retain(|n| seen.insert(*n));
+        names
+    }
+}
+
+/// Checks a writing server's id: it becomes a git author name and e-mail, so it is limited to
+/// what both accept unchanged, like the fleet's own `<group>-<index>` ids.
+pub fn validate_server(server: &str) -> Result<(), InvalidOp> {
+    let ok = !server.is_empty()
+        && server.len() <= MAX_SERVER_BYTES
+        && server
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidOp::new(
+            "server",
+            format!("must be 1-{MAX_SERVER_BYTES} characters of [A-Za-z0-9._-]"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn entity(name: &str) -> Entity {
+        Entity {
+            name: name.into(),
+            entity_type: "person".into(),
+            observations: vec!["likes tea".into()],
+        }
+    }
+
+    #[test]
+    fn serialises_with_the_official_names() {
+        let op = Op::AddObservations(AddObservations {
+            observations: vec![ObservationAddition {
+                entity_name: "alice".into(),
+                contents: vec!["x".into()],
+            }],
+        });
+        let json = serde_json::to_string(&op).unwrap();
+        assert_eq!(
+            json,
+            r#"{"tool":"add_observations","observations":[{"entityName":"alice","contents":["x"]}]}"#
+        );
+        assert_eq!(serde_json::from_str::<Op>(&json).unwrap(), op);
+        let op = Op::DeleteEntities(DeleteEntities {
+            entity_names: vec!["a".into()],
+        });
+        let json = serde_json::to_string(&op).unwrap();
+        assert_eq!(json, r#"{"tool":"delete_entities","entityNames":["a"]}"#);
+        let json = serde_json::to_string(&entity("bob")).unwrap();
+        assert_eq!(
+            json,
+            r#"{"name":"bob","entityType":"person","observations":["likes tea"]}"#
+        );
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut e = vec![entity("a"), entity("b"), entity("")];
+        let err = Op::CreateEntities(CreateEntities {
+            entities: e.clone(),
+        })
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.to_string(), "entities[2].name: must not be empty");
+        e[2].name = "c".into();
+        e[1].observations
+            .push("x".repeat(MAX_OBSERVATION_BYTES + 1));
+        let err = Op::CreateEntities(CreateEntities { entities: e })
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.field, "entities[1].observations[1]");
+        let err = Op::CreateRelations(CreateRelations {
+            relations: vec![Relation {
+                from: "a".into(),
+                to: "b".into(),
+                relation_type: "x".repeat(MAX_NAME_BYTES + 1),
+            }],
+        })
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.field, "relations[0].relationType");
+        let err = Op::DeleteEntities(DeleteEntities {
+            entity_names: vec!["a".into(); MAX_ITEMS + 1],
+        })
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.field, "entityNames");
+        let big = "x".repeat(MAX_OBSERVATION_BYTES);
+        let err = Op::AddObservations(AddObservations {
+            observations: (0..300)
+                .map(|i| ObservationAddition {
+                    entity_name: format!("e{i}"),
+                    contents: vec![big.clone()],
+                })
+                .collect(),
+        })
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.field, "observations");
+        assert!(validate_server("srv-0003").is_ok());
+        assert_eq!(validate_server("a b").unwrap_err().field, "server");
+        assert!(validate_server("").is_err());
+    }
+
+    #[test]
+    fn entity_names_are_deduplicated() {
+        let op = Op::CreateRelations(CreateRelations {
+            relations: vec![
+                Relation {
+                    from: "a".into(),
+                    to: "b".into(),
+                    relation_type: "knows".into(),
+                },
+                Relation {
+                    from: "b".into(),
+                    to: "a".into(),
+                    relation_type: "knows".into(),
+                },
+            ],
+        });
+        assert_eq!(op.entity_names(), vec!["a", "b"]);
+    }
+}

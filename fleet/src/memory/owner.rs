@@ -1,0 +1,237 @@
+//! The owner: one OS thread that serialises every write. It takes whatever requests are
+//! queued (group commit), applies them in order, appends their records to the WAL with one
+//! `fdatasync`, and only then updates the local view, acknowledges the writers and hands the
+//! batch to the committer. If the WAL write fails nobody in the batch is acknowledged, the WAL
+//! is cut back and the graph rolled back; if even that fails the owner refuses all later
+//! writes (poisoned) until the store is reopened and recovery decides from the disk.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, atomic::Ordering},
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::WriteError;
+use super::graph::{ApplyError, Graph, OpResult};
+use super::op::{Op, Record};
+use super::stats::Stats;
+use super::view::View;
+use super::wal::{self, AppendError, Wal};
+
+/// Log bytes after which a batch is closed even if more writes are queued, so a burst of
+/// large ops cannot make one huge buffer and one very long fsync.
+const MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// A durable write: its version in the total order and what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Ack {
+    pub version: u64,
+    pub result: OpResult,
+}
+
+pub(crate) enum Request {
+    Write {
+        server: String,
+        seen: u64,
+        op: Op,
+        reply: oneshot::Sender<Result<Ack, WriteError>>,
+    },
+    /// Finish what is queued before this, refuse the rest, stop.
+    Shutdown,
+}
+
+/// A durable batch on its way to git.
+pub(crate) struct Batch {
+    pub records: Arc<[Record]>,
+    pub acked_at: Instant,
+}
+
+struct Write {
+    server: String,
+    seen: u64,
+    op: Op,
+    reply: oneshot::Sender<Result<Ack, WriteError>>,
+}
+
+pub(crate) struct Owner {
+    pub graph: Graph,
+    pub wal: Wal,
+    pub view: Arc<View>,
+    pub committer: std::sync::mpsc::Sender<Batch>,
+    pub stats: Arc<Stats>,
+    pub max_batch: usize,
+    pub poisoned: Option<String>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Owner {
+    /// Serves requests until a `Shutdown` or until every sender is gone.
+    pub fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
+        let mut pending: VecDeque<Write> = VecDeque::with_capacity(self.max_batch);
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+        let mut committer_gone = false;
+        let mut shutdown = false;
+        loop {
+            if pending.is_empty() {
+                if shutdown {
+                    break;
+                }
+                match rx.blocking_recv() {
+                    Some(r) => self.take(r, &mut pending, &mut shutdown),
+                    None => break,
+                }
+            }
+            while !shutdown && pending.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(r) => self.take(r, &mut pending, &mut shutdown),
+                    Err(_) => break,
+                }
+            }
+            if let Some(batch) = self.process(&mut pending, &mut buf)
+                && !committer_gone
+                && self.committer.send(batch).is_err()
+            {
+                committer_gone = true;
+                tracing::error!(
+                    "the memory committer has stopped: acknowledged ops stay in the WAL until the next open"
+                );
+            }
+        }
+        rx.close();
+        while let Some(r) = rx.blocking_recv() {
+            if let Request::Write { reply, .. } = r {
+                let _ = reply.send(Err(WriteError::Closed));
+            }
+        }
+        self.view.end_subscriptions();
+    }
+
+    fn take(&self, r: Request, pending: &mut VecDeque<Write>, shutdown: &mut bool) {
+        match r {
+            Request::Write {
+                server,
+                seen,
+                op,
+                reply,
+            } if !*shutdown => pending.push_back(Write {
+                server,
+                seen,
+                op,
+                reply,
+            }),
+            Request::Write { reply, .. } => {
+                let _ = reply.send(Err(WriteError::Closed));
+            }
+            Request::Shutdown => *shutdown = true,
+        }
+    }
+
+    fn refuse(&self, refused: Vec<(oneshot::Sender<Result<Ack, WriteError>>, ApplyError)>) {
+        self.stats
+            .ops_rejected
+            .fetch_add(refused.len() as u64, Ordering::Relaxed);
+        for (reply, e) in refused {
+            let _ = reply.send(Err(WriteError::Rejected(e)));
+        }
+    }
+
+    /// Applies, logs and acknowledges one batch taken from the front of `pending` (up to
+    /// [`MAX_BATCH_BYTES`] of log); returns it for the committer if durable.
+    fn process(&mut self, pending: &mut VecDeque<Write>, buf: &mut Vec<u8>) -> Option<Batch> {
+        if let Some(reason) = &self.poisoned {
+            for w in pending.drain(..) {
+                let _ = w.reply.send(Err(WriteError::Poisoned(reason.clone())));
+            }
+            return None;
+        }
+        buf.clear();
+        let first_version = self.graph.version() + 1;
+        let time_ms = now_ms();
+        let mut records = Vec::with_capacity(pending.len());
+        let mut acks = Vec::with_capacity(pending.len());
+        let mut refused = Vec::new();
+        self.graph.begin(true);
+        while buf.len() < MAX_BATCH_BYTES
+            && let Some(w) = pending.pop_front()
+        {
+            let version = self.graph.version() + 1;
+            let seen = w.seen.min(version - 1);
+            match self.graph.apply(&w.op, version, seen) {
+                Ok(result) => {
+                    let record = Record {
+                        version,
+                        server: w.server,
+                        seen,
+                        time_ms,
+                        op: w.op,
+                    };
+                    wal::encode(&record, buf);
+                    records.push(record);
+                    acks.push((w.reply, Ack { version, result }));
+                }
+                // Answered with the batch: the refusal depends on earlier ops of the batch,
+                // so it only stands if they become durable.
+                Err(e) => refused.push((w.reply, e)),
+            }
+        }
+        if records.is_empty() {
+            self.graph.finish();
+            self.refuse(refused);
+            return None;
+        }
+        match self.wal.append(buf, first_version) {
+            Ok(()) => {
+                self.graph.finish();
+                let records: Arc<[Record]> = records.into();
+                if let Err(e) = self.view.publish(&records) {
+                    tracing::error!(error = %e, "the local memory view diverged from the owner");
+                }
+                let last = self.graph.version();
+                self.stats.batch_acked(last, records.len() as u64);
+                let acked_at = Instant::now();
+                for (reply, ack) in acks {
+                    let _ = reply.send(Ok(ack));
+                }
+                self.refuse(refused);
+                Some(Batch { records, acked_at })
+            }
+            Err(AppendError::Failed(e)) => {
+                self.graph.rollback();
+                self.stats.wal_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, ops = acks.len(), "WAL write failed; the batch was rolled back and nobody acknowledged");
+                let reason = e.to_string();
+                let replies = acks.into_iter().map(|(r, _)| r);
+                for reply in replies.chain(refused.into_iter().map(|(r, _)| r)) {
+                    let _ = reply.send(Err(WriteError::Storage(reason.clone())));
+                }
+                None
+            }
+            Err(e @ AppendError::Poisoned { .. }) => {
+                self.graph.rollback();
+                self.stats.wal_failures.fetch_add(1, Ordering::Relaxed);
+                self.stats.poisoned.store(true, Ordering::Relaxed);
+                let reason = e.to_string();
+                tracing::error!(error = %reason, "WAL cannot be repaired; refusing writes until reopened");
+                for (reply, _) in acks {
+                    let _ = reply.send(Err(WriteError::Poisoned(format!(
+                        "{reason} (this write may reappear after reopening, as recovery reads what reached the disk)"
+                    ))));
+                }
+                for (reply, _) in refused {
+                    let _ = reply.send(Err(WriteError::Poisoned(reason.clone())));
+                }
+                self.poisoned = Some(reason);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Counters the owner and committer keep, so the admin API and benchmarks can report batch
+//! sizes and how far git lags behind acknowledgement.
+
+use std::sync::{
+    Mutex, PoisonError,
+    atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Shared cells; updated by the two threads, read by [`super::MemoryHandle::stats`].
+#[derive(Debug)]
+pub(crate) struct Stats {
+    pub acked_version: AtomicU64,
+    pub ops_acked: AtomicU64,
+    pub ops_rejected: AtomicU64,
+    pub batches: AtomicU64,
+    pub max_batch: AtomicU64,
+    pub wal_failures: AtomicU64,
+    pub poisoned: AtomicBool,
+    pub committed_version: AtomicU64,
+    pub commits: AtomicU64,
+    pub committed_ops: AtomicU64,
+    pub commit_failures: AtomicU64,
+    pub pack_merges: AtomicU64,
+    /// Microseconds from acknowledgement to durable commit, one sample per op.
+    lag_us: Mutex<Histogram<u64>>,
+}
+
+impl Stats {
+    pub fn new(acked: u64, committed: u64) -> Self {
+        Self {
+            acked_version: AtomicU64::new(acked),
+            ops_acked: AtomicU64::new(0),
+            ops_rejected: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            max_batch: AtomicU64::new(0),
+            wal_failures: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            committed_version: AtomicU64::new(committed),
+            commits: AtomicU64::new(0),
+            committed_ops: AtomicU64::new(0),
+            commit_failures: AtomicU64::new(0),
+            pack_merges: AtomicU64::new(0),
+            // 1 us .. 1 h at 3 significant digits.
+            lag_us: Mutex::new(
+                Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                    .expect("constant histogram bounds are valid"),
+            ),
+        }
+    }
+
+    pub fn batch_acked(&self, version: u64, ops: u64) {
+        self.acked_version.store(version, Relaxed);
+        self.ops_acked.fetch_add(ops, Relaxed);
+        self.batches.fetch_add(1, Relaxed);
+        self.max_batch.fetch_max(ops, Relaxed);
+    }
+
+    pub fn record_lag(&self, lag_us: u64, ops: u64) {
+        let mut h = self.lag_us.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = h.record_n(lag_us.clamp(1, 3_600_000_000), ops);
+    }
+
+    pub fn snapshot(&self, view_version: u64) -> MemoryStats {
+        let batches = self.batches.load(Relaxed);
+        let ops = self.ops_acked.load(Relaxed);
+        let commits = self.commits.load(Relaxed);
+        let committed_ops = self.committed_ops.load(Relaxed);
+        let h = self.lag_us.lock().unwrap_or_else(PoisonError::into_inner);
+        let ms = |us: u64| us as f64 / 1000.0;
+        MemoryStats {
+            acked_version: self.acked_version.load(Relaxed),
+            committed_version: self.committed_version.load(Relaxed),
+            view_version,
+            ops_acked: ops,
+            ops_rejected: self.ops_rejected.load(Relaxed),
+            batches,
+            max_batch: self.max_batch.load(Relaxed),
+            mean_batch: if batches == 0 {
+                0.0
+            } else {
+                ops as f64 / batches as f64
+            },
+            wal_failures: self.wal_failures.load(Relaxed),
+            poisoned: self.poisoned.load(Relaxed),
+            commits,
+            mean_commit_ops: if commits == 0 {
+                0.0
+            } else {
+                committed_ops as f64 / commits as f64
+            },
+            commit_failures: self.commit_failures.load(Relaxed),
+            pack_merges: self.pack_merges.load(Relaxed),
+            commit_lag: LagStats {
+                samples: h.len(),
+                mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+                p50_ms: ms(h.value_at_quantile(0.5)),
+                p99_ms: ms(h.value_at_quantile(0.99)),
+                max_ms: ms(h.max()),
+            },
+        }
+    }
+}
+
+/// How long acknowledged ops waited for their durable git commit (since this open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct LagStats {
+    /// Ops measured.
+    pub samples: u64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// A point-in-time picture of the store (counts are since this open).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemoryStats {
+    /// Newest acknowledged (WAL-durable) version.
+    pub acked_version: u64,
+    /// Newest version in a durable git commit.
+    pub committed_version: u64,
+    /// Version of the store's own view.
+    pub view_version: u64,
+    pub ops_acked: u64,
+    /// Ops refused by the graph (e.g. unknown entity).
+    pub ops_rejected: u64,
+    /// Group commits (one WAL fsync each).
+    pub batches: u64,
+    pub max_batch: u64,
+    pub mean_batch: f64,
+    /// Batches the WAL could not take (each writer got an error, nothing applied).
+    pub wal_failures: u64,
+    /// True once a failure could not be undone: writes are refused until reopen.
+    pub poisoned: bool,
+    pub commits: u64,
+    pub mean_commit_ops: f64,
+    /// Commit attempts that failed (retried; the WAL keeps the ops).
+    pub commit_failures: u64,
+    /// Pack merges done to keep the pack count low.
+    pub pack_merges: u64,
+    /// Acknowledgement to durable commit.
+    pub commit_lag: LagStats,
+}

@@ -1,0 +1,358 @@
+//! Integrity check of a memory repository that is not open: every commit of `main` and
+//! every tree and blob they reach is read with hash verification, the ops of every commit
+//! are replayed from the root and each commit's files are compared with what its ops
+//! produce (and the whole head tree with the full replay), versions must be consecutive, and
+//! the WAL past the head must be readable and apply.
+
+use std::{
+    collections::{BTreeSet, HashSet},
+    path::Path,
+};
+
+use git2::{Oid, Repository, Tree};
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::archive::{self, Identity};
+use super::error::OpenError;
+use super::graph::{Graph, Touched};
+use super::layout::{self, EntityFile, META, OPS, README, RelationFile, TombstoneFile};
+use super::lock::{OwnerLock, state_dir};
+use super::wal;
+
+/// Problems listed in full; beyond this they are only counted.
+const MAX_PROBLEMS: usize = 100;
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Head commit of `refs/heads/main`.
+    pub head: String,
+    /// Version at the head commit.
+    pub version: u64,
+    pub commits: u64,
+    pub ops: u64,
+    pub entities: usize,
+    pub relations: usize,
+    pub tombstones: usize,
+    /// Distinct commits, trees and blobs read and hash-checked.
+    pub objects_checked: u64,
+    /// Acknowledged ops in the WAL not yet in git (committed by the next open).
+    pub wal_pending: u64,
+    /// Facts worth knowing that are not damage (e.g. a torn WAL tail).
+    pub notes: Vec<String>,
+    /// Damage found; empty means the repository is sound.
+    pub problems: Vec<String>,
+    /// Problems beyond the ones listed.
+    pub more_problems: usize,
+}
+
+impl VerifyReport {
+    /// True when no damage was found (notes do not count).
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn problem(&mut self, p: String) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(p);
+        } else {
+            self.more_problems += 1;
+        }
+    }
+}
+
+/// Verifies the repository at `path`, taking the owner lock (so it fails with
+/// [`OpenError::Owned`] while a store has it open). Changes nothing on disk. `Err` means it
+/// could not be checked at all (not a repository, not ours, locked); damage is reported in
+/// [`VerifyReport::problems`].
+pub fn verify(path: &Path) -> Result<VerifyReport, OpenError> {
+    let repo = archive::locate(path, false)?;
+    let gitdir = repo.path().to_path_buf();
+    let _lock = OwnerLock::acquire(&gitdir, path)?;
+    git2::opts::strict_hash_verification(true);
+    let head = match archive::identify(&repo, path)? {
+        Identity::Ours { head } => head,
+        Identity::Empty => {
+            return Err(OpenError::NotOurs {
+                path: path.to_path_buf(),
+                reason: "it is empty".into(),
+            });
+        }
+    };
+    let mut report = VerifyReport {
+        head: head.to_string(),
+        ..VerifyReport::default()
+    };
+    let replay = check_history(&repo, head, &mut report);
+    report.version = replay.version();
+    report.entities = replay.entity_count();
+    report.relations = replay.relation_count();
+    report.tombstones = replay.tombstone_count();
+    check_wal(&state_dir(&gitdir).join("wal"), replay, &mut report);
+    Ok(report)
+}
+
+/// Commits of `main` from the root, first parent only (the owner writes a straight line).
+fn chain(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Vec<Oid> {
+    let mut out = Vec::new();
+    let mut next = Some(head);
+    while let Some(oid) = next {
+        match repo.find_commit(oid) {
+            Ok(c) => {
+                if c.parent_count() > 1 {
+                    report.problem(format!("commit {oid} is a merge; the owner never merges"));
+                }
+                next = c.parent_id(0).ok();
+                out.push(oid);
+            }
+            Err(e) => {
+                report.problem(format!("commit {oid} is unreadable: {}", e.message()));
+                break;
+            }
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// Reads every tree and blob under `tree` not read before.
+fn check_objects(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    visited: &mut HashSet<Oid>,
+    report: &mut VerifyReport,
+) {
+    let mut stack: Vec<(String, Oid)> = Vec::new();
+    for e in tree.iter() {
+        stack.push((e.name().unwrap_or("?").to_string(), e.id()));
+    }
+    while let Some((path, oid)) = stack.pop() {
+        if !visited.insert(oid) {
+            continue;
+        }
+        report.objects_checked += 1;
+        match repo.find_object(oid, None) {
+            Ok(obj) => {
+                if let Some(t) = obj.as_tree() {
+                    for e in t.iter() {
+                        let name = e.name().unwrap_or("?");
+                        stack.push((format!("{path}/{name}"), e.id()));
+                    }
+                } else if obj.as_blob().is_none() {
+                    report.problem(format!("{path} ({oid}) is neither a tree nor a blob"));
+                }
+            }
+            Err(e) => report.problem(format!("{path} ({oid}) is unreadable: {}", e.message())),
+        }
+    }
+}
+
+fn read_at<T: DeserializeOwned>(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    path: &str,
+) -> Result<Option<T>, String> {
+    let entry = match tree.get_path(Path::new(path)) {
+        Ok(e) => e,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(e.message().to_string()),
+    };
+    let blob = repo
+        .find_blob(entry.id())
+        .map_err(|e| e.message().to_string())?;
+    serde_json::from_slice(blob.content())
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+fn compare<T: DeserializeOwned + PartialEq>(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    commit: Oid,
+    path: &str,
+    expected: Option<T>,
+    report: &mut VerifyReport,
+) {
+    match read_at::<T>(repo, tree, path) {
+        Ok(found) if found == expected => {}
+        Ok(_) => report.problem(format!(
+            "commit {commit}: {path} is not what the commit's ops produce"
+        )),
+        Err(e) => report.problem(format!("commit {commit}: {path} is unreadable: {e}")),
+    }
+}
+
+/// Paths a set of touched keys may change.
+fn expected_paths(t: &Touched) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for n in &t.entities {
+        out.insert(layout::entity_path(n));
+        out.insert(layout::tombstone_path(n));
+    }
+    for f in &t.relation_sources {
+        out.insert(layout::relation_path(f));
+    }
+    out
+}
+
+fn changed_paths(
+    repo: &Repository,
+    old: Option<&Tree<'_>>,
+    new: &Tree<'_>,
+) -> Result<Vec<String>, String> {
+    let diff = repo
+        .diff_tree_to_tree(old, Some(new), None)
+        .map_err(|e| e.message().to_string())?;
+    Ok(diff
+        .deltas()
+        .filter_map(|d| {
+            d.new_file()
+                .path()
+                .or_else(|| d.old_file().path())
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .collect())
+}
+
+/// Replays every commit, checking objects, versions and files; returns the replayed graph.
+fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Graph {
+    let commits = chain(repo, head, report);
+    let mut visited = HashSet::new();
+    let mut replay = Graph::new();
+    let mut prev_tree: Option<Tree<'_>> = None;
+    for (i, &oid) in commits.iter().enumerate() {
+        report.commits += 1;
+        report.objects_checked += 1;
+        let Ok(commit) = repo.find_commit(oid) else {
+            report.problem(format!("commit {oid} is unreadable"));
+            return replay;
+        };
+        let tree = match commit.tree() {
+            Ok(t) => t,
+            Err(e) => {
+                report.problem(format!("the tree of {oid} is unreadable: {}", e.message()));
+                return replay;
+            }
+        };
+        check_objects(repo, &tree, &mut visited, report);
+        let meta = match archive::read_meta(repo, &tree) {
+            Ok(m) => m,
+            Err((_, e)) => {
+                report.problem(format!("commit {oid}: {e}"));
+                return replay;
+            }
+        };
+        let ops_id = |t: &Tree<'_>| t.get_path(Path::new(OPS)).map(|e| e.id()).ok();
+        let ops = if i > 0 && prev_tree.as_ref().and_then(ops_id) == ops_id(&tree) {
+            // The owner replaces ops.jsonl in every commit; this one was made by someone else.
+            report.problem(format!(
+                "commit {oid} was not written by the owner: it has no ops of its own"
+            ));
+            Vec::new()
+        } else {
+            match archive::commit_ops(repo, &commit) {
+                Ok(ops) => ops,
+                Err(e) => {
+                    report.problem(format!("commit {oid}: {e}"));
+                    return replay;
+                }
+            }
+        };
+        report.ops += ops.len() as u64;
+        if i == 0 && (meta.version != 0 || !ops.is_empty()) {
+            report.problem(format!(
+                "root commit {oid} does not start an empty graph at version 0"
+            ));
+        }
+        replay.begin(false);
+        for r in &ops {
+            if let Err(e) = replay.apply(&r.op, r.version, r.seen) {
+                report.problem(format!("commit {oid}: op {}: {e}", r.version));
+                return replay;
+            }
+        }
+        let touched = replay.finish();
+        if meta.version != replay.version() {
+            report.problem(format!(
+                "commit {oid}: meta.json says version {} but its ops end at {}",
+                meta.version,
+                replay.version()
+            ));
+        }
+        let allowed = expected_paths(&touched);
+        match changed_paths(repo, prev_tree.as_ref(), &tree) {
+            Ok(paths) => {
+                for p in paths {
+                    let ours = p == OPS || p == META || (i == 0 && p == README);
+                    if !ours && !allowed.contains(&p) {
+                        report.problem(format!(
+                            "commit {oid} changes {p} but none of its ops touched it"
+                        ));
+                    }
+                }
+            }
+            Err(e) => report.problem(format!("commit {oid}: cannot diff: {e}")),
+        }
+        for n in &touched.entities {
+            compare::<EntityFile>(
+                repo,
+                &tree,
+                oid,
+                &layout::entity_path(n),
+                replay.entity_file(n),
+                report,
+            );
+            compare::<TombstoneFile>(
+                repo,
+                &tree,
+                oid,
+                &layout::tombstone_path(n),
+                replay.tombstone_file(n),
+                report,
+            );
+        }
+        for f in &touched.relation_sources {
+            let rels = replay.relation_files_from(f);
+            compare::<Vec<RelationFile>>(
+                repo,
+                &tree,
+                oid,
+                &layout::relation_path(f),
+                (!rels.is_empty()).then_some(rels),
+                report,
+            );
+        }
+        prev_tree = Some(tree);
+    }
+    if let Some(tree) = &prev_tree {
+        match archive::load_graph(repo, tree) {
+            Ok((loaded, _)) if loaded == replay => {}
+            Ok(_) => report.problem(format!(
+                "the head tree ({head}) differs from the replay of its history"
+            )),
+            Err(e) => report.problem(format!("the head tree ({head}) does not load: {e}")),
+        }
+    }
+    replay
+}
+
+fn check_wal(dir: &Path, mut graph: Graph, report: &mut VerifyReport) {
+    match wal::recover(dir, graph.version(), false) {
+        Ok(r) => {
+            report.wal_pending = r.records.len() as u64;
+            if let Some((path, offset, bytes)) = r.torn {
+                report.notes.push(format!(
+                    "{} has a torn tail of {bytes} bytes at {offset} (never acknowledged; the next open cuts it off)",
+                    path.display()
+                ));
+            }
+            for rec in &r.records {
+                if let Err(e) = graph.apply(&rec.op, rec.version, rec.seen) {
+                    report.problem(format!("WAL record {} does not apply: {e}", rec.version));
+                    break;
+                }
+            }
+        }
+        Err(e) => report.problem(e.to_string()),
+    }
+}

@@ -1,0 +1,255 @@
+//! A read replica of the graph that follows the owner's change stream: only durable
+//! (acknowledged) records reach it, applied with the same `apply` as the owner's, so a view
+//! at version v holds exactly the owner's state at v.
+//!
+//! The store's own view is fed by the owner thread before the writers are acknowledged, so a
+//! writer reads its own write as soon as `write` returns. Other views (e.g. in another
+//! process) start from a [`Snapshot`] and are fed [`Record`] batches by any transport through
+//! [`View::apply_batch`].
+
+use std::{
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
+
+use tokio::sync::{mpsc, watch};
+
+use super::error::{Timeout, ViewError};
+use super::graph::{Graph, KnowledgeGraph, Snapshot, StateError};
+use super::op::{Entity, Record};
+
+/// Batches a subscriber may fall behind before it is disconnected (it then resubscribes and
+/// starts again from a fresh snapshot).
+pub(crate) const SUBSCRIBER_BACKLOG: usize = 1024;
+
+struct State {
+    graph: Graph,
+    subscribers: Vec<mpsc::Sender<Arc<[Record]>>>,
+}
+
+/// A read replica: queries plus the version it has reached.
+pub struct View {
+    state: RwLock<State>,
+    version: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View")
+            .field("version", &self.version())
+            .finish()
+    }
+}
+
+impl View {
+    pub(crate) fn from_graph(graph: Graph) -> View {
+        let version = graph.version();
+        View {
+            state: RwLock::new(State {
+                graph,
+                subscribers: Vec::new(),
+            }),
+            version: watch::Sender::new(version),
+        }
+    }
+
+    /// A view starting at a snapshot (e.g. one received from the owner's process).
+    pub fn from_snapshot(snapshot: Snapshot) -> Result<View, StateError> {
+        Ok(Self::from_graph(Graph::from_snapshot(snapshot)?))
+    }
+
+    /// An empty view at version 0.
+    pub fn empty() -> View {
+        Self::from_graph(Graph::new())
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Graph) -> T) -> T {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        f(&state.graph)
+    }
+
+    /// Version of the last record applied.
+    pub fn version(&self) -> u64 {
+        *self.version.borrow()
+    }
+
+    /// Waits until the view reaches `min_version` (e.g. the version of a write made through
+    /// another server), or fails after `timeout`.
+    pub async fn wait_for(&self, min_version: u64, timeout: Duration) -> Result<(), Timeout> {
+        let mut rx = self.version.subscribe();
+        match tokio::time::timeout(timeout, rx.wait_for(|v| *v >= min_version)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Timeout {
+                wanted: min_version,
+                current: self.version(),
+            }),
+        }
+    }
+
+    /// Applies records that follow the view's version. Records it already has are skipped;
+    /// a gap is refused (nothing applied) so the feeder knows to resubscribe.
+    pub fn apply_batch(&self, records: &[Record]) -> Result<(), ViewError> {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let result = Self::apply_locked(&mut state.graph, records);
+        self.version.send_replace(state.graph.version());
+        result
+    }
+
+    fn apply_locked(graph: &mut Graph, records: &[Record]) -> Result<(), ViewError> {
+        let have = graph.version();
+        if let Some(next) = records.iter().map(|r| r.version).find(|v| *v > have)
+            && next != have + 1
+        {
+            return Err(ViewError::Gap { have, next });
+        }
+        for r in records {
+            if r.version <= graph.version() {
+                continue;
+            }
+            graph
+                .apply(&r.op, r.version, r.seen)
+                .map_err(|source| ViewError::Diverged {
+                    version: r.version,
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Owner side: applies a durable batch and forwards it to the subscribers, under one lock
+    /// so that a subscription never misses or repeats a batch.
+    pub(crate) fn publish(&self, records: &Arc<[Record]>) -> Result<(), ViewError> {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let result = Self::apply_locked(&mut state.graph, records);
+        self.version.send_replace(state.graph.version());
+        state
+            .subscribers
+            .retain(|tx| match tx.try_send(records.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!("a memory subscriber fell too far behind and was disconnected");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+        result
+    }
+
+    /// Ends every subscription (the owner stopped: no more batches will come).
+    pub(crate) fn end_subscriptions(&self) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        state.subscribers.clear();
+    }
+
+    /// A snapshot of this view and a stream of every batch after it, with no gap between
+    /// them. The stream ends if the subscriber falls [`SUBSCRIBER_BACKLOG`] batches behind.
+    pub(crate) fn subscribe(&self) -> (Snapshot, mpsc::Receiver<Arc<[Record]>>) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BACKLOG);
+        state.subscribers.push(tx);
+        (state.graph.snapshot(), rx)
+    }
+
+    /// Replaces the view's state with `snapshot` (a remote view resubscribing after it fell
+    /// behind). A snapshot older than the view is refused: versions never go back.
+    pub fn reset(&self, snapshot: Snapshot) -> Result<(), StateError> {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if snapshot.version < state.graph.version() {
+            return Err(StateError(format!(
+                "snapshot at version {} is older than the view ({})",
+                snapshot.version,
+                state.graph.version()
+            )));
+        }
+        state.graph = Graph::from_snapshot(snapshot)?;
+        self.version.send_replace(state.graph.version());
+        Ok(())
+    }
+
+    /// The view's whole state with tags, e.g. to start another view from.
+    pub fn snapshot(&self) -> Snapshot {
+        self.read(Graph::snapshot)
+    }
+
+    /// `read_graph`: every entity and relation.
+    pub fn read_graph(&self) -> KnowledgeGraph {
+        self.read(Graph::read_graph)
+    }
+
+    /// `search_nodes`: case-insensitive substring over name, type and observations.
+    pub fn search_nodes(&self, query: &str) -> KnowledgeGraph {
+        self.read(|g| g.search_nodes(query))
+    }
+
+    /// `open_nodes`: the named entities and the relations among them.
+    pub fn open_nodes(&self, names: &[String]) -> KnowledgeGraph {
+        self.read(|g| g.open_nodes(names))
+    }
+
+    /// One entity, if it exists.
+    pub fn entity(&self, name: &str) -> Option<Entity> {
+        self.read(|g| g.entity(name))
+    }
+
+    /// (entities, relations) counts.
+    pub fn counts(&self) -> (usize, usize) {
+        self.read(|g| (g.entity_count(), g.relation_count()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::memory::op::{CreateEntities, Op};
+
+    fn rec(version: u64, name: &str) -> Record {
+        Record {
+            version,
+            server: "s".into(),
+            seen: 0,
+            time_ms: 0,
+            op: Op::CreateEntities(CreateEntities {
+                entities: vec![Entity {
+                    name: name.into(),
+                    entity_type: "t".into(),
+                    observations: vec![],
+                }],
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn follows_skips_repeats_and_refuses_gaps() {
+        let view = View::empty();
+        view.apply_batch(&[rec(1, "a"), rec(2, "b")]).unwrap();
+        view.apply_batch(&[rec(2, "b"), rec(3, "c")]).unwrap();
+        assert_eq!(view.version(), 3);
+        assert_eq!(
+            view.apply_batch(&[rec(5, "e")]),
+            Err(ViewError::Gap { have: 3, next: 5 })
+        );
+        assert_eq!(view.counts(), (3, 0));
+        view.wait_for(3, Duration::from_millis(1)).await.unwrap();
+        let err = view
+            .wait_for(4, Duration::from_millis(10))
+            .await
+            .unwrap_err();
+        assert_eq!(err.current, 3);
+        let copy = View::from_snapshot(view.snapshot()).unwrap();
+        assert_eq!(copy.read_graph(), view.read_graph());
+        assert_eq!(copy.version(), 3);
+    }
+
+    #[tokio::test]
+    async fn subscribers_get_every_batch_after_their_snapshot() {
+        let view = View::empty();
+        view.publish(&Arc::from(vec![rec(1, "a")])).unwrap();
+        let (snap, mut rx) = view.subscribe();
+        view.publish(&Arc::from(vec![rec(2, "b")])).unwrap();
+        let remote = View::from_snapshot(snap).unwrap();
+        remote.apply_batch(&rx.recv().await.unwrap()).unwrap();
+        assert_eq!(remote.read_graph(), view.read_graph());
+    }
+}

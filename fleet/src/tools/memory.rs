@@ -1,0 +1,195 @@
+//! The memory tools' own argument and result shapes. Writes take the official memory server's
+//! arguments unchanged (`crate::memory::op`); what is added here is what makes sync
+//! measurable: every write answers the version it created, and every read can wait for a
+//! version (`minVersion`) before answering.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::error::ToolInputError;
+use crate::memory::{AddedObservations, Deleted, Entity, HistoryEntry, KnowledgeGraph, Relation};
+
+/// How long a read waits for `minVersion` when the caller does not say.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
+/// Longest wait a caller may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Most history entries one call returns.
+pub const MAX_HISTORY: usize = 1000;
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadGraphArgs {
+    /// Answer only once this server's view has reached this version (e.g. the `version` a
+    /// write on another server returned).
+    #[serde(default)]
+    pub min_version: Option<u64>,
+    /// How long to wait for `minVersion`, in milliseconds (default 5000, at most 60000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchNodesArgs {
+    /// The search query to match against entity names, types, and observation content.
+    pub query: String,
+    /// Answer only once this server's view has reached this version.
+    #[serde(default)]
+    pub min_version: Option<u64>,
+    /// How long to wait for `minVersion`, in milliseconds (default 5000, at most 60000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenNodesArgs {
+    /// An array of entity names to retrieve.
+    pub names: Vec<String>,
+    /// Answer only once this server's view has reached this version.
+    #[serde(default)]
+    pub min_version: Option<u64>,
+    /// How long to wait for `minVersion`, in milliseconds (default 5000, at most 60000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryHistoryArgs {
+    /// The entity whose history to list.
+    pub entity_name: String,
+    /// Most entries to return, newest first (default 20, at most 1000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryVersionArgs {}
+
+/// The wait a read asked for: `(min_version, timeout)`, or `None` to answer at once.
+pub fn wait(
+    min_version: Option<u64>,
+    timeout_ms: Option<u64>,
+) -> Result<Option<(u64, Duration)>, ToolInputError> {
+    let timeout = match timeout_ms {
+        None => DEFAULT_WAIT,
+        Some(ms) if Duration::from_millis(ms) > MAX_WAIT => {
+            return Err(ToolInputError::new(
+                "timeoutMs",
+                format!("at most {} ms", MAX_WAIT.as_millis()),
+            ));
+        }
+        Some(ms) => Duration::from_millis(ms),
+    };
+    Ok(min_version.map(|v| (v, timeout)))
+}
+
+/// `history`'s limit, checked.
+pub fn history_limit(limit: Option<usize>) -> Result<usize, ToolInputError> {
+    match limit {
+        None => Ok(20),
+        Some(0) => Err(ToolInputError::new("limit", "must be at least 1")),
+        Some(n) if n > MAX_HISTORY => Err(ToolInputError::new(
+            "limit",
+            format!("at most {MAX_HISTORY}"),
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
+/// `create_entities`: the entities that were new, and the version the write created.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CreatedEntitiesOutput {
+    pub entities: Vec<Entity>,
+    pub version: u64,
+}
+
+/// `create_relations`: the relations that were new, and the version the write created.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CreatedRelationsOutput {
+    pub relations: Vec<Relation>,
+    pub version: u64,
+}
+
+/// `add_observations`: per entity, the observations that were new.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AddedObservationsOutput {
+    pub results: Vec<AddedObservations>,
+    pub version: u64,
+}
+
+/// The deletes: what was removed, and what survived because a write the deleting server had
+/// not seen added it (`deleted.kept`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DeletedOutput {
+    pub success: bool,
+    pub message: String,
+    pub deleted: Deleted,
+    pub version: u64,
+}
+
+/// The reads: the official `{entities, relations}` plus the version of the view that answered.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GraphOutput {
+    pub entities: Vec<Entity>,
+    pub relations: Vec<Relation>,
+    pub version: u64,
+}
+
+impl GraphOutput {
+    pub fn new(graph: KnowledgeGraph, version: u64) -> Self {
+        Self {
+            entities: graph.entities,
+            relations: graph.relations,
+            version,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryHistoryOutput {
+    pub entity_name: String,
+    /// Newest first. Writes acknowledged but not yet committed to git are not listed yet.
+    pub entries: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MemoryVersionOutput {
+    /// The version this server's view has reached.
+    pub version: u64,
+    /// This server's id.
+    pub server: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_and_limits_are_checked() {
+        assert_eq!(wait(None, None), Ok(None));
+        assert_eq!(wait(Some(3), None), Ok(Some((3, DEFAULT_WAIT))));
+        assert_eq!(
+            wait(Some(3), Some(10)),
+            Ok(Some((3, Duration::from_millis(10))))
+        );
+        assert_eq!(
+            wait(Some(3), Some(60_001)).map_err(|e| e.field),
+            Err("timeoutMs".into())
+        );
+        assert_eq!(history_limit(None), Ok(20));
+        assert_eq!(
+            history_limit(Some(0)).map_err(|e| e.field),
+            Err("limit".into())
+        );
+        assert_eq!(
+            history_limit(Some(1001)).map_err(|e| e.field),
+            Err("limit".into())
+        );
+    }
+}
