@@ -242,8 +242,9 @@ pub async fn send(conn: &mut Conn, call: &Call, id: u64, channel: Channel<'_>) -
     }
 }
 
-/// POSTs one call in the era `channel` says and reads the whole response.
-async fn post(
+/// POSTs one call in the era `channel` says and reads the whole response (for callers that
+/// need the answer itself, not only its verdict).
+pub async fn post(
     conn: &mut Conn,
     call: &Call,
     id: u64,

@@ -70,17 +70,13 @@ use std::{
 
 use futures::StreamExt as _;
 use hdrhistogram::Histogram;
-use http::{
-    HeaderMap, HeaderValue, Method,
-    header::{ACCEPT, CONTENT_TYPE},
-};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     conn::Conn,
     fmt_micros,
-    mcp::{self, ErrorClass, Protocol},
+    mcp::{self, Channel, ErrorClass, Protocol},
     measure::Target,
     recorder::{MAX_LATENCY_US, new_histogram},
     runfile::{
@@ -1288,12 +1284,13 @@ impl Client {
         }
         self.next_id += 1;
         let id = self.next_id;
-        let headers = call_headers(self.protocol, tool, self.session.as_deref())?;
-        let body = call_body(self.protocol, id, tool, arguments);
-        let x = self
-            .conn
-            .exchange(Method::POST, headers, body.into())
-            .await?;
+        let call = mcp::Call::tool(tool, arguments);
+        let channel = match (self.protocol, &self.session) {
+            (Protocol::Session, Some(session)) => Channel::Session(session),
+            (Protocol::Session, None) => return Err(ErrorClass::Protocol.into()),
+            (Protocol::Stateless, _) => Channel::Stateless,
+        };
+        let x = mcp::post(&mut self.conn, &call, id, channel).await?;
         if x.status == 404 && self.protocol == Protocol::Session {
             // The session is gone: the next call opens another.
             self.session = None;
@@ -1310,58 +1307,6 @@ impl Client {
             mcp::close_session(&mut self.conn, &session).await;
         }
     }
-}
-
-/// The body of a `tools/call` in the given era (2026-07-28 carries the client context in
-/// `_meta`), as `mcp::Call` builds it.
-fn call_body(protocol: Protocol, id: u64, tool: &str, arguments: Value) -> String {
-    /// The 2026-07-28 client context, serialised once.
-    static META: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| fleet::server::stateless_meta().to_string());
-    let name = Value::from(tool);
-    match protocol {
-        Protocol::Stateless => format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":{name},"arguments":{arguments},"_meta":{}}}}}"#,
-            *META
-        ),
-        Protocol::Session => format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":{name},"arguments":{arguments}}}}}"#
-        ),
-    }
-}
-
-/// The headers of a `tools/call` in the given era, as `mcp::Call` sends them.
-fn call_headers(
-    protocol: Protocol,
-    tool: &str,
-    session: Option<&str>,
-) -> Result<HeaderMap, ErrorClass> {
-    let mut h = HeaderMap::new();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(
-        ACCEPT,
-        HeaderValue::from_static("application/json, text/event-stream"),
-    );
-    h.insert(
-        "mcp-protocol-version",
-        HeaderValue::from_static(protocol.version()),
-    );
-    match protocol {
-        Protocol::Stateless => {
-            h.insert("mcp-method", HeaderValue::from_static("tools/call"));
-            if let Ok(name) = HeaderValue::from_str(tool) {
-                h.insert("mcp-name", name);
-            }
-        }
-        Protocol::Session => {
-            let session = session.ok_or(ErrorClass::Protocol)?;
-            h.insert(
-                "mcp-session-id",
-                HeaderValue::from_str(session).map_err(|_| ErrorClass::Protocol)?,
-            );
-        }
-    }
-    Ok(h)
 }
 
 /// The `result` of a complete response to request `id`, or the failure's class (and, for a
@@ -1777,36 +1722,6 @@ mod tests {
             assert_eq!(unique.len(), picked.len());
         }
         assert_eq!(check_servers(&targets[..2], &mut SplitMix64(1)).len(), 2);
-    }
-
-    #[test]
-    fn calls_are_framed_for_each_era() {
-        let body: Value = serde_json::from_str(&call_body(
-            Protocol::Stateless,
-            5,
-            "open_nodes",
-            json!({"names": ["a"]}),
-        ))
-        .unwrap();
-        assert_eq!(body["id"], 5);
-        assert_eq!(body["method"], "tools/call");
-        assert_eq!(body["params"]["name"], "open_nodes");
-        assert_eq!(body["params"]["arguments"]["names"][0], "a");
-        assert!(body["params"]["_meta"].is_object());
-        let body: Value =
-            serde_json::from_str(&call_body(Protocol::Session, 6, "open_nodes", json!({})))
-                .unwrap();
-        assert!(body["params"].get("_meta").is_none());
-        let h = call_headers(Protocol::Stateless, "open_nodes", None).unwrap();
-        assert_eq!(h["mcp-name"], "open_nodes");
-        assert_eq!(h["mcp-protocol-version"], "2026-07-28");
-        let h = call_headers(Protocol::Session, "open_nodes", Some("s1")).unwrap();
-        assert_eq!(h["mcp-session-id"], "s1");
-        assert!(h.get("mcp-name").is_none());
-        assert_eq!(
-            call_headers(Protocol::Session, "x", None).unwrap_err(),
-            ErrorClass::Protocol
-        );
     }
 
     #[test]
