@@ -10,7 +10,7 @@ use super::wal::WalError;
 /// opening fails, except that a torn WAL tail may have been cut and stale git locks cleared.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("{path} exists but is not a git repository ({reason}); nothing was changed")]
+    #[error("{path} is not a git repository ({reason}); nothing was changed")]
     NotARepository { path: PathBuf, reason: String },
     #[error(
         "{path} is a git repository but not an mcpfleet memory ({reason}); nothing was changed"

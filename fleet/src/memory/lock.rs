@@ -10,6 +10,10 @@ use std::{
 
 use super::error::OpenError;
 
+/// How often, and how long apart, a lock held by this same process is tried again.
+const SELF_RETRIES: u32 = 25;
+const SELF_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Held for as long as a store (or verify) uses the repository.
 #[derive(Debug)]
 pub(crate) struct OwnerLock {
@@ -42,22 +46,33 @@ impl OwnerLock {
             .truncate(false)
             .open(&path)
             .map_err(io("open", &path))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                let pid = text.trim();
-                return Err(OpenError::Owned {
-                    path: repo.to_path_buf(),
-                    pid: if pid.is_empty() {
-                        "unknown".into()
-                    } else {
-                        pid.to_string()
-                    },
-                });
+        let mut tries = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e)),
+            let mut text = String::new();
+            let _ = file.rewind();
+            let _ = file.read_to_string(&mut text);
+            let pid = text.trim();
+            // Held by this very process: a store here may just have closed while a child
+            // process being spawned (between fork and exec) still shares the lock's file
+            // description. That passes within moments; another owner does not.
+            if pid == std::process::id().to_string() && tries < SELF_RETRIES {
+                tries += 1;
+                std::thread::sleep(SELF_RETRY_PAUSE);
+                continue;
+            }
+            return Err(OpenError::Owned {
+                path: repo.to_path_buf(),
+                pid: if pid.is_empty() {
+                    "unknown".into()
+                } else {
+                    pid.to_string()
+                },
+            });
         }
         // Best effort: the pid only improves the message a second owner gets.
         let _ = file.set_len(0);
