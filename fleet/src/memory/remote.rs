@@ -148,6 +148,7 @@ pub fn listen(name: &str) -> io::Result<UnixListener> {
 
 /// Serves the store behind `handle` to server processes until `stop`.
 pub async fn serve(handle: MemoryHandle, listener: UnixListener, stop: CancellationToken) {
+    let frames = Arc::new(FrameCache::default());
     loop {
         let stream = tokio::select! {
             () = stop.cancelled() => return,
@@ -162,11 +163,38 @@ pub async fn serve(handle: MemoryHandle, listener: UnixListener, stop: Cancellat
         };
         let handle = handle.clone();
         let stop = stop.clone();
+        let frames = frames.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_one(handle, Framed::new(stream, codec()), stop).await {
+            if let Err(e) = serve_one(handle, Framed::new(stream, codec()), &frames, stop).await {
                 tracing::debug!(error = %e, "memory socket: a server process disconnected");
             }
         });
+    }
+}
+
+/// The frame of the newest batch, encoded once for every subscriber: with hundreds of server
+/// processes following, encoding per subscriber was most of the owner's work.
+#[derive(Default)]
+struct FrameCache {
+    /// (first version, last version) of the batch, and its frame.
+    newest: Mutex<Option<((u64, u64), bytes::Bytes)>>,
+}
+
+impl FrameCache {
+    fn frame(&self, records: &[Record]) -> io::Result<bytes::Bytes> {
+        let key = (
+            records.first().map_or(0, |r| r.version),
+            records.last().map_or(0, |r| r.version),
+        );
+        let mut newest = self.newest.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((k, frame)) = newest.as_ref()
+            && *k == key
+        {
+            return Ok(frame.clone());
+        }
+        let frame = encode(&Down::Records(records.to_vec()))?;
+        *newest = Some((key, frame.clone()));
+        Ok(frame)
     }
 }
 
@@ -174,6 +202,7 @@ pub async fn serve(handle: MemoryHandle, listener: UnixListener, stop: Cancellat
 async fn serve_one(
     handle: MemoryHandle,
     channel: Channel,
+    frames: &FrameCache,
     stop: CancellationToken,
 ) -> io::Result<()> {
     let (mut sink, mut stream) = channel.split();
@@ -185,7 +214,7 @@ async fn serve_one(
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             batch = batches.recv() => match batch {
-                Some(records) => sink.send(encode(&Down::Records(records.to_vec()))?).await?,
+                Some(records) => sink.send(frames.frame(&records)?).await?,
                 // Fell behind (or the owner stopped): the client resubscribes.
                 None => return Ok(()),
             },
