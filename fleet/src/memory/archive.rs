@@ -47,6 +47,16 @@ const TMP_PACK_PREFIX: &str = "tmp_mcpfleet_";
 /// Finds the repository at `path`: a bare repository, a clone with a work tree (its `.git`
 /// is used) or, with `create`, a new bare repository if `path` does not exist or is an empty
 /// directory. Never overwrites anything.
+/// The tree of commit `head`, or why it cannot be read.
+fn head_tree(repo: &Repository, head: Oid) -> Result<git2::Tree<'_>, String> {
+    let commit = repo
+        .find_commit(head)
+        .map_err(|e| format!("cannot read commit {head}: {}", e.message()))?;
+    commit
+        .tree()
+        .map_err(|e| format!("cannot read the tree of {head}: {}", e.message()))
+}
+
 pub(crate) fn locate(path: &Path, create: bool) -> Result<Repository, OpenError> {
     let not_repo = |reason: String| OpenError::NotARepository {
         path: path.to_path_buf(),
@@ -181,12 +191,7 @@ pub(crate) fn identify(repo: &Repository, path: &Path) -> Result<Identity, OpenE
             let head = r
                 .target()
                 .ok_or_else(|| not_ours(format!("{MAIN} is a symbolic reference")))?;
-            let commit = repo
-                .find_commit(head)
-                .map_err(|e| corrupt(format!("cannot read commit {head}: {}", e.message())))?;
-            let tree = commit
-                .tree()
-                .map_err(|e| corrupt(format!("cannot read the tree of {head}: {}", e.message())))?;
+            let tree = head_tree(repo, head).map_err(corrupt)?;
             read_meta(repo, &tree).map_err(|(ours, reason)| {
                 if ours {
                     not_ours(reason)
@@ -804,12 +809,7 @@ pub(crate) fn open_locked(path: &Path) -> Result<Opened, OpenError> {
             init_root(&gitdir).map_err(|e| corrupt(format!("cannot initialise: {e}")))?
         }
     };
-    let commit = repo
-        .find_commit(head)
-        .map_err(|e| corrupt(format!("cannot read commit {head}: {}", e.message())))?;
-    let tree = commit
-        .tree()
-        .map_err(|e| corrupt(format!("cannot read the tree of {head}: {}", e.message())))?;
+    let tree = head_tree(&repo, head).map_err(corrupt)?;
     let (graph, _) = load_graph(&repo, &tree).map_err(corrupt)?;
     Ok(Opened {
         gitdir,

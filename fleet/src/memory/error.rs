@@ -42,6 +42,21 @@ pub enum OpenError {
     },
 }
 
+impl OpenError {
+    /// Maps an I/O error of `action` on `path` (for `map_err`).
+    pub(crate) fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(io::Error) -> OpenError {
+        let path = path.to_path_buf();
+        move |source| OpenError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
 /// Why a write was not acknowledged. Only `Ok(Ack)` means durable; every error means the op
 /// was not applied (it has no version and nobody will ever see it).
 #[derive(Debug, thiserror::Error)]

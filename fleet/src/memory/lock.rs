@@ -29,15 +29,7 @@ impl OwnerLock {
     /// Takes the lock or says who holds it. `repo` is the path shown in the error.
     pub fn acquire(gitdir: &Path, repo: &Path) -> Result<OwnerLock, OpenError> {
         let dir = state_dir(gitdir);
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| OpenError::Io {
-                action,
-                path,
-                source,
-            }
-        };
-        fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        fs::create_dir_all(&dir).map_err(OpenError::io("create", &dir))?;
         let path = dir.join("owner.lock");
         let mut file = OpenOptions::new()
             .read(true)
@@ -45,13 +37,15 @@ impl OwnerLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(io("open", &path))?;
+            .map_err(OpenError::io("open", &path))?;
         let mut tries = 0;
         loop {
             match file.try_lock() {
                 Ok(()) => break,
                 Err(std::fs::TryLockError::WouldBlock) => {}
-                Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e)),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(OpenError::io("lock", &path)(e));
+                }
             }
             let mut text = String::new();
             let _ = file.rewind();

@@ -204,21 +204,13 @@ impl Store {
                 "replayed acknowledged ops from the WAL; committing them"
             );
         }
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| OpenError::Io {
-                action,
-                path,
-                source,
-            }
-        };
         let wal = Wal::open(
             &wal_dir,
             graph.version() + 1,
             options.wal_segment_bytes,
             options.wal_faults.clone(),
         )
-        .map_err(io("open the WAL in", &wal_dir))?;
+        .map_err(OpenError::io("open the WAL in", &wal_dir))?;
         let history = Arc::new(Mutex::new(history::rebuild(
             &gitdir,
             options.history_scan_ops,
@@ -249,7 +241,7 @@ impl Store {
         let committer = std::thread::Builder::new()
             .name("memory-committer".into())
             .spawn(move || committer.run())
-            .map_err(io("start the committer thread for", path))?;
+            .map_err(OpenError::io("start the committer thread for", path))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let owner = Owner {
             graph,
@@ -264,7 +256,7 @@ impl Store {
         let owner = std::thread::Builder::new()
             .name("memory-owner".into())
             .spawn(move || owner.run(rx))
-            .map_err(io("start the owner thread for", path))?;
+            .map_err(OpenError::io("start the owner thread for", path))?;
         Ok(Store {
             handle: MemoryHandle {
                 shared: Arc::new(Shared {
