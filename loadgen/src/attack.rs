@@ -32,7 +32,6 @@ use goose::{
     goose::{GooseUser, Scenario, Transaction, TransactionResult},
     prelude::{GooseAttack, GooseDefault, GooseDefaultType as _},
 };
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -80,31 +79,7 @@ pub struct Phase {
     pub embedded: bool,
 }
 
-/// What goose itself saw: a cross-check of our own counts, and the users it ran.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EngineFacts {
-    pub name: String,
-    pub version: String,
-    /// Most users running at once.
-    pub users_max: usize,
-    /// Requests goose counted, warm-up included (our `completed` should equal it).
-    pub requests: u64,
-    /// Of those, the ones goose (or we, through goose) marked failed.
-    pub failures: u64,
-    /// Goose's run, ramp-up and stop included, in seconds.
-    pub seconds: u64,
-}
-
-/// One sample of the connections held, taken once a second.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ConnectionSample {
-    /// Seconds since the phase started.
-    pub t: f64,
-    /// Established TCP connections from this process to the targets (from `/proc`).
-    pub client: Option<u64>,
-    /// Connections the servers report open (embedded fleet only).
-    pub server: Option<u64>,
-}
+pub use reports::run::{ConnectionSample, EngineFacts};
 
 /// The result of a phase.
 #[derive(Debug)]
@@ -483,7 +458,7 @@ async fn call(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
                     Err(class) => {
                         lock(me).conns[slot] = Some(conn);
                         let sent = failed(start, class);
-                        s.record(index, due, sent, mcp_call.label(), &target.group);
+                        s.record(index, due, sent, mcp_call.label(), target);
                         return tell_goose(user, mcp_call.label(), sent).await;
                     }
                 }
@@ -509,7 +484,7 @@ async fn call(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
             }
         }
     };
-    s.record(index, due, sent, mcp_call.label(), &target.group);
+    s.record(index, due, sent, mcp_call.label(), target);
     tell_goose(user, mcp_call.label(), sent).await
 }
 
@@ -570,7 +545,7 @@ impl Shared {
 
     /// Records a finished call that was due at `due`. Latency counts from `due` in the open
     /// models (a stall delays every request scheduled behind it) and from the send otherwise.
-    fn record(&self, user: usize, due: Instant, sent: Sent, label: &str, group: &str) {
+    fn record(&self, user: usize, due: Instant, sent: Sent, label: &str, target: &Target) {
         self.completed.fetch_add(1, Ordering::Relaxed);
         let Some(since) = due.checked_duration_since(self.clock.measure_from) else {
             return;
@@ -587,7 +562,8 @@ impl Shared {
             sent.outcome,
         );
         recorder.record_call(label, latency, sent.outcome);
-        recorder.record_group(group, latency, sent.outcome);
+        recorder.record_group(&target.group, latency, sent.outcome);
+        recorder.record_server(&target.id, latency, sent.outcome);
         if let (Ok(()), Some(ttfb)) = (sent.outcome, sent.ttfb) {
             recorder.record_ttfb(ttfb);
         }

@@ -18,36 +18,7 @@ use crate::{
 /// The seed report's claims, as shipped in `ci/claims/seed-report.toml`.
 pub const SEED_REPORT_CLAIMS: &str = include_str!("../../ci/claims/seed-report.toml");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    NotMeasured,
-}
-
-impl Verdict {
-    pub fn label(self) -> &'static str {
-        match self {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::NotMeasured => "not measured",
-        }
-    }
-}
-
-/// A judged claim, as the run file and the report carry it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claim {
-    pub id: String,
-    pub title: String,
-    /// The claim as its source words it.
-    pub quote: String,
-    pub verdict: Verdict,
-    pub measured: Option<String>,
-    pub criterion: String,
-    pub note: String,
-}
+pub use reports::run::{Claim, Verdict};
 
 /// What a run can measure. Units are in the names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -700,7 +671,7 @@ mod tests {
     }
 
     fn verdicts(health: &HealthSweep, recorder: &Recorder) -> Vec<(String, Verdict)> {
-        let results = Results::new(recorder, 1.0).unwrap();
+        let results = crate::runfile::results(recorder, 1.0).unwrap();
         let config = config(64);
         let e = Evidence {
             config: &config,
@@ -889,7 +860,7 @@ mod tests {
         .expect("valid");
         let mut r = Recorder::default();
         r.record(0, Duration::from_millis(2), Ok(()));
-        let results = Results::new(&r, 1.0).unwrap();
+        let results = crate::runfile::results(&r, 1.0).unwrap();
         let config = config(1);
         let health = sweep(1, 1);
         let claims = evaluate(

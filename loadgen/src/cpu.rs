@@ -8,8 +8,6 @@
 
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 pub use crate::embedded::FLEET_THREAD_NAME;
 
 /// Ticks per second of `/proc` CPU times: `USER_HZ`, fixed at 100 by the Linux user ABI.
@@ -44,43 +42,7 @@ impl ThreadTicks {
     }
 }
 
-/// CPU use between two samples, as the run file carries it.
-///
-/// The `process_*` figures and `cpu_us_per_request` are this process's totals (the embedded
-/// fleet included when `includes_embedded_fleet`), exact because the kernel keeps the CPU time
-/// of exited threads in the process's. The `generator_*` and `fleet_*` figures add up the
-/// threads alive at the end of the window, so a thread that exits between the two samples
-/// loses its ticks (the tokio worker threads that do the work live as long as the run; idle
-/// blocking-pool threads may exit): their sum can fall a little short of `process_cpu_s`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct CpuUse {
-    /// CPU seconds this process used (user + system).
-    pub process_cpu_s: f64,
-    /// That as a share of all cores over the window (100 % = every core busy).
-    pub process_percent_of_machine: f64,
-    /// How busy all cores were, whoever used them.
-    pub machine_busy_percent: f64,
-    /// Process CPU per completed request, in microseconds.
-    pub cpu_us_per_request: f64,
-    /// True when the measured servers ran in this process (embedded fleet).
-    pub includes_embedded_fleet: bool,
-    /// CPU seconds of the load generator's own threads (every thread not the fleet's): what
-    /// tells a saturated generator from a slow server when the fleet shares the process.
-    /// Zero in run files written before it was recorded.
-    #[serde(default)]
-    pub generator_cpu_s: f64,
-    /// That as a share of all cores over the window (100 % = every core busy).
-    #[serde(default)]
-    pub generator_percent_of_machine: f64,
-    /// Generator CPU per completed request, in microseconds: the client-side cost of a call.
-    #[serde(default)]
-    pub generator_cpu_us_per_request: f64,
-    /// CPU seconds of the embedded fleet's threads (its servers, health monitor, admin API and
-    /// supervisors, so health probes included); `None` when the servers ran elsewhere, where
-    /// this process cannot see their CPU.
-    #[serde(default)]
-    pub fleet_cpu_s: Option<f64>,
-}
+pub use reports::run::CpuUse;
 
 impl CpuSample {
     /// Reads `/proc/self/stat`, `/proc/self/task/*/stat` and `/proc/stat`; `None` where they are

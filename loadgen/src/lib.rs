@@ -4,6 +4,8 @@
 //! [`attack`]), save the run file, render the report from the run file alone ([`report`]).
 //! [`run`] is the one entry point, shared by the binary and the tests.
 
+pub use reports::fmt_micros;
+
 pub mod attack;
 pub mod claims;
 pub mod cli;
@@ -15,7 +17,6 @@ pub mod measure;
 pub mod mix;
 pub mod output;
 pub mod recorder;
-pub mod report;
 pub mod runfile;
 pub mod scenario;
 pub mod sockets;
@@ -368,26 +369,4 @@ pub fn summary(outcome: &RunOutcome) -> String {
         outcome.run_file.display(),
         outcome.report.display(),
     )
-}
-
-/// A latency for people: `850 µs`, `2.35 ms`, `1.20 s`.
-pub fn fmt_micros(us: u64) -> String {
-    match us {
-        0..1_000 => format!("{us} µs"),
-        1_000..1_000_000 => format!("{:.2} ms", us as f64 / 1e3),
-        _ => format!("{:.2} s", us as f64 / 1e6),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn formats_latencies() {
-        assert_eq!(fmt_micros(850), "850 µs");
-        assert_eq!(fmt_micros(2_345), "2.35 ms");
-        assert_eq!(fmt_micros(1_200_000), "1.20 s");
-    }
 }

@@ -58,28 +58,7 @@ impl ProtocolChoice {
     }
 }
 
-/// Outcome of the health sweep.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HealthSweep {
-    pub servers: usize,
-    pub checked: usize,
-    pub ok: usize,
-    /// `ok / servers`.
-    pub availability: f64,
-    pub seconds: f64,
-    pub interrupted: bool,
-    pub failures: Vec<SweepFailure>,
-    /// Servers that answered, by the protocol era they answered in.
-    #[serde(default)]
-    pub protocols: BTreeMap<String, usize>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SweepFailure {
-    pub server: String,
-    pub url: String,
-    pub error: ErrorClass,
-}
+pub use reports::run::{HealthSweep, SweepFailure};
 
 /// Sends one `tools/list` to every target, a few at a time, and sets each target's protocol
 /// to the era it answered in (`--protocol auto`) or to the one asked for.

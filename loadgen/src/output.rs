@@ -7,10 +7,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{
-    report,
-    runfile::{self, RunFile},
-};
+use crate::runfile::{self, RunFile};
 
 /// `<cargo target dir>/mcpfleet-runs`: `$CARGO_TARGET_DIR`, else the `target` directory this
 /// binary runs from, else `./target`.
@@ -60,7 +57,7 @@ pub fn write(dir: &Path, run: &RunFile) -> anyhow::Result<(PathBuf, PathBuf)> {
     };
     let json = serde_json::to_string_pretty(run).context("serialising the run file")?;
     let run_file = write("run.json", json + "\n")?;
-    let report = write("report.html", report::render(run))?;
+    let report = write("report.html", reports::html::render(run))?;
     Ok((run_file, report))
 }
 

@@ -18,6 +18,7 @@ pub const MAX_LATENCY_US: u64 = 60_000_000;
 pub struct SecondStats {
     pub ok: u64,
     pub errors: u64,
+    pub errors_by_class: [u64; ErrorClass::ALL.len()],
     pub latency_us: Histogram<u32>,
 }
 
@@ -26,18 +27,19 @@ impl Default for SecondStats {
         Self {
             ok: 0,
             errors: 0,
-            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
-                .expect("constant histogram bounds are valid"),
+            errors_by_class: [0; ErrorClass::ALL.len()],
+            latency_us: coarse_histogram(),
         }
     }
 }
 
-/// One call's share of a run: its outcomes and the latency of its successes.
+/// One call's (or group's, or server's) share of a run: its outcomes and the latency of its
+/// successes.
 #[derive(Debug, Clone)]
-pub struct CallStats {
+pub struct CallStats<T: hdrhistogram::Counter = u64> {
     pub ok: u64,
     pub errors: u64,
-    pub latency_us: Histogram<u64>,
+    pub latency_us: Histogram<T>,
 }
 
 impl Default for CallStats {
@@ -46,6 +48,16 @@ impl Default for CallStats {
             ok: 0,
             errors: 0,
             latency_us: new_histogram(),
+        }
+    }
+}
+
+impl Default for CallStats<u32> {
+    fn default() -> Self {
+        Self {
+            ok: 0,
+            errors: 0,
+            latency_us: coarse_histogram(),
         }
     }
 }
@@ -65,6 +77,9 @@ pub struct Recorder {
     pub by_call: BTreeMap<String, CallStats>,
     /// The same latency split by target group (a fleet's profile, or `targets`).
     pub by_group: BTreeMap<String, CallStats>,
+    /// The same latency split by target server, at 2 significant digits: a phase may spread
+    /// over a thousand servers in every shard, and a heatmap needs no finer p99.
+    pub by_server: BTreeMap<String, CallStats<u32>>,
     pub ok: u64,
     pub errors: [u64; ErrorClass::ALL.len()],
     pub per_second: Vec<SecondStats>,
@@ -78,6 +93,7 @@ impl Default for Recorder {
             ttfb_us: new_histogram(),
             by_call: BTreeMap::new(),
             by_group: BTreeMap::new(),
+            by_server: BTreeMap::new(),
             ok: 0,
             errors: [0; ErrorClass::ALL.len()],
             per_second: Vec::new(),
@@ -88,6 +104,12 @@ impl Default for Recorder {
 /// 1 µs to 60 s at 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant histogram bounds are valid")
+}
+
+/// 1 µs to 60 s at 2 significant digits: for the many small histograms (per second, per
+/// server), a twelfth of [`new_histogram`]'s memory.
+pub fn coarse_histogram<T: hdrhistogram::Counter>() -> Histogram<T> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 2).expect("constant histogram bounds are valid")
 }
 
 impl Recorder {
@@ -109,6 +131,16 @@ impl Recorder {
         outcome: Result<(), ErrorClass>,
     ) {
         record_keyed(&mut self.by_group, group, latency, outcome);
+    }
+
+    /// Adds one outcome to its target server's statistics.
+    pub fn record_server(
+        &mut self,
+        server: &str,
+        latency: Duration,
+        outcome: Result<(), ErrorClass>,
+    ) {
+        record_keyed(&mut self.by_server, server, latency, outcome);
     }
 
     /// Records the time to the response headers of a successful request.
@@ -140,7 +172,9 @@ impl Recorder {
             }
             Err(class) => {
                 self.errors[class as usize] += 1;
-                self.per_second[second].errors += 1;
+                let this = &mut self.per_second[second];
+                this.errors += 1;
+                this.errors_by_class[class as usize] += 1;
             }
         }
     }
@@ -157,6 +191,9 @@ impl Recorder {
         for (mine, theirs) in self.per_second.iter_mut().zip(&other.per_second) {
             mine.ok += theirs.ok;
             mine.errors += theirs.errors;
+            for (m, t) in mine.errors_by_class.iter_mut().zip(theirs.errors_by_class) {
+                *m += t;
+            }
             let _ = mine.latency_us.add(&theirs.latency_us);
         }
         // Same bounds on both sides, so adding cannot fail.
@@ -165,6 +202,7 @@ impl Recorder {
         let _ = self.ttfb_us.add(&other.ttfb_us);
         merge_keyed(&mut self.by_call, &other.by_call);
         merge_keyed(&mut self.by_group, &other.by_group);
+        merge_keyed(&mut self.by_server, &other.by_server);
     }
 
     pub fn error_total(&self) -> u64 {
@@ -181,12 +219,14 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
 }
 
-fn record_keyed(
-    map: &mut BTreeMap<String, CallStats>,
+fn record_keyed<T: hdrhistogram::Counter>(
+    map: &mut BTreeMap<String, CallStats<T>>,
     key: &str,
     latency: Duration,
     outcome: Result<(), ErrorClass>,
-) {
+) where
+    CallStats<T>: Default,
+{
     let stats = match map.get_mut(key) {
         Some(stats) => stats,
         None => map.entry(key.to_string()).or_default(),
@@ -200,7 +240,12 @@ fn record_keyed(
     }
 }
 
-fn merge_keyed(mine: &mut BTreeMap<String, CallStats>, theirs: &BTreeMap<String, CallStats>) {
+fn merge_keyed<T: hdrhistogram::Counter>(
+    mine: &mut BTreeMap<String, CallStats<T>>,
+    theirs: &BTreeMap<String, CallStats<T>>,
+) where
+    CallStats<T>: Default,
+{
     for (key, theirs) in theirs {
         let mine = mine.entry(key.clone()).or_default();
         mine.ok += theirs.ok;
@@ -228,6 +273,10 @@ mod tests {
         assert_eq!((a.per_second[1].ok, a.per_second[1].errors), (2, 0));
         assert_eq!(a.per_second[1].latency_us.len(), 2);
         assert_eq!((a.per_second[2].ok, a.per_second[2].errors), (0, 1));
+        assert_eq!(
+            a.per_second[2].errors_by_class[ErrorClass::Timeout as usize],
+            1
+        );
         assert_eq!(a.latency_us.len(), 3);
         assert!(
             a.latency_us.max() >= MAX_LATENCY_US - MAX_LATENCY_US / 1000,

@@ -63,7 +63,7 @@ impl Context<'_> {
 
 /// The run file's view of a phase.
 fn results(phase: &Phase, outcome: PhaseOutcome) -> anyhow::Result<Results> {
-    let mut r = Results::new(&outcome.recorder, outcome.measured.as_secs_f64())?;
+    let mut r = crate::runfile::results(&outcome.recorder, outcome.measured.as_secs_f64())?;
     r.setup = PhaseSetup {
         users: phase.users,
         ramp_up_s: phase.ramp_up.as_secs_f64(),
@@ -302,7 +302,7 @@ mod tests {
         for _ in 0..errors {
             r.record(0, Duration::from_millis(1), Err(ErrorClass::Timeout));
         }
-        Results::new(&r, seconds).unwrap()
+        crate::runfile::results(&r, seconds).unwrap()
     }
 
     #[test]

@@ -82,7 +82,7 @@ use crate::{
     recorder::{MAX_LATENCY_US, new_histogram},
     runfile::{
         EncodedHistogram, LatencySummary, SyncCheck, SyncCleanup, SyncFigures, SyncHistograms,
-        SyncHistory, SyncResult, SyncSecond, encode_histogram,
+        SyncHistory, SyncResult, SyncSecond,
     },
     scenario::{Context, MEMORY_TOOLS},
     target::TargetSpec,
@@ -894,13 +894,7 @@ fn figures(i: FiguresInput<'_>) -> anyhow::Result<SyncFigures> {
     if tally.seconds.len() < seconds {
         tally.seconds.resize_with(seconds, SecondTally::default);
     }
-    let encoded = |h: &Histogram<u64>| -> anyhow::Result<EncodedHistogram> {
-        Ok(EncodedHistogram {
-            encoding: "HdrHistogram V2 deflate, base64".into(),
-            unit: "us".into(),
-            data: encode_histogram(h)?,
-        })
-    };
+    let encoded = EncodedHistogram::of::<u64>;
     let quantile = |h: &Histogram<u32>, q| {
         if h.is_empty() {
             0
@@ -1472,11 +1466,7 @@ pub(crate) fn example_figures(lags_us: &[u64], invisible: u64, lost: u64) -> Syn
     for _ in 0..invisible {
         tally.not_visible(Some(0), "wait_timeout".into());
     }
-    let encoded = |h: &Histogram<u64>| EncodedHistogram {
-        encoding: "HdrHistogram V2 deflate, base64".into(),
-        unit: "us".into(),
-        data: encode_histogram(h).expect("encodes"),
-    };
+    let encoded = |h: &Histogram<u64>| EncodedHistogram::of(h).expect("encodes");
     let acked = lags_us.len() as u64 + invisible;
     SyncFigures {
         tag: "0a1b2c3d".into(),

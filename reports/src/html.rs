@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 
 use crate::{
     fmt_micros,
-    mcp::ErrorClass,
-    runfile::{CapacityResult, LatencySummary, Results, RunFile, SecondSummary, SyncResult},
+    run::{
+        CapacityResult, ErrorClass, LatencySummary, Results, RunFile, SecondSummary, SyncResult,
+    },
 };
 
 const CSS: &str = include_str!("report.css");
@@ -93,14 +94,11 @@ pub fn render(run: &RunFile) -> String {
 fn claims_section(h: &mut String, run: &RunFile) {
     h.push_str("<section id=\"claims\">\n<h2>Claims</h2>\n<table>\n<tr><th>Verdict</th><th>Claim</th><th>Measured</th><th>Criterion</th></tr>\n");
     for c in &run.claims {
-        let verdict = serde_json::to_value(c.verdict)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let verdict = c.verdict.key();
         let _ = writeln!(
             h,
             "<tr><td class=\"{}\">{}</td><td>{}<br><q>{}</q></td><td>{}{}</td><td>{}</td></tr>",
-            esc(&verdict),
+            verdict,
             esc(c.verdict.label()),
             esc(&c.title),
             esc(&c.quote),
@@ -581,14 +579,11 @@ fn sync_section(h: &mut String, run: &RunFile, s: &SyncResult) {
              <th>Criterion</th></tr>\n",
         );
         for c in verdicts {
-            let class = serde_json::to_value(c.verdict)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let class = c.verdict.key();
             let _ = writeln!(
                 h,
                 "<tr><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&class),
+                class,
                 esc(c.verdict.label()),
                 esc(&c.title),
                 esc(c.measured.as_deref().unwrap_or(&c.note)),
@@ -822,80 +817,22 @@ mod tests {
     }
 
     fn sample_run() -> RunFile {
-        use crate::{claims, measure::*, recorder::Recorder, runfile::*};
-        let mut recorder = Recorder::default();
-        recorder.record(0, std::time::Duration::from_micros(900), Ok(()));
-        recorder.record(
-            1,
-            std::time::Duration::from_micros(5),
-            Err(ErrorClass::Connect),
-        );
-        let results = Results::new(&recorder, 2.0).unwrap();
+        use crate::run::*;
+        let mut run = crate::synthetic::run(&crate::synthetic::Spec {
+            error_every: 97,
+            ..Default::default()
+        });
         let evil = "http://127.0.0.1:1/mcp?<script>alert(1)</script>";
-        let config = Config {
-            mode: "targets".into(),
-            servers: 1,
-            users: 2,
-            warmup_s: 0.0,
-            duration_s: 2.0,
-            timeout_s: 1.0,
-            ephemeral_ports: false,
-            targets: vec![evil.into()],
-            scenarios: vec!["latency".into(), "sync".into()],
-            protocol: "auto".into(),
-            protocol_version: "2026-07-28".into(),
-            load_model: "closed loop".into(),
-            mix: vec![],
-        };
-        let health = HealthSweep {
-            servers: 1,
-            checked: 1,
-            ok: 0,
-            availability: 0.0,
-            seconds: 0.1,
-            interrupted: false,
-            failures: vec![SweepFailure {
-                server: evil.into(),
-                url: evil.into(),
-                error: ErrorClass::Connect,
-            }],
-            protocols: Default::default(),
-        };
-        let sync = SyncResult {
-            available: false,
-            ran: false,
-            reason: "lacks <the> memory tools".into(),
-            figures: None,
-        };
-        let specs = claims::load(None).expect("shipped claims");
-        let claims = claims::evaluate(
-            &specs,
-            &claims::Evidence {
-                config: &config,
-                fleet: None,
-                health: &health,
-                latency: Some(&results),
-                connections: None,
-                capacity: None,
-                sync: Some(&sync),
-            },
-        );
-        RunFile {
-            schema_version: SCHEMA_VERSION,
-            tool: Tool::default(),
-            started_at: "2025-01-01T00:00:00Z".into(),
-            finished_at: "2025-01-01T00:00:03Z".into(),
-            interrupted: true,
-            config,
-            environment: Environment::detect(1024),
-            fleet: None,
-            health,
-            latency: Some(results),
-            connections: None,
-            capacity: None,
-            sync: Some(sync),
-            claims,
-        }
+        run.config.targets = vec![evil.into()];
+        run.config.scenarios = vec!["latency".into(), "sync".into()];
+        run.interrupted = true;
+        run.health.failures = vec![SweepFailure {
+            server: evil.into(),
+            url: evil.into(),
+            error: ErrorClass::Connect,
+        }];
+        run.claims[0].verdict = Verdict::NotMeasured;
+        run
     }
 
     #[test]
@@ -917,7 +854,6 @@ mod tests {
             "<svg",
             "jsonrpc_error",
             "p50 and p99 per second",
-            "lacks &lt;the&gt; memory tools",
         ] {
             assert!(html.contains(marker), "{marker}");
         }
@@ -936,29 +872,7 @@ mod tests {
 
     #[test]
     fn sync_section_shows_figures_check_and_verdicts() {
-        let mut run = sample_run();
-        let figures = crate::sync::example_figures(&[1_200, 1_500, 2_500], 0, 0);
-        let sync = SyncResult {
-            available: true,
-            ran: true,
-            reason: crate::sync::summary(&figures),
-            figures: Some(figures),
-        };
-        let specs = crate::claims::load(None).expect("shipped claims");
-        run.claims = crate::claims::evaluate(
-            &specs,
-            &crate::claims::Evidence {
-                config: &run.config,
-                fleet: None,
-                health: &run.health,
-                latency: run.latency.as_ref(),
-                connections: None,
-                capacity: None,
-                sync: Some(&sync),
-            },
-        );
-        run.sync = Some(sync);
-        let html = render(&run);
+        let html = render(&sample_run());
         let section = &html[html.find("<section id=\"sync\">").unwrap()..];
         let section = &section[..section.find("</section>").unwrap()];
         for marker in [
@@ -971,7 +885,6 @@ mod tests {
             "Verdicts",
             "Shared memory loses no write",
             "Git memory shared in real time",
-            "2.50 ms",
         ] {
             assert!(section.contains(marker), "{marker} in {section}");
         }
@@ -987,6 +900,7 @@ mod tests {
             p99_us: 300,
             max_us: 400,
             histogram: String::new(),
+            errors_by_class: Default::default(),
         };
         let svg = throughput_svg(&[second(10, 0), second(5, 5)]);
         assert!(svg.contains("peak 10 req/s"));

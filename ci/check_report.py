@@ -1,0 +1,590 @@
+#!/usr/bin/env python3
+"""Open an mcpfleet HTML report in headless Chromium and check it as a person would.
+
+Usage: check_report.py [--chromium BIN] [--min-charts N] [--timeout S] [--workdir DIR]
+                       REPORT.html ARTIFACT_DIR
+Normally run through ci/check-report.sh, which installs Chromium first.  Standard library only
+(CI may not reach PyPI).  Chromium is driven over the DevTools protocol through
+--remote-debugging-pipe (fds 3 and 4, NUL-terminated JSON): no TCP port, no websocket client.
+
+Checks, each printed as one PASS/FAIL line:
+  charts      the page holds >= N <svg> with a non-empty box and drawn shapes, and every such
+              chart inside the screenshot is visibly painted (>= 3 colours inside its box);
+  screenshot  ARTIFACT_DIR/report.png (the full page) exists and is not blank; decoded here;
+  network     (a) static: no src/href/srcset/url()/@import in the HTML points off the machine;
+              (b) DevTools: every request the page made was file:/data:/blob:/about:;
+              (c) the whole browser's NetLog: no page request off the machine, no preconnect or
+              DNS prefetch, no DNS lookup, no TCP connect or UDP packet to a non-loopback address;
+  console     no console.error/assert, no uncaught exception, no error-level log entry (such
+              as "Failed to load resource", CSP violations), no failed resource load.
+Exit status: 0 if every check passed, 1 if one failed, 2 if the browser session broke.
+"""
+
+import argparse
+import base64
+import collections
+import fcntl
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome:", "devtools:", "chrome-error:")
+
+# Flags that keep Chromium's own machinery off the network.  Measured with Debian's Chromium 156:
+# with only --headless --no-sandbox --disable-gpu it looks up and contacts Google hosts within a
+# second (update.googleapis.com, clients2.google.com network time, accounts.google.com,
+# redirector.gvt1.com spell-check dictionary), which the NetLog check rightly fails.  With the
+# list below only the sign-in probe accounts.google.com/ListAccounts remains (no switch stops
+# it); the check reports it as a note because its initiator shows it is not the page's.
+#  - --component-updater=url-source=file:... stops the on-demand update check that
+#    --disable-component-update leaves on (Optimization Guide model manifest, sent as "fg");
+#  - --host-resolver-rules=MAP * ~NOTFOUND is the safety net, not the check: every host name and
+#    IP literal fails to resolve, so neither Chromium nor a bad report can send a packet off the
+#    machine, while the attempt still shows in the DevTools and NetLog evidence.
+QUIET_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-client-side-phishing-detection",
+    "--disable-domain-reliability",
+    "--disable-breakpad",
+    "--disable-crash-reporter",
+    "--disable-field-trial-config",
+    "--disable-features=Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,"
+    "AutofillServerCommunication,CertificateTransparencyComponentUpdater,SpellCheck,"
+    "InterestFeedContentSuggestions,NetworkTimeServiceQuerying",
+    "--metrics-recording-only",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--no-pings",
+    "--safebrowsing-disable-auto-update",
+    "--password-store=basic",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--component-updater=url-source=file:///nonexistent/",
+]
+
+
+class Fail(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# DevTools protocol over --remote-debugging-pipe
+
+
+class Cdp:
+    def __init__(self, proc, wfd, rfd, deadline):
+        self.proc, self.wfd, self.rfd, self.deadline = proc, wfd, rfd, deadline
+        self.buf = b""
+        self.next_id = 0
+        self.events = []  # (method, params, sessionId) in arrival order
+
+    def send(self, method, params=None, session=None):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        data = json.dumps(msg).encode() + b"\0"
+        while data:
+            n = os.write(self.wfd, data)
+            data = data[n:]
+        return self.next_id
+
+    def _read_one(self, until):
+        """Next message, or None if `until` passed first."""
+        while b"\0" not in self.buf:
+            left = min(until, self.deadline) - time.monotonic()
+            if left <= 0:
+                if time.monotonic() >= self.deadline:
+                    raise Fail("timed out talking to Chromium")
+                return None
+            r, _, _ = select.select([self.rfd], [], [], left)
+            if not r:
+                continue
+            chunk = os.read(self.rfd, 1 << 20)
+            if not chunk:
+                raise Fail("Chromium closed the DevTools pipe (exit code %s)" % self.proc.poll())
+            self.buf += chunk
+        raw, self.buf = self.buf.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(self, method, params=None, session=None):
+        want = self.send(method, params, session)
+        while True:
+            msg = self._read_one(self.deadline)
+            if msg.get("id") == want:
+                if "error" in msg:
+                    raise Fail("%s failed: %s" % (method, msg["error"]))
+                return msg.get("result", {})
+            if "method" in msg:
+                self.events.append((msg["method"], msg.get("params", {}), msg.get("sessionId")))
+
+    def pump(self, seconds):
+        """Collect events for `seconds` (bounded by the overall deadline)."""
+        until = time.monotonic() + seconds
+        while True:
+            msg = self._read_one(until)
+            if msg is None:
+                return
+            if "method" in msg:
+                self.events.append((msg["method"], msg.get("params", {}), msg.get("sessionId")))
+
+    def wait_event(self, method, session, seconds):
+        until = time.monotonic() + seconds
+        seen = lambda: any(m == method and s == session for m, _, s in self.events)
+        while not seen():
+            msg = self._read_one(until)
+            if msg is None:
+                return False
+            if "method" in msg:
+                self.events.append((msg["method"], msg.get("params", {}), msg.get("sessionId")))
+        return True
+
+
+# ---------------------------------------------------------------------------------------------
+# PNG decoding (8-bit, non-interlaced: what Chromium writes)
+
+
+def decode_png(data):
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise Fail("not a PNG file")
+    pos, idat, hdr = 8, [], None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind = data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            hdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+    if hdr is None:
+        raise Fail("PNG has no IHDR")
+    width, height, depth, ctype, _, _, interlace = hdr
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}.get(ctype)
+    if depth != 8 or channels is None or interlace:
+        raise Fail("unsupported PNG (depth %d, colour type %d, interlace %d)" % (depth, ctype, interlace))
+    raw = zlib.decompress(b"".join(idat))
+    bpp, stride = channels, width * channels
+    rows, prev, i = [], bytearray(stride), 0
+    low7, top1 = int.from_bytes(b"\x7f" * stride, "big"), int.from_bytes(b"\x80" * stride, "big")
+    for _ in range(height):
+        ftype = raw[i]
+        line = bytearray(raw[i + 1:i + 1 + stride])
+        i += 1 + stride
+        if ftype == 0:
+            pass
+        elif ftype == 2:
+            # Up: bytewise add of two rows mod 256, done on whole rows as big integers (carries
+            # kept inside each byte: add the low 7 bits, then xor in the top bits).  Chromium
+            # writes only this filter when asked to optimizeForSpeed, which keeps a tall page
+            # decodable in well under a second without numpy or PIL.
+            x, y = int.from_bytes(line, "big"), int.from_bytes(prev, "big")
+            line = bytearray((((x & low7) + (y & low7)) ^ ((x ^ y) & top1)).to_bytes(stride, "big"))
+        elif ftype == 1:
+            for x in range(bpp, stride):
+                line[x] = (line[x] + line[x - bpp]) & 0xFF
+        elif ftype == 2:
+            for x in range(stride):
+                line[x] = (line[x] + prev[x]) & 0xFF
+        elif ftype == 3:
+            for x in range(stride):
+                a = line[x - bpp] if x >= bpp else 0
+                line[x] = (line[x] + ((a + prev[x]) >> 1)) & 0xFF
+        elif ftype == 4:
+            for x in range(stride):
+                a = line[x - bpp] if x >= bpp else 0
+                b = prev[x]
+                c = prev[x - bpp] if x >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                line[x] = (line[x] + pred) & 0xFF
+        elif ftype != 0:
+            raise Fail("bad PNG filter type %d" % ftype)
+        rows.append(bytes(line))
+        prev = line
+    return width, height, channels, rows
+
+
+def region_stats(img, x0, y0, x1, y1, step=2):
+    """(distinct colours, fraction of non-white pixels) in a box, sampled every `step` px."""
+    width, height, ch, rows = img
+    x0, y0 = max(0, int(x0)), max(0, int(y0))
+    x1, y1 = min(width, int(x1)), min(height, int(y1))
+    hist = collections.Counter()
+    n = min(ch, 3)  # ignore alpha
+    for y in range(y0, y1, step):
+        row = rows[y]
+        hist.update([row[o:o + n] for o in range(x0 * ch, x1 * ch, step * ch)])
+    total = sum(hist.values())
+    nonwhite = sum(c for px, c in hist.items() if min(px) < 0xF0)
+    return len(hist), (nonwhite / total if total else 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Network evidence
+
+
+OFF_MACHINE = re.compile(r"^\s*(?:https?:|wss?:|ftp:|//)", re.I)
+
+
+def static_refs(html):
+    """Attribute and CSS references in the HTML that would load something from off the machine.
+    <a href> is a link a reader may follow, not a load, so it is not counted."""
+    bad = []
+    for m in re.finditer(r"<([a-zA-Z][\w:-]*)([^>]*)>", html):
+        tag, attrs = m.group(1).lower(), m.group(2)
+        for am in re.finditer(r"""\b(src|href|xlink:href|srcset|poster|data|action|formaction|background|manifest)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", attrs, re.I):
+            name, val = am.group(1).lower(), am.group(2).strip("\"'")
+            if tag == "a" and name in ("href", "xlink:href"):
+                continue
+            vals = [v.strip().split(" ")[0] for v in val.split(",")] if name == "srcset" else [val]
+            bad += ["<%s %s=%s>" % (tag, name, v) for v in vals if OFF_MACHINE.match(v)]
+    for m in re.finditer(r"""url\(\s*['"]?([^'")\s]+)""", html, re.I):
+        if OFF_MACHINE.match(m.group(1)):
+            bad.append("url(%s)" % m.group(1))
+    for m in re.finditer(r"""@import\s+(?:url\(\s*)?['"]?([^'");\s]+)""", html, re.I):
+        if OFF_MACHINE.match(m.group(1)):
+            bad.append("@import %s" % m.group(1))
+    return bad
+
+
+def load_netlog(path):
+    text = Path(path).read_text(errors="replace")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        # A NetLog cut short (browser killed) lacks its closing "]}"; the events so far still
+        # count.  Drop a half-written last event and close the array.
+        cut = text.rstrip().rstrip(",")
+        for tail in ("]}", "}]}"):
+            try:
+                return json.loads(cut + tail)
+            except json.JSONDecodeError:
+                pass
+        cut = cut[:cut.rfind("},") + 1] if "}," in cut else cut
+        return json.loads(cut + "]}")
+
+
+LOOPBACK = re.compile(r"^\[?(127\.|::1\]?|localhost)", re.I)
+
+
+def netlog_findings(path):
+    """Read Chromium's NetLog (JSON; event and source type numbers are mapped to names through
+    the log's own "constants" block, so this follows the Chromium version).
+
+    Returns (failures, notes).  Failures:
+      - a URL request made on behalf of the page (its initiator is an origin; Chromium's own
+        requests log the initiator "not an origin") to anything but a local scheme;
+      - a preconnect or speculative host resolution (<link rel=preconnect/dns-prefetch>);
+      - anything that left the machine: a real DNS lookup (DNS transaction or system resolver
+        task), a TCP connect to a non-loopback address, or bytes sent on a UDP socket to one.
+    Notes (not failures): Chromium's own URL requests, e.g. the sign-in probe
+    accounts.google.com/ListAccounts that no flag turns off; the resolver rules stop them before
+    any lookup, and the rules above would fail the check if one got further.
+    A UDP connect with no bytes sent is not traffic: Chromium's IPv6 reachability probe
+    connects a UDP socket to 2001:4860:4860::8888 only to ask the kernel for a route."""
+    log = load_netlog(path)
+    consts = log.get("constants", {})
+    names = {v: k for k, v in consts.get("logEventTypes", {}).items()}
+    src_names = {v: k for k, v in consts.get("logSourceType", {}).items()}
+    failures, notes = set(), set()
+    sockets = {}  # source id -> {"type", "addresses", "sent"}
+    for ev in log.get("events", []):
+        name = names.get(ev.get("type"), str(ev.get("type")))
+        src = ev.get("source") or {}
+        p = ev.get("params") or {}
+        if not isinstance(p, dict):
+            p = {}
+        if name == "URL_REQUEST_START_JOB" and "url" in p:
+            url = str(p["url"])
+            if not url.lower().startswith(LOCAL_SCHEMES):
+                if p.get("initiator") == "not an origin":
+                    notes.add("Chromium's own request (not the page's): %s" % url.split("?")[0])
+                else:
+                    failures.add("page request %s (initiator %s)" % (url, p.get("initiator")))
+        elif name == "HTTP_STREAM_JOB_CONTROLLER" and p.get("is_preconnect"):
+            failures.add("preconnect to %s" % p.get("url"))
+        elif name == "HOST_RESOLVER_MANAGER_REQUEST" and p.get("is_speculative"):
+            failures.add("speculative DNS for %s" % p.get("host"))
+        elif name in ("DNS_TRANSACTION", "HOST_RESOLVER_SYSTEM_TASK") and ev.get("phase") != 2:
+            failures.add("DNS lookup%s" % (" of " + p["hostname"] if p.get("hostname") else ""))
+        stype = src_names.get(src.get("type"), "")
+        if stype in ("SOCKET", "UDP_SOCKET", "UDP_CLIENT_SOCKET"):
+            sk = sockets.setdefault(src.get("id"), {"type": stype, "addresses": set(), "sent": False})
+            for key in ("address", "remote_address"):
+                if isinstance(p.get(key), str) and "LOCAL_ADDRESS" not in name:
+                    sk["addresses"].add(p[key])
+            if isinstance(p.get("address_list"), list):
+                sk["addresses"].update(str(a) for a in p["address_list"])
+            if "BYTES_SENT" in name:
+                sk["sent"] = True
+    for sk in sockets.values():
+        remote = sorted(a for a in sk["addresses"] if not LOOPBACK.match(a))
+        if not remote:
+            continue
+        if sk["type"] == "SOCKET":
+            failures.add("TCP connect to %s" % ", ".join(remote))
+        elif sk["sent"]:
+            failures.add("UDP packets to %s" % ", ".join(remote))
+    return sorted(failures), sorted(notes)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def run(args):
+    report = Path(args.report).resolve()
+    outdir = Path(args.artifact_dir).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    shot = outdir / "report.png"
+    if shot.exists():
+        shot.unlink()
+    html = report.read_text(errors="replace")
+    results = []  # (name, ok, detail)
+
+    def record(name, ok, detail):
+        results.append((name, ok, detail))
+        print("%s  %-10s %s" % ("PASS" if ok else "FAIL", name, detail), flush=True)
+
+    tmp = Path(tempfile.mkdtemp(prefix="check-report."))
+    netlog = tmp / "netlog.json"
+    errlog = tmp / "chromium.stderr"
+    cmd = [args.chromium, *QUIET_FLAGS, *args.chromium_flag, "--user-data-dir=%s" % (tmp / "profile"),
+           "--log-net-log=%s" % netlog, "--net-log-capture-mode=Default",
+           "--remote-debugging-pipe", "about:blank"]
+    # fd 3: we write commands; fd 4: Chromium writes replies and events.
+    to_chrome_r, to_chrome_w = os.pipe()
+    from_chrome_r, from_chrome_w = os.pipe()
+    # Chromium's ends go to fds >= 10 first, so moving them onto 3 and 4 below cannot clobber one
+    # with the other.
+    for name in ("to_chrome_r", "from_chrome_w"):
+        fd = locals()[name]
+        hi = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+        os.close(fd)
+        if name == "to_chrome_r":
+            to_chrome_r = hi
+        else:
+            from_chrome_w = hi
+
+    env = dict(os.environ)
+    env.setdefault("DBUS_SESSION_BUS_ADDRESS", "disabled:")  # no session bus here; less noise
+    proc = None
+    t0 = time.monotonic()
+    deadline = t0 + args.timeout
+    try:
+        with open(errlog, "wb") as err:
+            # The pipe ends must sit on fds 3 and 4 in Chromium; bash's exec moves them there
+            # (a preexec_fn dup2 would be undone by Popen closing every fd not in pass_fds, and
+            # dash cannot name fds above 9).
+            trampoline = 'exec "$@" 3<&%d 4>&%d %d<&- %d>&-' % (
+                to_chrome_r, from_chrome_w, to_chrome_r, from_chrome_w)
+            proc = subprocess.Popen(["bash", "-c", trampoline, "bash", *cmd],
+                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                    pass_fds=(to_chrome_r, from_chrome_w),
+                                    start_new_session=True, env=env)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        cdp = Cdp(proc, to_chrome_w, from_chrome_r, deadline)
+
+        version = cdp.call("Browser.getVersion").get("product", "?")
+        print("browser: %s" % version, flush=True)
+        target = cdp.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        sid = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for dom in ("Page", "Runtime", "Log", "Network"):
+            cdp.call(dom + ".enable", {}, sid)
+        cdp.call("Emulation.setDeviceMetricsOverride",
+                 {"width": args.width, "height": args.height, "deviceScaleFactor": 1, "mobile": False}, sid)
+        nav = cdp.call("Page.navigate", {"url": report.as_uri()}, sid)
+        if nav.get("errorText"):
+            raise Fail("navigation failed: %s" % nav["errorText"])
+        if not cdp.wait_event("Page.loadEventFired", sid, max(1.0, deadline - time.monotonic() - 5)):
+            raise Fail("page did not finish loading")
+        cdp.pump(args.settle)  # late scripts, timers, failed loads reported after onload
+
+        probe = r"""(() => {
+          const shapes = 'rect,path,line,polyline,polygon,circle,ellipse,text,image,use';
+          const svgs = [...document.querySelectorAll('svg')].filter(s => !s.parentElement.closest('svg'));
+          return JSON.stringify({
+            total: svgs.length,
+            boxes: svgs.map(s => { const r = s.getBoundingClientRect();
+              return {x: r.left + scrollX, y: r.top + scrollY, w: r.width, h: r.height,
+                      shapes: s.querySelectorAll(shapes).length,
+                      label: s.getAttribute('aria-label') || ''}; }),
+            height: Math.ceil(document.documentElement.scrollHeight),
+            width: Math.ceil(document.documentElement.scrollWidth),
+          });
+        })()"""
+        res = cdp.call("Runtime.evaluate", {"expression": probe, "returnByValue": True}, sid)
+        if "exceptionDetails" in res:
+            raise Fail("DOM probe failed: %s" % res["exceptionDetails"].get("text"))
+        dom = json.loads(res["result"]["value"])
+        cap_h = min(max(dom["height"], args.height), 16000)  # full page, within GPU texture limits
+        cap_w = max(dom["width"], args.width)
+        shot_b64 = cdp.call("Page.captureScreenshot",
+                            {"format": "png", "captureBeyondViewport": True, "optimizeForSpeed": True,
+                             "clip": {"x": 0, "y": 0, "width": cap_w, "height": cap_h, "scale": 1}},
+                            sid)["data"]
+        shot.write_bytes(base64.b64decode(shot_b64))
+        cdp.pump(0.2)
+        try:
+            cdp.call("Browser.close")
+        except Fail:
+            pass
+        try:
+            proc.wait(timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            print("note: Chromium did not exit after Browser.close; killing it", flush=True)
+    finally:
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        for fd in (to_chrome_w, from_chrome_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    elapsed = time.monotonic() - t0
+
+    # --- charts: in the DOM, with a box and shapes, and painted in the screenshot -------------
+    img = decode_png(shot.read_bytes())
+    drawn = [b for b in dom["boxes"] if b["w"] >= 20 and b["h"] >= 20 and b["shapes"] > 0]
+    painted, unpainted = [], []
+    for b in drawn:
+        if b["y"] + b["h"] > img[1]:
+            continue  # below the captured area; counted in the DOM only
+        colours, _ = region_stats(img, b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"])
+        (painted if colours >= 3 else unpainted).append(b)
+    ok = len(dom["boxes"]) >= args.min_charts and len(drawn) >= args.min_charts \
+        and len(painted) >= args.min_charts and not unpainted
+    record("charts", ok,
+           "%d <svg> in the DOM, %d with a box and shapes, %d visibly painted in the screenshot "
+           "(need >= %d)%s" % (len(dom["boxes"]), len(drawn), len(painted), args.min_charts,
+                               "; blank: " + ", ".join(repr(b["label"]) for b in unpainted) if unpainted else ""))
+
+    # --- screenshot not blank ------------------------------------------------------------------
+    colours, nonwhite = region_stats(img, 0, 0, img[0], img[1])
+    record("screenshot", colours >= 16 and nonwhite >= 0.005,
+           "%s %dx%d, %d colours, %.1f %% non-white" % (shot, img[0], img[1], colours, 100 * nonwhite))
+
+    # --- network -------------------------------------------------------------------------------
+    static = static_refs(html)
+    cdp_reqs = sorted({p["request"]["url"] for m, p, _ in cdp.events if m == "Network.requestWillBeSent"})
+    cdp_reqs += sorted({p.get("url", "?") for m, p, _ in cdp.events if m == "Network.webSocketCreated"})
+    remote = [u for u in cdp_reqs if not u.lower().startswith(LOCAL_SCHEMES)]
+    local_extra = [u for u in cdp_reqs if u.lower().startswith("file:") and u != report.as_uri()]
+    net_notes = []
+    if netlog.exists():
+        try:
+            net, net_notes = netlog_findings(netlog)
+        except (json.JSONDecodeError, OSError) as e:
+            net = ["NetLog unreadable: %s" % e]
+    else:
+        net = ["NetLog missing (%s was not written)" % netlog]
+    ok = not static and not remote and not net
+    detail = ("HTML has no off-machine reference; the page's %d request(s) were all local; "
+              "NetLog: no page request off the machine, no DNS lookup, no remote connect"
+              % len(cdp_reqs))
+    if not ok:
+        detail = "; ".join(filter(None, [
+            "HTML references off-machine: " + ", ".join(static[:5]) if static else "",
+            "page requested: " + ", ".join(remote[:5]) if remote else "",
+            "NetLog: " + ", ".join(net[:8]) + (" (+%d more)" % (len(net) - 8) if len(net) > 8 else "") if net else "",
+        ]))
+    record("network", ok, detail)
+    for n in net_notes:
+        print("      note: %s" % n)
+    if local_extra:
+        print("      note: the page also read local files: %s" % ", ".join(local_extra[:5]))
+
+    # --- console -------------------------------------------------------------------------------
+    problems, warnings = [], []
+    for m, p, _ in cdp.events:
+        if m == "Runtime.consoleAPICalled":
+            text = " ".join(str(a.get("value", a.get("description", a.get("type")))) for a in p.get("args", []))
+            if p.get("type") in ("error", "assert"):
+                problems.append("console.%s: %s" % (p["type"], text))
+            elif p.get("type") == "warning":
+                warnings.append("console.warn: %s" % text)
+        elif m == "Runtime.exceptionThrown":
+            d = p.get("exceptionDetails", {})
+            problems.append("uncaught: %s" % (d.get("exception", {}).get("description") or d.get("text")))
+        elif m == "Log.entryAdded":
+            e = p.get("entry", {})
+            line = "%s: %s%s" % (e.get("source"), e.get("text"), " (%s)" % e["url"] if e.get("url") else "")
+            if e.get("level") == "error":
+                problems.append(line)
+            elif e.get("level") == "warning":
+                warnings.append(line)
+    record("console", not problems,
+           "no errors" if not problems else "%d error(s): %s" % (len(problems), " | ".join(problems[:6])))
+    for w in warnings[:6]:
+        print("      warning (not failing): %s" % w)
+
+    failed = [n for n, ok, _ in results if not ok]
+    if failed:
+        tail = errlog.read_text(errors="replace").splitlines()[-15:] if errlog.exists() else []
+        if tail and args.verbose:
+            print("      chromium stderr (last lines):\n        " + "\n        ".join(tail))
+    if args.keep_netlog and netlog.exists():
+        shutil.copy(netlog, outdir / "report-netlog.json")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return failed, len(results), elapsed, shot
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("report")
+    ap.add_argument("artifact_dir")
+    ap.add_argument("--chromium", default="chromium")
+    ap.add_argument("--min-charts", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=60.0, help="whole browser session, seconds")
+    ap.add_argument("--settle", type=float, default=1.0, help="seconds to keep listening after onload")
+    ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--height", type=int, default=4000)
+    ap.add_argument("--chromium-flag", action="append", default=[], metavar="FLAG",
+                    help="extra Chromium command-line flag (repeatable)")
+    ap.add_argument("--keep-netlog", action="store_true",
+                    help="also keep the NetLog as ARTIFACT_DIR/report-netlog.json")
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+    try:
+        failed, total, elapsed, shot = run(args)
+    except Fail as e:
+        print("FAIL  browser    %s" % e)
+        print("check-report: FAILED (the browser session broke) - %s" % args.report)
+        return 1
+    if failed:
+        print("check-report: FAILED %d of %d checks (%s) in %.1f s - screenshot: %s"
+              % (len(failed), total, ", ".join(failed), elapsed, shot))
+        return 1
+    print("check-report: OK, all %d checks passed in %.1f s - screenshot: %s" % (total, elapsed, shot))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
