@@ -354,7 +354,105 @@ def netlog_findings(path):
 # ---------------------------------------------------------------------------------------------
 
 
-def run(args):
+def launch(args, work):
+    """Start Chromium with its DevTools pipe; returns (proc, write_fd, read_fd)."""
+    to_chrome_r, to_chrome_w = os.pipe()
+    from_chrome_r, from_chrome_w = os.pipe()
+    # Chromium's ends go to fds >= 10 first, so that moving them onto 3 and 4 cannot clobber one
+    # with the other; bash's exec then moves them (a preexec_fn dup2 would be undone by Popen
+    # closing every fd not in pass_fds, and dash cannot name fds above 9).
+    hi_r = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
+    hi_w = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+    os.close(to_chrome_r)
+    os.close(from_chrome_w)
+    cmd = [args.chromium, *QUIET_FLAGS, *args.chromium_flag,
+           "--user-data-dir=%s" % (work / "profile"),
+           "--log-net-log=%s" % (work / "netlog.json"), "--net-log-capture-mode=Default",
+           "--remote-debugging-pipe", "about:blank"]
+    trampoline = 'exec "$@" 3<&%d 4>&%d %d<&- %d>&-' % (hi_r, hi_w, hi_r, hi_w)
+    env = dict(os.environ)
+    env.setdefault("DBUS_SESSION_BUS_ADDRESS", "disabled:")  # there is no session bus here
+    with open(work / "chromium.stderr", "wb") as err:
+        proc = subprocess.Popen(["bash", "-c", trampoline, "bash", *cmd],
+                                stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                pass_fds=(hi_r, hi_w), start_new_session=True, env=env)
+    os.close(hi_r)
+    os.close(hi_w)
+    # Chromium leads its own process group; the shell wrapper kills that group if this script
+    # is itself killed before its finally clause runs.
+    (work / "chromium.pgid").write_text(str(proc.pid))
+    return proc, to_chrome_w, from_chrome_r
+
+
+PROBE = r"""(() => {
+  const shapes = 'rect,path,line,polyline,polygon,circle,ellipse,text,image,use';
+  const svgs = [...document.querySelectorAll('svg')].filter(s => !s.parentElement.closest('svg'));
+  return JSON.stringify({
+    boxes: svgs.map(s => { const r = s.getBoundingClientRect();
+      return {x: r.left + scrollX, y: r.top + scrollY, w: r.width, h: r.height,
+              shapes: s.querySelectorAll(shapes).length,
+              label: s.getAttribute('aria-label') || ''}; }),
+    height: Math.ceil(document.documentElement.scrollHeight),
+    width: Math.ceil(document.documentElement.scrollWidth),
+  });
+})()"""
+
+
+def drive(args, report, shot, work):
+    """Load the report, probe its charts, take the screenshot.  Returns (cdp events, dom)."""
+    proc, wfd, rfd = launch(args, work)
+    deadline = time.monotonic() + args.timeout
+    try:
+        cdp = Cdp(proc, wfd, rfd, deadline)
+        print("browser: %s (%s)" % (cdp.call("Browser.getVersion").get("product", "?"), args.chromium),
+              flush=True)
+        target = cdp.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        sid = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            cdp.call(domain + ".enable", {}, sid)
+        cdp.call("Emulation.setDeviceMetricsOverride",
+                 {"width": args.width, "height": args.height, "deviceScaleFactor": 1, "mobile": False}, sid)
+        nav = cdp.call("Page.navigate", {"url": report.as_uri()}, sid)
+        if nav.get("errorText"):
+            raise Fail("navigation failed: %s" % nav["errorText"])
+        if not cdp.wait_event("Page.loadEventFired", sid, max(1.0, deadline - time.monotonic() - 5)):
+            raise Fail("the page did not finish loading")
+        cdp.pump(args.settle)  # late scripts, timers, failures reported after onload
+        res = cdp.call("Runtime.evaluate", {"expression": PROBE, "returnByValue": True}, sid)
+        if "exceptionDetails" in res:
+            raise Fail("DOM probe failed: %s" % res["exceptionDetails"].get("text"))
+        dom = json.loads(res["result"]["value"])
+        # The whole page (up to 16000 px, a GPU texture limit), at least the requested window.
+        # optimizeForSpeed makes Chromium write only the PNG "Up" filter, which decode_png
+        # handles on whole rows: a tall page decodes in under a second in pure Python.
+        clip = {"x": 0, "y": 0, "width": max(dom["width"], args.width),
+                "height": min(max(dom["height"], args.height), 16000), "scale": 1}
+        data = cdp.call("Page.captureScreenshot",
+                        {"format": "png", "captureBeyondViewport": True, "optimizeForSpeed": True,
+                         "clip": clip}, sid)["data"]
+        shot.write_bytes(base64.b64decode(data))
+        cdp.pump(0.2)
+        try:
+            cdp.call("Browser.close")  # a clean exit completes the NetLog file
+            proc.wait(timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+        except (Fail, subprocess.TimeoutExpired):
+            print("note: Chromium did not exit after Browser.close; killing it", flush=True)
+        return cdp.events, dom
+    finally:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        for fd in (wfd, rfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def run(args, work):
     report = Path(args.report).resolve()
     outdir = Path(args.artifact_dir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
@@ -362,129 +460,30 @@ def run(args):
     if shot.exists():
         shot.unlink()
     html = report.read_text(errors="replace")
-    results = []  # (name, ok, detail)
+    results = []
 
     def record(name, ok, detail):
-        results.append((name, ok, detail))
+        results.append((name, ok))
         print("%s  %-10s %s" % ("PASS" if ok else "FAIL", name, detail), flush=True)
 
-    tmp = Path(tempfile.mkdtemp(prefix="check-report."))
-    netlog = tmp / "netlog.json"
-    errlog = tmp / "chromium.stderr"
-    cmd = [args.chromium, *QUIET_FLAGS, *args.chromium_flag, "--user-data-dir=%s" % (tmp / "profile"),
-           "--log-net-log=%s" % netlog, "--net-log-capture-mode=Default",
-           "--remote-debugging-pipe", "about:blank"]
-    # fd 3: we write commands; fd 4: Chromium writes replies and events.
-    to_chrome_r, to_chrome_w = os.pipe()
-    from_chrome_r, from_chrome_w = os.pipe()
-    # Chromium's ends go to fds >= 10 first, so moving them onto 3 and 4 below cannot clobber one
-    # with the other.
-    for name in ("to_chrome_r", "from_chrome_w"):
-        fd = locals()[name]
-        hi = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
-        os.close(fd)
-        if name == "to_chrome_r":
-            to_chrome_r = hi
-        else:
-            from_chrome_w = hi
-
-    env = dict(os.environ)
-    env.setdefault("DBUS_SESSION_BUS_ADDRESS", "disabled:")  # no session bus here; less noise
-    proc = None
     t0 = time.monotonic()
-    deadline = t0 + args.timeout
-    try:
-        with open(errlog, "wb") as err:
-            # The pipe ends must sit on fds 3 and 4 in Chromium; bash's exec moves them there
-            # (a preexec_fn dup2 would be undone by Popen closing every fd not in pass_fds, and
-            # dash cannot name fds above 9).
-            trampoline = 'exec "$@" 3<&%d 4>&%d %d<&- %d>&-' % (
-                to_chrome_r, from_chrome_w, to_chrome_r, from_chrome_w)
-            proc = subprocess.Popen(["bash", "-c", trampoline, "bash", *cmd],
-                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                    pass_fds=(to_chrome_r, from_chrome_w),
-                                    start_new_session=True, env=env)
-        os.close(to_chrome_r)
-        os.close(from_chrome_w)
-        cdp = Cdp(proc, to_chrome_w, from_chrome_r, deadline)
-
-        version = cdp.call("Browser.getVersion").get("product", "?")
-        print("browser: %s" % version, flush=True)
-        target = cdp.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        sid = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for dom in ("Page", "Runtime", "Log", "Network"):
-            cdp.call(dom + ".enable", {}, sid)
-        cdp.call("Emulation.setDeviceMetricsOverride",
-                 {"width": args.width, "height": args.height, "deviceScaleFactor": 1, "mobile": False}, sid)
-        nav = cdp.call("Page.navigate", {"url": report.as_uri()}, sid)
-        if nav.get("errorText"):
-            raise Fail("navigation failed: %s" % nav["errorText"])
-        if not cdp.wait_event("Page.loadEventFired", sid, max(1.0, deadline - time.monotonic() - 5)):
-            raise Fail("page did not finish loading")
-        cdp.pump(args.settle)  # late scripts, timers, failed loads reported after onload
-
-        probe = r"""(() => {
-          const shapes = 'rect,path,line,polyline,polygon,circle,ellipse,text,image,use';
-          const svgs = [...document.querySelectorAll('svg')].filter(s => !s.parentElement.closest('svg'));
-          return JSON.stringify({
-            total: svgs.length,
-            boxes: svgs.map(s => { const r = s.getBoundingClientRect();
-              return {x: r.left + scrollX, y: r.top + scrollY, w: r.width, h: r.height,
-                      shapes: s.querySelectorAll(shapes).length,
-                      label: s.getAttribute('aria-label') || ''}; }),
-            height: Math.ceil(document.documentElement.scrollHeight),
-            width: Math.ceil(document.documentElement.scrollWidth),
-          });
-        })()"""
-        res = cdp.call("Runtime.evaluate", {"expression": probe, "returnByValue": True}, sid)
-        if "exceptionDetails" in res:
-            raise Fail("DOM probe failed: %s" % res["exceptionDetails"].get("text"))
-        dom = json.loads(res["result"]["value"])
-        cap_h = min(max(dom["height"], args.height), 16000)  # full page, within GPU texture limits
-        cap_w = max(dom["width"], args.width)
-        shot_b64 = cdp.call("Page.captureScreenshot",
-                            {"format": "png", "captureBeyondViewport": True, "optimizeForSpeed": True,
-                             "clip": {"x": 0, "y": 0, "width": cap_w, "height": cap_h, "scale": 1}},
-                            sid)["data"]
-        shot.write_bytes(base64.b64decode(shot_b64))
-        cdp.pump(0.2)
-        try:
-            cdp.call("Browser.close")
-        except Fail:
-            pass
-        try:
-            proc.wait(timeout=max(1.0, min(10.0, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            print("note: Chromium did not exit after Browser.close; killing it", flush=True)
-    finally:
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-        for fd in (to_chrome_w, from_chrome_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-    elapsed = time.monotonic() - t0
+    events, dom = drive(args, report, shot, work)
+    browser_s = time.monotonic() - t0
 
     # --- charts: in the DOM, with a box and shapes, and painted in the screenshot -------------
     img = decode_png(shot.read_bytes())
     drawn = [b for b in dom["boxes"] if b["w"] >= 20 and b["h"] >= 20 and b["shapes"] > 0]
-    painted, unpainted = [], []
+    painted, blank = [], []
     for b in drawn:
         if b["y"] + b["h"] > img[1]:
-            continue  # below the captured area; counted in the DOM only
+            continue  # below the captured area: counted in the DOM only
         colours, _ = region_stats(img, b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"])
-        (painted if colours >= 3 else unpainted).append(b)
-    ok = len(dom["boxes"]) >= args.min_charts and len(drawn) >= args.min_charts \
-        and len(painted) >= args.min_charts and not unpainted
+        (painted if colours >= 3 else blank).append(b)
+    ok = len(drawn) >= args.min_charts and len(painted) >= args.min_charts and not blank
     record("charts", ok,
            "%d <svg> in the DOM, %d with a box and shapes, %d visibly painted in the screenshot "
            "(need >= %d)%s" % (len(dom["boxes"]), len(drawn), len(painted), args.min_charts,
-                               "; blank: " + ", ".join(repr(b["label"]) for b in unpainted) if unpainted else ""))
+                               "; blank: " + ", ".join(repr(b["label"]) for b in blank) if blank else ""))
 
     # --- screenshot not blank ------------------------------------------------------------------
     colours, nonwhite = region_stats(img, 0, 0, img[0], img[1])
@@ -493,27 +492,31 @@ def run(args):
 
     # --- network -------------------------------------------------------------------------------
     static = static_refs(html)
-    cdp_reqs = sorted({p["request"]["url"] for m, p, _ in cdp.events if m == "Network.requestWillBeSent"})
-    cdp_reqs += sorted({p.get("url", "?") for m, p, _ in cdp.events if m == "Network.webSocketCreated"})
-    remote = [u for u in cdp_reqs if not u.lower().startswith(LOCAL_SCHEMES)]
-    local_extra = [u for u in cdp_reqs if u.lower().startswith("file:") and u != report.as_uri()]
-    net_notes = []
+    urls = {}  # requestId -> url, for the page's requests as DevTools saw them
+    for m, p, _ in events:
+        if m == "Network.requestWillBeSent":
+            urls[p.get("requestId")] = p["request"]["url"]
+        elif m == "Network.webSocketCreated":
+            urls[p.get("requestId")] = p.get("url", "?")
+    remote = sorted({u for u in urls.values() if not u.lower().startswith(LOCAL_SCHEMES)})
+    local_extra = sorted({u for u in urls.values() if u.lower().startswith("file:") and u != report.as_uri()})
+    netlog, net_notes = work / "netlog.json", []
     if netlog.exists():
         try:
             net, net_notes = netlog_findings(netlog)
         except (json.JSONDecodeError, OSError) as e:
             net = ["NetLog unreadable: %s" % e]
     else:
-        net = ["NetLog missing (%s was not written)" % netlog]
+        net = ["NetLog missing (Chromium did not write %s)" % netlog]
     ok = not static and not remote and not net
     detail = ("HTML has no off-machine reference; the page's %d request(s) were all local; "
               "NetLog: no page request off the machine, no DNS lookup, no remote connect"
-              % len(cdp_reqs))
+              % len(set(urls.values())))
     if not ok:
         detail = "; ".join(filter(None, [
             "HTML references off-machine: " + ", ".join(static[:5]) if static else "",
-            "page requested: " + ", ".join(remote[:5]) if remote else "",
-            "NetLog: " + ", ".join(net[:8]) + (" (+%d more)" % (len(net) - 8) if len(net) > 8 else "") if net else "",
+            "page requested (DevTools): " + ", ".join(remote[:5]) if remote else "",
+            "NetLog: " + ", ".join(net[:6]) + (" (+%d more)" % (len(net) - 6) if len(net) > 6 else "") if net else "",
         ]))
     record("network", ok, detail)
     for n in net_notes:
@@ -522,8 +525,8 @@ def run(args):
         print("      note: the page also read local files: %s" % ", ".join(local_extra[:5]))
 
     # --- console -------------------------------------------------------------------------------
-    problems, warnings = [], []
-    for m, p, _ in cdp.events:
+    problems, warnings, logged_urls = [], [], set()
+    for m, p, _ in events:
         if m == "Runtime.consoleAPICalled":
             text = " ".join(str(a.get("value", a.get("description", a.get("type")))) for a in p.get("args", []))
             if p.get("type") in ("error", "assert"):
@@ -532,28 +535,34 @@ def run(args):
                 warnings.append("console.warn: %s" % text)
         elif m == "Runtime.exceptionThrown":
             d = p.get("exceptionDetails", {})
-            problems.append("uncaught: %s" % (d.get("exception", {}).get("description") or d.get("text")))
+            problems.append("uncaught %s" % ((d.get("exception") or {}).get("description") or d.get("text")))
         elif m == "Log.entryAdded":
             e = p.get("entry", {})
             line = "%s: %s%s" % (e.get("source"), e.get("text"), " (%s)" % e["url"] if e.get("url") else "")
             if e.get("level") == "error":
                 problems.append(line)
+                logged_urls.add(e.get("url"))
             elif e.get("level") == "warning":
                 warnings.append(line)
+    # A failed load DevTools does not log to the console (e.g. blocked by ORB) is still an error
+    # a reader would see as a broken image; one already logged is not counted twice.
+    for m, p, _ in events:
+        if m == "Network.loadingFailed" and not p.get("canceled"):
+            url = urls.get(p.get("requestId"), "?")
+            if url not in logged_urls:
+                problems.append("failed load: %s %s" % (url, p.get("errorText")))
     record("console", not problems,
            "no errors" if not problems else "%d error(s): %s" % (len(problems), " | ".join(problems[:6])))
     for w in warnings[:6]:
         print("      warning (not failing): %s" % w)
 
-    failed = [n for n, ok, _ in results if not ok]
-    if failed:
-        tail = errlog.read_text(errors="replace").splitlines()[-15:] if errlog.exists() else []
-        if tail and args.verbose:
-            print("      chromium stderr (last lines):\n        " + "\n        ".join(tail))
+    failed = [n for n, ok in results if not ok]
+    if failed and args.verbose:
+        tail = (work / "chromium.stderr").read_text(errors="replace").splitlines()[-15:]
+        print("      chromium stderr (last lines):\n        " + "\n        ".join(tail))
     if args.keep_netlog and netlog.exists():
         shutil.copy(netlog, outdir / "report-netlog.json")
-    shutil.rmtree(tmp, ignore_errors=True)
-    return failed, len(results), elapsed, shot
+    return failed, len(results), browser_s, shot
 
 
 def main():
@@ -562,27 +571,43 @@ def main():
     ap.add_argument("artifact_dir")
     ap.add_argument("--chromium", default="chromium")
     ap.add_argument("--min-charts", type=int, default=1)
-    ap.add_argument("--timeout", type=float, default=60.0, help="whole browser session, seconds")
+    ap.add_argument("--timeout", type=float, default=60.0, help="browser session limit, seconds")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds to keep listening after onload")
     ap.add_argument("--width", type=int, default=1280)
-    ap.add_argument("--height", type=int, default=4000)
+    ap.add_argument("--height", type=int, default=4000, help="minimum screenshot height")
+    ap.add_argument("--workdir", help="scratch directory (profile, NetLog); default: a new temp dir")
     ap.add_argument("--chromium-flag", action="append", default=[], metavar="FLAG",
-                    help="extra Chromium command-line flag (repeatable)")
+                    help="extra Chromium flag, repeatable (a later --disable-features replaces ours)")
     ap.add_argument("--keep-netlog", action="store_true",
                     help="also keep the NetLog as ARTIFACT_DIR/report-netlog.json")
+    ap.add_argument("--started-at", type=float, help="epoch seconds the caller started (for the total time)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
+    started = time.monotonic() - (time.time() - args.started_at if args.started_at else 0)
+    # SIGTERM (from timeout(1), CI cancelling) unwinds through the finally clauses, so Chromium
+    # is killed and the scratch directory removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="check-report."))
+    work.mkdir(parents=True, exist_ok=True)
     try:
-        failed, total, elapsed, shot = run(args)
+        failed, total, browser_s, shot = run(args, work)
     except Fail as e:
         print("FAIL  browser    %s" % e)
-        print("check-report: FAILED (the browser session broke) - %s" % args.report)
-        return 1
+        tail = (work / "chromium.stderr").read_text(errors="replace").splitlines()[-10:] \
+            if (work / "chromium.stderr").exists() else []
+        if tail:
+            print("      chromium stderr (last lines):\n        " + "\n        ".join(tail))
+        print("check-report: BROKEN, the browser session failed - %s" % args.report)
+        return 2
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    took = "%.1f s (browser %.1f s)" % (time.monotonic() - started, browser_s)
     if failed:
-        print("check-report: FAILED %d of %d checks (%s) in %.1f s - screenshot: %s"
-              % (len(failed), total, ", ".join(failed), elapsed, shot))
+        print("check-report: FAILED %d of %d checks (%s) in %s - screenshot: %s"
+              % (len(failed), total, ", ".join(failed), took, shot))
         return 1
-    print("check-report: OK, all %d checks passed in %.1f s - screenshot: %s" % (total, elapsed, shot))
+    print("check-report: OK, all %d checks passed in %s - screenshot: %s" % (total, took, shot))
     return 0
 
 

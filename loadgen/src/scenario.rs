@@ -70,6 +70,11 @@ fn results(phase: &Phase, outcome: PhaseOutcome) -> anyhow::Result<Results> {
         warmup_s: phase.warmup.as_secs_f64(),
         duration_s: phase.duration.as_secs_f64(),
         load_model: load_model(phase.pacing, phase.users),
+        target_rps: match phase.pacing {
+            Pacing::Closed => None,
+            Pacing::Open { rate } => Some(rate),
+            Pacing::PerUser { rate } => Some(rate * phase.users as f64),
+        },
     };
     r.connections = outcome.connections;
     r.window_s = [outcome.window.0, outcome.window.1];

@@ -66,7 +66,7 @@ async fn embedded_fleet_run_writes_run_file_and_report() {
 
     let text = std::fs::read_to_string(&outcome.run_file).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["schema_version"], reports::run::SCHEMA_VERSION);
     assert_eq!(json["latency"]["errors"]["tool_error"], 0);
     let run: RunFile = serde_json::from_str(&text).unwrap();
     assert!(!run.interrupted);

@@ -2,8 +2,10 @@
 //! report of one run ([`html`]), the comparison of two ([`compare`]), the index of many
 //! ([`index`]) and the CI gate ([`gate`]).
 
+pub mod gate;
 pub mod html;
 pub mod run;
+pub mod stats;
 pub mod synthetic;
 
 /// A latency for people: `850 µs`, `2.35 ms`, `1.20 s`.

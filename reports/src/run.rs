@@ -395,6 +395,10 @@ pub struct PhaseSetup {
     pub warmup_s: f64,
     pub duration_s: f64,
     pub load_model: String,
+    /// Requests per second the phase meant to send (open models); `None` in the closed loop,
+    /// which sends as fast as answers come.
+    #[serde(default)]
+    pub target_rps: Option<f64>,
 }
 
 /// One second of the measured window, by start time.

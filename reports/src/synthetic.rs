@@ -213,6 +213,7 @@ pub fn run(spec: &Spec) -> RunFile {
             warmup_s: 1.0,
             duration_s: measured_s,
             load_model: format!("open model, {} req/s", spec.rps),
+            target_rps: Some(spec.rps as f64),
         },
         connections: (0..=spec.seconds + 1)
             .map(|t| ConnectionSample {

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Check a generated mcpfleet HTML report in a real browser (headless Chromium).
+#
+# Usage: ci/check-report.sh [--min-charts N] [--timeout SECONDS] [--keep-netlog] [--verbose]
+#                           REPORT.html [ARTIFACT_DIR]
+#
+#   REPORT.html    the report to open (e.g. target/mcpfleet-runs/<stamp>/report.html)
+#   ARTIFACT_DIR   where the screenshot goes, as report.png (default: the report's directory)
+#   --min-charts N at least N charts (<svg>) must render (default 1)
+#   --timeout S    limit for the browser session (default 60; the whole check is cut at S+30)
+#   --keep-netlog  also keep Chromium's NetLog as ARTIFACT_DIR/report-netlog.json
+#   --verbose      print the end of Chromium's stderr when a check fails
+#
+# Installs Debian's `chromium` package if `chromium` is not on PATH (apt-get; sudo when not root).
+# Then ci/check_report.py (Python standard library only) drives Chromium over the DevTools
+# protocol and prints one PASS/FAIL line per check: charts, screenshot, network, console; see its
+# docstring for what each relies on.  Exit status: 0 all passed, 1 a check failed, 2 the browser
+# session broke, 64 bad usage.  Chromium is kept off the network by its flags; nothing here needs
+# the internet except the package install.
+set -euo pipefail
+
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+py_args=()
+positional=()
+timeout_s=60
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --min-charts) [ $# -ge 2 ] || usage; py_args+=(--min-charts "$2"); shift 2 ;;
+    --min-charts=*) py_args+=(--min-charts "${1#*=}"); shift ;;
+    --timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
+    --timeout=*) timeout_s=${1#*=}; shift ;;
+    --keep-netlog|--verbose) py_args+=("$1"); shift ;;
+    -h|--help) usage ;;
+    --) shift; positional+=("$@"); break ;;
+    -*) echo "check-report: unknown option $1" >&2; usage ;;
+    *) positional+=("$1"); shift ;;
+  esac
+done
+[ ${#positional[@]} -ge 1 ] && [ ${#positional[@]} -le 2 ] || usage
+report=${positional[0]}
+[ -f "$report" ] || { echo "check-report: no such file: $report" >&2; exit 64; }
+artifacts=${positional[1]:-$(dirname "$report")}
+case "$timeout_s" in ''|*[!0-9]*) echo "check-report: --timeout takes whole seconds" >&2; exit 64 ;; esac
+
+# --- install what is missing ------------------------------------------------------------------
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo=(sudo); fi
+fi
+apt_updated=
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "check-report: $* is missing and there is no apt-get to install it" >&2; exit 2
+  fi
+  if [ "$(id -u)" -ne 0 ] && [ ${#sudo[@]} -eq 0 ]; then
+    echo "check-report: $* is missing; not root and no sudo, so it cannot be installed" >&2; exit 2
+  fi
+  echo "check-report: installing Debian package(s): $*"
+  # Try with the package lists already on the machine; refresh them once if that fails (no
+  # lists yet, or stale ones naming files the mirror no longer has).
+  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; then
+    if [ -z "$apt_updated" ]; then
+      echo "check-report: apt-get update"
+      "${sudo[@]}" apt-get update -qq
+      apt_updated=1
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "check-report: chromium is not on PATH"
+  apt_install chromium
+  command -v chromium >/dev/null 2>&1 || { echo "check-report: chromium still not on PATH after install" >&2; exit 2; }
+fi
+if ! command -v python3 >/dev/null 2>&1; then
+  apt_install python3
+fi
+
+# Debian's /usr/bin/chromium is a shell wrapper that adds flags of its own (among them
+# --enable-remote-extensions and --load-extension) and sources /etc/chromium.d; run the browser
+# binary behind it when it is there, so the flags are exactly check_report.py's.
+chromium_bin=$(command -v chromium)
+if [ -x /usr/lib/chromium/chromium ] && [ "$(head -c 2 "$chromium_bin")" = '#!' ]; then
+  chromium_bin=/usr/lib/chromium/chromium
+fi
+echo "check-report: $(chromium --version 2>/dev/null | head -n1) ($chromium_bin)"
+
+# --- run ----------------------------------------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/check-report.XXXXXX")  # fresh --user-data-dir, NetLog
+cleanup() {
+  # If the Python driver was killed before it could, end the Chromium it started: the process
+  # group it recorded (Chromium leads its own group), and nothing else.
+  if [ -s "$work/chromium.pgid" ]; then
+    pgid=$(cat "$work/chromium.pgid")
+    if kill -0 -- "-$pgid" 2>/dev/null; then kill -KILL -- "-$pgid" 2>/dev/null || true; fi
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$artifacts"
+echo "check-report: $report -> $artifacts/report.png"
+status=0
+timeout --kill-after=10 "$((timeout_s + 30))" \
+  python3 "$here/check_report.py" --chromium "$chromium_bin" --workdir "$work" \
+  --timeout "$timeout_s" --started-at "$(date +%s.%N)" "${py_args[@]}" "$report" "$artifacts" \
+  || status=$?
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+  echo "check-report: BROKEN, timed out after $((timeout_s + 30)) s - $report"
+  status=2
+fi
+exit "$status"

@@ -1,0 +1,1 @@
+//! Statistics for comparing runs (being written).
