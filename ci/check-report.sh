@@ -21,6 +21,7 @@ set -euo pipefail
 
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
 
+script_start=$(date +%s.%N)
 here=$(cd "$(dirname "$0")" && pwd)
 py_args=()
 positional=()
@@ -107,10 +108,11 @@ echo "check-report: $report -> $artifacts/report.png"
 status=0
 timeout --kill-after=10 "$((timeout_s + 30))" \
   python3 "$here/check_report.py" --chromium "$chromium_bin" --workdir "$work" \
-  --timeout "$timeout_s" --started-at "$(date +%s.%N)" "${py_args[@]}" "$report" "$artifacts" \
+  --timeout "$timeout_s" --started-at "$script_start" "${py_args[@]}" "$report" "$artifacts" \
   || status=$?
-if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
-  echo "check-report: BROKEN, timed out after $((timeout_s + 30)) s - $report"
-  status=2
-fi
+case "$status" in
+  0|1|2) ;;
+  124) echo "check-report: BROKEN, timed out after $((timeout_s + 30)) s - $report"; status=2 ;;
+  *) echo "check-report: BROKEN, the checker ended with status $status - $report"; status=2 ;;
+esac
 exit "$status"

@@ -204,9 +204,6 @@ def decode_png(data):
         elif ftype == 1:
             for x in range(bpp, stride):
                 line[x] = (line[x] + line[x - bpp]) & 0xFF
-        elif ftype == 2:
-            for x in range(stride):
-                line[x] = (line[x] + prev[x]) & 0xFF
         elif ftype == 3:
             for x in range(stride):
                 a = line[x - bpp] if x >= bpp else 0
@@ -220,7 +217,7 @@ def decode_png(data):
                 pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
                 pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
                 line[x] = (line[x] + pred) & 0xFF
-        elif ftype != 0:
+        else:
             raise Fail("bad PNG filter type %d" % ftype)
         rows.append(bytes(line))
         prev = line
@@ -261,12 +258,16 @@ def static_refs(html):
                 continue
             vals = [v.strip().split(" ")[0] for v in val.split(",")] if name == "srcset" else [val]
             bad += ["<%s %s=%s>" % (tag, name, v) for v in vals if OFF_MACHINE.match(v)]
-    for m in re.finditer(r"""url\(\s*['"]?([^'")\s]+)""", html, re.I):
-        if OFF_MACHINE.match(m.group(1)):
-            bad.append("url(%s)" % m.group(1))
-    for m in re.finditer(r"""@import\s+(?:url\(\s*)?['"]?([^'");\s]+)""", html, re.I):
-        if OFF_MACHINE.match(m.group(1)):
-            bad.append("@import %s" % m.group(1))
+    # CSS: <style> blocks and style="" attributes (not prose that happens to say "url(").
+    css = re.findall(r"<style\b[^>]*>(.*?)</style>", html, re.I | re.S)
+    css += re.findall(r"""\bstyle\s*=\s*("[^"]*"|'[^']*')""", html, re.I)
+    for block in css:
+        for m in re.finditer(r"""url\(\s*['"]?([^'")\s]+)""", block, re.I):
+            if OFF_MACHINE.match(m.group(1)):
+                bad.append("url(%s)" % m.group(1))
+        for m in re.finditer(r"""@import\s+(?:url\(\s*)?['"]?([^'");\s]+)""", block, re.I):
+            if OFF_MACHINE.match(m.group(1)):
+                bad.append("@import %s" % m.group(1))
     return bad
 
 
@@ -275,16 +276,23 @@ def load_netlog(path):
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        # A NetLog cut short (browser killed) lacks its closing "]}"; the events so far still
-        # count.  Drop a half-written last event and close the array.
-        cut = text.rstrip().rstrip(",")
-        for tail in ("]}", "}]}"):
-            try:
-                return json.loads(cut + tail)
-            except json.JSONDecodeError:
-                pass
-        cut = cut[:cut.rfind("},") + 1] if "}," in cut else cut
-        return json.loads(cut + "]}")
+        pass
+    # A NetLog cut short (Chromium killed before it closed the file) is not valid JSON.  Chromium
+    # writes the constants on the first line and then one event per line, so read it line by
+    # line: the constants, then every event up to the first incomplete one.
+    lines = text.split("\n")
+    head = lines[0].rstrip().rstrip(",")
+    constants = json.loads(head + "}").get("constants", {}) if head.startswith("{") else {}
+    events = []
+    for line in lines[1:]:
+        line = line.strip().rstrip(",")
+        if not line.startswith("{"):
+            continue  # "events": [, or the closing lines
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return {"constants": constants, "events": events}
 
 
 LOOPBACK = re.compile(r"^\[?(127\.|::1\]?|localhost)", re.I)
@@ -310,6 +318,9 @@ def netlog_findings(path):
     names = {v: k for k, v in consts.get("logEventTypes", {}).items()}
     src_names = {v: k for k, v in consts.get("logSourceType", {}).items()}
     failures, notes = set(), set()
+    if "URL_REQUEST_START_JOB" not in names.values() or not log.get("events"):
+        # Evidence that cannot be read is no evidence: fail rather than pass on an empty reading.
+        failures.add("NetLog not understood (no event type table or no events)")
     sockets = {}  # source id -> {"type", "addresses", "sent"}
     for ev in log.get("events", []):
         name = names.get(ev.get("type"), str(ev.get("type")))
@@ -327,7 +338,8 @@ def netlog_findings(path):
         elif name == "HTTP_STREAM_JOB_CONTROLLER" and p.get("is_preconnect"):
             failures.add("preconnect to %s" % p.get("url"))
         elif name == "HOST_RESOLVER_MANAGER_REQUEST" and p.get("is_speculative"):
-            failures.add("speculative DNS for %s" % p.get("host"))
+            # The host is logged after the resolver map, so it usually reads ~NOTFOUND.
+            failures.add("speculative host resolution (dns-prefetch/preconnect) for %s" % p.get("host"))
         elif name in ("DNS_TRANSACTION", "HOST_RESOLVER_SYSTEM_TASK") and ev.get("phase") != 2:
             failures.add("DNS lookup%s" % (" of " + p["hostname"] if p.get("hostname") else ""))
         stype = src_names.get(src.get("type"), "")
@@ -535,7 +547,8 @@ def run(args, work):
                 warnings.append("console.warn: %s" % text)
         elif m == "Runtime.exceptionThrown":
             d = p.get("exceptionDetails", {})
-            problems.append("uncaught %s" % ((d.get("exception") or {}).get("description") or d.get("text")))
+            text = str((d.get("exception") or {}).get("description") or d.get("text"))
+            problems.append("uncaught %s (line %s)" % (text.splitlines()[0], d.get("lineNumber", -1) + 1))
         elif m == "Log.entryAdded":
             e = p.get("entry", {})
             line = "%s: %s%s" % (e.get("source"), e.get("text"), " (%s)" % e["url"] if e.get("url") else "")
@@ -558,11 +571,21 @@ def run(args, work):
 
     failed = [n for n, ok in results if not ok]
     if failed and args.verbose:
-        tail = (work / "chromium.stderr").read_text(errors="replace").splitlines()[-15:]
-        print("      chromium stderr (last lines):\n        " + "\n        ".join(tail))
+        print_stderr_tail(work, 15)
     if args.keep_netlog and netlog.exists():
         shutil.copy(netlog, outdir / "report-netlog.json")
     return failed, len(results), browser_s, shot
+
+
+def print_stderr_tail(work, n):
+    """The end of Chromium's stderr, for diagnosing a failure.  Lines from dbus/ are dropped:
+    this machine has no D-Bus, and Chromium logs a dozen harmless "Failed to connect to the
+    bus" errors on every start."""
+    path = work / "chromium.stderr"
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    tail = [l for l in lines if ":dbus/" not in l][-n:]
+    if tail:
+        print("      chromium stderr (last lines, dbus noise left out):\n        " + "\n        ".join(tail))
 
 
 def main():
@@ -586,17 +609,16 @@ def main():
     started = time.monotonic() - (time.time() - args.started_at if args.started_at else 0)
     # SIGTERM (from timeout(1), CI cancelling) unwinds through the finally clauses, so Chromium
     # is killed and the scratch directory removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
+    def stop(*_):
+        raise Fail("stopped by SIGTERM")
+    signal.signal(signal.SIGTERM, stop)
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="check-report."))
     work.mkdir(parents=True, exist_ok=True)
     try:
         failed, total, browser_s, shot = run(args, work)
     except Fail as e:
         print("FAIL  browser    %s" % e)
-        tail = (work / "chromium.stderr").read_text(errors="replace").splitlines()[-10:] \
-            if (work / "chromium.stderr").exists() else []
-        if tail:
-            print("      chromium stderr (last lines):\n        " + "\n        ".join(tail))
+        print_stderr_tail(work, 10)
         print("check-report: BROKEN, the browser session failed - %s" % args.report)
         return 2
     finally:

@@ -35,9 +35,17 @@ use crate::target::TargetSpec;
     after_help = "Examples:\n  cargo run --release -p loadgen\n  \
         loadgen --servers 50 --users 16 --run-time 5 --scenario latency\n  \
         loadgen --scenario connections --connections 2000 --ephemeral-ports --servers 1000\n  \
-        loadgen --target http://127.0.0.1:8000/mcp --tool 'echo:{\"text\":\"hi\"}' --rate 500"
+        loadgen --target http://127.0.0.1:8000/mcp --tool 'echo:{\"text\":\"hi\"}' --rate 500\n  \
+        loadgen report target/mcpfleet-runs/20261124T050000Z\n  \
+        loadgen compare BASE/run.json HEAD/run.json\n  \
+        loadgen gate --config ci/gates.toml --baseline BASE/run.json HEAD/run.json",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Args {
+    /// Without a subcommand, loadgen measures; the subcommands read run files it wrote.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Scenarios to run, in order; `all` runs health, latency, connections, capacity, sync.
     #[arg(
         long = "scenario",
@@ -159,6 +167,57 @@ pub struct Args {
     /// [default: <cargo target dir>/mcpfleet-runs/<UTC timestamp>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// What loadgen does with run files it (or another machine) wrote; none of these measures.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Render the HTML report of a run again (e.g. after upgrading loadgen).
+    Report {
+        /// The run: its run.json or its folder.
+        run: PathBuf,
+        /// Where to write the report [default: report.html beside run.json].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Render a comparison of two runs: overlaid charts and a table of changes with their
+    /// significance.
+    Compare {
+        /// The run compared against (before): its run.json or its folder.
+        base: PathBuf,
+        /// The run being judged (after).
+        head: PathBuf,
+        /// Where to write it [default: compare.html beside HEAD's run.json].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Judge runs against gate rules; exit 0 when they pass, 1 when a gate fails, 2 on a usage
+    /// or input error. Writes a JUnit XML file and a Markdown summary.
+    Gate {
+        /// Gate rules (TOML; see ci/gates.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// A baseline run measured in the same job, for the relative rules; repeat it for
+        /// repeated runs (more runs, more power).
+        #[arg(long, value_name = "RUN")]
+        baseline: Vec<PathBuf>,
+        /// The runs to judge: run.json files or run folders.
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<PathBuf>,
+        /// JUnit XML output [default: gate-junit.xml beside the first RUN].
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Markdown summary output [default: gate-summary.md beside the first RUN; also
+        /// appended to $GITHUB_STEP_SUMMARY when that is set].
+        #[arg(long, value_name = "FILE")]
+        summary: Option<PathBuf>,
+    },
+    /// Write index.html listing the runs in a folder, their verdicts and a trend of key
+    /// figures.
+    Index {
+        /// The folder holding run folders [default: <cargo target dir>/mcpfleet-runs].
+        dir: Option<PathBuf>,
+    },
 }
 
 /// A scenario `--scenario` can name.

@@ -9,6 +9,7 @@ pub use reports::fmt_micros;
 pub mod attack;
 pub mod claims;
 pub mod cli;
+pub mod commands;
 pub mod conn;
 pub mod cpu;
 pub mod embedded;
@@ -48,6 +49,8 @@ pub struct RunOutcome {
     pub run: RunFile,
     pub run_file: PathBuf,
     pub report: PathBuf,
+    /// The runs folder's index, when the run went to the default folder.
+    pub index: Option<PathBuf>,
 }
 
 /// Runs everything `loadgen` does and returns the written run. Progress goes to stderr.
@@ -71,10 +74,17 @@ pub async fn run(args: Args, stop: CancellationToken) -> anyhow::Result<RunOutco
     let fd_limit = fleet::registry::raise_fd_limit();
     let run = run_inner(&args, &claims, started_at, fd_limit, &dir, &stop).await?;
     let (run_file, report) = output::write(&dir, &run)?;
+    // Runs in the default folder get an index of them all; a run written elsewhere (--out)
+    // leaves that folder's other contents alone.
+    let index = match &args.out {
+        None => dir.parent().map(output::write_index).transpose()?,
+        Some(_) => None,
+    };
     Ok(RunOutcome {
         run,
         run_file,
         report,
+        index,
     })
 }
 
@@ -139,7 +149,10 @@ async fn run_inner(
     m.interrupted |= m.health.interrupted;
     Ok(RunFile {
         schema_version: runfile::SCHEMA_VERSION,
-        tool: runfile::Tool::default(),
+        tool: runfile::Tool {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
         started_at: runfile::utc_timestamp(started_at).0,
         finished_at: runfile::utc_timestamp(SystemTime::now()).0,
         interrupted: m.interrupted,
@@ -364,9 +377,13 @@ pub fn summary(outcome: &RunOutcome) -> String {
         lines.push_str(&format!("sync: {}\n", s.reason));
     }
     format!(
-        "{lines}\n{}\nrun file: {}\nreport: {}\n",
+        "{lines}\n{}\nrun file: {}\nreport: {}\n{}",
         claims::text_table(&outcome.run.claims),
         outcome.run_file.display(),
         outcome.report.display(),
+        outcome
+            .index
+            .as_ref()
+            .map_or(String::new(), |i| format!("all runs: {}\n", i.display())),
     )
 }

@@ -33,10 +33,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// `ExitCode` hides its number; the subcommands only use these three.
+fn exit_status(code: ExitCode) -> i32 {
+    if code == ExitCode::SUCCESS {
+        0
+    } else if code == ExitCode::from(1) {
+        1
+    } else {
+        2
+    }
+}
+
 /// Runs loadgen; gives the summary to print and whether the run was interrupted.
 fn run() -> anyhow::Result<Option<(String, bool)>> {
     fleet::cli::init_logging();
-    let args = loadgen::Args::parse();
+    let mut args = loadgen::Args::parse();
+    if let Some(command) = args.command.take() {
+        // The subcommands read files: what goes wrong there is an input error (exit 2, as
+        // for a usage error), and the gate's own verdict is its exit code.
+        let code = loadgen::commands::run(command).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        });
+        std::process::exit(exit_status(code));
+    }
     let stop = tokio_util::sync::CancellationToken::new();
     // Installed before goose's own handler, which then stands aside: the first Ctrl-C stops
     // the run (goose's users through its killswitch) and keeps what was measured; a second

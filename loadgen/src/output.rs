@@ -61,6 +61,16 @@ pub fn write(dir: &Path, run: &RunFile) -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((run_file, report))
 }
 
+/// Writes `index.html` in `dir`, listing the run folders in it; gives its path.
+pub fn write_index(dir: &Path) -> anyhow::Result<PathBuf> {
+    let entries = reports::index::scan(dir)
+        .with_context(|| format!("cannot list the runs in {}", dir.display()))?;
+    let path = dir.join("index.html");
+    std::fs::write(&path, reports::index::render(&entries))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -5,15 +5,16 @@
 use std::fmt::Write as _;
 
 use crate::{
-    fmt_micros,
+    chart::{self, ChartError, PALETTE, Series, YAxis},
+    diagnose, fmt_micros,
     run::{
-        CapacityResult, ErrorClass, LatencySummary, Results, RunFile, SecondSummary, SyncResult,
+        CapacityResult, ErrorClass, LatencySummary, Results, RunFile, SyncFigures, SyncResult,
+        decode_histogram,
     },
 };
 
-const CSS: &str = include_str!("report.css");
-const SVG_WIDTH: f64 = 720.0;
-const SVG_HEIGHT: f64 = 150.0;
+/// The stylesheet every page inlines.
+pub const CSS: &str = include_str!("report.css");
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn esc(text: &str) -> String {
@@ -53,6 +54,7 @@ pub fn render(run: &RunFile) -> String {
         );
     }
     claims_section(&mut h, run);
+    diagnostics_section(&mut h, run);
     health_section(&mut h, run);
     if let Some(r) = &run.latency {
         phase_section(&mut h, "latency", "Latency scenario", r);
@@ -63,7 +65,7 @@ pub fn render(run: &RunFile) -> String {
             "<section id=\"connections\">\n<h2>Held connections</h2>\n<p>{} connections asked \
              for, each sending {} req/s. Fewest established during the measured window: {} on \
              the client side (sockets in <code>/proc</code>), {} as the servers counted them \
-             ({} samples).</p>\n{}\n</section>\n",
+             ({} samples).</p>\n</section>\n",
             c.asked,
             c.per_connection_rps,
             c.held_min_client
@@ -71,7 +73,6 @@ pub fn render(run: &RunFile) -> String {
             c.held_min_server
                 .map_or("not reported".into(), |n| n.to_string()),
             c.samples,
-            connections_svg(&c.results)
         );
         phase_section(
             &mut h,
@@ -231,13 +232,7 @@ fn phase_section(h: &mut String, id: &str, title: &str, r: &Results) {
         );
     }
     h.push_str("</table>\n");
-    let _ = write!(
-        h,
-        "<h3>Throughput per second</h3>\n<p>Requests by the second they started in; errors in \
-         red.</p>\n{}\n<h3>p50 and p99 per second</h3>\n{}\n",
-        throughput_svg(&r.per_second),
-        percentiles_svg(&r.per_second)
-    );
+    phase_charts(h, id, r);
     h.push_str("<h3>Errors</h3>\n<table>\n<tr><th>class</th><th class=\"num\">count</th><th>meaning</th></tr>\n");
     for class in ErrorClass::ALL {
         let _ = writeln!(
@@ -455,26 +450,7 @@ fn sync_section(h: &mut String, run: &RunFile, s: &SyncResult) {
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
-    let _ = writeln!(
-        h,
-        "<h3>Per second</h3>\n{}",
-        lines_svg(
-            "ack and lag p99 per second",
-            &|v| fmt_micros(v),
-            &[
-                (
-                    "p50",
-                    "lag p99 (blue)",
-                    f.per_second.iter().map(|s| s.lag_p99_us).collect(),
-                ),
-                (
-                    "p99",
-                    "ack p99 (orange)",
-                    f.per_second.iter().map(|s| s.ack_p99_us).collect(),
-                ),
-            ],
-        )
-    );
+    sync_charts(h, f);
     let c = &f.check;
     let check = match &c.skipped {
         Some(why) => format!("Skipped: {}.", esc(why)),
@@ -658,150 +634,341 @@ fn config_section(h: &mut String, run: &RunFile) {
     h.push_str("</table>\n</section>\n");
 }
 
-/// Polylines over time: `series` of (class, label, values), scaled to the largest value.
-fn lines_svg(
-    label: &str,
-    unit: &dyn Fn(u64) -> String,
-    series: &[(&str, &str, Vec<u64>)],
-) -> String {
-    let mut s = format!(
-        "<svg width=\"{SVG_WIDTH}\" height=\"{SVG_HEIGHT}\" \
-         viewBox=\"0 0 {SVG_WIDTH} {SVG_HEIGHT}\" role=\"img\" aria-label=\"{}\">",
-        esc(label)
-    );
-    let peak = series
-        .iter()
-        .flat_map(|x| x.2.iter().copied())
-        .max()
-        .unwrap_or(0);
-    let len = series.iter().map(|x| x.2.len()).max().unwrap_or(0);
-    if len == 0 || peak == 0 {
-        s.push_str("<text x=\"10\" y=\"20\">nothing measured</text></svg>");
-        return s;
-    }
-    let (top, bottom) = (18.0, SVG_HEIGHT - 18.0);
-    let scale = (bottom - top) / peak as f64;
-    let step = SVG_WIDTH / len.max(2).saturating_sub(1) as f64;
-    let mut legend = String::new();
-    for (class, name, values) in series {
-        let points: Vec<String> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!("{:.1},{:.1}", i as f64 * step, bottom - *v as f64 * scale))
-            .collect();
-        let _ = write!(
-            s,
-            "<polyline class=\"{class}\" fill=\"none\" points=\"{}\"/>",
-            points.join(" ")
-        );
-        let _ = write!(legend, "{} ", esc(name));
-    }
-    let _ = write!(
-        s,
-        "<text x=\"4\" y=\"12\">peak {} &middot; {}</text>\
-         <text x=\"4\" y=\"{}\">0 s</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} s</text></svg>",
-        esc(&unit(peak)),
-        legend.trim_end(),
-        SVG_HEIGHT - 4.0,
-        SVG_WIDTH - 4.0,
-        SVG_HEIGHT - 4.0,
-        len
-    );
-    s
-}
-
-/// p50 and p99 of each second of the measured window.
-fn percentiles_svg(seconds: &[SecondSummary]) -> String {
-    lines_svg(
-        "p50 and p99 per second",
-        &|v| fmt_micros(v),
-        &[
-            (
-                "p50",
-                "p50 (blue)",
-                seconds.iter().map(|s| s.p50_us).collect(),
-            ),
-            (
-                "p99",
-                "p99 (orange)",
-                seconds.iter().map(|s| s.p99_us).collect(),
-            ),
-        ],
-    )
-}
-
-/// Connections held over the whole phase, as both sides counted them.
-fn connections_svg(r: &Results) -> String {
-    let client: Vec<u64> = r
-        .connections
-        .iter()
-        .map(|c| c.client.unwrap_or(0))
-        .collect();
-    let mut series = vec![("p50", "client sockets (blue)", client)];
-    if r.connections.iter().any(|c| c.server.is_some()) {
-        series.push((
-            "p99",
-            "servers' count (orange)",
-            r.connections
-                .iter()
-                .map(|c| c.server.unwrap_or(0))
-                .collect(),
-        ));
-    }
-    lines_svg(
-        "open connections over time",
-        &|v| format!("{v} connections"),
-        &series,
-    )
-}
-
-/// Bars of requests per second, errors stacked on top, drawn as inline SVG.
-fn throughput_svg(seconds: &[SecondSummary]) -> String {
-    let mut s = format!(
-        "<svg width=\"{SVG_WIDTH}\" height=\"{SVG_HEIGHT}\" \
-         viewBox=\"0 0 {SVG_WIDTH} {SVG_HEIGHT}\" role=\"img\" aria-label=\"requests per second\">"
-    );
-    let peak = seconds.iter().map(|c| c.ok + c.errors).max().unwrap_or(0);
-    if seconds.is_empty() || peak == 0 {
-        s.push_str("<text x=\"10\" y=\"20\">no requests measured</text></svg>");
-        return s;
-    }
-    let (top, bottom) = (18.0, SVG_HEIGHT - 18.0);
-    let scale = (bottom - top) / peak as f64;
-    let step = SVG_WIDTH / seconds.len() as f64;
-    let width = (step * 0.8).max(1.0);
-    for (i, c) in seconds.iter().enumerate() {
-        let x = i as f64 * step + (step - width) / 2.0;
-        let ok_h = c.ok as f64 * scale;
-        let err_h = c.errors as f64 * scale;
-        let _ = write!(
-            s,
-            "<rect class=\"ok\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{width:.1}\" height=\"{ok_h:.1}\">\
-             <title>second {i}: {} ok, {} errors</title></rect>",
-            bottom - ok_h,
-            c.ok,
-            c.errors
-        );
-        if c.errors > 0 {
-            let _ = write!(
-                s,
-                "<rect class=\"err\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{width:.1}\" height=\"{err_h:.1}\"/>",
-                bottom - ok_h - err_h
+/// Writes a chart as a figure, or says why it is missing.
+pub(crate) fn figure(h: &mut String, caption: &str, chart: Result<String, ChartError>) {
+    match chart {
+        Ok(svg) => {
+            // Inline SVG in HTML needs no namespace; without it the file holds no URL at all.
+            let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+            let _ = writeln!(
+                h,
+                "<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>",
+                esc(caption)
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(
+                h,
+                "<p class=\"note\">{}: {}</p>",
+                esc(caption),
+                esc(&e.to_string())
             );
         }
     }
-    let _ = write!(
-        s,
-        "<text x=\"4\" y=\"12\">peak {peak} req/s</text>\
-         <text x=\"4\" y=\"{}\">0 s</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} s</text></svg>",
-        SVG_HEIGHT - 4.0,
-        SVG_WIDTH - 4.0,
-        SVG_HEIGHT - 4.0,
-        seconds.len()
-    );
-    s
 }
 
+/// Seconds of the measured window, as chart x values.
+fn per_second<T>(seconds: &[T], value: impl Fn(&T) -> f64) -> Vec<(f64, f64)> {
+    seconds
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i as f64, value(s)))
+        .collect()
+}
+
+/// The charts of one load phase, in the order a reader asks: how slow (spectrum), when (over
+/// time), how much (throughput), with how many connections, what failed, where (servers), and
+/// headers against whole answers.
+fn phase_charts(h: &mut String, id: &str, r: &Results) {
+    h.push_str("<h3>Latency percentile spectrum</h3>\n");
+    match decode_histogram(&r.histogram.data) {
+        Ok(hist) => figure(
+            h,
+            "Latency at each percentile (HdrHistogram style: 90 %, 99 %, 99.9 % ... get equal \
+             room); successful requests",
+            chart::spectrum(
+                "latency by percentile",
+                &[Series::new(
+                    "latency",
+                    PALETTE[0],
+                    chart::spectrum_points(&hist),
+                )],
+            ),
+        ),
+        Err(e) => {
+            let _ = writeln!(
+                h,
+                "<p class=\"note\">The histogram does not decode: {}</p>",
+                esc(&e.to_string())
+            );
+        }
+    }
+    let seconds = &r.per_second;
+    h.push_str("<h3>Over time</h3>\n");
+    figure(
+        h,
+        "p50, p90 and p99 of each second of the measured window (by start time)",
+        chart::lines(
+            "latency percentiles per second",
+            "second of the measured window",
+            "latency",
+            YAxis::MicrosLog,
+            &[
+                Series::new("p50", PALETTE[0], per_second(seconds, |s| s.p50_us as f64)),
+                Series::new("p90", PALETTE[2], per_second(seconds, |s| s.p90_us as f64)),
+                Series::new("p99", PALETTE[1], per_second(seconds, |s| s.p99_us as f64)),
+            ],
+        ),
+    );
+    figure(
+        h,
+        "Requests per second by start time: successful and failed",
+        chart::lines(
+            "throughput",
+            "second of the measured window",
+            "requests per second",
+            YAxis::Count,
+            &[
+                Series::new("ok", PALETTE[0], per_second(seconds, |s| s.ok as f64)),
+                Series::new(
+                    "errors",
+                    PALETTE[3],
+                    per_second(seconds, |s| s.errors as f64),
+                ),
+            ],
+        ),
+    );
+    if !r.connections.is_empty() {
+        let mut series = vec![Series::new(
+            "client sockets",
+            PALETTE[0],
+            r.connections
+                .iter()
+                .filter_map(|c| Some((c.t, c.client? as f64)))
+                .collect(),
+        )];
+        if r.connections.iter().any(|c| c.server.is_some()) {
+            series.push(Series::new(
+                "servers' count",
+                PALETTE[1],
+                r.connections
+                    .iter()
+                    .filter_map(|c| Some((c.t, c.server? as f64)))
+                    .collect(),
+            ));
+        }
+        figure(
+            h,
+            &format!(
+                "Open connections, sampled once a second over the whole phase (the measured \
+                 window is {:.0}-{:.0} s)",
+                r.window_s[0], r.window_s[1]
+            ),
+            chart::lines(
+                "open connections",
+                "second of the phase",
+                "connections",
+                YAxis::Count,
+                &series,
+            ),
+        );
+    }
+    let classes: Vec<ErrorClass> = ErrorClass::ALL
+        .into_iter()
+        .filter(|c| seconds.iter().any(|s| s.errors_by_class.contains_key(c)))
+        .collect();
+    if classes.is_empty() {
+        let errors: u64 = r.errors.values().sum();
+        let _ = writeln!(
+            h,
+            "<p>Errors by class over time: {}.</p>",
+            if errors == 0 {
+                "no request failed"
+            } else {
+                "not recorded per second in this run file"
+            }
+        );
+    } else {
+        let series: Vec<Series> = classes
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                Series::new(
+                    c.name(),
+                    PALETTE[(k + 3) % PALETTE.len()],
+                    per_second(seconds, |s| {
+                        s.errors_by_class.get(c).copied().unwrap_or(0) as f64
+                    }),
+                )
+            })
+            .collect();
+        figure(
+            h,
+            "Failed requests per second, by class",
+            chart::lines(
+                "errors by class",
+                "second of the measured window",
+                "errors per second",
+                YAxis::Count,
+                &series,
+            ),
+        );
+    }
+    if !r.by_server.is_empty() {
+        let mut cells: Vec<(String, Option<f64>)> = r
+            .by_server
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    (s.ok > 0).then_some(s.latency_us.p99 as f64),
+                )
+            })
+            .collect();
+        cells.sort_by_key(|c| natural(&c.0));
+        let _ = writeln!(h, "<h3 id=\"{id}-servers\">Per server</h3>");
+        figure(
+            h,
+            &format!(
+                "Every server a cell, in id order, coloured by its p99 (log scale); hover a cell \
+                 for its name. {} servers.",
+                cells.len()
+            ),
+            chart::heatmap("p99 by server", &cells),
+        );
+        let mut slowest: Vec<_> = r.by_server.iter().filter(|s| s.ok > 0).collect();
+        slowest.sort_by_key(|s| std::cmp::Reverse(s.latency_us.p99));
+        if !slowest.is_empty() {
+            h.push_str(
+                "<table>\n<tr><th>slowest servers</th><th class=\"num\">requests</th>\
+                 <th class=\"num\">errors</th><th class=\"num\">p50</th><th class=\"num\">p99</th>\
+                 <th class=\"num\">max</th></tr>\n",
+            );
+            for s in slowest.iter().take(5) {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                    esc(&s.name),
+                    s.requests,
+                    s.errors,
+                    esc(&fmt_micros(s.latency_us.p50)),
+                    esc(&fmt_micros(s.latency_us.p99)),
+                    esc(&fmt_micros(s.latency_us.max)),
+                );
+            }
+            h.push_str("</table>\n");
+        }
+    }
+    if r.ttfb_us.count > 0 {
+        let at = |l: &LatencySummary| vec![l.p50, l.p90, l.p99, l.p99_9, l.max];
+        let (t, l) = (at(&r.ttfb_us), at(&r.service_latency_us));
+        let groups: Vec<(String, Vec<f64>)> = ["p50", "p90", "p99", "p99.9", "max"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.to_string(), vec![t[i] as f64, l[i] as f64]))
+            .collect();
+        h.push_str("<h3>Time to first byte and time to result</h3>\n");
+        figure(
+            h,
+            "Response headers against the whole JSON-RPC result, from the actual send. In the \
+             session era headers leave before the tool runs, so the gap is the tool's work and \
+             streaming.",
+            chart::grouped_bars(
+                "time to first byte vs time to result",
+                &[("first byte", PALETTE[5]), ("result", PALETTE[0])],
+                &groups,
+            ),
+        );
+    }
+}
+
+/// Orders `server-9` before `server-10`: digits compare as numbers.
+fn natural(name: &str) -> (String, u64) {
+    let digits: String = name
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let stem = name[..name.len() - digits.len()].to_string();
+    (stem, digits.parse().unwrap_or(0))
+}
+
+/// The sync scenario's distributions: the write-to-visible lag as a histogram and, with the
+/// baseline read and the ack, as CDFs; then ack and lag per second.
+fn sync_charts(h: &mut String, f: &SyncFigures) {
+    let lag = decode_histogram(&f.histograms.lag.data);
+    let ack = decode_histogram(&f.histograms.ack.data);
+    let baseline = decode_histogram(&f.histograms.baseline_read.data);
+    if let Ok(lag) = &lag {
+        h.push_str("<h3>Write-to-visible lag</h3>\n");
+        figure(
+            h,
+            "How many writes became visible on the other server after each lag (log-spaced \
+             buckets)",
+            chart::latency_histogram(
+                "write-to-visible lag",
+                &chart::log_buckets(lag, 40),
+                PALETTE[0],
+            ),
+        );
+    }
+    let mut series = Vec::new();
+    for (name, color, h) in [
+        ("lag", PALETTE[0], &lag),
+        ("baseline read", PALETTE[6], &baseline),
+        ("ack", PALETTE[1], &ack),
+    ] {
+        if let Ok(h) = h {
+            series.push(Series::new(name, color, chart::cdf_points(h)));
+        }
+    }
+    figure(
+        h,
+        "Share of writes at or below each latency: the lag against a plain read of the same \
+         server (the part of the lag that is the read itself) and the write's ack",
+        chart::cdf("sync latencies, cumulative", &series),
+    );
+    figure(
+        h,
+        "Ack and lag p99 of each second (by the write's intended send time)",
+        chart::lines(
+            "sync p99 per second",
+            "second of the measured window",
+            "latency",
+            YAxis::MicrosLog,
+            &[
+                Series::new(
+                    "lag p99",
+                    PALETTE[0],
+                    per_second(&f.per_second, |s| s.lag_p99_us as f64),
+                ),
+                Series::new(
+                    "ack p99",
+                    PALETTE[1],
+                    per_second(&f.per_second, |s| s.ack_p99_us as f64),
+                ),
+            ],
+        ),
+    );
+}
+
+/// What the report noticed by itself (see [`crate::diagnose`]).
+fn diagnostics_section(h: &mut String, run: &RunFile) {
+    let found = diagnose::diagnose(run);
+    h.push_str("<section id=\"diagnostics\">\n<h2>Diagnostics</h2>\n");
+    if found.is_empty() {
+        h.push_str(
+            "<p>Nothing flagged: no latency mode near 40 ms, no tail concentrated on a few \
+             servers, no large gap between corrected and uncorrected latency, no saturated \
+             generator.</p>\n",
+        );
+    }
+    for f in &found {
+        let _ = writeln!(
+            h,
+            "<div class=\"finding {}\"><strong>{}</strong> <span class=\"note\">({})</span><br>{}</div>",
+            f.id,
+            esc(&f.title),
+            esc(&f.phase),
+            esc(&f.detail)
+        );
+    }
+    h.push_str("</section>\n");
+}
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -840,7 +1007,14 @@ mod tests {
         let html = render(&sample_run());
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.trim_end().ends_with("</html>"));
-        for id in ["claims", "health", "latency", "sync", "config"] {
+        for id in [
+            "claims",
+            "diagnostics",
+            "health",
+            "latency",
+            "sync",
+            "config",
+        ] {
             assert!(
                 html.contains(&format!("<section id=\"{id}\">")),
                 "section {id}"
@@ -853,10 +1027,20 @@ mod tests {
             "not measured",
             "<svg",
             "jsonrpc_error",
-            "p50 and p99 per second",
+            "latency by percentile",
+            "latency percentiles per second",
+            "throughput",
+            "open connections",
+            "errors by class",
+            "p99 by server",
+            "time to first byte vs time to result",
+            "write-to-visible lag",
+            "sync latencies, cumulative",
         ] {
             assert!(html.contains(marker), "{marker}");
         }
+        assert!(html.matches("<svg").count() >= 10, "every chart drawn");
+        assert!(!html.contains("chart not drawn"));
         assert!(!html.contains("<script"), "target text is escaped");
         assert!(html.contains("&lt;script&gt;"));
         let lower = html.to_lowercase();
@@ -888,27 +1072,5 @@ mod tests {
         ] {
             assert!(section.contains(marker), "{marker} in {section}");
         }
-    }
-
-    #[test]
-    fn svg_scales_to_the_peak() {
-        let second = |ok, errors| SecondSummary {
-            ok,
-            errors,
-            p50_us: 100,
-            p90_us: 200,
-            p99_us: 300,
-            max_us: 400,
-            histogram: String::new(),
-            errors_by_class: Default::default(),
-        };
-        let svg = throughput_svg(&[second(10, 0), second(5, 5)]);
-        assert!(svg.contains("peak 10 req/s"));
-        assert_eq!(svg.matches("class=\"ok\"").count(), 2);
-        assert_eq!(svg.matches("class=\"err\"").count(), 1);
-        assert!(throughput_svg(&[]).contains("no requests measured"));
-        let lines = percentiles_svg(&[second(1, 0), second(1, 0)]);
-        assert_eq!(lines.matches("<polyline").count(), 2);
-        assert!(lines.contains("peak 300 µs"));
     }
 }

@@ -2,8 +2,12 @@
 //! report of one run ([`html`]), the comparison of two ([`compare`]), the index of many
 //! ([`index`]) and the CI gate ([`gate`]).
 
+pub mod chart;
+pub mod compare;
+pub mod diagnose;
 pub mod gate;
 pub mod html;
+pub mod index;
 pub mod run;
 pub mod stats;
 pub mod synthetic;

@@ -273,15 +273,6 @@ pub struct Tool {
     pub version: String,
 }
 
-impl Default for Tool {
-    fn default() -> Self {
-        Self {
-            name: env!("CARGO_PKG_NAME").into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     pub mode: String,

@@ -152,7 +152,11 @@ pub fn run(spec: &Spec) -> RunFile {
             } else {
                 "community"
             };
-            let call = if n.is_multiple_of(5) { "tools/list" } else { "echo" };
+            let call = if n.is_multiple_of(5) {
+                "tools/list"
+            } else {
+                "echo"
+            };
             if spec.error_every > 0 && n.is_multiple_of(spec.error_every) {
                 failed += 1;
                 errors += 1;

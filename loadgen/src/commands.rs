@@ -1,0 +1,123 @@
+//! The subcommands that read run files rather than measure: `report`, `compare`, `gate` and
+//! `index`. Each is a thin shell over the `reports` crate, which never measures anything.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::Context as _;
+use reports::{gate, run::RunFile};
+
+use crate::{cli::Command, output};
+
+/// Runs a subcommand; the exit code is the subcommand's (see each).
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Report { run, out } => {
+            let (file, run) = load(&run)?;
+            let out = out.unwrap_or_else(|| beside(&file, "report.html"));
+            write(&out, &reports::html::render(&run))?;
+            println!("report: {}", shown(&out));
+        }
+        Command::Compare { base, head, out } => {
+            let (_, base_run) = load(&base)?;
+            let (head_file, head_run) = load(&head)?;
+            let out = out.unwrap_or_else(|| beside(&head_file, "compare.html"));
+            let names = (base.display().to_string(), head.display().to_string());
+            write(
+                &out,
+                &reports::compare::render((&names.0, &base_run), (&names.1, &head_run)),
+            )?;
+            println!("comparison: {}", shown(&out));
+        }
+        Command::Gate { .. } => return gate(command),
+        Command::Index { dir } => {
+            let dir = dir.unwrap_or_else(output::default_runs_dir);
+            let index = output::write_index(&dir)?;
+            println!("index: {}", shown(&index));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A run file named by itself or by its folder, read and checked.
+pub fn load(path: &Path) -> anyhow::Result<(PathBuf, RunFile)> {
+    let file = if path.is_dir() {
+        path.join("run.json")
+    } else {
+        path.to_path_buf()
+    };
+    let run = RunFile::load(&file)?;
+    Ok((file, run))
+}
+
+fn beside(file: &Path, name: &str) -> PathBuf {
+    file.parent().unwrap_or(Path::new(".")).join(name)
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn shown(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// `loadgen gate`: 0 when every run passes, 1 when a gate failed, 2 for a usage or input
+/// error (a bad config or run file, an output that cannot be written).
+fn gate(command: Command) -> anyhow::Result<ExitCode> {
+    let Command::Gate {
+        config,
+        baseline,
+        runs,
+        junit,
+        summary,
+    } = command
+    else {
+        anyhow::bail!("not the gate command");
+    };
+    let outcome = match gate::evaluate_files(&config, &baseline, &runs) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("loadgen gate: {e}");
+            return Ok(ExitCode::from(gate::EXIT_USAGE as u8));
+        }
+    };
+    println!("{}", outcome.summary());
+    let first = runs.first().map(|r| {
+        let file = if r.is_dir() {
+            r.join("run.json")
+        } else {
+            r.clone()
+        };
+        beside(&file, "")
+    });
+    let default = |name: &str| first.clone().unwrap_or_default().join(name);
+    let junit = junit.unwrap_or_else(|| default("gate-junit.xml"));
+    let summary = summary.unwrap_or_else(|| default("gate-summary.md"));
+    if let Err(e) = outcome.write_reports(&junit, &summary) {
+        eprintln!("loadgen gate: {e}");
+        return Ok(ExitCode::from(gate::EXIT_USAGE as u8));
+    }
+    // GitHub Actions shows this file on the job's page.
+    if let Some(step) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        use std::io::Write as _;
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&step)
+            .and_then(|mut f| f.write_all(outcome.markdown().as_bytes()));
+        if let Err(e) = appended {
+            eprintln!(
+                "loadgen gate: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
+                Path::new(&step).display()
+            );
+        }
+    }
+    println!("junit: {}\nsummary: {}", shown(&junit), shown(&summary));
+    Ok(ExitCode::from(outcome.exit_code() as u8))
+}

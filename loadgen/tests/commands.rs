@@ -1,0 +1,137 @@
+//! The subcommands that read run files, through the real binary: outputs written where asked
+//! and the exit codes CI relies on (gate: 0 pass, 1 fail, 2 usage or input error).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{path::Path, process::Command};
+
+use reports::synthetic::{Spec, run};
+
+fn loadgen(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("loadgen runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_run(dir: &Path, name: &str, spec: &Spec) -> String {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("run.json"),
+        serde_json::to_string(&run(spec)).unwrap(),
+    )
+    .unwrap();
+    d.display().to_string()
+}
+
+#[test]
+fn report_compare_and_index_write_their_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = write_run(tmp.path(), "20260101T000000Z", &Spec::default());
+    let head = write_run(
+        tmp.path(),
+        "20260102T000000Z",
+        &Spec {
+            seed: 4,
+            ..Default::default()
+        },
+    );
+    let (code, out, err) = loadgen(&["report", &head]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("report.html"), "{out}");
+    let html = std::fs::read_to_string(Path::new(&head).join("report.html")).unwrap();
+    assert!(html.contains("<section id=\"diagnostics\">"));
+
+    let target = tmp.path().join("cmp.html");
+    let (code, _, err) = loadgen(&["compare", &base, &head, "--out", target.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .contains("<section id=\"changes\">")
+    );
+
+    let (code, out, err) = loadgen(&["index", tmp.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("index.html"));
+    let index = std::fs::read_to_string(tmp.path().join("index.html")).unwrap();
+    assert!(index.contains("20260102T000000Z/report.html"));
+}
+
+#[test]
+fn bad_input_exits_2_and_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("run.json");
+    std::fs::write(&bad, "{\"schema_version\": 99}").unwrap();
+    let (code, _, err) = loadgen(&["report", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("run.json") && err.contains("schema version 99"),
+        "{err}"
+    );
+    let (code, _, err) = loadgen(&["report", "/nonexistent/run.json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/run.json"), "{err}");
+    // A usage error: clap's own exit status, also 2.
+    let (code, _, _) = loadgen(&["gate", "--config"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn gate_exit_codes_and_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../ci/gates.toml");
+    let good = write_run(tmp.path(), "good", &Spec::default());
+    let broken = write_run(
+        tmp.path(),
+        "broken",
+        &Spec {
+            error_every: 10,
+            ..Default::default()
+        },
+    );
+    let junit = tmp.path().join("junit.xml");
+    let summary = tmp.path().join("summary.md");
+    let gate = |run: &str| {
+        loadgen(&[
+            "gate",
+            "--config",
+            config,
+            run,
+            "--junit",
+            junit.to_str().unwrap(),
+            "--summary",
+            summary.to_str().unwrap(),
+        ])
+    };
+    let (code, out, err) = gate(&good);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<testsuites")
+    );
+    let (code, out, _) = gate(&broken);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        std::fs::read_to_string(&summary)
+            .unwrap()
+            .contains("errors")
+    );
+
+    let bad_config = tmp.path().join("gates.toml");
+    std::fs::write(&bad_config, "[invariants]\nmax_errrors = 0\n").unwrap();
+    let (code, _, err) = loadgen(&["gate", "--config", bad_config.to_str().unwrap(), &good]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("gates.toml") && err.contains("max_errrors"),
+        "{err}"
+    );
+}
