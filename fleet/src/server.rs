@@ -319,14 +319,20 @@ impl McpServer {
         query: impl FnOnce(&View) -> KnowledgeGraph,
     ) -> MemoryResult<memory_tools::GraphOutput> {
         let view = self.memory()?.view();
+        let mut visible_at_us = None;
         if let Some((version, timeout)) = memory_tools::wait(min_version, timeout_ms)? {
             view.wait_for(version, timeout)
                 .await
                 .map_err(|e| MemoryToolError::Failed(e.to_string()))?;
+            visible_at_us = view.visible_at(version);
         }
         // The version is read before the query: the answer holds at least that version.
         let version = view.version();
-        Ok(Json(memory_tools::GraphOutput::new(query(view), version)))
+        Ok(Json(memory_tools::GraphOutput::new(
+            query(view),
+            version,
+            visible_at_us,
+        )))
     }
 }
 
@@ -342,6 +348,7 @@ fn deleted(ack: Ack, what: &str) -> MemoryResult<memory_tools::DeletedOutput> {
             message: format!("{what} deleted successfully"),
             deleted,
             version: ack.version,
+            acked_at_us: ack.acked_at_us,
         })),
         _ => Err(unexpected(what)),
     }
@@ -369,6 +376,7 @@ impl McpServer {
             OpResult::CreatedEntities(entities) => Ok(Json(memory_tools::CreatedEntitiesOutput {
                 entities,
                 version: ack.version,
+                acked_at_us: ack.acked_at_us,
             })),
             _ => Err(unexpected("create_entities")),
         }
@@ -393,6 +401,7 @@ impl McpServer {
                 Ok(Json(memory_tools::CreatedRelationsOutput {
                     relations,
                     version: ack.version,
+                    acked_at_us: ack.acked_at_us,
                 }))
             }
             _ => Err(unexpected("create_relations")),
@@ -418,6 +427,7 @@ impl McpServer {
                 Ok(Json(memory_tools::AddedObservationsOutput {
                     results,
                     version: ack.version,
+                    acked_at_us: ack.acked_at_us,
                 }))
             }
             _ => Err(unexpected("add_observations")),

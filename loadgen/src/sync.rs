@@ -549,6 +549,7 @@ impl Shared {
             }
         };
         let version = payload(&result).and_then(|p| version_of(&p));
+        let acked_at_us = payload(&result).and_then(|p| p.get("ackedAtUs").and_then(Value::as_u64));
         let ack = wrote
             .done_at
             .saturating_duration_since(due)
@@ -583,9 +584,17 @@ impl Shared {
         match seen(&read.outcome, &name) {
             Seen::Visible => {
                 let lag = read.done_at.saturating_duration_since(wrote.done_at);
+                // The servers' own clocks, where they report them: A's ack to B's view holding
+                // the version, with no read's round trip in it.
+                let visible_at_us = read.outcome.as_ref().ok().and_then(|r| {
+                    payload(r).and_then(|p| p.get("visibleAtUs").and_then(Value::as_u64))
+                });
+                let server_lag = acked_at_us
+                    .zip(visible_at_us)
+                    .map(|(acked, visible)| Duration::from_micros(visible.saturating_sub(acked)));
                 let base = client.call("open_nodes", json!({"names": [name]})).await;
                 let base = (seen(&base.outcome, &name) == Seen::Visible).then_some(base.elapsed);
-                lock(&self.tally).visible(slot, lag, base);
+                lock(&self.tally).visible(slot, lag, server_lag, base);
             }
             other => lock(&self.tally).not_visible(slot, other.kind()),
         }
@@ -935,12 +944,20 @@ fn figures(i: FiguresInput<'_>) -> anyhow::Result<SyncFigures> {
         ack_us: LatencySummary::of(&tally.ack),
         ack_service_us: LatencySummary::of(&tally.ack_service),
         lag_us: LatencySummary::of(&tally.lag),
+        server_lag_us: (!tally.server_lag.is_empty())
+            .then(|| LatencySummary::of(&tally.server_lag)),
+        server_lag_unknown: tally.server_lag_unknown,
         baseline_read_us: LatencySummary::of(&tally.baseline),
         baseline_failures: tally.baseline_failures,
         histograms: SyncHistograms {
             ack: encoded(&tally.ack)?,
             lag: encoded(&tally.lag)?,
             baseline_read: encoded(&tally.baseline)?,
+            server_lag: if tally.server_lag.is_empty() {
+                None
+            } else {
+                Some(encoded(&tally.server_lag)?)
+            },
         },
         per_second: tally
             .seconds
@@ -967,6 +984,13 @@ fn figures(i: FiguresInput<'_>) -> anyhow::Result<SyncFigures> {
 pub fn summary(f: &SyncFigures) -> String {
     let failed: u64 = f.failed.values().sum();
     let invisible: u64 = f.visibility_failures.values().sum();
+    let server = f.server_lag_us.map_or(String::new(), |l| {
+        format!(
+            "; by the servers' clocks p50 {} p99 {}",
+            fmt_micros(l.p50),
+            fmt_micros(l.p99)
+        )
+    });
     let check = &f.check;
     let lost = match &check.skipped {
         Some(why) => format!("final check skipped ({why})"),
@@ -988,8 +1012,8 @@ pub fn summary(f: &SyncFigures) -> String {
     };
     format!(
         "{} writes in {:.1} s ({:.0}/s), {} acknowledged, {failed} failed; ack p50 {} p99 {}; \
-         write-to-visible lag p50 {} p99 {} (baseline read p50 {} p99 {}), {invisible} not \
-         visible; {lost}",
+         write-to-visible lag p50 {} p99 {} (baseline read p50 {} p99 {}){server}, {invisible} \
+         not visible; {lost}",
         f.writes,
         f.measured_s,
         f.achieved_wps,
@@ -1008,6 +1032,10 @@ struct Tally {
     ack: Histogram<u64>,
     ack_service: Histogram<u64>,
     lag: Histogram<u64>,
+    /// Lag by the servers' clocks (see [`SyncFigures::server_lag_us`]).
+    server_lag: Histogram<u64>,
+    /// Visible writes whose servers did not report both clocks.
+    server_lag_unknown: u64,
     baseline: Histogram<u64>,
     seconds: Vec<SecondTally>,
     /// Writes finished, warm-up included (for the progress line).
@@ -1034,6 +1062,8 @@ impl Default for Tally {
             ack: new_histogram(),
             ack_service: new_histogram(),
             lag: new_histogram(),
+            server_lag: new_histogram(),
+            server_lag_unknown: 0,
             baseline: new_histogram(),
             seconds: Vec::new(),
             done: 0,
@@ -1132,11 +1162,21 @@ impl Tally {
         }
     }
 
-    fn visible(&mut self, slot: Option<usize>, lag: Duration, baseline: Option<Duration>) {
+    fn visible(
+        &mut self,
+        slot: Option<usize>,
+        lag: Duration,
+        server_lag: Option<Duration>,
+        baseline: Option<Duration>,
+    ) {
         self.calls += 2;
         let Some(s) = slot else { return };
         self.visible += 1;
         self.lag.saturating_record(micros(lag));
+        match server_lag {
+            Some(l) => self.server_lag.saturating_record(micros(l)),
+            None => self.server_lag_unknown += 1,
+        }
         self.second(s).lag.saturating_record(micros(lag));
         match baseline {
             Some(b) => self.baseline.saturating_record(micros(b)),
@@ -1460,6 +1500,7 @@ pub(crate) fn example_figures(lags_us: &[u64], invisible: u64, lost: u64) -> Syn
         tally.visible(
             Some(0),
             Duration::from_micros(*lag),
+            None,
             Some(Duration::from_micros(150)),
         );
     }
@@ -1491,12 +1532,16 @@ pub(crate) fn example_figures(lags_us: &[u64], invisible: u64, lost: u64) -> Syn
         ack_us: LatencySummary::of(&tally.ack),
         ack_service_us: LatencySummary::of(&tally.ack_service),
         lag_us: LatencySummary::of(&tally.lag),
+        server_lag_us: (!tally.server_lag.is_empty())
+            .then(|| LatencySummary::of(&tally.server_lag)),
+        server_lag_unknown: tally.server_lag_unknown,
         baseline_read_us: LatencySummary::of(&tally.baseline),
         baseline_failures: 0,
         histograms: SyncHistograms {
             ack: encoded(&tally.ack),
             lag: encoded(&tally.lag),
             baseline_read: encoded(&tally.baseline),
+            server_lag: None,
         },
         per_second: vec![],
         connections_opened: 0,

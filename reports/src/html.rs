@@ -413,7 +413,7 @@ fn sync_section(h: &mut String, run: &RunFile, s: &SyncResult) {
         "<h3>Latency</h3>\n<table>\n<tr><th></th><th>count</th><th>mean</th><th>min</th>\
          <th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n",
     );
-    let rows: [(&str, &LatencySummary); 4] = [
+    let mut rows: Vec<(&str, &LatencySummary)> = vec![
         (
             "ack latency (from the intended send time, coordinated omission corrected)",
             &f.ack_us,
@@ -429,6 +429,16 @@ fn sync_section(h: &mut String, run: &RunFile, s: &SyncResult) {
             &f.baseline_read_us,
         ),
     ];
+    if let Some(server) = &f.server_lag_us {
+        rows.insert(
+            3,
+            (
+                "write-to-visible lag by the servers' clocks (A's ack to B's view holding the \
+                 version; no read round trip)",
+                server,
+            ),
+        );
+    }
     for (name, l) in rows {
         let _ = write!(
             h,
@@ -891,6 +901,11 @@ fn natural(name: &str) -> (String, u64) {
 /// baseline read and the ack, as CDFs; then ack and lag per second.
 fn sync_charts(h: &mut String, f: &SyncFigures) {
     let lag = decode_histogram(&f.histograms.lag.data);
+    let server_lag = f
+        .histograms
+        .server_lag
+        .as_ref()
+        .map(|h| decode_histogram(&h.data));
     let ack = decode_histogram(&f.histograms.ack.data);
     let baseline = decode_histogram(&f.histograms.baseline_read.data);
     if let Ok(lag) = &lag {
@@ -915,6 +930,13 @@ fn sync_charts(h: &mut String, f: &SyncFigures) {
         if let Ok(h) = h {
             series.push(Series::new(name, color, chart::cdf_points(h)));
         }
+    }
+    if let Some(Ok(h)) = &server_lag {
+        series.push(Series::new(
+            "lag, servers' clocks",
+            PALETTE[2],
+            chart::cdf_points(h),
+        ));
     }
     figure(
         h,

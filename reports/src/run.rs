@@ -31,7 +31,7 @@
 //! - `sync`: the memory sync scenario, or why it could not run (`available`, `ran`, `reason`):
 //!   `figures` holds write counts, ack latency, write-to-visible lag and a baseline read
 //!   (summaries, HdrHistograms, per second), visibility failures by kind, and the final check
-//!   that no acknowledged write is missing (`check.lost`); see [`crate::sync`].
+//!   that no acknowledged write is missing (`check.lost`); see loadgen's `sync` module.
 //! - `claims`: the claims with a `verdict` of `pass`, `fail` or `not_measured`, what was
 //!   `measured`, the `criterion` applied and a `note`.
 
@@ -122,7 +122,7 @@ pub struct CapacityStep {
 }
 
 /// The `sync` scenario: write on one server, read with `minVersion` on another (see
-/// [`crate::sync`] for how each figure is defined).
+/// loadgen's `sync` module for how each figure is defined).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyncResult {
     /// False when the targets lack the memory tools; `reason` says which.
@@ -184,6 +184,17 @@ pub struct SyncFigures {
     /// Write-to-visible lag: from the ack arriving to the other server's answer containing
     /// the entity; it includes that read's round trip.
     pub lag_us: LatencySummary,
+    /// Write-to-visible lag by the servers' own clocks: from A's acknowledgement
+    /// (`ackedAtUs` in the write's result) to B's view reaching the write's version
+    /// (`visibleAtUs` in the `minVersion` read's result), wall-clock microseconds of one
+    /// machine. No read's round trip is in it; a view that already held the version when A
+    /// acknowledged (one shared view in task mode) counts 0 (recorded as 1 µs, the
+    /// histograms' floor). `None` when the servers report no such clocks.
+    #[serde(default)]
+    pub server_lag_us: Option<LatencySummary>,
+    /// Visible writes left out of `server_lag_us` (a clock missing from either answer).
+    #[serde(default)]
+    pub server_lag_unknown: u64,
     /// One `open_nodes` round trip of a visible entity on the same server, without
     /// `minVersion`: the part of the lag that is the read itself.
     pub baseline_read_us: LatencySummary,
@@ -208,6 +219,8 @@ pub struct SyncHistograms {
     pub ack: EncodedHistogram,
     pub lag: EncodedHistogram,
     pub baseline_read: EncodedHistogram,
+    #[serde(default)]
+    pub server_lag: Option<EncodedHistogram>,
 }
 
 /// One second of the sync scenario's measured window, by intended send time.
@@ -373,7 +386,7 @@ pub struct Results {
     pub connections: Vec<ConnectionSample>,
     /// Seconds from the phase's start at which the measured window began and ended.
     pub window_s: [f64; 2],
-    /// CPU use during the phase (see [`crate::cpu`]).
+    /// CPU use during the phase (see [`CpuUse`]).
     pub cpu: Option<CpuUse>,
     pub engine: EngineFacts,
 }

@@ -30,6 +30,11 @@ const MAX_BATCH_BYTES: usize = 64 << 20;
 pub struct Ack {
     pub version: u64,
     pub result: OpResult,
+    /// Wall-clock time of the acknowledgement, microseconds since the Unix epoch: with a
+    /// view's [`View::visible_at`](super::view::View::visible_at) it times how long a write
+    /// took to become visible on another server, without the read's own round trip.
+    #[serde(default)]
+    pub acked_at_us: u64,
 }
 
 pub(crate) enum Request {
@@ -176,7 +181,14 @@ impl Owner {
                     };
                     wal::encode(&record, buf);
                     records.push(record);
-                    acks.push((w.reply, Ack { version, result }));
+                    acks.push((
+                        w.reply,
+                        Ack {
+                            version,
+                            result,
+                            acked_at_us: 0,
+                        },
+                    ));
                 }
                 // Answered with the batch: the refusal depends on earlier ops of the batch,
                 // so it only stands if they become durable.
@@ -198,7 +210,9 @@ impl Owner {
                 let last = self.graph.version();
                 self.stats.batch_acked(last, records.len() as u64);
                 let acked_at = Instant::now();
-                for (reply, ack) in acks {
+                let acked_at_us = super::view::wall_us();
+                for (reply, mut ack) in acks {
+                    ack.acked_at_us = acked_at_us;
                     let _ = reply.send(Ok(ack));
                 }
                 self.refuse(refused);

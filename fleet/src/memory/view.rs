@@ -8,8 +8,9 @@
 //! [`View::apply_batch`].
 
 use std::{
+    collections::VecDeque,
     sync::{Arc, PoisonError, RwLock},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use tokio::sync::{mpsc, watch};
@@ -22,9 +23,36 @@ use super::op::{Entity, Record};
 /// starts again from a fresh snapshot).
 pub(crate) const SUBSCRIBER_BACKLOG: usize = 1024;
 
+/// Batches whose arrival a view remembers for [`View::visible_at`]: at 1000 writes/s in
+/// batches of a few, several seconds' worth.
+const VISIBLE_HISTORY: usize = 8192;
+
+/// Microseconds since the Unix epoch: comparable across the processes of one machine, which
+/// `Instant` is not.
+pub fn wall_us() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
 struct State {
     graph: Graph,
     subscribers: Vec<mpsc::Sender<Arc<[Record]>>>,
+    /// `(first version, last version, wall µs)` of each recent batch applied, oldest first.
+    visible: VecDeque<(u64, u64, u64)>,
+}
+
+impl State {
+    /// Notes that versions after `before` up to the graph's version became visible now.
+    fn arrived(&mut self, before: u64) {
+        let now = self.graph.version();
+        if now > before {
+            if self.visible.len() == VISIBLE_HISTORY {
+                self.visible.pop_front();
+            }
+            self.visible.push_back((before + 1, now, wall_us()));
+        }
+    }
 }
 
 /// A read replica: queries plus the version it has reached.
@@ -48,6 +76,7 @@ impl View {
             state: RwLock::new(State {
                 graph,
                 subscribers: Vec::new(),
+                visible: VecDeque::new(),
             }),
             version: watch::Sender::new(version),
         }
@@ -90,9 +119,26 @@ impl View {
     /// a gap is refused (nothing applied) so the feeder knows to resubscribe.
     pub fn apply_batch(&self, records: &[Record]) -> Result<(), ViewError> {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let before = state.graph.version();
         let result = Self::apply_locked(&mut state.graph, records);
+        state.arrived(before);
         self.version.send_replace(state.graph.version());
         result
+    }
+
+    /// When `version` became visible in this view (wall µs, see [`wall_us`]), if it arrived
+    /// in one of the last batches this view applied; `None` for a version it has not reached,
+    /// or reached too long ago or from a snapshot.
+    pub fn visible_at(&self, version: u64) -> Option<u64> {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let i = state
+            .visible
+            .partition_point(|(_, last, _)| *last < version);
+        state
+            .visible
+            .get(i)
+            .filter(|(first, _, _)| *first <= version)
+            .map(|(_, _, at)| *at)
     }
 
     fn apply_locked(graph: &mut Graph, records: &[Record]) -> Result<(), ViewError> {
@@ -120,7 +166,9 @@ impl View {
     /// so that a subscription never misses or repeats a batch.
     pub(crate) fn publish(&self, records: &Arc<[Record]>) -> Result<(), ViewError> {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let before = state.graph.version();
         let result = Self::apply_locked(&mut state.graph, records);
+        state.arrived(before);
         self.version.send_replace(state.graph.version());
         state
             .subscribers
@@ -161,7 +209,9 @@ impl View {
                 state.graph.version()
             )));
         }
+        let before = state.graph.version();
         state.graph = Graph::from_snapshot(snapshot)?;
+        state.arrived(before);
         self.version.send_replace(state.graph.version());
         Ok(())
     }
@@ -240,6 +290,23 @@ mod tests {
         let copy = View::from_snapshot(view.snapshot()).unwrap();
         assert_eq!(copy.read_graph(), view.read_graph());
         assert_eq!(copy.version(), 3);
+    }
+
+    #[test]
+    fn remembers_when_each_version_arrived() {
+        let view = View::empty();
+        let t0 = wall_us();
+        view.apply_batch(&[rec(1, "a"), rec(2, "b")]).unwrap();
+        let t1 = wall_us();
+        view.apply_batch(&[rec(3, "c")]).unwrap();
+        let (a, b, c) = (view.visible_at(1), view.visible_at(2), view.visible_at(3));
+        assert_eq!(a, b, "one batch, one arrival");
+        assert!(a.unwrap() >= t0 && a.unwrap() <= t1);
+        assert!(c.unwrap() >= a.unwrap());
+        assert_eq!(view.visible_at(4), None, "not reached");
+        // A view started from a snapshot does not know when the snapshot's versions arrived.
+        let copy = View::from_snapshot(view.snapshot()).unwrap();
+        assert_eq!(copy.visible_at(3), None);
     }
 
     #[tokio::test]

@@ -106,6 +106,9 @@ pub fn history_limit(limit: Option<usize>) -> Result<usize, ToolInputError> {
 pub struct CreatedEntitiesOutput {
     pub entities: Vec<Entity>,
     pub version: u64,
+    /// When the write was acknowledged (durable), microseconds since the Unix epoch.
+    #[serde(rename = "ackedAtUs")]
+    pub acked_at_us: u64,
 }
 
 /// `create_relations`: the relations that were new, and the version the write created.
@@ -113,6 +116,9 @@ pub struct CreatedEntitiesOutput {
 pub struct CreatedRelationsOutput {
     pub relations: Vec<Relation>,
     pub version: u64,
+    /// When the write was acknowledged (durable), microseconds since the Unix epoch.
+    #[serde(rename = "ackedAtUs")]
+    pub acked_at_us: u64,
 }
 
 /// `add_observations`: per entity, the observations that were new.
@@ -120,6 +126,9 @@ pub struct CreatedRelationsOutput {
 pub struct AddedObservationsOutput {
     pub results: Vec<AddedObservations>,
     pub version: u64,
+    /// When the write was acknowledged (durable), microseconds since the Unix epoch.
+    #[serde(rename = "ackedAtUs")]
+    pub acked_at_us: u64,
 }
 
 /// The deletes: what was removed, and what survived because a write the deleting server had
@@ -130,6 +139,9 @@ pub struct DeletedOutput {
     pub message: String,
     pub deleted: Deleted,
     pub version: u64,
+    /// When the write was acknowledged (durable), microseconds since the Unix epoch.
+    #[serde(rename = "ackedAtUs")]
+    pub acked_at_us: u64,
 }
 
 /// The reads: the official `{entities, relations}` plus the version of the view that answered.
@@ -138,14 +150,20 @@ pub struct GraphOutput {
     pub entities: Vec<Entity>,
     pub relations: Vec<Relation>,
     pub version: u64,
+    /// With `minVersion`: when this server's view reached it, microseconds since the Unix
+    /// epoch (absent when it was reached too long ago to be remembered). Against the write's
+    /// `ackedAtUs` it is the write-to-visible lag without any read's round trip.
+    #[serde(rename = "visibleAtUs", skip_serializing_if = "Option::is_none")]
+    pub visible_at_us: Option<u64>,
 }
 
 impl GraphOutput {
-    pub fn new(graph: KnowledgeGraph, version: u64) -> Self {
+    pub fn new(graph: KnowledgeGraph, version: u64, visible_at_us: Option<u64>) -> Self {
         Self {
             entities: graph.entities,
             relations: graph.relations,
             version,
+            visible_at_us,
         }
     }
 }
