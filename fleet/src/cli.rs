@@ -99,6 +99,13 @@ pub struct UpArgs {
     /// Admin API port (0 picks a free one).
     #[arg(long)]
     pub admin_port: Option<u16>,
+    /// Gateway port: one MCP endpoint over the fleet, `/mcp` (tools of every group as
+    /// `group__tool`) and `/mcp/{server-id}` (0 picks a free one) [default: 7999].
+    #[arg(long, conflicts_with = "no_gateway")]
+    pub gateway_port: Option<u16>,
+    /// Run without the gateway.
+    #[arg(long)]
+    pub no_gateway: bool,
     /// Let the kernel pick every server's port (for running beside another fleet).
     #[arg(long)]
     pub ephemeral_ports: bool,
@@ -152,10 +159,14 @@ impl UpArgs {
         if let Some(p) = self.admin_port {
             spec.admin_port = p;
         }
+        if let Some(p) = self.gateway_port {
+            spec.gateway_port = p;
+        }
         if self.ephemeral_ports {
-            let admin = spec.admin_port;
+            let (admin, gateway) = (spec.admin_port, spec.gateway_port);
             spec = spec.with_ephemeral_ports();
             spec.admin_port = admin;
+            spec.gateway_port = gateway;
         }
         spec.validate()?;
         Ok(spec)
@@ -269,6 +280,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         spec,
         FleetOptions {
             admin: true,
+            gateway: !args.no_gateway,
             memory_repo,
             ..Default::default()
         },
@@ -351,6 +363,12 @@ pub fn describe(fleet: &Fleet) -> Vec<String> {
     if let Some(addr) = fleet.admin_addr() {
         lines.push(format!(
             "  admin      http://{addr}/servers  (metrics: /metrics)"
+        ));
+    }
+    if let Some(addr) = fleet.gateway_addr() {
+        lines.push(format!(
+            "  gateway    http://{addr}/mcp  (every group's tools as group__tool; \
+             /mcp/SERVER-ID pins one server)"
         ));
     }
     if let Some(memory) = fleet.memory() {

@@ -15,6 +15,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     admin::{self, AdminState},
+    gateway::{Backend, Directory, Gateway, upstream::Upstream},
     health::{self, Prober},
     instance::{ChildProgram, Launcher, ServerMemory},
     listener,
@@ -26,6 +27,8 @@ use crate::{
 
 /// Backlog of every listening socket: connection storms of 1000+ clients must not be dropped.
 const BACKLOG: u32 = 1024;
+/// How long the gateway waits for a server's response headers.
+const GATEWAY_UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -54,6 +57,8 @@ pub struct FleetOptions {
     pub child: Option<ChildProgram>,
     /// Serve the admin API (on `spec.admin_port`).
     pub admin: bool,
+    /// Serve the gateway (on `spec.gateway_port`).
+    pub gateway: bool,
     /// The shared memory's git repository (created if missing); `None` runs without memory
     /// and without the memory tools.
     pub memory_repo: Option<PathBuf>,
@@ -92,6 +97,7 @@ pub struct Fleet {
     keepers: Keepers,
     monitors: Keepers,
     admin_addr: Option<SocketAddr>,
+    gateway_addr: Option<SocketAddr>,
     admin_stop: CancellationToken,
     admin_tracker: TaskTracker,
     shutdown_requested: CancellationToken,
@@ -166,6 +172,13 @@ impl Fleet {
                 "admin API".to_string()
             })?;
             Some(socket)
+        } else {
+            None
+        };
+        let gateway_socket = if options.gateway {
+            Some(bind(SocketAddr::new(spec.host, spec.gateway_port), || {
+                "gateway".to_string()
+            })?)
         } else {
             None
         };
@@ -249,6 +262,28 @@ impl Fleet {
                 admin_stop.clone(),
             ));
         }
+        let mut gateway_addr = None;
+        if let Some(socket) = gateway_socket {
+            gateway_addr = socket.local_addr().ok();
+            let directory = Directory::new(registry.entries().iter().map(|e| Backend {
+                id: e.identity.id.clone(),
+                group: e.identity.group.clone(),
+                addr: SocketAddr::new(spec.host, e.port),
+            }));
+            let gateway = Gateway::new(directory, Upstream::new(GATEWAY_UPSTREAM_TIMEOUT));
+            let listener =
+                tokio::net::TcpListener::from_std(socket).map_err(|source| StartError::Bind {
+                    addr: SocketAddr::new(spec.host, spec.gateway_port),
+                    what: "gateway".into(),
+                    source,
+                })?;
+            admin_tracker.spawn(listener::serve(
+                listener,
+                gateway.router(),
+                Arc::default(),
+                admin_stop.clone(),
+            ));
+        }
         Ok(Self {
             spec,
             memory,
@@ -257,6 +292,7 @@ impl Fleet {
             keepers,
             monitors,
             admin_addr,
+            gateway_addr,
             admin_stop,
             admin_tracker,
             shutdown_requested,
@@ -300,6 +336,11 @@ impl Fleet {
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// Where the gateway listens, when it runs.
+    pub fn gateway_addr(&self) -> Option<SocketAddr> {
+        self.gateway_addr
     }
 
     /// Every server's MCP endpoint, in spec order.

@@ -9,6 +9,7 @@ pub mod args;
 pub mod child;
 pub mod cli;
 pub mod fleet;
+pub mod gateway;
 pub mod health;
 pub mod instance;
 pub mod listener;

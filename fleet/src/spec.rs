@@ -16,6 +16,8 @@ pub struct FleetSpec {
     pub host: IpAddr,
     /// Port of the admin API; 0 picks a free one.
     pub admin_port: u16,
+    /// Port of the gateway (one MCP endpoint over the fleet); 0 picks a free one.
+    pub gateway_port: u16,
     /// `task`: all servers in this process; `process`: one OS process per server.
     pub isolation: Isolation,
     pub groups: Vec<GroupSpec>,
@@ -80,6 +82,7 @@ impl Default for FleetSpec {
         Self {
             host: IpAddr::from([127, 0, 0, 1]),
             admin_port: 7900,
+            gateway_port: 7999,
             isolation: Isolation::Task,
             groups: vec![
                 GroupSpec {
@@ -190,9 +193,10 @@ impl FleetSpec {
         Ok(self)
     }
 
-    /// Puts every group on ephemeral ports and the admin API on a free port.
+    /// Puts every group on ephemeral ports, and the admin API and the gateway on free ports.
     pub fn with_ephemeral_ports(mut self) -> Self {
         self.admin_port = 0;
+        self.gateway_port = 0;
         for g in &mut self.groups {
             g.first_port = 0;
         }
@@ -258,6 +262,22 @@ impl FleetSpec {
             return bad(format!(
                 "admin_port {} lies inside a group's port range",
                 self.admin_port
+            ));
+        }
+        if self.gateway_port != 0
+            && ports
+                .iter()
+                .any(|(a, b, _)| (*a..=*b).contains(&u32::from(self.gateway_port)))
+        {
+            return bad(format!(
+                "gateway_port {} lies inside a group's port range",
+                self.gateway_port
+            ));
+        }
+        if self.gateway_port != 0 && self.gateway_port == self.admin_port {
+            return bad(format!(
+                "gateway_port and admin_port are both {}",
+                self.gateway_port
             ));
         }
         if self.health.interval < Duration::from_millis(50) {

@@ -17,7 +17,7 @@ fn fleet() -> Command {
 fn spawn_up(args: &[&str]) -> (std::process::Child, String, String) {
     // Memory has its own tests (memory_fleet.rs); without it these fleets share no repository.
     let mut up = fleet()
-        .args(["up", "--no-memory"])
+        .args(["up", "--no-memory", "--gateway-port", "0"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -172,6 +172,7 @@ fn bad_spec_and_taken_port_are_clear_errors() {
         .args([
             "up",
             "--no-memory",
+            "--no-gateway",
             "--servers",
             "2",
             "--admin-port",

@@ -28,6 +28,7 @@ async fn start(mut spec: FleetSpec, repo: &Path) -> Fleet {
         FleetOptions {
             child: Some(common::child_program()),
             admin: true,
+            gateway: false,
             memory_repo: Some(repo.to_path_buf()),
         },
     )
@@ -419,6 +420,7 @@ async fn kill_9_of_the_owner_mid_storm_loses_no_acknowledged_write() {
             "--ephemeral-ports",
             "--admin-port",
             "0",
+            "--no-gateway",
             "--memory-repo",
         ])
         .arg(&repo)

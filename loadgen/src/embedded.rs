@@ -130,6 +130,7 @@ pub async fn start(
     let options = FleetOptions {
         child: None,
         admin: true,
+        gateway: false,
         memory_repo: Some(memory_repo.to_path_buf()),
     };
     let interrupt = stop.clone();

@@ -61,6 +61,7 @@ pub async fn start(spec: FleetSpec) -> Fleet {
         FleetOptions {
             child: Some(child_program()),
             admin: true,
+            gateway: false,
             memory_repo: None,
         },
     )

@@ -1,0 +1,490 @@
+//! The gateway: one MCP endpoint in front of the whole fleet (issue 6).
+//!
+//! - `/mcp/{server-id}` pins a client to one server: requests, sessions and streams pass
+//!   through unchanged.
+//! - `/mcp` federates the fleet (2026-07-28, stateless requests): `tools/list` lists every
+//!   group's tools under a stable prefix (`community__echo`, `security__scan_secrets`), and a
+//!   `tools/call` goes to a healthy member of that group's pool, chosen by power of two
+//!   choices ([`balance`]); a call that could not reach its server is sent once more, to
+//!   another member.
+//!
+//! Failures answer as MCP clients expect: an unknown server or a forged session id is a 404,
+//! a backend that cannot be reached or answers garbage a 502 with a JSON-RPC error, an
+//! unknown tool prefix the JSON-RPC error for invalid params.
+
+pub mod balance;
+pub mod session;
+pub mod upstream;
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{any, post},
+};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use self::{
+    balance::{FailureKind, Lease, Outcome, Pool, SplitMix64},
+    upstream::{Upstream, UpstreamError},
+};
+
+/// The separator between a group and a tool name in federated tool names.
+pub const PREFIX_SEPARATOR: &str = "__";
+
+/// One server the gateway can route to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub id: String,
+    pub group: String,
+    pub addr: SocketAddr,
+}
+
+/// The servers behind the gateway, by id and by group.
+#[derive(Debug, Default)]
+pub struct Directory {
+    by_id: BTreeMap<String, Backend>,
+}
+
+impl Directory {
+    pub fn new(backends: impl IntoIterator<Item = Backend>) -> Self {
+        Self {
+            by_id: backends.into_iter().map(|b| (b.id.clone(), b)).collect(),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Backend> {
+        self.by_id.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Server ids by group, each group's in id order.
+    fn groups(&self) -> BTreeMap<String, Vec<String>> {
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for b in self.by_id.values() {
+            groups
+                .entry(b.group.clone())
+                .or_default()
+                .push(b.id.clone());
+        }
+        groups
+    }
+}
+
+/// One group: a pool of replicas offering the same tools.
+#[derive(Debug)]
+struct Group {
+    pool: Pool,
+    /// The group's tools as its servers list them (unprefixed), fetched once.
+    tools: OnceCell<Arc<Vec<Value>>>,
+}
+
+/// What every gateway request shares.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    directory: Arc<Directory>,
+    groups: Arc<BTreeMap<String, Group>>,
+    upstream: Upstream,
+    /// Seeds each request's random choice of two backends.
+    picks: Arc<AtomicU64>,
+}
+
+impl Gateway {
+    pub fn new(directory: Directory, upstream: Upstream) -> Self {
+        let groups = directory
+            .groups()
+            .into_iter()
+            .map(|(name, ids)| {
+                (
+                    name,
+                    Group {
+                        pool: Pool::new(&ids),
+                        tools: OnceCell::new(),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            directory: Arc::new(directory),
+            groups: Arc::new(groups),
+            upstream,
+            picks: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The gateway's routes.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/mcp", post(federated))
+            .route("/mcp/{server}", any(pinned))
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .with_state(self)
+    }
+}
+
+/// A JSON-RPC error response with an HTTP status, for requests the gateway answers itself.
+pub fn jsonrpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The JSON-RPC id of a request body, or `null` when there is none to echo.
+fn request_id(body: &[u8]) -> Value {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("id").cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// `/mcp/{server}`: everything passes through to that server.
+async fn pinned(
+    State(gw): State<Gateway>,
+    Path(server): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(backend) = gw.directory.get(&server) else {
+        return jsonrpc_error(
+            StatusCode::NOT_FOUND,
+            request_id(&body),
+            -32001,
+            &format!("no server named {server:?} behind this gateway"),
+        );
+    };
+    match gw
+        .upstream
+        .send(backend.addr, "/mcp", method, &headers, body.clone())
+        .await
+    {
+        Ok(response) => pass_on(response),
+        Err(e) => upstream_failed(&backend.id, e, &body),
+    }
+}
+
+/// A backend's answer, streamed back as it arrives (SSE included).
+fn pass_on(response: http::Response<hyper::body::Incoming>) -> Response {
+    let (parts, body) = response.into_parts();
+    let mut out = Response::new(Body::new(body));
+    *out.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if name != header::CONNECTION && name != header::TRANSFER_ENCODING {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// 502 with a JSON-RPC error naming the server and what went wrong.
+fn upstream_failed(server: &str, e: UpstreamError, body: &[u8]) -> Response {
+    jsonrpc_error(
+        StatusCode::BAD_GATEWAY,
+        request_id(body),
+        -32603,
+        &format!("server {server}: {e}"),
+    )
+}
+
+/// A random word for one pick.
+fn rng_word(gw: &Gateway) -> u64 {
+    SplitMix64::new(gw.picks.fetch_add(1, Ordering::Relaxed)).next_u64()
+}
+
+/// `/mcp`: the fleet as one server (2026-07-28 requests).
+async fn federated(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                -32700,
+                "the body is not a JSON-RPC request object",
+            );
+        }
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let method = request
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if headers.contains_key("mcp-session-id") || method == "initialize" {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32600,
+            "the gateway's /mcp serves 2026-07-28 requests, without sessions; for a 2025-11-25 \
+             session use /mcp/{server-id}",
+        );
+    }
+    match method {
+        "tools/list" => list_tools(&gw, id).await,
+        "tools/call" => call_tool(&gw, headers, request, id).await,
+        "ping" => result(id, json!({})),
+        "" => jsonrpc_error(StatusCode::BAD_REQUEST, id, -32600, "no method"),
+        other => jsonrpc_error(
+            StatusCode::OK,
+            id,
+            -32601,
+            &format!("method {other:?} is not offered through the gateway's /mcp"),
+        ),
+    }
+}
+
+fn result(id: Value, result: Value) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": id, "result": result});
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Every group's tools under `{group}__{tool}`.
+async fn list_tools(gw: &Gateway, id: Value) -> Response {
+    let mut tools = Vec::new();
+    for (name, group) in gw.groups.iter() {
+        match group_tools(gw, group).await {
+            Ok(list) => tools.extend(list.iter().filter_map(|t| {
+                let mut t = t.clone();
+                let tool = t.get("name")?.as_str()?.to_string();
+                t["name"] = Value::String(format!("{name}{PREFIX_SEPARATOR}{tool}"));
+                Some(t)
+            })),
+            Err(why) => {
+                return jsonrpc_error(
+                    StatusCode::BAD_GATEWAY,
+                    id,
+                    -32603,
+                    &format!("group {name}: {why}"),
+                );
+            }
+        }
+    }
+    result(id, json!({"tools": tools}))
+}
+
+/// A group's tools, asked of one of its members the first time.
+async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<Vec<Value>>, String> {
+    group
+        .tools
+        .get_or_try_init(|| async {
+            let mut tried: Vec<String> = Vec::new();
+            for _ in 0..3 {
+                let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
+                let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
+                    break;
+                };
+                tried.push(lease.id().to_string());
+                let body = json!({
+                    "jsonrpc": "2.0", "id": 1, "method": "tools/list",
+                    "params": {"_meta": crate::server::stateless_meta()},
+                });
+                let mut headers = stateless_headers("tools/list", None);
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                let Some((answer, _)) = exchange(gw, lease, &headers, body.to_string()).await
+                else {
+                    continue;
+                };
+                if let Some(tools) = answer.pointer("/result/tools").and_then(Value::as_array) {
+                    return Ok(Arc::new(tools.clone()));
+                }
+            }
+            Err("no member answered tools/list".to_string())
+        })
+        .await
+        .cloned()
+}
+
+/// Headers of a 2026-07-28 request the gateway makes itself.
+fn stateless_headers(method: &'static str, name: Option<&str>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    h.insert(
+        "mcp-protocol-version",
+        HeaderValue::from_static("2026-07-28"),
+    );
+    h.insert("mcp-method", HeaderValue::from_static(method));
+    if let Some(v) = name.and_then(|n| HeaderValue::from_str(n).ok()) {
+        h.insert("mcp-name", v);
+    }
+    h
+}
+
+/// Sends a request the gateway composed to the lease's member and reads the whole JSON-RPC
+/// answer; `None` when that failed (the lease records why).
+async fn exchange(
+    gw: &Gateway,
+    lease: Lease,
+    headers: &HeaderMap,
+    body: String,
+) -> Option<(Value, StatusCode)> {
+    let started = Instant::now();
+    let addr = gw.directory.get(lease.id()).map(|b| b.addr)?;
+    let response = match gw
+        .upstream
+        .send(addr, "/mcp", Method::POST, headers, Bytes::from(body))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            lease.finish(
+                Outcome::Failure(failure_kind(e)),
+                started.elapsed(),
+                Instant::now(),
+            );
+            return None;
+        }
+    };
+    let status = response.status();
+    let text = match response.into_body().collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+        Err(_) => {
+            lease.finish(
+                Outcome::Failure(FailureKind::BadResponse),
+                started.elapsed(),
+                Instant::now(),
+            );
+            return None;
+        }
+    };
+    match crate::server::first_jsonrpc_message(&text) {
+        Some(v) if !status.is_server_error() => {
+            lease.finish(Outcome::Success, started.elapsed(), Instant::now());
+            Some((v, status))
+        }
+        _ => {
+            let kind = if status.is_server_error() {
+                FailureKind::Status5xx
+            } else {
+                FailureKind::BadResponse
+            };
+            lease.finish(Outcome::Failure(kind), started.elapsed(), Instant::now());
+            None
+        }
+    }
+}
+
+fn failure_kind(e: UpstreamError) -> FailureKind {
+    match e {
+        UpstreamError::Connect => FailureKind::Connect,
+        UpstreamError::Timeout => FailureKind::Timeout,
+        UpstreamError::Broken => FailureKind::BadResponse,
+    }
+}
+
+/// `tools/call` of `{group}__{tool}`: to a member of the group's pool, the tool's own name
+/// restored; once more to another member when the first could not be reached.
+async fn call_tool(gw: &Gateway, headers: HeaderMap, mut request: Value, id: Value) -> Response {
+    let name = request
+        .pointer("/params/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let Some((group_name, tool)) = name.split_once(PREFIX_SEPARATOR) else {
+        return jsonrpc_error(
+            StatusCode::OK,
+            id,
+            -32602,
+            &format!("unknown tool {name:?}: gateway tools are named group{PREFIX_SEPARATOR}tool"),
+        );
+    };
+    let Some(group) = gw.groups.get(group_name) else {
+        return jsonrpc_error(
+            StatusCode::OK,
+            id,
+            -32602,
+            &format!("unknown tool {name:?}: no group {group_name:?} behind this gateway"),
+        );
+    };
+    request["params"]["name"] = Value::String(tool.to_string());
+    let body = Bytes::from(request.to_string());
+    let mut headers = headers;
+    match HeaderValue::from_str(tool) {
+        Ok(v) => {
+            headers.insert("mcp-name", v);
+        }
+        Err(_) => {
+            headers.remove("mcp-name");
+        }
+    }
+    let mut tried: Option<String> = None;
+    for _ in 0..2 {
+        let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
+        let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
+            break;
+        };
+        let Some(addr) = gw.directory.get(lease.id()).map(|b| b.addr) else {
+            break;
+        };
+        let started = Instant::now();
+        match gw
+            .upstream
+            .send(addr, "/mcp", Method::POST, &headers, body.clone())
+            .await
+        {
+            Ok(response) => {
+                let outcome = if response.status().is_server_error() {
+                    Outcome::Failure(FailureKind::Status5xx)
+                } else {
+                    Outcome::Success
+                };
+                lease.finish(outcome, started.elapsed(), Instant::now());
+                return pass_on(response);
+            }
+            Err(e) => {
+                let server = lease.id().to_string();
+                lease.finish(
+                    Outcome::Failure(failure_kind(e)),
+                    started.elapsed(),
+                    Instant::now(),
+                );
+                // A call may have side effects: only one that never reached its server is
+                // sent again.
+                if !e.never_sent() || tried.is_some() {
+                    return upstream_failed(&server, e, &body);
+                }
+                tried = Some(server);
+            }
+        }
+    }
+    jsonrpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        id,
+        -32603,
+        &format!("no healthy server in group {group_name:?}"),
+    )
+}
