@@ -145,6 +145,37 @@ async fn federated_tools_and_failover_when_a_replica_dies() {
         assert!(body.unwrap().to_string().contains("again"));
     }
 
+    // The dead replica's refusals show in the gateway's metrics.
+    let metrics = common::http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mcpfleet_gateway_calls_total{group=\"community\"} 61"),
+        "{metrics}"
+    );
+    let connect_failures: u64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("mcpfleet_gateway_backend_failures_total")
+                && l.contains("kind=\"connect\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    let retries_line = metrics
+        .lines()
+        .find(|l| l.starts_with("mcpfleet_gateway_retries_total{group=\"community\"}"))
+        .unwrap();
+    let retries: u64 = retries_line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(
+        retries, connect_failures,
+        "every refused call was retried once: {metrics}"
+    );
+
     // Bad requests get JSON-RPC errors, not crashes.
     let (status, body) = common::post_stateless(
         &mcp,

@@ -98,6 +98,9 @@ struct Group {
     pool: Pool,
     /// The group's tools as its servers list them (unprefixed), fetched once.
     tools: OnceCell<Arc<Vec<Value>>>,
+    /// `tools/call`s routed to this group, and those sent a second time to another member.
+    calls: AtomicU64,
+    retries: AtomicU64,
 }
 
 /// What every gateway request shares.
@@ -121,6 +124,8 @@ impl Gateway {
                     Group {
                         pool: Pool::new(&ids),
                         tools: OnceCell::new(),
+                        calls: AtomicU64::new(0),
+                        retries: AtomicU64::new(0),
                     },
                 )
             })
@@ -139,6 +144,7 @@ impl Gateway {
             .route("/mcp", post(federated))
             .route("/mcp/{server}", any(pinned))
             .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route("/metrics", axum::routing::get(metrics))
             .with_state(self)
     }
 }
@@ -441,6 +447,7 @@ async fn call_tool(gw: &Gateway, headers: HeaderMap, mut request: Value, id: Val
             headers.remove("mcp-name");
         }
     }
+    group.calls.fetch_add(1, Ordering::Relaxed);
     let mut tried: Option<String> = None;
     for _ in 0..2 {
         let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
@@ -478,6 +485,7 @@ async fn call_tool(gw: &Gateway, headers: HeaderMap, mut request: Value, id: Val
                     return upstream_failed(&server, e, &body);
                 }
                 tried = Some(server);
+                group.retries.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -487,4 +495,124 @@ async fn call_tool(gw: &Gateway, headers: HeaderMap, mut request: Value, id: Val
         -32603,
         &format!("no healthy server in group {group_name:?}"),
     )
+}
+
+/// `/metrics`: Prometheus text of every pool member's state and each group's calls.
+async fn metrics(State(gw): State<Gateway>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render_metrics(&gw),
+    )
+        .into_response()
+}
+
+/// The metrics text (separate from the handler so tests can read it).
+pub fn render_metrics(gw: &Gateway) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let gauge = |out: &mut String, name: &str, help: &str, kind: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    gauge(
+        &mut out,
+        "mcpfleet_gateway_calls_total",
+        "tools/call requests routed to a group.",
+        "counter",
+    );
+    for (name, g) in gw.groups.iter() {
+        let _ = writeln!(
+            out,
+            "mcpfleet_gateway_calls_total{{group=\"{name}\"}} {}",
+            g.calls.load(Ordering::Relaxed)
+        );
+    }
+    gauge(
+        &mut out,
+        "mcpfleet_gateway_retries_total",
+        "Calls sent once more, to another member, after the first could not reach its server.",
+        "counter",
+    );
+    for (name, g) in gw.groups.iter() {
+        let _ = writeln!(
+            out,
+            "mcpfleet_gateway_retries_total{{group=\"{name}\"}} {}",
+            g.retries.load(Ordering::Relaxed)
+        );
+    }
+    let members: Vec<(&String, balance::MemberStats)> = gw
+        .groups
+        .iter()
+        .flat_map(|(name, g)| g.pool.snapshot().into_iter().map(move |m| (name, m)))
+        .collect();
+    type Pick = fn(&balance::MemberStats) -> u64;
+    let series: [(&str, &str, &str, Pick); 6] = [
+        (
+            "mcpfleet_gateway_backend_outstanding",
+            "Requests in flight to the backend.",
+            "gauge",
+            |m| u64::from(m.outstanding),
+        ),
+        (
+            "mcpfleet_gateway_backend_latency_ewma_microseconds",
+            "The backend's latency EWMA, as the balancer weighs it.",
+            "gauge",
+            |m| m.ewma_us,
+        ),
+        (
+            "mcpfleet_gateway_backend_ejected",
+            "1 while the backend is passively ejected (or half-open).",
+            "gauge",
+            |m| u64::from(m.ejected),
+        ),
+        (
+            "mcpfleet_gateway_backend_ejections_total",
+            "Passive ejections of the backend.",
+            "counter",
+            |m| m.ejections_total,
+        ),
+        (
+            "mcpfleet_gateway_backend_successes_total",
+            "Requests the backend answered.",
+            "counter",
+            |m| m.successes_total,
+        ),
+        (
+            "mcpfleet_gateway_backend_up",
+            "1 unless marked down by health checks.",
+            "gauge",
+            |m| u64::from(m.up),
+        ),
+    ];
+    for (name, help, kind, pick) in series {
+        gauge(&mut out, name, help, kind);
+        for (group, m) in &members {
+            let _ = writeln!(
+                out,
+                "{name}{{group=\"{group}\",backend=\"{}\"}} {}",
+                m.id,
+                pick(m)
+            );
+        }
+    }
+    gauge(
+        &mut out,
+        "mcpfleet_gateway_backend_failures_total",
+        "Failed requests to the backend, by kind.",
+        "counter",
+    );
+    for (group, m) in &members {
+        for kind in FailureKind::ALL {
+            let _ = writeln!(
+                out,
+                "mcpfleet_gateway_backend_failures_total{{group=\"{group}\",backend=\"{}\",kind=\"{}\"}} {}",
+                m.id,
+                kind.as_str(),
+                m.failures.get(kind)
+            );
+        }
+    }
+    out
 }
