@@ -316,12 +316,20 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             sick.join(", ")
         );
     }
-    println!(
-        "{healthy}/{total} healthy in {:.2} s",
-        elapsed.as_secs_f64()
-    );
-    for line in describe(&fleet) {
-        println!("{line}");
+    {
+        // A reader that stopped reading (`fleet up | head`, a test that found the line it
+        // wanted) must not take the running fleet down with a broken-pipe panic.
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{healthy}/{total} healthy in {:.2} s",
+            elapsed.as_secs_f64()
+        );
+        for line in describe(&fleet) {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
     }
     let stop = fleet.shutdown_requested();
     tokio::select! {
