@@ -15,7 +15,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     admin::{self, AdminState},
-    gateway::{Backend, Directory, Gateway, upstream::Upstream},
+    gateway::{self, Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
     health::{self, Prober},
     instance::{ChildProgram, Launcher, ServerMemory},
     listener,
@@ -48,6 +48,8 @@ pub enum StartError {
     Memory(#[from] crate::memory::OpenError),
     #[error("cannot serve the memory to server processes: {0}")]
     MemorySocket(std::io::Error),
+    #[error("cannot make the gateway's session key: {0}")]
+    SessionKey(crate::gateway::session::SessionError),
 }
 
 /// How a fleet is embedded.
@@ -202,14 +204,15 @@ impl Fleet {
         let mut entries = Vec::with_capacity(sockets.len());
         let mut senders = HashMap::new();
         let mut receivers = Vec::new();
+        let changes = Registry::change_channel();
         for (identity, port, socket) in sockets {
-            let entry = Arc::new(Entry::new(identity, port));
+            let entry = Arc::new(Entry::new(identity, port, changes.clone()));
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             senders.insert(entry.identity.id.clone(), tx);
             receivers.push((entry.clone(), Arc::new(socket), rx));
             entries.push(entry);
         }
-        let registry = Arc::new(Registry::new(entries));
+        let registry = Arc::new(Registry::new(entries, changes));
         let commands = Commands::new(senders);
         let keepers = Keepers {
             tracker: TaskTracker::new(),
@@ -270,7 +273,13 @@ impl Fleet {
                 group: e.identity.group.clone(),
                 addr: SocketAddr::new(spec.host, e.port),
             }));
-            let gateway = Gateway::new(directory, Upstream::new(GATEWAY_UPSTREAM_TIMEOUT));
+            let key = SessionKey::random().map_err(StartError::SessionKey)?;
+            let gateway = Gateway::new(directory, Upstream::new(GATEWAY_UPSTREAM_TIMEOUT), key);
+            admin_tracker.spawn(gateway::follow_registry(
+                gateway.clone(),
+                registry.clone(),
+                admin_stop.clone(),
+            ));
             let listener =
                 tokio::net::TcpListener::from_std(socket).map_err(|source| StartError::Bind {
                     addr: SocketAddr::new(spec.host, spec.gateway_port),

@@ -136,13 +136,18 @@ pub struct Entry {
     carried_requests: AtomicU64,
     pub faults: watch::Sender<Faults>,
     lifecycle: Mutex<Lifecycle>,
+    /// Shared by every entry of a registry: bumped on each state change, so followers such as
+    /// the gateway react at once instead of polling.
+    changes: Arc<watch::Sender<u64>>,
 }
 
 impl Entry {
-    pub fn new(identity: Identity, port: u16) -> Self {
+    /// An entry whose state changes are announced on `changes` (see [`Registry::changes`]).
+    pub fn new(identity: Identity, port: u16, changes: Arc<watch::Sender<u64>>) -> Self {
         Self {
             identity,
             port,
+            changes,
             counters: Mutex::default(),
             carried_requests: AtomicU64::new(0),
             faults: watch::channel(Faults::default()).0,
@@ -199,6 +204,8 @@ impl Entry {
             state,
             reason: reason.into(),
         });
+        drop(l);
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn state(&self) -> State {
@@ -261,18 +268,32 @@ pub struct ServerView {
 }
 
 /// All servers, in spec order. Fixed after start-up (scaling arrives with the gateway issue).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     entries: Vec<Arc<Entry>>,
     pub started: Option<Instant>,
+    changes: Arc<watch::Sender<u64>>,
 }
 
 impl Registry {
-    pub fn new(entries: Vec<Arc<Entry>>) -> Self {
+    /// A registry of `entries`, which must have been made with `changes` (from
+    /// [`Registry::change_channel`]) so their state changes reach [`Registry::subscribe`]rs.
+    pub fn new(entries: Vec<Arc<Entry>>, changes: Arc<watch::Sender<u64>>) -> Self {
         Self {
             entries,
             started: Some(Instant::now()),
+            changes,
         }
+    }
+
+    /// The channel entries announce state changes on.
+    pub fn change_channel() -> Arc<watch::Sender<u64>> {
+        Arc::new(watch::channel(0).0)
+    }
+
+    /// Wakes whenever any server changes state (the value is a change counter).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn entries(&self) -> &[Arc<Entry>] {

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use fleet::{
     Fleet, Isolation,
-    gateway::{Backend, Directory, Gateway, upstream::Upstream},
+    gateway::{Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
     listener,
     registry::Counters,
 };
@@ -24,7 +24,11 @@ async fn gateway(fleet: &Fleet, stop: &CancellationToken) -> String {
         group: e.group,
         addr: e.addr,
     }));
-    let gw = Gateway::new(directory, Upstream::new(Duration::from_secs(10)));
+    let gw = Gateway::new(
+        directory,
+        Upstream::new(Duration::from_secs(10)),
+        SessionKey::random().unwrap(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(listener::serve(

@@ -48,7 +48,7 @@
 //! not attract a burst of traffic before its first response.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     fmt,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
@@ -261,7 +261,14 @@ pub struct MemberStats {
     pub failures_total: u64,
     pub failures: FailureCounts,
     pub successes_total: u64,
+    /// When the member was last taken out of rotation (marked down or ejected), in
+    /// milliseconds since the Unix epoch, oldest first (the last [`TAKEN_OUT_KEPT`]): how a
+    /// chaos run times detection against the moment it killed the server.
+    pub taken_out_at_ms: Vec<u64>,
 }
+
+/// How many taken-out times a member remembers.
+pub const TAKEN_OUT_KEPT: usize = 8;
 
 /// Picks backends for one group: see the module documentation. Cloning is cheap and clones
 /// share the pool.
@@ -304,6 +311,7 @@ struct Member {
     successes_total: u64,
     failures: FailureCounts,
     ejections_total: u64,
+    taken_out_at_ms: VecDeque<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -329,7 +337,19 @@ impl Member {
             successes_total: 0,
             failures: FailureCounts::default(),
             ejections_total: 0,
+            taken_out_at_ms: VecDeque::new(),
         }
+    }
+
+    /// Notes the wall-clock moment the member left rotation.
+    fn record_taken_out(&mut self) {
+        if self.taken_out_at_ms.len() == TAKEN_OUT_KEPT {
+            self.taken_out_at_ms.pop_front();
+        }
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.taken_out_at_ms.push_back(ms);
     }
 
     /// May this member take a new lease now?
@@ -366,6 +386,9 @@ impl Member {
     fn eject(&mut self, now: Instant, config: &PoolConfig) {
         self.ejections_in_row = self.ejections_in_row.saturating_add(1);
         let until = now + config.backoff(self.ejections_in_row);
+        if self.ejection.is_none() && self.up {
+            self.record_taken_out();
+        }
         self.ejection = Some(Ejection { since: now, until });
         self.consecutive_failures = 0;
         self.probe_in_flight = false;
@@ -384,6 +407,7 @@ impl Member {
             failures_total: self.failures.total(),
             failures: self.failures,
             successes_total: self.successes_total,
+            taken_out_at_ms: self.taken_out_at_ms.iter().copied().collect(),
         }
     }
 }
@@ -524,6 +548,9 @@ impl Pool {
         };
         if !up {
             if m.up {
+                if m.ejection.is_none() {
+                    m.record_taken_out();
+                }
                 m.up = false;
                 m.probe_in_flight = false;
                 m.epoch += 1;

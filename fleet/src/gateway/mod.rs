@@ -8,6 +8,16 @@
 //!   choices ([`balance`]); a call that could not reach its server is sent once more, to
 //!   another member.
 //!
+//! - 2025-11-25 sessions on `/mcp`: an `initialize` goes to a member of one group's pool
+//!   (`/mcp?group=NAME`, by default the first group by name) and the session stays on that
+//!   server, its tools unprefixed. The session id the client gets names the server and the
+//!   server's own session, authenticated ([`session`]): no table to share or expire. When the
+//!   server is gone the client gets a 404 and, as the spec asks, initializes again, landing on
+//!   a healthy member.
+//! - [`follow_registry`] keeps the pools in step with the supervisor: a server that is not
+//!   healthy (killed, restarting, failing its probes) leaves rotation the moment its state
+//!   changes, and comes back once healthy.
+//!
 //! Failures answer as MCP clients expect: an unknown server or a forged session id is a 404,
 //! a backend that cannot be reached or answers garbage a 502 with a JSON-RPC error, an
 //! unknown tool prefix the JSON-RPC error for invalid params.
@@ -29,19 +39,26 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{any, post},
+    routing::any,
 };
 use http_body_util::BodyExt as _;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
 
 use self::{
-    balance::{FailureKind, Lease, Outcome, Pool, SplitMix64},
+    balance::{FailureKind, Lease, MemberStats, Outcome, Pool, SplitMix64},
+    session::{Affinity, SessionKey},
     upstream::{Upstream, UpstreamError},
 };
+use crate::registry::{Registry, State as ServerState};
+
+/// The session header of streamable HTTP.
+const SESSION_HEADER: &str = "mcp-session-id";
 
 /// The separator between a group and a tool name in federated tool names.
 pub const PREFIX_SEPARATOR: &str = "__";
@@ -109,12 +126,17 @@ pub struct Gateway {
     directory: Arc<Directory>,
     groups: Arc<BTreeMap<String, Group>>,
     upstream: Upstream,
+    /// Signs the session ids handed out on `/mcp`.
+    key: SessionKey,
     /// Seeds each request's random choice of two backends.
     picks: Arc<AtomicU64>,
 }
 
 impl Gateway {
-    pub fn new(directory: Directory, upstream: Upstream) -> Self {
+    /// A gateway over `directory`'s servers, every one in rotation until told otherwise
+    /// ([`follow_registry`] or passive ejection). Session ids are signed with `key`: gateways
+    /// sharing a key accept each other's sessions.
+    pub fn new(directory: Directory, upstream: Upstream, key: SessionKey) -> Self {
         let groups = directory
             .groups()
             .into_iter()
@@ -134,6 +156,7 @@ impl Gateway {
             directory: Arc::new(directory),
             groups: Arc::new(groups),
             upstream,
+            key,
             picks: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -141,12 +164,98 @@ impl Gateway {
     /// The gateway's routes.
     pub fn router(self) -> Router {
         Router::new()
-            .route("/mcp", post(federated))
+            .route("/mcp", any(mcp))
             .route("/mcp/{server}", any(pinned))
             .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route("/metrics", axum::routing::get(metrics))
+            .route("/backends", axum::routing::get(backends))
             .with_state(self)
     }
+
+    /// Every group's members as the balancer sees them.
+    pub fn backends(&self) -> BTreeMap<String, Vec<MemberStats>> {
+        self.groups
+            .iter()
+            .map(|(name, g)| (name.clone(), g.pool.snapshot()))
+            .collect()
+    }
+
+    /// Takes `id` out of rotation (`up == false`) or puts it back; false if no group has it.
+    pub fn set_up(&self, id: &str, up: bool) -> bool {
+        self.directory
+            .get(id)
+            .and_then(|b| self.groups.get(&b.group))
+            .is_some_and(|g| g.pool.set_up(id, up))
+    }
+}
+
+/// Keeps the gateway's pools in step with the registry until `stop`: a server is in rotation
+/// while it is healthy, out of it from the moment it is killed, restarting, starting or failing
+/// its probes. Wakes on every state change rather than polling.
+pub async fn follow_registry(gw: Gateway, registry: Arc<Registry>, stop: CancellationToken) {
+    let mut changes = registry.subscribe();
+    let mut known: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    loop {
+        changes.borrow_and_update();
+        for entry in registry.entries() {
+            let up = entry.state() == ServerState::Healthy;
+            if known.get(&entry.identity.id) != Some(&up) {
+                gw.set_up(&entry.identity.id, up);
+                known.insert(entry.identity.id.clone(), up);
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Body of `GET /backends`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackendsView {
+    /// Group name to its members, as the balancer sees them.
+    pub groups: BTreeMap<String, Vec<BackendView>>,
+}
+
+/// One member in `GET /backends` (the fields of [`MemberStats`] a client needs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackendView {
+    pub id: String,
+    pub up: bool,
+    pub ejected: bool,
+    pub outstanding: u32,
+    pub ewma_us: u64,
+    pub ejections_total: u64,
+    pub failures_total: u64,
+    pub successes_total: u64,
+    /// When the member last left rotation, ms since the Unix epoch, oldest first.
+    pub taken_out_at_ms: Vec<u64>,
+}
+
+async fn backends(State(gw): State<Gateway>) -> axum::Json<BackendsView> {
+    let groups = gw
+        .backends()
+        .into_iter()
+        .map(|(name, members)| {
+            let members = members
+                .into_iter()
+                .map(|m| BackendView {
+                    id: m.id,
+                    up: m.up,
+                    ejected: m.ejected,
+                    outstanding: m.outstanding,
+                    ewma_us: m.ewma_us,
+                    ejections_total: m.ejections_total,
+                    failures_total: m.failures_total,
+                    successes_total: m.successes_total,
+                    taken_out_at_ms: m.taken_out_at_ms,
+                })
+                .collect();
+            (name, members)
+        })
+        .collect();
+    axum::Json(BackendsView { groups })
 }
 
 /// A JSON-RPC error response with an HTTP status, for requests the gateway answers itself.
@@ -222,8 +331,38 @@ fn rng_word(gw: &Gateway) -> u64 {
     SplitMix64::new(gw.picks.fetch_add(1, Ordering::Relaxed)).next_u64()
 }
 
-/// `/mcp`: the fleet as one server (2026-07-28 requests).
-async fn federated(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+/// `?group=` of `/mcp`: the group whose pool a new session is placed in.
+#[derive(Debug, Default, Deserialize)]
+struct McpQuery {
+    group: Option<String>,
+}
+
+/// `/mcp`: requests of a session go to its server; anything else is federated.
+async fn mcp(
+    State(gw): State<Gateway>,
+    Query(query): Query<McpQuery>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(id) = headers.get(SESSION_HEADER).cloned() {
+        return in_session(&gw, &id, method, headers, body).await;
+    }
+    match method {
+        Method::POST => federated(gw, query, headers, body).await,
+        // No session, so no stream to resume or session to end.
+        Method::GET | Method::DELETE => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "POST")],
+            "GET and DELETE on /mcp need an Mcp-Session-Id\n",
+        )
+            .into_response(),
+        _ => (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response(),
+    }
+}
+
+/// A stateless request to the fleet as one server, or the `initialize` of a session.
+async fn federated(gw: Gateway, query: McpQuery, headers: HeaderMap, body: Bytes) -> Response {
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
         _ => {
@@ -240,14 +379,8 @@ async fn federated(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes) -
         .get("method")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if headers.contains_key("mcp-session-id") || method == "initialize" {
-        return jsonrpc_error(
-            StatusCode::BAD_REQUEST,
-            id,
-            -32600,
-            "the gateway's /mcp serves 2026-07-28 requests, without sessions; for a 2025-11-25 \
-             session use /mcp/{server-id}",
-        );
+    if method == "initialize" {
+        return start_session(&gw, query.group.as_deref(), headers, body, id).await;
     }
     match method {
         "tools/list" => list_tools(&gw, id).await,
@@ -495,6 +628,170 @@ async fn call_tool(gw: &Gateway, headers: HeaderMap, mut request: Value, id: Val
         -32603,
         &format!("no healthy server in group {group_name:?}"),
     )
+}
+
+/// 404 with a JSON-RPC error: what the spec tells clients to answer with a new `initialize`.
+fn session_gone(body: &[u8], why: &str) -> Response {
+    jsonrpc_error(
+        StatusCode::NOT_FOUND,
+        request_id(body),
+        -32001,
+        &format!("session not found: {why}; send a new initialize"),
+    )
+}
+
+/// `initialize` without a session: placed on a member of `group` (default: the first group);
+/// the server's session id comes back signed into the gateway's own. Sent once more to another
+/// member when the first could not be reached (an `initialize` has no effect worth keeping).
+async fn start_session(
+    gw: &Gateway,
+    group: Option<&str>,
+    headers: HeaderMap,
+    body: Bytes,
+    id: Value,
+) -> Response {
+    let found = match group {
+        Some(name) => gw.groups.get_key_value(name),
+        None => gw.groups.iter().next(),
+    };
+    let Some((group_name, group)) = found else {
+        let known: Vec<&str> = gw.groups.keys().map(String::as_str).collect();
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32602,
+            &format!(
+                "no group {:?} behind this gateway (groups: {})",
+                group.unwrap_or_default(),
+                known.join(", ")
+            ),
+        );
+    };
+    let mut tried: Option<String> = None;
+    for _ in 0..2 {
+        let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
+        let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
+            break;
+        };
+        let Some(addr) = gw.directory.get(lease.id()).map(|b| b.addr) else {
+            break;
+        };
+        let server = lease.id().to_string();
+        let started = Instant::now();
+        match gw
+            .upstream
+            .send(addr, "/mcp", Method::POST, &headers, body.clone())
+            .await
+        {
+            Ok(response) => {
+                let outcome = if response.status().is_server_error() {
+                    Outcome::Failure(FailureKind::Status5xx)
+                } else {
+                    Outcome::Success
+                };
+                lease.finish(outcome, started.elapsed(), Instant::now());
+                return with_gateway_session(gw, &server, response, &body);
+            }
+            Err(e) => {
+                lease.finish(
+                    Outcome::Failure(failure_kind(e)),
+                    started.elapsed(),
+                    Instant::now(),
+                );
+                if tried.is_some() {
+                    return upstream_failed(&server, e, &body);
+                }
+                tried = Some(server);
+            }
+        }
+    }
+    jsonrpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        id,
+        -32603,
+        &format!("no healthy server in group {group_name:?}"),
+    )
+}
+
+/// Passes a server's answer on, its session id (if it sent one) replaced by the gateway's.
+fn with_gateway_session(
+    gw: &Gateway,
+    server: &str,
+    response: http::Response<hyper::body::Incoming>,
+    body: &[u8],
+) -> Response {
+    let upstream = response
+        .headers()
+        .get(SESSION_HEADER)
+        .map(|v| v.to_str().map(str::to_string));
+    let mut out = pass_on(response);
+    match upstream {
+        None => out,
+        Some(Ok(upstream)) => {
+            let signed = session::issue(&gw.key, &Affinity::new(server, upstream))
+                .ok()
+                .and_then(|id| HeaderValue::from_str(&id).ok());
+            match signed {
+                Some(v) => {
+                    out.headers_mut().insert(SESSION_HEADER, v);
+                    out
+                }
+                None => jsonrpc_error(
+                    StatusCode::BAD_GATEWAY,
+                    request_id(body),
+                    -32603,
+                    &format!("server {server} handed out a session id the gateway cannot carry"),
+                ),
+            }
+        }
+        Some(Err(_)) => jsonrpc_error(
+            StatusCode::BAD_GATEWAY,
+            request_id(body),
+            -32603,
+            &format!("server {server} handed out a session id that is not visible ASCII"),
+        ),
+    }
+}
+
+/// A request carrying one of the gateway's session ids: to that session's server, with the
+/// server's own id. An id the gateway did not issue, or whose server is gone, is a 404.
+async fn in_session(
+    gw: &Gateway,
+    id: &HeaderValue,
+    method: Method,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(id) = id.to_str() else {
+        return session_gone(&body, "the session id is not visible ASCII");
+    };
+    let affinity = match session::open(&gw.key, id) {
+        Ok(a) => a,
+        Err(e) => return session_gone(&body, &e.to_string()),
+    };
+    let Some(backend) = gw.directory.get(&affinity.backend) else {
+        return session_gone(
+            &body,
+            &format!("server {} left the fleet", affinity.backend),
+        );
+    };
+    let Ok(upstream_id) = HeaderValue::from_str(&affinity.upstream) else {
+        return session_gone(&body, "the session id is not visible ASCII");
+    };
+    headers.insert(SESSION_HEADER, upstream_id);
+    match gw
+        .upstream
+        .send(backend.addr, "/mcp", method, &headers, body.clone())
+        .await
+    {
+        Ok(response) => with_gateway_session(gw, &backend.id, response, &body),
+        // Nobody listens where the session lived: the server is down, and its sessions died
+        // with it.
+        Err(UpstreamError::Connect) => {
+            session_gone(&body, &format!("server {} is down", backend.id))
+        }
+        Err(e) => upstream_failed(&backend.id, e, &body),
+    }
 }
 
 /// `/metrics`: Prometheus text of every pool member's state and each group's calls.

@@ -55,13 +55,20 @@ pub fn child_program() -> ChildProgram {
 
 /// Starts a fleet with the admin API and waits until it is fully healthy.
 pub async fn start(spec: FleetSpec) -> Fleet {
+    start_with(spec, false).await
+}
+
+/// Starts a fleet with the admin API and, if `gateway`, the gateway (on an ephemeral port);
+/// waits until it is fully healthy.
+#[allow(dead_code)]
+pub async fn start_with(spec: FleetSpec, gateway: bool) -> Fleet {
     let total = spec.server_count();
     let fleet = Fleet::start(
         spec,
         FleetOptions {
             child: Some(child_program()),
             admin: true,
-            gateway: false,
+            gateway,
             memory_repo: None,
         },
     )
