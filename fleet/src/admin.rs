@@ -38,6 +38,15 @@ pub struct FleetView {
     pub servers: Vec<ServerView>,
 }
 
+/// Body of `GET /servers/{id}/history`: the server's recent state transitions, which tell
+/// when a fault was noticed and when the server was healthy again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryView {
+    pub id: String,
+    /// Oldest first; the most recent 64.
+    pub transitions: Vec<crate::registry::Transition>,
+}
+
 /// Body of `POST /servers/{id}/latency`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +60,7 @@ pub fn app(state: AdminState) -> Router {
     Router::new()
         .route("/servers", get(servers))
         .route("/servers/{id}", get(server))
+        .route("/servers/{id}/history", get(history))
         .route("/servers/{id}/kill", post(kill))
         .route("/servers/{id}/pause", post(pause))
         .route("/servers/{id}/resume", post(resume))
@@ -109,6 +119,15 @@ async fn server(
     Path(id): Path<String>,
 ) -> Result<Json<ServerView>, AdminError> {
     Ok(Json(entry(&s, &id)?.view()))
+}
+
+async fn history(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<HistoryView>, AdminError> {
+    let e = entry(&s, &id)?;
+    let transitions = e.lifecycle().health.transitions.iter().cloned().collect();
+    Ok(Json(HistoryView { id, transitions }))
 }
 
 async fn kill(

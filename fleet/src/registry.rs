@@ -104,7 +104,7 @@ pub struct HealthHistory {
     pub transitions: VecDeque<Transition>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Transition {
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,

@@ -303,3 +303,66 @@ async fn a_dead_sessions_server_means_404_then_a_new_session_elsewhere() {
 
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_call_cut_off_by_a_crash_is_retried_on_another_member() {
+    let mut spec = common::spec(2, 0, Isolation::Process);
+    // Probes must not fail for the slowness below: only the kill takes a member out.
+    spec.health.timeout = Duration::from_secs(5);
+    let fleet = common::start_with(spec, true).await;
+    let base = gateway_url(&fleet);
+    let admin = fleet.admin_addr().unwrap();
+    // Both members answer slowly, so the call is still in flight when its server dies.
+    for s in fleet.endpoints() {
+        let resp = common::http()
+            .post(format!("http://{admin}/servers/{}/latency", s.id))
+            .json(&json!({"ms": 1000}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+    let mcp = format!("{base}/mcp");
+    let call = tokio::spawn(async move {
+        common::post_stateless(
+            &mcp,
+            "tools/call",
+            json!({"name": "community__echo", "arguments": {"text": "survives"}}),
+        )
+        .await
+    });
+    let mut busy = None;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if let Some(m) = backends(&fleet).await.groups["community"]
+            .iter()
+            .find(|m| m.outstanding > 0)
+        {
+            busy = Some(m.id.clone());
+            break;
+        }
+    }
+    let busy = busy.expect("the call is in flight on one member");
+    let resp = common::http()
+        .post(format!("http://{admin}/servers/{busy}/kill"))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let (status, body) = call.await.unwrap();
+    assert_eq!(status, 200, "{body:?}");
+    assert!(body.unwrap().to_string().contains("survives"));
+    let metrics = common::http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mcpfleet_gateway_retries_total{group=\"community\"} 1"),
+        "{metrics}"
+    );
+    fleet.stop().await;
+}

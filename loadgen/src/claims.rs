@@ -11,7 +11,8 @@ use crate::{
     fmt_micros,
     measure::HealthSweep,
     runfile::{
-        CapacityResult, Config, ConnectionsResult, FleetFacts, Results, SyncFigures, SyncResult,
+        CapacityResult, ChaosResult, Config, ConnectionsResult, FleetFacts, Results, SyncFigures,
+        SyncResult,
     },
 };
 
@@ -51,8 +52,11 @@ pub enum Metric {
     SyncLagP99Ms,
     /// Acknowledged memory writes missing afterwards (the `sync` scenario).
     LostWrites,
-    /// Seconds from a server's failure to healthy again (the chaos scenario).
+    /// Seconds from a server's failure to healthy again, the slowest of the chaos scenario's
+    /// kills and pauses.
     RecoveryS,
+    /// Share of the chaos scenario's requests that succeeded while servers failed.
+    ChaosSuccessPercent,
 }
 
 impl Metric {
@@ -74,7 +78,7 @@ impl Metric {
             | Metric::ConnectionsLatencyP99Ms => "connections",
             Metric::CapacityRps => "capacity",
             Metric::SyncLagP99Ms | Metric::LostWrites => "sync",
-            Metric::RecoveryS => "chaos",
+            Metric::RecoveryS | Metric::ChaosSuccessPercent => "chaos",
         }
     }
 
@@ -251,6 +255,7 @@ pub struct Evidence<'a> {
     pub connections: Option<&'a ConnectionsResult>,
     pub capacity: Option<&'a CapacityResult>,
     pub sync: Option<&'a SyncResult>,
+    pub chaos: Option<&'a ChaosResult>,
 }
 
 impl Evidence<'_> {
@@ -309,6 +314,10 @@ impl Evidence<'_> {
                     (Some(f), true) => sync_value(metric, f),
                     _ => Err(format!("the sync scenario did not run: {}", s.reason)),
                 }
+            }
+            "chaos" => {
+                let c = self.chaos.ok_or_else(|| not_run("chaos"))?;
+                chaos_value(metric, c)
             }
             other => Err(format!(
                 "needs the `{other}` scenario, which this version of loadgen does not run yet"
@@ -381,6 +390,52 @@ impl Evidence<'_> {
             other => Err(format!("{} is not a latency metric", other.name())),
         }
     }
+}
+
+/// Metrics of the chaos scenario.
+fn chaos_value(metric: Metric, c: &ChaosResult) -> Result<(f64, String), String> {
+    let r = &c.results;
+    let via = if c.through_gateway {
+        "through the gateway"
+    } else {
+        "to the servers directly"
+    };
+    if metric == Metric::ChaosSuccessPercent {
+        if r.requests == 0 {
+            return Err("the chaos load measured no requests".into());
+        }
+        let p = r.ok as f64 * 100.0 / r.requests as f64;
+        return Ok((
+            p,
+            format!(
+                "{p:.3} % of {} requests {via} succeeded during {} faults ({})",
+                r.requests,
+                c.faults.len(),
+                c.specs.join(", ")
+            ),
+        ));
+    }
+    let n = c.recoverable().count();
+    if n == 0 {
+        return Err("no server was killed or paused".into());
+    }
+    let (slowest, never) = c.recovery();
+    if never > 0 {
+        let waited = c.recovery_wait_ms as f64 / 1000.0;
+        return Ok((
+            waited,
+            format!("{never} of {n} servers were not healthy again within {waited:.1} s"),
+        ));
+    }
+    let slowest = slowest.unwrap_or(0);
+    Ok((
+        slowest as f64 / 1000.0,
+        format!(
+            "all {n} servers healthy again, the slowest {} after its fault ({} isolation)",
+            fmt_micros(slowest * 1000),
+            c.isolation.as_deref().unwrap_or("unknown")
+        ),
+    ))
 }
 
 /// Metrics of the connections scenario.
@@ -681,6 +736,7 @@ mod tests {
             connections: None,
             capacity: None,
             sync: None,
+            chaos: None,
         };
         let specs = load(None).expect("the shipped claims parse");
         evaluate(&specs, &e)
@@ -739,6 +795,71 @@ mod tests {
         assert_eq!(verdict(&v, "success_rate_100"), Verdict::NotMeasured);
     }
 
+    fn chaos_run(errors: u64, recovered: &[Option<u64>]) -> ChaosResult {
+        let mut r = Recorder::default();
+        for _ in 0..10_000 {
+            r.record(0, Duration::from_millis(2), Ok(()));
+        }
+        for _ in 0..errors {
+            r.record(0, Duration::from_millis(2), Err(ErrorClass::Connect));
+        }
+        let fault = |recovered_ms: Option<u64>| crate::runfile::FaultRecord {
+            server: "community-0001".into(),
+            action: "kill".into(),
+            at_ms: 10,
+            at_unix_ms: 1,
+            lasted_ms: None,
+            fleet_detect_ms: Some(1),
+            gateway_detect_ms: Some(1),
+            recovered_ms,
+            error: None,
+        };
+        ChaosResult {
+            specs: vec!["kill:10%".into()],
+            load_target: "http://127.0.0.1:7999/mcp".into(),
+            through_gateway: true,
+            isolation: Some("process".into()),
+            servers: 10,
+            faults: recovered.iter().map(|r| fault(*r)).collect(),
+            recovery_wait_ms: 15_000,
+            results: crate::runfile::results(&r, 10.0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn chaos_claims_judge_recovery_and_success_under_faults() {
+        let config = config(64);
+        let health = sweep(10, 10);
+        let judge = |c: &ChaosResult| {
+            let e = Evidence {
+                config: &config,
+                fleet: None,
+                health: &health,
+                latency: None,
+                connections: None,
+                capacity: None,
+                sync: None,
+                chaos: Some(c),
+            };
+            let specs = load(None).expect("the shipped claims parse");
+            evaluate(&specs, &e)
+                .into_iter()
+                .map(|c| (c.id, c.verdict))
+                .collect::<Vec<_>>()
+        };
+        let good = judge(&chaos_run(5, &[Some(300), Some(1_900)]));
+        assert_eq!(verdict(&good, "recovery_uptime"), Verdict::Pass);
+        assert_eq!(verdict(&good, "uptime_999_failover"), Verdict::Pass);
+        let slow = judge(&chaos_run(5, &[Some(300), Some(2_100)]));
+        assert_eq!(verdict(&slow, "recovery_uptime"), Verdict::Fail);
+        let never = judge(&chaos_run(5, &[Some(300), None]));
+        assert_eq!(verdict(&never, "recovery_uptime"), Verdict::Fail);
+        let failing = judge(&chaos_run(11, &[Some(300)]));
+        assert_eq!(verdict(&failing, "uptime_999_failover"), Verdict::Fail);
+        let none = judge(&chaos_run(0, &[]));
+        assert_eq!(verdict(&none, "recovery_uptime"), Verdict::NotMeasured);
+    }
+
     #[test]
     fn claims_files_are_validated_with_the_file_named() {
         let bad = |text: &str, expect: &str| {
@@ -778,6 +899,7 @@ mod tests {
                 connections: None,
                 capacity: None,
                 sync: Some(sync),
+                chaos: None,
             },
         )
         .into_iter()
@@ -873,6 +995,7 @@ mod tests {
                 connections: None,
                 capacity: None,
                 sync: None,
+                chaos: None,
             },
         );
         assert_eq!(claims[0].verdict, Verdict::Pass);

@@ -28,6 +28,10 @@ use crate::target::TargetSpec;
         - sync: --sync-rate memory writes/s for --sync-time seconds, each on a random server \
           and read back with minVersion on another (ack latency, write-to-visible lag), then a \
           check that no acknowledged write is missing (needs servers with the memory tools);\n\
+        - chaos: --chaos-rate requests/s for --chaos-time seconds, through the gateway when the \
+          fleet has one, while --chaos faults (default: kill 10 % of the servers) are injected \
+          through the fleet's admin API; success rate, failures by class, and per fault the \
+          time until the fleet and the gateway noticed and until the server was healthy again;\n\
         - health: the sweep alone.\n\
         It writes run.json and a self-contained report.html into a new run folder, prints the \
         claim verdicts and both paths. Ctrl-C stops early and keeps what was measured, marked \
@@ -46,7 +50,8 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Scenarios to run, in order; `all` runs health, latency, connections, capacity, sync.
+    /// Scenarios to run, in order; `all` runs health, latency, connections, capacity, sync,
+    /// chaos.
     #[arg(
         long = "scenario",
         value_enum,
@@ -88,6 +93,16 @@ pub struct Args {
     /// Let the kernel choose the embedded fleet's ports, e.g. to run beside `fleet up`.
     #[arg(long, conflicts_with = "targets")]
     pub ephemeral_ports: bool,
+
+    /// How the embedded fleet runs its servers: `task` (tokio tasks in this process) or
+    /// `process` (one child process each, as `fleet up --isolation process`).
+    #[arg(long, value_enum, default_value = "task", conflicts_with = "targets")]
+    pub isolation: IsolationChoice,
+
+    /// The fleet admin API the chaos scenario injects faults through, when measuring --target
+    /// servers (e.g. `http://127.0.0.1:7900` of `fleet up`); the embedded fleet's is known.
+    #[arg(long, value_name = "URL")]
+    pub admin: Option<reqwest::Url>,
 
     /// Measure these instead of starting the fleet: MCP endpoint URLs
     /// (`http://127.0.0.1:8000/mcp`), port ranges (`127.0.0.1:8000-8345/mcp`) or a fleet admin
@@ -157,6 +172,22 @@ pub struct Args {
     /// every acknowledged write is present.
     #[arg(long, default_value = "5", value_name = "TIME", value_parser = positive_span)]
     pub sync_time: Duration,
+
+    /// Faults of the chaos scenario: `kill:SHARE` (SIGKILL in process mode; the supervisor
+    /// restarts the server), `pause:SHARE[:FOR]` (the server stops answering, then resumes;
+    /// default 2 s) or `slow:SHARE:MS[:FOR]` (MS added to every request; default 5 s). SHARE
+    /// is a percentage of the servers (`10%`) or a count (`3`); FOR is seconds, `500ms` or
+    /// `1m30s`; each server gets at most one fault. Repeatable; faults are spread over the first 60 % of --chaos-time.
+    #[arg(long = "chaos", value_name = "FAULT", default_value = "kill:10%")]
+    pub chaos: Vec<crate::chaos::FaultSpec>,
+
+    /// How long the chaos scenario measures (after a 1 s warm-up).
+    #[arg(long, default_value = "10", value_name = "TIME", value_parser = positive_span)]
+    pub chaos_time: Duration,
+
+    /// Requests per second of the chaos scenario's load (open model).
+    #[arg(long, default_value = "500", value_name = "REQ/S", value_parser = rate)]
+    pub chaos_rate: f64,
 
     /// Claims to judge the run against (TOML, see ci/claims/seed-report.toml for the format)
     /// [default: the seed report's claims, built in].
@@ -228,7 +259,15 @@ pub enum ScenarioChoice {
     Connections,
     Capacity,
     Sync,
+    Chaos,
     All,
+}
+
+/// `--isolation` of the embedded fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IsolationChoice {
+    Task,
+    Process,
 }
 
 impl Args {
@@ -236,7 +275,7 @@ impl Args {
     pub fn scenario_list(&self) -> Vec<ScenarioChoice> {
         use ScenarioChoice::*;
         let all = self.scenarios.contains(&All);
-        [Health, Latency, Connections, Capacity, Sync]
+        [Health, Latency, Connections, Capacity, Sync, Chaos]
             .into_iter()
             .filter(|s| all || self.scenarios.contains(s))
             .collect()
@@ -251,13 +290,14 @@ impl ScenarioChoice {
             ScenarioChoice::Connections => "connections",
             ScenarioChoice::Capacity => "capacity",
             ScenarioChoice::Sync => "sync",
+            ScenarioChoice::Chaos => "chaos",
             ScenarioChoice::All => "all",
         }
     }
 }
 
 /// A time span: seconds (`15`, `0.5`) or goose's `1h30m`, `2m30s`, `45s`.
-fn span(s: &str) -> Result<Duration, String> {
+pub(crate) fn span(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if let Ok(v) = t.parse::<f64>() {
         return secs_in_range(v);
@@ -338,7 +378,22 @@ mod tests {
             (a.duration, a.ramp_up),
             (Duration::from_secs(90), Duration::from_secs(2))
         );
-        assert_eq!(a.scenario_list().len(), 5, "all by default");
+        assert_eq!(a.scenario_list().len(), 6, "all by default");
+        assert_eq!(a.chaos.len(), 1);
+        assert_eq!(a.chaos[0].to_string(), "kill:10%");
+        assert_eq!(a.isolation, IsolationChoice::Task);
+        let a = Args::try_parse_from([
+            "loadgen",
+            "--chaos",
+            "kill:5%",
+            "--chaos",
+            "pause:2:1s",
+            "--isolation",
+            "process",
+        ])
+        .unwrap();
+        assert_eq!(a.chaos.len(), 2, "a given --chaos replaces the default");
+        assert_eq!(a.isolation, IsolationChoice::Process);
         assert_eq!((a.sync_rate, a.sync_time), (1000.0, Duration::from_secs(5)));
         let a = Args::try_parse_from(["loadgen", "--scenario", "capacity,latency"]).unwrap();
         assert_eq!(
@@ -355,6 +410,17 @@ mod tests {
             &["loadgen", "--capacity-p99", "0"],
             &["loadgen", "--sync-rate", "0"],
             &["loadgen", "--sync-time", "0"],
+            &["loadgen", "--chaos", "kill"],
+            &["loadgen", "--chaos-rate", "0"],
+            &["loadgen", "--chaos-time", "0"],
+            &["loadgen", "--isolation", "thread"],
+            &[
+                "loadgen",
+                "--target",
+                "http://127.0.0.1:1/mcp",
+                "--isolation",
+                "process",
+            ],
             &["loadgen", "--servers", "0"],
             &["loadgen", "--target", "https://example.invalid/mcp"],
             &["loadgen", "--target", "ftp://x/mcp"],

@@ -122,15 +122,26 @@ pub async fn start(
     if args.ephemeral_ports {
         spec = spec.with_ephemeral_ports();
     }
-    spec.isolation = Isolation::Task;
+    spec.isolation = match args.isolation {
+        crate::cli::IsolationChoice::Task => Isolation::Task,
+        crate::cli::IsolationChoice::Process => Isolation::Process,
+    };
     let total = spec.server_count();
-    eprintln!("starting the embedded fleet: {total} servers in this process");
+    match spec.isolation {
+        Isolation::Task => {
+            eprintln!("starting the embedded fleet: {total} servers in this process");
+        }
+        Isolation::Process => {
+            eprintln!("starting the embedded fleet: {total} server processes");
+        }
+    }
     let runtime = FleetRuntime::new().context("cannot start the embedded fleet's runtime")?;
     let started = Instant::now();
     let options = FleetOptions {
         child: None,
         admin: true,
-        gateway: false,
+        // The chaos scenario's load goes through the gateway.
+        gateway: true,
         memory_repo: Some(memory_repo.to_path_buf()),
     };
     let interrupt = stop.clone();
@@ -205,6 +216,51 @@ impl Embedded {
                 })
             })
             .collect()
+    }
+
+    /// The admin API's base URL.
+    pub fn admin_url(&self) -> anyhow::Result<reqwest::Url> {
+        let addr = self
+            .fleet
+            .admin_addr()
+            .context("the embedded fleet serves no admin API")?;
+        format!("http://{addr}/").parse().context("admin API URL")
+    }
+
+    /// The gateway's `/mcp` as one target, with every group's tool mix under its prefix, and
+    /// the gateway's `/backends`.
+    pub fn gateway_target(&self) -> anyhow::Result<Option<(Target, reqwest::Url)>> {
+        let Some(addr) = self.fleet.gateway_addr() else {
+            return Ok(None);
+        };
+        let groups: Vec<(String, fleet::profile::Profile, u32)> = self
+            .fleet
+            .spec()
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), g.profile, g.count))
+            .collect();
+        let target = Target {
+            id: "gateway".into(),
+            group: "gateway".into(),
+            url: format!("http://{addr}/mcp")
+                .parse()
+                .context("gateway URL")?,
+            mix: Arc::new(crate::mix::Mix::federated(&groups)),
+            protocol: crate::mcp::Protocol::Stateless,
+        };
+        let backends = format!("http://{addr}/backends")
+            .parse()
+            .context("gateway URL")?;
+        Ok(Some((target, backends)))
+    }
+
+    /// The fleet's isolation mode, as the run file names it.
+    pub fn isolation(&self) -> &'static str {
+        match self.fleet.spec().isolation {
+            Isolation::Task => "task",
+            Isolation::Process => "process",
+        }
     }
 
     /// Open connections the servers count right now.

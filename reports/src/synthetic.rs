@@ -348,6 +348,7 @@ pub fn run(spec: &Spec) -> RunFile {
         connections: None,
         capacity: None,
         sync,
+        chaos: None,
         claims,
     }
 }

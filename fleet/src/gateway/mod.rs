@@ -114,10 +114,36 @@ impl Directory {
 struct Group {
     pool: Pool,
     /// The group's tools as its servers list them (unprefixed), fetched once.
-    tools: OnceCell<Arc<Vec<Value>>>,
+    tools: OnceCell<Arc<GroupTools>>,
     /// `tools/call`s routed to this group, and those sent a second time to another member.
     calls: AtomicU64,
     retries: AtomicU64,
+}
+
+/// A group's tools as its servers list them, and which of them may be sent twice.
+#[derive(Debug)]
+struct GroupTools {
+    list: Vec<Value>,
+    /// Tools annotated read-only or idempotent: a call to one of them that failed in flight
+    /// (the server died mid-request) is retried on another member, since running it twice
+    /// does no harm.
+    retry_safe: std::collections::HashSet<String>,
+}
+
+impl GroupTools {
+    fn new(list: Vec<Value>) -> Self {
+        let hint = |t: &Value, name: &str| {
+            t.pointer(&format!("/annotations/{name}"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        let retry_safe = list
+            .iter()
+            .filter(|t| hint(t, "readOnlyHint") || hint(t, "idempotentHint"))
+            .filter_map(|t| Some(t.get("name")?.as_str()?.to_string()))
+            .collect();
+        Self { list, retry_safe }
+    }
 }
 
 /// What every gateway request shares.
@@ -411,7 +437,7 @@ async fn list_tools(gw: &Gateway, id: Value) -> Response {
     let mut tools = Vec::new();
     for (name, group) in gw.groups.iter() {
         match group_tools(gw, group).await {
-            Ok(list) => tools.extend(list.iter().filter_map(|t| {
+            Ok(group_tools) => tools.extend(group_tools.list.iter().filter_map(|t| {
                 let mut t = t.clone();
                 let tool = t.get("name")?.as_str()?.to_string();
                 t["name"] = Value::String(format!("{name}{PREFIX_SEPARATOR}{tool}"));
@@ -431,7 +457,7 @@ async fn list_tools(gw: &Gateway, id: Value) -> Response {
 }
 
 /// A group's tools, asked of one of its members the first time.
-async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<Vec<Value>>, String> {
+async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<GroupTools>, String> {
     group
         .tools
         .get_or_try_init(|| async {
@@ -456,7 +482,7 @@ async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<Vec<Value>>, Str
                     continue;
                 };
                 if let Some(tools) = answer.pointer("/result/tools").and_then(Value::as_array) {
-                    return Ok(Arc::new(tools.clone()));
+                    return Ok(Arc::new(GroupTools::new(tools.clone())));
                 }
             }
             Err("no member answered tools/list".to_string())
@@ -612,9 +638,10 @@ async fn call_tool(gw: &Gateway, headers: HeaderMap, mut request: Value, id: Val
                     started.elapsed(),
                     Instant::now(),
                 );
-                // A call may have side effects: only one that never reached its server is
-                // sent again.
-                if !e.never_sent() || tried.is_some() {
+                // A call may have side effects: only one that never reached its server, or
+                // of a tool its servers call read-only or idempotent, is sent again.
+                let again = e.never_sent() || retry_safe(gw, group, tool).await;
+                if !again || tried.is_some() {
                     return upstream_failed(&server, e, &body);
                 }
                 tried = Some(server);
@@ -792,6 +819,14 @@ async fn in_session(
         }
         Err(e) => upstream_failed(&backend.id, e, &body),
     }
+}
+
+/// Whether the group's servers annotate `tool` read-only or idempotent (asking them once, if
+/// the gateway has not yet).
+async fn retry_safe(gw: &Gateway, group: &Group, tool: &str) -> bool {
+    group_tools(gw, group)
+        .await
+        .is_ok_and(|t| t.retry_safe.contains(tool))
 }
 
 /// `/metrics`: Prometheus text of every pool member's state and each group's calls.
