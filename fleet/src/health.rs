@@ -139,6 +139,9 @@ pub(crate) async fn monitor(
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
+            // Killed or restarted while waiting out a long interval: probe the new instance
+            // at the starting pace now, not at the end of the interval.
+            () = entry.state_changed() => continue,
         }
         let state = entry.state();
         if matches!(state, State::Restarting | State::Stopped) {

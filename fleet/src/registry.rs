@@ -139,6 +139,9 @@ pub struct Entry {
     /// Shared by every entry of a registry: bumped on each state change, so followers such as
     /// the gateway react at once instead of polling.
     changes: Arc<watch::Sender<u64>>,
+    /// Wakes this server's health monitor when its state changes (one stored permit, so a
+    /// change between the monitor's look and its wait is not missed).
+    state_changed: tokio::sync::Notify,
 }
 
 impl Entry {
@@ -148,6 +151,7 @@ impl Entry {
             identity,
             port,
             changes,
+            state_changed: tokio::sync::Notify::new(),
             counters: Mutex::default(),
             carried_requests: AtomicU64::new(0),
             faults: watch::channel(Faults::default()).0,
@@ -206,6 +210,13 @@ impl Entry {
         });
         drop(l);
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        self.state_changed.notify_one();
+    }
+
+    /// Completes at the next state change (or at once if one happened since the last call).
+    /// For the one task that watches this server, its health monitor.
+    pub async fn state_changed(&self) {
+        self.state_changed.notified().await;
     }
 
     pub fn state(&self) -> State {

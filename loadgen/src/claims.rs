@@ -417,7 +417,11 @@ fn chaos_value(metric: Metric, c: &ChaosResult) -> Result<(f64, String), String>
     }
     let n = c.recoverable().count();
     if n == 0 {
-        return Err("no server was killed or paused".into());
+        return Err(
+            "no fault needed the fleet to recover (no kill, no pause long enough for \
+                    its health checks to notice)"
+                .into(),
+        );
     }
     let (slowest, never) = c.recovery();
     if never > 0 {

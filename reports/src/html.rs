@@ -319,8 +319,9 @@ fn chaos_section(h: &mut String, c: &ChaosResult) {
     let _ = write!(
         h,
         "<section id=\"chaos\">\n<h2>Chaos</h2>\n<p>{} faults ({}) among {} servers{} while \
-         {} took load {}. <strong>{:.3} %</strong> of {} requests succeeded; {} of {} killed or \
-         paused servers were healthy again{}{}.</p>\n",
+         {} took load {}. <strong>{:.3} %</strong> of {} requests succeeded; {} of {} servers \
+         the fleet had to recover (killed, or paused long enough for it to notice) were healthy \
+         again{}{}.</p>\n",
         c.faults.len(),
         esc(&c.specs.join(", ")),
         c.servers,
@@ -1234,7 +1235,8 @@ mod tests {
         let section = &section[..end];
         for marker in [
             "2 faults (kill:10%) among 20 servers (process isolation)",
-            "1 of 2 killed or paused servers were healthy again, the slowest after 812 ms",
+            "1 of 2 servers the fleet had to recover (killed, or paused long enough for it to \
+             notice) were healthy again, the slowest after 812 ms",
             "waited 15.0 s",
             "<svg",
             "gateway took out",

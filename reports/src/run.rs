@@ -98,11 +98,14 @@ pub struct ChaosResult {
 }
 
 impl ChaosResult {
-    /// Faults that end in a recovery (kill, pause): those whose servers must be healthy again.
+    /// Faults the fleet had to recover from on its own: kills, and pauses long enough for it
+    /// to notice (a shorter pause ends when loadgen lifts it, which is no recovery of the
+    /// fleet's; slow-downs never take a server down).
     pub fn recoverable(&self) -> impl Iterator<Item = &FaultRecord> {
-        self.faults
-            .iter()
-            .filter(|f| f.action != "slow" && f.error.is_none())
+        self.faults.iter().filter(|f| {
+            f.error.is_none()
+                && (f.action == "kill" || (f.action == "pause" && f.fleet_detect_ms.is_some()))
+        })
     }
 
     /// The slowest recovery in milliseconds and how many never recovered within the wait.
