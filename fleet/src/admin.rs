@@ -23,6 +23,7 @@ use crate::{
 pub struct AdminState {
     pub registry: Arc<Registry>,
     pub commands: Commands,
+    pub scaler: Arc<crate::scale::Scaler>,
     pub isolation: Isolation,
     /// Cancelled by `POST /shutdown`; whoever runs the fleet stops it then.
     pub shutdown: CancellationToken,
@@ -47,6 +48,14 @@ pub struct HistoryView {
     pub transitions: Vec<crate::registry::Transition>,
 }
 
+/// Body of `POST /groups/{group}/scale`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRequest {
+    /// Servers the group should have.
+    pub count: u32,
+}
+
 /// Body of `POST /servers/{id}/latency`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +74,7 @@ pub fn app(state: AdminState) -> Router {
         .route("/servers/{id}/pause", post(pause))
         .route("/servers/{id}/resume", post(resume))
         .route("/servers/{id}/latency", post(latency))
+        .route("/groups/{group}/scale", post(scale))
         .route("/metrics", get(metrics))
         .route("/shutdown", post(shutdown))
         .route("/healthz", get(|| async { "ok" }))
@@ -94,7 +104,7 @@ impl IntoResponse for AdminError {
     }
 }
 
-fn entry<'a>(s: &'a AdminState, id: &str) -> Result<&'a Arc<crate::registry::Entry>, AdminError> {
+fn entry(s: &AdminState, id: &str) -> Result<Arc<crate::registry::Entry>, AdminError> {
     s.registry
         .get(id)
         .ok_or_else(|| CommandError::UnknownServer(id.to_string()).into())
@@ -119,6 +129,26 @@ async fn server(
     Path(id): Path<String>,
 ) -> Result<Json<ServerView>, AdminError> {
     Ok(Json(entry(&s, &id)?.view()))
+}
+
+async fn scale(
+    State(s): State<AdminState>,
+    Path(group): Path<String>,
+    Json(req): Json<ScaleRequest>,
+) -> Response {
+    use crate::scale::ScaleError;
+    match s.scaler.scale(&group, req.count).await {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => {
+            let status = match &e {
+                ScaleError::UnknownGroup(..) => StatusCode::NOT_FOUND,
+                ScaleError::TooMany(_) => StatusCode::BAD_REQUEST,
+                ScaleError::Bind { .. } => StatusCode::CONFLICT,
+                ScaleError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            (status, Json(serde_json::json!({"error": e.to_string()}))).into_response()
+        }
+    }
 }
 
 async fn history(

@@ -41,6 +41,9 @@ pub enum Cmd {
     Status(StatusArgs),
     /// Stop a running fleet cleanly.
     Down(AdminArgs),
+    /// Grow or shrink a group of a running fleet: new servers start at once, removed ones stop
+    /// gracefully; the gateway follows without a restart.
+    Scale(ScaleArgs),
     /// Work with the fleet's git-backed memory repository.
     #[command(subcommand)]
     Memory(MemoryCmd),
@@ -129,6 +132,17 @@ pub struct AdminArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The group to scale (as `fleet status` names it, e.g. `community`).
+    pub group: String,
+    /// Servers the group should have (0 empties it).
+    #[arg(value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::scale::MAX_GROUP_SIZE)))]
+    pub count: u32,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub admin: AdminArgs,
@@ -190,6 +204,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Up(args) => up(args).await,
         Cmd::Status(args) => status(args).await,
         Cmd::Down(args) => down(args).await,
+        Cmd::Scale(args) => scale(args).await,
         Cmd::Memory(MemoryCmd::Verify(args)) => verify_memory(args).await,
     }
 }
@@ -484,6 +499,47 @@ pub fn render_status(view: &FleetView, all: bool) -> String {
         }
     }
     out
+}
+
+async fn scale(args: ScaleArgs) -> anyhow::Result<()> {
+    let base = args.admin.admin.trim_end_matches('/').to_string();
+    // Stopping many servers gracefully can take a while; starting them is quick.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .no_proxy()
+        .build()?;
+    let resp = client
+        .post(format!("{base}/groups/{}/scale", args.group))
+        .json(&crate::admin::ScaleRequest { count: args.count })
+        .send()
+        .await
+        .with_context(|| format!("no fleet answers at {base} (is `fleet up` running?)"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{base} answered {status} without JSON"))?;
+    if !status.is_success() {
+        let why = body["error"].as_str().unwrap_or("no reason given");
+        bail!("scaling {} to {} failed: {why}", args.group, args.count);
+    }
+    let outcome: crate::scale::ScaleOutcome =
+        serde_json::from_value(body).context("the fleet's answer to a scale")?;
+    let list = |ids: &[String]| match ids {
+        [] => "none".to_string(),
+        [one] => one.clone(),
+        [first, .., last] => format!("{first} .. {last}"),
+    };
+    println!(
+        "{}: {} servers (added {}: {}; removed {}: {})",
+        outcome.group,
+        outcome.count,
+        outcome.added.len(),
+        list(&outcome.added),
+        outcome.removed.len(),
+        list(&outcome.removed),
+    );
+    Ok(())
 }
 
 async fn down(args: AdminArgs) -> anyhow::Result<()> {

@@ -3,7 +3,6 @@
 //! This is the library entry point the `fleet` binary, `loadgen` and the tests share.
 
 use std::{
-    collections::HashMap,
     net::SocketAddr,
     path::PathBuf,
     sync::Arc,
@@ -16,13 +15,14 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     admin::{self, AdminState},
     gateway::{self, Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
-    health::{self, Prober},
+    health::Prober,
     instance::{ChildProgram, Launcher, ServerMemory},
     listener,
     memory::{Memory, MemoryHandle, Store, StoreOptions, remote},
-    registry::{Entry, Identity, Registry},
+    registry::{Identity, Registry},
+    scale::Scaler,
     spec::{FleetSpec, Isolation},
-    supervisor::{self, Commands, Keepers},
+    supervisor::{Commands, Keepers},
 };
 
 /// Backlog of every listening socket: connection storms of 1000+ clients must not be dropped.
@@ -96,8 +96,9 @@ pub struct Fleet {
     memory: Option<FleetMemory>,
     registry: Arc<Registry>,
     commands: Commands,
-    keepers: Keepers,
-    monitors: Keepers,
+    keepers: Arc<Keepers>,
+    monitors: Arc<Keepers>,
+    scaler: Arc<Scaler>,
     admin_addr: Option<SocketAddr>,
     gateway_addr: Option<SocketAddr>,
     admin_stop: CancellationToken,
@@ -116,21 +117,23 @@ impl std::fmt::Debug for Fleet {
 }
 
 fn bind(addr: SocketAddr, what: impl Fn() -> String) -> Result<std::net::TcpListener, StartError> {
-    let err = |source| StartError::Bind {
+    bind_server(addr).map_err(|source| StartError::Bind {
         addr,
         what: what(),
         source,
-    };
+    })
+}
+
+/// A listening socket with the fleet's backlog, handed to a server's instances.
+pub(crate) fn bind_server(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
         TcpSocket::new_v6()
-    }
-    .map_err(err)?;
-    socket.set_reuseaddr(true).map_err(err)?;
-    socket.bind(addr).map_err(err)?;
-    let listener = socket.listen(BACKLOG).map_err(err)?;
-    listener.into_std().map_err(err)
+    }?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)?.into_std()
 }
 
 impl Fleet {
@@ -201,43 +204,35 @@ impl Fleet {
             child,
             memory: server_memory,
         });
-        let mut entries = Vec::with_capacity(sockets.len());
-        let mut senders = HashMap::new();
-        let mut receivers = Vec::new();
         let changes = Registry::change_channel();
+        let registry = Arc::new(Registry::new(
+            Vec::new(),
+            spec.groups.iter().map(|g| g.name.clone()).collect(),
+            changes,
+        ));
+        let commands = Commands::default();
+        let keepers = Arc::new(Keepers {
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        });
+        let monitors = Arc::new(Keepers {
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        });
+        let scaler = Arc::new(Scaler::new(
+            spec.host,
+            spec.groups.clone(),
+            registry.clone(),
+            commands.clone(),
+            launcher,
+            prober,
+            spec.health.clone(),
+            spec.isolation,
+            keepers.clone(),
+            monitors.clone(),
+        ));
         for (identity, port, socket) in sockets {
-            let entry = Arc::new(Entry::new(identity, port, changes.clone()));
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            senders.insert(entry.identity.id.clone(), tx);
-            receivers.push((entry.clone(), Arc::new(socket), rx));
-            entries.push(entry);
-        }
-        let registry = Arc::new(Registry::new(entries, changes));
-        let commands = Commands::new(senders);
-        let keepers = Keepers {
-            tracker: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
-        };
-        let monitors = Keepers {
-            tracker: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
-        };
-        for (entry, socket, rx) in receivers {
-            keepers.tracker.spawn(supervisor::keep(
-                entry.clone(),
-                socket,
-                launcher.clone(),
-                rx,
-                keepers.shutdown.clone(),
-            ));
-            monitors.tracker.spawn(health::monitor(
-                entry,
-                prober.clone(),
-                spec.health.clone(),
-                spec.isolation,
-                commands.clone(),
-                monitors.shutdown.clone(),
-            ));
+            scaler.add(identity, port, socket);
         }
 
         let shutdown_requested = CancellationToken::new();
@@ -249,6 +244,7 @@ impl Fleet {
             let state = AdminState {
                 registry: registry.clone(),
                 commands: commands.clone(),
+                scaler: scaler.clone(),
                 isolation: spec.isolation,
                 shutdown: shutdown_requested.clone(),
             };
@@ -278,6 +274,7 @@ impl Fleet {
             admin_tracker.spawn(gateway::follow_registry(
                 gateway.clone(),
                 registry.clone(),
+                spec.host,
                 admin_stop.clone(),
             ));
             let listener =
@@ -300,6 +297,7 @@ impl Fleet {
             commands,
             keepers,
             monitors,
+            scaler,
             admin_addr,
             gateway_addr,
             admin_stop,
@@ -341,6 +339,11 @@ impl Fleet {
 
     pub fn commands(&self) -> &Commands {
         &self.commands
+    }
+
+    /// Grows or shrinks groups at runtime (what `fleet scale` asks through the admin API).
+    pub fn scaler(&self) -> &Arc<Scaler> {
+        &self.scaler
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {

@@ -17,6 +17,7 @@ pub mod loopback;
 pub mod memory;
 pub mod profile;
 pub mod registry;
+pub mod scale;
 pub mod server;
 pub mod spec;
 pub mod supervisor;

@@ -278,10 +278,14 @@ pub struct ServerView {
     pub faults: Faults,
 }
 
-/// All servers, in spec order. Fixed after start-up (scaling arrives with the gateway issue).
+/// All servers, in spec order (by group, then index). Servers join and leave at runtime
+/// (`fleet scale`); readers take a snapshot ([`Registry::entries`]) and followers subscribe to
+/// changes ([`Registry::subscribe`]).
 #[derive(Debug)]
 pub struct Registry {
-    entries: Vec<Arc<Entry>>,
+    entries: std::sync::RwLock<Arc<[Arc<Entry>]>>,
+    /// Group names in spec order, which keeps entries sorted after additions.
+    group_order: Vec<String>,
     pub started: Option<Instant>,
     changes: Arc<watch::Sender<u64>>,
 }
@@ -289,12 +293,20 @@ pub struct Registry {
 impl Registry {
     /// A registry of `entries`, which must have been made with `changes` (from
     /// [`Registry::change_channel`]) so their state changes reach [`Registry::subscribe`]rs.
-    pub fn new(entries: Vec<Arc<Entry>>, changes: Arc<watch::Sender<u64>>) -> Self {
-        Self {
-            entries,
+    /// `group_order` names the groups in spec order.
+    pub fn new(
+        entries: Vec<Arc<Entry>>,
+        group_order: Vec<String>,
+        changes: Arc<watch::Sender<u64>>,
+    ) -> Self {
+        let registry = Self {
+            entries: std::sync::RwLock::new(Arc::from(Vec::new())),
+            group_order,
             started: Some(Instant::now()),
             changes,
-        }
+        };
+        registry.replace(entries);
+        registry
     }
 
     /// The channel entries announce state changes on.
@@ -302,21 +314,74 @@ impl Registry {
         Arc::new(watch::channel(0).0)
     }
 
-    /// Wakes whenever any server changes state (the value is a change counter).
+    /// The channel this registry's entries must be made with.
+    pub fn changes(&self) -> Arc<watch::Sender<u64>> {
+        self.changes.clone()
+    }
+
+    /// Wakes whenever a server changes state, joins or leaves (the value is a change counter).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }
 
-    pub fn entries(&self) -> &[Arc<Entry>] {
-        &self.entries
+    /// The servers right now (a snapshot: cheap to take, unaffected by later changes).
+    pub fn entries(&self) -> Arc<[Arc<Entry>]> {
+        self.entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    pub fn get(&self, id: &str) -> Option<&Arc<Entry>> {
-        self.entries.iter().find(|e| e.identity.id == id)
+    pub fn get(&self, id: &str) -> Option<Arc<Entry>> {
+        self.entries().iter().find(|e| e.identity.id == id).cloned()
+    }
+
+    /// Adds a server (or replaces one with the same id) and tells subscribers.
+    pub fn insert(&self, entry: Arc<Entry>) {
+        let mut all: Vec<Arc<Entry>> = self
+            .entries()
+            .iter()
+            .filter(|e| e.identity.id != entry.identity.id)
+            .cloned()
+            .collect();
+        all.push(entry);
+        self.replace(all);
+    }
+
+    /// Removes a server and tells subscribers; gives it back if it was there.
+    pub fn remove(&self, id: &str) -> Option<Arc<Entry>> {
+        let current = self.entries();
+        let gone = current.iter().find(|e| e.identity.id == id).cloned()?;
+        self.replace(
+            current
+                .iter()
+                .filter(|e| e.identity.id != id)
+                .cloned()
+                .collect(),
+        );
+        Some(gone)
+    }
+
+    fn replace(&self, mut all: Vec<Arc<Entry>>) {
+        let rank = |group: &str| {
+            self.group_order
+                .iter()
+                .position(|g| g == group)
+                .unwrap_or(usize::MAX)
+        };
+        all.sort_by(|a, b| {
+            (rank(&a.identity.group), &a.identity.group, a.identity.index).cmp(&(
+                rank(&b.identity.group),
+                &b.identity.group,
+                b.identity.index,
+            ))
+        });
+        *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(all);
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn healthy(&self) -> usize {
-        self.entries
+        self.entries()
             .iter()
             .filter(|e| e.state() == State::Healthy)
             .count()

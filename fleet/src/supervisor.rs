@@ -26,10 +26,10 @@ pub enum Command {
     Restart { reason: String },
 }
 
-/// Sends commands to keepers by server id.
+/// Sends commands to keepers by server id; servers join and leave with `fleet scale`.
 #[derive(Debug, Clone, Default)]
 pub struct Commands {
-    senders: Arc<HashMap<String, mpsc::UnboundedSender<Command>>>,
+    senders: Arc<std::sync::RwLock<HashMap<String, mpsc::UnboundedSender<Command>>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,18 +43,34 @@ pub enum CommandError {
 impl Commands {
     pub fn new(senders: HashMap<String, mpsc::UnboundedSender<Command>>) -> Self {
         Self {
-            senders: Arc::new(senders),
+            senders: Arc::new(std::sync::RwLock::new(senders)),
         }
     }
 
     pub fn send(&self, id: &str, command: Command) -> Result<(), CommandError> {
-        let sender = self
-            .senders
+        let senders = self.senders.read().unwrap_or_else(|e| e.into_inner());
+        let sender = senders
             .get(id)
             .ok_or_else(|| CommandError::UnknownServer(id.to_string()))?;
         sender
             .send(command)
             .map_err(|_| CommandError::ShuttingDown(id.to_string()))
+    }
+
+    /// Routes commands for `id` to a new keeper.
+    pub fn insert(&self, id: String, sender: mpsc::UnboundedSender<Command>) {
+        self.senders
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, sender);
+    }
+
+    /// Forgets a server that left the fleet.
+    pub fn remove(&self, id: &str) {
+        self.senders
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
     }
 }
 

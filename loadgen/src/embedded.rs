@@ -200,17 +200,20 @@ pub async fn start(
 impl Embedded {
     /// Every server, with the tool mix of its profile.
     pub fn targets(&self) -> anyhow::Result<Arc<[Target]>> {
-        let entries = self.fleet.registry().entries();
+        let host = self.fleet.spec().host;
         let mixes = crate::target::Mixes::default();
         self.fleet
-            .endpoints()
-            .into_iter()
-            .zip(entries)
-            .map(|(e, entry)| {
+            .registry()
+            .entries()
+            .iter()
+            .map(|entry| {
+                let addr = std::net::SocketAddr::new(host, entry.port);
                 Ok(Target {
-                    url: e.mcp_url().parse().context("fleet endpoint URL")?,
-                    id: e.id,
-                    group: e.group,
+                    url: format!("http://{addr}/mcp")
+                        .parse()
+                        .context("fleet endpoint URL")?,
+                    id: entry.identity.id.clone(),
+                    group: entry.identity.group.clone(),
                     mix: mixes.get(entry.identity.profile),
                     protocol: crate::mcp::Protocol::default(),
                 })

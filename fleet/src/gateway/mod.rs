@@ -72,19 +72,22 @@ pub struct Backend {
 }
 
 /// The servers behind the gateway, by id and by group.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Directory {
-    by_id: BTreeMap<String, Backend>,
+    by_id: BTreeMap<String, Arc<Backend>>,
 }
 
 impl Directory {
     pub fn new(backends: impl IntoIterator<Item = Backend>) -> Self {
         Self {
-            by_id: backends.into_iter().map(|b| (b.id.clone(), b)).collect(),
+            by_id: backends
+                .into_iter()
+                .map(|b| (b.id.clone(), Arc::new(b)))
+                .collect(),
         }
     }
 
-    pub fn get(&self, id: &str) -> Option<&Backend> {
+    pub fn get(&self, id: &str) -> Option<&Arc<Backend>> {
         self.by_id.get(id)
     }
 
@@ -149,7 +152,8 @@ impl GroupTools {
 /// What every gateway request shares.
 #[derive(Debug, Clone)]
 pub struct Gateway {
-    directory: Arc<Directory>,
+    /// Replaced whole when servers join or leave ([`follow_registry`]).
+    directory: Arc<std::sync::RwLock<Arc<Directory>>>,
     groups: Arc<BTreeMap<String, Group>>,
     upstream: Upstream,
     /// Signs the session ids handed out on `/mcp`.
@@ -179,7 +183,7 @@ impl Gateway {
             })
             .collect();
         Self {
-            directory: Arc::new(directory),
+            directory: Arc::new(std::sync::RwLock::new(Arc::new(directory))),
             groups: Arc::new(groups),
             upstream,
             key,
@@ -206,24 +210,80 @@ impl Gateway {
             .collect()
     }
 
+    /// The server named `id`, if it is behind the gateway.
+    pub fn backend(&self, id: &str) -> Option<Arc<Backend>> {
+        self.directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
     /// Takes `id` out of rotation (`up == false`) or puts it back; false if no group has it.
     pub fn set_up(&self, id: &str, up: bool) -> bool {
-        self.directory
-            .get(id)
+        self.backend(id)
             .and_then(|b| self.groups.get(&b.group))
             .is_some_and(|g| g.pool.set_up(id, up))
     }
+
+    /// Makes `backends` the servers behind the gateway: each group's pool keeps the members
+    /// that stay (with their statistics), gains the new ones and drops those that left.
+    /// Servers of groups the gateway was not started with are ignored.
+    pub fn set_backends(&self, backends: Vec<Backend>) {
+        let directory = Directory::new(backends);
+        let by_group = directory.groups();
+        // While the pools change, the directory holds old and new servers alike, so a pick
+        // never names a server the directory does not know.
+        {
+            let mut current = self.directory.write().unwrap_or_else(|e| e.into_inner());
+            let mut both = (**current).clone();
+            both.by_id
+                .extend(directory.by_id.iter().map(|(k, v)| (k.clone(), v.clone())));
+            *current = Arc::new(both);
+        }
+        for (name, group) in self.groups.iter() {
+            let ids = by_group.get(name).map_or(&[][..], Vec::as_slice);
+            group.pool.set_members(ids);
+        }
+        *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(directory);
+    }
 }
 
-/// Keeps the gateway's pools in step with the registry until `stop`: a server is in rotation
-/// while it is healthy, out of it from the moment it is killed, restarting, starting or failing
-/// its probes. Wakes on every state change rather than polling.
-pub async fn follow_registry(gw: Gateway, registry: Arc<Registry>, stop: CancellationToken) {
+/// Keeps the gateway's pools in step with the registry until `stop`: servers that join or
+/// leave (`fleet scale`) join or leave the pools; a server is in rotation while it is healthy,
+/// out of it from the moment it is killed, restarting, starting or failing its probes. Wakes on
+/// every change rather than polling. `host` is where the servers listen.
+pub async fn follow_registry(
+    gw: Gateway,
+    registry: Arc<Registry>,
+    host: std::net::IpAddr,
+    stop: CancellationToken,
+) {
     let mut changes = registry.subscribe();
     let mut known: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    let mut members: Vec<(String, u16)> = Vec::new();
     loop {
         changes.borrow_and_update();
-        for entry in registry.entries() {
+        let entries = registry.entries();
+        let now: Vec<(String, u16)> = entries
+            .iter()
+            .map(|e| (e.identity.id.clone(), e.port))
+            .collect();
+        if now != members {
+            gw.set_backends(
+                entries
+                    .iter()
+                    .map(|e| Backend {
+                        id: e.identity.id.clone(),
+                        group: e.identity.group.clone(),
+                        addr: std::net::SocketAddr::new(host, e.port),
+                    })
+                    .collect(),
+            );
+            known.retain(|id, _| now.iter().any(|(n, _)| n == id));
+            members = now;
+        }
+        for entry in entries.iter() {
             let up = entry.state() == ServerState::Healthy;
             if known.get(&entry.identity.id) != Some(&up) {
                 gw.set_up(&entry.identity.id, up);
@@ -311,7 +371,7 @@ async fn pinned(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(backend) = gw.directory.get(&server) else {
+    let Some(backend) = gw.backend(&server) else {
         return jsonrpc_error(
             StatusCode::NOT_FOUND,
             request_id(&body),
@@ -518,7 +578,7 @@ async fn exchange(
     body: String,
 ) -> Option<(Value, StatusCode)> {
     let started = Instant::now();
-    let addr = gw.directory.get(lease.id()).map(|b| b.addr)?;
+    let addr = gw.backend(lease.id()).map(|b| b.addr)?;
     let response = match gw
         .upstream
         .send(addr, "/mcp", Method::POST, headers, Bytes::from(body))
@@ -613,7 +673,7 @@ async fn call_tool(gw: &Gateway, headers: HeaderMap, mut request: Value, id: Val
         let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
             break;
         };
-        let Some(addr) = gw.directory.get(lease.id()).map(|b| b.addr) else {
+        let Some(addr) = gw.backend(lease.id()).map(|b| b.addr) else {
             break;
         };
         let started = Instant::now();
@@ -700,7 +760,7 @@ async fn start_session(
         let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
             break;
         };
-        let Some(addr) = gw.directory.get(lease.id()).map(|b| b.addr) else {
+        let Some(addr) = gw.backend(lease.id()).map(|b| b.addr) else {
             break;
         };
         let server = lease.id().to_string();
@@ -796,7 +856,7 @@ async fn in_session(
         Ok(a) => a,
         Err(e) => return session_gone(&body, &e.to_string()),
     };
-    let Some(backend) = gw.directory.get(&affinity.backend) else {
+    let Some(backend) = gw.backend(&affinity.backend) else {
         return session_gone(
             &body,
             &format!("server {} left the fleet", affinity.backend),
