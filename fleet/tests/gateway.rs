@@ -179,6 +179,84 @@ async fn federated_tools_and_failover_when_a_replica_dies() {
         retries, connect_failures,
         "every refused call was retried once: {metrics}"
     );
+    // Latency by group, method and tool, and by backend, as Prometheus histograms.
+    let count = |prefix: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(
+        count(
+            "mcpfleet_gateway_request_duration_seconds_count{group=\"community\",method=\"tools/call\",tool=\"echo\"}"
+        ),
+        61,
+        "{metrics}"
+    );
+    assert_eq!(
+        count(
+            "mcpfleet_gateway_requests_total{group=\"community\",method=\"tools/call\",tool=\"echo\",outcome=\"ok\"}"
+        ),
+        61
+    );
+    assert!(
+        metrics.contains(
+            "mcpfleet_gateway_request_duration_seconds_bucket{group=\"community\",method=\"tools/call\",tool=\"echo\",le=\"+Inf\"} 61"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        count("mcpfleet_gateway_backend_request_duration_seconds_count{group=\"community\"") >= 61,
+        "{metrics}"
+    );
+
+    // Only the tool's name is edited: the same text inside the arguments arrives unchanged,
+    // and the fields may come in any order.
+    let resp = common::http()
+        .post(&mcp)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "community__echo")
+        .body(format!(
+            r#"{{"params":{{"arguments":{{"text":"community__echo"}},"_meta":{},"name":"community__echo"}},"method":"tools/call","id":"x-1","jsonrpc":"2.0"}}"#,
+            fleet::server::stateless_meta()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = fleet::server::first_jsonrpc_message(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(body["id"], "x-1");
+    assert_eq!(
+        body["result"]["structuredContent"]["text"], "community__echo",
+        "{body}"
+    );
+
+    // Headers that contradict the body are refused.
+    let resp = common::http()
+        .post(&mcp)
+        .header("content-type", "application/json")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "community__add")
+        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                      "params": {"name": "community__echo", "arguments": {"text": "x"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = common::http()
+        .post(&mcp)
+        .header("content-type", "application/json")
+        .header("mcp-method", "tools/list")
+        .json(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                      "params": {"name": "community__echo", "arguments": {"text": "x"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
 
     // Bad requests get JSON-RPC errors, not crashes.
     let (status, body) = common::post_stateless(
@@ -203,4 +281,61 @@ async fn federated_tools_and_failover_when_a_replica_dies() {
 
     stop.cancel();
     fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_answering_garbage_is_a_502_with_a_json_rpc_error() {
+    // A "server" that answers every POST with a JSON content type and a body that is not JSON.
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(|| async {
+            (
+                [("content-type", "application/json")],
+                "{\"jsonrpc\": \"2.0\", garbage",
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let directory = Directory::new([Backend {
+        id: "broken-0000".into(),
+        group: "broken".into(),
+        addr,
+    }]);
+    let gw = Gateway::new(
+        directory,
+        Upstream::new(Duration::from_secs(10)),
+        SessionKey::random().unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(listener::serve(
+        listener,
+        gw.router(),
+        Arc::new(Counters::default()),
+        stop.clone(),
+    ));
+    for url in [format!("{base}/mcp"), format!("{base}/mcp/broken-0000")] {
+        let (status, body) = common::post_stateless(
+            &url,
+            "tools/call",
+            json!({"name": "broken__x", "arguments": {}}),
+        )
+        .await;
+        assert_eq!(status, 502, "{url}");
+        let body = body.unwrap();
+        assert_eq!(body["id"], 7, "{body}");
+        assert_eq!(body["error"]["code"], -32603);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("broken-0000") && message.contains("not JSON"),
+            "{message}"
+        );
+    }
+    // The gateway keeps serving.
+    let (status, _) = common::post_stateless(&format!("{base}/mcp"), "ping", json!({})).await;
+    assert_eq!(status, 200);
+    stop.cancel();
 }

@@ -265,6 +265,9 @@ pub struct MemberStats {
     /// milliseconds since the Unix epoch, oldest first (the last [`TAKEN_OUT_KEPT`]): how a
     /// chaos run times detection against the moment it killed the server.
     pub taken_out_at_ms: Vec<u64>,
+    /// Latency of the requests it answered.
+    #[serde(skip)]
+    pub latency: super::histogram::Snapshot,
 }
 
 /// How many taken-out times a member remembers.
@@ -312,6 +315,7 @@ struct Member {
     failures: FailureCounts,
     ejections_total: u64,
     taken_out_at_ms: VecDeque<u64>,
+    latency: super::histogram::Histogram,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -338,6 +342,7 @@ impl Member {
             failures: FailureCounts::default(),
             ejections_total: 0,
             taken_out_at_ms: VecDeque::new(),
+            latency: super::histogram::Histogram::default(),
         }
     }
 
@@ -408,6 +413,7 @@ impl Member {
             failures: self.failures,
             successes_total: self.successes_total,
             taken_out_at_ms: self.taken_out_at_ms.iter().copied().collect(),
+            latency: self.latency.snapshot(),
         }
     }
 }
@@ -712,6 +718,7 @@ impl Lease {
         match outcome {
             Outcome::Success => {
                 m.successes_total += 1;
+                m.latency.record(latency);
                 let sample = latency.as_secs_f64() * 1e6;
                 let prior = m.latency_us(now, pool_us, config.idle_half_life);
                 m.ewma_us = prior + config.alpha() * (sample - prior);

@@ -23,6 +23,7 @@
 //! unknown tool prefix the JSON-RPC error for invalid params.
 
 pub mod balance;
+pub mod histogram;
 pub mod session;
 pub mod upstream;
 
@@ -160,6 +161,71 @@ pub struct Gateway {
     key: SessionKey,
     /// Seeds each request's random choice of two backends.
     picks: Arc<AtomicU64>,
+    /// Latency and outcomes of `/mcp` requests by group, method and tool.
+    calls: Arc<CallTable>,
+}
+
+/// Most distinct (group, method, tool) series `/metrics` keeps; requests beyond count under
+/// `other`, so clients inventing tool names cannot grow the gateway's memory.
+const MAX_CALL_SERIES: usize = 1024;
+
+/// What `/metrics` reports per group, method and tool.
+#[derive(Debug, Default)]
+struct CallStats {
+    latency: histogram::Histogram,
+    ok: AtomicU64,
+    failed: AtomicU64,
+}
+
+type CallKey = (String, String, String);
+
+#[derive(Debug, Default)]
+struct CallTable {
+    series: std::sync::RwLock<std::collections::HashMap<CallKey, Arc<CallStats>>>,
+}
+
+impl CallTable {
+    fn get(&self, group: &str, method: &str, tool: &str) -> Arc<CallStats> {
+        let key = (group.to_string(), method.to_string(), tool.to_string());
+        if let Some(s) = self
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return s.clone();
+        }
+        let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
+        let key = if series.len() >= MAX_CALL_SERIES && !series.contains_key(&key) {
+            (
+                "other".to_string(),
+                "other".to_string(),
+                "other".to_string(),
+            )
+        } else {
+            key
+        };
+        series.entry(key).or_default().clone()
+    }
+
+    fn snapshot(&self) -> Vec<(CallKey, histogram::Snapshot, u64, u64)> {
+        let mut all: Vec<_> = self
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, s)| {
+                (
+                    k.clone(),
+                    s.latency.snapshot(),
+                    s.ok.load(Ordering::Relaxed),
+                    s.failed.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
 }
 
 impl Gateway {
@@ -188,6 +254,7 @@ impl Gateway {
             upstream,
             key,
             picks: Arc::new(AtomicU64::new(0)),
+            calls: Arc::default(),
         }
     }
 
@@ -384,9 +451,57 @@ async fn pinned(
         .send(backend.addr, "/mcp", method, &headers, body.clone())
         .await
     {
-        Ok(response) => pass_on(response),
+        Ok(response) => relay(&backend.id, response, &body)
+            .await
+            .unwrap_or_else(|bad| bad),
         Err(e) => upstream_failed(&backend.id, e, &body),
     }
+}
+
+/// A backend's answer, passed on: an event stream as it arrives; a JSON body read whole and
+/// checked first, so a server that answers garbage gives the client a 502 with a JSON-RPC
+/// error (the `Err`) instead of the garbage.
+async fn relay(
+    server: &str,
+    response: http::Response<hyper::body::Incoming>,
+    request: &[u8],
+) -> Result<Response, Response> {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Ok(pass_on(response));
+    }
+    let (parts, body) = response.into_parts();
+    let garbage = |why: &str| {
+        jsonrpc_error(
+            StatusCode::BAD_GATEWAY,
+            request_id(request),
+            -32603,
+            &format!("server {server} {why}"),
+        )
+    };
+    let bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Err(garbage("broke off its answer")),
+    };
+    let parses = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok();
+    if parts.status.is_success() && !parses {
+        return Err(garbage("answered with something that is not JSON"));
+    }
+    let mut out = Response::new(Body::from(bytes));
+    *out.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if name != header::CONNECTION
+            && name != header::TRANSFER_ENCODING
+            && name != header::CONTENT_LENGTH
+        {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// A backend's answer, streamed back as it arrives (SSE included).
@@ -449,28 +564,68 @@ async fn mcp(
 
 /// A stateless request to the fleet as one server, or the `initialize` of a session.
 async fn federated(gw: Gateway, query: McpQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            return jsonrpc_error(
-                StatusCode::BAD_REQUEST,
-                Value::Null,
-                -32700,
-                "the body is not a JSON-RPC request object",
-            );
-        }
+    // One pass over the body that builds no tree: the id, the method and where the tool name
+    // sits, so a call is forwarded with only its name edited.
+    let Ok(peek) = serde_json::from_slice::<Peek<'_>>(&body) else {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            -32700,
+            "the body is not a JSON-RPC request object",
+        );
     };
-    let id = request.get("id").cloned().unwrap_or(Value::Null);
-    let method = request
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let id = peek.id();
+    let method = peek.method.as_deref().unwrap_or_default();
+    if let Some(said) = headers.get("mcp-method").and_then(|v| v.to_str().ok())
+        && said != method
+        && !method.is_empty()
+    {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32600,
+            &format!("the Mcp-Method header says {said:?} but the body's method is {method:?}"),
+        );
+    }
+    let started = Instant::now();
+    let name = peek.params.as_ref().and_then(|p| p.name);
+    let (group_label, tool_label) = match (method, name) {
+        ("tools/call", Some(raw)) => {
+            let name: String = serde_json::from_str(raw.get()).unwrap_or_default();
+            match name.split_once(PREFIX_SEPARATOR) {
+                Some((g, t)) if gw.groups.contains_key(g) => (g.to_string(), t.to_string()),
+                _ => ("unknown".to_string(), "unknown".to_string()),
+            }
+        }
+        _ => (String::new(), String::new()),
+    };
+    let response = dispatch(&gw, query, headers, &body, method, name, id).await;
+    let stats = gw.calls.get(&group_label, method, &tool_label);
+    stats.latency.record(started.elapsed());
+    if response.status().is_success() {
+        stats.ok.fetch_add(1, Ordering::Relaxed);
+    } else {
+        stats.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    response
+}
+
+/// Answers one request of `/mcp` by its method.
+async fn dispatch(
+    gw: &Gateway,
+    query: McpQuery,
+    headers: HeaderMap,
+    body: &Bytes,
+    method: &str,
+    name: Option<&serde_json::value::RawValue>,
+    id: Value,
+) -> Response {
     if method == "initialize" {
-        return start_session(&gw, query.group.as_deref(), headers, body, id).await;
+        return start_session(gw, query.group.as_deref(), headers, body.clone(), id).await;
     }
     match method {
-        "tools/list" => list_tools(&gw, id).await,
-        "tools/call" => call_tool(&gw, headers, request, id).await,
+        "tools/list" => list_tools(gw, id).await,
+        "tools/call" => call_tool(gw, headers, body, name, id).await,
         "ping" => result(id, json!({})),
         "" => jsonrpc_error(StatusCode::BAD_REQUEST, id, -32600, "no method"),
         other => jsonrpc_error(
@@ -480,6 +635,46 @@ async fn federated(gw: Gateway, query: McpQuery, headers: HeaderMap, body: Bytes
             &format!("method {other:?} is not offered through the gateway's /mcp"),
         ),
     }
+}
+
+/// What the gateway reads of a request body, borrowed from it.
+#[derive(Debug, Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    params: Option<PeekParams<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PeekParams<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a serde_json::value::RawValue>,
+}
+
+impl Peek<'_> {
+    fn id(&self) -> Value {
+        self.id
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// `body` with the JSON string at `raw` (a slice of it) replaced by `replacement`, quoted.
+fn splice(body: &[u8], raw: &serde_json::value::RawValue, replacement: &str) -> Option<Bytes> {
+    let start = (raw.get().as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    let end = start + raw.get().len();
+    if end > body.len() {
+        return None;
+    }
+    let quoted = serde_json::to_string(replacement).ok()?;
+    let mut out = Vec::with_capacity(body.len() - (end - start) + quoted.len());
+    out.extend_from_slice(&body[..start]);
+    out.extend_from_slice(quoted.as_bytes());
+    out.extend_from_slice(&body[end..]);
+    Some(Bytes::from(out))
 }
 
 fn result(id: Value, result: Value) -> Response {
@@ -633,12 +828,19 @@ fn failure_kind(e: UpstreamError) -> FailureKind {
 
 /// `tools/call` of `{group}__{tool}`: to a member of the group's pool, the tool's own name
 /// restored; once more to another member when the first could not be reached.
-async fn call_tool(gw: &Gateway, headers: HeaderMap, mut request: Value, id: Value) -> Response {
-    let name = request
-        .pointer("/params/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+async fn call_tool(
+    gw: &Gateway,
+    headers: HeaderMap,
+    body: &Bytes,
+    name: Option<&serde_json::value::RawValue>,
+    id: Value,
+) -> Response {
+    let Some(raw) = name else {
+        return jsonrpc_error(StatusCode::OK, id, -32602, "tools/call without params.name");
+    };
+    let Ok(name) = serde_json::from_str::<std::borrow::Cow<'_, str>>(raw.get()) else {
+        return jsonrpc_error(StatusCode::OK, id, -32602, "params.name is not a string");
+    };
     let Some((group_name, tool)) = name.split_once(PREFIX_SEPARATOR) else {
         return jsonrpc_error(
             StatusCode::OK,
@@ -655,8 +857,24 @@ async fn call_tool(gw: &Gateway, headers: HeaderMap, mut request: Value, id: Val
             &format!("unknown tool {name:?}: no group {group_name:?} behind this gateway"),
         );
     };
-    request["params"]["name"] = Value::String(tool.to_string());
-    let body = Bytes::from(request.to_string());
+    if let Some(said) = headers.get("mcp-name")
+        && said.as_bytes() != name.as_bytes()
+    {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32600,
+            &format!("the Mcp-Name header does not match the tool name {name:?}"),
+        );
+    }
+    let Some(body) = splice(body, raw, tool) else {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32700,
+            "cannot edit the request",
+        );
+    };
     let mut headers = headers;
     match HeaderValue::from_str(tool) {
         Ok(v) => {
@@ -683,13 +901,15 @@ async fn call_tool(gw: &Gateway, headers: HeaderMap, mut request: Value, id: Val
             .await
         {
             Ok(response) => {
-                let outcome = if response.status().is_server_error() {
-                    Outcome::Failure(FailureKind::Status5xx)
-                } else {
-                    Outcome::Success
+                let server_error = response.status().is_server_error();
+                let relayed = relay(lease.id(), response, &body).await;
+                let outcome = match (&relayed, server_error) {
+                    (Err(_), _) => Outcome::Failure(FailureKind::BadResponse),
+                    (Ok(_), true) => Outcome::Failure(FailureKind::Status5xx),
+                    (Ok(_), false) => Outcome::Success,
                 };
                 lease.finish(outcome, started.elapsed(), Instant::now());
-                return pass_on(response);
+                return relayed.unwrap_or_else(|bad| bad);
             }
             Err(e) => {
                 let server = lease.id().to_string();
@@ -777,7 +997,7 @@ async fn start_session(
                     Outcome::Success
                 };
                 lease.finish(outcome, started.elapsed(), Instant::now());
-                return with_gateway_session(gw, &server, response, &body);
+                return with_gateway_session(gw, &server, response, &body).await;
             }
             Err(e) => {
                 lease.finish(
@@ -801,7 +1021,7 @@ async fn start_session(
 }
 
 /// Passes a server's answer on, its session id (if it sent one) replaced by the gateway's.
-fn with_gateway_session(
+async fn with_gateway_session(
     gw: &Gateway,
     server: &str,
     response: http::Response<hyper::body::Incoming>,
@@ -811,7 +1031,10 @@ fn with_gateway_session(
         .headers()
         .get(SESSION_HEADER)
         .map(|v| v.to_str().map(str::to_string));
-    let mut out = pass_on(response);
+    let mut out = match relay(server, response, body).await {
+        Ok(out) => out,
+        Err(bad) => return bad,
+    };
     match upstream {
         None => out,
         Some(Ok(upstream)) => {
@@ -871,7 +1094,7 @@ async fn in_session(
         .send(backend.addr, "/mcp", method, &headers, body.clone())
         .await
     {
-        Ok(response) => with_gateway_session(gw, &backend.id, response, &body),
+        Ok(response) => with_gateway_session(gw, &backend.id, response, &body).await,
         // Nobody listens where the session lived: the server is down, and its sessions died
         // with it.
         Err(UpstreamError::Connect) => {
@@ -1005,6 +1228,63 @@ pub fn render_metrics(gw: &Gateway) -> String {
                 m.failures.get(kind)
             );
         }
+    }
+    gauge(
+        &mut out,
+        "mcpfleet_gateway_backend_request_duration_seconds",
+        "Latency of the requests each backend answered, as the gateway timed them.",
+        "histogram",
+    );
+    for (group, m) in &members {
+        m.latency.render(
+            &mut out,
+            "mcpfleet_gateway_backend_request_duration_seconds",
+            &format!(
+                "group=\"{}\",backend=\"{}\"",
+                histogram::label(group),
+                histogram::label(&m.id)
+            ),
+        );
+    }
+    let calls = gw.calls.snapshot();
+    gauge(
+        &mut out,
+        "mcpfleet_gateway_request_duration_seconds",
+        "Latency of /mcp requests through the gateway by group, method and tool (group and \
+         tool empty for methods the gateway answers itself).",
+        "histogram",
+    );
+    let labels = |(g, m, t): &CallKey| {
+        format!(
+            "group=\"{}\",method=\"{}\",tool=\"{}\"",
+            histogram::label(g),
+            histogram::label(m),
+            histogram::label(t)
+        )
+    };
+    for (key, latency, _, _) in &calls {
+        latency.render(
+            &mut out,
+            "mcpfleet_gateway_request_duration_seconds",
+            &labels(key),
+        );
+    }
+    gauge(
+        &mut out,
+        "mcpfleet_gateway_requests_total",
+        "/mcp requests by group, method, tool and outcome (ok: a 2xx answer).",
+        "counter",
+    );
+    for (key, _, ok, failed) in &calls {
+        let l = labels(key);
+        let _ = writeln!(
+            out,
+            "mcpfleet_gateway_requests_total{{{l},outcome=\"ok\"}} {ok}"
+        );
+        let _ = writeln!(
+            out,
+            "mcpfleet_gateway_requests_total{{{l},outcome=\"failed\"}} {failed}"
+        );
     }
     out
 }
