@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Gateway overhead, side by side in one run: loadgen calling `echo` on a fleet's community
+# servers (1) directly, (2) through a bare round-robin hyper proxy (benches/bin/bare_proxy.rs,
+# the least any proxy costs) and (3) through the fleet's gateway `/mcp` (`community__echo`).
+# Interleaved repeats of: a closed loop at USERS users (throughput), and an open model at RATE
+# req/s (p50/p99 latency from the intended send time). Prints medians and ratios to direct.
+# Usage: benches/run-gateway.sh [SECS] [USERS] [RATE] [REPEATS] [SERVERS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-8}
+users=${2:-32}
+rate=${3:-2000}
+repeats=${4:-3}
+servers=${5:-10}
+command -v curl >/dev/null || { echo "installing curl"; apt-get install -y -qq curl >/dev/null; }
+cargo build --release -q -p fleet -p loadgen
+cargo build --release -q -p benches --bin bare-proxy
+out=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
+target/release/fleet up --servers "$servers" --no-memory --ephemeral-ports --admin-port 0 \
+  --gateway-port 0 >"$out/fleet.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do grep -q ' gateway ' "$out/fleet.log" 2>/dev/null && break; sleep 0.1; done
+admin=$(awk '$1 == "admin" {sub("/servers", "", $2); print $2}' "$out/fleet.log")
+gateway=$(awk '$1 == "gateway" {print $2}' "$out/fleet.log")
+[ -n "$admin" ] && [ -n "$gateway" ] || { cat "$out/fleet.log"; exit 1; }
+mapfile -t backends < <(curl -s "$admin/servers" | python3 -c '
+import json, sys
+for s in json.load(sys.stdin)["servers"]:
+    if s["group"] == "community":
+        print("127.0.0.1:%d" % s["port"])')
+target/release/bare-proxy "${backends[@]}" >"$out/proxy.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q '^proxy' "$out/proxy.log" 2>/dev/null && break; sleep 0.1; done
+proxy=$(awk '/^proxy/{print $2}' "$out/proxy.log")
+[ -n "$proxy" ] || { cat "$out/proxy.log"; exit 1; }
+direct=()
+for b in "${backends[@]}"; do direct+=("http://$b/mcp"); done
+echo "fleet: $servers servers (${#backends[@]} community), gateway $gateway, proxy $proxy"
+echo "$(nproc) CPUs; $secs s per run, closed loop at $users users, open model at $rate req/s"
+
+run() { # $1: label, $2: extra flags (string), rest: targets...; writes "rps p50_us p99_us" to $out/res
+  local label=$1 extra=$2
+  shift 2
+  local tool='echo:{"text":"hi"}'
+  [ "$label" = gateway ] && tool='community__echo:{"text":"hi"}'
+  rm -rf "$out/run"
+  # shellcheck disable=SC2086
+  target/release/loadgen --scenario latency --users "$users" --warmup 1 --run-time "$secs" \
+    --tool "$tool" $extra --out "$out/run" --target "$@" >"$out/lg.log" 2>&1 \
+    || { tail -20 "$out/lg.log"; exit 1; }
+  python3 - "$out/run/run.json" >"$out/res" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["latency"]
+l = r["latency_us"]
+errors = r["requests"] - r["ok"]
+if errors:
+    print(f"warning: {errors} errors", file=sys.stderr)
+print(f'{r["throughput_rps"]:.0f} {l["p50"]} {l["p99"]}')
+PY
+}
+
+declare -A rps p50 p99
+for i in $(seq "$repeats"); do
+  for label in direct proxy gateway; do
+    case $label in
+      direct) targets=("${direct[@]}") ;;
+      proxy) targets=("$proxy") ;;
+      gateway) targets=("$gateway") ;;
+    esac
+    run "$label" "" "${targets[@]}"
+    read -r r _ _ <"$out/res"
+    rps[$label]+="$r "
+    run "$label" "--rate $rate" "${targets[@]}"
+    read -r _ a b <"$out/res"
+    p50[$label]+="$a "
+    p99[$label]+="$b "
+    echo "repeat $i $label: closed $r req/s; at $rate req/s p50 $a us, p99 $b us"
+  done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+echo
+printf '%-8s %12s %12s %12s %14s %14s\n' "" "req/s" "p50 us" "p99 us" "req/s / direct" "p50 - direct"
+d_rps=$(echo "${rps[direct]}" | median)
+d_p50=$(echo "${p50[direct]}" | median)
+for label in direct proxy gateway; do
+  m_rps=$(echo "${rps[$label]}" | median)
+  m_p50=$(echo "${p50[$label]}" | median)
+  m_p99=$(echo "${p99[$label]}" | median)
+  printf '%-8s %12s %12s %12s %14s %14s\n' "$label" "$m_rps" "$m_p50" "$m_p99" \
+    "$(awk -v a="$m_rps" -v b="$d_rps" 'BEGIN{printf "%.0f %%", a * 100 / b}')" \
+    "$((m_p50 - d_p50)) us"
+done
