@@ -396,6 +396,94 @@ fn ceilings_fail_when_exceeded_and_apply_only_when_set() {
     );
 }
 
+/// A healthy run plus a chaos phase: `failed` of its requests failed, and the recovery times of
+/// its kills (`None`: never healthy again).
+fn with_chaos(failed: u64, recovered: &[Option<u64>]) -> RunFile {
+    use reports::run::{ChaosResult, FaultRecord};
+    let mut file = run(&Spec::default());
+    let mut results = file.latency.clone().unwrap();
+    results.ok = results.requests - failed;
+    file.chaos = Some(ChaosResult {
+        specs: vec!["kill:10%".into()],
+        load_target: "http://127.0.0.1:7999/mcp".into(),
+        through_gateway: true,
+        isolation: Some("task".into()),
+        servers: 20,
+        faults: recovered
+            .iter()
+            .enumerate()
+            .map(|(i, r)| FaultRecord {
+                server: format!("community-{i:04}"),
+                action: "kill".into(),
+                at_ms: 100,
+                at_unix_ms: 1,
+                lasted_ms: None,
+                fleet_detect_ms: Some(2),
+                gateway_detect_ms: Some(2),
+                recovered_ms: *r,
+                error: None,
+            })
+            .collect(),
+        recovery_wait_ms: 15_000,
+        results,
+    });
+    file
+}
+
+#[test]
+fn chaos_failures_and_unrecovered_servers_fail_their_invariants() {
+    let config = Config::parse("[ceilings]\nchaos_recovery_max_ms = 2000\n", "c.toml").unwrap();
+    let good = gate::evaluate(
+        &config,
+        &[],
+        &[named("ok.json", with_chaos(0, &[Some(40), Some(90)]))],
+    );
+    assert!(good.passed(), "{}", good.summary());
+    for name in [
+        "chaos.ran",
+        "chaos.failed",
+        "chaos.recovered",
+        "chaos_recovery_max_ms",
+    ] {
+        assert_eq!(check(&good, name, None).status, Status::Passed, "{name}");
+    }
+
+    let requests = with_chaos(0, &[]).chaos.unwrap().results.requests;
+    let o = gate::evaluate(
+        &config,
+        &[],
+        &[named(
+            "bad.json",
+            with_chaos(requests / 100, &[Some(40), None]),
+        )],
+    );
+    assert_eq!(failed_names(&o), ["chaos.failed", "chaos.recovered"]);
+    let c = check(&o, "chaos.recovered", None);
+    assert!(c.message.contains("community-0001"), "{c}");
+    assert_eq!(
+        check(&o, "chaos_recovery_max_ms", None).status,
+        Status::Skipped
+    );
+
+    let slow = gate::evaluate(
+        &config,
+        &[],
+        &[named("slow.json", with_chaos(0, &[Some(2_500)]))],
+    );
+    assert_eq!(failed_names(&slow), ["chaos_recovery_max_ms"]);
+
+    // A run without chaos skips its checks, unless the phase is required.
+    let o = gate::evaluate(&config, &[], &[healthy("ok.json")]);
+    assert_eq!(check(&o, "chaos.ran", None).status, Status::Skipped);
+    let required = Config::parse(
+        "[invariants]\nrequired_phases = [\"latency\", \"chaos\"]\n",
+        "r.toml",
+    )
+    .unwrap();
+    let o = gate::evaluate(&required, &[], &[healthy("ok.json")]);
+    assert_eq!(failed_names(&o), ["chaos.ran"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Config and input errors
 

@@ -41,6 +41,12 @@ pub struct Invariants {
     pub required_phases: Vec<Phase>,
     /// Accept a run stopped early (Ctrl-C); its figures cover only part of the plan.
     pub allow_interrupted: bool,
+    /// Most requests of the chaos scenario that may fail, in percent: with failover and the
+    /// retry of safe calls, servers dying under load should cost the client (almost) nothing.
+    pub chaos_max_failed_percent: f64,
+    /// Every server the chaos scenario killed (or paused long enough to be noticed) must be
+    /// healthy again before loadgen stops waiting (15 s): one that is not was never recovered.
+    pub chaos_all_recovered: bool,
 }
 
 impl Default for Invariants {
@@ -52,6 +58,8 @@ impl Default for Invariants {
             max_lost_writes: 0,
             required_phases: vec![Phase::Latency],
             allow_interrupted: false,
+            chaos_max_failed_percent: 0.1,
+            chaos_all_recovered: true,
         }
     }
 }
@@ -64,15 +72,17 @@ pub enum Phase {
     Connections,
     Capacity,
     Sync,
+    Chaos,
 }
 
 impl Phase {
     /// Every scenario, in the order a run performs them.
-    pub const ALL: [Phase; 4] = [
+    pub const ALL: [Phase; 5] = [
         Phase::Latency,
         Phase::Connections,
         Phase::Capacity,
         Phase::Sync,
+        Phase::Chaos,
     ];
 
     /// The name in the config and in check names (`latency.errors`).
@@ -82,6 +92,7 @@ impl Phase {
             Phase::Connections => "connections",
             Phase::Capacity => "capacity",
             Phase::Sync => "sync",
+            Phase::Chaos => "chaos",
         }
     }
 }
@@ -211,6 +222,8 @@ pub struct Ceilings {
     pub sync_lag_p99_ms: Option<f64>,
     /// A floor, not a ceiling: the latency phase's throughput, requests per second.
     pub min_throughput_rps: Option<f64>,
+    /// The chaos scenario's slowest recovery (fault to healthy again), milliseconds.
+    pub chaos_recovery_max_ms: Option<f64>,
 }
 
 /// Which way a ceiling bounds.
@@ -225,7 +238,7 @@ pub(super) type Reader = fn(&RunFile) -> Result<f64, String>;
 
 impl Ceilings {
     /// `(key, bound, unit, value, reader)` of every ceiling key, in config order.
-    pub(super) fn rules(&self) -> [(&'static str, Bound, &'static str, Option<f64>, Reader); 7] {
+    pub(super) fn rules(&self) -> [(&'static str, Bound, &'static str, Option<f64>, Reader); 8] {
         use Bound::*;
         [
             ("latency_p50_ms", AtMost, "ms", self.latency_p50_ms, |r| {
@@ -266,6 +279,22 @@ impl Ceilings {
                         .as_ref()
                         .ok_or("no latency phase in this run")?
                         .throughput_rps)
+                },
+            ),
+            (
+                "chaos_recovery_max_ms",
+                AtMost,
+                "ms",
+                self.chaos_recovery_max_ms,
+                |r| {
+                    let c = r.chaos.as_ref().ok_or("no chaos phase in this run")?;
+                    match c.recovery() {
+                        (_, never) if never > 0 => Err(format!(
+                            "{never} servers never recovered (see the invariants)"
+                        )),
+                        (Some(ms), _) => Ok(ms as f64),
+                        (None, _) => Err("no fault needed a recovery".into()),
+                    }
                 },
             ),
         ]
@@ -357,6 +386,14 @@ impl Config {
                 "invariants.min_rate_ratio".into(),
                 ratio.to_string(),
                 "must be above 0 and at most 1 (a share of the intended rate)".into(),
+            ));
+        }
+        let failed = inv.chaos_max_failed_percent;
+        if !(failed.is_finite() && (0.0..=100.0).contains(&failed)) {
+            return Err((
+                "invariants.chaos_max_failed_percent".into(),
+                failed.to_string(),
+                "must be a percentage from 0 to 100".into(),
             ));
         }
         let rel = &self.relative;

@@ -369,6 +369,7 @@ fn invariants(inv: &Invariants, run: &RunFile, c: &mut Checks) {
             Phase::Connections => run.connections.is_none().then(|| "not in this run".into()),
             Phase::Capacity => run.capacity.is_none().then(|| "not in this run".into()),
             Phase::Sync => sync_figures(run).err(),
+            Phase::Chaos => run.chaos.is_none().then(|| "not in this run".into()),
         };
         let required = inv.required_phases.contains(&phase);
         let name = format!("{}.ran", phase.name());
@@ -426,6 +427,63 @@ fn invariants(inv: &Invariants, run: &RunFile, c: &mut Checks) {
     }
     if let Ok(f) = sync_figures(run) {
         sync_invariants(inv, f, c);
+    }
+    if let Some(chaos) = &run.chaos {
+        chaos_invariants(inv, chaos, c);
+    }
+}
+
+fn chaos_invariants(inv: &Invariants, chaos: &crate::run::ChaosResult, c: &mut Checks) {
+    let r = &chaos.results;
+    if r.requests == 0 {
+        c.skip("chaos.failed", "the chaos load measured no requests");
+    } else {
+        let failed = r.requests - r.ok;
+        let percent = failed as f64 * 100.0 / r.requests as f64;
+        let ok = percent <= inv.chaos_max_failed_percent;
+        c.judge(
+            "chaos.failed",
+            ok,
+            format!("{percent:.3} % ({failed} of {})", r.requests),
+            format!("≤ {} %", inv.chaos_max_failed_percent),
+            if ok {
+                format!(
+                    "requests kept succeeding while {} faults hit the servers",
+                    chaos.faults.len()
+                )
+            } else {
+                format!(
+                    "{failed} requests failed during {} faults ({})",
+                    chaos.faults.len(),
+                    chaos.specs.join(", ")
+                )
+            },
+        );
+    }
+    if inv.chaos_all_recovered {
+        let (_, never) = chaos.recovery();
+        let n = chaos.recoverable().count();
+        let unreported: Vec<&str> = chaos
+            .recoverable()
+            .filter(|f| f.recovered_ms.is_none())
+            .map(|f| f.server.as_str())
+            .take(5)
+            .collect();
+        c.judge(
+            "chaos.recovered",
+            never == 0,
+            format!("{} of {n}", n - never),
+            "all".into(),
+            if never == 0 {
+                format!("every one of {n} failed servers was healthy again")
+            } else {
+                format!(
+                    "{never} failed servers were not healthy again within {:.1} s (e.g. {})",
+                    chaos.recovery_wait_ms as f64 / 1000.0,
+                    unreported.join(", ")
+                )
+            },
+        );
     }
 }
 
