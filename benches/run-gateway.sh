@@ -4,7 +4,9 @@
 # the least any proxy costs) and (3) through the fleet's gateway `/mcp` (`community__echo`).
 # Interleaved repeats of: a closed loop at USERS users (throughput), and an open model at RATE
 # req/s (p50/p99 latency from the intended send time). Prints medians and ratios to direct.
-# Usage: benches/run-gateway.sh [SECS] [USERS] [RATE] [REPEATS] [SERVERS]
+# ISOLATION `process` puts the servers in child processes, leaving the fleet's own process (and
+# its runtime) to the gateway, as the bare proxy has its own.
+# Usage: benches/run-gateway.sh [SECS] [USERS] [RATE] [REPEATS] [SERVERS] [ISOLATION]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -12,13 +14,14 @@ users=${2:-32}
 rate=${3:-2000}
 repeats=${4:-3}
 servers=${5:-10}
+isolation=${6:-task}
 command -v curl >/dev/null || { echo "installing curl"; apt-get install -y -qq curl >/dev/null; }
 cargo build --release -q -p fleet -p loadgen
 cargo build --release -q -p benches --bin bare-proxy
 out=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
-target/release/fleet up --servers "$servers" --no-memory --ephemeral-ports --admin-port 0 \
+target/release/fleet up --servers "$servers" --isolation "$isolation" --no-memory --ephemeral-ports --admin-port 0 \
   --gateway-port 0 >"$out/fleet.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do grep -q ' gateway ' "$out/fleet.log" 2>/dev/null && break; sleep 0.1; done
@@ -37,7 +40,7 @@ proxy=$(awk '/^proxy/{print $2}' "$out/proxy.log")
 [ -n "$proxy" ] || { cat "$out/proxy.log"; exit 1; }
 direct=()
 for b in "${backends[@]}"; do direct+=("http://$b/mcp"); done
-echo "fleet: $servers servers (${#backends[@]} community), gateway $gateway, proxy $proxy"
+echo "fleet: $servers servers ($isolation mode, ${#backends[@]} community), gateway $gateway, proxy $proxy"
 echo "$(nproc) CPUs; $secs s per run, closed loop at $users users, open model at $rate req/s"
 
 run() { # $1: label, $2: extra flags (string), rest: targets...; writes "rps p50_us p99_us" to $out/res
