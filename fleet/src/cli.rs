@@ -283,10 +283,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let total = spec.server_count();
     eprintln!(
         "starting {total} servers ({} isolation) in {} group(s)",
-        match spec.isolation {
-            Isolation::Task => "task",
-            Isolation::Process => "process",
-        },
+        spec.isolation.name(),
         spec.groups.len()
     );
     let started = Instant::now();
@@ -442,10 +439,7 @@ pub fn render_status(view: &FleetView, all: bool) -> String {
         "{}/{} healthy, {} isolation, up {:.0} s",
         view.healthy,
         view.total,
-        match view.isolation {
-            Isolation::Task => "task",
-            Isolation::Process => "process",
-        },
+        view.isolation.name(),
         view.uptime_ms as f64 / 1000.0
     );
     let mut groups: Vec<&str> = view.servers.iter().map(|s| s.group.as_str()).collect();

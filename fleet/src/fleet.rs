@@ -204,11 +204,8 @@ impl Fleet {
             child,
             memory: server_memory,
         });
-        let changes = Registry::change_channel();
         let registry = Arc::new(Registry::new(
-            Vec::new(),
             spec.groups.iter().map(|g| g.name.clone()).collect(),
-            changes,
         ));
         let commands = Commands::default();
         let keepers = Arc::new(Keepers {
@@ -231,9 +228,7 @@ impl Fleet {
             keepers.clone(),
             monitors.clone(),
         ));
-        for (identity, port, socket) in sockets {
-            scaler.add(identity, port, socket);
-        }
+        scaler.add(sockets);
 
         let shutdown_requested = CancellationToken::new();
         let admin_stop = CancellationToken::new();

@@ -291,27 +291,15 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry of `entries`, which must have been made with `changes` (from
-    /// [`Registry::change_channel`]) so their state changes reach [`Registry::subscribe`]rs.
-    /// `group_order` names the groups in spec order.
-    pub fn new(
-        entries: Vec<Arc<Entry>>,
-        group_order: Vec<String>,
-        changes: Arc<watch::Sender<u64>>,
-    ) -> Self {
-        let registry = Self {
+    /// An empty registry; `group_order` names the groups in spec order. Servers join with
+    /// [`Registry::update`], as entries made with [`Registry::changes`].
+    pub fn new(group_order: Vec<String>) -> Self {
+        Self {
             entries: std::sync::RwLock::new(Arc::from(Vec::new())),
             group_order,
             started: Some(Instant::now()),
-            changes,
-        };
-        registry.replace(entries);
-        registry
-    }
-
-    /// The channel entries announce state changes on.
-    pub fn change_channel() -> Arc<watch::Sender<u64>> {
-        Arc::new(watch::channel(0).0)
+            changes: Arc::new(watch::channel(0).0),
+        }
     }
 
     /// The channel this registry's entries must be made with.
@@ -336,30 +324,20 @@ impl Registry {
         self.entries().iter().find(|e| e.identity.id == id).cloned()
     }
 
-    /// Adds a server (or replaces one with the same id) and tells subscribers.
-    pub fn insert(&self, entry: Arc<Entry>) {
+    /// Adds `joining` (each replacing any server with its id) and drops the servers named in
+    /// `leaving`, as one change subscribers see at once.
+    pub fn update(&self, joining: Vec<Arc<Entry>>, leaving: &[&str]) {
         let mut all: Vec<Arc<Entry>> = self
             .entries()
             .iter()
-            .filter(|e| e.identity.id != entry.identity.id)
+            .filter(|e| {
+                let id = e.identity.id.as_str();
+                !leaving.contains(&id) && !joining.iter().any(|j| j.identity.id == id)
+            })
             .cloned()
             .collect();
-        all.push(entry);
+        all.extend(joining);
         self.replace(all);
-    }
-
-    /// Removes a server and tells subscribers; gives it back if it was there.
-    pub fn remove(&self, id: &str) -> Option<Arc<Entry>> {
-        let current = self.entries();
-        let gone = current.iter().find(|e| e.identity.id == id).cloned()?;
-        self.replace(
-            current
-                .iter()
-                .filter(|e| e.identity.id != id)
-                .cloned()
-                .collect(),
-        );
-        Some(gone)
     }
 
     fn replace(&self, mut all: Vec<Arc<Entry>>) {

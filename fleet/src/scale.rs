@@ -117,38 +117,49 @@ impl Scaler {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a server whose socket is bound and starts its keeper and health monitor.
-    pub(crate) fn add(&self, identity: Identity, port: u16, socket: std::net::TcpListener) {
-        let entry = Arc::new(Entry::new(identity, port, self.registry.changes()));
-        let id = entry.identity.id.clone();
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        self.commands.insert(id.clone(), tx);
-        self.registry.insert(entry.clone());
-        let keeper_stop = self.keepers.shutdown.child_token();
-        let monitor_stop = self.monitors.shutdown.child_token();
-        let keeper = self.keepers.tracker.spawn(supervisor::keep(
-            entry.clone(),
-            Arc::new(socket),
-            self.launcher.clone(),
-            rx,
-            keeper_stop.clone(),
-        ));
-        self.monitors.tracker.spawn(health::monitor(
-            entry,
-            self.prober.clone(),
-            self.health.clone(),
-            self.isolation,
-            self.commands.clone(),
-            monitor_stop.clone(),
-        ));
-        self.running().insert(
-            id,
-            Running {
-                keeper_stop,
-                monitor_stop,
-                keeper,
-            },
-        );
+    /// Registers servers whose sockets are bound (one registry change for all of them) and
+    /// starts their keepers and health monitors.
+    pub(crate) fn add(&self, servers: Vec<(Identity, u16, std::net::TcpListener)>) {
+        let changes = self.registry.changes();
+        let servers: Vec<_> = servers
+            .into_iter()
+            .map(|(identity, port, socket)| {
+                let entry = Arc::new(Entry::new(identity, port, changes.clone()));
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                self.commands.insert(entry.identity.id.clone(), tx);
+                (entry, socket, rx)
+            })
+            .collect();
+        self.registry
+            .update(servers.iter().map(|(e, ..)| e.clone()).collect(), &[]);
+        for (entry, socket, rx) in servers {
+            let id = entry.identity.id.clone();
+            let keeper_stop = self.keepers.shutdown.child_token();
+            let monitor_stop = self.monitors.shutdown.child_token();
+            let keeper = self.keepers.tracker.spawn(supervisor::keep(
+                entry.clone(),
+                Arc::new(socket),
+                self.launcher.clone(),
+                rx,
+                keeper_stop.clone(),
+            ));
+            self.monitors.tracker.spawn(health::monitor(
+                entry,
+                self.prober.clone(),
+                self.health.clone(),
+                self.isolation,
+                self.commands.clone(),
+                monitor_stop.clone(),
+            ));
+            self.running().insert(
+                id,
+                Running {
+                    keeper_stop,
+                    monitor_stop,
+                    keeper,
+                },
+            );
+        }
     }
 
     /// Grows or shrinks `group` to `count` servers: new ones get the next indices (on the
@@ -215,16 +226,18 @@ impl Scaler {
                     .port();
                 bound.push((identity, port, socket));
             }
-            for (identity, port, socket) in bound {
-                outcome.added.push(identity.id.clone());
-                self.add(identity, port, socket);
-            }
+            outcome.added = bound
+                .iter()
+                .map(|(identity, ..)| identity.id.clone())
+                .collect();
+            self.add(bound);
         } else {
             let leaving: Vec<Arc<Entry>> = members.split_off(count as usize);
+            let ids: Vec<&str> = leaving.iter().map(|e| e.identity.id.as_str()).collect();
+            self.registry.update(Vec::new(), &ids);
             let mut stopping = Vec::new();
             for entry in leaving.iter().rev() {
                 let id = &entry.identity.id;
-                self.registry.remove(id);
                 self.commands.remove(id);
                 if let Some(r) = self.running().remove(id) {
                     r.monitor_stop.cancel();

@@ -47,6 +47,16 @@ pub enum Isolation {
     Process,
 }
 
+impl Isolation {
+    /// The name in specs, flags, run files and messages (`task`, `process`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::Task => "task",
+            Isolation::Process => "process",
+        }
+    }
+}
+
 /// How the health monitor probes servers and when it declares them unhealthy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -10,26 +10,15 @@ use std::time::Duration;
 use fleet::{Isolation, admin::FleetView, gateway::BackendsView, scale::ScaleOutcome};
 use serde_json::json;
 
-async fn get<T: serde::de::DeserializeOwned>(url: String) -> T {
-    common::http()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn community(admin: &str, gateway: &str) -> (Vec<String>, Vec<(String, bool)>) {
-    let view: FleetView = get(format!("{admin}/servers")).await;
+    let view: FleetView = common::get_json(&format!("{admin}/servers")).await;
     let servers = view
         .servers
         .into_iter()
         .filter(|s| s.group == "community")
         .map(|s| s.id)
         .collect();
-    let backends: BackendsView = get(format!("{gateway}/backends")).await;
+    let backends: BackendsView = common::get_json(&format!("{gateway}/backends")).await;
     let members = backends.groups["community"]
         .iter()
         .map(|m| (m.id.clone(), m.up && !m.ejected))
@@ -85,7 +74,7 @@ async fn scaling_a_group_adds_and_removes_servers_the_gateway_routes_to() {
         let (status, body) = echo().await;
         assert_eq!(status, 200, "{body:?}");
     }
-    let view: FleetView = get(format!("{admin}/servers")).await;
+    let view: FleetView = common::get_json(&format!("{admin}/servers")).await;
     for id in ["community-0002", "community-0003"] {
         let s = view.servers.iter().find(|s| s.id == id).unwrap();
         assert!(s.requests > 0, "{id} got calls through the gateway: {s:?}");

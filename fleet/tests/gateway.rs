@@ -150,14 +150,7 @@ async fn federated_tools_and_failover_when_a_replica_dies() {
     }
 
     // The dead replica's refusals show in the gateway's metrics.
-    let metrics = common::http()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(&format!("{base}/metrics")).await;
     assert!(
         metrics.contains("mcpfleet_gateway_calls_total{group=\"community\"} 61"),
         "{metrics}"

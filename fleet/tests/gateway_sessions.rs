@@ -90,26 +90,11 @@ async fn echo_in(url: &str, sid: &str, text: &str) -> (u16, Option<Value>) {
 }
 
 async fn backends(fleet: &Fleet) -> BackendsView {
-    common::http()
-        .get(format!("{}/backends", gateway_url(fleet)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    common::get_json(&format!("{}/backends", gateway_url(fleet))).await
 }
 
 async fn servers(fleet: &Fleet) -> FleetView {
-    let admin = fleet.admin_addr().unwrap();
-    common::http()
-        .get(format!("http://{admin}/servers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    common::get_json(&format!("http://{}/servers", fleet.admin_addr().unwrap())).await
 }
 
 fn now_ms() -> u64 {
@@ -352,14 +337,7 @@ async fn a_read_only_call_cut_off_by_a_crash_is_retried_on_another_member() {
     let (status, body) = call.await.unwrap();
     assert_eq!(status, 200, "{body:?}");
     assert!(body.unwrap().to_string().contains("survives"));
-    let metrics = common::http()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(&format!("{base}/metrics")).await;
     assert!(
         metrics.contains("mcpfleet_gateway_retries_total{group=\"community\"} 1"),
         "{metrics}"

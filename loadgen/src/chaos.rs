@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::runfile::FaultRecord;
 
 /// Faults happen within this share of the measured window, so the rest shows the recovery.
-const INJECT_WITHIN: f64 = 0.6;
+pub const INJECT_WITHIN: f64 = 0.6;
 /// How long, after the load, loadgen waits for faulted servers to be healthy again.
 pub const RECOVERY_WAIT: Duration = Duration::from_secs(15);
 const DEFAULT_PAUSE: Duration = Duration::from_secs(2);
@@ -289,6 +289,16 @@ impl Admin {
         }
     }
 
+    /// A gateway's `/backends` (when the load goes through one); `None` when `url` does not
+    /// answer one.
+    pub async fn gateway_backends(&self, url: &Url) -> Option<BackendsView> {
+        let resp = self.http.get(url.clone()).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.json().await.ok()
+    }
+
     async fn inject(&self, server: &str, action: Action) -> Result<(), String> {
         match action {
             Action::Kill => self.post(&format!("/servers/{server}/kill"), None).await,
@@ -312,15 +322,6 @@ impl Admin {
             }
         }
     }
-}
-
-/// A gateway's `/backends` (when the load goes through one).
-pub async fn gateway_backends(http: &reqwest::Client, url: &Url) -> Option<BackendsView> {
-    let resp = http.get(url.clone()).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    resp.json().await.ok()
 }
 
 /// A fault as it was carried out.
@@ -417,7 +418,7 @@ pub async fn collect(
     }
     let waited = started.elapsed();
     let backends = match gateway {
-        Some(url) => gateway_backends(&admin.http, url).await,
+        Some(url) => admin.gateway_backends(url).await,
         None => None,
     };
     let mut records = Vec::with_capacity(injected.len());

@@ -362,10 +362,9 @@ impl Evidence<'_> {
             Metric::LatencyP999Ms => latency(l.p99_9 as f64, "p99.9"),
             Metric::LatencyMaxMs => latency(l.max as f64, "max"),
             Metric::SuccessPercent => {
-                if r.requests == 0 {
-                    return Err("the latency run measured no requests".into());
-                }
-                let p = r.ok as f64 * 100.0 / r.requests as f64;
+                let p = r
+                    .success_percent()
+                    .ok_or("the latency run measured no requests")?;
                 Ok((p, format!("{p:.3} % of {} requests succeeded", r.requests)))
             }
             Metric::ThroughputRps => {
@@ -401,10 +400,9 @@ fn chaos_value(metric: Metric, c: &ChaosResult) -> Result<(f64, String), String>
         "to the servers directly"
     };
     if metric == Metric::ChaosSuccessPercent {
-        if r.requests == 0 {
-            return Err("the chaos load measured no requests".into());
-        }
-        let p = r.ok as f64 * 100.0 / r.requests as f64;
+        let p = r
+            .success_percent()
+            .ok_or("the chaos load measured no requests")?;
         return Ok((
             p,
             format!(

@@ -97,7 +97,7 @@ pub struct Args {
     /// How the embedded fleet runs its servers: `task` (tokio tasks in this process) or
     /// `process` (one child process each, as `fleet up --isolation process`).
     #[arg(long, value_enum, default_value = "task", conflicts_with = "targets")]
-    pub isolation: IsolationChoice,
+    pub isolation: fleet::Isolation,
 
     /// The fleet admin API the chaos scenario injects faults through, when measuring --target
     /// servers (e.g. `http://127.0.0.1:7900` of `fleet up`); the embedded fleet's is known.
@@ -263,13 +263,6 @@ pub enum ScenarioChoice {
     All,
 }
 
-/// `--isolation` of the embedded fleet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum IsolationChoice {
-    Task,
-    Process,
-}
-
 impl Args {
     /// The scenarios to run, in their fixed order, `all` expanded.
     pub fn scenario_list(&self) -> Vec<ScenarioChoice> {
@@ -381,7 +374,7 @@ mod tests {
         assert_eq!(a.scenario_list().len(), 6, "all by default");
         assert_eq!(a.chaos.len(), 1);
         assert_eq!(a.chaos[0].to_string(), "kill:10%");
-        assert_eq!(a.isolation, IsolationChoice::Task);
+        assert_eq!(a.isolation, fleet::Isolation::Task);
         let a = Args::try_parse_from([
             "loadgen",
             "--chaos",
@@ -393,7 +386,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(a.chaos.len(), 2, "a given --chaos replaces the default");
-        assert_eq!(a.isolation, IsolationChoice::Process);
+        assert_eq!(a.isolation, fleet::Isolation::Process);
         assert_eq!((a.sync_rate, a.sync_time), (1000.0, Duration::from_secs(5)));
         let a = Args::try_parse_from(["loadgen", "--scenario", "capacity,latency"]).unwrap();
         assert_eq!(

@@ -122,10 +122,7 @@ pub async fn start(
     if args.ephemeral_ports {
         spec = spec.with_ephemeral_ports();
     }
-    spec.isolation = match args.isolation {
-        crate::cli::IsolationChoice::Task => Isolation::Task,
-        crate::cli::IsolationChoice::Process => Isolation::Process,
-    };
+    spec.isolation = args.isolation;
     let total = spec.server_count();
     match spec.isolation {
         Isolation::Task => {
@@ -256,14 +253,6 @@ impl Embedded {
             .parse()
             .context("gateway URL")?;
         Ok(Some((target, backends)))
-    }
-
-    /// The fleet's isolation mode, as the run file names it.
-    pub fn isolation(&self) -> &'static str {
-        match self.fleet.spec().isolation {
-            Isolation::Task => "task",
-            Isolation::Process => "process",
-        }
     }
 
     /// Open connections the servers count right now.

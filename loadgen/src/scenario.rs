@@ -272,18 +272,13 @@ pub async fn capacity(
 pub async fn chaos(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>> {
     use crate::chaos;
     let args = cx.args;
-    let (admin_url, targets, backends_url, isolation) = match cx.fleet {
+    let (admin_url, targets, backends_url) = match cx.fleet {
         Some(f) => {
             let (targets, backends) = match f.gateway_target()? {
                 Some((t, b)) => (Arc::from(vec![t]), Some(b)),
                 None => (cx.targets.clone(), None),
             };
-            (
-                f.admin_url()?,
-                targets,
-                backends,
-                Some(f.isolation().to_string()),
-            )
+            (f.admin_url()?, targets, backends)
         }
         None => {
             let Some(admin) = args.admin.clone() else {
@@ -298,22 +293,13 @@ pub async fn chaos(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool
                 [one] => one.url.join("/backends").ok(),
                 _ => None,
             };
-            (admin, cx.targets.clone(), backends, None)
+            (admin, cx.targets.clone(), backends)
         }
     };
     let admin = Arc::new(chaos::Admin::new(admin_url.clone())?);
     let view = admin.servers().await?;
-    let isolation = isolation.or_else(|| {
-        serde_json::to_value(view.isolation)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-    });
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .no_proxy()
-        .build()?;
     let backends_url = match backends_url {
-        Some(u) if chaos::gateway_backends(&http, &u).await.is_some() => Some(u),
+        Some(u) if admin.gateway_backends(&u).await.is_some() => Some(u),
         _ => None,
     };
     let servers: Vec<String> = view.servers.iter().map(|s| s.id.clone()).collect();
@@ -344,7 +330,7 @@ pub async fn chaos(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool
         planned.len(),
         specs.join(", "),
         servers.len(),
-        args.chaos_time.as_secs_f64() * 0.6,
+        args.chaos_time.as_secs_f64() * chaos::INJECT_WITHIN,
         args.chaos_rate,
         load_target,
         args.chaos_time.as_secs_f64()
@@ -372,7 +358,7 @@ pub async fn chaos(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool
         specs,
         load_target,
         through_gateway: backends_url.is_some(),
-        isolation,
+        isolation: Some(view.isolation.name().to_string()),
         servers: servers.len(),
         faults,
         recovery_wait_ms: waited.as_millis() as u64,
@@ -382,11 +368,7 @@ pub async fn chaos(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool
     let r = &result.results;
     eprintln!(
         "chaos: {:.3} % of {} requests succeeded; {} of {} servers healthy again{}",
-        if r.requests == 0 {
-            0.0
-        } else {
-            r.ok as f64 * 100.0 / r.requests as f64
-        },
+        r.success_percent().unwrap_or(0.0),
         r.requests,
         result.recoverable().count() - never,
         result.recoverable().count(),

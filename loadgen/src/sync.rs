@@ -409,13 +409,8 @@ async fn prepare(cx: &Context<'_>) -> Result<Prepared, String> {
 /// The isolation mode of the fleet measured, where known: the embedded fleet's, or what the
 /// admin APIs among the targets report.
 async fn isolation(cx: &Context<'_>) -> Option<String> {
-    let name = |i: fleet::Isolation| {
-        serde_json::to_value(i)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-    };
     if let Some(embedded) = cx.fleet {
-        return name(embedded.fleet.spec().isolation);
+        return Some(embedded.fleet.spec().isolation.name().to_string());
     }
     let client = reqwest::Client::builder()
         .timeout(cx.args.timeout)
@@ -428,15 +423,14 @@ async fn isolation(cx: &Context<'_>) -> Option<String> {
             && let Ok(url) = admin.join("servers")
             && let Ok(response) = client.get(url).send().await
             && let Ok(view) = response.json::<fleet::admin::FleetView>().await
-            && let Some(n) = name(view.isolation)
-            && !seen.contains(&n)
+            && !seen.contains(&view.isolation.name())
         {
-            seen.push(n);
+            seen.push(view.isolation.name());
         }
     }
     match seen.len() {
         0 => None,
-        1 => seen.pop(),
+        1 => seen.pop().map(String::from),
         _ => Some(seen.join("+")),
     }
 }

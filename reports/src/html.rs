@@ -334,11 +334,7 @@ fn chaos_section(h: &mut String, c: &ChaosResult) {
         } else {
             "directly"
         },
-        if r.requests == 0 {
-            0.0
-        } else {
-            r.ok as f64 * 100.0 / r.requests as f64
-        },
+        r.success_percent().unwrap_or(0.0),
         r.requests,
         recoverable - never,
         recoverable,

@@ -461,6 +461,13 @@ pub struct Results {
     pub engine: EngineFacts,
 }
 
+impl Results {
+    /// Share of the measured requests that succeeded, in percent; `None` without requests.
+    pub fn success_percent(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.ok as f64 * 100.0 / self.requests as f64)
+    }
+}
+
 /// How one phase was run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSetup {

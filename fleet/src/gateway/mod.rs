@@ -588,19 +588,25 @@ async fn federated(gw: Gateway, query: McpQuery, headers: HeaderMap, body: Bytes
         );
     }
     let started = Instant::now();
-    let name = peek.params.as_ref().and_then(|p| p.name);
-    let (group_label, tool_label) = match (method, name) {
-        ("tools/call", Some(raw)) => {
-            let name: String = serde_json::from_str(raw.get()).unwrap_or_default();
-            match name.split_once(PREFIX_SEPARATOR) {
-                Some((g, t)) if gw.groups.contains_key(g) => (g.to_string(), t.to_string()),
-                _ => ("unknown".to_string(), "unknown".to_string()),
-            }
-        }
-        _ => (String::new(), String::new()),
+    // A call's tool name, read once here for the metrics' labels and for routing.
+    let raw_name = peek.params.as_ref().and_then(|p| p.name);
+    let name: Option<String> = (method == "tools/call")
+        .then(|| raw_name.and_then(|raw| serde_json::from_str(raw.get()).ok()))
+        .flatten();
+    let (group_label, tool_label) = match (method, name.as_deref()) {
+        ("tools/call", Some(name)) => match name.split_once(PREFIX_SEPARATOR) {
+            Some((g, t)) if gw.groups.contains_key(g) => (g, t),
+            _ => ("unknown", "unknown"),
+        },
+        ("tools/call", None) if raw_name.is_some() => ("unknown", "unknown"),
+        _ => ("", ""),
     };
-    let response = dispatch(&gw, query, headers, &body, method, name, id).await;
-    let stats = gw.calls.get(&group_label, method, &tool_label);
+    let call = ToolName {
+        raw: raw_name,
+        text: name.as_deref(),
+    };
+    let response = dispatch(&gw, query, headers, &body, method, call, id).await;
+    let stats = gw.calls.get(group_label, method, tool_label);
     stats.latency.record(started.elapsed());
     if response.status().is_success() {
         stats.ok.fetch_add(1, Ordering::Relaxed);
@@ -617,7 +623,7 @@ async fn dispatch(
     headers: HeaderMap,
     body: &Bytes,
     method: &str,
-    name: Option<&serde_json::value::RawValue>,
+    name: ToolName<'_>,
     id: Value,
 ) -> Response {
     if method == "initialize" {
@@ -635,6 +641,14 @@ async fn dispatch(
             &format!("method {other:?} is not offered through the gateway's /mcp"),
         ),
     }
+}
+
+/// The `params.name` of a `tools/call`: where it sits in the body, and its text when it is a
+/// string.
+#[derive(Debug, Clone, Copy)]
+struct ToolName<'a> {
+    raw: Option<&'a serde_json::value::RawValue>,
+    text: Option<&'a str>,
 }
 
 /// What the gateway reads of a request body, borrowed from it.
@@ -832,13 +846,13 @@ async fn call_tool(
     gw: &Gateway,
     headers: HeaderMap,
     body: &Bytes,
-    name: Option<&serde_json::value::RawValue>,
+    name: ToolName<'_>,
     id: Value,
 ) -> Response {
-    let Some(raw) = name else {
+    let Some(raw) = name.raw else {
         return jsonrpc_error(StatusCode::OK, id, -32602, "tools/call without params.name");
     };
-    let Ok(name) = serde_json::from_str::<std::borrow::Cow<'_, str>>(raw.get()) else {
+    let Some(name) = name.text else {
         return jsonrpc_error(StatusCode::OK, id, -32602, "params.name is not a string");
     };
     let Some((group_name, tool)) = name.split_once(PREFIX_SEPARATOR) else {
@@ -885,6 +899,45 @@ async fn call_tool(
         }
     }
     group.calls.fetch_add(1, Ordering::Relaxed);
+    match to_group(
+        gw,
+        group_name,
+        group,
+        &headers,
+        &body,
+        &id,
+        Resend::Call(tool),
+    )
+    .await
+    {
+        Ok((_, answer)) | Err(answer) => answer,
+    }
+}
+
+/// Which requests [`to_group`] may send a second time, to another member.
+#[derive(Debug, Clone, Copy)]
+enum Resend<'a> {
+    /// Whenever the first member could not answer: an `initialize` has no effect worth
+    /// keeping.
+    Always,
+    /// A `tools/call` of this tool: it may have had effects, so only when it never reached its
+    /// server, or when the group's servers annotate the tool read-only or idempotent. Counted
+    /// in the group's retries.
+    Call(&'a str),
+}
+
+/// Sends `body` to a member of `group` chosen by the balancer and relays the answer, its
+/// outcome recorded for the balancer; once more to another member when the first could not
+/// answer and `resend` allows. Gives the member and its answer, or the error to send back.
+async fn to_group(
+    gw: &Gateway,
+    group_name: &str,
+    group: &Group,
+    headers: &HeaderMap,
+    body: &Bytes,
+    id: &Value,
+    resend: Resend<'_>,
+) -> Result<(String, Response), Response> {
     let mut tried: Option<String> = None;
     for _ in 0..2 {
         let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
@@ -894,47 +947,50 @@ async fn call_tool(
         let Some(addr) = gw.backend(lease.id()).map(|b| b.addr) else {
             break;
         };
+        let server = lease.id().to_string();
         let started = Instant::now();
         match gw
             .upstream
-            .send(addr, "/mcp", Method::POST, &headers, body.clone())
+            .send(addr, "/mcp", Method::POST, headers, body.clone())
             .await
         {
             Ok(response) => {
                 let server_error = response.status().is_server_error();
-                let relayed = relay(lease.id(), response, &body).await;
+                let relayed = relay(&server, response, body).await;
                 let outcome = match (&relayed, server_error) {
                     (Err(_), _) => Outcome::Failure(FailureKind::BadResponse),
                     (Ok(_), true) => Outcome::Failure(FailureKind::Status5xx),
                     (Ok(_), false) => Outcome::Success,
                 };
                 lease.finish(outcome, started.elapsed(), Instant::now());
-                return relayed.unwrap_or_else(|bad| bad);
+                return relayed.map(|answer| (server, answer));
             }
             Err(e) => {
-                let server = lease.id().to_string();
                 lease.finish(
                     Outcome::Failure(failure_kind(e)),
                     started.elapsed(),
                     Instant::now(),
                 );
-                // A call may have side effects: only one that never reached its server, or
-                // of a tool its servers call read-only or idempotent, is sent again.
-                let again = e.never_sent() || retry_safe(gw, group, tool).await;
+                let again = match resend {
+                    Resend::Always => true,
+                    Resend::Call(tool) => e.never_sent() || retry_safe(gw, group, tool).await,
+                };
                 if !again || tried.is_some() {
-                    return upstream_failed(&server, e, &body);
+                    return Err(upstream_failed(&server, e, body));
+                }
+                if let Resend::Call(_) = resend {
+                    group.retries.fetch_add(1, Ordering::Relaxed);
                 }
                 tried = Some(server);
-                group.retries.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
-    jsonrpc_error(
+    Err(jsonrpc_error(
         StatusCode::SERVICE_UNAVAILABLE,
-        id,
+        id.clone(),
         -32603,
         &format!("no healthy server in group {group_name:?}"),
-    )
+    ))
 }
 
 /// 404 with a JSON-RPC error: what the spec tells clients to answer with a new `initialize`.
@@ -974,67 +1030,18 @@ async fn start_session(
             ),
         );
     };
-    let mut tried: Option<String> = None;
-    for _ in 0..2 {
-        let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
-        let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
-            break;
-        };
-        let Some(addr) = gw.backend(lease.id()).map(|b| b.addr) else {
-            break;
-        };
-        let server = lease.id().to_string();
-        let started = Instant::now();
-        match gw
-            .upstream
-            .send(addr, "/mcp", Method::POST, &headers, body.clone())
-            .await
-        {
-            Ok(response) => {
-                let outcome = if response.status().is_server_error() {
-                    Outcome::Failure(FailureKind::Status5xx)
-                } else {
-                    Outcome::Success
-                };
-                lease.finish(outcome, started.elapsed(), Instant::now());
-                return with_gateway_session(gw, &server, response, &body).await;
-            }
-            Err(e) => {
-                lease.finish(
-                    Outcome::Failure(failure_kind(e)),
-                    started.elapsed(),
-                    Instant::now(),
-                );
-                if tried.is_some() {
-                    return upstream_failed(&server, e, &body);
-                }
-                tried = Some(server);
-            }
-        }
+    match to_group(gw, group_name, group, &headers, &body, &id, Resend::Always).await {
+        Ok((server, answer)) => with_gateway_session(gw, &server, answer, &body),
+        Err(answer) => answer,
     }
-    jsonrpc_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        id,
-        -32603,
-        &format!("no healthy server in group {group_name:?}"),
-    )
 }
 
 /// Passes a server's answer on, its session id (if it sent one) replaced by the gateway's.
-async fn with_gateway_session(
-    gw: &Gateway,
-    server: &str,
-    response: http::Response<hyper::body::Incoming>,
-    body: &[u8],
-) -> Response {
-    let upstream = response
+fn with_gateway_session(gw: &Gateway, server: &str, mut out: Response, body: &[u8]) -> Response {
+    let upstream = out
         .headers()
         .get(SESSION_HEADER)
         .map(|v| v.to_str().map(str::to_string));
-    let mut out = match relay(server, response, body).await {
-        Ok(out) => out,
-        Err(bad) => return bad,
-    };
     match upstream {
         None => out,
         Some(Ok(upstream)) => {
@@ -1094,7 +1101,10 @@ async fn in_session(
         .send(backend.addr, "/mcp", method, &headers, body.clone())
         .await
     {
-        Ok(response) => with_gateway_session(gw, &backend.id, response, &body).await,
+        Ok(response) => match relay(&backend.id, response, &body).await {
+            Ok(answer) => with_gateway_session(gw, &backend.id, answer, &body),
+            Err(bad) => bad,
+        },
         // Nobody listens where the session lived: the server is down, and its sessions died
         // with it.
         Err(UpstreamError::Connect) => {
@@ -1147,7 +1157,8 @@ pub fn render_metrics(gw: &Gateway) -> String {
     gauge(
         &mut out,
         "mcpfleet_gateway_retries_total",
-        "Calls sent once more, to another member, after the first could not reach its server.",
+        "Calls sent once more, to another member, after the first could not reach its server \
+         (or, for a read-only or idempotent tool, lost it mid-request).",
         "counter",
     );
     for (name, g) in gw.groups.iter() {

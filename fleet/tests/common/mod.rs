@@ -60,7 +60,6 @@ pub async fn start(spec: FleetSpec) -> Fleet {
 
 /// Starts a fleet with the admin API and, if `gateway`, the gateway (on an ephemeral port);
 /// waits until it is fully healthy.
-#[allow(dead_code)]
 pub async fn start_with(spec: FleetSpec, gateway: bool) -> Fleet {
     let total = spec.server_count();
     let fleet = Fleet::start(
@@ -85,6 +84,30 @@ pub fn http() -> reqwest::Client {
         .no_proxy()
         .build()
         .expect("client")
+}
+
+/// GETs `url` and parses its JSON body.
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
+    http()
+        .get(url)
+        .send()
+        .await
+        .expect("request is answered")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
+/// GETs `url` and gives its body as text (e.g. Prometheus metrics).
+pub async fn get_text(url: &str) -> String {
+    http()
+        .get(url)
+        .send()
+        .await
+        .expect("request is answered")
+        .text()
+        .await
+        .expect("body")
 }
 
 /// A connected rmcp client in the given era.
