@@ -106,6 +106,10 @@ pub struct UpArgs {
     /// `group__tool`) and `/mcp/{server-id}` (0 picks a free one) [default: 7999].
     #[arg(long, conflicts_with = "no_gateway")]
     pub gateway_port: Option<u16>,
+    /// Threads serving the gateway, each with its own runtime [default: one per four CPUs,
+    /// at least one].
+    #[arg(long, value_name = "N", conflicts_with = "no_gateway")]
+    pub gateway_threads: Option<usize>,
     /// Run without the gateway.
     #[arg(long)]
     pub no_gateway: bool,
@@ -175,6 +179,9 @@ impl UpArgs {
         }
         if let Some(p) = self.gateway_port {
             spec.gateway_port = p;
+        }
+        if let Some(n) = self.gateway_threads {
+            spec.gateway_threads = n;
         }
         if self.ephemeral_ports {
             let (admin, gateway) = (spec.admin_port, spec.gateway_port);

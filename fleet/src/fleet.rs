@@ -272,18 +272,20 @@ impl Fleet {
                 spec.host,
                 admin_stop.clone(),
             ));
-            let listener =
-                tokio::net::TcpListener::from_std(socket).map_err(|source| StartError::Bind {
-                    addr: SocketAddr::new(spec.host, spec.gateway_port),
-                    what: "gateway".into(),
-                    source,
-                })?;
-            admin_tracker.spawn(listener::serve(
-                listener,
+            let served = listener::serve_on_threads(
+                socket,
+                "gateway",
+                spec.gateway_threads(),
                 gateway.router(),
                 Arc::default(),
                 admin_stop.clone(),
-            ));
+            )
+            .map_err(|source| StartError::Bind {
+                addr: SocketAddr::new(spec.host, spec.gateway_port),
+                what: "gateway".into(),
+                source,
+            })?;
+            admin_tracker.spawn(served);
         }
         Ok(Self {
             spec,

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::profile::Profile;
 
+/// Most threads the gateway may be given.
+pub const MAX_GATEWAY_THREADS: usize = 256;
+
 /// Everything needed to start a fleet. Every field has a default, so an empty TOML file is the
 /// report's fleet: 346 community servers on 8000-8345 and 154 security servers on 9346-9499.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +21,9 @@ pub struct FleetSpec {
     pub admin_port: u16,
     /// Port of the gateway (one MCP endpoint over the fleet); 0 picks a free one.
     pub gateway_port: u16,
+    /// Threads serving the gateway, each with a runtime of its own; 0 (the default) means one
+    /// per four CPUs, at least one.
+    pub gateway_threads: usize,
     /// `task`: all servers in this process; `process`: one OS process per server.
     pub isolation: Isolation,
     pub groups: Vec<GroupSpec>,
@@ -93,6 +99,7 @@ impl Default for FleetSpec {
             host: IpAddr::from([127, 0, 0, 1]),
             admin_port: 7900,
             gateway_port: 7999,
+            gateway_threads: 0,
             isolation: Isolation::Task,
             groups: vec![
                 GroupSpec {
@@ -203,6 +210,15 @@ impl FleetSpec {
         Ok(self)
     }
 
+    /// Threads to serve the gateway on: as configured, or one per four CPUs (at least one), so
+    /// that most of a machine is left to the servers it fronts.
+    pub fn gateway_threads(&self) -> usize {
+        match self.gateway_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 4).max(1)),
+            n => n,
+        }
+    }
+
     /// Puts every group on ephemeral ports, and the admin API and the gateway on free ports.
     pub fn with_ephemeral_ports(mut self) -> Self {
         self.admin_port = 0;
@@ -223,6 +239,12 @@ impl FleetSpec {
         let bad = |m: String| Err(SpecError::Invalid(m));
         if self.groups.is_empty() {
             return bad("`groups` is empty: a fleet needs at least one group".into());
+        }
+        if self.gateway_threads > MAX_GATEWAY_THREADS {
+            return bad(format!(
+                "gateway_threads is {}; at most {MAX_GATEWAY_THREADS}",
+                self.gateway_threads
+            ));
         }
         let mut names = BTreeSet::new();
         let mut ports: Vec<(u32, u32, &str)> = Vec::new();
@@ -399,5 +421,17 @@ mod tests {
         assert_eq!(spec.health.interval, Duration::from_millis(250));
         assert_eq!(spec.health.failures_to_unhealthy, 3);
         assert_eq!(spec.groups[0].profile, Profile::Security);
+    }
+
+    #[test]
+    fn gateway_threads_are_automatic_or_bounded() {
+        let auto = FleetSpec::default();
+        assert!(auto.gateway_threads() >= 1);
+        let two: FleetSpec = toml::from_str("gateway_threads = 2").expect("parses");
+        two.validate().expect("valid");
+        assert_eq!(two.gateway_threads(), 2);
+        let many: FleetSpec = toml::from_str("gateway_threads = 100000").expect("parses");
+        let err = many.validate().unwrap_err().to_string();
+        assert!(err.contains("gateway_threads"), "{err}");
     }
 }

@@ -106,7 +106,11 @@ fn now_ms() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_sessions_stay_on_their_servers_and_forged_ids_get_404() {
-    let fleet = common::start_with(common::spec(4, 1, Isolation::Task), true).await;
+    // Three serving threads, each with its own runtime and connection pool: a session's calls
+    // land on any of them and must still reach the session's server.
+    let mut spec = common::spec(4, 1, Isolation::Task);
+    spec.gateway_threads = 3;
+    let fleet = common::start_with(spec, true).await;
     let mcp = format!("{}/mcp", gateway_url(&fleet));
 
     // 24 sessions: each one's calls must reach the server holding it (a server answers 404
@@ -308,26 +312,42 @@ async fn a_read_only_call_cut_off_by_a_crash_is_retried_on_another_member() {
         assert!(resp.status().is_success());
     }
     let mcp = format!("{base}/mcp");
-    let call = tokio::spawn(async move {
-        common::post_stateless(
-            &mcp,
-            "tools/call",
-            json!({"name": "community__echo", "arguments": {"text": "survives"}}),
-        )
-        .await
-    });
-    let mut busy = None;
-    for _ in 0..200 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        if let Some(m) = backends(&fleet).await.groups["community"]
-            .iter()
-            .find(|m| m.outstanding > 0)
-        {
-            busy = Some(m.id.clone());
-            break;
+    // A server process applies a fault when it reads it from its pipe, a moment after the
+    // admin API answers: a call that finished before it was seen in flight went out before the
+    // latency applied, and is made again.
+    let mut in_flight = None;
+    for _ in 0..5 {
+        let mcp = mcp.clone();
+        let call = tokio::spawn(async move {
+            common::post_stateless(
+                &mcp,
+                "tools/call",
+                json!({"name": "community__echo", "arguments": {"text": "survives"}}),
+            )
+            .await
+        });
+        let mut busy = None;
+        while !call.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if let Some(m) = backends(&fleet).await.groups["community"]
+                .iter()
+                .find(|m| m.outstanding > 0)
+            {
+                busy = Some(m.id.clone());
+                break;
+            }
+        }
+        match busy {
+            Some(busy) => {
+                in_flight = Some((call, busy));
+                break;
+            }
+            None => {
+                let _ = call.await;
+            }
         }
     }
-    let busy = busy.expect("the call is in flight on one member");
+    let (call, busy) = in_flight.expect("a call is in flight on one member");
     let resp = common::http()
         .post(format!("http://{admin}/servers/{busy}/kill"))
         .send()

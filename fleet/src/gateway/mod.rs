@@ -156,7 +156,7 @@ pub struct Gateway {
     /// Replaced whole when servers join or leave ([`follow_registry`]).
     directory: Arc<std::sync::RwLock<Arc<Directory>>>,
     groups: Arc<BTreeMap<String, Group>>,
-    upstream: Upstream,
+    upstream: Arc<Upstream>,
     /// Signs the session ids handed out on `/mcp`.
     key: SessionKey,
     /// Seeds each request's random choice of two backends.
@@ -251,7 +251,7 @@ impl Gateway {
         Self {
             directory: Arc::new(std::sync::RwLock::new(Arc::new(directory))),
             groups: Arc::new(groups),
-            upstream,
+            upstream: Arc::new(upstream),
             key,
             picks: Arc::new(AtomicU64::new(0)),
             calls: Arc::default(),
@@ -312,6 +312,10 @@ impl Gateway {
             let ids = by_group.get(name).map_or(&[][..], Vec::as_slice);
             group.pool.set_members(ids);
         }
+        // Idle connections to servers that left would hold their sockets until reused.
+        let addrs: std::collections::HashSet<SocketAddr> =
+            directory.by_id.values().map(|b| b.addr).collect();
+        self.upstream.retain(|addr| addrs.contains(addr));
         *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(directory);
     }
 }
@@ -458,12 +462,12 @@ async fn pinned(
     }
 }
 
-/// A backend's answer, passed on: an event stream as it arrives; a JSON body read whole and
-/// checked first, so a server that answers garbage gives the client a 502 with a JSON-RPC
-/// error (the `Err`) instead of the garbage.
+/// A backend's answer, passed on: an event stream as it arrives; a JSON body (which
+/// [`Upstream::send`] has read whole) checked first, so a server that answers garbage gives the
+/// client a 502 with a JSON-RPC error (the `Err`) instead of the garbage.
 async fn relay(
     server: &str,
-    response: http::Response<hyper::body::Incoming>,
+    response: http::Response<Body>,
     request: &[u8],
 ) -> Result<Response, Response> {
     let is_json = response
@@ -505,9 +509,9 @@ async fn relay(
 }
 
 /// A backend's answer, streamed back as it arrives (SSE included).
-fn pass_on(response: http::Response<hyper::body::Incoming>) -> Response {
+fn pass_on(response: http::Response<Body>) -> Response {
     let (parts, body) = response.into_parts();
-    let mut out = Response::new(Body::new(body));
+    let mut out = Response::new(body);
     *out.status_mut() = parts.status;
     for (name, value) in &parts.headers {
         if name != header::CONNECTION && name != header::TRANSFER_ENCODING {

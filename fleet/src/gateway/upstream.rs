@@ -1,20 +1,37 @@
-//! The gateway's side towards the servers: one pooled HTTP/1.1 client with `TCP_NODELAY` (a
+//! The gateway's side towards the servers: pooled HTTP/1.1 connections with `TCP_NODELAY` (a
 //! proxy without it adds ~40 ms delayed-ACK stalls to every SSE answer), and the classification
 //! of what went wrong, which passive health ejection acts on.
+//!
+//! A connection's I/O is driven by the request's own task while it waits for the answer, not by
+//! a task of its own as in hyper-util's pooled client: a call then costs no hand-off between
+//! tasks (and threads) on its way out and back, which on a busy 2-core machine is what a proxy
+//! hop mostly costs (`benches/README.md`, "Gateway overhead"). JSON answers are read whole on
+//! that same task and the connection goes back to the pool; an event stream is handed to a task
+//! that drives its connection until the stream ends.
 
-use std::{net::SocketAddr, time::Duration};
-
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, header};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header, response::Parts};
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use hyper::{
+    body::Incoming,
+    client::conn::http1::{Connection, SendRequest},
+};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
 /// Headers that belong to one hop and are not forwarded (RFC 9110 §7.6.1), plus `host`, which
-/// the client sets for the backend.
+/// is set for the backend.
 const HOP_BY_HOP: [header::HeaderName; 8] = [
     header::CONNECTION,
     header::PROXY_AUTHENTICATE,
@@ -25,6 +42,18 @@ const HOP_BY_HOP: [header::HeaderName; 8] = [
     header::UPGRADE,
     header::HOST,
 ];
+
+/// Idle connections kept per backend; more are closed when they come back.
+const MAX_IDLE_PER_BACKEND: usize = 256;
+/// Largest JSON answer read whole (a memory server's `read_graph` of a large graph is the
+/// biggest the reference fleet sends, a few MB); a larger one is a broken answer.
+pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
+/// Idle connections older than this are closed rather than reused: a server may have closed
+/// them meanwhile (hyper's servers give up on a quiet connection after 30 s), and a request
+/// handed to a connection that the server is closing at that moment is lost, not refused.
+const MAX_IDLE: Duration = Duration::from_secs(20);
+/// Bounds connecting to a backend.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why a request to a backend failed before it produced an answer the gateway could pass on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -45,27 +74,55 @@ impl UpstreamError {
     }
 }
 
-/// A pooled client for every backend.
-#[derive(Debug, Clone)]
+/// Idle connections are pooled per backend and per thread: a socket belongs to the runtime
+/// that opened it (its readiness arrives through that runtime's driver), and the gateway serves
+/// on single-threaded runtimes, one per thread, so a connection is reused where it wakes.
+type PoolKey = (std::thread::ThreadId, SocketAddr);
+
+/// Connections to every backend, idle ones pooled per address (and thread).
+#[derive(Debug)]
 pub struct Upstream {
-    client: Client<HttpConnector, Full<Bytes>>,
+    idle: Mutex<HashMap<PoolKey, Vec<(Instant, Link)>>>,
     timeout: Duration,
 }
 
+/// An open connection: the handle requests are sent through, and the state machine that does
+/// the connection's I/O when polled.
+#[derive(Debug)]
+struct Link {
+    sender: SendRequest<Full<Bytes>>,
+    driver: Connection<TokioIo<TcpStream>, Full<Bytes>>,
+    /// The driver has finished (the connection closed): it must not be polled again, and the
+    /// link is not reused.
+    ended: bool,
+}
+
+/// Why one attempt on a link failed.
+enum Failure {
+    /// The connection was found closed before the request left: safe to send again.
+    NotSent,
+    Failed(UpstreamError),
+}
+
+/// What came back on a link: an answer read whole (the link reusable), or the head of an
+/// event stream whose connection a task now drives.
+enum Got {
+    Whole(Parts, Bytes),
+    Stream(Response<Incoming>),
+}
+
 impl Upstream {
-    /// `timeout` bounds the wait for a backend's response headers.
+    /// `timeout` bounds the wait for a backend's response headers, and again for the rest of a
+    /// JSON answer.
     pub fn new(timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(1)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        Self { client, timeout }
+        Self {
+            idle: Mutex::default(),
+            timeout,
+        }
     }
 
-    /// Sends one request to `backend` at `path`, with the client's end-to-end headers.
+    /// Sends one request to `backend` at `path`, with the client's end-to-end headers. A JSON
+    /// answer arrives read whole; anything else (an event stream) streams.
     pub async fn send(
         &self,
         backend: SocketAddr,
@@ -73,24 +130,361 @@ impl Upstream {
         method: Method,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let uri = format!("http://{backend}{path}");
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(h) = request.headers_mut() {
-            for (name, value) in headers {
-                if !HOP_BY_HOP.contains(name) && name != header::CONTENT_LENGTH {
-                    h.append(name.clone(), value.clone());
+    ) -> Result<Response<Body>, UpstreamError> {
+        let request = request(backend, path, method, headers, body)?;
+        // A pooled connection the server closed while it idled is found closed before the
+        // request leaves; then the next one (or a new one) is tried.
+        loop {
+            let (mut link, pooled) = match self.checkout(backend) {
+                Some(link) => (link, true),
+                None => (self.connect(backend).await?, false),
+            };
+            match link.exchange(clone_request(&request), self.timeout).await {
+                Ok(Got::Whole(parts, bytes)) => {
+                    self.checkin(backend, link);
+                    return Ok(Response::from_parts(parts, Body::from(bytes)));
                 }
+                Ok(Got::Stream(response)) => {
+                    if !link.ended {
+                        let driver = link.driver;
+                        tokio::spawn(async move {
+                            let _ = driver.await;
+                        });
+                    }
+                    return Ok(response.map(Body::new));
+                }
+                Err(Failure::NotSent) if pooled => continue,
+                Err(Failure::NotSent) => return Err(UpstreamError::Connect),
+                Err(Failure::Failed(e)) => return Err(e),
             }
         }
-        let request = request
-            .body(Full::new(body))
-            .map_err(|_| UpstreamError::Broken)?;
-        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
-            Err(_) => Err(UpstreamError::Timeout),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Connect),
-            Ok(Err(_)) => Err(UpstreamError::Broken),
+    }
+
+    /// Closes the idle connections to servers not in `keep` (servers that left the fleet).
+    pub fn retain(&self, keep: impl Fn(&SocketAddr) -> bool) {
+        self.lock().retain(|(_, addr), _| keep(addr));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<PoolKey, Vec<(Instant, Link)>>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn checkout(&self, backend: SocketAddr) -> Option<Link> {
+        let mut idle = self.lock();
+        let links = idle.get_mut(&(std::thread::current().id(), backend))?;
+        // Kept in the order they came back: the most recent is taken, the oldest age out.
+        let now = Instant::now();
+        let expired =
+            links.partition_point(|(since, _)| now.saturating_duration_since(*since) >= MAX_IDLE);
+        links.drain(..expired);
+        while let Some((_, link)) = links.pop() {
+            if !link.sender.is_closed() {
+                return Some(link);
+            }
         }
+        None
+    }
+
+    fn checkin(&self, backend: SocketAddr, link: Link) {
+        if link.ended || link.sender.is_closed() {
+            return;
+        }
+        let mut idle = self.lock();
+        let links = idle
+            .entry((std::thread::current().id(), backend))
+            .or_default();
+        if links.len() < MAX_IDLE_PER_BACKEND {
+            links.push((Instant::now(), link));
+        }
+    }
+
+    async fn connect(&self, backend: SocketAddr) -> Result<Link, UpstreamError> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(backend))
+            .await
+            .map_err(|_| UpstreamError::Connect)?
+            .map_err(|_| UpstreamError::Connect)?;
+        let _ = stream.set_nodelay(true);
+        let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| UpstreamError::Connect)?;
+        Ok(Link {
+            sender,
+            driver,
+            ended: false,
+        })
+    }
+}
+
+/// The request to send: origin-form target, `host` set, hop-by-hop headers and the length
+/// (recomputed from the body) left out.
+fn request(
+    backend: SocketAddr,
+    path: &str,
+    method: Method,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Request<Full<Bytes>>, UpstreamError> {
+    let uri: Uri = path.parse().map_err(|_| UpstreamError::Broken)?;
+    let host = HeaderValue::from_str(&backend.to_string()).map_err(|_| UpstreamError::Broken)?;
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    let h = request.headers_mut();
+    h.reserve(headers.len() + 1);
+    for (name, value) in headers {
+        if !HOP_BY_HOP.contains(name) && name != header::CONTENT_LENGTH {
+            h.append(name.clone(), value.clone());
+        }
+    }
+    h.insert(header::HOST, host);
+    Ok(request)
+}
+
+/// A copy of `request` for one more attempt (the body is shared, not copied).
+fn clone_request(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+/// True when `parts` announce a JSON body (read whole) rather than a stream.
+fn is_json(parts: &http::response::Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+impl Link {
+    /// Sends `request` and waits for the answer's head (within `timeout`), polling the
+    /// connection's I/O alongside; then reads a JSON body whole (within `timeout` again).
+    async fn exchange(
+        &mut self,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<Got, Failure> {
+        let Link {
+            sender,
+            driver,
+            ended,
+        } = self;
+        let handed_over = AtomicBool::new(false);
+        let head = async {
+            if sender.ready().await.is_err() {
+                return Err(Failure::NotSent);
+            }
+            handed_over.store(true, Ordering::Relaxed);
+            match sender.send_request(request).await {
+                Ok(response) => Ok(response),
+                Err(e) if e.is_canceled() => Err(Failure::NotSent),
+                Err(_) => Err(Failure::Failed(UpstreamError::Broken)),
+            }
+        };
+        let head = drive(driver, ended, head, &handed_over);
+        let response = tokio::time::timeout(timeout, head)
+            .await
+            .map_err(|_| Failure::Failed(UpstreamError::Timeout))??;
+        let (parts, incoming) = response.into_parts();
+        if !is_json(&parts) {
+            return Ok(Got::Stream(Response::from_parts(parts, incoming)));
+        }
+        let read = async {
+            match Limited::new(incoming, MAX_ANSWER).collect().await {
+                Ok(body) => Ok(body.to_bytes()),
+                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                    Err(Failure::Failed(UpstreamError::Broken))
+                }
+                Err(_) => Err(Failure::Failed(UpstreamError::Broken)),
+            }
+        };
+        let sent = AtomicBool::new(true);
+        let bytes = tokio::time::timeout(timeout, drive(driver, ended, read, &sent))
+            .await
+            .map_err(|_| Failure::Failed(UpstreamError::Timeout))??;
+        Ok(Got::Whole(parts, bytes))
+    }
+}
+
+/// Runs `work` while polling the connection's `driver` (unless it has `ended`). The driver is
+/// polled first, so a kept-alive connection the server closed while idle is found closed before
+/// a request is handed over. If the connection ends, what it delivered before ending is ready
+/// now; anything else will never come.
+async fn drive<T>(
+    driver: &mut Connection<TokioIo<TcpStream>, Full<Bytes>>,
+    ended: &mut bool,
+    work: impl Future<Output = Result<T, Failure>>,
+    handed_over: &AtomicBool,
+) -> Result<T, Failure> {
+    let mut work = std::pin::pin!(work);
+    if *ended {
+        return futures::FutureExt::now_or_never(work)
+            .unwrap_or(Err(Failure::Failed(UpstreamError::Broken)));
+    }
+    tokio::select! {
+        biased;
+        _ = driver => {
+            *ended = true;
+            match futures::FutureExt::now_or_never(work) {
+            Some(done) => done,
+            None if handed_over.load(Ordering::Relaxed) => {
+                Err(Failure::Failed(UpstreamError::Broken))
+            }
+            None => Err(Failure::NotSent),
+        }},
+        done = &mut work => done,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::sync::{Arc, atomic::AtomicUsize};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// A server answering `reply` to up to `per_conn` requests per connection, then closing
+    /// it; counts the connections it accepted.
+    async fn server(per_conn: usize, reply: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    for _ in 0..per_conn {
+                        let mut buf = vec![0u8; 4096];
+                        let Ok(n) = conn.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                        assert!(head.starts_with("POST /mcp HTTP/1.1"), "{head}");
+                        assert!(head.contains("host: 127.0.0.1:"), "{head}");
+                        assert!(!head.contains("connection: x"), "hop-by-hop: {head}");
+                        let _ = conn.write_all(reply.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    const JSON: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                        content-length: 2\r\n\r\n{}";
+
+    fn headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("x"));
+        h
+    }
+
+    async fn body(r: Response<Body>) -> Bytes {
+        r.into_body().collect().await.unwrap().to_bytes()
+    }
+
+    #[tokio::test]
+    async fn json_answers_reuse_one_connection() {
+        let (addr, accepted) = server(100, JSON).await;
+        let up = Upstream::new(Duration::from_secs(2));
+        for _ in 0..5 {
+            let r = up
+                .send(
+                    addr,
+                    "/mcp",
+                    Method::POST,
+                    &headers(),
+                    Bytes::from_static(b"{}"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(body(r).await, "{}");
+        }
+        assert_eq!(accepted.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_the_server_closed_is_replaced_before_sending() {
+        // One answer per connection: every pooled connection is closed by the time it is
+        // taken again, and the request goes out on a new one instead of failing.
+        let (addr, accepted) = server(1, JSON).await;
+        let up = Upstream::new(Duration::from_secs(2));
+        for _ in 0..3 {
+            let r = up
+                .send(addr, "/mcp", Method::POST, &headers(), Bytes::new())
+                .await
+                .unwrap();
+            assert_eq!(body(r).await, "{}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(accepted.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn an_event_stream_streams_while_its_connection_is_driven() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (go_on, wait) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                        transfer-encoding: chunked\r\n\r\n";
+            conn.write_all(head.as_bytes()).await.unwrap();
+            let chunk = |i: usize| {
+                let event = format!("data: {i}\n\n");
+                format!("{:x}\r\n{event}\r\n", event.len())
+            };
+            conn.write_all(chunk(0).as_bytes()).await.unwrap();
+            // The rest only once the gateway has handed the stream on.
+            let _ = wait.await;
+            conn.write_all(chunk(1).as_bytes()).await.unwrap();
+            conn.write_all(b"0\r\n\r\n").await.unwrap();
+        });
+        let up = Upstream::new(Duration::from_secs(2));
+        let r = up
+            .send(addr, "/mcp", Method::GET, &HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "text/event-stream");
+        go_on.send(()).unwrap();
+        assert_eq!(body(r).await, "data: 0\n\ndata: 1\n\n");
+    }
+
+    #[tokio::test]
+    async fn failures_are_classified() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = closed.local_addr().unwrap();
+        drop(closed);
+        let up = Upstream::new(Duration::from_millis(300));
+        let none = HeaderMap::new();
+        let send = |addr| up.send(addr, "/mcp", Method::POST, &none, Bytes::new());
+        assert_eq!(send(dead).await.unwrap_err(), UpstreamError::Connect);
+
+        // Accepts and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let quiet = silent.local_addr().unwrap();
+        let hold = tokio::spawn(async move {
+            let _conn = silent.accept().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        assert_eq!(send(quiet).await.unwrap_err(), UpstreamError::Timeout);
+        hold.abort();
+
+        // Answers half a body, then hangs up.
+        let cut = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                   content-length: 100\r\n\r\n{\"jsonrpc\"";
+        let (addr, _) = server(1, cut).await;
+        assert_eq!(send(addr).await.unwrap_err(), UpstreamError::Broken);
     }
 }
