@@ -470,12 +470,7 @@ async fn relay(
     response: http::Response<Body>,
     request: &[u8],
 ) -> Result<Response, Response> {
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
+    if !upstream::is_json(response.headers()) {
         return Ok(pass_on(response));
     }
     let (parts, body) = response.into_parts();

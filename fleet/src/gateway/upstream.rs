@@ -22,7 +22,7 @@ use std::{
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header, response::Parts};
-use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::{
     body::Incoming,
     client::conn::http1::{Connection, SendRequest},
@@ -131,7 +131,6 @@ impl Upstream {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Response<Body>, UpstreamError> {
-        let request = request(backend, path, method, headers, body)?;
         // A pooled connection the server closed while it idled is found closed before the
         // request leaves; then the next one (or a new one) is tried.
         loop {
@@ -139,7 +138,8 @@ impl Upstream {
                 Some(link) => (link, true),
                 None => (self.connect(backend).await?, false),
             };
-            match link.exchange(clone_request(&request), self.timeout).await {
+            let request = request(backend, path, method.clone(), headers, body.clone())?;
+            match link.exchange(request, self.timeout).await {
                 Ok(Got::Whole(parts, bytes)) => {
                     self.checkin(backend, link);
                     return Ok(Response::from_parts(parts, Body::from(bytes)));
@@ -240,19 +240,9 @@ fn request(
     Ok(request)
 }
 
-/// A copy of `request` for one more attempt (the body is shared, not copied).
-fn clone_request(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
-    let mut copy = Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.headers_mut() = request.headers().clone();
-    copy
-}
-
-/// True when `parts` announce a JSON body (read whole) rather than a stream.
-fn is_json(parts: &http::response::Parts) -> bool {
-    parts
-        .headers
+/// True when `headers` announce a JSON body (read whole) rather than a stream.
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"))
@@ -288,15 +278,13 @@ impl Link {
             .await
             .map_err(|_| Failure::Failed(UpstreamError::Timeout))??;
         let (parts, incoming) = response.into_parts();
-        if !is_json(&parts) {
+        if !is_json(&parts.headers) {
             return Ok(Got::Stream(Response::from_parts(parts, incoming)));
         }
         let read = async {
+            // Cut off or larger than MAX_ANSWER: either way not an answer to pass on.
             match Limited::new(incoming, MAX_ANSWER).collect().await {
                 Ok(body) => Ok(body.to_bytes()),
-                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                    Err(Failure::Failed(UpstreamError::Broken))
-                }
                 Err(_) => Err(Failure::Failed(UpstreamError::Broken)),
             }
         };
