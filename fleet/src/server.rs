@@ -318,14 +318,19 @@ impl McpServer {
         timeout_ms: Option<u64>,
         query: impl FnOnce(&View) -> KnowledgeGraph,
     ) -> MemoryResult<memory_tools::GraphOutput> {
-        let view = self.memory()?.view();
+        let memory = self.memory()?;
         let mut visible_at_us = None;
-        if let Some((version, timeout)) = memory_tools::wait(min_version, timeout_ms)? {
-            view.wait_for(version, timeout)
+        let view = if let Some((version, timeout)) = memory_tools::wait(min_version, timeout_ms)? {
+            memory
+                .wait_for(version, timeout)
                 .await
                 .map_err(|e| MemoryToolError::Failed(e.to_string()))?;
+            let view = memory.view();
             visible_at_us = view.visible_at(version);
-        }
+            view
+        } else {
+            memory.fresh_view().await
+        };
         // The version is read before the query: the answer holds at least that version.
         let version = view.version();
         Ok(Json(memory_tools::GraphOutput::new(
@@ -554,7 +559,7 @@ impl McpServer {
         Parameters(_): Parameters<memory_tools::MemoryVersionArgs>,
     ) -> MemoryResult<memory_tools::MemoryVersionOutput> {
         Ok(Json(memory_tools::MemoryVersionOutput {
-            version: self.memory()?.view().version(),
+            version: self.memory()?.fresh_view().await.version(),
             server: self.shared.id.clone(),
         }))
     }

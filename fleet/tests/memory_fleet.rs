@@ -321,7 +321,7 @@ async fn bad_memory_calls_get_clear_errors_and_the_fleet_keeps_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn process_mode_servers_follow_the_owner_over_its_socket() {
+async fn process_mode_servers_follow_the_owners_log() {
     let dir = tempfile::tempdir().unwrap();
     let fleet = start(
         common::spec(2, 1, Isolation::Process),
@@ -351,6 +351,12 @@ async fn process_mode_servers_follow_the_owner_over_its_socket() {
         )
         .await;
         assert_eq!(there["entities"].as_array().unwrap().len(), 1, "{there}");
+        // And on C with no wait asked for: servers read the owner's log up to its durable
+        // mark before answering, so an acknowledged write is everywhere at once.
+        let c = &urls[(i + 2) % 3];
+        let plain = ok(c, "open_nodes", json!({"names": [name]})).await;
+        assert_eq!(plain["entities"].as_array().unwrap().len(), 1, "{plain}");
+        assert!(plain["version"].as_u64().unwrap() >= last, "{plain}");
     }
     assert_eq!(last, 20);
     let history = ok(

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::WriteError;
 use super::graph::{ApplyError, Graph, OpResult};
+use super::mark::{Mark, MarkWriter};
 use super::op::{Op, Record};
 use super::stats::Stats;
 use super::view::View;
@@ -64,6 +65,8 @@ struct Write {
 pub(crate) struct Owner {
     pub graph: Graph,
     pub wal: Wal,
+    /// Where server processes learn how far the WAL is durable.
+    pub mark: MarkWriter,
     pub view: Arc<View>,
     pub committer: std::sync::mpsc::Sender<Batch>,
     pub stats: Arc<Stats>,
@@ -117,7 +120,6 @@ impl Owner {
                 let _ = reply.send(Err(WriteError::Closed));
             }
         }
-        self.view.end_subscriptions();
     }
 
     fn take(&self, r: Request, pending: &mut VecDeque<Write>, shutdown: &mut bool) {
@@ -204,13 +206,25 @@ impl Owner {
             Ok(()) => {
                 self.graph.finish();
                 let records: Arc<[Record]> = records.into();
-                if let Err(e) = self.view.publish(&records) {
-                    tracing::error!(error = %e, "the local memory view diverged from the owner");
-                }
                 let last = self.graph.version();
-                self.stats.batch_acked(last, records.len() as u64);
+                let position = self.wal.position();
                 let acked_at = Instant::now();
                 let acked_at_us = super::view::wall_us();
+                if let Err(e) = self.view.publish(&records, position, acked_at_us) {
+                    tracing::error!(error = %e, "the local memory view diverged from the owner");
+                }
+                // After the local view (so a snapshot of it is never behind the mark) and
+                // before anyone is acknowledged (so a server process that reads after hearing
+                // of a write finds it).
+                let mark = Mark {
+                    version: last,
+                    position,
+                    at_us: acked_at_us,
+                };
+                if let Err(e) = self.mark.publish(mark) {
+                    tracing::error!(error = %e, "cannot publish the durable mark: server processes will not see this write");
+                }
+                self.stats.batch_acked(last, records.len() as u64);
                 for (reply, mut ack) in acks {
                     ack.acked_at_us = acked_at_us;
                     let _ = reply.send(Ok(ack));

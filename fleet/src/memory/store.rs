@@ -17,11 +17,12 @@ use super::error::{CloseError, OpenError, Timeout, WriteError};
 use super::graph::Snapshot;
 use super::history::{self, HistoryEntry, HistoryIndex};
 use super::lock::{OwnerLock, state_dir};
-use super::op::{Op, Record, validate_server};
+use super::mark::{self, Mark, MarkWriter};
+use super::op::{Op, validate_server};
 use super::owner::{Ack, Batch, Owner, Request};
 use super::stats::{MemoryStats, Stats};
-use super::view::View;
-use super::wal::{self, Wal, WalFaults};
+use super::view::{View, wall_us};
+use super::wal::{self, Position, Wal, WalFaults};
 
 /// Tuning knobs; the defaults suit a fleet on a small machine.
 #[derive(Debug, Clone)]
@@ -68,6 +69,18 @@ struct Shared {
     history: Arc<Mutex<HistoryIndex>>,
     committed: watch::Receiver<u64>,
     path: PathBuf,
+    wal_dir: PathBuf,
+    mark_path: PathBuf,
+}
+
+/// What a view in another process starts from: a snapshot of the owner's view, the WAL
+/// position right after it, and where to read the log and the durable mark from then on.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FollowPoint {
+    pub snapshot: Snapshot,
+    pub position: Position,
+    pub wal_dir: PathBuf,
+    pub mark_path: PathBuf,
 }
 
 /// A cheap, cloneable handle to an open store, for every server of the fleet. All methods
@@ -136,11 +149,19 @@ impl MemoryHandle {
         }
     }
 
-    /// A snapshot and the stream of every durable batch after it, with no gap: what a view in
-    /// another process starts from. The stream ends if its reader falls far behind (then
-    /// subscribe again).
-    pub fn subscribe(&self) -> (Snapshot, mpsc::Receiver<Arc<[Record]>>) {
-        self.shared.view.subscribe()
+    /// Where a view in another process starts following the store from (see [`FollowPoint`]).
+    pub fn follow_point(&self) -> FollowPoint {
+        let (snapshot, position) = self.shared.view.snapshot_at();
+        FollowPoint {
+            snapshot,
+            // The store's view always has a position (set at open, moved by every batch).
+            position: position.unwrap_or(Position {
+                segment: 0,
+                offset: 0,
+            }),
+            wal_dir: self.shared.wal_dir.clone(),
+            mark_path: self.shared.mark_path.clone(),
+        }
     }
 
     /// Batch sizes, versions acknowledged and committed, and the commit lag: what tells an
@@ -218,6 +239,17 @@ impl Store {
         )));
         let stats = Arc::new(Stats::new(graph.version(), head_version));
         let view = Arc::new(View::from_graph(graph.clone()));
+        view.set_position(wal.position());
+        let mark_path = state_dir(&gitdir).join(mark::FILE);
+        let mark = MarkWriter::create(
+            &mark_path,
+            Mark {
+                version: graph.version(),
+                position: wal.position(),
+                at_us: wall_us(),
+            },
+        )
+        .map_err(OpenError::io("publish the durable mark in", &mark_path))?;
         let (committed_tx, committed_rx) = watch::channel(head_version);
         let (batch_tx, batch_rx) = std::sync::mpsc::channel::<Batch>();
         if !recovered.records.is_empty() {
@@ -246,6 +278,7 @@ impl Store {
         let owner = Owner {
             graph,
             wal,
+            mark,
             view: view.clone(),
             committer: batch_tx,
             stats: stats.clone(),
@@ -266,6 +299,8 @@ impl Store {
                     history,
                     committed: committed_rx,
                     path: path.to_path_buf(),
+                    wal_dir,
+                    mark_path,
                 }),
             },
             owner: Some(owner),

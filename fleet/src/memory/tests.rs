@@ -1,5 +1,5 @@
 //! Store-level tests: restart, crash recovery, locks, failures, foreign repositories, clones,
-//! verify, history and the change stream.
+//! verify, history, and following the store from another view.
 
 #![allow(clippy::unwrap_used)]
 
@@ -539,26 +539,122 @@ async fn verify_reports_a_tree_edited_outside_the_owner() {
     assert!(report.problems.iter().any(|p| p.contains("head tree")));
 }
 
+/// A follower reads the log up to the owner's durable mark: from a follow point, across WAL
+/// segments, to exactly the owner's state.
 #[tokio::test]
-async fn subscribers_start_from_a_snapshot_without_gaps() {
+async fn followers_read_the_log_up_to_the_durable_mark() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), quick()).unwrap();
+    let options = StoreOptions {
+        wal_segment_bytes: 300,
+        ..lazy()
+    };
+    let store = Store::open(dir.path(), options).unwrap();
     let h = store.handle();
     h.write("srv-1", 0, create(&["a"])).await.unwrap();
-    let (snapshot, mut rx) = h.subscribe();
-    let snapshot: Snapshot =
-        serde_json::from_str(&serde_json::to_string(&snapshot).unwrap()).unwrap();
-    let remote = View::from_snapshot(snapshot).unwrap();
-    h.write("srv-1", 1, create(&["b"])).await.unwrap();
-    h.write("srv-2", 1, relate("a", "b")).await.unwrap();
-    while remote.version() < 3 {
-        let batch = rx.recv().await.unwrap();
-        let json = serde_json::to_string(&*batch).unwrap();
-        let records: Vec<Record> = serde_json::from_str(&json).unwrap();
-        remote.apply_batch(&records).unwrap();
+    let point = h.follow_point();
+    let point: FollowPoint = serde_json::from_str(&serde_json::to_string(&point).unwrap()).unwrap();
+    let remote = View::from_snapshot(point.snapshot.clone()).unwrap();
+    let mut tail = wal::Tail::open(&point.wal_dir, point.position, 1).unwrap();
+    let marks = mark::MarkReader::open(&point.mark_path).unwrap();
+    let mut last = 0;
+    for i in 0..20 {
+        last = h
+            .write("srv-2", i, create(&[&format!("e{i}")]))
+            .await
+            .unwrap()
+            .version;
     }
+    let m = marks.read().unwrap();
+    assert_eq!(m.version, last, "the mark is published before the ack");
+    assert!(
+        m.position.segment > point.position.segment,
+        "the writes crossed segments"
+    );
+    let records = tail.read_to(m.position, m.version).unwrap();
+    assert_eq!(records.len(), 20);
+    remote.apply_batch_at(&records, m.at_us).unwrap();
     assert_eq!(remote.read_graph(), h.view().read_graph());
-    remote.wait_for(3, WAIT).await.unwrap();
+    assert_eq!(remote.visible_at(last), Some(m.at_us));
+    // Nothing new: nothing read.
+    assert!(tail.read_to(m.position, m.version).unwrap().is_empty());
     store.close().unwrap();
-    assert!(rx.recv().await.is_none(), "the stream ends with the store");
+}
+
+/// A server process's memory over the real socket: reads see every durable write without
+/// anything pushed, a `minVersion` ahead of the log waits for the write that reaches it, and a
+/// follower whose log segment was trimmed while idle starts again from a fresh follow point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_memory_follows_the_log_and_resyncs_when_its_segment_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        wal_segment_bytes: 300,
+        ..quick()
+    };
+    let store = Store::open(dir.path(), options).unwrap();
+    let h = store.handle();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let name = remote::socket_name();
+    let listener = remote::listen(&name).unwrap();
+    tokio::spawn(remote::serve(h.clone(), listener, stop.clone()));
+    let r = remote::RemoteMemory::connect(&name, stop.clone())
+        .await
+        .unwrap();
+    let mem = Memory::Remote(r.clone());
+
+    // A write made elsewhere is in the next read here, with no wait asked for.
+    let v1 = h.write("srv-1", 0, create(&["a"])).await.unwrap().version;
+    assert_eq!(mem.fresh_view().await.version(), v1);
+    assert!(mem.fresh_view().await.entity("a").is_some());
+    // A write made here is readable here when it returns.
+    let v2 = mem.write("srv-2", create(&["b"])).await.unwrap().version;
+    assert!(r.view().entity("b").is_some() && r.view().version() >= v2);
+
+    // A minVersion not yet durable waits for the write that reaches it.
+    let wanted = v2 + 1;
+    let waiter = {
+        let mem = mem.clone();
+        tokio::spawn(async move { mem.wait_for(wanted, WAIT).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!waiter.is_finished(), "nothing reached {wanted} yet");
+    h.write("srv-1", v2, create(&["c"])).await.unwrap();
+    waiter.await.unwrap().unwrap();
+    assert!(r.view().entity("c").is_some());
+    let err = mem
+        .wait_for(wanted + 100, Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert_eq!(err.wanted, wanted + 100);
+
+    // Idle while many writes go by, are committed and their segments trimmed: the next read
+    // finds its segment gone, takes a fresh follow point and still sees everything.
+    let before = wal::segments(&dir.path().join("mcpfleet/wal")).unwrap();
+    let mut last = 0;
+    for i in 0..60 {
+        last = h
+            .write("srv-1", 0, create(&[&format!("x{i}")]))
+            .await
+            .unwrap()
+            .version;
+    }
+    h.wait_committed(last, WAIT).await.unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while wal::segments(&dir.path().join("mcpfleet/wal"))
+        .unwrap()
+        .first()
+        == before.first()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "segments never trimmed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let view = mem.fresh_view().await;
+    // By this read or by the idle catch-up, whichever came first.
+    assert!(r.follow_points() >= 2, "a fresh follow point was taken");
+    assert_eq!(view.version(), last);
+    assert_eq!(view.read_graph(), h.view().read_graph());
+    stop.cancel();
+    store.close().unwrap();
 }

@@ -1,27 +1,24 @@
-//! A read replica of the graph that follows the owner's change stream: only durable
-//! (acknowledged) records reach it, applied with the same `apply` as the owner's, so a view
-//! at version v holds exactly the owner's state at v.
+//! A read replica of the graph: only durable (acknowledged) records reach it, applied with
+//! the same `apply` as the owner's, so a view at version v holds exactly the owner's state at
+//! v.
 //!
 //! The store's own view is fed by the owner thread before the writers are acknowledged, so a
 //! writer reads its own write as soon as `write` returns. Other views (e.g. in another
-//! process) start from a [`Snapshot`] and are fed [`Record`] batches by any transport through
-//! [`View::apply_batch`].
+//! process) start from a [`Snapshot`] and are fed [`Record`]s by any transport through
+//! [`View::apply_batch`] (in process mode: read from the WAL up to the owner's durable mark).
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, PoisonError, RwLock},
+    sync::{PoisonError, RwLock},
     time::{Duration, SystemTime},
 };
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::error::{Timeout, ViewError};
 use super::graph::{Graph, KnowledgeGraph, Snapshot, StateError};
 use super::op::{Entity, Record};
-
-/// Batches a subscriber may fall behind before it is disconnected (it then resubscribes and
-/// starts again from a fresh snapshot).
-pub(crate) const SUBSCRIBER_BACKLOG: usize = 1024;
+use super::wal::Position;
 
 /// Batches whose arrival a view remembers for [`View::visible_at`]: at 1000 writes/s in
 /// batches of a few, several seconds' worth.
@@ -37,20 +34,22 @@ pub fn wall_us() -> u64 {
 
 struct State {
     graph: Graph,
-    subscribers: Vec<mpsc::Sender<Arc<[Record]>>>,
+    /// The owner's view only: where in the WAL the record after the graph's version starts,
+    /// so a follower can start from a snapshot of this view and read on from there.
+    position: Option<Position>,
     /// `(first version, last version, wall µs)` of each recent batch applied, oldest first.
     visible: VecDeque<(u64, u64, u64)>,
 }
 
 impl State {
-    /// Notes that versions after `before` up to the graph's version became visible now.
-    fn arrived(&mut self, before: u64) {
+    /// Notes that versions after `before` up to the graph's version became visible at `at`.
+    fn arrived(&mut self, before: u64, at: u64) {
         let now = self.graph.version();
         if now > before {
             if self.visible.len() == VISIBLE_HISTORY {
                 self.visible.pop_front();
             }
-            self.visible.push_back((before + 1, now, wall_us()));
+            self.visible.push_back((before + 1, now, at));
         }
     }
 }
@@ -75,7 +74,7 @@ impl View {
         View {
             state: RwLock::new(State {
                 graph,
-                subscribers: Vec::new(),
+                position: None,
                 visible: VecDeque::new(),
             }),
             version: watch::Sender::new(version),
@@ -118,10 +117,17 @@ impl View {
     /// Applies records that follow the view's version. Records it already has are skipped;
     /// a gap is refused (nothing applied) so the feeder knows to resubscribe.
     pub fn apply_batch(&self, records: &[Record]) -> Result<(), ViewError> {
+        self.apply_batch_at(records, wall_us())
+    }
+
+    /// [`View::apply_batch`] for records that became visible at `at_us` (wall µs), not now:
+    /// a view that reads the owner's log lazily serves each record from the moment the owner
+    /// published it as durable, so that is when it counts as visible here.
+    pub fn apply_batch_at(&self, records: &[Record], at_us: u64) -> Result<(), ViewError> {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         let before = state.graph.version();
         let result = Self::apply_locked(&mut state.graph, records);
-        state.arrived(before);
+        state.arrived(before, at_us);
         self.version.send_replace(state.graph.version());
         result
     }
@@ -162,40 +168,33 @@ impl View {
         Ok(())
     }
 
-    /// Owner side: applies a durable batch and forwards it to the subscribers, under one lock
-    /// so that a subscription never misses or repeats a batch.
-    pub(crate) fn publish(&self, records: &Arc<[Record]>) -> Result<(), ViewError> {
+    /// Owner side: applies a durable batch that ends at WAL `position`, visible from `at_us`.
+    pub(crate) fn publish(
+        &self,
+        records: &[Record],
+        position: Position,
+        at_us: u64,
+    ) -> Result<(), ViewError> {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         let before = state.graph.version();
         let result = Self::apply_locked(&mut state.graph, records);
-        state.arrived(before);
+        state.arrived(before, at_us);
+        state.position = Some(position);
         self.version.send_replace(state.graph.version());
-        state
-            .subscribers
-            .retain(|tx| match tx.try_send(records.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!("a memory subscriber fell too far behind and was disconnected");
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
         result
     }
 
-    /// Ends every subscription (the owner stopped: no more batches will come).
-    pub(crate) fn end_subscriptions(&self) {
+    /// Owner side, at open: where in the WAL the record after the view's version will start.
+    pub(crate) fn set_position(&self, position: Position) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        state.subscribers.clear();
+        state.position = Some(position);
     }
 
-    /// A snapshot of this view and a stream of every batch after it, with no gap between
-    /// them. The stream ends if the subscriber falls [`SUBSCRIBER_BACKLOG`] batches behind.
-    pub(crate) fn subscribe(&self) -> (Snapshot, mpsc::Receiver<Arc<[Record]>>) {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let (tx, rx) = mpsc::channel(SUBSCRIBER_BACKLOG);
-        state.subscribers.push(tx);
-        (state.graph.snapshot(), rx)
+    /// A snapshot of this view and the WAL position right after it (the owner's view only;
+    /// `None` elsewhere): what a follower in another process starts from.
+    pub(crate) fn snapshot_at(&self) -> (Snapshot, Option<Position>) {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        (state.graph.snapshot(), state.position)
     }
 
     /// Replaces the view's state with `snapshot` (a remote view resubscribing after it fell
@@ -211,7 +210,7 @@ impl View {
         }
         let before = state.graph.version();
         state.graph = Graph::from_snapshot(snapshot)?;
-        state.arrived(before);
+        state.arrived(before, wall_us());
         self.version.send_replace(state.graph.version());
         Ok(())
     }
@@ -309,14 +308,19 @@ mod tests {
         assert_eq!(copy.visible_at(3), None);
     }
 
-    #[tokio::test]
-    async fn subscribers_get_every_batch_after_their_snapshot() {
+    #[test]
+    fn the_owners_view_hands_out_snapshots_with_their_wal_position() {
         let view = View::empty();
-        view.publish(&Arc::from(vec![rec(1, "a")])).unwrap();
-        let (snap, mut rx) = view.subscribe();
-        view.publish(&Arc::from(vec![rec(2, "b")])).unwrap();
-        let remote = View::from_snapshot(snap).unwrap();
-        remote.apply_batch(&rx.recv().await.unwrap()).unwrap();
-        assert_eq!(remote.read_graph(), view.read_graph());
+        assert_eq!(view.snapshot_at().1, None);
+        let at = |offset| Position { segment: 1, offset };
+        view.set_position(at(0));
+        view.publish(&[rec(1, "a")], at(90), 5).unwrap();
+        let (snap, position) = view.snapshot_at();
+        assert_eq!((snap.version, position), (1, Some(at(90))));
+        assert_eq!(view.visible_at(1), Some(5), "visible from the time given");
+        let follower = View::from_snapshot(snap).unwrap();
+        follower.apply_batch_at(&[rec(2, "b")], 42).unwrap();
+        assert_eq!(follower.visible_at(2), Some(42));
+        assert_eq!(follower.snapshot_at().1, None);
     }
 }
