@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod gateway;
 pub mod health;
 pub mod instance;
+pub mod link;
 pub mod listener;
 pub mod loopback;
 pub mod memory;

@@ -22,6 +22,8 @@ use hyper_util::rt::TokioIo;
 use reqwest::Url;
 use tokio::net::TcpStream;
 
+use fleet::link::Driven;
+
 use crate::mcp::ErrorClass;
 
 /// Largest response body read; a larger one is a `protocol` error.
@@ -209,19 +211,11 @@ impl Link {
             };
             Ok((parts.status.as_u16(), parts.headers, body, ttfb))
         };
-        let mut response = std::pin::pin!(response);
-        // The driver is polled first, so a kept-alive connection the server closed while idle
-        // is found closed before the request is handed over.
-        tokio::select! {
-            biased;
-            // The connection ended (closed by the peer, or broken). What it delivered before
-            // ending is ready now; anything else will never come, as the driver is done.
-            _ = driver => match futures::FutureExt::now_or_never(response) {
-                Some(done) => done,
-                None if handed_over.load(Ordering::Relaxed) => Err(Failure::Class(ErrorClass::Connect)),
-                None => Err(Failure::NotSent),
-            },
-            done = &mut response => done,
+        let mut ended = false;
+        match fleet::link::drive(driver, &mut ended, response, &handed_over).await {
+            Driven::Done(done) => done,
+            Driven::NotSent => Err(Failure::NotSent),
+            Driven::Lost => Err(Failure::Class(ErrorClass::Connect)),
         }
     }
 }

@@ -30,6 +30,8 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::link::{self, Driven};
+
 /// Headers that belong to one hop and are not forwarded (RFC 9110 §7.6.1), plus `host`, which
 /// is set for the backend.
 const HOP_BY_HOP: [header::HeaderName; 8] = [
@@ -296,33 +298,17 @@ impl Link {
     }
 }
 
-/// Runs `work` while polling the connection's `driver` (unless it has `ended`). The driver is
-/// polled first, so a kept-alive connection the server closed while idle is found closed before
-/// a request is handed over. If the connection ends, what it delivered before ending is ready
-/// now; anything else will never come.
+/// [`link::drive`] with the gateway's failures.
 async fn drive<T>(
     driver: &mut Connection<TokioIo<TcpStream>, Full<Bytes>>,
     ended: &mut bool,
     work: impl Future<Output = Result<T, Failure>>,
     handed_over: &AtomicBool,
 ) -> Result<T, Failure> {
-    let mut work = std::pin::pin!(work);
-    if *ended {
-        return futures::FutureExt::now_or_never(work)
-            .unwrap_or(Err(Failure::Failed(UpstreamError::Broken)));
-    }
-    tokio::select! {
-        biased;
-        _ = driver => {
-            *ended = true;
-            match futures::FutureExt::now_or_never(work) {
-            Some(done) => done,
-            None if handed_over.load(Ordering::Relaxed) => {
-                Err(Failure::Failed(UpstreamError::Broken))
-            }
-            None => Err(Failure::NotSent),
-        }},
-        done = &mut work => done,
+    match link::drive(driver, ended, work, handed_over).await {
+        Driven::Done(done) => done,
+        Driven::NotSent => Err(Failure::NotSent),
+        Driven::Lost => Err(Failure::Failed(UpstreamError::Broken)),
     }
 }
 
