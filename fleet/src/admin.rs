@@ -84,6 +84,10 @@ pub fn app(state: AdminState) -> Router {
 
 /// Largest latency that can be injected; more is surely a typo (seconds for milliseconds).
 const MAX_ADDED_LATENCY_MS: u64 = 600_000;
+/// How long a fault request waits for the server to apply the change before answering (the
+/// answer's `faults_applied` says whether it did): chaos timings start from the answer, so it
+/// should mean "in force".
+const FAULT_APPLIED_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 enum AdminError {
@@ -174,7 +178,7 @@ async fn pause(
     Path(id): Path<String>,
 ) -> Result<Json<ServerView>, AdminError> {
     let e = entry(&s, &id)?;
-    e.faults.send_modify(|f| f.paused = true);
+    e.set_faults(|f| f.paused = true, FAULT_APPLIED_WAIT).await;
     Ok(Json(e.view()))
 }
 
@@ -183,7 +187,7 @@ async fn resume(
     Path(id): Path<String>,
 ) -> Result<Json<ServerView>, AdminError> {
     let e = entry(&s, &id)?;
-    e.faults.send_modify(|f| f.paused = false);
+    e.set_faults(|f| f.paused = false, FAULT_APPLIED_WAIT).await;
     Ok(Json(e.view()))
 }
 
@@ -199,7 +203,8 @@ async fn latency(
         )));
     }
     let e = entry(&s, &id)?;
-    e.faults.send_modify(|f| f.added_latency_ms = req.ms);
+    e.set_faults(|f| f.added_latency_ms = req.ms, FAULT_APPLIED_WAIT)
+        .await;
     Ok(Json(e.view()))
 }
 

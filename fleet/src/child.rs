@@ -2,7 +2,8 @@
 //! `main`, whether it was started as one server of a process-mode fleet and if so serves it.
 //! The parent passes the listening socket as fd 3 (so ports never change hands and a restart
 //! serves connections queued meanwhile), the server's configuration in an environment variable,
-//! and fault changes as JSON lines on stdin; stdin closing means "stop gracefully".
+//! and fault changes as JSON lines on stdin, each acknowledged with an `applied N` line on
+//! stdout once in force; stdin closing means "stop gracefully".
 
 use std::{
     os::fd::{FromRawFd, OwnedFd, RawFd},
@@ -11,7 +12,7 @@ use std::{
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncBufReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -21,6 +22,14 @@ use crate::{
     server,
     spec::ServerSpec,
 };
+
+/// Prefix of the line a server process writes to stdout once it has applied a fault change.
+const APPLIED: &str = "applied ";
+
+/// The fault revision an `applied N` line from a server process acknowledges.
+pub fn parse_applied(line: &str) -> Option<u64> {
+    line.strip_prefix(APPLIED)?.trim().parse().ok()
+}
 
 /// Environment variable carrying the [`ChildConfig`] as JSON.
 pub const CHILD_ENV: &str = "MCPFLEET_CHILD";
@@ -44,6 +53,8 @@ pub fn run_if_child() -> Option<anyhow::Result<()>> {
 }
 
 fn run_child(raw: &str) -> anyhow::Result<()> {
+    // Warnings (e.g. the memory view losing its place) reach the fleet's stderr.
+    crate::cli::init_logging();
     let config: ChildConfig =
         serde_json::from_str(raw).with_context(|| format!("invalid {CHILD_ENV}"))?;
     // SAFETY: the parent maps the listening socket to LISTEN_FD for exactly this purpose and
@@ -80,10 +91,18 @@ fn run_child(raw: &str) -> anyhow::Result<()> {
         let stop_on_eof = stop.clone();
         tokio::spawn(async move {
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            let mut acks = tokio::io::stdout();
             while let Ok(Some(line)) = lines.next_line().await {
                 match serde_json::from_str::<Faults>(&line) {
                     Ok(f) => {
                         faults_tx.send_replace(f);
+                        // In force from here on (the router reads the watch per request).
+                        let ack = format!("{APPLIED}{}\n", f.revision);
+                        if acks.write_all(ack.as_bytes()).await.is_err()
+                            || acks.flush().await.is_err()
+                        {
+                            tracing::warn!("cannot acknowledge a fault change to the fleet");
+                        }
                     }
                     Err(e) => tracing::warn!("ignoring bad control line: {e}"),
                 }
@@ -102,4 +121,17 @@ fn run_child(raw: &str) -> anyhow::Result<()> {
         listener::serve(listener, router, counters, stop).await;
         anyhow::Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applied_lines_carry_a_revision_and_nothing_else_does() {
+        assert_eq!(parse_applied("applied 42"), Some(42));
+        assert_eq!(parse_applied("applied 7\r"), Some(7));
+        assert_eq!(parse_applied("applied x"), None);
+        assert_eq!(parse_applied("some log line"), None);
+    }
 }

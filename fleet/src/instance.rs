@@ -6,14 +6,18 @@ use std::{ffi::OsString, os::fd::OwnedFd, path::PathBuf, process::Stdio, sync::A
 
 use anyhow::Context as _;
 use command_fds::{CommandFdExt, FdMapping};
-use tokio::{io::AsyncWriteExt, process::Child, task::JoinHandle};
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
+    process::Child,
+    task::JoinHandle,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     child::{CHILD_ENV, ChildConfig, LISTEN_FD},
     listener::{self, GRACE},
     memory::Memory,
-    registry::Entry,
+    registry::{Entry, Faults},
     server,
     spec::{Isolation, ServerSpec},
 };
@@ -99,7 +103,25 @@ impl Launcher {
             },
         );
         let stop = CancellationToken::new();
-        let handle = tokio::spawn(listener::serve(listener, router, counters, stop.clone()));
+        let serve = listener::serve(listener, router, counters, stop.clone());
+        // The router reads the faults on every request, so a change is in force as soon as it
+        // is made; say so for as long as this instance runs.
+        let mut faults = entry.faults.subscribe();
+        let applied = entry.clone();
+        let mirror = async move {
+            loop {
+                applied.faults_applied(faults.borrow_and_update().revision);
+                if faults.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let handle = tokio::spawn(async move {
+            tokio::select! {
+                () = serve => {}
+                () = mirror => {}
+            }
+        });
         Ok(Instance::Task { handle, stop })
     }
 
@@ -131,7 +153,8 @@ impl Launcher {
             // instead of ~1.4 MB (benches/README.md). Harmless for other allocators.
             .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            // Acknowledgements of fault changes (see `child`).
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         cmd.fd_mappings(vec![FdMapping {
@@ -141,24 +164,54 @@ impl Launcher {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("spawning {}", program.program.display()))?;
-        let mut stdin = child.stdin.take().context("child has no stdin")?;
-        let mut faults = entry.faults.subscribe();
-        let forwarder = tokio::spawn(async move {
-            loop {
-                let line = match serde_json::to_string(&*faults.borrow_and_update()) {
-                    Ok(l) => l + "\n",
-                    Err(_) => return,
-                };
-                if stdin.write_all(line.as_bytes()).await.is_err() {
-                    return;
-                }
-                if faults.changed().await.is_err() {
-                    // The fleet is gone: park until aborted so stdin stays open until then.
-                    std::future::pending::<()>().await;
-                }
-            }
-        });
+        let stdin = child.stdin.take().context("child has no stdin")?;
+        let stdout = child.stdout.take().context("child has no stdout")?;
+        let forwarder = tokio::spawn(forward_faults(entry.clone(), stdin, stdout));
         Ok(Instance::Process { child, forwarder })
+    }
+}
+
+/// Writes every fault change to a server process's stdin as a JSON line, and notes the
+/// revisions the process says it has applied (`applied N` lines on its stdout).
+async fn forward_faults(
+    entry: Arc<Entry>,
+    mut stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+) {
+    let mut faults = entry.faults.subscribe();
+    let mut acks = BufReader::new(stdout).lines();
+    let (mut faults_open, mut acks_open, mut send) = (true, true, true);
+    loop {
+        if send {
+            let current: Faults = *faults.borrow_and_update();
+            let Ok(line) = serde_json::to_string(&current) else {
+                return;
+            };
+            if stdin
+                .write_all(format!("{line}\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        send = false;
+        tokio::select! {
+            changed = faults.changed(), if faults_open => match changed {
+                Ok(()) => send = true,
+                // The fleet is gone: stdin stays open until this task is aborted.
+                Err(_) => faults_open = false,
+            },
+            line = acks.next_line(), if acks_open => match line {
+                Ok(Some(line)) => {
+                    if let Some(revision) = crate::child::parse_applied(&line) {
+                        entry.faults_applied(revision);
+                    }
+                }
+                _ => acks_open = false,
+            },
+            else => std::future::pending::<()>().await,
+        }
     }
 }
 

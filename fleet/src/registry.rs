@@ -91,6 +91,9 @@ pub struct Faults {
     pub paused: bool,
     /// Extra delay added before every request is handled.
     pub added_latency_ms: u64,
+    /// Bumped by every change, so a running instance can say which change it has applied.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// Health probes kept for availability reporting: totals plus the recent state transitions.
@@ -135,6 +138,9 @@ pub struct Entry {
     /// Requests served by earlier instances, so the total survives restarts.
     carried_requests: AtomicU64,
     pub faults: watch::Sender<Faults>,
+    /// The newest [`Faults::revision`] the running instance has applied: a server process
+    /// reads changes from a pipe, so a change is in force a moment after it is made.
+    faults_applied: watch::Sender<u64>,
     lifecycle: Mutex<Lifecycle>,
     /// Shared by every entry of a registry: bumped on each state change, so followers such as
     /// the gateway react at once instead of polling.
@@ -155,6 +161,7 @@ impl Entry {
             counters: Mutex::default(),
             carried_requests: AtomicU64::new(0),
             faults: watch::channel(Faults::default()).0,
+            faults_applied: watch::channel(0).0,
             lifecycle: Mutex::new(Lifecycle {
                 state: State::Starting,
                 pid: None,
@@ -224,6 +231,45 @@ impl Entry {
     }
 
     /// The row `GET /servers` returns for this server.
+    /// Changes the injected faults and waits (at most `within`) until the running instance
+    /// has applied the change; says whether it has. A server that is down never does, and
+    /// its next instance starts without faults.
+    pub async fn set_faults(&self, change: impl FnOnce(&mut Faults), within: Duration) -> bool {
+        let mut applied = self.faults_applied.subscribe();
+        let mut revision = 0;
+        self.faults.send_modify(|f| {
+            change(f);
+            f.revision += 1;
+            revision = f.revision;
+        });
+        matches!(
+            tokio::time::timeout(within, applied.wait_for(|r| *r >= revision)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Clears every fault (a fresh instance is neither hung nor slowed), keeping revisions
+    /// increasing.
+    pub fn clear_faults(&self) {
+        self.faults.send_modify(|f| {
+            *f = Faults {
+                revision: f.revision + 1,
+                ..Faults::default()
+            };
+        });
+    }
+
+    /// Notes that the running instance has applied the faults of `revision`.
+    pub fn faults_applied(&self, revision: u64) {
+        self.faults_applied.send_if_modified(|r| {
+            let newer = revision > *r;
+            if newer {
+                *r = revision;
+            }
+            newer
+        });
+    }
+
     pub fn view(&self) -> ServerView {
         let c = self.counters().snapshot();
         let l = self.lifecycle();
@@ -252,6 +298,7 @@ impl Entry {
             },
             last_error: l.health.last_error.clone(),
             faults: *self.faults.borrow(),
+            faults_applied: *self.faults_applied.borrow() >= self.faults.borrow().revision,
         }
     }
 }
@@ -276,6 +323,10 @@ pub struct ServerView {
     pub availability: Option<f64>,
     pub last_error: Option<String>,
     pub faults: Faults,
+    /// Whether the running instance has applied `faults` (false for a moment after a change,
+    /// and while the server is down).
+    #[serde(default)]
+    pub faults_applied: bool,
 }
 
 /// All servers, in spec order (by group, then index). Servers join and leave at runtime

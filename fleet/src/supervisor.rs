@@ -13,7 +13,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     instance::Launcher,
-    registry::{Entry, Faults, State},
+    registry::{Entry, State},
 };
 
 /// What the admin API or the health monitor asks of a server's keeper.
@@ -150,7 +150,7 @@ pub(crate) async fn keep(
         };
         tracing::warn!(server = %entry.identity.id, "{reason}; restarting");
         // A fresh instance is not hung or slowed: injected faults end with the instance.
-        entry.faults.send_replace(Faults::default());
+        entry.clear_faults();
         {
             let mut l = entry.lifecycle();
             l.pid = None;

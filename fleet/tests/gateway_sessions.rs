@@ -312,9 +312,8 @@ async fn a_read_only_call_cut_off_by_a_crash_is_retried_on_another_member() {
         assert!(resp.status().is_success());
     }
     let mcp = format!("{base}/mcp");
-    // A server process applies a fault when it reads it from its pipe, a moment after the
-    // admin API answers: a call that finished before it was seen in flight went out before the
-    // latency applied, and is made again.
+    // The latency is in force once the admin API has answered; a call that nevertheless
+    // finished before the gateway's counters showed it in flight is made again.
     let mut in_flight = None;
     for _ in 0..5 {
         let mcp = mcp.clone();
