@@ -116,7 +116,11 @@ pub fn lines(
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(fail)?;
-        let x_range = x_min..(x_max.max(x_min + 1.0));
+        let x_hi = x_max.max(x_min + 1.0);
+        let x_range = x_min..x_hi;
+        // Every x axis of these charts counts whole things (seconds, runs): as many labels as
+        // whole-number keys, so plotters' 1-2-5 steps never go below 1 ("1.5" runs).
+        let x_labels = whole_keys(x_min, x_hi).len().max(2);
         match y_axis {
             YAxis::MicrosLog => {
                 let y_min_pos = points()
@@ -141,6 +145,7 @@ pub fn lines(
                     .y_desc(y_desc)
                     .y_label_formatter(&|v| y_label(y_axis, *v))
                     .x_label_formatter(&|v| axis_count(*v))
+                    .x_labels(x_labels)
                     .light_line_style(WHITE.mix(0.0))
                     .label_style(("sans-serif", 13))
                     .axis_desc_style(("sans-serif", 13))
@@ -163,6 +168,12 @@ pub fn lines(
                     .y_desc(y_desc)
                     .y_label_formatter(&|v| y_label(y_axis, *v))
                     .x_label_formatter(&|v| axis_count(*v))
+                    .x_labels(x_labels)
+                    .y_labels(match y_axis {
+                        // Counts (errors, connections) are whole too.
+                        YAxis::Count => whole_keys(0.0, hi).len().max(2),
+                        _ => 10,
+                    })
                     .light_line_style(WHITE.mix(0.0))
                     .label_style(("sans-serif", 13))
                     .axis_desc_style(("sans-serif", 13))
@@ -672,6 +683,31 @@ fn log_keys(lo: f64, hi: f64) -> Vec<f64> {
     keys
 }
 
+/// Whole-number key points for a linear axis from `lo` to `hi`: multiples of a round step (1,
+/// 2 or 5 times a power of ten, at least 1) giving at most about ten labels.
+fn whole_keys(lo: f64, hi: f64) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+        return Vec::new();
+    }
+    let wanted = (hi - lo) / 10.0;
+    let mut step = 1.0;
+    'search: for magnitude in (0..16).map(|e| 10f64.powi(e)) {
+        for m in [1.0, 2.0, 5.0] {
+            if m * magnitude >= wanted {
+                step = m * magnitude;
+                break 'search;
+            }
+        }
+    }
+    let mut keys = Vec::new();
+    let mut k = (lo / step).ceil() * step;
+    while k <= hi {
+        keys.push(k);
+        k += step;
+    }
+    keys
+}
+
 /// A round number at or above `v` (1, 2 or 5 times a power of ten), for a linear axis' top.
 fn nice_ceiling(v: f64) -> f64 {
     if v <= 0.0 || !v.is_finite() {
@@ -759,5 +795,38 @@ mod tests {
         assert_eq!(nice_ceiling(93.0), 100.0);
         assert_eq!(nice_ceiling(101.0), 200.0);
         assert_eq!(nice_ceiling(4.0), 5.0);
+    }
+
+    #[test]
+    fn x_and_count_labels_are_whole_numbers_about_ten_of_them() {
+        assert_eq!(
+            whole_keys(0.0, 15.0),
+            (0..=7).map(|k| f64::from(k) * 2.0).collect::<Vec<_>>()
+        );
+        assert_eq!(whole_keys(1.0, 4.0), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            whole_keys(0.0, 120.0),
+            vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0, 120.0]
+        );
+        assert!(whole_keys(0.3, 2.5).iter().all(|k| k.fract() == 0.0));
+        assert!(whole_keys(5.0, 5.0).is_empty());
+        // Three runs (x 1..3) or a short phase: the drawn labels are whole numbers.
+        for points in [
+            vec![(1.0, 5.0), (2.0, 6.0), (3.0, 7.0)],
+            vec![(0.0, 1.0), (14.0, 2.0)],
+        ] {
+            let svg = lines(
+                "t",
+                "run",
+                "y",
+                YAxis::Count,
+                &[Series::new("s", PALETTE[0], points)],
+            )
+            .unwrap();
+            // Text content sits on lines of its own in plotters' SVG.
+            let numbers: Vec<f64> = svg.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            assert!(numbers.contains(&2.0), "{numbers:?}");
+            assert!(numbers.iter().all(|n| n.fract() == 0.0), "{numbers:?}");
+        }
     }
 }
