@@ -5,16 +5,18 @@
 //! shared file (the [durable mark](super::mark)) before acknowledging anything; a server
 //! process reads the mark at the start of each memory call and applies the log up to it
 //! ([`Tail`]). So a write is visible on every server from the moment it is durable, and a
-//! process pays for following only when it is used (plus a catch-up a second while idle), not
-//! once per group commit: with hundreds of server processes on two cores, waking every process
-//! for every batch was most of the fleet's CPU at 1000 writes/s.
+//! process pays for following only when it is used, not once per group commit: with hundreds
+//! of server processes on two cores, waking every process for every batch was most of the
+//! fleet's CPU at 1000 writes/s. A process that fell far behind (more records to replay than
+//! its graph holds) starts again from a fresh snapshot instead, and one idle that long lets go
+//! of its old log segment.
 //!
 //! A Unix socket (Linux abstract namespace, so no file to clean up and no path-length limit)
 //! carries what the log cannot: length-delimited JSON frames with the follow point (a snapshot
 //! and its WAL position) first, then writes and history queries, each with an id its answer
 //! carries, and waits for versions not yet durable. A process whose log position is lost (its
-//! segment trimmed while it was idle) asks for a fresh follow point, so a view never misses
-//! a record.
+//! segment trimmed while it was idle) or not worth replaying asks for a fresh follow point, so
+//! a view never misses a record.
 
 use std::{
     collections::HashMap,
@@ -54,9 +56,11 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 /// Attempts before concluding the owner is gone.
 const RECONNECT_TRIES: usize = 20;
-/// How often an idle process catches up anyway, so its next call has little to apply and its
-/// place in the log is not trimmed away.
-const IDLE_CATCH_UP: Duration = Duration::from_secs(1);
+/// How often a process checks whether it has fallen so far behind that it should let go of its
+/// place in the log (and of the old segment file it holds open).
+const FAR_BEHIND_CHECK: Duration = Duration::from_secs(10);
+/// Records a process always replays rather than taking a snapshot, however small its graph.
+const MIN_REPLAY: u64 = 10_000;
 /// How long a call waits for a fresh follow point after this process lost its place.
 const RESYNC_WAIT: Duration = Duration::from_secs(5);
 
@@ -286,6 +290,8 @@ struct Follower {
 enum CatchUpError {
     #[error("waiting for a fresh follow point from the owner")]
     Resyncing,
+    #[error("{behind} records behind: a fresh snapshot is cheaper than replaying them")]
+    FarBehind { behind: u64 },
     #[error(transparent)]
     Mark(#[from] MarkError),
     #[error(transparent)]
@@ -303,6 +309,8 @@ struct Client {
     follower: Mutex<Option<Follower>>,
     /// Bumped whenever a follow point is taken, so calls waiting for one wake.
     follows: watch::Sender<u64>,
+    /// A fresh follow point has been asked for and not yet taken.
+    resync_asked: std::sync::atomic::AtomicBool,
     next_id: AtomicU64,
     pending: Mutex<HashMap<u64, Pending>>,
     /// Frames to the owner; replaced on reconnect.
@@ -341,6 +349,7 @@ impl RemoteMemory {
             view: Arc::new(view),
             follower: Mutex::new(Some(follower)),
             follows: watch::Sender::new(0),
+            resync_asked: std::sync::atomic::AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             pending: Mutex::default(),
             up: Mutex::default(),
@@ -368,10 +377,15 @@ impl RemoteMemory {
         };
         let mut follows = self.client.follows.subscribe();
         follows.mark_unchanged();
-        if !matches!(e, CatchUpError::Resyncing) {
-            tracing::warn!(error = %e, "memory view: lost the place in the owner's log; asking for a fresh one");
-            self.client.resync();
+        match e {
+            CatchUpError::Resyncing | CatchUpError::FarBehind { .. } => {
+                tracing::debug!(error = %e, "memory view: starting again from a fresh snapshot");
+            }
+            e => {
+                tracing::warn!(error = %e, "memory view: lost the place in the owner's log; asking for a fresh one")
+            }
         }
+        self.client.resync();
         if tokio::time::timeout(RESYNC_WAIT, follows.changed())
             .await
             .is_err()
@@ -507,6 +521,10 @@ impl Client {
             if mark.version <= f.tail.version() {
                 return Ok(());
             }
+            let behind = mark.version - f.tail.version();
+            if behind > self.replay_limit() {
+                return Err(CatchUpError::FarBehind { behind });
+            }
             let records = f.tail.read_to(mark.position, mark.version)?;
             self.view.apply_batch_at(&records, mark.at_us)?;
             Ok(())
@@ -517,8 +535,29 @@ impl Client {
         result
     }
 
+    /// Most records worth replaying: beyond about twice the graph's size, loading a snapshot
+    /// costs less.
+    fn replay_limit(&self) -> u64 {
+        let (entities, relations) = self.view.counts();
+        (2 * (entities + relations) as u64).max(MIN_REPLAY)
+    }
+
+    /// Lets go of this process's place in the log (and the segment file it holds open) if it
+    /// has fallen so far behind that its next call will start from a snapshot anyway.
+    fn release_if_far_behind(&self) {
+        let mut guard = self.follower.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(f) = guard.as_ref() else { return };
+        if let Ok(mark) = f.mark.read()
+            && mark.version.saturating_sub(f.tail.version()) > self.replay_limit()
+        {
+            *guard = None;
+        }
+    }
+
     /// Starts following again from `point` (a fresh snapshot and its place in the log).
     fn take_follow_point(&self, point: FollowPoint) -> Result<(), CatchUpError> {
+        // Whether or not it is usable, the request it answers is over.
+        self.resync_asked.store(false, Ordering::SeqCst);
         let mut guard = self.follower.lock().unwrap_or_else(PoisonError::into_inner);
         let fresh = follower(&point)?;
         // Refused if older than the view (versions never go back); the owner's view moves
@@ -530,10 +569,13 @@ impl Client {
         Ok(())
     }
 
-    /// Asks the owner for a fresh follow point (answered on the connection, or by the next
-    /// connection's first frame).
+    /// Asks the owner for a fresh follow point, unless that is under way (answered on the
+    /// connection, or by the next connection's first frame).
     fn resync(&self) {
-        let _ = self.send(Up::Resync);
+        if !self.resync_asked.swap(true, Ordering::SeqCst) && !self.send(Up::Resync) {
+            // No connection now: the reconnection's first frame is the follow point.
+            tracing::debug!("memory view: no connection to ask for a follow point on");
+        }
     }
 
     fn pending_insert(&self, id: u64, p: Pending) {
@@ -593,8 +635,8 @@ async fn open(name: &str) -> Result<(Channel, FollowPoint), RemoteError> {
     }
 }
 
-/// Carries this process's requests and the owner's answers, catches the view up while idle,
-/// and reconnects (from a fresh follow point) when the owner drops this client, until `stop`
+/// Carries this process's requests and the owner's answers, lets go of a place in the log
+/// fallen far behind, and reconnects (from a fresh follow point) when the owner drops this client, until `stop`
 /// or the owner is gone for good.
 async fn follow(client: Arc<Client>, mut channel: Channel, stop: CancellationToken) {
     loop {
@@ -643,20 +685,12 @@ async fn run_connection(
     stop: &CancellationToken,
 ) -> Result<(), String> {
     let (mut sink, mut stream) = channel.split();
-    let mut idle = tokio::time::interval(IDLE_CATCH_UP);
-    idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut check = tokio::time::interval(FAR_BEHIND_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
-            _ = idle.tick() => {
-                if let Err(e) = client.catch_up() {
-                    if !matches!(e, CatchUpError::Resyncing) {
-                        tracing::warn!(error = %e, "memory view: lost the place in the owner's log; asking for a fresh one");
-                    }
-                    let frame = encode(&Up::Resync).map_err(|e| e.to_string())?;
-                    sink.send(frame).await.map_err(|e| e.to_string())?;
-                }
-            }
+            _ = check.tick() => client.release_if_far_behind(),
             Some(message) = up.recv() => {
                 let frame = encode(&message).map_err(|e| e.to_string())?;
                 sink.send(frame).await.map_err(|e| e.to_string())?;

@@ -658,3 +658,42 @@ async fn remote_memory_follows_the_log_and_resyncs_when_its_segment_is_gone() {
     stop.cancel();
     store.close().unwrap();
 }
+
+/// A server process that fell further behind than replaying is worth starts again from a
+/// snapshot, and still misses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_memory_far_behind_takes_a_snapshot_instead_of_replaying() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quick()).unwrap();
+    let h = store.handle();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let name = remote::socket_name();
+    let listener = remote::listen(&name).unwrap();
+    tokio::spawn(remote::serve(h.clone(), listener, stop.clone()));
+    let r = remote::RemoteMemory::connect(&name, stop.clone())
+        .await
+        .unwrap();
+    let mem = Memory::Remote(r.clone());
+    h.write("srv-1", 0, create(&["first"])).await.unwrap();
+    assert!(mem.fresh_view().await.entity("first").is_some());
+    let points = r.follow_points();
+    // More records than the small graph's replay limit (10,000), in a few group commits.
+    let writes: Vec<_> = (0..10_050)
+        .map(|i| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.write("srv-1", 0, observe("first", &format!("o{i}")))
+                    .await
+            })
+        })
+        .collect();
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    let view = mem.fresh_view().await;
+    assert!(r.follow_points() > points, "started again from a snapshot");
+    assert_eq!(view.version(), h.view().version());
+    assert_eq!(view.read_graph(), h.view().read_graph());
+    stop.cancel();
+    store.close().unwrap();
+}
