@@ -99,8 +99,13 @@ enum Up {
         entity: String,
         limit: usize,
     },
-    /// Say when `version` is durable (a read asked for a version the mark has not reached).
-    Wait { id: u64, version: u64 },
+    /// Say when `version` is durable (a read asked for a version the mark has not reached),
+    /// or that it is not after `timeout_ms` (the reader's own limit, at most a write's).
+    Wait {
+        id: u64,
+        version: u64,
+        timeout_ms: u64,
+    },
     /// Send a fresh follow point: this process lost its place in the log.
     Resync,
 }
@@ -234,14 +239,15 @@ async fn serve_one(
                         let entries = handle.history(&entity, limit);
                         let _ = answers_tx.send(Down::History { id, entries });
                     }
-                    Up::Wait { id, version } => {
+                    Up::Wait { id, version, timeout_ms } => {
                         let handle = handle.clone();
                         let answers = answers_tx.clone();
                         let stop = stop.clone();
+                        let timeout = Duration::from_millis(timeout_ms).min(WRITE_TIMEOUT);
                         tokio::spawn(async move {
                             tokio::select! {
                                 () = stop.cancelled() => {}
-                                _ = handle.view().wait_for(version, WRITE_TIMEOUT) => {}
+                                _ = handle.view().wait_for(version, timeout) => {}
                             }
                             let version = handle.view().version();
                             let _ = answers.send(Down::Reached { id, version });
@@ -416,7 +422,17 @@ impl RemoteMemory {
         let id = self.client.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.client.pending_insert(id, Pending::Reached(tx));
-        if !self.client.send(Up::Wait { id, version }) {
+        let timeout_ms = u64::try_from(
+            deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX);
+        if !self.client.send(Up::Wait {
+            id,
+            version,
+            timeout_ms,
+        }) {
             self.client.pending_remove(id);
             return Err(timed_out());
         }
