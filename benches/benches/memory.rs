@@ -1,6 +1,7 @@
-//! Benchmarks of the shared memory (`fleet::memory`): the in-memory apply path, durable
-//! writes through the store (WAL group commit) with many concurrent writers, and the git
-//! commit path for a batch of 1000 ops.
+//! Benchmarks of the shared memory (`fleet::memory`): the in-memory apply path, reading WAL
+//! records (what every server process following the owner does), durable writes through the
+//! store (WAL group commit) with many concurrent writers, and the git commit path for a batch
+//! of 1000 ops.
 
 use std::{
     hint::black_box,
@@ -13,8 +14,8 @@ use std::{
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fleet::memory::{
-    AddObservations, Archive, CreateEntities, CreateRelations, Entity, Graph, ObservationAddition,
-    Op, Record, Relation, Store, StoreOptions,
+    AddObservations, Archive, CreateEntities, CreateRelations, DeleteEntities, DeleteObservations,
+    DeleteRelations, Entity, Graph, ObservationAddition, Op, Record, Relation, Store, StoreOptions,
 };
 
 fn create(name: String) -> Op {
@@ -77,6 +78,69 @@ fn apply(c: &mut Criterion) {
                 let _ = black_box(g.apply(op, v, v - 1));
             }
             g
+        })
+    });
+    group.finish();
+}
+
+/// What serde derives for an internally tagged enum: how `Op` was read before it had its own
+/// `Deserialize`, kept here to measure the two side by side.
+#[derive(serde::Deserialize)]
+#[serde(tag = "tool", rename_all = "snake_case")]
+#[allow(dead_code)]
+enum DerivedOp {
+    CreateEntities(CreateEntities),
+    CreateRelations(CreateRelations),
+    AddObservations(AddObservations),
+    DeleteEntities(DeleteEntities),
+    DeleteObservations(DeleteObservations),
+    DeleteRelations(DeleteRelations),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct DerivedRecord {
+    version: u64,
+    server: String,
+    seen: u64,
+    time_ms: u64,
+    op: DerivedOp,
+}
+
+/// Parsing 10k WAL records (JSON, as a follower reads them): `Record` against the derived
+/// internally tagged form.
+fn parse(c: &mut Criterion) {
+    let lines: Vec<Vec<u8>> = mixed_ops(10_000, 0)
+        .into_iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let record = Record {
+                version: i as u64 + 1,
+                server: "community-0001".into(),
+                seen: i as u64,
+                time_ms: 1_764_000_000_000,
+                op,
+            };
+            serde_json::to_vec(&record).expect("records serialise")
+        })
+        .collect();
+    let mut group = c.benchmark_group("memory");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    group.bench_function("parse_10k_records", |b| {
+        b.iter(|| {
+            for line in &lines {
+                let r: Record = serde_json::from_slice(line).expect("parses");
+                black_box(r);
+            }
+        })
+    });
+    group.bench_function("parse_10k_records_derived_tagged", |b| {
+        b.iter(|| {
+            for line in &lines {
+                let r: DerivedRecord = serde_json::from_slice(line).expect("parses");
+                black_box(r);
+            }
         })
     });
     group.finish();
@@ -214,5 +278,5 @@ fn commit_path(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(memory, apply, durable_writes, commit_path);
+criterion_group!(memory, apply, parse, durable_writes, commit_path);
 criterion_main!(memory);

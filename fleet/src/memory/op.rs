@@ -110,7 +110,7 @@ pub struct DeleteRelations {
 /// One write to the graph. Serialised internally tagged by the tool name, e.g.
 /// `{"tool":"add_observations","observations":[...]}`, which is how it appears in the WAL and
 /// in each commit's `ops.jsonl`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "tool", rename_all = "snake_case")]
 pub enum Op {
     CreateEntities(CreateEntities),
@@ -119,6 +119,76 @@ pub enum Op {
     DeleteEntities(DeleteEntities),
     DeleteObservations(DeleteObservations),
     DeleteRelations(DeleteRelations),
+}
+
+/// The `tool` tag of an [`Op`].
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Tool {
+    CreateEntities,
+    CreateRelations,
+    AddObservations,
+    DeleteEntities,
+    DeleteObservations,
+    DeleteRelations,
+}
+
+/// Reads an [`Op`] without serde's buffering of internally tagged enums (every value copied
+/// into an intermediate tree first): with the tag first, as every op is written, the rest of
+/// the object goes straight into the tool's arguments. Every server process parses every
+/// write it follows, so this is the follower's hot path. An object with the tag elsewhere
+/// (written by hand) still reads, through a `serde_json::Value`.
+impl<'de> Deserialize<'de> for Op {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Op, D::Error> {
+        deserializer.deserialize_map(OpVisitor)
+    }
+}
+
+struct OpVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OpVisitor {
+    type Value = Op;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an operation: an object with a \"tool\" field")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Op, A::Error> {
+        use serde::de::{Error as _, value::MapAccessDeserializer};
+        let first: Option<String> = map.next_key()?;
+        let Some(first) = first else {
+            return Err(A::Error::missing_field("tool"));
+        };
+        if first == "tool" {
+            let tool: Tool = map.next_value()?;
+            return Op::from_parts(tool, MapAccessDeserializer::new(map));
+        }
+        let mut object = serde_json::Map::new();
+        object.insert(first, map.next_value()?);
+        while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
+            object.insert(key, value);
+        }
+        let tool = object
+            .remove("tool")
+            .ok_or_else(|| A::Error::missing_field("tool"))?;
+        let tool = Tool::deserialize(tool).map_err(A::Error::custom)?;
+        Op::from_parts(tool, serde_json::Value::Object(object)).map_err(A::Error::custom)
+    }
+}
+
+impl Op {
+    fn from_parts<'de, D: serde::Deserializer<'de>>(tool: Tool, args: D) -> Result<Op, D::Error> {
+        Ok(match tool {
+            Tool::CreateEntities => Op::CreateEntities(CreateEntities::deserialize(args)?),
+            Tool::CreateRelations => Op::CreateRelations(CreateRelations::deserialize(args)?),
+            Tool::AddObservations => Op::AddObservations(AddObservations::deserialize(args)?),
+            Tool::DeleteEntities => Op::DeleteEntities(DeleteEntities::deserialize(args)?),
+            Tool::DeleteObservations => {
+                Op::DeleteObservations(DeleteObservations::deserialize(args)?)
+            }
+            Tool::DeleteRelations => Op::DeleteRelations(DeleteRelations::deserialize(args)?),
+        })
+    }
 }
 
 /// An operation as the owner ordered it: the unit of the WAL, of the change stream and of
@@ -386,6 +456,39 @@ mod tests {
             json,
             r#"{"name":"bob","entityType":"person","observations":["likes tea"]}"#
         );
+    }
+
+    #[test]
+    fn ops_read_with_the_tag_anywhere_and_refuse_clearly() {
+        let want = Op::DeleteEntities(DeleteEntities {
+            entity_names: vec!["a".into()],
+        });
+        for json in [
+            r#"{"tool":"delete_entities","entityNames":["a"]}"#,
+            r#"{"entityNames":["a"],"tool":"delete_entities"}"#,
+            r#"{"tool":"delete_entities","entityNames":["a"],"extra":1}"#,
+        ] {
+            assert_eq!(serde_json::from_str::<Op>(json).unwrap(), want, "{json}");
+            let record = format!(r#"{{"version":3,"server":"s","seen":2,"timeMs":1,"op":{json}}}"#);
+            assert_eq!(serde_json::from_str::<Record>(&record).unwrap().op, want);
+        }
+        for (json, says) in [
+            (r#"{"entityNames":["a"]}"#, "missing field `tool`"),
+            ("{}", "missing field `tool`"),
+            (r#"{"tool":"drop_table"}"#, "unknown variant `drop_table`"),
+            (
+                r#"{"tool":"delete_entities"}"#,
+                "missing field `entityNames`",
+            ),
+            (
+                r#"{"tool":"delete_entities","entityNames":"a"}"#,
+                "invalid type",
+            ),
+            (r#"["delete_entities"]"#, "invalid type"),
+        ] {
+            let err = serde_json::from_str::<Op>(json).unwrap_err().to_string();
+            assert!(err.contains(says), "{json}: {err}");
+        }
     }
 
     #[test]
