@@ -1,24 +1,51 @@
 //! An HTTP/1 client connection polled by the task that uses it (`hyper::client::conn::http1`):
 //! no task per connection, no hand-off of every request and answer between tasks. The
-//! gateway's upstream pool and loadgen's connections both work this way; this is the one rule
-//! they share for running an exchange while the connection's I/O is driven alongside it.
+//! gateway's upstream pool and loadgen's connections both work this way; these are the rules
+//! they share for sending a request and running an exchange while the connection's I/O is
+//! driven alongside it.
 
 use std::{
     future::Future,
     sync::atomic::{AtomicBool, Ordering},
 };
 
-/// How an exchange run with [`drive`] ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Driven<T> {
-    /// The exchange finished (possibly just as the connection ended).
-    Done(T),
-    /// The connection ended before the request was handed to it: it never left, so sending it
-    /// again on another connection is safe.
+use http::{Request, Response};
+use hyper::{
+    body::{Body, Incoming},
+    client::conn::http1::SendRequest,
+};
+
+/// Why an exchange got no answer: the connection ended (or refused the request) before or
+/// after the request was handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// The request never left, so sending it again on another connection is safe.
     NotSent,
-    /// The connection ended after the request was handed over: the answer will never come,
-    /// and whether the peer acted on the request is unknown.
+    /// The request was handed over and the answer will never come; whether the peer acted on
+    /// it is unknown.
     Lost,
+}
+
+/// Hands `request` to the connection once it can take one, setting `handed_over` as it does
+/// (how [`drive`] tells [`Miss::NotSent`] from [`Miss::Lost`]), and waits for the answer's
+/// head. Run it as (part of) the `work` of [`drive`], which polls the connection meanwhile.
+pub async fn send<B>(
+    sender: &mut SendRequest<B>,
+    request: Request<B>,
+    handed_over: &AtomicBool,
+) -> Result<Response<Incoming>, Miss>
+where
+    B: Body + 'static,
+{
+    if sender.ready().await.is_err() {
+        return Err(Miss::NotSent);
+    }
+    handed_over.store(true, Ordering::Relaxed);
+    match sender.send_request(request).await {
+        Ok(response) => Ok(response),
+        Err(e) if e.is_canceled() => Err(Miss::NotSent),
+        Err(_) => Err(Miss::Lost),
+    }
 }
 
 /// Runs `work` (an exchange on the connection whose I/O future is `driver`) while polling
@@ -32,29 +59,28 @@ pub async fn drive<D, T>(
     ended: &mut bool,
     work: impl Future<Output = T>,
     handed_over: &AtomicBool,
-) -> Driven<T>
+) -> Result<T, Miss>
 where
     D: Future + Unpin,
 {
     let mut work = std::pin::pin!(work);
-    let lost = |handed_over: &AtomicBool| {
+    let missed = |handed_over: &AtomicBool| {
         if handed_over.load(Ordering::Relaxed) {
-            Driven::Lost
+            Miss::Lost
         } else {
-            Driven::NotSent
+            Miss::NotSent
         }
     };
     if *ended {
-        return futures::FutureExt::now_or_never(work)
-            .map_or_else(|| lost(handed_over), Driven::Done);
+        return futures::FutureExt::now_or_never(work).ok_or_else(|| missed(handed_over));
     }
     tokio::select! {
         biased;
         _ = driver => {
             *ended = true;
-            futures::FutureExt::now_or_never(work).map_or_else(|| lost(handed_over), Driven::Done)
+            futures::FutureExt::now_or_never(work).ok_or_else(|| missed(handed_over))
         }
-        done = &mut work => Driven::Done(done),
+        done = &mut work => Ok(done),
     }
 }
 
@@ -69,23 +95,23 @@ mod tests {
         let mut ended = false;
         let mut gone = std::future::ready(());
         let r = drive(&mut gone, &mut ended, std::future::pending::<u8>(), &sent).await;
-        assert_eq!(r, Driven::NotSent);
+        assert_eq!(r, Err(Miss::NotSent));
         assert!(ended);
         // Ended earlier, and the answer had arrived: it is still delivered.
         assert_eq!(
             drive(&mut gone, &mut ended, async { 7 }, &sent).await,
-            Driven::Done(7)
+            Ok(7)
         );
         // Handed over, then the connection ended: lost.
         sent.store(true, Ordering::Relaxed);
         let r = drive(&mut gone, &mut ended, std::future::pending::<u8>(), &sent).await;
-        assert_eq!(r, Driven::Lost);
+        assert_eq!(r, Err(Miss::Lost));
         // A live connection: the exchange finishes while the driver keeps running.
         let mut live = std::future::pending::<()>();
         let mut ended = false;
         assert_eq!(
             drive(&mut live, &mut ended, async { 1 }, &sent).await,
-            Driven::Done(1)
+            Ok(1)
         );
         assert!(!ended);
     }

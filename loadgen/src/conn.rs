@@ -10,7 +10,7 @@
 //! meanwhile is found at the next send and replaced (the request had not left).
 
 use std::{
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::AtomicBool,
     time::{Duration, Instant},
 };
 
@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use reqwest::Url;
 use tokio::net::TcpStream;
 
-use fleet::link::Driven;
+use fleet::link::{self, Miss};
 
 use crate::mcp::ErrorClass;
 
@@ -179,6 +179,15 @@ enum Failure {
     Class(ErrorClass),
 }
 
+impl From<Miss> for Failure {
+    fn from(miss: Miss) -> Self {
+        match miss {
+            Miss::NotSent => Failure::NotSent,
+            Miss::Lost => Failure::Class(ErrorClass::Connect),
+        }
+    }
+}
+
 impl Link {
     /// Sends `request` and reads the whole response, polling the connection's I/O alongside.
     /// Once the driver has ended, the link must not be used again (the caller drops it on error).
@@ -189,15 +198,7 @@ impl Link {
         let Link { sender, driver } = self;
         let handed_over = AtomicBool::new(false);
         let response = async {
-            if sender.ready().await.is_err() {
-                return Err(Failure::NotSent);
-            }
-            handed_over.store(true, Ordering::Relaxed);
-            let response = match sender.send_request(request).await {
-                Ok(response) => response,
-                Err(e) if e.is_canceled() => return Err(Failure::NotSent),
-                Err(_) => return Err(Failure::Class(ErrorClass::Connect)),
-            };
+            let response = link::send(sender, request, &handed_over).await?;
             let ttfb = Instant::now();
             let (parts, incoming) = response.into_parts();
             let body = match Limited::new(incoming, MAX_BODY).collect().await {
@@ -212,11 +213,7 @@ impl Link {
             Ok((parts.status.as_u16(), parts.headers, body, ttfb))
         };
         let mut ended = false;
-        match fleet::link::drive(driver, &mut ended, response, &handed_over).await {
-            Driven::Done(done) => done,
-            Driven::NotSent => Err(Failure::NotSent),
-            Driven::Lost => Err(Failure::Class(ErrorClass::Connect)),
-        }
+        link::drive(driver, &mut ended, response, &handed_over).await?
     }
 }
 

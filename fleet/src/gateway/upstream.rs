@@ -12,10 +12,7 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{
-        Mutex, MutexGuard,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Mutex, MutexGuard, atomic::AtomicBool},
     time::{Duration, Instant},
 };
 
@@ -30,7 +27,7 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::link::{self, Driven};
+use crate::link::{self, Miss};
 
 /// Headers that belong to one hop and are not forwarded (RFC 9110 §7.6.1), plus `host`, which
 /// is set for the backend.
@@ -104,6 +101,15 @@ enum Failure {
     /// The connection was found closed before the request left: safe to send again.
     NotSent,
     Failed(UpstreamError),
+}
+
+impl From<Miss> for Failure {
+    fn from(miss: Miss) -> Self {
+        match miss {
+            Miss::NotSent => Failure::NotSent,
+            Miss::Lost => Failure::Failed(UpstreamError::Broken),
+        }
+    }
 }
 
 /// What came back on a link: an answer read whole (the link reusable), or the head of an
@@ -264,17 +270,7 @@ impl Link {
             ended,
         } = self;
         let handed_over = AtomicBool::new(false);
-        let head = async {
-            if sender.ready().await.is_err() {
-                return Err(Failure::NotSent);
-            }
-            handed_over.store(true, Ordering::Relaxed);
-            match sender.send_request(request).await {
-                Ok(response) => Ok(response),
-                Err(e) if e.is_canceled() => Err(Failure::NotSent),
-                Err(_) => Err(Failure::Failed(UpstreamError::Broken)),
-            }
-        };
+        let head = async { Ok(link::send(sender, request, &handed_over).await?) };
         let head = drive(driver, ended, head, &handed_over);
         let response = tokio::time::timeout(timeout, head)
             .await
@@ -305,17 +301,16 @@ async fn drive<T>(
     work: impl Future<Output = Result<T, Failure>>,
     handed_over: &AtomicBool,
 ) -> Result<T, Failure> {
-    match link::drive(driver, ended, work, handed_over).await {
-        Driven::Done(done) => done,
-        Driven::NotSent => Err(Failure::NotSent),
-        Driven::Lost => Err(Failure::Failed(UpstreamError::Broken)),
-    }
+    link::drive(driver, ended, work, handed_over).await?
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use std::sync::{Arc, atomic::AtomicUsize};
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
 
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
