@@ -85,8 +85,7 @@ pub fn app(state: AdminState) -> Router {
 /// Largest latency that can be injected; more is surely a typo (seconds for milliseconds).
 const MAX_ADDED_LATENCY_MS: u64 = 600_000;
 /// How long a fault request waits for the server to apply the change before answering (the
-/// answer's `faults_applied` says whether it did): chaos timings start from the answer, so it
-/// should mean "in force".
+/// answer's `faults_applied` says whether it did), so that an answer means "in force".
 const FAULT_APPLIED_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]

@@ -41,18 +41,14 @@ pub struct Mark {
 
 impl Mark {
     fn encode(&self) -> [u8; BYTES] {
-        let words = [
+        let fields = [
             self.version,
             self.position.segment,
             self.position.offset,
             self.at_us,
-            check(
-                self.version,
-                self.position.segment,
-                self.position.offset,
-                self.at_us,
-            ),
         ];
+        let [version, segment, offset, at_us] = fields;
+        let words = [version, segment, offset, at_us, check(fields)];
         let mut out = [0; BYTES];
         for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
             chunk.copy_from_slice(&w.to_le_bytes());
@@ -68,7 +64,7 @@ impl Mark {
             *w = u64::from_le_bytes(b);
         }
         let [version, segment, offset, at_us, sum] = words;
-        (sum == check(version, segment, offset, at_us)).then_some(Mark {
+        (sum == check([version, segment, offset, at_us])).then_some(Mark {
             version,
             position: Position { segment, offset },
             at_us,
@@ -76,9 +72,9 @@ impl Mark {
     }
 }
 
-fn check(version: u64, segment: u64, offset: u64, at_us: u64) -> u64 {
+fn check(fields: [u64; WORDS - 1]) -> u64 {
     let mut h = MAGIC;
-    for w in [version, segment, offset, at_us] {
+    for w in fields {
         h = (h ^ w).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
     }
     h

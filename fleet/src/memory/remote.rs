@@ -382,7 +382,6 @@ impl RemoteMemory {
             return;
         };
         let mut follows = self.client.follows.subscribe();
-        follows.mark_unchanged();
         match e {
             CatchUpError::Resyncing | CatchUpError::FarBehind { .. } => {
                 tracing::debug!(error = %e, "memory view: starting again from a fresh snapshot");
@@ -419,23 +418,20 @@ impl RemoteMemory {
         if view.version() >= version {
             return Ok(());
         }
-        let id = self.client.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.client.pending_insert(id, Pending::Reached(tx));
         let timeout_ms = u64::try_from(
             deadline
                 .saturating_duration_since(tokio::time::Instant::now())
                 .as_millis(),
         )
         .unwrap_or(u64::MAX);
-        if !self.client.send(Up::Wait {
+        let wait = |id| Up::Wait {
             id,
             version,
             timeout_ms,
-        }) {
-            self.client.pending_remove(id);
+        };
+        let Some((id, rx)) = self.client.ask(wait, Pending::Reached) else {
             return Err(timed_out());
-        }
+        };
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(reached)) if reached >= version => {
                 self.sync().await;
@@ -456,19 +452,15 @@ impl RemoteMemory {
     /// Sends a write to the owner; returns once it is durable and in this process's view.
     pub async fn write(&self, server: &str, seen: u64, op: Op) -> Result<Ack, WriteError> {
         op.validate()?;
-        let id = self.client.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.client.pending_insert(id, Pending::Write(tx));
-        let sent = self.client.send(Up::Write {
+        let write = |id| Up::Write {
             id,
             server: server.to_string(),
             seen,
             op,
-        });
-        if !sent {
-            self.client.pending_remove(id);
+        };
+        let Some((id, rx)) = self.client.ask(write, Pending::Write) else {
             return Err(WriteError::Closed);
-        }
+        };
         let ack = match tokio::time::timeout(WRITE_TIMEOUT, rx).await {
             Ok(Ok(result)) => result?,
             // The connection broke before the answer came: whether the write is durable is
@@ -494,17 +486,14 @@ impl RemoteMemory {
         entity: &str,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, WriteError> {
-        let id = self.client.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.client.pending_insert(id, Pending::History(tx));
-        if !self.client.send(Up::History {
+        let query = |id| Up::History {
             id,
             entity: entity.to_string(),
             limit,
-        }) {
-            self.client.pending_remove(id);
+        };
+        let Some((id, rx)) = self.client.ask(query, Pending::History) else {
             return Err(WriteError::Closed);
-        }
+        };
         match tokio::time::timeout(WRITE_TIMEOUT, rx).await {
             Ok(Ok(entries)) => Ok(entries),
             _ => {
@@ -537,8 +526,7 @@ impl Client {
             if mark.version <= f.tail.version() {
                 return Ok(());
             }
-            let behind = mark.version - f.tail.version();
-            if behind > self.replay_limit() {
+            if let Some(behind) = self.too_far_behind(f, mark.version) {
                 return Err(CatchUpError::FarBehind { behind });
             }
             let records = f.tail.read_to(mark.position, mark.version)?;
@@ -551,11 +539,12 @@ impl Client {
         result
     }
 
-    /// Most records worth replaying: beyond about twice the graph's size, loading a snapshot
-    /// costs less.
-    fn replay_limit(&self) -> u64 {
+    /// How many records `f` is behind `durable`, if more than are worth replaying: beyond
+    /// about twice the graph's size, loading a snapshot costs less.
+    fn too_far_behind(&self, f: &Follower, durable: u64) -> Option<u64> {
+        let behind = durable.saturating_sub(f.tail.version());
         let (entities, relations) = self.view.counts();
-        (2 * (entities + relations) as u64).max(MIN_REPLAY)
+        (behind > (2 * (entities + relations) as u64).max(MIN_REPLAY)).then_some(behind)
     }
 
     /// Lets go of this process's place in the log (and the segment file it holds open) if it
@@ -564,7 +553,7 @@ impl Client {
         let mut guard = self.follower.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(f) = guard.as_ref() else { return };
         if let Ok(mark) = f.mark.read()
-            && mark.version.saturating_sub(f.tail.version()) > self.replay_limit()
+            && self.too_far_behind(f, mark.version).is_some()
         {
             *guard = None;
         }
@@ -594,11 +583,25 @@ impl Client {
         }
     }
 
-    fn pending_insert(&self, id: u64, p: Pending) {
+    /// Sends the request `up(id)` under a fresh id whose answer goes to the returned receiver;
+    /// `None` if there is no connection to send it on.
+    fn ask<T>(
+        &self,
+        up: impl FnOnce(u64) -> Up,
+        pending: impl FnOnce(oneshot::Sender<T>) -> Pending,
+    ) -> Option<(u64, oneshot::Receiver<T>)> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
         self.pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, p);
+            .insert(id, pending(tx));
+        if self.send(up(id)) {
+            Some((id, rx))
+        } else {
+            self.pending_remove(id);
+            None
+        }
     }
 
     fn pending_remove(&self, id: u64) -> Option<Pending> {

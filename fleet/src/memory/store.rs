@@ -239,13 +239,14 @@ impl Store {
         )));
         let stats = Arc::new(Stats::new(graph.version(), head_version));
         let view = Arc::new(View::from_graph(graph.clone()));
-        view.set_position(wal.position());
+        let position = wal.position();
+        view.set_position(position);
         let mark_path = state_dir(&gitdir).join(mark::FILE);
         let mark = MarkWriter::create(
             &mark_path,
             Mark {
                 version: graph.version(),
-                position: wal.position(),
+                position,
                 at_us: wall_us(),
             },
         )
