@@ -5,7 +5,10 @@
 # Interleaved repeats of: a closed loop at USERS users (throughput), and an open model at RATE
 # req/s (p50/p99 latency from the intended send time). Prints medians and ratios to direct.
 # ISOLATION `process` puts the servers in child processes, leaving the fleet's own process (and
-# its runtime) to the gateway, as the bare proxy has its own.
+# its runtime) to the gateway, as the bare proxy has its own. In `task` mode the gateway calls
+# its servers in-process; a second, idle-until-measured fleet started with `--gateway-over-http`
+# adds (4) `gw-http`, the same gateway making a real loopback HTTP hop to its servers.
+# FLEET_FLAGS (environment) are added to both fleets' `fleet up`.
 # Usage: benches/run-gateway.sh [SECS] [USERS] [RATE] [REPEATS] [SERVERS] [ISOLATION]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,13 +24,26 @@ cargo build --release -q -p benches --bin bare-proxy
 out=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
-target/release/fleet up --servers "$servers" --isolation "$isolation" --no-memory --ephemeral-ports --admin-port 0 \
-  --gateway-port 0 >"$out/fleet.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 300); do grep -q ' gateway ' "$out/fleet.log" 2>/dev/null && break; sleep 0.1; done
+start_fleet() { # $1: log file, rest: extra flags; waits until the fleet prints its gateway
+  local log=$1
+  shift
+  # shellcheck disable=SC2086
+  target/release/fleet up --servers "$servers" --isolation "$isolation" --no-memory --ephemeral-ports \
+    --admin-port 0 --gateway-port 0 ${FLEET_FLAGS:-} "$@" >"$log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 300); do grep -q ' gateway ' "$log" 2>/dev/null && break; sleep 0.1; done
+  grep -q ' gateway ' "$log" || { cat "$log"; exit 1; }
+}
+start_fleet "$out/fleet.log"
 admin=$(awk '$1 == "admin" {sub("/servers", "", $2); print $2}' "$out/fleet.log")
 gateway=$(awk '$1 == "gateway" {print $2}' "$out/fleet.log")
 [ -n "$admin" ] && [ -n "$gateway" ] || { cat "$out/fleet.log"; exit 1; }
+labels=(direct proxy gateway)
+if [ "$isolation" = task ]; then
+  start_fleet "$out/fleet-http.log" --gateway-over-http
+  gw_http=$(awk '$1 == "gateway" {print $2}' "$out/fleet-http.log")
+  labels+=(gw-http)
+fi
 mapfile -t backends < <(curl -s "$admin/servers" | python3 -c '
 import json, sys
 for s in json.load(sys.stdin)["servers"]:
@@ -47,7 +63,7 @@ run() { # $1: label, $2: extra flags (string), rest: targets...; writes "rps p50
   local label=$1 extra=$2
   shift 2
   local tool='echo:{"text":"hi"}'
-  [ "$label" = gateway ] && tool='community__echo:{"text":"hi"}'
+  case $label in gateway | gw-http) tool='community__echo:{"text":"hi"}' ;; esac
   rm -rf "$out/run"
   # shellcheck disable=SC2086
   target/release/loadgen --scenario latency --users "$users" --warmup 1 --run-time "$secs" \
@@ -66,11 +82,12 @@ PY
 
 declare -A rps p50 p99
 for i in $(seq "$repeats"); do
-  for label in direct proxy gateway; do
+  for label in "${labels[@]}"; do
     case $label in
       direct) targets=("${direct[@]}") ;;
       proxy) targets=("$proxy") ;;
       gateway) targets=("$gateway") ;;
+      gw-http) targets=("$gw_http") ;;
     esac
     run "$label" "" "${targets[@]}"
     read -r r _ _ <"$out/res"
@@ -88,7 +105,7 @@ echo
 printf '%-8s %12s %12s %12s %14s %14s\n' "" "req/s" "p50 us" "p99 us" "req/s / direct" "p50 - direct"
 d_rps=$(echo "${rps[direct]}" | median)
 d_p50=$(echo "${p50[direct]}" | median)
-for label in direct proxy gateway; do
+for label in "${labels[@]}"; do
   m_rps=$(echo "${rps[$label]}" | median)
   m_p50=$(echo "${p50[$label]}" | median)
   m_p99=$(echo "${p99[$label]}" | median)

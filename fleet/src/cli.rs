@@ -106,10 +106,14 @@ pub struct UpArgs {
     /// `group__tool`) and `/mcp/{server-id}` (0 picks a free one) [default: 7999].
     #[arg(long, conflicts_with = "no_gateway")]
     pub gateway_port: Option<u16>,
-    /// Threads serving the gateway, each with its own runtime [default: one per four CPUs,
-    /// at least one].
+    /// Threads serving the gateway, each with its own runtime [default: one per CPU when it
+    /// calls task-mode servers in-process, else one per four CPUs, at least one].
     #[arg(long, value_name = "N", conflicts_with = "no_gateway")]
     pub gateway_threads: Option<usize>,
+    /// Make the gateway reach task-mode servers over loopback HTTP like any proxy, instead of
+    /// calling them in-process (to measure a real proxy hop).
+    #[arg(long, conflicts_with = "no_gateway")]
+    pub gateway_over_http: bool,
     /// Run without the gateway.
     #[arg(long)]
     pub no_gateway: bool,
@@ -182,6 +186,9 @@ impl UpArgs {
         }
         if let Some(n) = self.gateway_threads {
             spec.gateway_threads = n;
+        }
+        if self.gateway_over_http {
+            spec.gateway_in_process = false;
         }
         if self.ephemeral_ports {
             let (admin, gateway) = (spec.admin_port, spec.gateway_port);

@@ -259,17 +259,19 @@ impl Fleet {
         let mut gateway_addr = None;
         if let Some(socket) = gateway_socket {
             gateway_addr = socket.local_addr().ok();
-            let directory = Directory::new(registry.entries().iter().map(|e| Backend {
-                id: e.identity.id.clone(),
-                group: e.identity.group.clone(),
-                addr: SocketAddr::new(spec.host, e.port),
-            }));
+            let directory = Directory::new(
+                registry
+                    .entries()
+                    .iter()
+                    .map(|e| Backend::of(e, spec.host, spec.gateway_calls_in_process())),
+            );
             let key = SessionKey::random().map_err(StartError::SessionKey)?;
             let gateway = Gateway::new(directory, Upstream::new(GATEWAY_UPSTREAM_TIMEOUT), key);
             admin_tracker.spawn(gateway::follow_registry(
                 gateway.clone(),
                 registry.clone(),
                 spec.host,
+                spec.gateway_calls_in_process(),
                 admin_stop.clone(),
             ));
             let served = listener::serve_on_threads(

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     child::{CHILD_ENV, ChildConfig, LISTEN_FD},
     listener::{self, GRACE},
+    local::Resident,
     memory::Memory,
     registry::{Entry, Faults},
     server,
@@ -103,6 +104,8 @@ impl Launcher {
             },
         );
         let stop = CancellationToken::new();
+        // The gateway calls the server in-process through the entry (see `local`).
+        let resident = Resident::enter(entry.local.clone(), router.clone(), stop.clone());
         let serve = listener::serve(listener, router, counters, stop.clone());
         // The router reads the faults on every request, so a change is in force as soon as it
         // is made; say so for as long as this instance runs.
@@ -121,6 +124,7 @@ impl Launcher {
                 () = serve => {}
                 () = mirror => {}
             }
+            resident.finish().await;
         });
         Ok(Instance::Task { handle, stop })
     }

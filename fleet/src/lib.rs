@@ -14,6 +14,7 @@ pub mod health;
 pub mod instance;
 pub mod link;
 pub mod listener;
+pub mod local;
 pub mod loopback;
 pub mod memory;
 pub mod profile;

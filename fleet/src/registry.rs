@@ -138,6 +138,8 @@ pub struct Entry {
     /// Requests served by earlier instances, so the total survives restarts.
     carried_requests: AtomicU64,
     pub faults: watch::Sender<Faults>,
+    /// The running instance's service, for callers in this process (task mode).
+    pub local: Arc<crate::local::Slot>,
     /// The newest [`Faults::revision`] the running instance has applied: a server process
     /// reads changes from a pipe, so a change is in force a moment after it is made.
     faults_applied: watch::Sender<u64>,
@@ -161,6 +163,7 @@ impl Entry {
             counters: Mutex::default(),
             carried_requests: AtomicU64::new(0),
             faults: watch::channel(Faults::default()).0,
+            local: Arc::default(),
             faults_applied: watch::channel(0).0,
             lifecycle: Mutex::new(Lifecycle {
                 state: State::Starting,

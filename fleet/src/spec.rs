@@ -22,8 +22,14 @@ pub struct FleetSpec {
     /// Port of the gateway (one MCP endpoint over the fleet); 0 picks a free one.
     pub gateway_port: u16,
     /// Threads serving the gateway, each with a runtime of its own; 0 (the default) means one
-    /// per four CPUs, at least one.
+    /// per CPU when the gateway calls its servers in-process, else one per four CPUs, at least
+    /// one.
     pub gateway_threads: usize,
+    /// In task mode, the gateway calls the servers in-process instead of over loopback HTTP
+    /// (same answers, faults and failures, without a second HTTP exchange per call). `false`
+    /// makes every gateway call a real HTTP hop, e.g. to measure what that hop costs. No effect
+    /// in process mode.
+    pub gateway_in_process: bool,
     /// `task`: all servers in this process; `process`: one OS process per server.
     pub isolation: Isolation,
     pub groups: Vec<GroupSpec>,
@@ -100,6 +106,7 @@ impl Default for FleetSpec {
             admin_port: 7900,
             gateway_port: 7999,
             gateway_threads: 0,
+            gateway_in_process: true,
             isolation: Isolation::Task,
             groups: vec![
                 GroupSpec {
@@ -210,11 +217,21 @@ impl FleetSpec {
         Ok(self)
     }
 
-    /// Threads to serve the gateway on: as configured, or one per four CPUs (at least one), so
-    /// that most of a machine is left to the servers it fronts.
+    /// Whether the gateway calls the servers in-process: they run in its process (task mode)
+    /// and the configuration allows it.
+    pub fn gateway_calls_in_process(&self) -> bool {
+        self.isolation == Isolation::Task && self.gateway_in_process
+    }
+
+    /// Threads to serve the gateway on: as configured, or by default one per CPU when the
+    /// gateway calls the servers in-process (their work for its calls then runs on its
+    /// threads), else one per four CPUs (at least one), leaving most of the machine to the
+    /// servers it fronts.
     pub fn gateway_threads(&self) -> usize {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         match self.gateway_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 4).max(1)),
+            0 if self.gateway_calls_in_process() => cpus,
+            0 => (cpus / 4).max(1),
             n => n,
         }
     }
@@ -426,7 +443,19 @@ mod tests {
     #[test]
     fn gateway_threads_are_automatic_or_bounded() {
         let auto = FleetSpec::default();
-        assert!(auto.gateway_threads() >= 1);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // In-process calls put the servers' work for the gateway on its threads.
+        assert_eq!(auto.gateway_threads(), cpus);
+        let over_http = FleetSpec {
+            gateway_in_process: false,
+            ..FleetSpec::default()
+        };
+        assert_eq!(over_http.gateway_threads(), (cpus / 4).max(1));
+        let process = FleetSpec {
+            isolation: Isolation::Process,
+            ..FleetSpec::default()
+        };
+        assert_eq!(process.gateway_threads(), (cpus / 4).max(1));
         let two: FleetSpec = toml::from_str("gateway_threads = 2").expect("parses");
         two.validate().expect("valid");
         assert_eq!(two.gateway_threads(), 2);

@@ -23,6 +23,7 @@ async fn gateway(fleet: &Fleet, stop: &CancellationToken) -> String {
         id: e.id,
         group: e.group,
         addr: e.addr,
+        local: None,
     }));
     let gw = Gateway::new(
         directory,
@@ -296,6 +297,7 @@ async fn a_backend_answering_garbage_is_a_502_with_a_json_rpc_error() {
         id: "broken-0000".into(),
         group: "broken".into(),
         addr,
+        local: None,
     }]);
     let gw = Gateway::new(
         directory,

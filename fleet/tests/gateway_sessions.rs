@@ -227,9 +227,20 @@ async fn many_sessions_stay_on_their_servers_and_forged_ids_get_404() {
     fleet.stop().await;
 }
 
+// Process mode: the gateway reaches the servers over HTTP; task mode: in-process (`local`),
+// where a kill must end the session and the calls in flight just the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_sessions_server_means_404_then_a_new_session_elsewhere() {
-    let fleet = common::start_with(common::spec(3, 0, Isolation::Process), true).await;
+    dead_sessions_server(Isolation::Process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_sessions_server_means_404_then_a_new_session_elsewhere_in_process() {
+    dead_sessions_server(Isolation::Task).await;
+}
+
+async fn dead_sessions_server(isolation: Isolation) {
+    let fleet = common::start_with(common::spec(3, 0, isolation), true).await;
     let mcp = format!("{}/mcp", gateway_url(&fleet));
     let admin = fleet.admin_addr().unwrap();
 
@@ -295,7 +306,16 @@ async fn a_dead_sessions_server_means_404_then_a_new_session_elsewhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_call_cut_off_by_a_crash_is_retried_on_another_member() {
-    let mut spec = common::spec(2, 0, Isolation::Process);
+    call_cut_off_by_a_crash(Isolation::Process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_call_cut_off_by_a_crash_is_retried_on_another_member_in_process() {
+    call_cut_off_by_a_crash(Isolation::Task).await;
+}
+
+async fn call_cut_off_by_a_crash(isolation: Isolation) {
+    let mut spec = common::spec(2, 0, isolation);
     // Probes must not fail for the slowness below: only the kill takes a member out.
     spec.health.timeout = Duration::from_secs(5);
     let fleet = common::start_with(spec, true).await;

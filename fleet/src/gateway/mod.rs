@@ -18,6 +18,10 @@
 //!   healthy (killed, restarting, failing its probes) leaves rotation the moment its state
 //!   changes, and comes back once healthy.
 //!
+//! - Servers that run in the gateway's own process (task mode) are called there
+//!   ([`crate::local`]): the same service, faults and sessions as over their sockets, without a
+//!   second HTTP exchange per call; other servers over pooled HTTP/1.1 ([`upstream`]).
+//!
 //! Failures answer as MCP clients expect: an unknown server or a forged session id is a 404,
 //! a backend that cannot be reached or answers garbage a 502 with a JSON-RPC error, an
 //! unknown tool prefix the JSON-RPC error for invalid params.
@@ -56,7 +60,7 @@ use self::{
     session::{Affinity, SessionKey},
     upstream::{Upstream, UpstreamError},
 };
-use crate::registry::{Registry, State as ServerState};
+use crate::registry::{Entry, Registry, State as ServerState};
 
 /// The session header of streamable HTTP.
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -65,11 +69,28 @@ const SESSION_HEADER: &str = "mcp-session-id";
 pub const PREFIX_SEPARATOR: &str = "__";
 
 /// One server the gateway can route to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Backend {
     pub id: String,
     pub group: String,
     pub addr: SocketAddr,
+    /// Set when the server runs in this process (task mode): it is called in-process, without
+    /// the loopback HTTP exchange, and is down while the slot is empty. `None`: over HTTP at
+    /// `addr`.
+    pub local: Option<Arc<crate::local::Slot>>,
+}
+
+impl Backend {
+    /// The server of a registry entry, listening on `host`; called in-process when
+    /// `in_process` (the entry's instances run in this process and may be called there).
+    pub fn of(entry: &Entry, host: std::net::IpAddr, in_process: bool) -> Self {
+        Self {
+            id: entry.identity.id.clone(),
+            group: entry.identity.group.clone(),
+            addr: SocketAddr::new(host, entry.port),
+            local: in_process.then(|| entry.local.clone()),
+        }
+    }
 }
 
 /// The servers behind the gateway, by id and by group.
@@ -323,11 +344,13 @@ impl Gateway {
 /// Keeps the gateway's pools in step with the registry until `stop`: servers that join or
 /// leave (`fleet scale`) join or leave the pools; a server is in rotation while it is healthy,
 /// out of it from the moment it is killed, restarting, starting or failing its probes. Wakes on
-/// every change rather than polling. `host` is where the servers listen.
+/// every change rather than polling. `host` is where the servers listen; `in_process` lets the
+/// gateway call servers running in its own process without a socket ([`Backend::of`]).
 pub async fn follow_registry(
     gw: Gateway,
     registry: Arc<Registry>,
     host: std::net::IpAddr,
+    in_process: bool,
     stop: CancellationToken,
 ) {
     let mut changes = registry.subscribe();
@@ -344,11 +367,7 @@ pub async fn follow_registry(
             gw.set_backends(
                 entries
                     .iter()
-                    .map(|e| Backend {
-                        id: e.identity.id.clone(),
-                        group: e.identity.group.clone(),
-                        addr: std::net::SocketAddr::new(host, e.port),
-                    })
+                    .map(|e| Backend::of(e, host, in_process))
                     .collect(),
             );
             known.retain(|id, _| now.iter().any(|(n, _)| n == id));
@@ -452,7 +471,7 @@ async fn pinned(
     };
     match gw
         .upstream
-        .send(backend.addr, "/mcp", method, &headers, body.clone())
+        .send(&backend, "/mcp", method, &headers, body.clone())
         .await
     {
         Ok(response) => relay(&backend.id, response, &body)
@@ -786,10 +805,10 @@ async fn exchange(
     body: String,
 ) -> Option<(Value, StatusCode)> {
     let started = Instant::now();
-    let addr = gw.backend(lease.id()).map(|b| b.addr)?;
+    let backend = gw.backend(lease.id())?;
     let response = match gw
         .upstream
-        .send(addr, "/mcp", Method::POST, headers, Bytes::from(body))
+        .send(&backend, "/mcp", Method::POST, headers, Bytes::from(body))
         .await
     {
         Ok(r) => r,
@@ -943,14 +962,14 @@ async fn to_group(
         let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
             break;
         };
-        let Some(addr) = gw.backend(lease.id()).map(|b| b.addr) else {
+        let Some(backend) = gw.backend(lease.id()) else {
             break;
         };
         let server = lease.id().to_string();
         let started = Instant::now();
         match gw
             .upstream
-            .send(addr, "/mcp", Method::POST, headers, body.clone())
+            .send(&backend, "/mcp", Method::POST, headers, body.clone())
             .await
         {
             Ok(response) => {
@@ -1097,7 +1116,7 @@ async fn in_session(
     headers.insert(SESSION_HEADER, upstream_id);
     match gw
         .upstream
-        .send(backend.addr, "/mcp", method, &headers, body.clone())
+        .send(&backend, "/mcp", method, &headers, body.clone())
         .await
     {
         Ok(response) => match relay(&backend.id, response, &body).await {

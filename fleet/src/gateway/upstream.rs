@@ -27,7 +27,11 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::link::{self, Miss};
+use super::Backend;
+use crate::{
+    link::{self, Miss},
+    local::{CallError, Service, Slot},
+};
 
 /// Headers that belong to one hop and are not forwarded (RFC 9110 §7.6.1), plus `host`, which
 /// is set for the backend.
@@ -129,9 +133,66 @@ impl Upstream {
         }
     }
 
-    /// Sends one request to `backend` at `path`, with the client's end-to-end headers. A JSON
-    /// answer arrives read whole; anything else (an event stream) streams.
+    /// Sends one request to `backend` at `path`, with the client's end-to-end headers: in
+    /// this process when the server runs here, else over HTTP. A JSON answer arrives read
+    /// whole; anything else (an event stream) streams.
     pub async fn send(
+        &self,
+        backend: &Backend,
+        path: &str,
+        method: Method,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Body>, UpstreamError> {
+        match backend.local.as_deref().map(Slot::get) {
+            Some(Some(service)) => {
+                self.call(&service, backend.addr, path, method, headers, body)
+                    .await
+            }
+            // Between instances: its listening socket may still take connections (the
+            // supervisor keeps it across restarts), but nobody would answer them.
+            Some(None) => Err(UpstreamError::Connect),
+            None => {
+                self.send_http(backend.addr, path, method, headers, body)
+                    .await
+            }
+        }
+    }
+
+    /// [`Upstream::send`] to a server in this process: its service called directly, with the
+    /// same timeouts and the same failures as over a connection (a server that is stopping
+    /// refuses, one killed mid-call breaks the answer off).
+    async fn call(
+        &self,
+        service: &Service,
+        backend: SocketAddr,
+        path: &str,
+        method: Method,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let request = request(backend, path, method, headers, body)?.map(Body::new);
+        let response = tokio::time::timeout(self.timeout, service.call(request))
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|e| match e {
+                CallError::Refused => UpstreamError::Connect,
+                CallError::Ended => UpstreamError::Broken,
+            })?;
+        if !is_json(response.headers()) {
+            return Ok(response);
+        }
+        let (parts, body) = response.into_parts();
+        let bytes = tokio::time::timeout(self.timeout, Limited::new(body, MAX_ANSWER).collect())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|_| UpstreamError::Broken)?
+            .to_bytes();
+        Ok(Response::from_parts(parts, Body::from(bytes)))
+    }
+
+    /// [`Upstream::send`] over a pooled HTTP/1.1 connection to `backend`.
+    async fn send_http(
         &self,
         backend: SocketAddr,
         path: &str,
@@ -366,7 +427,7 @@ mod tests {
         let up = Upstream::new(Duration::from_secs(2));
         for _ in 0..5 {
             let r = up
-                .send(
+                .send_http(
                     addr,
                     "/mcp",
                     Method::POST,
@@ -389,7 +450,7 @@ mod tests {
         let up = Upstream::new(Duration::from_secs(2));
         for _ in 0..3 {
             let r = up
-                .send(addr, "/mcp", Method::POST, &headers(), Bytes::new())
+                .send_http(addr, "/mcp", Method::POST, &headers(), Bytes::new())
                 .await
                 .unwrap();
             assert_eq!(body(r).await, "{}");
@@ -422,12 +483,54 @@ mod tests {
         });
         let up = Upstream::new(Duration::from_secs(2));
         let r = up
-            .send(addr, "/mcp", Method::GET, &HeaderMap::new(), Bytes::new())
+            .send_http(addr, "/mcp", Method::GET, &HeaderMap::new(), Bytes::new())
             .await
             .unwrap();
         assert_eq!(r.headers()[header::CONTENT_TYPE], "text/event-stream");
         go_on.send(()).unwrap();
         assert_eq!(body(r).await, "data: 0\n\ndata: 1\n\n");
+    }
+
+    #[tokio::test]
+    async fn a_server_in_this_process_is_called_without_a_socket() {
+        // A socket that takes connections and never answers, as a task-mode server's between
+        // two instances: the in-process path never goes there.
+        let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let slot = Arc::new(Slot::default());
+        let backend = Backend {
+            id: "community-0000".into(),
+            group: "community".into(),
+            addr: listening.local_addr().unwrap(),
+            local: Some(slot.clone()),
+        };
+        let up = Upstream::new(Duration::from_secs(5));
+        let hop = headers();
+        let send = || up.send(&backend, "/mcp", Method::POST, &hop, Bytes::new());
+        // No instance in the slot: down, at once (not a timeout on the socket).
+        assert_eq!(send().await.unwrap_err(), UpstreamError::Connect);
+
+        let router = axum::Router::new().route(
+            "/mcp",
+            axum::routing::post(|h: HeaderMap| async move {
+                // What a server behind a proxy sees: its own address as the host, no
+                // hop-by-hop headers.
+                assert!(h[header::HOST].to_str().unwrap().starts_with("127.0.0.1:"));
+                assert!(!h.contains_key(header::CONNECTION));
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    "{\"in\":\"process\"}",
+                )
+            }),
+        );
+        let stop = tokio_util::sync::CancellationToken::new();
+        let resident = crate::local::Resident::enter(slot.clone(), router, stop.clone());
+        let r = send().await.unwrap();
+        assert_eq!(body(r).await, "{\"in\":\"process\"}");
+
+        // Stopping: refused like a closed port, so the gateway may send the call elsewhere.
+        stop.cancel();
+        assert_eq!(send().await.unwrap_err(), UpstreamError::Connect);
+        drop(resident);
     }
 
     #[tokio::test]
@@ -437,7 +540,7 @@ mod tests {
         drop(closed);
         let up = Upstream::new(Duration::from_millis(300));
         let none = HeaderMap::new();
-        let send = |addr| up.send(addr, "/mcp", Method::POST, &none, Bytes::new());
+        let send = |addr| up.send_http(addr, "/mcp", Method::POST, &none, Bytes::new());
         assert_eq!(send(dead).await.unwrap_err(), UpstreamError::Connect);
 
         // Accepts and never answers.
