@@ -181,6 +181,7 @@ mod tests {
     use std::time::Duration;
 
     use axum::routing::get;
+    use futures::StreamExt as _;
     use http_body_util::BodyExt as _;
 
     use super::*;
@@ -212,8 +213,6 @@ mod tests {
                 }),
             )
     }
-
-    use futures::StreamExt as _;
 
     #[tokio::test]
     async fn calls_reach_the_router_while_the_instance_lives() {

@@ -183,11 +183,9 @@ impl Upstream {
             return Ok(response);
         }
         let (parts, body) = response.into_parts();
-        let bytes = tokio::time::timeout(self.timeout, Limited::new(body, MAX_ANSWER).collect())
+        let bytes = tokio::time::timeout(self.timeout, whole(body))
             .await
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|_| UpstreamError::Broken)?
-            .to_bytes();
+            .map_err(|_| UpstreamError::Timeout)??;
         Ok(Response::from_parts(parts, Body::from(bytes)))
     }
 
@@ -309,6 +307,20 @@ fn request(
     Ok(request)
 }
 
+/// A JSON answer's body read whole. Cut off or larger than [`MAX_ANSWER`]: either way not an
+/// answer to pass on.
+async fn whole<B>(body: B) -> Result<Bytes, UpstreamError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    Limited::new(body, MAX_ANSWER)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|_| UpstreamError::Broken)
+}
+
 /// True when `headers` announce a JSON body (read whole) rather than a stream.
 pub fn is_json(headers: &HeaderMap) -> bool {
     headers
@@ -340,13 +352,7 @@ impl Link {
         if !is_json(&parts.headers) {
             return Ok(Got::Stream(Response::from_parts(parts, incoming)));
         }
-        let read = async {
-            // Cut off or larger than MAX_ANSWER: either way not an answer to pass on.
-            match Limited::new(incoming, MAX_ANSWER).collect().await {
-                Ok(body) => Ok(body.to_bytes()),
-                Err(_) => Err(Failure::Failed(UpstreamError::Broken)),
-            }
-        };
+        let read = async { whole(incoming).await.map_err(Failure::Failed) };
         let sent = AtomicBool::new(true);
         let bytes = tokio::time::timeout(timeout, drive(driver, ended, read, &sent))
             .await
