@@ -8,7 +8,9 @@
 # its runtime) to the gateway, as the bare proxy has its own. In `task` mode the gateway calls
 # its servers in-process; a second, idle-until-measured fleet started with `--gateway-over-http`
 # adds (4) `gw-http`, the same gateway making a real loopback HTTP hop to its servers.
-# FLEET_FLAGS (environment) are added to both fleets' `fleet up`.
+# FLEET_FLAGS (environment) are added to every fleet's `fleet up`. BASE_FLEET (environment), the
+# path of another build's `fleet` binary, adds (5) `gw-base`: that build's gateway, from a fleet
+# of its own, so a change to the gateway is measured side by side with the build before it.
 # Usage: benches/run-gateway.sh [SECS] [USERS] [RATE] [REPEATS] [SERVERS] [ISOLATION]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,25 +26,30 @@ cargo build --release -q -p benches --bin bare-proxy
 out=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
-start_fleet() { # $1: log file, rest: extra flags; waits until the fleet prints its gateway
-  local log=$1
-  shift
+start_fleet() { # $1: fleet binary, $2: log file, rest: extra flags; waits for its gateway line
+  local bin=$1 log=$2
+  shift 2
   # shellcheck disable=SC2086
-  target/release/fleet up --servers "$servers" --isolation "$isolation" --no-memory --ephemeral-ports \
+  "$bin" up --servers "$servers" --isolation "$isolation" --no-memory --ephemeral-ports \
     --admin-port 0 --gateway-port 0 ${FLEET_FLAGS:-} "$@" >"$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 300); do grep -q ' gateway ' "$log" 2>/dev/null && break; sleep 0.1; done
   grep -q ' gateway ' "$log" || { cat "$log"; exit 1; }
 }
-start_fleet "$out/fleet.log"
+start_fleet target/release/fleet "$out/fleet.log"
 admin=$(awk '$1 == "admin" {sub("/servers", "", $2); print $2}' "$out/fleet.log")
 gateway=$(awk '$1 == "gateway" {print $2}' "$out/fleet.log")
 [ -n "$admin" ] && [ -n "$gateway" ] || { cat "$out/fleet.log"; exit 1; }
 labels=(direct proxy gateway)
 if [ "$isolation" = task ]; then
-  start_fleet "$out/fleet-http.log" --gateway-over-http
+  start_fleet target/release/fleet "$out/fleet-http.log" --gateway-over-http
   gw_http=$(awk '$1 == "gateway" {print $2}' "$out/fleet-http.log")
   labels+=(gw-http)
+fi
+if [ -n "${BASE_FLEET:-}" ]; then
+  start_fleet "$BASE_FLEET" "$out/fleet-base.log"
+  gw_base=$(awk '$1 == "gateway" {print $2}' "$out/fleet-base.log")
+  labels+=(gw-base)
 fi
 mapfile -t backends < <(curl -s "$admin/servers" | python3 -c '
 import json, sys
@@ -63,7 +70,7 @@ run() { # $1: label, $2: extra flags (string), rest: targets...; writes "rps p50
   local label=$1 extra=$2
   shift 2
   local tool='echo:{"text":"hi"}'
-  case $label in gateway | gw-http) tool='community__echo:{"text":"hi"}' ;; esac
+  case $label in gateway | gw-http | gw-base) tool='community__echo:{"text":"hi"}' ;; esac
   rm -rf "$out/run"
   # shellcheck disable=SC2086
   target/release/loadgen --scenario latency --users "$users" --warmup 1 --run-time "$secs" \
@@ -88,6 +95,7 @@ for i in $(seq "$repeats"); do
       proxy) targets=("$proxy") ;;
       gateway) targets=("$gateway") ;;
       gw-http) targets=("$gw_http") ;;
+      gw-base) targets=("$gw_base") ;;
     esac
     run "$label" "" "${targets[@]}"
     read -r r _ _ <"$out/res"

@@ -4,7 +4,10 @@
 //! connection tasks so that killing a server really drops its connections.
 
 use std::{
-    sync::{Arc, atomic::Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -14,7 +17,11 @@ use hyper_util::{
     server::{conn::auto, graceful::GracefulShutdown},
     service::TowerToHyperService,
 };
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::mpsc,
+    task::JoinSet,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::Counters;
@@ -22,19 +29,64 @@ use crate::registry::Counters;
 /// How long a graceful stop waits for in-flight requests before dropping connections.
 pub const GRACE: Duration = Duration::from_secs(2);
 
-/// Decrements the open-connection gauge when a connection ends, however it ends.
-struct ConnectionGuard(Arc<Counters>);
+/// Decrements the open-connection gauge (and the serving thread's share, where connections are
+/// handed out) when a connection ends, however it ends.
+struct ConnectionGuard {
+    counters: Arc<Counters>,
+    share: Option<Arc<AtomicUsize>>,
+}
 
 impl ConnectionGuard {
-    fn new(counters: Arc<Counters>) -> Self {
+    /// `share` was already counted up by whoever handed the connection over.
+    fn new(counters: Arc<Counters>, share: Option<Arc<AtomicUsize>>) -> Self {
         counters.open_connections.fetch_add(1, Ordering::Relaxed);
-        Self(counters)
+        Self { counters, share }
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+        self.counters
+            .open_connections
+            .fetch_sub(1, Ordering::Relaxed);
+        if let Some(share) = &self.share {
+            share.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Where a serving loop takes its connections from.
+enum Incoming {
+    /// Accepts from the listening socket itself.
+    Listener(TcpListener),
+    /// Is handed connections another thread accepted; `share` counts those still open.
+    Handed {
+        streams: mpsc::UnboundedReceiver<std::net::TcpStream>,
+        share: Arc<AtomicUsize>,
+    },
+}
+
+impl Incoming {
+    /// The next connection, or `None` once nobody will hand over any more.
+    async fn next(&mut self) -> Option<std::io::Result<TcpStream>> {
+        match self {
+            Self::Listener(listener) => Some(listener.accept().await.map(|(stream, _)| stream)),
+            Self::Handed { streams, share } => {
+                let stream = streams.recv().await.map(TcpStream::from_std);
+                if let Some(Err(_)) = &stream {
+                    // Counted at the hand-over; it will have no guard to count it down.
+                    share.fetch_sub(1, Ordering::Relaxed);
+                }
+                stream
+            }
+        }
+    }
+
+    fn share(&self) -> Option<Arc<AtomicUsize>> {
+        match self {
+            Self::Listener(_) => None,
+            Self::Handed { share, .. } => Some(share.clone()),
+        }
     }
 }
 
@@ -47,18 +99,31 @@ pub async fn serve(
     counters: Arc<Counters>,
     stop: CancellationToken,
 ) {
+    serve_incoming(Incoming::Listener(listener), router, counters, stop).await;
+}
+
+async fn serve_incoming(
+    mut incoming: Incoming,
+    router: Router,
+    counters: Arc<Counters>,
+    stop: CancellationToken,
+) {
+    let share = incoming.share();
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
-            accepted = listener.accept() => accepted,
+            accepted = incoming.next() => match accepted {
+                Some(accepted) => accepted,
+                None => break,
+            },
             // Reap finished connection tasks so the set does not grow without bound.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         let stream = match accepted {
-            Ok((stream, _)) => stream,
+            Ok(stream) => stream,
             Err(e) => {
                 // EMFILE/ENFILE and aborted handshakes: keep serving, back off briefly.
                 tracing::warn!("accept failed: {e}");
@@ -69,7 +134,7 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("set_nodelay failed: {e}");
         }
-        let guard = ConnectionGuard::new(counters.clone());
+        let guard = ConnectionGuard::new(counters.clone(), share.clone());
         let service = TowerToHyperService::new(router.clone());
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -82,7 +147,7 @@ pub async fn serve(
             }
         });
     }
-    drop(listener);
+    drop(incoming);
     if tokio::time::timeout(GRACE, graceful.shutdown())
         .await
         .is_err()
@@ -93,10 +158,13 @@ pub async fn serve(
 }
 
 /// Serves `router` on `threads` threads of its own, each running a single-threaded runtime that
-/// accepts from `socket` and serves its connections to the end, until `stop` (then as
-/// [`serve`]). A proxy on its own threads does not queue behind the rest of the process's tasks,
-/// and on a single-threaded runtime a request wakes one thread, not a second one to steal work
-/// (measured in `benches/README.md`, "Gateway overhead"). Resolves when every thread has ended.
+/// serves its connections to the end, until `stop` (then as [`serve`]). A proxy on its own
+/// threads does not queue behind the rest of the process's tasks, and on a single-threaded
+/// runtime a request wakes one thread, not a second one to steal work (measured in
+/// `benches/README.md`, "Gateway overhead"). With more than one thread, one more thread accepts
+/// and hands each connection to the serving thread with the fewest open: threads accepting from
+/// one socket take connections as they happen to wake, and a thread left with more than its
+/// share of busy connections cannot give them away. Resolves when every thread has ended.
 pub fn serve_on_threads(
     socket: std::net::TcpListener,
     name: &str,
@@ -105,37 +173,179 @@ pub fn serve_on_threads(
     counters: Arc<Counters>,
     stop: CancellationToken,
 ) -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
-    let mut ended = Vec::with_capacity(threads);
-    for i in 0..threads.max(1) {
-        let socket = socket.try_clone()?;
-        let (router, counters, stop) = (router.clone(), counters.clone(), stop.clone());
-        let (done, wait) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name(format!("{name}-{i}"))
-            .spawn(move || {
-                let _done = done;
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!("cannot start a serving thread's runtime: {e}");
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    match TcpListener::from_std(socket) {
-                        Ok(listener) => serve(listener, router, counters, stop).await,
-                        Err(e) => tracing::error!("cannot serve the listening socket: {e}"),
-                    }
-                });
-            })?;
-        ended.push(wait);
+    let threads = threads.max(1);
+    let mut ended = Vec::with_capacity(threads + 1);
+    if threads == 1 {
+        ended.push(on_thread(format!("{name}-0"), move || async move {
+            match TcpListener::from_std(socket) {
+                Ok(listener) => serve(listener, router, counters, stop).await,
+                Err(e) => tracing::error!("cannot serve the listening socket: {e}"),
+            }
+        })?);
+    } else {
+        let mut servers = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (streams_tx, streams) = mpsc::unbounded_channel();
+            let share = Arc::new(AtomicUsize::new(0));
+            servers.push((streams_tx, share.clone()));
+            let (router, counters, stop) = (router.clone(), counters.clone(), stop.clone());
+            let incoming = Incoming::Handed { streams, share };
+            ended.push(on_thread(format!("{name}-{i}"), move || {
+                serve_incoming(incoming, router, counters, stop)
+            })?);
+        }
+        ended.push(on_thread(format!("{name}-accept"), move || async move {
+            match TcpListener::from_std(socket) {
+                Ok(listener) => hand_out(listener, servers, stop).await,
+                Err(e) => tracing::error!("cannot serve the listening socket: {e}"),
+            }
+        })?);
     }
     Ok(async move {
         for wait in ended {
             let _ = wait.await;
         }
     })
+}
+
+/// Runs the future `work` makes on a new thread named `name`, on a single-threaded runtime of
+/// its own; the receiver completes when the thread ends.
+fn on_thread<F, W>(name: String, work: W) -> std::io::Result<tokio::sync::oneshot::Receiver<()>>
+where
+    W: FnOnce() -> F + Send + 'static,
+    F: Future<Output = ()>,
+{
+    let (done, wait) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new().name(name).spawn(move || {
+        let _done = done;
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(work()),
+            Err(e) => tracing::error!("cannot start a serving thread's runtime: {e}"),
+        }
+    })?;
+    Ok(wait)
+}
+
+/// Accepts connections until `stop` and hands each to the serving thread with the fewest open
+/// (the first of them on a tie), counting it into that thread's share at once so that a burst
+/// of connections is spread as it arrives.
+async fn hand_out(
+    listener: TcpListener,
+    servers: Vec<(mpsc::UnboundedSender<std::net::TcpStream>, Arc<AtomicUsize>)>,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted.and_then(|(stream, _)| stream.into_std()) {
+            Ok(stream) => stream,
+            Err(e) => {
+                // As in `serve`: EMFILE/ENFILE and aborted handshakes, keep accepting.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Some((to, share)) = servers
+            .iter()
+            .filter(|(to, _)| !to.is_closed())
+            .min_by_key(|(_, share)| share.load(Ordering::Relaxed))
+        else {
+            tracing::error!("no serving thread is left to take connections");
+            break;
+        };
+        share.fetch_add(1, Ordering::Relaxed);
+        if let Err(returned) = to.send(stream) {
+            // The thread ended between the look and the send; the connection closes.
+            share.fetch_sub(1, Ordering::Relaxed);
+            drop(returned);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{Read as _, Write as _},
+        net::TcpStream as StdStream,
+        time::Instant,
+    };
+
+    use axum::routing::get;
+
+    use super::*;
+
+    /// Sends one GET on `stream` (kept open) and returns the answer's body.
+    fn get_body(stream: &mut StdStream) -> String {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .expect("request written");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = stream.read(&mut buf).expect("answer read");
+            assert!(n > 0, "connection closed mid-answer");
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().expect("length"))
+                    })
+                    .expect("content-length");
+                if body.len() >= length {
+                    return body[..length].to_owned();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn connections_are_spread_evenly_over_the_serving_threads() {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        socket.set_nonblocking(true).expect("nonblocking");
+        let addr = socket.local_addr().expect("address");
+        let router = Router::new().route(
+            "/",
+            get(|| async { std::thread::current().name().unwrap_or("").to_owned() }),
+        );
+        let counters = Arc::new(Counters::default());
+        let stop = CancellationToken::new();
+        let ended = serve_on_threads(socket, "spread", 2, router, counters.clone(), stop.clone())
+            .expect("threads start");
+        // Held open, so every connection counts against its thread while the next arrives.
+        let mut held = Vec::new();
+        let mut served = std::collections::BTreeMap::<String, usize>::new();
+        for _ in 0..8 {
+            let mut stream = StdStream::connect(addr).expect("connect");
+            *served.entry(get_body(&mut stream)).or_default() += 1;
+            held.push(stream);
+        }
+        assert_eq!(
+            served,
+            [("spread-0".to_owned(), 4), ("spread-1".to_owned(), 4)].into(),
+        );
+        // A connection that ends frees its place: the next goes to the thread it left.
+        drop(held.remove(1));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while counters.open_connections.load(Ordering::Relaxed) != 7 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut stream = StdStream::connect(addr).expect("connect");
+        assert_eq!(get_body(&mut stream), "spread-1");
+        stop.cancel();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(ended);
+    }
 }
