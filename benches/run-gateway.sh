@@ -11,6 +11,7 @@
 # FLEET_FLAGS (environment) are added to every fleet's `fleet up`. BASE_FLEET (environment), the
 # path of another build's `fleet` binary, adds (5) `gw-base`: that build's gateway, from a fleet
 # of its own, so a change to the gateway is measured side by side with the build before it.
+# ONLY (environment) picks the labels to measure (default: all of the above that were started).
 # Usage: benches/run-gateway.sh [SECS] [USERS] [RATE] [REPEATS] [SERVERS] [ISOLATION]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,6 +88,10 @@ print(f'{r["throughput_rps"]:.0f} {l["p50"]} {l["p99"]}')
 PY
 }
 
+# ONLY (environment): the labels to measure, e.g. ONLY="direct gateway gw-base".
+if [ -n "${ONLY:-}" ]; then
+  read -r -a labels <<<"$ONLY"
+fi
 declare -A rps p50 p99
 for i in $(seq "$repeats"); do
   for label in "${labels[@]}"; do

@@ -89,17 +89,18 @@ impl Service {
             return Err(CallError::Refused);
         }
         let token = self.calls.token();
-        let gone = self.gone.clone().cancelled_owned();
+        // One wait for the end serves the call and then its body.
+        let mut gone = Box::pin(self.gone.clone().cancelled_owned());
         let answer = tokio::select! {
             biased;
-            () = self.gone.cancelled() => return Err(CallError::Ended),
+            () = gone.as_mut() => return Err(CallError::Ended),
             answer = self.router.clone().oneshot(request) => answer,
         };
         let Ok(answer) = answer;
         Ok(answer.map(|inner| {
             Body::new(UntilGone {
                 inner,
-                gone: Box::pin(gone),
+                gone,
                 _call: token,
             })
         }))

@@ -568,7 +568,8 @@ async fn mcp(
         return in_session(&gw, &id, method, headers, body).await;
     }
     match method {
-        Method::POST => federated(gw, query, headers, body).await,
+        // Boxed: a request of a session (above) need not carry the federated path's size.
+        Method::POST => Box::pin(federated(gw, query, headers, body)).await,
         // No session, so no stream to resume or session to end.
         Method::GET | Method::DELETE => (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -645,10 +646,19 @@ async fn dispatch(
     id: Value,
 ) -> Response {
     if method == "initialize" {
-        return start_session(gw, query.group.as_deref(), headers, body.clone(), id).await;
+        // Boxed, as the other paths that are not a call's: once per session, and held inline
+        // they would make every request's future (copied about on each call) their size.
+        return Box::pin(start_session(
+            gw,
+            query.group.as_deref(),
+            headers,
+            body.clone(),
+            id,
+        ))
+        .await;
     }
     match method {
-        "tools/list" => list_tools(gw, id).await,
+        "tools/list" => Box::pin(list_tools(gw, id)).await,
         "tools/call" => call_tool(gw, headers, body, name, id).await,
         "ping" => result(id, json!({})),
         "" => jsonrpc_error(StatusCode::BAD_REQUEST, id, -32600, "no method"),
@@ -991,7 +1001,9 @@ async fn to_group(
                 );
                 let again = match resend {
                     Resend::Always => true,
-                    Resend::Call(tool) => e.never_sent() || retry_safe(gw, group, tool).await,
+                    Resend::Call(tool) => {
+                        e.never_sent() || Box::pin(retry_safe(gw, group, tool)).await
+                    }
                 };
                 if !again || tried.is_some() {
                     return Err(upstream_failed(&server, e, body));
