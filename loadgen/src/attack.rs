@@ -578,10 +578,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn progress_line(s: &Shared, rate: u64, sample: ConnectionSample) -> String {
     let t = s.clock.start.elapsed().as_secs_f64();
     let name = &s.phase.name;
+    // The servers' count is of their own sockets: through a gateway that calls them in its
+    // process it is 0 while the client's connections (to the gateway) are busy.
     let conns = match (sample.client, sample.server) {
-        (Some(c), Some(sv)) => format!("  conns {c} (servers see {sv})"),
+        (Some(c), Some(sv)) => format!("  conns {c} (server sockets {sv})"),
         (Some(c), None) => format!("  conns {c}"),
-        (None, Some(sv)) => format!("  conns (servers see {sv})"),
+        (None, Some(sv)) => format!("  conns (server sockets {sv})"),
         (None, None) => String::new(),
     };
     // The tick reports the second that just ended: ramp-up or warm-up if it ended (about)
