@@ -90,6 +90,13 @@ PY
 
 # ONLY (environment): the labels to measure, e.g. ONLY="direct gateway gw-base".
 if [ -n "${ONLY:-}" ]; then
+  for label in $ONLY; do
+    case " ${labels[*]} " in
+      *" $label "*) ;;
+      *) echo "ONLY: no $label in this run (started: ${labels[*]})" >&2; exit 2 ;;
+    esac
+  done
+  case " $ONLY " in *" direct "*) ;; *) echo "ONLY: needs direct (the ratios are to it)" >&2; exit 2 ;; esac
   read -r -a labels <<<"$ONLY"
 fi
 declare -A rps p50 p99
