@@ -77,6 +77,11 @@ pub struct Phase {
     pub pacing: Pacing,
     /// The servers run in this process (their CPU shows in ours).
     pub embedded: bool,
+    /// The phase's verdict rests on the count of client sockets (the connections scenario):
+    /// count at normal CPU priority, so that a busy machine does not starve the count. Other
+    /// phases count at the lowest priority, so that the count does not take a core from the
+    /// requests they time (see `sockets`).
+    pub sockets_are_evidence: bool,
 }
 
 pub use reports::run::{ConnectionSample, EngineFacts};
@@ -203,6 +208,15 @@ pub async fn run(
     let mut ticker = tokio::time::interval_at((start + second).into(), second);
     let (mut last, mut killed) = (0, false);
     let mut connections = Vec::new();
+    // Client sockets are counted on a thread of their own (see `sockets`); a count asked for at
+    // a tick becomes that tick's sample when it arrives. Ticks while one is still being counted
+    // (a saturated machine starves the thread) take no sample, so every sample is a real count.
+    let sampler = crate::sockets::Sampler::start(remotes, !shared.phase.sockets_are_evidence);
+    let mut counting: Option<(
+        ConnectionSample,
+        tokio::sync::oneshot::Receiver<Option<u64>>,
+    )> = None;
+    let mut client_last = None;
     // A live line on a terminal; plain lines in CI and when stderr is a file.
     let live =
         std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("CI").is_none();
@@ -214,15 +228,32 @@ pub async fn run(
                 goose::trigger_killswitch("loadgen was interrupted");
                 killed = true;
             }
+            client = async {
+                match counting.as_mut() {
+                    Some((_, answer)) => answer.await.ok().flatten(),
+                    None => std::future::pending().await,
+                }
+            }, if counting.is_some() => {
+                if let Some((sample, _)) = counting.take() {
+                    connections.push(ConnectionSample { client, ..sample });
+                    client_last = client;
+                }
+            }
             _ = ticker.tick() => {
                 let done = shared.completed.load(Ordering::Relaxed);
                 let sample = ConnectionSample {
                     t: start.elapsed().as_secs_f64(),
-                    client: crate::sockets::established_to(&remotes),
+                    client: None,
                     server: server_connections(),
                 };
-                connections.push(sample);
-                let line = progress_line(&shared, done - last, sample);
+                if counting.is_none() {
+                    counting = Some((sample, sampler.count()));
+                }
+                let line = progress_line(
+                    &shared,
+                    done - last,
+                    ConnectionSample { client: client_last, ..sample },
+                );
                 if live {
                     // One line, rewritten in place on a terminal.
                     eprint!("\r\x1b[2K{}", line.trim_start());

@@ -61,6 +61,7 @@ impl Context<'_> {
             timeout: self.args.timeout,
             pacing: Pacing::Closed,
             embedded: self.fleet.is_some(),
+            sockets_are_evidence: false,
         }
     }
 }
@@ -144,6 +145,7 @@ pub async fn connections(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult,
         warmup: SHORT_WARMUP,
         duration: args.hold,
         pacing: Pacing::PerUser { rate },
+        sockets_are_evidence: true,
         ..cx.phase_base("connections")
     };
     eprintln!(

@@ -8,11 +8,21 @@
 //! is the client's ephemeral port, so they are not counted; the fleet's own health probes are
 //! client connections of this process, though, and add a few short-lived ones (the servers'
 //! count includes them too).
+//!
+//! Reading `/proc/net/tcp` walks the kernel's whole connection table, however few sockets are
+//! open: about 5 ms per table on this project's machine. A load phase counts once a second on a
+//! [`Sampler`] thread of its own, at the lowest CPU priority unless the count is the phase's
+//! evidence, so that the walk does not take a core a request is waiting for (counted at normal
+//! priority beside the requests, it put a stall of some milliseconds into every second, most of
+//! an open-model run's p99 on a busy machine: benches/README.md).
 
 use std::{
     collections::HashSet,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::mpsc,
 };
+
+use tokio::sync::oneshot;
 
 /// `st` value of an ESTABLISHED socket in `/proc/net/tcp`.
 const ESTABLISHED: &str = "01";
@@ -22,7 +32,14 @@ const ESTABLISHED: &str = "01";
 pub fn established_to(remotes: &HashSet<SocketAddr>) -> Option<u64> {
     let ours = socket_inodes()?;
     let mut count = 0;
-    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+    // Only the tables the remotes can be in: each read costs a walk of the kernel's table.
+    let v6 = remotes.iter().any(SocketAddr::is_ipv6);
+    let v4 = remotes.iter().any(SocketAddr::is_ipv4);
+    let tables = [(v4, "/proc/self/net/tcp"), (v6, "/proc/self/net/tcp6")];
+    for table in tables
+        .into_iter()
+        .filter_map(|(wanted, t)| wanted.then_some(t))
+    {
         // tcp6 is missing when IPv6 is off: that is zero sockets, not an error.
         let Ok(text) = std::fs::read_to_string(table) else {
             continue;
@@ -51,6 +68,64 @@ fn socket_inodes() -> Option<HashSet<u64>> {
         })
         .collect(),
     )
+}
+
+/// A thread that counts [`established_to`] the remotes when asked, at normal or at the lowest
+/// CPU priority (nice 19). At the lowest it runs when the threads doing requests leave a core
+/// free, and one of them that wakes takes the core back at once; on a saturated machine a count
+/// may then wait seconds. Dropping the sampler ends the thread after its current count.
+pub struct Sampler {
+    asks: mpsc::Sender<oneshot::Sender<Option<u64>>>,
+}
+
+impl Sampler {
+    /// Starts the thread. Where it cannot be started, every count answers `None` (unknown).
+    pub fn start(remotes: HashSet<SocketAddr>, lowest_priority: bool) -> Self {
+        let (asks, asked) = mpsc::channel::<oneshot::Sender<Option<u64>>>();
+        let spawned = std::thread::Builder::new()
+            .name("socket-count".into())
+            .spawn(move || {
+                if lowest_priority {
+                    lower_priority();
+                }
+                for answer in asked {
+                    let _ = answer.send(established_to(&remotes));
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the socket-count thread ({e}): client sockets unknown");
+        }
+        Self { asks }
+    }
+
+    /// Asks for a count; the answer is `None` where `/proc` cannot be read (or the thread is
+    /// gone). A count the thread is still working on when the next is asked is answered first.
+    pub fn count(&self) -> oneshot::Receiver<Option<u64>> {
+        let (answer, receiver) = oneshot::channel();
+        // A thread that is gone dropped the channel's end; the receiver then reads as unknown.
+        let _ = self.asks.send(answer);
+        receiver
+    }
+}
+
+/// Lowers the calling thread to nice 19 (Linux: the nice value is per thread). Best effort: a
+/// count at normal priority is still correct, only costlier to the run.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take and return plain integers and touch no memory.
+        #[allow(unsafe_code)]
+        let done = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
+        };
+        if done != 0 {
+            tracing::debug!(
+                "socket-count thread keeps its priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -134,5 +209,10 @@ mod tests {
         assert_eq!(established_to(&remotes).unwrap(), before + 2);
         let elsewhere = HashSet::from(["127.0.0.1:1".parse().unwrap()]);
         assert_eq!(established_to(&elsewhere).unwrap(), 0);
+        // The same count from the sampler's thread.
+        let sampler = Sampler::start(remotes, true);
+        assert_eq!(sampler.count().await.unwrap(), Some(before + 2));
+        held.pop();
+        assert_eq!(sampler.count().await.unwrap(), Some(before + 1));
     }
 }
