@@ -305,7 +305,9 @@ def netlog_findings(path):
     Returns (failures, notes).  Failures:
       - a URL request made on behalf of the page (its initiator is an origin; Chromium's own
         requests log the initiator "not an origin") to anything but a local scheme;
-      - a preconnect or speculative host resolution (<link rel=preconnect/dns-prefetch>);
+      - a preconnect or speculative host resolution (<link rel=preconnect/dns-prefetch>), but
+        for a speculative resolution in the network context (anonymization key's top site) of
+        one of Chromium's own requests: Chromium 148 resolves ahead for its sign-in probe;
       - anything that left the machine: a real DNS lookup (DNS transaction or system resolver
         task), a TCP connect to a non-loopback address, or bytes sent on a UDP socket to one.
     Notes (not failures): Chromium's own URL requests, e.g. the sign-in probe
@@ -322,6 +324,8 @@ def netlog_findings(path):
         # Evidence that cannot be read is no evidence: fail rather than pass on an empty reading.
         failures.add("NetLog not understood (no event type table or no events)")
     sockets = {}  # source id -> {"type", "addresses", "sent"}
+    own_sites = set()  # top sites of Chromium's own requests' network contexts
+    speculative = []  # (host, network anonymization key) of speculative resolutions
     for ev in log.get("events", []):
         name = names.get(ev.get("type"), str(ev.get("type")))
         src = ev.get("source") or {}
@@ -333,13 +337,13 @@ def netlog_findings(path):
             if not url.lower().startswith(LOCAL_SCHEMES):
                 if p.get("initiator") == "not an origin":
                     notes.add("Chromium's own request (not the page's): %s" % url.split("?")[0])
+                    own_sites.add(str(p.get("network_isolation_key", "")).split(" ")[0])
                 else:
                     failures.add("page request %s (initiator %s)" % (url, p.get("initiator")))
         elif name == "HTTP_STREAM_JOB_CONTROLLER" and p.get("is_preconnect"):
             failures.add("preconnect to %s" % p.get("url"))
         elif name == "HOST_RESOLVER_MANAGER_REQUEST" and p.get("is_speculative"):
-            # The host is logged after the resolver map, so it usually reads ~NOTFOUND.
-            failures.add("speculative host resolution (dns-prefetch/preconnect) for %s" % p.get("host"))
+            speculative.append((p.get("host"), str(p.get("network_anonymization_key", ""))))
         elif name in ("DNS_TRANSACTION", "HOST_RESOLVER_SYSTEM_TASK") and ev.get("phase") != 2:
             failures.add("DNS lookup%s" % (" of " + p["hostname"] if p.get("hostname") else ""))
         stype = src_names.get(src.get("type"), "")
@@ -352,6 +356,16 @@ def netlog_findings(path):
                 sk["addresses"].update(str(a) for a in p["address_list"])
             if "BYTES_SENT" in name:
                 sk["sent"] = True
+    own_sites.discard("")
+    for host, key in speculative:
+        # The host is logged after the resolver map, so it usually reads ~NOTFOUND; the network
+        # context tells whose it is: the page is a local file, never in a context of Chromium's own.
+        site = key.split(" ")[0]
+        if site in own_sites:
+            notes.add("Chromium's own speculative host resolution (context %s)" % site)
+        else:
+            failures.add("speculative host resolution (dns-prefetch/preconnect) for %s (context %s)"
+                         % (host, key or "none"))
     for sk in sockets.values():
         remote = sorted(a for a in sk["addresses"] if not LOOPBACK.match(a))
         if not remote:
