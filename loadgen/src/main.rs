@@ -71,6 +71,34 @@ fn run() -> anyhow::Result<Option<(String, bool)>> {
         );
         first.cancel();
     })?;
-    let outcome = tokio::runtime::Runtime::new()?.block_on(loadgen::run(args, stop))?;
+    let outcome = {
+        let _stdout = StdoutToStderr::start();
+        tokio::runtime::Runtime::new()?.block_on(loadgen::run(args, stop))?
+    };
     Ok(Some((loadgen::summary(&outcome), outcome.run.interrupted)))
+}
+
+/// Points stdout at stderr while it lives. Goose prints "All N users launched." on stdout once
+/// per load phase, with no setting to stop it, and stdout is where the run's summary goes (to
+/// be piped or saved): while the run goes, such lines join the progress lines on stderr.
+/// Best effort: where stdout cannot be moved, it is left as it is.
+struct StdoutToStderr(Option<std::os::fd::OwnedFd>);
+
+impl StdoutToStderr {
+    fn start() -> Self {
+        let saved = rustix::io::dup(rustix::stdio::stdout())
+            .ok()
+            .filter(|_| rustix::stdio::dup2_stdout(std::io::stderr()).is_ok());
+        Self(saved)
+    }
+}
+
+impl Drop for StdoutToStderr {
+    fn drop(&mut self) {
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        if let Some(saved) = self.0.take() {
+            let _ = rustix::stdio::dup2_stdout(&saved);
+        }
+    }
 }

@@ -31,6 +31,36 @@ fn write_run(dir: &Path, name: &str, spec: &Spec) -> String {
     d.display().to_string()
 }
 
+/// stdout carries the run's summary only (goose's "All N users launched." goes to stderr).
+#[test]
+fn a_run_prints_only_its_summary_on_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let (code, stdout, stderr) = loadgen(&[
+        "--servers",
+        "2",
+        "--ephemeral-ports",
+        "--scenario",
+        "latency",
+        "--users",
+        "2",
+        "--warmup",
+        "0",
+        "--run-time",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("health: 2/2 servers answered"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("run file: "), "{stdout}");
+    assert!(!stdout.contains("users launched"), "{stdout}");
+    assert!(stderr.contains("users launched"), "{stderr}");
+}
+
 #[test]
 fn report_compare_and_index_write_their_pages() {
     let tmp = tempfile::tempdir().unwrap();
