@@ -86,10 +86,13 @@ struct StdoutToStderr(Option<std::os::fd::OwnedFd>);
 
 impl StdoutToStderr {
     fn start() -> Self {
-        let saved = rustix::io::dup(rustix::stdio::stdout())
-            .ok()
-            .filter(|_| rustix::stdio::dup2_stdout(std::io::stderr()).is_ok());
-        Self(saved)
+        let Ok(saved) = rustix::io::dup(rustix::stdio::stdout()) else {
+            return Self(None);
+        };
+        match rustix::stdio::dup2_stdout(std::io::stderr()) {
+            Ok(()) => Self(Some(saved)),
+            Err(_) => Self(None),
+        }
     }
 }
 

@@ -113,19 +113,8 @@ impl Sampler {
 /// count at normal priority is still correct, only costlier to the run.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    {
-        // SAFETY: gettid and setpriority take and return plain integers and touch no memory.
-        #[allow(unsafe_code)]
-        let done = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
-        };
-        if done != 0 {
-            tracing::debug!(
-                "socket-count thread keeps its priority: {}",
-                std::io::Error::last_os_error()
-            );
-        }
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::debug!("socket-count thread keeps its priority: {e}");
     }
 }
 
