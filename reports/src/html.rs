@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use crate::{
     chart::{self, ChartError, PALETTE, Series, YAxis},
-    diagnose, fmt_micros,
+    diagnose,
+    escape::esc,
+    fmt_micros,
     run::{
         CapacityResult, ChaosResult, ErrorClass, LatencySummary, Results, RunFile, SyncFigures,
         SyncResult, decode_histogram,
@@ -15,22 +17,6 @@ use crate::{
 
 /// The stylesheet every page inlines.
 pub const CSS: &str = include_str!("report.css");
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 pub fn render(run: &RunFile) -> String {
     let mut h = String::new();
@@ -1098,15 +1084,6 @@ fn diagnostics_section(h: &mut String, run: &RunFile) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            esc(r#"<script>alert("x&y")</script> 'q'"#),
-            "&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt; &#39;q&#39;"
-        );
-        assert_eq!(esc("plain µs"), "plain µs");
-    }
 
     fn sample_run() -> RunFile {
         use crate::run::*;

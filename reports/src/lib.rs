@@ -5,6 +5,7 @@
 pub mod chart;
 pub mod compare;
 pub mod diagnose;
+pub mod escape;
 pub mod gate;
 pub mod html;
 pub mod index;
