@@ -11,6 +11,7 @@ pub mod html;
 pub mod index;
 pub mod run;
 pub mod stats;
+#[cfg(any(test, feature = "testing"))]
 pub mod synthetic;
 
 /// A latency for people: `850 µs`, `2.35 ms`, `1.20 s`.

@@ -1,7 +1,8 @@
 //! Synthetic run files with known properties (latency distribution, slow servers, errors,
 //! stalls): what the tests of the report, the comparison and the gate read, so they can check
 //! that a 30 % regression is caught and noise is not, without measuring anything. Never used
-//! for a real run's figures.
+//! for a real run's figures: compiled only for tests and behind the `testing` feature, which
+//! users enable from their `[dev-dependencies]`.
 
 use std::collections::BTreeMap;
 
