@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::GateError;
+use super::error::GateError;
 use crate::{
     run::{RunFile, SyncFigures},
     stats,

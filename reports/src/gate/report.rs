@@ -3,7 +3,11 @@
 
 use std::{fmt::Write as _, path::Path};
 
-use super::{Check, Config, EXIT_FAIL, EXIT_PASS, GateError, Layer, Relative, Status};
+use super::{
+    check::{Check, Layer, Status},
+    config::{Config, Relative},
+    error::{EXIT_FAIL, EXIT_PASS, GateError},
+};
 use crate::fmt_micros;
 
 /// Every check of one gate evaluation, and the reports made of them.
