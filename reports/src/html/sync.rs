@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{sync_charts, tables::latency_cells};
+use super::{claims, sync_charts, tables::latency_cells};
 use crate::{
     escape::esc,
     run::{LatencySummary, RunFile, SyncCheck, SyncFigures, SyncResult},
@@ -75,29 +75,23 @@ fn counts(h: &mut String, f: &SyncFigures) {
         ("acknowledged".into(), f.acked.to_string()),
         (
             "failed (not acknowledged)".into(),
-            if failed == 0 {
-                "0".into()
-            } else {
+            listed(
+                failed,
                 f.failed
                     .iter()
                     .filter(|(_, n)| **n > 0)
-                    .map(|(c, n)| format!("{n} {}", c.name()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
+                    .map(|(c, n)| format!("{n} {}", c.name())),
+            ),
         ),
         ("visible on the other server".into(), f.visible.to_string()),
         (
             "not visible".into(),
-            if invisible == 0 {
-                "0".into()
-            } else {
+            listed(
+                invisible,
                 f.visibility_failures
                     .iter()
-                    .map(|(k, n)| format!("{n} {k}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
+                    .map(|(k, n)| format!("{n} {k}")),
+            ),
         ),
         (
             "warm-up writes (acknowledged)".into(),
@@ -127,6 +121,15 @@ fn counts(h: &mut String, f: &SyncFigures) {
         );
     }
     h.push_str("</table>\n");
+}
+
+/// `0` when `total` is, else the `parts` (counts by kind) joined by commas.
+fn listed(total: u64, parts: impl Iterator<Item = String>) -> String {
+    if total == 0 {
+        "0".into()
+    } else {
+        parts.collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// Ack latency, service time, write-to-visible lag (by the reader and, where reported, by the
@@ -284,20 +287,14 @@ fn verdicts(h: &mut String, run: &RunFile) {
         })
         .collect();
     if !verdicts.is_empty() {
-        h.push_str(
-            "<h3>Verdicts</h3>\n<table>\n<tr><th>Verdict</th><th>Claim</th><th>Measured</th>\
-             <th>Criterion</th></tr>\n",
-        );
+        h.push_str("<h3>Verdicts</h3>\n");
+        h.push_str(claims::TABLE_OPEN);
         for c in verdicts {
-            let class = c.verdict.key();
-            let _ = writeln!(
+            claims::row(
                 h,
-                "<tr><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                class,
-                esc(c.verdict.label()),
-                esc(&c.title),
-                esc(c.measured.as_deref().unwrap_or(&c.note)),
-                esc(&c.criterion)
+                c,
+                &esc(&c.title),
+                &esc(c.measured.as_deref().unwrap_or(&c.note)),
             );
         }
         h.push_str("</table>\n");
