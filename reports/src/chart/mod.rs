@@ -1,9 +1,9 @@
 //! Charts as inline SVG strings, drawn with plotters' SVG backend (text as `<text>` nodes, no
 //! fonts, images or scripts), so a report stays one file that renders offline and prints.
 //!
-//! One file per kind of chart ([`lines`], [`spectrum`], [`bars`], [`histogram`],
-//! [`heatmap`]); what they share (size, palette, frame, mesh, legend) lives in [`style`] and
-//! how axes read in [`axis`].
+//! One file per kind of chart (`lines`, `spectrum`, `bars`, `histogram`,
+//! `heatmap`); what they share (size, palette, frame, mesh, legend) lives in `style` and
+//! how axes read in `axis`.
 
 mod axis;
 mod bars;

@@ -10,10 +10,10 @@
 //!    write, the run not interrupted, the required scenarios present.
 //! 2. **Relative rules** ([`Relative`]): the runs against baseline runs measured in the same
 //!    job (so on the same machine, under the same neighbours). The per-second medians (or
-//!    p90s) of all runs of a side are pooled and compared with [`stats::compare`]: a
-//!    regression needs a significant Mann-Whitney test *and* a bootstrap interval of the
-//!    change lying wholly beyond the minimum effect. p50 and p90 only: p99 on such a machine
-//!    measures the scheduler.
+//!    p90s) of all runs of a side are pooled and compared with
+//!    [`stats::compare`](crate::stats::compare): a regression needs a significant
+//!    Mann-Whitney test *and* a bootstrap interval of the change lying wholly beyond the
+//!    minimum effect. p50 and p90 only: p99 on such a machine measures the scheduler.
 //! 3. **Ceilings** ([`Ceilings`]), checked on every judged run: loose absolute bounds that
 //!    catch a collapse when there is no baseline.
 //!

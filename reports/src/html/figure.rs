@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::{chart::ChartError, escape::esc};
 
 /// Writes a chart as a figure, or says why it is missing.
-pub fn figure(h: &mut String, caption: &str, chart: Result<String, ChartError>) {
+pub(crate) fn figure(h: &mut String, caption: &str, chart: Result<String, ChartError>) {
     match chart {
         Ok(svg) => {
             // Inline SVG in HTML needs no namespace; without it the file holds no URL at all.

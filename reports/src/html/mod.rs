@@ -5,7 +5,7 @@
 //! [`render`] lays the page out in the reader's order, one child module a section: the claims
 //! and the report's own diagnostics first, then the health sweep, each scenario's section
 //! (phases, held connections, capacity, sync, chaos) and the configuration last. The page
-//! template and its stylesheet live in [`page`]; charts are placed by [`figure`].
+//! template and its stylesheet live in `page`; charts are placed by `figure`.
 
 mod capacity;
 mod chaos;
@@ -24,7 +24,7 @@ mod sync;
 mod sync_charts;
 mod tables;
 
-pub use figure::figure;
+pub(crate) use figure::figure;
 pub use page::CSS;
 
 use crate::run::RunFile;

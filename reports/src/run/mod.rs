@@ -36,10 +36,10 @@
 //!   `measured`, the `criterion` applied and a `note`.
 //!
 //! # Layout
-//! The schema is split by part, one file each: [`file`] (the top level, its version and
-//! reading), [`setup`] (configuration, environment, fleet), [`health`], [`phase`] (one load
-//! phase's [`Results`]), [`histogram`] (the histogram encoding), [`scenarios`] (held
-//! connections, capacity), [`sync`], [`chaos`], [`claims`] and [`error_class`]. Every type is
+//! The schema is split by part, one file each: `file` (the top level, its version and
+//! reading), `setup` (configuration, environment, fleet), `health`, `phase` (one load
+//! phase's [`Results`]), `histogram` (the histogram encoding), `scenarios` (held
+//! connections, capacity), `sync`, `chaos`, `claims` and `error_class`. Every type is
 //! re-exported here, so `reports::run::X` names it whatever file holds it.
 
 mod chaos;
