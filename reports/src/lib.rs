@@ -4,8 +4,9 @@
 //!
 //! Beside them: the charts the pages draw ([`chart`]), the findings the report makes by itself
 //! ([`diagnose`]), the statistics the comparison and the gate share ([`stats`]) and the HTML
-//! escaping every page uses ([`escape`]); latencies read for people through [`fmt_micros`]. Synthetic run files for tests (`synthetic`) exist
-//! only in test builds and behind the `testing` feature.
+//! escaping every page uses ([`escape`]); latencies read for people through [`fmt_micros`].
+//! Synthetic run files for tests (`synthetic`) exist only in test builds and behind the
+//! `testing` feature.
 
 pub mod chart;
 pub mod compare;

@@ -1,6 +1,7 @@
 //! Statistics for comparing two sets of measurements: the CI gate's relative rules, and the
 //! comparison report. Pure functions over `f64` samples, no I/O, deterministic (the bootstrap
-//! draws from a fixed-seed `fastrand` generator), so a verdict can be reproduced from the run files.
+//! draws from a fixed-seed `fastrand` generator), so a verdict can be reproduced from the run
+//! files.
 //!
 //! On a shared 2-core machine most latency differences between two runs are scheduler noise,
 //! and a test over hundreds of samples finds even a 2 % shift "significant". So [`compare`]

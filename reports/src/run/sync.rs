@@ -104,7 +104,8 @@ pub struct SyncFigures {
     pub cpu: Option<CpuUse>,
 }
 
-/// The sync scenario's histograms, encoded as [`Results::histogram`](super::phase::Results::histogram) is.
+/// The sync scenario's histograms, encoded as
+/// [`Results::histogram`](super::phase::Results::histogram) is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyncHistograms {
     pub ack: EncodedHistogram,
