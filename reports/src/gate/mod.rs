@@ -26,13 +26,11 @@
 //! corrupt or other-version run file, or a gate config that is not TOML, has an unknown key or
 //! an impossible rule. Every such error names the file and the field or key.
 //!
-//! The config and its parsing live in `config`, the outcome and its reports in `report`.
-//!
 //! # Layout
-//! `config` holds the rules and their parsing; `invariants`, `relative` and `ceilings` one
-//! layer each; `check` the record every layer writes; `input` the run files; `report` the
-//! outcome and its reports; `error` the input errors and exit codes. [`evaluate`] here runs
-//! the layers in order.
+//! `config` holds the rules, `parse` reads and validates them; `invariants`, `relative` and
+//! `ceilings` one layer each; `check` the record every layer writes; `input` the run files;
+//! `report` the outcome and its reports; `error` the input errors and exit codes.
+//! [`evaluate`] here runs the layers in order.
 
 mod ceilings;
 mod check;
@@ -40,6 +38,7 @@ mod config;
 mod error;
 mod input;
 mod invariants;
+mod parse;
 mod relative;
 mod report;
 
