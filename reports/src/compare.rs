@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 
 use crate::{
     chart::{self, PALETTE, Series, YAxis},
+    escape::esc,
     fmt_micros,
-    html::{CSS, esc, figure},
+    html::{CSS, figure},
     run::{Results, RunFile, decode_histogram},
     stats::{self, Comparison, Settings},
 };

@@ -6,8 +6,9 @@ use std::{fmt::Write as _, path::Path};
 
 use crate::{
     chart::{self, PALETTE, Series, YAxis},
+    escape::esc,
     fmt_micros,
-    html::{CSS, esc},
+    html::CSS,
     run::{RunFile, Verdict},
 };
 

@@ -1,6 +1,7 @@
 //! Statistics for comparing two sets of measurements: the CI gate's relative rules, and the
 //! comparison report. Pure functions over `f64` samples, no I/O, deterministic (the bootstrap
-//! draws from a fixed-seed SplitMix64), so a verdict can be reproduced from the run files.
+//! draws from a fixed-seed `fastrand` generator), so a verdict can be reproduced from the run
+//! files.
 //!
 //! On a shared 2-core machine most latency differences between two runs are scheduler noise,
 //! and a test over hundreds of samples finds even a 2 % shift "significant". So [`compare`]
@@ -187,28 +188,6 @@ pub fn hodges_lehmann(baseline: &[f64], head: &[f64]) -> Option<f64> {
     median_in_place(&mut diffs)
 }
 
-/// SplitMix64 (Steele, Lea and Flood): a tiny, fast generator with good statistical quality
-/// for resampling. Seeded explicitly so that every bootstrap is reproducible.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (Lemire's multiply-shift; the bias is below 2^-40 for the sample sizes
-    /// here); 0 when `n` is 0.
-    pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-}
-
 /// What [`compare`] needs to decide.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
@@ -220,7 +199,7 @@ pub struct Settings {
     pub min_effect_percent: f64,
     /// Bootstrap resamples for the confidence interval.
     pub resamples: usize,
-    /// Seed of the bootstrap's SplitMix64.
+    /// Seed of the bootstrap's generator (`fastrand::Rng::with_seed`).
     pub seed: u64,
     /// True for latencies (higher is worse); false for throughput-like figures.
     pub higher_is_worse: bool,
@@ -389,16 +368,19 @@ fn change(base: f64, head: f64) -> f64 {
 /// median, resampling runs and then samples within each drawn run; `None` with no resamples
 /// or a side without runs.
 fn bootstrap_change(baseline: &[&[f64]], head: &[&[f64]], s: &Settings) -> Option<(f64, f64)> {
-    let mut rng = SplitMix64(s.seed);
+    let mut rng = fastrand::Rng::with_seed(s.seed);
     let (mut b, mut h) = (Vec::new(), Vec::new());
     let mut changes = Vec::with_capacity(s.resamples);
     for _ in 0..s.resamples {
         let mut draw = |runs: &[&[f64]], into: &mut Vec<f64>| {
             into.clear();
             for _ in 0..runs.len() {
-                let run = runs.get(rng.below(runs.len())).copied().unwrap_or_default();
+                let run = runs
+                    .get(rng.usize(..runs.len()))
+                    .copied()
+                    .unwrap_or_default();
                 for _ in 0..run.len() {
-                    into.extend(run.get(rng.below(run.len())));
+                    into.extend(run.get(rng.usize(..run.len())));
                 }
             }
             median_in_place(into)
@@ -531,17 +513,15 @@ mod tests {
         assert!((shift - 100.0).abs() < 5.0, "{shift}");
     }
 
-    fn noisy(rng: &mut SplitMix64, n: usize, centre: f64, spread: f64) -> Vec<f64> {
+    fn noisy(rng: &mut fastrand::Rng, n: usize, centre: f64, spread: f64) -> Vec<f64> {
         (0..n)
-            .map(|_| {
-                centre * (1.0 + spread * ((rng.next_u64() >> 11) as f64 / 2f64.powi(53) - 0.5))
-            })
+            .map(|_| centre * (1.0 + spread * (rng.f64() - 0.5)))
             .collect()
     }
 
     #[test]
     fn a_large_slowdown_is_a_regression_and_noise_is_not() {
-        let mut rng = SplitMix64(7);
+        let mut rng = fastrand::Rng::with_seed(7);
         let base = noisy(&mut rng, 30, 2_000.0, 0.1);
         let same = noisy(&mut rng, 30, 2_000.0, 0.1);
         let slow = noisy(&mut rng, 30, 2_600.0, 0.1);
@@ -573,7 +553,7 @@ mod tests {
 
     #[test]
     fn a_significant_change_inside_the_band_is_not_a_regression() {
-        let mut rng = SplitMix64(3);
+        let mut rng = fastrand::Rng::with_seed(3);
         let base = noisy(&mut rng, 200, 2_000.0, 0.05);
         let head = noisy(&mut rng, 200, 2_160.0, 0.05); // +8 %, very significant
         let c = compare(&base, &head, &Settings::default()).unwrap();
@@ -589,7 +569,7 @@ mod tests {
         // Runs differ by ±5 % between themselves; the head runs' pooled median is 25 % above
         // the baseline's, but the slowest baseline run is only 10 % below the fastest head run:
         // with three runs a side that is not a clear 15 % regression.
-        let mut rng = SplitMix64(11);
+        let mut rng = fastrand::Rng::with_seed(11);
         let base: Vec<Vec<f64>> = [1_900.0, 2_000.0, 2_100.0]
             .iter()
             .map(|m| noisy(&mut rng, 20, *m, 0.02))

@@ -1,7 +1,8 @@
 //! Synthetic run files with known properties (latency distribution, slow servers, errors,
 //! stalls): what the tests of the report, the comparison and the gate read, so they can check
 //! that a 30 % regression is caught and noise is not, without measuring anything. Never used
-//! for a real run's figures.
+//! for a real run's figures: compiled only for tests and behind the `testing` feature, which
+//! users enable from their `[dev-dependencies]`.
 
 use std::collections::BTreeMap;
 
@@ -62,21 +63,17 @@ impl Default for Spec {
     }
 }
 
-/// SplitMix64: small, fast and good enough to shape test data.
-struct Random(u64);
+/// Seeded pseudo-random numbers shaped for test data: runs of one spec and seed are identical.
+struct Random(fastrand::Rng);
 
 impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    fn new(seed: u64) -> Self {
+        Self(fastrand::Rng::with_seed(seed))
     }
 
     /// Uniform in (0, 1].
     fn unit(&mut self) -> f64 {
-        ((self.next() >> 11) + 1) as f64 / (1u64 << 53) as f64
+        1.0 - self.0.f64()
     }
 
     /// Standard normal (Box-Muller).
@@ -131,7 +128,7 @@ fn add(map: &mut BTreeMap<String, Keyed>, key: &str, us: Option<u64>) {
 
 /// A whole run file of the shape `spec` describes.
 pub fn run(spec: &Spec) -> RunFile {
-    let mut random = Random(spec.seed);
+    let mut random = Random::new(spec.seed);
     let mut all = histogram::<u64>(3);
     let mut service = histogram::<u64>(3);
     let mut ttfb = histogram::<u64>(3);

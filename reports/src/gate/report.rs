@@ -3,7 +3,11 @@
 
 use std::{fmt::Write as _, path::Path};
 
-use super::{Check, Config, EXIT_FAIL, EXIT_PASS, GateError, Layer, Relative, Status};
+use super::{
+    check::{Check, Layer, Status},
+    config::{Config, Relative},
+    error::{EXIT_FAIL, EXIT_PASS, GateError},
+};
 use crate::fmt_micros;
 
 /// Every check of one gate evaluation, and the reports made of them.
@@ -281,7 +285,7 @@ pub(super) fn fmt_p(p: f64) -> String {
 /// Text for XML content and attribute values: the five special characters escaped, line
 /// breaks kept as character references (attributes would fold them), and characters XML 1.0
 /// forbids replaced.
-// Not `html::esc`: XML wants `&apos;`, line breaks as references and no control characters.
+// Not `escape::esc`: XML wants `&apos;`, line breaks as references and no control characters.
 fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {

@@ -1,0 +1,70 @@
+//! The run file, `run.json`: the one contract between loadgen, the report and later tools.
+//!
+//! # Wire format (schema_version 3; version 2 files read with the newer fields empty)
+//! - `schema_version` (2), `tool` {`name`, `version`}, `started_at`/`finished_at` (RFC 3339,
+//!   UTC), `interrupted` (Ctrl-C stopped the run early; the numbers cover what ran).
+//! - `config`: what was asked: `mode` (`embedded` fleet or `targets`), `servers`, `scenarios`
+//!   run, `users`, `warmup_s`, `duration_s` (the latency scenario's), `timeout_s`,
+//!   `ephemeral_ports`, `targets`, `protocol` (`auto`, `2026-07-28` or `2025-11-25`),
+//!   `protocol_version` (the eras the servers were spoken to in), `load_model`, `mix` (per
+//!   group, tool and share in percent).
+//! - `environment`: `os`, `arch`, `cpus`, `fd_limit`, `git_commit` (null outside a repository).
+//! - `fleet` (embedded mode only): the fleet's own view: `servers`, `healthy_at_start`,
+//!   `startup_s`, `healthy_at_end`, `requests_total` (every request the servers counted,
+//!   health probes included), `restarts_total`, `open_connections_max` (most connections the
+//!   servers reported open at the once-a-second samples).
+//! - `health`: the sweep of one `tools/list` per server, with the era each answered in.
+//! - `latency`, `connections.results`, `capacity.steps[].results`: [`Results`] of one load
+//!   phase. Times are microseconds. `requests` = `ok` + all `errors`, by start time inside the
+//!   measured window of `measured_s` seconds; `throughput_rps` = `requests / measured_s`;
+//!   `latency_us` and `percentiles_us` cover successful requests only; `by_call` and `by_group`
+//!   split them by call and by target group; `per_second` has counts and percentiles by start
+//!   second, each with its own histogram; `histogram` is the merged HdrHistogram, V2 deflate
+//!   serialised, base64 (standard alphabet): it can be decoded and merged across runs.
+//!   `connections` samples, once a second, the established client connections to the targets
+//!   and the servers' own count; `cpu` is CPU use during the phase, the generator's threads
+//!   apart from the embedded fleet's (`generator_cpu_s`, `fleet_cpu_s`); `engine` is what goose
+//!   counted (a cross-check of `requests`, warm-up included).
+//! - `connections`: the held-connections scenario: how many were asked for, the fewest seen
+//!   established during the measured window on both sides, and the latency under them.
+//! - `capacity`: the open-model rate search: every step tried and the highest passing rate.
+//! - `sync`: the memory sync scenario, or why it could not run (`available`, `ran`, `reason`):
+//!   `figures` holds write counts, ack latency, write-to-visible lag and a baseline read
+//!   (summaries, HdrHistograms, per second), visibility failures by kind, and the final check
+//!   that no acknowledged write is missing (`check.lost`); see loadgen's `sync` module.
+//! - `claims`: the claims with a `verdict` of `pass`, `fail` or `not_measured`, what was
+//!   `measured`, the `criterion` applied and a `note`.
+//!
+//! # Layout
+//! The schema is split by part, one file each: `file` (the top level, its version and
+//! reading), `setup` (configuration, environment, fleet), `health`, `phase` (one load
+//! phase's [`Results`]), `histogram` (the histogram encoding), `scenarios` (held
+//! connections, capacity), `sync`, `chaos`, `claims` and `error_class`. Every type is
+//! re-exported here, so `reports::run::X` names it whatever file holds it.
+
+mod chaos;
+mod claims;
+mod error_class;
+mod file;
+mod health;
+mod histogram;
+mod phase;
+mod scenarios;
+mod setup;
+mod sync;
+
+pub use chaos::{ChaosResult, FaultRecord};
+pub use claims::{Claim, Verdict};
+pub use error_class::ErrorClass;
+pub use file::{LoadError, READABLE_SCHEMA_VERSIONS, RunFile, SCHEMA_VERSION, Tool};
+pub use health::{HealthSweep, SweepFailure};
+pub use histogram::{EncodedHistogram, HistogramError, decode_histogram, encode_histogram};
+pub use phase::{
+    Breakdown, ConnectionSample, CpuUse, EngineFacts, LatencySummary, PERCENTILES, Percentile,
+    PhaseSetup, Results, SecondSummary, percentiles,
+};
+pub use scenarios::{CapacityResult, CapacityStep, ConnectionsResult};
+pub use setup::{Config, Environment, FleetFacts, MixShare, utc_timestamp};
+pub use sync::{
+    SyncCheck, SyncCleanup, SyncFigures, SyncHistograms, SyncHistory, SyncResult, SyncSecond,
+};
