@@ -35,10 +35,10 @@ use goose::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    conn::Conn,
-    mcp::{self, Channel, ErrorClass, Protocol, Sent},
+    mcp::{Channel, ErrorClass, Protocol, Sent},
     measure::Target,
     recorder::Recorder,
+    transport::{conn::Conn, http},
 };
 
 /// Most recorder shards: users share them, so memory does not grow with the user count.
@@ -400,7 +400,7 @@ async fn on_start(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
         };
         // A failure here is retried, and counted, by the first call.
         let session = match target.protocol {
-            Protocol::Session => mcp::open_session(&mut conn).await.ok(),
+            Protocol::Session => http::open_session(&mut conn).await.ok(),
             Protocol::Stateless => {
                 let _ = conn.open().await;
                 None
@@ -429,7 +429,7 @@ async fn on_stop(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
             .collect()
     };
     for (mut conn, session) in open {
-        mcp::close_session(&mut conn, &session).await;
+        http::close_session(&mut conn, &session).await;
     }
     Ok(())
 }
@@ -484,7 +484,7 @@ async fn call(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
             // A session opened here (the first was refused, or the last expired) delays this
             // call: count it, headers and all.
             if target.protocol == Protocol::Session && session.is_none() {
-                match mcp::open_session(&mut conn).await {
+                match http::open_session(&mut conn).await {
                     Ok(opened) => session = Some(opened),
                     Err(class) => {
                         lock(me).conns[slot] = Some(conn);
@@ -499,7 +499,7 @@ async fn call(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
                 None => Channel::Stateless,
             };
             let sent_at = Instant::now();
-            let sent = mcp::send(&mut conn, mcp_call, id, channel).await;
+            let sent = http::send(&mut conn, mcp_call, id, channel).await;
             if sent.status == Some(404) {
                 // The session is gone: the next call to this server re-initializes.
                 session = None;

@@ -11,7 +11,6 @@ pub mod chaos;
 pub mod claims;
 pub mod cli;
 pub mod commands;
-pub mod conn;
 pub mod cpu;
 pub mod embedded;
 pub mod mcp;
@@ -24,6 +23,7 @@ pub mod scenario;
 pub mod sockets;
 pub mod sync;
 pub mod target;
+pub mod transport;
 
 use std::{
     collections::BTreeSet,

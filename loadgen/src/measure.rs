@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    conn::Conn,
-    mcp::{self, Call, Channel, ErrorClass, Protocol},
+    mcp::{Channel, ErrorClass, Protocol},
     mix::Mix,
+    transport::{
+        conn::Conn,
+        http::{self, HttpCall},
+    },
 };
 
 /// `tools/list` requests of the health sweep in flight at once.
@@ -69,7 +72,7 @@ pub async fn sweep(
     stop: &CancellationToken,
 ) -> anyhow::Result<HealthSweep> {
     let started = Instant::now();
-    let list = Call::tools_list();
+    let list = HttpCall::tools_list();
     let outcomes: Vec<(usize, Result<Protocol, ErrorClass>)> =
         futures::stream::iter(targets.iter().enumerate())
             .map(|(i, t)| {
@@ -119,7 +122,7 @@ pub async fn sweep(
 async fn detect(
     url: &Url,
     timeout: Duration,
-    list: &Call,
+    list: &HttpCall,
     choice: ProtocolChoice,
 ) -> Result<Protocol, ErrorClass> {
     let mut conn = Conn::new(url, timeout)?;
@@ -145,15 +148,15 @@ async fn detect(
 
 /// One `tools/list` in the given era; in the session era the session is opened and closed
 /// around it, as a client that only looks would do.
-async fn probe(conn: &mut Conn, list: &Call, protocol: Protocol) -> Result<(), ErrorClass> {
+async fn probe(conn: &mut Conn, list: &HttpCall, protocol: Protocol) -> Result<(), ErrorClass> {
     match protocol {
-        Protocol::Stateless => mcp::send(conn, list, 1, Channel::Stateless).await.outcome,
+        Protocol::Stateless => http::send(conn, list, 1, Channel::Stateless).await.outcome,
         Protocol::Session => {
-            let session = mcp::open_session(conn).await?;
-            let outcome = mcp::send(conn, list, 1, Channel::Session(&session))
+            let session = http::open_session(conn).await?;
+            let outcome = http::send(conn, list, 1, Channel::Session(&session))
                 .await
                 .outcome;
-            mcp::close_session(conn, &session).await;
+            http::close_session(conn, &session).await;
             outcome
         }
     }

@@ -75,7 +75,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     attack::{SplitMix64, lock},
-    conn::Conn,
     fmt_micros,
     mcp::{self, Channel, ErrorClass, Protocol},
     measure::Target,
@@ -86,6 +85,10 @@ use crate::{
     },
     scenario::{Context, MEMORY_TOOLS},
     target::TargetSpec,
+    transport::{
+        conn::Conn,
+        http::{self, HttpCall},
+    },
 };
 
 /// Most writes in flight: the open model's users (as the capacity scenario's).
@@ -282,7 +285,7 @@ async fn prepare(cx: &Context<'_>) -> Result<Prepared, String> {
         futures::stream::iter(cx.targets.iter().enumerate())
             .map(|(i, t)| async move {
                 let names = match Conn::new(&t.url, timeout) {
-                    Ok(mut conn) => mcp::tool_names(&mut conn, t.protocol).await,
+                    Ok(mut conn) => http::tool_names(&mut conn, t.protocol).await,
                     Err(class) => Err(class),
                 };
                 (i, names)
@@ -1309,17 +1312,17 @@ impl Client {
 
     async fn exchange(&mut self, tool: &str, arguments: Value) -> Result<Value, Failure> {
         if self.protocol == Protocol::Session && self.session.is_none() {
-            self.session = Some(mcp::open_session(&mut self.conn).await?);
+            self.session = Some(http::open_session(&mut self.conn).await?);
         }
         self.next_id += 1;
         let id = self.next_id;
-        let call = mcp::Call::tool(tool, arguments);
+        let call = HttpCall::tool(tool, arguments);
         let channel = match (self.protocol, &self.session) {
             (Protocol::Session, Some(session)) => Channel::Session(session),
             (Protocol::Session, None) => return Err(ErrorClass::Protocol.into()),
             (Protocol::Stateless, _) => Channel::Stateless,
         };
-        let x = mcp::post(&mut self.conn, &call, id, channel).await?;
+        let x = http::post(&mut self.conn, &call, id, channel).await?;
         if x.status == 404 && self.protocol == Protocol::Session {
             // The session is gone: the next call opens another.
             self.session = None;
@@ -1333,7 +1336,7 @@ impl Client {
 
     async fn close(mut self) {
         if let Some(session) = self.session.take() {
-            mcp::close_session(&mut self.conn, &session).await;
+            http::close_session(&mut self.conn, &session).await;
         }
     }
 }
