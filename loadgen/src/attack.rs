@@ -131,7 +131,7 @@ struct UserState {
     /// This user's connection to each of its servers (taken out while a call uses it).
     conns: Vec<Option<Conn>>,
     sessions: Vec<Option<String>>,
-    random: SplitMix64,
+    random: fastrand::Rng,
     sent: u64,
     /// Per-user pacing: when the next request is due.
     due: Option<Instant>,
@@ -185,7 +185,7 @@ pub async fn run(
                     conns: (0..servers.len()).map(|_| None).collect(),
                     sessions: vec![None; servers.len()],
                     servers,
-                    random: SplitMix64(i as u64),
+                    random: fastrand::Rng::with_seed(i as u64),
                     sent: 0,
                     due: None,
                 })
@@ -465,7 +465,7 @@ async fn call(s: Arc<Shared>, user: &mut GooseUser) -> TransactionResult {
         let mut state = lock(me);
         let slot = (state.sent % state.servers.len() as u64) as usize;
         state.sent += 1;
-        let pick = state.random.next();
+        let pick = state.random.u64(..);
         (
             slot,
             state.servers[slot],
@@ -564,7 +564,7 @@ impl Shared {
                     Some(due) => due,
                     // A random phase within the first interval, so users do not send in step.
                     None => {
-                        let fraction = (state.random.next() % 1_000_000) as f64 / 1e6;
+                        let fraction = state.random.u64(..1_000_000) as f64 / 1e6;
                         self.clock.start.max(Instant::now()) + interval.mul_f64(fraction)
                     }
                 };
@@ -647,25 +647,6 @@ fn progress_line(s: &Shared, rate: u64, sample: ConnectionSample) -> String {
         at(0.5),
         at(0.99),
     )
-}
-
-/// A tiny deterministic generator for the tool mix and for picking servers (reproducible
-/// runs, no dependency).
-pub(crate) struct SplitMix64(pub(crate) u64);
-
-impl SplitMix64 {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform enough in `0..n` (`n` > 0) for picking servers.
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
 }
 
 #[cfg(test)]

@@ -913,14 +913,14 @@ mod tests {
         SyncResult {
             available: true,
             ran: true,
-            reason: crate::sync::summary(&figures),
+            reason: crate::scenario::sync::figures::summary(&figures),
             figures: Some(figures),
         }
     }
 
     #[test]
     fn sync_claims_judge_lag_and_lost_writes() {
-        use crate::sync::example_figures;
+        use crate::scenario::sync::figures::example_figures;
         // 100 writes visible within 1-3 ms, nothing lost: both pass.
         let fast: Vec<u64> = (0..100).map(|i| 1_000 + i * 20).collect();
         let v = sync_verdicts(&ran(example_figures(&fast, 0, 0)));

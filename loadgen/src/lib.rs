@@ -7,7 +7,6 @@
 pub use reports::fmt_micros;
 
 pub mod attack;
-pub mod chaos;
 pub mod claims;
 pub mod cli;
 pub mod commands;
@@ -21,8 +20,8 @@ pub mod recorder;
 pub mod runfile;
 pub mod scenario;
 pub mod sockets;
-pub mod sync;
 pub mod target;
+pub mod timespan;
 pub mod transport;
 
 use std::{
@@ -237,7 +236,7 @@ async fn measure_all(
              --tool NAME[:JSON])"
         );
     }
-    let cx = scenario::Context {
+    let cx = scenario::context::Context {
         args,
         targets: targets.to_vec().into(),
         fleet,
@@ -262,13 +261,13 @@ async fn measure_all(
         match choice {
             ScenarioChoice::Health | ScenarioChoice::All => {}
             ScenarioChoice::Latency => {
-                let (r, interrupted) = scenario::latency(&cx).await?;
+                let (r, interrupted) = scenario::latency::run(&cx).await?;
                 m.server_connections_max = m.server_connections_max.max(max_server(&r));
                 m.interrupted |= interrupted;
                 m.latency = Some(r);
             }
             ScenarioChoice::Connections => {
-                let (r, interrupted) = scenario::connections(&cx).await?;
+                let (r, interrupted) = scenario::connections::run(&cx).await?;
                 m.server_connections_max = m.server_connections_max.max(max_server(&r.results));
                 m.interrupted |= interrupted;
                 m.connections = Some(r);
@@ -280,7 +279,7 @@ async fn measure_all(
                     .map(|l| (l.throughput_rps / 2.0).round())
                     .filter(|r| *r >= 1.0)
                     .unwrap_or(500.0);
-                let (r, interrupted) = scenario::capacity(
+                let (r, interrupted) = scenario::capacity::run(
                     &cx,
                     Duration::from_secs_f64(capacity_bound_ms / 1e3),
                     start,
@@ -290,12 +289,12 @@ async fn measure_all(
                 m.capacity = Some(r);
             }
             ScenarioChoice::Sync => {
-                let (r, interrupted) = scenario::sync(&cx).await?;
+                let (r, interrupted) = scenario::sync::run(&cx).await?;
                 m.interrupted |= interrupted;
                 m.sync = Some(r);
             }
             ScenarioChoice::Chaos => {
-                if let Some((r, interrupted)) = scenario::chaos(&cx).await? {
+                if let Some((r, interrupted)) = scenario::chaos::run(&cx).await? {
                     m.interrupted |= interrupted;
                     m.chaos = Some(r);
                 }
@@ -340,7 +339,10 @@ fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Con
         targets: args.targets.iter().map(|u| u.to_string()).collect(),
         protocol: args.protocol.name().into(),
         protocol_version: eras.into_iter().collect::<Vec<_>>().join(", "),
-        load_model: scenario::load_model(scenario::latency_pacing(args), args.users as usize),
+        load_model: scenario::context::load_model(
+            scenario::context::latency_pacing(args),
+            args.users as usize,
+        ),
         mix,
     }
 }
