@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod cpu;
 pub mod embedded;
+pub mod lock;
 pub mod mcp;
 pub mod measure;
 pub mod mix;

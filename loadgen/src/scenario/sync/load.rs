@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::{attack::lock, fmt_micros};
+use crate::{fmt_micros, lock::lock};
 
 use super::{
     memory::{Seen, payload, seen, version_of},

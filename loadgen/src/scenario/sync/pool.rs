@@ -14,7 +14,7 @@ use futures::StreamExt as _;
 use serde_json::Value;
 
 use crate::{
-    attack::lock,
+    lock::lock,
     mcp::{Channel, ErrorClass, Protocol},
     measure::Target,
     transport::{

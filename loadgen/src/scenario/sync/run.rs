@@ -7,7 +7,7 @@ use std::{
 };
 
 use crate::{
-    attack::lock,
+    lock::lock,
     runfile::{SyncCheck, SyncResult},
     scenario::context::Context,
 };
