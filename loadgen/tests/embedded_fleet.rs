@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::Parser as _;
-use loadgen::{claims::Verdict, mcp::ErrorClass, runfile::RunFile};
+use loadgen::runfile::{ErrorClass, RunFile, Verdict};
 use tokio_util::sync::CancellationToken;
 
 /// Arguments for a run into `out`: the latency scenario alone unless `extra` names others.

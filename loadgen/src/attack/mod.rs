@@ -21,6 +21,5 @@ mod progress;
 mod run;
 mod users;
 
-pub use phase::{ConnectionSample, EngineFacts, Pacing, Phase, PhaseOutcome};
+pub use phase::{ConnectionSample, Pacing, Phase, PhaseOutcome};
 pub use run::run;
-pub use users::assigned;

@@ -48,8 +48,6 @@ pub struct PhaseOutcome {
     /// Length of the measured window actually run (shorter than asked when interrupted).
     pub measured: Duration,
     pub interrupted: bool,
-    /// Requests completed, warm-up included.
-    pub completed: u64,
     pub connections: Vec<ConnectionSample>,
     /// Seconds since the phase started at which the measured window began and ended.
     pub window: (f64, f64),

@@ -168,7 +168,6 @@ pub async fn run(
         recorder,
         measured,
         interrupted,
-        completed,
         connections,
         window: (since(clock.measure_from), since(end)),
         cpu,

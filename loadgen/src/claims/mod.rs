@@ -12,7 +12,4 @@ mod tests;
 
 pub use evidence::Evidence;
 pub use judge::{evaluate, text_table};
-pub use reports::run::{Claim, Verdict};
-pub use spec::{
-    ClaimSpec, ClaimsError, Comparator, Metric, SEED_REPORT_CLAIMS, latency_bound_ms, load, parse,
-};
+pub use spec::{ClaimSpec, latency_bound_ms, load};

@@ -3,12 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use super::*;
+use super::{
+    evidence::Evidence,
+    judge::evaluate,
+    spec::{load, parse},
+};
 use crate::{
     mcp::ErrorClass,
     measure::HealthSweep,
     recorder::Recorder,
-    runfile::{ChaosResult, Config, SyncFigures, SyncResult},
+    runfile::{ChaosResult, Claim, Config, SyncFigures, SyncResult, Verdict},
 };
 
 fn config(users: usize) -> Config {

@@ -8,4 +8,5 @@ pub mod chaos;
 pub mod connections;
 pub mod context;
 pub mod latency;
+pub mod sequence;
 pub mod sync;

@@ -67,11 +67,6 @@ impl HttpCall {
         Call::tool(name, arguments).into()
     }
 
-    /// The MCP call itself.
-    pub fn call(&self) -> &Call {
-        &self.call
-    }
-
     /// What the report calls this request: the tool name, or the method.
     pub fn label(&self) -> &str {
         self.call.label()
