@@ -10,20 +10,18 @@
 
 use std::{borrow::Cow, sync::Arc, time::Duration};
 
-use serde::{Deserialize, Serialize, de::IgnoredAny};
+use serde::{Deserialize, de::IgnoredAny};
 use serde_json::{Value, json};
 
 /// The protocol era requests are sent in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+/// Its name is [`Protocol::version`]; `--protocol` chooses it through
+/// [`crate::measure::ProtocolChoice`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Protocol {
     /// Stateless: no handshake, no session.
     #[default]
-    #[value(name = "2026-07-28")]
-    #[serde(rename = "2026-07-28")]
     Stateless,
     /// Sessions: `initialize` first, `Mcp-Session-Id` on every request, `DELETE` at the end.
-    #[value(name = "2025-11-25")]
-    #[serde(rename = "2025-11-25")]
     Session,
 }
 

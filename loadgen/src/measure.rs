@@ -9,7 +9,6 @@ use std::{
 
 use futures::StreamExt as _;
 use reqwest::Url;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -36,18 +35,15 @@ pub struct Target {
 }
 
 /// What `--protocol` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProtocolChoice {
     /// Try 2026-07-28 first, then 2025-11-25, per server (in the health sweep).
     #[default]
     #[value(name = "auto")]
-    #[serde(rename = "auto")]
     Auto,
     #[value(name = "2026-07-28")]
-    #[serde(rename = "2026-07-28")]
     Stateless,
     #[value(name = "2025-11-25")]
-    #[serde(rename = "2025-11-25")]
     Session,
 }
 

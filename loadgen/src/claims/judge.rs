@@ -5,10 +5,7 @@ use std::fmt::Write as _;
 
 use crate::runfile::{Claim, Verdict};
 
-use super::{
-    evidence::Evidence,
-    spec::{ClaimSpec, Metric},
-};
+use super::{evidence::Evidence, spec::ClaimSpec};
 
 /// Judges every claim against the evidence.
 pub fn evaluate(specs: &[ClaimSpec], e: &Evidence) -> Vec<Claim> {
@@ -47,15 +44,7 @@ fn judge(spec: &ClaimSpec, e: &Evidence) -> Claim {
                     Verdict::Fail
                 };
                 claim.measured = Some(measured);
-                if matches!(
-                    spec.metric,
-                    Metric::LatencyMeanMs
-                        | Metric::LatencyP50Ms
-                        | Metric::LatencyP90Ms
-                        | Metric::LatencyP99Ms
-                        | Metric::LatencyP999Ms
-                        | Metric::LatencyMaxMs
-                ) {
+                if spec.metric.is_latency_figure() {
                     notes.push(format!(
                         "Latency depends on the load: a closed loop of {} users with one request \
                          in flight each has mean ~ users / throughput (Little's law); here {:.0} \

@@ -70,6 +70,12 @@ impl Metric {
         }
     }
 
+    /// A latency figure of the latency scenario (mean, a percentile or the max): what the
+    /// closed-loop note and the capacity search's bound are about.
+    pub(crate) fn is_latency_figure(self) -> bool {
+        self.scenario() == "latency" && self.name().starts_with("latency_")
+    }
+
     pub(crate) fn name(self) -> String {
         serde_json::to_value(self)
             .ok()
@@ -227,9 +233,7 @@ pub fn latency_bound_ms(specs: &[ClaimSpec]) -> Option<f64> {
     specs
         .iter()
         .find(|c| {
-            c.metric.scenario() == "latency"
-                && c.metric.name().starts_with("latency_")
-                && matches!(c.comparator, Comparator::Le | Comparator::Lt)
+            c.metric.is_latency_figure() && matches!(c.comparator, Comparator::Le | Comparator::Lt)
         })
         .map(|c| c.target)
 }

@@ -1,7 +1,7 @@
 //! The scenario's section of the run file: the tally turned into figures (summaries and
 //! encoded histograms), and the outcome in one line.
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
@@ -21,14 +21,22 @@ use std::collections::BTreeMap;
 #[cfg(test)]
 use super::tally::{Probe, probe_name};
 use super::{
-    load::{WARMUP, WriteLoad},
+    load::WARMUP,
     tally::{SecondTally, Tally, millis},
 };
 
 /// What the figures are made of.
-pub(super) struct FiguresInput<'a> {
+pub(super) struct FiguresInput {
     pub(super) tally: Tally,
-    pub(super) write_load: &'a WriteLoad,
+    /// The run's probe tag.
+    pub(super) tag: String,
+    /// Servers taking part.
+    pub(super) servers: usize,
+    pub(super) rate_wps: f64,
+    /// The measured window asked for.
+    pub(super) duration: Duration,
+    /// Connections opened during the load, beyond one per server.
+    pub(super) connections_opened: u64,
     pub(super) isolation: Option<String>,
     pub(super) left_out: usize,
     pub(super) users: usize,
@@ -40,11 +48,10 @@ pub(super) struct FiguresInput<'a> {
     pub(super) cpu: Option<CpuUse>,
 }
 
-impl FiguresInput<'_> {
+impl FiguresInput {
     /// The run file's figures of the load, the check and what followed.
     pub(super) fn figures(self) -> anyhow::Result<SyncFigures> {
         let mut tally = self.tally;
-        let write_load = self.write_load;
         let measured_s = self.measured.as_secs_f64();
         let seconds = measured_s.ceil() as usize;
         if tally.seconds.len() < seconds {
@@ -59,18 +66,15 @@ impl FiguresInput<'_> {
             }
         };
         Ok(SyncFigures {
-            tag: write_load.tag.clone(),
+            tag: self.tag,
             isolation: self.isolation,
-            servers: write_load.pool.len(),
+            servers: self.servers,
             servers_left_out: self.left_out,
-            same_server: write_load.pool.len() == 1,
-            rate_wps: write_load.rate,
+            same_server: self.servers == 1,
+            rate_wps: self.rate_wps,
             users: self.users,
             warmup_s: WARMUP.as_secs_f64(),
-            duration_s: write_load
-                .deadline
-                .duration_since(write_load.measure_from)
-                .as_secs_f64(),
+            duration_s: self.duration.as_secs_f64(),
             measured_s,
             achieved_wps: if measured_s > 0.0 {
                 tally.writes as f64 / measured_s
@@ -119,7 +123,7 @@ impl FiguresInput<'_> {
                     lag_p99_us: quantile(&s.lag, 0.99),
                 })
                 .collect(),
-            connections_opened: write_load.pool.opened.load(Ordering::Relaxed),
+            connections_opened: self.connections_opened,
             check: self.check,
             history: self.history,
             cleanup: self.cleanup,
@@ -201,61 +205,48 @@ pub(crate) fn example_figures(lags_us: &[u64], invisible: u64, lost: u64) -> Syn
     for _ in 0..invisible {
         tally.not_visible(Some(0), "wait_timeout".into());
     }
-    let encoded = |h: &Histogram<u64>| EncodedHistogram::of(h).expect("encodes");
     let acked = lags_us.len() as u64 + invisible;
-    SyncFigures {
-        tag: "0a1b2c3d".into(),
-        isolation: Some("task".into()),
-        servers: 4,
-        servers_left_out: 0,
-        same_server: false,
-        rate_wps: 1000.0,
-        users: 64,
-        warmup_s: 1.0,
-        duration_s: 1.0,
-        measured_s: 1.0,
-        achieved_wps: acked as f64,
-        visible_wait_ms: 2000,
-        writes: acked,
+    let check = SyncCheck {
+        skipped: None,
+        servers: vec!["community-0001".into(), "security-0001".into()],
+        min_version: acked,
         acked,
-        failed: ErrorClass::ALL.iter().map(|c| (*c, 0)).collect(),
-        warmup_writes: 0,
-        warmup_acked: 0,
-        visible: tally.visible,
-        visibility_failures: tally.visibility_failures.clone(),
-        ack_us: LatencySummary::of(&tally.ack),
-        ack_service_us: LatencySummary::of(&tally.ack_service),
-        lag_us: LatencySummary::of(&tally.lag),
-        server_lag_us: (!tally.server_lag.is_empty())
-            .then(|| LatencySummary::of(&tally.server_lag)),
-        server_lag_unknown: tally.server_lag_unknown,
-        baseline_read_us: LatencySummary::of(&tally.baseline),
-        baseline_failures: 0,
-        histograms: SyncHistograms {
-            ack: encoded(&tally.ack),
-            lag: encoded(&tally.lag),
-            baseline_read: encoded(&tally.baseline),
-            server_lag: None,
-        },
-        per_second: vec![],
+        complete: true,
+        read_errors: 0,
+        lost,
+        lost_examples: (0..lost.min(3))
+            .map(|k| probe_name("0a1b2c3d", k))
+            .collect(),
+        missing_by_server: BTreeMap::new(),
+        duplicates: 0,
+        seconds: 0.1,
+    };
+    let figures = FiguresInput {
+        tally,
+        tag: "0a1b2c3d".into(),
+        servers: 4,
+        rate_wps: 1000.0,
+        duration: Duration::from_secs(1),
         connections_opened: 0,
-        check: SyncCheck {
-            skipped: None,
-            servers: vec!["community-0001".into(), "security-0001".into()],
-            min_version: acked,
-            acked,
-            complete: true,
-            read_errors: 0,
-            lost,
-            lost_examples: (0..lost.min(3))
-                .map(|k| probe_name("0a1b2c3d", k))
-                .collect(),
-            missing_by_server: BTreeMap::new(),
-            duplicates: 0,
-            seconds: 0.1,
-        },
+        isolation: Some("task".into()),
+        left_out: 0,
+        users: 64,
+        visible_wait: Duration::from_secs(2),
+        measured: Duration::from_secs(1),
+        check,
         history: None,
         cleanup: None,
         cpu: None,
+    }
+    .figures()
+    .expect("figures");
+    // The writes never visible count as acknowledged writes of the window (their acks were
+    // not recorded), and no per-second detail.
+    SyncFigures {
+        achieved_wps: acked as f64,
+        writes: acked,
+        acked,
+        per_second: vec![],
+        ..figures
     }
 }

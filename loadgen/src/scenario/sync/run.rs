@@ -2,7 +2,10 @@
 //! for loss (and the history), clean up, and sum it up as the run file's `sync` section.
 
 use std::{
-    sync::{Arc, Mutex, atomic::AtomicU64},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -150,7 +153,11 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(SyncResult, bool)> {
     pool.close_all().await;
     let figures = FiguresInput {
         tally,
-        write_load: &write_load,
+        tag: write_load.tag.clone(),
+        servers: pool.len(),
+        rate_wps: write_load.rate,
+        duration: write_load.deadline.duration_since(write_load.measure_from),
+        connections_opened: pool.opened.load(Ordering::Relaxed),
         isolation,
         left_out,
         users,
