@@ -14,7 +14,10 @@ use crate::{
     measure::Target,
     mix, runfile,
     runfile::{Config, Environment, FleetFacts, MixShare, RunFile},
-    scenario::{self, sequence::measure_all},
+    scenario::{
+        context::{latency_pacing, load_model},
+        sequence::measure_all,
+    },
     target,
 };
 
@@ -22,6 +25,8 @@ use crate::{
 /// the seed report's "sub-25ms".
 const DEFAULT_CAPACITY_P99_MS: f64 = 25.0;
 
+/// Measures the run `args` asks for and judges `claim_specs` on it; the embedded fleet (if
+/// any) keeps its memory in `dir`. Gives the run file to write.
 pub(crate) async fn measure_and_judge(
     args: &Args,
     claim_specs: &[ClaimSpec],
@@ -139,10 +144,7 @@ fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Con
         targets: args.targets.iter().map(|u| u.to_string()).collect(),
         protocol: args.protocol.name().into(),
         protocol_version: eras.into_iter().collect::<Vec<_>>().join(", "),
-        load_model: scenario::context::load_model(
-            scenario::context::latency_pacing(args),
-            args.users as usize,
-        ),
+        load_model: load_model(latency_pacing(args), args.users as usize),
         mix,
     }
 }

@@ -6,10 +6,11 @@
 //!
 //! Timing is ours, not goose's: goose times a request to its response headers, while an MCP
 //! call is done when the matching JSON-RPC response has arrived, so every call is timed to the
-//! end of its body and recorded into hdrhistogram ([`Recorder`]), and handed to goose with
-//! `record_custom_request_duration`, whose request counts are kept as a cross-check
-//! ([`EngineFacts`]). Calls go over each user's own lean connections ([`Conn`]) rather than
-//! goose's reqwest client, which costs twice the CPU per request.
+//! end of its body and recorded into hdrhistogram ([`crate::recorder::Recorder`]), and handed
+//! to goose with `record_custom_request_duration`, whose request counts are kept as a
+//! cross-check ([`crate::runfile::EngineFacts`]). Calls go over each user's own lean
+//! connections ([`crate::transport::conn::Conn`]) rather than goose's reqwest client, which
+//! costs twice the CPU per request.
 //!
 //! Clock of a phase: users start over `ramp_up`, then `warmup` (requests started then are not
 //! recorded), then `duration` (recorded). Goose's run time is whole seconds, so a fractional

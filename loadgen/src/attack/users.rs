@@ -108,8 +108,9 @@ pub fn assigned(user: usize, users: usize, servers: usize) -> Vec<usize> {
 }
 
 /// On start: a connection to each of this user's servers (opened now, so the connections are
-/// held from the user's start), with a session on each 2025-11-25 one. A session that fails to open is retried by the first call to that server, whose
-/// latency and outcome then include it.
+/// held from the user's start), with a session on each 2025-11-25 one. A session that fails
+/// to open is retried by the first call to that server, whose latency and outcome then
+/// include it.
 pub(super) async fn on_start(phase_run: Arc<PhaseRun>, user: &mut GooseUser) -> TransactionResult {
     let Some(me) = phase_run.users.get(user.weighted_users_index) else {
         return Ok(());

@@ -1,5 +1,5 @@
 //! Claims judged against what a run measured. Claims are data (`ci/claims/seed-report.toml`,
-//! compiled in as the default; `--claims FILE` for your own): each names a [`Metric`], a
+//! compiled in as the default; `--claims FILE` for your own): each names a [`spec::Metric`], a
 //! comparator and a bound. The rule: a claim whose metric this run did not measure (or measured
 //! on too few servers) is `not_measured`, never `pass`, and every verdict names its criterion.
 
