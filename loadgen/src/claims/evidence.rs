@@ -75,10 +75,10 @@ impl Evidence<'_> {
                 ))
             }
             "sync" => {
-                let s = self.sync.ok_or_else(|| not_run("sync"))?;
-                match (&s.figures, s.ran) {
+                let sync = self.sync.ok_or_else(|| not_run("sync"))?;
+                match (&sync.figures, sync.ran) {
                     (Some(f), true) => sync_value(metric, f),
-                    _ => Err(format!("the sync scenario did not run: {}", s.reason)),
+                    _ => Err(format!("the sync scenario did not run: {}", sync.reason)),
                 }
             }
             "chaos" => {

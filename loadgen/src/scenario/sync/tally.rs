@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 
 use crate::{
     mcp::ErrorClass,
-    recorder::{MAX_LATENCY_US, new_histogram},
+    recorder::{coarse_histogram, new_histogram},
 };
 
 /// What the load recorded (behind one lock: a few thousand writes a second do not contend).
@@ -79,16 +79,12 @@ pub(super) struct SecondTally {
 
 impl Default for SecondTally {
     fn default() -> Self {
-        let h = || {
-            Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
-                .expect("constant histogram bounds are valid")
-        };
         Self {
             writes: 0,
             acked: 0,
             visibility_failures: 0,
-            ack: h(),
-            lag: h(),
+            ack: coarse_histogram(),
+            lag: coarse_histogram(),
         }
     }
 }
