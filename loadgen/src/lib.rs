@@ -20,6 +20,7 @@ mod measure;
 mod mix;
 mod output;
 mod recorder;
+mod results;
 pub mod runfile;
 mod scenario;
 mod sockets;

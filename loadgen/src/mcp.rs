@@ -34,7 +34,7 @@ impl Protocol {
     }
 }
 
-pub use reports::run::ErrorClass;
+pub use crate::runfile::ErrorClass;
 
 /// One kind of request: method, tool name and params, serialised once per protocol era (a load
 /// run sends the same few calls hundreds of thousands of times).
@@ -134,15 +134,21 @@ pub const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/init
 /// The names in a `tools/list` result (`body` is the whole response, JSON or SSE).
 pub fn listed_tools(body: &[u8]) -> Result<Vec<String>, ErrorClass> {
     let text = std::str::from_utf8(body).map_err(|_| ErrorClass::Protocol)?;
-    let message = fleet::server::first_jsonrpc_message(text).ok_or(ErrorClass::Protocol)?;
-    let tools = message
-        .pointer("/result/tools")
+    let result = result_of(text).ok_or(ErrorClass::Protocol)?;
+    let tools = result
+        .get("tools")
         .and_then(Value::as_array)
         .ok_or(ErrorClass::Protocol)?;
     Ok(tools
         .iter()
         .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
         .collect())
+}
+
+/// The JSON-RPC `result` of a response body (JSON or SSE), if it has one.
+pub fn result_of(body: &str) -> Option<Value> {
+    fleet::server::first_jsonrpc_message(body)
+        .and_then(|mut m| m.get_mut("result").map(Value::take))
 }
 
 /// [`classify_response`] of a body that may not be UTF-8.

@@ -57,7 +57,7 @@ impl ProtocolChoice {
     }
 }
 
-pub use reports::run::{HealthSweep, SweepFailure};
+pub use crate::runfile::{HealthSweep, SweepFailure};
 
 /// Sends one `tools/list` to every target, a few at a time, and sets each target's protocol
 /// to the era it answered in (`--protocol auto`) or to the one asked for.

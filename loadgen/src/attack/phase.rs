@@ -39,7 +39,7 @@ pub struct Phase {
     pub sockets_are_evidence: bool,
 }
 
-pub use reports::run::{ConnectionSample, EngineFacts};
+pub use crate::runfile::{ConnectionSample, EngineFacts};
 
 /// The result of a phase.
 #[derive(Debug)]

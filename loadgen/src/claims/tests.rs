@@ -76,7 +76,7 @@ fn assert_verdicts(v: &[(String, Verdict)], ids: [&str; 4], want: Verdict) {
 }
 
 fn verdicts(health: &HealthSweep, recorder: &Recorder) -> Vec<(String, Verdict)> {
-    let results = crate::runfile::results(recorder, 1.0).unwrap();
+    let results = crate::results::of(recorder, 1.0).unwrap();
     let config = config(64);
     let e = Evidence {
         latency: Some(&results),
@@ -154,7 +154,7 @@ fn chaos_run(errors: u64, recovered: &[Option<u64>]) -> ChaosResult {
         servers: 10,
         faults: recovered.iter().map(|r| fault(*r)).collect(),
         recovery_wait_ms: 15_000,
-        results: crate::runfile::results(&r, 10.0).unwrap(),
+        results: crate::results::of(&r, 10.0).unwrap(),
     }
 }
 
@@ -302,7 +302,7 @@ fn own_claims_judge_throughput() {
     .expect("valid");
     let mut r = Recorder::default();
     r.record(0, Duration::from_millis(2), Ok(()));
-    let results = crate::runfile::results(&r, 1.0).unwrap();
+    let results = crate::results::of(&r, 1.0).unwrap();
     let config = config(1);
     let health = sweep(1, 1);
     let claims = evaluate(

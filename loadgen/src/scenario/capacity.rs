@@ -138,7 +138,7 @@ mod tests {
         for _ in 0..errors {
             r.record(0, Duration::from_millis(1), Err(ErrorClass::Timeout));
         }
-        crate::runfile::results(&r, seconds).unwrap()
+        crate::results::of(&r, seconds).unwrap()
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Context<'_> {
 
 /// The run file's view of a phase.
 fn results(phase: &Phase, outcome: PhaseOutcome) -> anyhow::Result<Results> {
-    let mut r = crate::runfile::results(&outcome.recorder, outcome.measured.as_secs_f64())?;
+    let mut r = crate::results::of(&outcome.recorder, outcome.measured.as_secs_f64())?;
     r.setup = PhaseSetup {
         users: phase.users,
         ramp_up_s: phase.ramp_up.as_secs_f64(),

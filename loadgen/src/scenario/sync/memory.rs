@@ -36,10 +36,7 @@ impl Failure {
 /// The `result` of a complete response to request `id`, or the failure's class (and, for a
 /// tool error, its text).
 pub(super) fn parse_reply(status: u16, body: &str, id: u64) -> Result<Value, Failure> {
-    let result = || {
-        fleet::server::first_jsonrpc_message(body)
-            .and_then(|mut m| m.get_mut("result").map(Value::take))
-    };
+    let result = || mcp::result_of(body);
     match mcp::classify_response(status, body, id) {
         Ok(()) => result().ok_or_else(|| ErrorClass::Protocol.into()),
         Err(ErrorClass::ToolError) => Err(Failure {
