@@ -17,7 +17,7 @@ pub(super) const GOOSE_SERIES: &str = "0.19";
 
 type TransactionFuture<'r> = Pin<Box<dyn Future<Output = TransactionResult> + Send + 'r>>;
 
-/// A goose transaction that runs `f` with the phase's phase_run state.
+/// A goose transaction that runs `f` with the running phase ([`PhaseRun`]).
 fn transaction(
     phase_run: &Arc<PhaseRun>,
     f: for<'r> fn(Arc<PhaseRun>, &'r mut GooseUser) -> TransactionFuture<'r>,
@@ -58,7 +58,7 @@ pub(super) fn build_attack(phase_run: &Arc<PhaseRun>, host: &str) -> anyhow::Res
         .ceil()
         .max(1.0) as usize;
     // Calls go over our own connections, so goose's users need no client of their own: one
-    // phase_run client spares building one per user (each loads the platform's TLS roots).
+    // shared client spares building one per user (each loads the platform's TLS roots).
     let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .and_then(|a| {
             a.set_client_builder_without_cookies(

@@ -263,7 +263,7 @@ async fn tell_goose(user: &mut GooseUser, label: &str, sent: Sent) -> Transactio
 }
 
 impl PhaseRun {
-    /// When this user's next request is due: now (closed loop), the next slot of the phase_run
+    /// When this user's next request is due: now (closed loop), the next slot of the shared
     /// timetable (open model), or the user's own next slot (per-user rate).
     pub(super) fn due(&self, state: &mut UserState) -> Instant {
         match self.phase.pacing {

@@ -42,6 +42,21 @@
 //!   server delays every write scheduled behind it. `ack_service_us` is the call alone.
 //! - **write-to-visible lag** (`lag_us`): from A's acknowledgement arriving to B's answer to
 //!   the `minVersion` read arriving with the entity in it. It includes that read's round trip;
+//!   the **baseline read** (`baseline_read_us`) is the same read of an already visible entity
+//!   on the same server and connection, so lag minus baseline approximates what waiting for
+//!   the version cost.
+//! - **visibility failures**: acknowledged writes of the window that B did not show: the wait
+//!   timed out (`wait_timeout`, the server's "timed out waiting for version" tool error), B
+//!   answered without the entity (`missing`), the ack carried no version (`unversioned`), or
+//!   the read failed (`read_<error class>`).
+//! - **failed writes** by error class: writes not acknowledged. They are reported, never
+//!   "lost": a write that timed out may or may not have been applied.
+//! - **lost**: acknowledged writes missing on at least one server of the final check. With a
+//!   read of the check failing twice the check is incomplete, and a verdict of "no loss" is
+//!   not given.
+//!
+//! Latencies go into HdrHistograms in microseconds (1 µs to 60 s, 3 significant digits),
+//! summarised and serialised into the run file, with p50/p99 of each second.
 
 mod check;
 mod cleanup;
