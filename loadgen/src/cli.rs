@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-use crate::target::TargetSpec;
+use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec, timespan::span};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -179,7 +179,7 @@ pub struct Args {
     /// is a percentage of the servers (`10%`) or a count (`3`); FOR is seconds, `500ms` or
     /// `1m30s`; each server gets at most one fault. Repeatable; faults are spread over the first 60 % of --chaos-time.
     #[arg(long = "chaos", value_name = "FAULT", default_value = "kill:10%")]
-    pub chaos: Vec<crate::chaos::FaultSpec>,
+    pub chaos: Vec<FaultSpec>,
 
     /// How long the chaos scenario measures (after a 1 s warm-up).
     #[arg(long, default_value = "10", value_name = "TIME", value_parser = positive_span)]
@@ -287,40 +287,6 @@ impl ScenarioChoice {
             ScenarioChoice::All => "all",
         }
     }
-}
-
-/// A time span: seconds (`15`, `0.5`) or goose's `1h30m`, `2m30s`, `45s`.
-pub(crate) fn span(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if let Ok(v) = t.parse::<f64>() {
-        return secs_in_range(v);
-    }
-    let mut total = 0u64;
-    let mut rest = t;
-    let mut seen = false;
-    for (unit, factor) in [('h', 3600), ('m', 60), ('s', 1)] {
-        if let Some((n, after)) = rest.split_once(unit) {
-            let n: u64 = n
-                .parse()
-                .map_err(|_| format!("`{s}` is not a time span (e.g. 15, 0.5, 45s, 2m30s)"))?;
-            total = total.saturating_add(n.saturating_mul(factor));
-            rest = after;
-            seen = true;
-        }
-    }
-    if !seen || !rest.is_empty() {
-        return Err(format!(
-            "`{s}` is not a time span (e.g. 15, 0.5, 45s, 2m30s)"
-        ));
-    }
-    secs_in_range(total as f64)
-}
-
-fn secs_in_range(v: f64) -> Result<Duration, String> {
-    if !(0.0..=86_400.0).contains(&v) {
-        return Err(format!("{v} s is out of range (0 to 86400)"));
-    }
-    Ok(Duration::from_secs_f64(v))
 }
 
 fn positive_span(s: &str) -> Result<Duration, String> {

@@ -7,9 +7,9 @@ use std::{
 };
 
 use anyhow::Context as _;
-use reports::{gate, run::RunFile};
+use reports::gate;
 
-use crate::{cli::Command, output};
+use crate::{cli::Command, output, runfile::RunFile};
 
 /// Runs a subcommand; the exit code is the subcommand's (see each).
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {

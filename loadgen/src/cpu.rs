@@ -42,7 +42,7 @@ impl ThreadTicks {
     }
 }
 
-pub use reports::run::CpuUse;
+pub use crate::runfile::CpuUse;
 
 impl CpuSample {
     /// Reads `/proc/self/stat`, `/proc/self/task/*/stat` and `/proc/stat`; `None` where they are

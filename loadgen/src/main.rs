@@ -1,3 +1,7 @@
+//! The `loadgen` binary: a fleet child process serves and exits here; otherwise the arguments
+//! are parsed, a subcommand reads run files, or a run measures (Ctrl-C stops it early) and its
+//! summary is printed on stdout. Everything else lives in the library ([`loadgen::run`]).
+
 use std::process::ExitCode;
 
 use clap::Parser as _;

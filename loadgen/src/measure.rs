@@ -9,13 +9,15 @@ use std::{
 
 use futures::StreamExt as _;
 use reqwest::Url;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    conn::Conn,
-    mcp::{self, Call, Channel, ErrorClass, Protocol},
+    mcp::{Channel, ErrorClass, Protocol},
     mix::Mix,
+    transport::{
+        conn::Conn,
+        http::{self, HttpCall},
+    },
 };
 
 /// `tools/list` requests of the health sweep in flight at once.
@@ -33,18 +35,15 @@ pub struct Target {
 }
 
 /// What `--protocol` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProtocolChoice {
     /// Try 2026-07-28 first, then 2025-11-25, per server (in the health sweep).
     #[default]
     #[value(name = "auto")]
-    #[serde(rename = "auto")]
     Auto,
     #[value(name = "2026-07-28")]
-    #[serde(rename = "2026-07-28")]
     Stateless,
     #[value(name = "2025-11-25")]
-    #[serde(rename = "2025-11-25")]
     Session,
 }
 
@@ -58,7 +57,7 @@ impl ProtocolChoice {
     }
 }
 
-pub use reports::run::{HealthSweep, SweepFailure};
+pub use crate::runfile::{HealthSweep, SweepFailure};
 
 /// Sends one `tools/list` to every target, a few at a time, and sets each target's protocol
 /// to the era it answered in (`--protocol auto`) or to the one asked for.
@@ -69,7 +68,7 @@ pub async fn sweep(
     stop: &CancellationToken,
 ) -> anyhow::Result<HealthSweep> {
     let started = Instant::now();
-    let list = Call::tools_list();
+    let list = HttpCall::tools_list();
     let outcomes: Vec<(usize, Result<Protocol, ErrorClass>)> =
         futures::stream::iter(targets.iter().enumerate())
             .map(|(i, t)| {
@@ -119,7 +118,7 @@ pub async fn sweep(
 async fn detect(
     url: &Url,
     timeout: Duration,
-    list: &Call,
+    list: &HttpCall,
     choice: ProtocolChoice,
 ) -> Result<Protocol, ErrorClass> {
     let mut conn = Conn::new(url, timeout)?;
@@ -145,15 +144,15 @@ async fn detect(
 
 /// One `tools/list` in the given era; in the session era the session is opened and closed
 /// around it, as a client that only looks would do.
-async fn probe(conn: &mut Conn, list: &Call, protocol: Protocol) -> Result<(), ErrorClass> {
+async fn probe(conn: &mut Conn, list: &HttpCall, protocol: Protocol) -> Result<(), ErrorClass> {
     match protocol {
-        Protocol::Stateless => mcp::send(conn, list, 1, Channel::Stateless).await.outcome,
+        Protocol::Stateless => http::send(conn, list, 1, Channel::Stateless).await.outcome,
         Protocol::Session => {
-            let session = mcp::open_session(conn).await?;
-            let outcome = mcp::send(conn, list, 1, Channel::Session(&session))
+            let session = http::open_session(conn).await?;
+            let outcome = http::send(conn, list, 1, Channel::Session(&session))
                 .await
                 .outcome;
-            mcp::close_session(conn, &session).await;
+            http::close_session(conn, &session).await;
             outcome
         }
     }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde_json::{Value, json};
 
-use crate::mcp::Call;
+use crate::transport::http::HttpCall;
 
 /// One `--tool NAME[@WEIGHT][:JSON-ARGS]`: a tool to call, its arguments and its weight.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,12 +62,12 @@ impl FromStr for ToolChoice {
 /// Weighted calls for one group of servers.
 #[derive(Debug, Clone)]
 pub struct Mix {
-    entries: Vec<(Call, u32)>,
+    entries: Vec<(HttpCall, u32)>,
     total: u32,
 }
 
 impl Mix {
-    fn new(entries: Vec<(Call, u32)>) -> Self {
+    fn new(entries: Vec<(HttpCall, u32)>) -> Self {
         let total = entries.iter().map(|e| e.1).sum();
         Self { entries, total }
     }
@@ -86,7 +86,7 @@ impl Mix {
         Self::new(
             tools
                 .into_iter()
-                .map(|(tool, args, weight)| (Call::tool(&name(tool), args), weight))
+                .map(|(tool, args, weight)| (HttpCall::tool(&name(tool), args), weight))
                 .collect(),
         )
     }
@@ -107,7 +107,7 @@ impl Mix {
                 // Per server, the group's weights sum to 100 (as `total`): scale by servers.
                 let w = (u64::from(weight) * u64::from(*servers) * 100 / u64::from(total)).max(1);
                 entries.push((
-                    Call::tool(&name, args),
+                    HttpCall::tool(&name, args),
                     u32::try_from(w).unwrap_or(u32::MAX),
                 ));
             }
@@ -123,14 +123,14 @@ impl Mix {
         Self::new(
             choices
                 .iter()
-                .map(|c| (Call::tool(&c.name, c.arguments.clone()), c.weight))
+                .map(|c| (HttpCall::tool(&c.name, c.arguments.clone()), c.weight))
                 .collect(),
         )
     }
 
     /// Servers whose tools are unknown (`--target`): only `tools/list`.
     pub fn list_only() -> Self {
-        Self::new(vec![(Call::tools_list(), 1)])
+        Self::new(vec![(HttpCall::tools_list(), 1)])
     }
 
     /// The mix for a reference-fleet server of this profile (its tools are known).
@@ -142,7 +142,7 @@ impl Mix {
     }
 
     /// Picks a call for a random number `r`, in proportion to the weights.
-    pub fn pick(&self, r: u64) -> &Call {
+    pub fn pick(&self, r: u64) -> &HttpCall {
         let mut slot = (r % u64::from(self.total.max(1))) as u32;
         for (call, weight) in &self.entries {
             if slot < *weight {

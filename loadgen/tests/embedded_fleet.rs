@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::Parser as _;
-use loadgen::{claims::Verdict, mcp::ErrorClass, runfile::RunFile};
+use loadgen::runfile::{ErrorClass, RunFile, Verdict};
 use tokio_util::sync::CancellationToken;
 
 /// Arguments for a run into `out`: the latency scenario alone unless `extra` names others.
@@ -32,12 +32,19 @@ async fn quick(extra: &[&str]) -> RunFile {
 
 /// A healthy fleet of `servers` on ephemeral ports, with its admin API.
 async fn start_fleet(servers: u32) -> fleet::Fleet {
+    start_fleet_with(servers, None).await
+}
+
+/// A healthy fleet of `servers` on ephemeral ports, with its admin API and, when `memory_repo`
+/// is given, a shared memory there.
+async fn start_fleet_with(servers: u32, memory_repo: Option<&std::path::Path>) -> fleet::Fleet {
     let spec = fleet::FleetSpec::default()
         .scaled_to(servers)
         .unwrap()
         .with_ephemeral_ports();
     let options = fleet::FleetOptions {
         admin: true,
+        memory_repo: memory_repo.map(std::path::Path::to_path_buf),
         ..Default::default()
     };
     let fleet = fleet::Fleet::start(spec, options).await.unwrap();
@@ -46,6 +53,27 @@ async fn start_fleet(servers: u32) -> fleet::Fleet {
         .await;
     assert_eq!(healthy, servers as usize);
     fleet
+}
+
+/// Waits (up to 5 s) until the fleet's servers hold no session: every one was deleted.
+async fn assert_sessions_closed(fleet: &fleet::Fleet) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let open: u64 = fleet
+            .registry()
+            .entries()
+            .iter()
+            .map(|e| e.view().open_sessions)
+            .sum();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} sessions left open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,23 +333,7 @@ async fn session_era_opens_uses_and_closes_sessions() {
     assert!(r.requests > 0);
     assert_eq!(r.ok, r.requests, "{:?}", r.errors);
     // Every session was deleted at the end: the servers hold none.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let open: u64 = fleet
-            .registry()
-            .entries()
-            .iter()
-            .map(|e| e.view().open_sessions)
-            .sum();
-        if open == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{open} sessions left open"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    assert_sessions_closed(&fleet).await;
     fleet.stop().await;
 }
 
@@ -607,21 +619,7 @@ async fn protocol_auto_falls_back_to_sessions_for_a_legacy_server() {
 
 /// A fleet of `servers` with a shared memory in `repo`, its admin API on.
 async fn start_memory_fleet(servers: u32, repo: &std::path::Path) -> fleet::Fleet {
-    let spec = fleet::FleetSpec::default()
-        .scaled_to(servers)
-        .unwrap()
-        .with_ephemeral_ports();
-    let options = fleet::FleetOptions {
-        admin: true,
-        memory_repo: Some(repo.to_path_buf()),
-        ..Default::default()
-    };
-    let fleet = fleet::Fleet::start(spec, options).await.unwrap();
-    let healthy = fleet
-        .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
-        .await;
-    assert_eq!(healthy, servers as usize);
-    fleet
+    start_fleet_with(servers, Some(repo)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -757,23 +755,7 @@ async fn sync_in_the_session_era_against_an_admin_api() {
     assert_eq!(cleanup.requested, f.writes + f.warmup_writes);
     assert_eq!(cleanup.failed_calls, 0);
     // Every session was deleted at the end.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let open: u64 = fleet
-            .registry()
-            .entries()
-            .iter()
-            .map(|e| e.view().open_sessions)
-            .sum();
-        if open == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{open} sessions left open"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    assert_sessions_closed(&fleet).await;
     fleet.stop().await;
 }
 

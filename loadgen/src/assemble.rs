@@ -1,0 +1,150 @@
+//! A run from its servers to its run file: start the embedded fleet (or resolve `--target`s),
+//! measure, stop the fleet, judge the claims on what was measured, and put it all into a
+//! [`RunFile`] with the run's configuration and environment.
+
+use std::{collections::BTreeSet, path::Path, sync::Arc, time::SystemTime};
+
+use anyhow::bail;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    claims::{self, ClaimSpec},
+    cli::Args,
+    embedded, measure,
+    measure::Target,
+    mix, runfile,
+    runfile::{Config, Environment, FleetFacts, MixShare, RunFile},
+    scenario::{
+        context::{latency_pacing, load_model},
+        sequence::measure_all,
+    },
+    target,
+};
+
+/// The capacity search's p99 bound when neither --capacity-p99 nor a latency claim gives one:
+/// the seed report's "sub-25ms".
+const DEFAULT_CAPACITY_P99_MS: f64 = 25.0;
+
+/// Measures the run `args` asks for and judges `claim_specs` on it; the embedded fleet (if
+/// any) keeps its memory in `dir`. Gives the run file to write.
+pub(crate) async fn measure_and_judge(
+    args: &Args,
+    claim_specs: &[ClaimSpec],
+    started_at: SystemTime,
+    fd_limit: u64,
+    dir: &Path,
+    stop: &CancellationToken,
+) -> anyhow::Result<RunFile> {
+    let fleet = if args.targets.is_empty() {
+        // The embedded fleet's memory lives in the run folder: each run starts empty, and
+        // the repository stays for inspection (`git log`, `fleet memory verify`).
+        Some(embedded::start(args, &dir.join("memory"), stop).await?)
+    } else {
+        None
+    };
+    let mut targets: Vec<Target> = match &fleet {
+        Some(f) => f.targets()?.to_vec(),
+        None => {
+            let targets = target::resolve(&args.targets, args.timeout).await?;
+            if targets.is_empty() {
+                bail!("the targets name no server (an admin API with an empty fleet?)");
+            }
+            targets.to_vec()
+        }
+    };
+    if !args.tools.is_empty() {
+        let chosen = Arc::new(mix::Mix::from_choices(&args.tools));
+        for t in &mut targets {
+            t.mix = chosen.clone();
+        }
+    }
+    let capacity_bound_ms = args
+        .capacity_p99
+        .or_else(|| claims::latency_bound_ms(claim_specs))
+        .unwrap_or(DEFAULT_CAPACITY_P99_MS);
+    let measured = measure_all(args, &mut targets, fleet.as_ref(), capacity_bound_ms, stop).await;
+    let facts = match fleet {
+        Some(f) => Some(f.stop().await),
+        None => None,
+    };
+    let mut m = measured?;
+    let facts = facts.map(|f| FleetFacts {
+        open_connections_max: m.server_connections_max,
+        ..f
+    });
+    let config = config(args, &targets, &m.health);
+    let claims = claims::evaluate(
+        claim_specs,
+        &claims::Evidence {
+            config: &config,
+            fleet: facts.as_ref(),
+            health: &m.health,
+            latency: m.latency.as_ref(),
+            connections: m.connections.as_ref(),
+            capacity: m.capacity.as_ref(),
+            sync: m.sync.as_ref(),
+            chaos: m.chaos.as_ref(),
+        },
+    );
+    m.interrupted |= m.health.interrupted;
+    Ok(RunFile {
+        schema_version: runfile::SCHEMA_VERSION,
+        tool: runfile::Tool {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        started_at: runfile::utc_timestamp(started_at).0,
+        finished_at: runfile::utc_timestamp(SystemTime::now()).0,
+        interrupted: m.interrupted,
+        config,
+        environment: Environment::detect(fd_limit),
+        fleet: facts,
+        health: m.health,
+        latency: m.latency,
+        connections: m.connections,
+        capacity: m.capacity,
+        sync: m.sync,
+        chaos: m.chaos,
+        claims,
+    })
+}
+
+fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Config {
+    let mut mix = Vec::new();
+    let mut seen = Vec::new();
+    for t in targets {
+        if !seen.contains(&t.group) {
+            seen.push(t.group.clone());
+            mix.extend(t.mix.shares().into_iter().map(|(call, percent)| MixShare {
+                group: t.group.clone(),
+                call,
+                percent,
+            }));
+        }
+    }
+    let eras: BTreeSet<&str> = health.protocols.keys().map(String::as_str).collect();
+    Config {
+        mode: if args.targets.is_empty() {
+            "embedded"
+        } else {
+            "targets"
+        }
+        .into(),
+        servers: targets.len(),
+        scenarios: args
+            .scenario_list()
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect(),
+        users: args.users as usize,
+        warmup_s: args.warmup.as_secs_f64(),
+        duration_s: args.duration.as_secs_f64(),
+        timeout_s: args.timeout.as_secs_f64(),
+        ephemeral_ports: args.ephemeral_ports,
+        targets: args.targets.iter().map(|u| u.to_string()).collect(),
+        protocol: args.protocol.name().into(),
+        protocol_version: eras.into_iter().collect::<Vec<_>>().join(", "),
+        load_model: load_model(latency_pacing(args), args.users as usize),
+        mix,
+    }
+}

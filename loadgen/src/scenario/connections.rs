@@ -1,0 +1,65 @@
+//! The connections scenario: many users, each on its own connection, held at a modest
+//! per-connection rate while the connections are counted on both sides.
+
+use crate::{
+    attack::{ConnectionSample, Pacing, Phase},
+    runfile::ConnectionsResult,
+};
+
+use super::context::{Context, SHORT_WARMUP};
+
+/// The connections scenario: --connections users, each on its own connection, opened over
+/// --connections-ramp-up and held for --hold at --connection-rate each. The connections are
+/// counted once a second on the client side (established sockets) and, for the embedded fleet,
+/// on the servers' side.
+pub async fn run(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult, bool)> {
+    let args = cx.args;
+    let rate = args.connection_rate;
+    let phase = Phase {
+        users: args.connections as usize,
+        ramp_up: args.connections_ramp_up,
+        warmup: SHORT_WARMUP,
+        duration: args.hold,
+        pacing: Pacing::PerUser { rate },
+        sockets_are_evidence: true,
+        ..cx.phase_base("connections")
+    };
+    eprintln!(
+        "connections: opening {} connections over {:.0} s, holding them {:.0} s at {rate} req/s \
+         each",
+        phase.users,
+        phase.ramp_up.as_secs_f64(),
+        phase.duration.as_secs_f64()
+    );
+    let (results, interrupted) = cx.run_phase(&phase).await?;
+    let [from, to] = results.window_s;
+    let during: Vec<_> = results
+        .connections
+        .iter()
+        .filter(|s| s.t >= from && s.t <= to)
+        .copied()
+        .collect();
+    let min = |f: fn(&ConnectionSample) -> Option<u64>| {
+        during
+            .iter()
+            .map(f)
+            .collect::<Option<Vec<u64>>>()?
+            .into_iter()
+            .min()
+    };
+    let result = ConnectionsResult {
+        asked: phase.users,
+        per_connection_rps: rate,
+        held_min_client: min(|s| s.client),
+        held_min_server: min(|s| s.server),
+        samples: during.len(),
+        results,
+    };
+    eprintln!(
+        "connections: held at least {} client / {} server connections over {} samples",
+        result.held_min_client.map_or("?".into(), |n| n.to_string()),
+        result.held_min_server.map_or("-".into(), |n| n.to_string()),
+        result.samples
+    );
+    Ok((result, interrupted))
+}

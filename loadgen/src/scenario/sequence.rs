@@ -1,0 +1,138 @@
+//! The measuring part of a run: the health sweep (always: it also finds each server's protocol
+//! era), then the scenarios asked for, in their fixed order, until one is interrupted.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    cli::{Args, ScenarioChoice},
+    embedded::Embedded,
+    measure::{self, HealthSweep, Target},
+    runfile,
+};
+
+use super::{capacity, chaos, connections, context::Context, latency, sync};
+
+/// Everything the scenarios measured.
+pub(crate) struct Measured {
+    pub(crate) health: HealthSweep,
+    pub(crate) latency: Option<runfile::Results>,
+    pub(crate) connections: Option<runfile::ConnectionsResult>,
+    pub(crate) capacity: Option<runfile::CapacityResult>,
+    pub(crate) sync: Option<runfile::SyncResult>,
+    pub(crate) chaos: Option<runfile::ChaosResult>,
+    pub(crate) interrupted: bool,
+    pub(crate) server_connections_max: Option<u64>,
+}
+
+/// The health sweep (always: it also finds each server's protocol era), then the scenarios
+/// asked for, in order, until one is interrupted.
+pub(crate) async fn measure_all(
+    args: &Args,
+    targets: &mut [Target],
+    fleet: Option<&Embedded>,
+    capacity_bound_ms: f64,
+    stop: &CancellationToken,
+) -> anyhow::Result<Measured> {
+    eprintln!(
+        "health: one tools/list to each of {} servers (protocol {})",
+        targets.len(),
+        args.protocol.name()
+    );
+    let health = measure::sweep(targets, args.timeout, args.protocol, stop).await?;
+    let eras: Vec<String> = health
+        .protocols
+        .iter()
+        .map(|(era, n)| format!("{n} in {era}"))
+        .collect();
+    eprintln!(
+        "health: {}/{} answered in {:.2} s ({})",
+        health.ok,
+        health.servers,
+        health.seconds,
+        eras.join(", ")
+    );
+    if fleet.is_none() && !health.failures.is_empty() {
+        let failed: Vec<String> = health
+            .failures
+            .iter()
+            .map(|f| format!("{} ({}: {})", f.url, f.error.name(), f.error.describe()))
+            .collect();
+        bail!(
+            "target(s) did not answer an MCP tools/list (is it an MCP streamable-HTTP endpoint, \
+             and does --protocol match?): {}",
+            failed.join(", ")
+        );
+    }
+    if fleet.is_none() && args.tools.is_empty() {
+        eprintln!(
+            "the targets' tools are unknown: the load uses only tools/list (choose calls with \
+             --tool NAME[:JSON])"
+        );
+    }
+    let cx = Context {
+        args,
+        targets: targets.to_vec().into(),
+        fleet,
+        stop,
+    };
+    let mut m = Measured {
+        interrupted: health.interrupted,
+        health,
+        latency: None,
+        connections: None,
+        capacity: None,
+        sync: None,
+        chaos: None,
+        server_connections_max: None,
+    };
+    let max_server = |r: &runfile::Results| r.connections.iter().filter_map(|c| c.server).max();
+    for choice in args.scenario_list() {
+        if stop.is_cancelled() {
+            m.interrupted = true;
+            break;
+        }
+        match choice {
+            ScenarioChoice::Health | ScenarioChoice::All => {}
+            ScenarioChoice::Latency => {
+                let (r, interrupted) = latency::run(&cx).await?;
+                m.server_connections_max = m.server_connections_max.max(max_server(&r));
+                m.interrupted |= interrupted;
+                m.latency = Some(r);
+            }
+            ScenarioChoice::Connections => {
+                let (r, interrupted) = connections::run(&cx).await?;
+                m.server_connections_max = m.server_connections_max.max(max_server(&r.results));
+                m.interrupted |= interrupted;
+                m.connections = Some(r);
+            }
+            ScenarioChoice::Capacity => {
+                let start = m
+                    .latency
+                    .as_ref()
+                    .map(|l| (l.throughput_rps / 2.0).round())
+                    .filter(|r| *r >= 1.0)
+                    .unwrap_or(500.0);
+                let (r, interrupted) =
+                    capacity::run(&cx, Duration::from_secs_f64(capacity_bound_ms / 1e3), start)
+                        .await?;
+                m.interrupted |= interrupted;
+                m.capacity = Some(r);
+            }
+            ScenarioChoice::Sync => {
+                let (r, interrupted) = sync::run(&cx).await?;
+                m.interrupted |= interrupted;
+                m.sync = Some(r);
+            }
+            ScenarioChoice::Chaos => {
+                if let Some((r, interrupted)) = chaos::run(&cx).await? {
+                    m.interrupted |= interrupted;
+                    m.chaos = Some(r);
+                }
+            }
+        }
+    }
+    Ok(m)
+}

@@ -1,0 +1,159 @@
+//! Connections to the servers taking part, shared by all users: a stack of idle clients per
+//! server, each client one connection (with its session in the 2025-11-25 era) that makes one
+//! tool call at a time.
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt as _;
+use serde_json::Value;
+
+use crate::{
+    lock::lock,
+    mcp::{Channel, ErrorClass, Protocol},
+    measure::Target,
+    transport::{
+        conn::Conn,
+        http::{self, HttpCall},
+    },
+};
+
+use super::memory::{Failure, parse_reply};
+
+/// Calls in flight during preparation and clean-up.
+pub(super) const PREP_CONCURRENCY: usize = 32;
+
+/// Connections to the servers taking part, shared by all users: each server has a stack of
+/// idle clients; a call takes one (or opens a new one when all are busy) and gives it back.
+pub(super) struct Pool {
+    pub(super) targets: Vec<Target>,
+    pub(super) idle: Vec<Mutex<Vec<Client>>>,
+    pub(super) timeout: Duration,
+    /// Clients opened after the preparation.
+    pub(super) opened: AtomicU64,
+}
+
+impl Pool {
+    pub(super) fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    pub(super) fn take(&self, i: usize) -> Result<Client, ErrorClass> {
+        if let Some(c) = lock(&self.idle[i]).pop() {
+            return Ok(c);
+        }
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        Client::new(&self.targets[i], self.timeout)
+    }
+
+    pub(super) fn give(&self, i: usize, client: Client) {
+        lock(&self.idle[i]).push(client);
+    }
+
+    /// One call on a client of server `i`.
+    pub(super) async fn call(&self, i: usize, tool: &str, arguments: Value) -> Answer {
+        match self.take(i) {
+            Ok(mut c) => {
+                let answer = c.call(tool, arguments).await;
+                self.give(i, c);
+                answer
+            }
+            Err(class) => Answer {
+                elapsed: Duration::ZERO,
+                done_at: Instant::now(),
+                outcome: Err(class.into()),
+            },
+        }
+    }
+
+    /// Closes every session (DELETE), as a well-behaved client does.
+    pub(super) async fn close_all(&self) {
+        let clients: Vec<Client> = self
+            .idle
+            .iter()
+            .flat_map(|idle| std::mem::take(&mut *lock(idle)))
+            .collect();
+        futures::stream::iter(clients)
+            .for_each_concurrent(PREP_CONCURRENCY, Client::close)
+            .await;
+    }
+}
+
+/// One connection to one server, with its session in the 2025-11-25 era.
+pub(super) struct Client {
+    pub(super) conn: Conn,
+    pub(super) protocol: Protocol,
+    pub(super) session: Option<String>,
+    pub(super) next_id: u64,
+}
+
+/// What one tool call gave.
+pub(super) struct Answer {
+    /// From sending (opening a session included) to the end of the response body.
+    pub(super) elapsed: Duration,
+    /// When the response was complete.
+    pub(super) done_at: Instant,
+    /// The JSON-RPC `result`, or why there is none.
+    pub(super) outcome: Result<Value, Failure>,
+}
+
+impl Client {
+    pub(super) fn new(target: &Target, timeout: Duration) -> Result<Self, ErrorClass> {
+        Ok(Self {
+            conn: Conn::new(&target.url, timeout)?,
+            protocol: target.protocol,
+            session: None,
+            next_id: 0,
+        })
+    }
+
+    pub(super) async fn call(&mut self, tool: &str, arguments: Value) -> Answer {
+        let start = Instant::now();
+        let outcome = self.exchange(tool, arguments).await;
+        let done_at = Instant::now();
+        Answer {
+            elapsed: done_at.saturating_duration_since(start),
+            done_at,
+            outcome,
+        }
+    }
+
+    pub(super) async fn exchange(
+        &mut self,
+        tool: &str,
+        arguments: Value,
+    ) -> Result<Value, Failure> {
+        if self.protocol == Protocol::Session && self.session.is_none() {
+            self.session = Some(http::open_session(&mut self.conn).await?);
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        let call = HttpCall::tool(tool, arguments);
+        let channel = match (self.protocol, &self.session) {
+            (Protocol::Session, Some(session)) => Channel::Session(session),
+            (Protocol::Session, None) => return Err(ErrorClass::Protocol.into()),
+            (Protocol::Stateless, _) => Channel::Stateless,
+        };
+        let x = http::post(&mut self.conn, &call, id, channel).await?;
+        if x.status == 404 && self.protocol == Protocol::Session {
+            // The session is gone: the next call opens another.
+            self.session = None;
+        }
+        match std::str::from_utf8(&x.body) {
+            Ok(text) => parse_reply(x.status, text, id),
+            Err(_) if !(200..300).contains(&x.status) => Err(ErrorClass::HttpStatus.into()),
+            Err(_) => Err(ErrorClass::Protocol.into()),
+        }
+    }
+
+    pub(super) async fn close(mut self) {
+        if let Some(session) = self.session.take() {
+            http::close_session(&mut self.conn, &session).await;
+        }
+    }
+}
