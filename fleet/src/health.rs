@@ -12,6 +12,7 @@ use crate::{
     registry::{CounterSnapshot, Entry, State},
     spec::{HealthSpec, Isolation},
     supervisor::{Command, Commands},
+    wire::{self, Era},
 };
 
 /// How often a starting server is probed, so start-up and recovery are noticed within tens of
@@ -26,8 +27,8 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
 /// comes up is restarted rather than left starting forever.
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
 
-/// Protocol version the MCP probe speaks: the stateless era needs no session to clean up.
-pub const PROBE_PROTOCOL: &str = "2026-07-28";
+/// Protocol era the MCP probe speaks: the stateless era needs no session to clean up.
+pub const PROBE_ERA: Era = Era::Stateless;
 
 /// Probes servers. Cheap to clone (one HTTP client without a connection pool, so the monitor
 /// never holds idle connections that would show in the servers' connection counts).
@@ -80,15 +81,15 @@ impl Prober {
             "jsonrpc": "2.0",
             "id": 1,
             "method": "tools/list",
-            "params": {"_meta": crate::server::stateless_meta()},
+            "params": {"_meta": wire::stateless_meta()},
         });
         let resp = self
             .client
             .post(self.url(port, "/mcp"))
-            .header("accept", "application/json, text/event-stream")
+            .header("accept", wire::ACCEPT_JSON_OR_SSE)
             .header("content-type", "application/json")
-            .header("mcp-protocol-version", PROBE_PROTOCOL)
-            .header("mcp-method", "tools/list")
+            .header(wire::PROTOCOL_VERSION_HEADER, PROBE_ERA.version())
+            .header(wire::METHOD_HEADER, "tools/list")
             .json(&body)
             .send()
             .await?;
@@ -96,7 +97,7 @@ impl Prober {
             return Err(ProbeError::Status(resp.status()));
         }
         let text = resp.text().await?;
-        let message = crate::server::first_jsonrpc_message(&text)
+        let message = wire::first_jsonrpc_message(&text)
             .ok_or_else(|| ProbeError::Mcp("no JSON-RPC message in the response".into()))?;
         let tools = message
             .pointer("/result/tools")

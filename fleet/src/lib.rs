@@ -24,6 +24,7 @@ pub mod server;
 pub mod spec;
 pub mod supervisor;
 pub mod tools;
+pub mod wire;
 
 pub use fleet::{Endpoint, Fleet, FleetOptions, StartError};
 pub use spec::{FleetSpec, GroupSpec, Isolation};

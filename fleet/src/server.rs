@@ -31,7 +31,6 @@ use rmcp::{
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
     },
 };
-use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::{
@@ -618,35 +617,6 @@ impl ServerHandler for McpServer {
             ))
         }
     }
-}
-
-/// Request `_meta` a 2026-07-28 client must send with every request.
-pub fn stateless_meta() -> Value {
-    serde_json::json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "mcpfleet", "version": env!("CARGO_PKG_VERSION")},
-    })
-}
-
-/// The first JSON-RPC message of a response body, whether it is plain JSON or an SSE stream
-/// (`data:` lines; priming events without data are skipped).
-pub fn first_jsonrpc_message(body: &str) -> Option<Value> {
-    first_message(body)
-}
-
-/// [`first_jsonrpc_message`] parsed into any shape, borrowing from `body` where `T` does: a
-/// load generator reads only the fields a verdict needs rather than a whole `Value`.
-pub fn first_message<'a, T: serde::Deserialize<'a>>(body: &'a str) -> Option<T> {
-    let trimmed = body.trim_start();
-    if trimmed.starts_with('{') {
-        return serde_json::from_str(trimmed).ok();
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .find_map(|d| serde_json::from_str(d).ok())
 }
 
 /// State of the HTTP layers in front of the MCP service.

@@ -44,7 +44,7 @@ async fn post_session(
         .get("mcp-session-id")
         .map(|v| v.to_str().unwrap().to_string());
     let text = resp.text().await.unwrap();
-    (status, sid, fleet::server::first_jsonrpc_message(&text))
+    (status, sid, fleet::wire::first_jsonrpc_message(&text))
 }
 
 fn initialize() -> Value {

@@ -69,7 +69,7 @@ impl Call {
         let session = params.to_string();
         let mut with_meta = params;
         if let Some(obj) = with_meta.as_object_mut() {
-            obj.insert("_meta".into(), fleet::server::stateless_meta());
+            obj.insert("_meta".into(), fleet::wire::stateless_meta());
         }
         let mut session_headers = post_headers();
         session_headers.insert(
@@ -269,7 +269,7 @@ pub async fn tool_names(conn: &mut Conn, protocol: Protocol) -> Result<Vec<Strin
         let x = post(conn, &Call::tools_list(), 1, channel).await?;
         classify_bytes(x.status, &x.body, 1)?;
         let text = std::str::from_utf8(&x.body).map_err(|_| ErrorClass::Protocol)?;
-        let message = fleet::server::first_jsonrpc_message(text).ok_or(ErrorClass::Protocol)?;
+        let message = fleet::wire::first_jsonrpc_message(text).ok_or(ErrorClass::Protocol)?;
         let tools = message
             .pointer("/result/tools")
             .and_then(Value::as_array)
@@ -318,7 +318,7 @@ pub fn classify_response(status: u16, body: &str, id: u64) -> Result<(), ErrorCl
     if !(200..300).contains(&status) {
         return Err(ErrorClass::HttpStatus);
     }
-    let reply: Reply = fleet::server::first_message(body).ok_or(ErrorClass::Protocol)?;
+    let reply: Reply = fleet::wire::first_message(body).ok_or(ErrorClass::Protocol)?;
     if reply.jsonrpc.as_deref() != Some("2.0")
         || reply.id.as_ref().and_then(Value::as_u64) != Some(id)
     {

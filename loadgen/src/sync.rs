@@ -1342,7 +1342,7 @@ impl Client {
 /// tool error, its text).
 fn parse_reply(status: u16, body: &str, id: u64) -> Result<Value, Failure> {
     let result = || {
-        fleet::server::first_jsonrpc_message(body)
+        fleet::wire::first_jsonrpc_message(body)
             .and_then(|mut m| m.get_mut("result").map(Value::take))
     };
     match mcp::classify_response(status, body, id) {

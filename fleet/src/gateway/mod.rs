@@ -60,10 +60,13 @@ use self::{
     session::{Affinity, SessionKey},
     upstream::{Upstream, UpstreamError},
 };
-use crate::registry::{Entry, Registry, State as ServerState};
-
-/// The session header of streamable HTTP.
-const SESSION_HEADER: &str = "mcp-session-id";
+use crate::{
+    registry::{Entry, Registry, State as ServerState},
+    wire::{
+        self, ACCEPT_JSON_OR_SSE, Era, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER,
+        SESSION_HEADER,
+    },
+};
 
 /// The separator between a group and a tool name in federated tool names.
 pub const PREFIX_SEPARATOR: &str = "__";
@@ -595,7 +598,7 @@ async fn federated(gw: Gateway, query: McpQuery, headers: HeaderMap, body: Bytes
     };
     let id = peek.id();
     let method = peek.method.as_deref().unwrap_or_default();
-    if let Some(said) = headers.get("mcp-method").and_then(|v| v.to_str().ok())
+    if let Some(said) = headers.get(METHOD_HEADER).and_then(|v| v.to_str().ok())
         && said != method
         && !method.is_empty()
     {
@@ -767,7 +770,7 @@ async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<GroupTools>, Str
                 tried.push(lease.id().to_string());
                 let body = json!({
                     "jsonrpc": "2.0", "id": 1, "method": "tools/list",
-                    "params": {"_meta": crate::server::stateless_meta()},
+                    "params": {"_meta": wire::stateless_meta()},
                 });
                 let mut headers = stateless_headers("tools/list", None);
                 headers.insert(
@@ -791,17 +794,14 @@ async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<GroupTools>, Str
 /// Headers of a 2026-07-28 request the gateway makes itself.
 fn stateless_headers(method: &'static str, name: Option<&str>) -> HeaderMap {
     let mut h = HeaderMap::new();
+    h.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT_JSON_OR_SSE));
     h.insert(
-        header::ACCEPT,
-        HeaderValue::from_static("application/json, text/event-stream"),
+        PROTOCOL_VERSION_HEADER,
+        HeaderValue::from_static(Era::Stateless.version()),
     );
-    h.insert(
-        "mcp-protocol-version",
-        HeaderValue::from_static("2026-07-28"),
-    );
-    h.insert("mcp-method", HeaderValue::from_static(method));
+    h.insert(METHOD_HEADER, HeaderValue::from_static(method));
     if let Some(v) = name.and_then(|n| HeaderValue::from_str(n).ok()) {
-        h.insert("mcp-name", v);
+        h.insert(NAME_HEADER, v);
     }
     h
 }
@@ -843,7 +843,7 @@ async fn exchange(
             return None;
         }
     };
-    match crate::server::first_jsonrpc_message(&text) {
+    match wire::first_jsonrpc_message(&text) {
         Some(v) if !status.is_server_error() => {
             lease.finish(Outcome::Success, started.elapsed(), Instant::now());
             Some((v, status))
@@ -899,7 +899,7 @@ async fn call_tool(
             &format!("unknown tool {name:?}: no group {group_name:?} behind this gateway"),
         );
     };
-    if let Some(said) = headers.get("mcp-name")
+    if let Some(said) = headers.get(NAME_HEADER)
         && said.as_bytes() != name.as_bytes()
     {
         return jsonrpc_error(
@@ -920,10 +920,10 @@ async fn call_tool(
     let mut headers = headers;
     match HeaderValue::from_str(tool) {
         Ok(v) => {
-            headers.insert("mcp-name", v);
+            headers.insert(NAME_HEADER, v);
         }
         Err(_) => {
-            headers.remove("mcp-name");
+            headers.remove(NAME_HEADER);
         }
     }
     group.calls.fetch_add(1, Ordering::Relaxed);
