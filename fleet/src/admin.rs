@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    registry::{Registry, ServerView, State as ServerState},
+    serve::registry::{Registry, ServerView, State as ServerState},
     spec::Isolation,
     supervisor::{Command, CommandError, Commands},
 };
@@ -45,7 +45,7 @@ pub struct FleetView {
 pub struct HistoryView {
     pub id: String,
     /// Oldest first; the most recent 64.
-    pub transitions: Vec<crate::registry::Transition>,
+    pub transitions: Vec<crate::serve::registry::Transition>,
 }
 
 /// Body of `POST /groups/{group}/scale`.
@@ -78,7 +78,7 @@ pub fn app(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/shutdown", post(shutdown))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(axum::middleware::from_fn(crate::loopback::layer))
+        .layer(axum::middleware::from_fn(crate::serve::loopback::layer))
         .with_state(state)
 }
 
@@ -107,7 +107,7 @@ impl IntoResponse for AdminError {
     }
 }
 
-fn entry(s: &AdminState, id: &str) -> Result<Arc<crate::registry::Entry>, AdminError> {
+fn entry(s: &AdminState, id: &str) -> Result<Arc<crate::serve::registry::Entry>, AdminError> {
     s.registry
         .get(id)
         .ok_or_else(|| CommandError::UnknownServer(id.to_string()).into())

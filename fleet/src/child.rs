@@ -16,10 +16,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    listener,
     memory::{Memory, remote::RemoteMemory},
-    registry::{Counters, Faults, Identity},
-    server,
+    serve::{
+        listener,
+        registry::{Counters, Faults, Identity},
+        server,
+    },
     spec::ServerSpec,
 };
 

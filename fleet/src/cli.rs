@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     admin::FleetView,
     fleet::{Fleet, FleetOptions},
-    registry::State,
+    serve::registry::State,
     spec::{FleetSpec, Isolation},
 };
 

@@ -9,7 +9,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::net::TcpSocket;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -17,16 +16,17 @@ use crate::{
     gateway::{self, Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
     health::Prober,
     instance::{ChildProgram, Launcher, ServerMemory},
-    listener,
     memory::{Memory, MemoryHandle, Store, StoreOptions, remote},
-    registry::{Identity, Registry},
     scale::Scaler,
+    serve::{
+        listener,
+        registry::{Identity, Registry},
+        socket::bind_server,
+    },
     spec::{FleetSpec, Isolation},
     supervisor::{Commands, Keepers},
 };
 
-/// Backlog of every listening socket: connection storms of 1000+ clients must not be dropped.
-const BACKLOG: u32 = 1024;
 /// How long the gateway waits for a server's response headers.
 const GATEWAY_UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -124,24 +124,12 @@ fn bind(addr: SocketAddr, what: impl Fn() -> String) -> Result<std::net::TcpList
     })
 }
 
-/// A listening socket with the fleet's backlog, handed to a server's instances.
-pub(crate) fn bind_server(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }?;
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(BACKLOG)?.into_std()
-}
-
 impl Fleet {
     /// Validates the spec, binds every port and starts everything. Must run inside a tokio
     /// runtime. On error nothing is left running.
     pub async fn start(spec: FleetSpec, options: FleetOptions) -> Result<Self, StartError> {
         spec.validate()?;
-        crate::registry::raise_fd_limit();
+        crate::serve::registry::raise_fd_limit();
         let child = match (spec.isolation, options.child) {
             (Isolation::Process, None) => {
                 Some(ChildProgram::current_exe().map_err(StartError::ChildProgram)?)

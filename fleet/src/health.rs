@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    registry::{CounterSnapshot, Entry, State},
+    serve::registry::{CounterSnapshot, Entry, State},
     spec::{HealthSpec, Isolation},
     supervisor::{Command, Commands},
     wire::{self, Era},

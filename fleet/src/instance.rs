@@ -15,11 +15,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     child::{CHILD_ENV, ChildConfig, LISTEN_FD},
-    listener::{self, GRACE},
-    local::Resident,
     memory::Memory,
-    registry::{Entry, Faults},
-    server,
+    serve::{
+        listener,
+        local::Resident,
+        registry::{Entry, Faults},
+        server,
+        socket::GRACE,
+    },
     spec::{Isolation, ServerSpec},
 };
 

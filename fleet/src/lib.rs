@@ -5,22 +5,16 @@
 //! embeds a fleet to measure) and the integration tests.
 
 pub mod admin;
-pub mod args;
 pub mod child;
 pub mod cli;
 pub mod fleet;
 pub mod gateway;
 pub mod health;
 pub mod instance;
-pub mod link;
-pub mod listener;
-pub mod local;
-pub mod loopback;
 pub mod memory;
 pub mod profile;
-pub mod registry;
 pub mod scale;
-pub mod server;
+pub mod serve;
 pub mod spec;
 pub mod supervisor;
 pub mod tools;
@@ -28,3 +22,6 @@ pub mod wire;
 
 pub use fleet::{Endpoint, Fleet, FleetOptions, StartError};
 pub use spec::{FleetSpec, GroupSpec, Isolation};
+
+// Old paths, kept until the public face is settled.
+pub use serve::{args, link, listener, local, loopback, registry, server};

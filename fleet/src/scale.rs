@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     health::{self, Prober},
     instance::Launcher,
-    registry::{Entry, Identity, Registry},
+    serve::registry::{Entry, Identity, Registry},
     spec::{GroupSpec, HealthSpec, Isolation},
     supervisor::{self, Commands, Keepers},
 };
@@ -211,7 +211,7 @@ impl Scaler {
                 };
                 let addr = SocketAddr::new(self.host, port);
                 let socket =
-                    crate::fleet::bind_server(addr).map_err(|source| ScaleError::Bind {
+                    crate::serve::socket::bind_server(addr).map_err(|source| ScaleError::Bind {
                         id: identity.id.clone(),
                         addr,
                         source,

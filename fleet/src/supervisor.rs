@@ -13,7 +13,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     instance::Launcher,
-    registry::{Entry, State},
+    serve::registry::{Entry, State},
 };
 
 /// What the admin API or the health monitor asks of a server's keeper.

@@ -19,7 +19,7 @@
 //!   changes, and comes back once healthy.
 //!
 //! - Servers that run in the gateway's own process (task mode) are called there
-//!   ([`crate::local`]): the same service, faults and sessions as over their sockets, without a
+//!   ([`crate::serve::local`]): the same service, faults and sessions as over their sockets, without a
 //!   second HTTP exchange per call; other servers over pooled HTTP/1.1 ([`upstream`]).
 //!
 //! Failures answer as MCP clients expect: an unknown server or a forged session id is a 404,
@@ -61,7 +61,7 @@ use self::{
     upstream::{Upstream, UpstreamError},
 };
 use crate::{
-    registry::{Entry, Registry, State as ServerState},
+    serve::registry::{Entry, Registry, State as ServerState},
     wire::{
         self, ACCEPT_JSON_OR_SSE, Era, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER,
         SESSION_HEADER,
@@ -80,7 +80,7 @@ pub struct Backend {
     /// Set when the server runs in this process (task mode): it is called in-process, without
     /// the loopback HTTP exchange, and is down while the slot is empty. `None`: over HTTP at
     /// `addr`.
-    pub local: Option<Arc<crate::local::Slot>>,
+    pub local: Option<Arc<crate::serve::local::Slot>>,
 }
 
 impl Backend {

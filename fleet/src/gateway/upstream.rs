@@ -28,7 +28,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::Backend;
-use crate::{
+use crate::serve::{
     link::{self, Miss},
     local::{CallError, Service, Slot},
 };
@@ -529,7 +529,7 @@ mod tests {
             }),
         );
         let stop = tokio_util::sync::CancellationToken::new();
-        let resident = crate::local::Resident::enter(slot.clone(), router, stop.clone());
+        let resident = crate::serve::local::Resident::enter(slot.clone(), router, stop.clone());
         let r = send().await.unwrap();
         assert_eq!(body(r).await, "{\"in\":\"process\"}");
 

@@ -139,7 +139,7 @@ pub struct Entry {
     carried_requests: AtomicU64,
     pub faults: watch::Sender<Faults>,
     /// The running instance's service, for callers in this process (task mode).
-    pub local: Arc<crate::local::Slot>,
+    pub local: Arc<crate::serve::local::Slot>,
     /// The newest [`Faults::revision`] the running instance has applied: a server process
     /// reads changes from a pipe, so a change is in force a moment after it is made.
     faults_applied: watch::Sender<u64>,
