@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    admin::FleetView,
+    control::admin::FleetView,
     fleet::{Fleet, FleetOptions},
     serve::registry::State,
     spec::{FleetSpec, Isolation},
@@ -144,7 +144,7 @@ pub struct ScaleArgs {
     /// The group to scale (as `fleet status` names it, e.g. `community`).
     pub group: String,
     /// Servers the group should have (0 empties it).
-    #[arg(value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::scale::MAX_GROUP_SIZE)))]
+    #[arg(value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::control::scale::MAX_GROUP_SIZE)))]
     pub count: u32,
     #[command(flatten)]
     pub admin: AdminArgs,
@@ -199,18 +199,6 @@ impl UpArgs {
         spec.validate()?;
         Ok(spec)
     }
-}
-
-/// Logs to stderr (`RUST_LOG` filters, `warn` by default), coloured only on a terminal. Shared by
-/// the `fleet` and `loadgen` binaries.
-pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -518,7 +506,7 @@ async fn scale(args: ScaleArgs) -> anyhow::Result<()> {
         .build()?;
     let resp = client
         .post(format!("{base}/groups/{}/scale", args.group))
-        .json(&crate::admin::ScaleRequest { count: args.count })
+        .json(&crate::control::admin::ScaleRequest { count: args.count })
         .send()
         .await
         .with_context(|| format!("no fleet answers at {base} (is `fleet up` running?)"))?;
@@ -531,7 +519,7 @@ async fn scale(args: ScaleArgs) -> anyhow::Result<()> {
         let why = body["error"].as_str().unwrap_or("no reason given");
         bail!("scaling {} to {} failed: {why}", args.group, args.count);
     }
-    let outcome: crate::scale::ScaleOutcome =
+    let outcome: crate::control::scale::ScaleOutcome =
         serde_json::from_value(body).context("the fleet's answer to a scale")?;
     let list = |ids: &[String]| match ids {
         [] => "none".to_string(),

@@ -12,19 +12,21 @@ use std::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    admin::{self, AdminState},
+    control::{
+        admin::{self, AdminState},
+        health::Prober,
+        instance::{ChildProgram, Launcher, ServerMemory},
+        scale::Scaler,
+        supervisor::{Commands, TaskGroup},
+    },
     gateway::{self, Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
-    health::Prober,
-    instance::{ChildProgram, Launcher, ServerMemory},
     memory::{Memory, MemoryHandle, Store, StoreOptions, remote},
-    scale::Scaler,
     serve::{
         listener,
         registry::{Identity, Registry},
         socket::bind_server,
     },
     spec::{FleetSpec, Isolation},
-    supervisor::{Commands, Keepers},
 };
 
 /// How long the gateway waits for a server's response headers.
@@ -96,8 +98,8 @@ pub struct Fleet {
     memory: Option<FleetMemory>,
     registry: Arc<Registry>,
     commands: Commands,
-    keepers: Arc<Keepers>,
-    monitors: Arc<Keepers>,
+    keepers: Arc<TaskGroup>,
+    monitors: Arc<TaskGroup>,
     scaler: Arc<Scaler>,
     admin_addr: Option<SocketAddr>,
     gateway_addr: Option<SocketAddr>,
@@ -196,11 +198,11 @@ impl Fleet {
             spec.groups.iter().map(|g| g.name.clone()).collect(),
         ));
         let commands = Commands::default();
-        let keepers = Arc::new(Keepers {
+        let keepers = Arc::new(TaskGroup {
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         });
-        let monitors = Arc::new(Keepers {
+        let monitors = Arc::new(TaskGroup {
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         });

@@ -4,19 +4,14 @@
 //! [`fleet::Fleet::start`] is the entry point shared by the `fleet` binary, `loadgen` (which
 //! embeds a fleet to measure) and the integration tests.
 
-pub mod admin;
-pub mod child;
 pub mod cli;
+pub mod control;
 pub mod fleet;
 pub mod gateway;
-pub mod health;
-pub mod instance;
 pub mod memory;
 pub mod profile;
-pub mod scale;
 pub mod serve;
 pub mod spec;
-pub mod supervisor;
 pub mod tools;
 pub mod wire;
 
@@ -24,4 +19,5 @@ pub use fleet::{Endpoint, Fleet, FleetOptions, StartError};
 pub use spec::{FleetSpec, GroupSpec, Isolation};
 
 // Old paths, kept until the public face is settled.
+pub use control::{admin, child, health, instance, scale, supervisor};
 pub use serve::{args, link, listener, local, loopback, registry, server};

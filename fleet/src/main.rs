@@ -24,7 +24,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    fleet::cli::init_logging();
+    fleet::control::logging::init_logging();
     let cli = fleet::cli::Cli::parse();
     tokio::runtime::Runtime::new()?.block_on(fleet::cli::run(cli))
 }

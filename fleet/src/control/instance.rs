@@ -14,7 +14,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    child::{CHILD_ENV, ChildConfig, LISTEN_FD},
+    control::child::{CHILD_ENV, ChildConfig, LISTEN_FD},
     memory::Memory,
     serve::{
         listener,
@@ -26,7 +26,7 @@ use crate::{
     spec::{Isolation, ServerSpec},
 };
 
-/// The program a process-mode server runs: a binary that calls [`crate::child::run_if_child`]
+/// The program a process-mode server runs: a binary that calls [`crate::control::child::run_if_child`]
 /// first thing in `main` (the `fleet` and `loadgen` binaries both do).
 #[derive(Debug, Clone)]
 pub struct ChildProgram {
@@ -211,7 +211,7 @@ async fn forward_faults(
             },
             line = acks.next_line(), if acks_open => match line {
                 Ok(Some(line)) => {
-                    if let Some(revision) = crate::child::parse_applied(&line) {
+                    if let Some(revision) = crate::control::child::parse_applied(&line) {
                         entry.faults_applied(revision);
                     }
                 }

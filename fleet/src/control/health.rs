@@ -9,9 +9,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    control::supervisor::{Command, Commands},
     serve::registry::{CounterSnapshot, Entry, State},
     spec::{HealthSpec, Isolation},
-    supervisor::{Command, Commands},
     wire::{self, Era},
 };
 

@@ -14,16 +14,16 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    control::supervisor::{Command, CommandError, Commands},
     serve::registry::{Registry, ServerView, State as ServerState},
     spec::Isolation,
-    supervisor::{Command, CommandError, Commands},
 };
 
 #[derive(Clone)]
 pub struct AdminState {
     pub registry: Arc<Registry>,
     pub commands: Commands,
-    pub scaler: Arc<crate::scale::Scaler>,
+    pub scaler: Arc<crate::control::scale::Scaler>,
     pub isolation: Isolation,
     /// Cancelled by `POST /shutdown`; whoever runs the fleet stops it then.
     pub shutdown: CancellationToken,
@@ -139,7 +139,7 @@ async fn scale(
     Path(group): Path<String>,
     Json(req): Json<ScaleRequest>,
 ) -> Response {
-    use crate::scale::ScaleError;
+    use crate::control::scale::ScaleError;
     match s.scaler.scale(&group, req.count).await {
         Ok(outcome) => Json(outcome).into_response(),
         Err(e) => {

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    instance::Launcher,
+    control::instance::Launcher,
     serve::registry::{Entry, State},
 };
 
@@ -172,14 +172,15 @@ pub(crate) async fn keep(
     entry.set_state(State::Stopped, "fleet shut down");
 }
 
-/// Handles to the running keepers, used to stop them all.
+/// A group of tasks stopped together (the keepers, or the health monitors): the tracker that
+/// waits for them and the token that tells them to stop.
 #[derive(Debug)]
-pub struct Keepers {
+pub struct TaskGroup {
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
 }
 
-impl Keepers {
+impl TaskGroup {
     /// Stops every server gracefully and waits until all have stopped.
     pub async fn stop(&self) {
         self.shutdown.cancel();
