@@ -9,7 +9,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     // A process-mode server child serves and exits here.
-    let result = match fleet::child::run_if_child() {
+    let result = match fleet::run_if_child() {
         Some(result) => result,
         None => run(),
     };
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    fleet::control::logging::init_logging();
+    fleet::init_logging();
     let cli = fleet::cli::Cli::parse();
     tokio::runtime::Runtime::new()?.block_on(fleet::cli::run(cli))
 }

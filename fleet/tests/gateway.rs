@@ -8,10 +8,9 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use fleet::{
-    Fleet, Isolation,
+    Counters, Fleet, Isolation,
     gateway::{Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
     listener,
-    registry::Counters,
 };
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::json;

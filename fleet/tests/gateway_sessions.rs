@@ -12,7 +12,7 @@ use std::{
 };
 
 use base64::Engine as _;
-use fleet::{Fleet, Isolation, admin::FleetView, gateway::BackendsView};
+use fleet::{Fleet, FleetView, Isolation, gateway::BackendsView};
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use fleet::{Fleet, FleetOptions, Isolation, admin::FleetView, registry::State};
+use fleet::{Fleet, FleetOptions, FleetView, Isolation, ServerState as State};
 use serde_json::json;
 
 async fn admin_view(fleet: &Fleet) -> FleetView {

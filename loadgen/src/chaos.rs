@@ -16,9 +16,8 @@ use std::{
 
 use anyhow::Context as _;
 use fleet::{
-    admin::{FleetView, HistoryView},
+    FleetView, HistoryView, ServerState,
     gateway::{BackendsView, balance::SplitMix64},
-    registry::State as ServerState,
 };
 use reqwest::Url;
 use tokio_util::sync::CancellationToken;
@@ -481,7 +480,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use fleet::registry::Transition;
+    use fleet::Transition;
 
     #[test]
     fn specs_parse_and_bad_ones_say_why() {

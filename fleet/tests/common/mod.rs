@@ -4,9 +4,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use fleet::{
-    Fleet, FleetOptions, FleetSpec, GroupSpec, Isolation, instance::ChildProgram, profile::Profile,
-};
+use fleet::{ChildProgram, Fleet, FleetOptions, FleetSpec, GroupSpec, Isolation, Profile};
 use rmcp::{
     ClientCacheConfig, ClientLifecycleMode, ServiceExt,
     model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion},
