@@ -27,7 +27,7 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::Backend;
+use super::backend::Backend;
 use crate::serve::{
     link::{self, Miss},
     local::{CallError, Service, Slot},
