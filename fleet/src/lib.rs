@@ -18,6 +18,8 @@ pub mod memory;
 mod profile;
 mod serve;
 mod spec;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tools;
 pub mod wire;
 
