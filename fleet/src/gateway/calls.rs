@@ -76,24 +76,26 @@ impl CallTable {
 mod tests {
     use super::*;
 
+    fn key(group: &str, method: &str, tool: &str) -> CallKey {
+        (group.into(), method.into(), tool.into())
+    }
+
+    /// One request of `tool` in `group`, answered (`ok`) or not.
+    fn count(table: &CallTable, group: &str, tool: &str, ok: bool) {
+        let stats = table.get(group, "tools/call", tool);
+        let counter = if ok { &stats.ok } else { &stats.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     #[test]
     fn the_same_series_is_one_entry() {
         let table = CallTable::default();
-        table
-            .get("community", "tools/call", "echo")
-            .ok
-            .fetch_add(1, Ordering::Relaxed);
-        table
-            .get("community", "tools/call", "echo")
-            .failed
-            .fetch_add(1, Ordering::Relaxed);
+        count(&table, "community", "echo", true);
+        count(&table, "community", "echo", false);
         let all = table.snapshot();
         assert_eq!(all.len(), 1);
-        let (key, _, ok, failed) = &all[0];
-        assert_eq!(
-            key,
-            &("community".into(), "tools/call".into(), "echo".into())
-        );
+        let (series, _, ok, failed) = &all[0];
+        assert_eq!(series, &key("community", "tools/call", "echo"));
         assert_eq!((*ok, *failed), (1, 1));
     }
 
@@ -103,24 +105,15 @@ mod tests {
         for i in 0..MAX_CALL_SERIES {
             table.get("g", "tools/call", &format!("t{i}"));
         }
-        table
-            .get("g", "tools/call", "one-too-many")
-            .ok
-            .fetch_add(1, Ordering::Relaxed);
-        table
-            .get("g", "tools/call", "and-another")
-            .ok
-            .fetch_add(1, Ordering::Relaxed);
+        count(&table, "g", "one-too-many", true);
+        count(&table, "g", "and-another", true);
         // A series already known still gets its own entry.
-        table
-            .get("g", "tools/call", "t0")
-            .ok
-            .fetch_add(1, Ordering::Relaxed);
+        count(&table, "g", "t0", true);
         let all = table.snapshot();
         assert_eq!(all.len(), MAX_CALL_SERIES + 1);
         let other = all
             .iter()
-            .find(|(k, ..)| k == &("other".into(), "other".into(), "other".into()))
+            .find(|(k, ..)| k == &key("other", "other", "other"))
             .unwrap();
         assert_eq!(other.2, 2);
         let t0 = all.iter().find(|(k, ..)| k.2 == "t0").unwrap();

@@ -2,7 +2,7 @@
 //! state, failures and latency, and the latency and outcomes of `/mcp` requests by group,
 //! method and tool. [`render_metrics`] is apart from the handler so tests can read it.
 
-use std::sync::atomic::Ordering;
+use std::{fmt::Write as _, sync::atomic::Ordering};
 
 use axum::{
     extract::State,
@@ -11,8 +11,9 @@ use axum::{
 };
 
 use super::{
-    balance::{self, FailureKind},
+    balance::{FailureKind, MemberStats},
     calls::CallKey,
+    group::Group,
     histogram,
     routing::Gateway,
 };
@@ -29,46 +30,55 @@ pub(super) async fn metrics(State(gw): State<Gateway>) -> Response {
         .into_response()
 }
 
-/// The metrics text (separate from the handler so tests can read it).
+/// The metrics text (separate from the handler so tests can read it): group counters, then
+/// each member's state, failures and latency, then `/mcp` requests by group, method and tool.
 pub fn render_metrics(gw: &Gateway) -> String {
-    use std::fmt::Write as _;
     let mut out = String::new();
-    let gauge = |out: &mut String, name: &str, help: &str, kind: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
-    gauge(
-        &mut out,
-        "mcpfleet_gateway_calls_total",
-        "tools/call requests routed to a group.",
-        "counter",
-    );
-    for (name, g) in gw.groups.iter() {
-        let _ = writeln!(
-            out,
-            "mcpfleet_gateway_calls_total{{group=\"{name}\"}} {}",
-            g.calls.load(Ordering::Relaxed)
-        );
-    }
-    gauge(
-        &mut out,
-        "mcpfleet_gateway_retries_total",
-        "Calls sent once more, to another member, after the first could not reach its server \
-         (or, for a read-only or idempotent tool, lost it mid-request).",
-        "counter",
-    );
-    for (name, g) in gw.groups.iter() {
-        let _ = writeln!(
-            out,
-            "mcpfleet_gateway_retries_total{{group=\"{name}\"}} {}",
-            g.retries.load(Ordering::Relaxed)
-        );
-    }
-    let members: Vec<(&String, balance::MemberStats)> = gw
+    group_counters(&mut out, gw);
+    let members: Vec<(&String, MemberStats)> = gw
         .groups
         .iter()
         .flat_map(|(name, g)| g.pool.snapshot().into_iter().map(move |m| (name, m)))
         .collect();
-    type Pick = fn(&balance::MemberStats) -> u64;
+    member_gauges(&mut out, &members);
+    member_failures(&mut out, &members);
+    member_latency(&mut out, &members);
+    requests(&mut out, gw);
+    out
+}
+
+/// The `# HELP` and `# TYPE` lines that open a metric.
+fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Each group's routed calls and resends.
+fn group_counters(out: &mut String, gw: &Gateway) {
+    type Pick = fn(&Group) -> u64;
+    let counters: [(&str, &str, Pick); 2] = [
+        (
+            "mcpfleet_gateway_calls_total",
+            "tools/call requests routed to a group.",
+            |g| g.calls.load(Ordering::Relaxed),
+        ),
+        (
+            "mcpfleet_gateway_retries_total",
+            "Calls sent once more, to another member, after the first could not reach its server \
+             (or, for a read-only or idempotent tool, lost it mid-request).",
+            |g| g.retries.load(Ordering::Relaxed),
+        ),
+    ];
+    for (metric, help, pick) in counters {
+        header(out, metric, help, "counter");
+        for (name, g) in gw.groups.iter() {
+            let _ = writeln!(out, "{metric}{{group=\"{name}\"}} {}", pick(g));
+        }
+    }
+}
+
+/// One number per pool member for each of the balancer's gauges and counters.
+fn member_gauges(out: &mut String, members: &[(&String, MemberStats)]) {
+    type Pick = fn(&MemberStats) -> u64;
     let series: [(&str, &str, &str, Pick); 6] = [
         (
             "mcpfleet_gateway_backend_outstanding",
@@ -108,8 +118,8 @@ pub fn render_metrics(gw: &Gateway) -> String {
         ),
     ];
     for (name, help, kind, pick) in series {
-        gauge(&mut out, name, help, kind);
-        for (group, m) in &members {
+        header(out, name, help, kind);
+        for (group, m) in members {
             let _ = writeln!(
                 out,
                 "{name}{{group=\"{group}\",backend=\"{}\"}} {}",
@@ -118,13 +128,17 @@ pub fn render_metrics(gw: &Gateway) -> String {
             );
         }
     }
-    gauge(
-        &mut out,
+}
+
+/// Each member's failed requests, by kind.
+fn member_failures(out: &mut String, members: &[(&String, MemberStats)]) {
+    header(
+        out,
         "mcpfleet_gateway_backend_failures_total",
         "Failed requests to the backend, by kind.",
         "counter",
     );
-    for (group, m) in &members {
+    for (group, m) in members {
         for kind in FailureKind::ALL {
             let _ = writeln!(
                 out,
@@ -135,15 +149,19 @@ pub fn render_metrics(gw: &Gateway) -> String {
             );
         }
     }
-    gauge(
-        &mut out,
+}
+
+/// Each member's latency histogram, as the gateway timed its answers.
+fn member_latency(out: &mut String, members: &[(&String, MemberStats)]) {
+    header(
+        out,
         "mcpfleet_gateway_backend_request_duration_seconds",
         "Latency of the requests each backend answered, as the gateway timed them.",
         "histogram",
     );
-    for (group, m) in &members {
+    for (group, m) in members {
         m.latency.render(
-            &mut out,
+            out,
             "mcpfleet_gateway_backend_request_duration_seconds",
             &format!(
                 "group=\"{}\",backend=\"{}\"",
@@ -152,9 +170,13 @@ pub fn render_metrics(gw: &Gateway) -> String {
             ),
         );
     }
+}
+
+/// `/mcp` requests by group, method and tool: their latency and outcomes.
+fn requests(out: &mut String, gw: &Gateway) {
     let calls = gw.calls.snapshot();
-    gauge(
-        &mut out,
+    header(
+        out,
         "mcpfleet_gateway_request_duration_seconds",
         "Latency of /mcp requests through the gateway by group, method and tool (group and \
          tool empty for methods the gateway answers itself).",
@@ -170,13 +192,13 @@ pub fn render_metrics(gw: &Gateway) -> String {
     };
     for (key, latency, _, _) in &calls {
         latency.render(
-            &mut out,
+            out,
             "mcpfleet_gateway_request_duration_seconds",
             &labels(key),
         );
     }
-    gauge(
-        &mut out,
+    header(
+        out,
         "mcpfleet_gateway_requests_total",
         "/mcp requests by group, method, tool and outcome (ok: a 2xx answer).",
         "counter",
@@ -192,7 +214,6 @@ pub fn render_metrics(gw: &Gateway) -> String {
             "mcpfleet_gateway_requests_total{{{l},outcome=\"failed\"}} {failed}"
         );
     }
-    out
 }
 
 #[cfg(test)]
