@@ -47,6 +47,17 @@ pub fn stateless_meta() -> Value {
     })
 }
 
+/// A 2026-07-28 request of `method` with JSON-RPC id `id` and no params but the `_meta`
+/// client context: what the health probe and the gateway send when they ask a server itself.
+pub fn stateless_request(id: u64, method: &str) -> Value {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": method,
+        "params": {"_meta": stateless_meta()},
+    })
+}
+
 /// The first JSON-RPC message of a response body, whether it is plain JSON or an SSE stream
 /// (`data:` lines; priming events without data are skipped).
 pub fn first_jsonrpc_message(body: &str) -> Option<Value> {
@@ -60,11 +71,29 @@ pub fn first_message<'a, T: serde::Deserialize<'a>>(body: &'a str) -> Option<T> 
     if trimmed.starts_with('{') {
         return serde_json::from_str(trimmed).ok();
     }
+    sse_data(body).find_map(|d| serde_json::from_str(d).ok())
+}
+
+/// The JSON-RPC message with id `id` in a response body, plain JSON or an SSE stream: the
+/// answer to a request, past any notifications a stream carries before it.
+pub fn message_with_id(body: &str, id: u64) -> Option<Value> {
+    let answers = |m: &Value| m.get("id").and_then(Value::as_u64) == Some(id);
+    let trimmed = body.trim_start();
+    if trimmed.starts_with('{') {
+        return serde_json::from_str(trimmed).ok().filter(answers);
+    }
+    sse_data(body)
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .find(answers)
+}
+
+/// The data of an SSE stream's events, one `data:` line each; priming events without data
+/// are skipped.
+fn sse_data(body: &str) -> impl Iterator<Item = &str> {
     body.lines()
         .filter_map(|l| l.strip_prefix("data:"))
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .find_map(|d| serde_json::from_str(d).ok())
 }
 
 #[cfg(test)]
@@ -89,5 +118,28 @@ mod tests {
         assert_eq!(first_jsonrpc_message(sse).unwrap()["id"], 2);
         assert!(first_jsonrpc_message("data: not json\n").is_none());
         assert!(first_jsonrpc_message("").is_none());
+    }
+
+    #[test]
+    fn finds_the_answer_by_id() {
+        let sse = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n\
+                   data: {\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}\n\n";
+        assert_eq!(message_with_id(sse, 4).unwrap()["id"], 4);
+        assert!(message_with_id(sse, 5).is_none());
+        assert_eq!(
+            message_with_id(r#"{"id":1,"result":{}}"#, 1).unwrap()["id"],
+            1
+        );
+        assert!(message_with_id(r#"{"id":2,"result":{}}"#, 1).is_none());
+        assert!(message_with_id("not json", 1).is_none());
+    }
+
+    #[test]
+    fn a_stateless_request_carries_the_client_context() {
+        let r = stateless_request(1, "tools/list");
+        assert_eq!(r["jsonrpc"], "2.0");
+        assert_eq!(r["id"], 1);
+        assert_eq!(r["method"], "tools/list");
+        assert_eq!(r["params"]["_meta"], stateless_meta());
     }
 }

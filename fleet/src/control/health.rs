@@ -29,6 +29,8 @@ const STARTUP_GRACE: Duration = Duration::from_secs(10);
 
 /// Protocol era the MCP probe speaks: the stateless era needs no session to clean up.
 pub const PROBE_ERA: Era = Era::Stateless;
+/// The JSON-RPC id of the probe's `tools/list`.
+const PROBE_ID: u64 = 1;
 
 /// Probes servers. Cheap to clone (one HTTP client without a connection pool, so the monitor
 /// never holds idle connections that would show in the servers' connection counts).
@@ -77,12 +79,7 @@ impl Prober {
 
     /// A stateless MCP `tools/list` round trip; succeeds when the answer lists at least one tool.
     pub async fn mcp(&self, port: u16) -> Result<usize, ProbeError> {
-        let body = serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/list",
-            "params": {"_meta": wire::stateless_meta()},
-        });
+        let body = wire::stateless_request(PROBE_ID, "tools/list");
         let resp = self
             .client
             .post(self.url(port, "/mcp"))
@@ -97,7 +94,7 @@ impl Prober {
             return Err(ProbeError::Status(resp.status()));
         }
         let text = resp.text().await?;
-        let message = wire::first_jsonrpc_message(&text)
+        let message = wire::message_with_id(&text, PROBE_ID)
             .ok_or_else(|| ProbeError::Mcp("no JSON-RPC message in the response".into()))?;
         let tools = message
             .pointer("/result/tools")

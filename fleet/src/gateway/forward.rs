@@ -14,7 +14,7 @@ use axum::{
     response::Response,
 };
 use http_body_util::BodyExt as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{
     balance::{FailureKind, Lease, Outcome},
@@ -25,6 +25,9 @@ use super::{
 use crate::wire::{
     self, ACCEPT_JSON_OR_SSE, Era, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER,
 };
+
+/// The JSON-RPC id of the `tools/list` the gateway sends a member itself.
+const TOOLS_LIST_ID: u64 = 1;
 
 /// A group's tools, asked of one of its members the first time.
 pub(super) async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<GroupTools>, String> {
@@ -38,16 +41,14 @@ pub(super) async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<Group
                     break;
                 };
                 tried.push(lease.id().to_string());
-                let body = json!({
-                    "jsonrpc": "2.0", "id": 1, "method": "tools/list",
-                    "params": {"_meta": wire::stateless_meta()},
-                });
+                let body = wire::stateless_request(TOOLS_LIST_ID, "tools/list");
                 let mut headers = stateless_headers("tools/list", None);
                 headers.insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
-                let Some((answer, _)) = exchange(gw, lease, &headers, body.to_string()).await
+                let Some((answer, _)) =
+                    exchange(gw, lease, &headers, body.to_string(), TOOLS_LIST_ID).await
                 else {
                     continue;
                 };
@@ -76,13 +77,14 @@ fn stateless_headers(method: &'static str, name: Option<&str>) -> HeaderMap {
     h
 }
 
-/// Sends a request the gateway composed to the lease's member and reads the whole JSON-RPC
-/// answer; `None` when that failed (the lease records why).
+/// Sends a request the gateway composed (JSON-RPC id `id`) to the lease's member and reads
+/// the whole answer; `None` when that failed (the lease records why).
 async fn exchange(
     gw: &Gateway,
     lease: Lease,
     headers: &HeaderMap,
     body: String,
+    id: u64,
 ) -> Option<(Value, StatusCode)> {
     let started = Instant::now();
     let backend = gw.backend(lease.id())?;
@@ -113,7 +115,7 @@ async fn exchange(
             return None;
         }
     };
-    match wire::first_jsonrpc_message(&text) {
+    match wire::message_with_id(&text, id) {
         Some(v) if !status.is_server_error() => {
             lease.finish(Outcome::Success, started.elapsed(), Instant::now());
             Some((v, status))
