@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     control::admin::FleetView,
     fleet::{Fleet, FleetOptions},
-    serve::registry::State,
+    serve::registry::ServerState,
     spec::{FleetSpec, Isolation},
 };
 
@@ -311,7 +311,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             .registry()
             .entries()
             .iter()
-            .filter(|e| e.state() != State::Healthy)
+            .filter(|e| e.state() != ServerState::Healthy)
             .take(10)
             .map(|e| {
                 let v = e.view();
@@ -458,7 +458,10 @@ pub fn render_status(view: &FleetView, all: bool) -> String {
             "{:<12} {:>7} {:>8} {:>9} {:>11} {:>6} {:>8}",
             g,
             members.len(),
-            members.iter().filter(|s| s.state == State::Healthy).count(),
+            members
+                .iter()
+                .filter(|s| s.state == ServerState::Healthy)
+                .count(),
             members.iter().map(|s| s.requests).sum::<u64>(),
             members.iter().map(|s| s.open_connections).sum::<u64>(),
             members.iter().map(|s| s.open_sessions).sum::<u64>(),
@@ -468,7 +471,7 @@ pub fn render_status(view: &FleetView, all: bool) -> String {
     let rows: Vec<_> = view
         .servers
         .iter()
-        .filter(|s| all || s.state != State::Healthy)
+        .filter(|s| all || s.state != ServerState::Healthy)
         .collect();
     if !rows.is_empty() {
         let _ = writeln!(out);

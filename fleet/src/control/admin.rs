@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     control::supervisor::{Command, CommandError, Commands},
-    serve::registry::{Registry, ServerView, State as ServerState},
+    serve::registry::{Registry, ServerState, ServerView},
     spec::Isolation,
 };
 

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     control::supervisor::{Command, Commands},
-    serve::registry::{CounterSnapshot, Entry, State},
+    serve::registry::{CounterSnapshot, Entry, ServerState},
     spec::{HealthSpec, Isolation},
     wire::{self, Era},
 };
@@ -126,12 +126,12 @@ pub(crate) async fn monitor(
         let state = entry.state();
         let failing = entry.lifecycle().health.consecutive_failures > 0;
         let wait = match state {
-            State::Starting | State::Restarting => STARTING_PROBE_EVERY,
+            ServerState::Starting | ServerState::Restarting => STARTING_PROBE_EVERY,
             _ if first_healthy => offset,
             _ if failing => RETRY_AFTER_FAILURE.min(spec.interval),
             _ => spec.interval,
         };
-        if !matches!(state, State::Starting | State::Restarting) {
+        if !matches!(state, ServerState::Starting | ServerState::Restarting) {
             first_healthy = false;
         }
         tokio::select! {
@@ -142,12 +142,12 @@ pub(crate) async fn monitor(
             () = entry.state_changed() => continue,
         }
         let state = entry.state();
-        if matches!(state, State::Restarting | State::Stopped) {
+        if matches!(state, ServerState::Restarting | ServerState::Stopped) {
             continue;
         }
         probes += 1;
-        let with_mcp =
-            state == State::Starting || probes.is_multiple_of(u64::from(spec.mcp_probe_every));
+        let with_mcp = state == ServerState::Starting
+            || probes.is_multiple_of(u64::from(spec.mcp_probe_every));
         let outcome = probe(&prober, entry.port, with_mcp).await;
         if entry.state() != state {
             // The instance changed under the probe (killed, restarted): its result is stale.
@@ -163,11 +163,11 @@ pub(crate) async fn monitor(
                     l.health.probes_ok += 1;
                     l.health.consecutive_failures = 0;
                 }
-                entry.set_state(State::Healthy, "probe succeeded");
+                entry.set_state(ServerState::Healthy, "probe succeeded");
             }
             Err(e) => {
                 // A server that is still starting is not failing, within a grace period.
-                if state == State::Starting
+                if state == ServerState::Starting
                     && entry.lifecycle().started_at.elapsed() < STARTUP_GRACE
                 {
                     continue;
@@ -181,9 +181,9 @@ pub(crate) async fn monitor(
                 };
                 // Ask once per incident: a second request could reach the keeper after it has
                 // already replaced the instance and kill the fresh one.
-                if failures >= spec.failures_to_unhealthy && state != State::Unhealthy {
+                if failures >= spec.failures_to_unhealthy && state != ServerState::Unhealthy {
                     let reason = format!("{failures} failed probes, last: {}", chain(&e));
-                    entry.set_state(State::Unhealthy, reason.clone());
+                    entry.set_state(ServerState::Unhealthy, reason.clone());
                     if commands
                         .send(&entry.identity.id, Command::Restart { reason })
                         .is_err()

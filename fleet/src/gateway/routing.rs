@@ -23,7 +23,7 @@ use super::{
     session::SessionKey,
     upstream::Upstream,
 };
-use crate::serve::registry::{Registry, State as ServerState};
+use crate::serve::registry::{Registry, ServerState};
 
 /// What every gateway request shares.
 #[derive(Debug, Clone)]
