@@ -1,3 +1,6 @@
+//! The `fleet` binary: a process-mode server child when started as one, else the command line
+//! ([`fleet::cli`]). Everything it does lives in the library.
+
 use std::process::ExitCode;
 
 use clap::Parser;
