@@ -131,7 +131,7 @@ impl Fleet {
     /// runtime. On error nothing is left running.
     pub async fn start(spec: FleetSpec, options: FleetOptions) -> Result<Self, StartError> {
         spec.validate()?;
-        crate::serve::registry::raise_fd_limit();
+        crate::serve::socket::raise_fd_limit();
         let child = match (spec.isolation, options.child) {
             (Isolation::Process, None) => {
                 Some(ChildProgram::current_exe().map_err(StartError::ChildProgram)?)

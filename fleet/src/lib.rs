@@ -34,6 +34,7 @@ pub use fleet::{Endpoint, Fleet, FleetOptions, StartError};
 pub use profile::Profile;
 pub use serve::{
     link, listener,
-    registry::{Counters, ServerState, Transition, raise_fd_limit},
+    registry::{Counters, ServerState, Transition},
+    socket::raise_fd_limit,
 };
 pub use spec::{FleetSpec, GroupSpec, Isolation};

@@ -420,15 +420,3 @@ impl Registry {
         self.started.map_or(Duration::ZERO, |s| s.elapsed())
     }
 }
-
-/// Raises the soft open-file limit to the hard limit: 500 listeners plus 1000+ client
-/// connections need more than the usual 1024 descriptors.
-pub fn raise_fd_limit() -> u64 {
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!("could not raise the open-file limit: {e}");
-            0
-        }
-    }
-}

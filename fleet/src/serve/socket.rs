@@ -2,7 +2,7 @@
 //! restarted server gets its port back at once) and how long a graceful stop lets the requests
 //! in flight on it finish. The fleet binds every port before anything starts; the scaler binds
 //! the ports of servers it adds; the accept loop, the in-process path and the instances all
-//! honour the same grace.
+//! honour the same grace. Binding hundreds of them needs the open-file limit raised first.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -24,4 +24,16 @@ pub fn bind_server(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)?.into_std()
+}
+
+/// Raises the soft open-file limit to the hard limit: 500 listeners plus 1000+ client
+/// connections need more than the usual 1024 descriptors.
+pub fn raise_fd_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!("could not raise the open-file limit: {e}");
+            0
+        }
+    }
 }
