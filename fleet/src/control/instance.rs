@@ -256,8 +256,7 @@ impl Instance {
                 forwarder,
             } => {
                 forwarder.abort();
-                let _ = child.start_kill();
-                let _ = child.wait().await;
+                kill_now(&mut child).await;
             }
         }
     }
@@ -277,10 +276,15 @@ impl Instance {
                 let _ = forwarder.await;
                 let grace = GRACE + std::time::Duration::from_secs(1);
                 if tokio::time::timeout(grace, child.wait()).await.is_err() {
-                    let _ = child.start_kill();
-                    let _ = child.wait().await;
+                    kill_now(&mut child).await;
                 }
             }
         }
     }
+}
+
+/// SIGKILL to a server process, then reaps it.
+async fn kill_now(child: &mut Child) {
+    let _ = child.start_kill();
+    let _ = child.wait().await;
 }
