@@ -126,6 +126,100 @@ fn bind(addr: SocketAddr, what: impl Fn() -> String) -> Result<std::net::TcpList
     })
 }
 
+/// A listening socket for every server of the spec, with its identity and the port it got
+/// (the one asked for, or an ephemeral one).
+fn bind_servers(
+    spec: &FleetSpec,
+) -> Result<Vec<(Identity, u16, std::net::TcpListener)>, StartError> {
+    let mut sockets = Vec::with_capacity(spec.server_count());
+    for group in &spec.groups {
+        for i in 0..group.count {
+            let port = if group.first_port == 0 {
+                0
+            } else {
+                group.first_port + i as u16
+            };
+            let identity = Identity::new(&group.name, group.profile, i);
+            let socket = bind(SocketAddr::new(spec.host, port), || {
+                format!("server {}", identity.id)
+            })?;
+            let port = socket
+                .local_addr()
+                .map_err(|source| StartError::Bind {
+                    addr: SocketAddr::new(spec.host, port),
+                    what: identity.id.clone(),
+                    source,
+                })?
+                .port();
+            sockets.push((identity, port, socket));
+        }
+    }
+    Ok(sockets)
+}
+
+/// Serves the admin API on its bound socket until `stop`.
+fn serve_admin(
+    spec: &FleetSpec,
+    socket: std::net::TcpListener,
+    state: AdminState,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<(), StartError> {
+    let listener =
+        tokio::net::TcpListener::from_std(socket).map_err(|source| StartError::Bind {
+            addr: SocketAddr::new(spec.host, spec.admin_port),
+            what: "admin API".into(),
+            source,
+        })?;
+    tracker.spawn(listener::serve(
+        listener,
+        admin::app(state),
+        Arc::default(),
+        stop.clone(),
+    ));
+    Ok(())
+}
+
+/// Serves the gateway on its bound socket until `stop`, its pools following the registry.
+fn serve_gateway(
+    spec: &FleetSpec,
+    socket: std::net::TcpListener,
+    registry: &Arc<Registry>,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<(), StartError> {
+    let directory = Directory::new(
+        registry
+            .entries()
+            .iter()
+            .map(|e| Backend::of(e, spec.host, spec.gateway_calls_in_process())),
+    );
+    let key = SessionKey::random().map_err(StartError::SessionKey)?;
+    let gateway = Gateway::new(directory, Upstream::new(GATEWAY_UPSTREAM_TIMEOUT), key);
+    tracker.spawn(gateway::follow_registry(
+        gateway.clone(),
+        registry.clone(),
+        spec.host,
+        spec.gateway_calls_in_process(),
+        stop.clone(),
+    ));
+    let served = listener::serve_on_threads(
+        socket,
+        "gateway",
+        spec.gateway_threads(),
+        gateway.router(),
+        Arc::default(),
+        stop.clone(),
+    )
+    .map_err(|source| StartError::Bind {
+        addr: SocketAddr::new(spec.host, spec.gateway_port),
+        what: "gateway".into(),
+        source,
+    })?;
+    tracker.spawn(served);
+    Ok(())
+}
+
 impl Fleet {
     /// Validates the spec, binds every port and starts everything. Must run inside a tokio
     /// runtime. On error nothing is left running.
@@ -139,44 +233,23 @@ impl Fleet {
             (_, child) => child,
         };
         // Bind everything before starting anything.
-        let mut sockets = Vec::with_capacity(spec.server_count());
-        for group in &spec.groups {
-            for i in 0..group.count {
-                let port = if group.first_port == 0 {
-                    0
-                } else {
-                    group.first_port + i as u16
-                };
-                let identity = Identity::new(&group.name, group.profile, i);
-                let socket = bind(SocketAddr::new(spec.host, port), || {
-                    format!("server {}", identity.id)
-                })?;
-                let port = socket
-                    .local_addr()
-                    .map_err(|source| StartError::Bind {
-                        addr: SocketAddr::new(spec.host, port),
-                        what: identity.id.clone(),
-                        source,
-                    })?
-                    .port();
-                sockets.push((identity, port, socket));
-            }
-        }
-        let admin_socket = if options.admin {
-            let socket = bind(SocketAddr::new(spec.host, spec.admin_port), || {
-                "admin API".to_string()
-            })?;
-            Some(socket)
-        } else {
-            None
-        };
-        let gateway_socket = if options.gateway {
-            Some(bind(SocketAddr::new(spec.host, spec.gateway_port), || {
-                "gateway".to_string()
-            })?)
-        } else {
-            None
-        };
+        let sockets = bind_servers(&spec)?;
+        let admin_socket = options
+            .admin
+            .then(|| {
+                bind(SocketAddr::new(spec.host, spec.admin_port), || {
+                    "admin API".to_string()
+                })
+            })
+            .transpose()?;
+        let gateway_socket = options
+            .gateway
+            .then(|| {
+                bind(SocketAddr::new(spec.host, spec.gateway_port), || {
+                    "gateway".to_string()
+                })
+            })
+            .transpose()?;
         let prober = Prober::new(spec.host, spec.health.timeout)?;
         let memory = match options.memory_repo {
             Some(path) => Some(open_memory(path, spec.isolation).await?),
@@ -198,14 +271,8 @@ impl Fleet {
             spec.groups.iter().map(|g| g.name.clone()).collect(),
         ));
         let commands = Commands::default();
-        let keepers = Arc::new(TaskGroup {
-            tracker: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
-        });
-        let monitors = Arc::new(TaskGroup {
-            tracker: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
-        });
+        let keepers = Arc::new(TaskGroup::default());
+        let monitors = Arc::new(TaskGroup::default());
         let scaler = Arc::new(Scaler::new(
             spec.host,
             spec.groups.clone(),
@@ -233,51 +300,12 @@ impl Fleet {
                 isolation: spec.isolation,
                 shutdown: shutdown_requested.clone(),
             };
-            let listener =
-                tokio::net::TcpListener::from_std(socket).map_err(|source| StartError::Bind {
-                    addr: SocketAddr::new(spec.host, spec.admin_port),
-                    what: "admin API".into(),
-                    source,
-                })?;
-            admin_tracker.spawn(listener::serve(
-                listener,
-                admin::app(state),
-                Arc::default(),
-                admin_stop.clone(),
-            ));
+            serve_admin(&spec, socket, state, &admin_tracker, &admin_stop)?;
         }
         let mut gateway_addr = None;
         if let Some(socket) = gateway_socket {
             gateway_addr = socket.local_addr().ok();
-            let directory = Directory::new(
-                registry
-                    .entries()
-                    .iter()
-                    .map(|e| Backend::of(e, spec.host, spec.gateway_calls_in_process())),
-            );
-            let key = SessionKey::random().map_err(StartError::SessionKey)?;
-            let gateway = Gateway::new(directory, Upstream::new(GATEWAY_UPSTREAM_TIMEOUT), key);
-            admin_tracker.spawn(gateway::follow_registry(
-                gateway.clone(),
-                registry.clone(),
-                spec.host,
-                spec.gateway_calls_in_process(),
-                admin_stop.clone(),
-            ));
-            let served = listener::serve_on_threads(
-                socket,
-                "gateway",
-                spec.gateway_threads(),
-                gateway.router(),
-                Arc::default(),
-                admin_stop.clone(),
-            )
-            .map_err(|source| StartError::Bind {
-                addr: SocketAddr::new(spec.host, spec.gateway_port),
-                what: "gateway".into(),
-                source,
-            })?;
-            admin_tracker.spawn(served);
+            serve_gateway(&spec, socket, &registry, &admin_tracker, &admin_stop)?;
         }
         Ok(Self {
             spec,

@@ -174,7 +174,7 @@ pub(crate) async fn keep(
 
 /// A group of tasks stopped together (the keepers, or the health monitors): the tracker that
 /// waits for them and the token that tells them to stop.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct TaskGroup {
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
