@@ -20,7 +20,7 @@
 //!   changes, and comes back once healthy.
 //!
 //! - Servers that run in the gateway's own process (task mode) are called there
-//!   ([`crate::serve::local`]): the same service, faults and sessions as over their sockets, without a
+//!   (`serve::local`): the same service, faults and sessions as over their sockets, without a
 //!   second HTTP exchange per call; other servers over pooled HTTP/1.1 ([`upstream`]).
 //!
 //! Failures answer as MCP clients expect: an unknown server or a forged session id is a 404,

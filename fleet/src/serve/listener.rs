@@ -88,7 +88,7 @@ impl Incoming {
 }
 
 /// Accepts connections until `stop` is cancelled, then lets in-flight requests finish (up to
-/// [`GRACE`]). Dropping the returned future instead (task abort) drops every connection at once,
+/// `GRACE`). Dropping the returned future instead (task abort) drops every connection at once,
 /// which is how a "kill" fault is modelled in task mode.
 pub async fn serve(
     listener: TcpListener,
