@@ -11,7 +11,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use axum::{Json, Router, routing::post};
 use clap::Parser;
-use fleet::{Fleet, FleetOptions, FleetSpec, GroupSpec, profile::Profile};
+use fleet::{Fleet, FleetOptions, FleetSpec, GroupSpec, Profile};
 
 /// The same allocator as the `fleet` and `loadgen` binaries, so both servers are measured as
 /// they are shipped.

@@ -30,7 +30,7 @@ struct Args {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    if let Some(r) = fleet::child::run_if_child() {
+    if let Some(r) = fleet::run_if_child() {
         return r;
     }
     let args = Args::parse();

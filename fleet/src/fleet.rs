@@ -9,24 +9,26 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::net::TcpSocket;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    admin::{self, AdminState},
+    control::{
+        admin::{self, AdminState},
+        health::Prober,
+        instance::{ChildProgram, Launcher, ServerMemory},
+        scale::Scaler,
+        supervisor::{Commands, TaskGroup},
+    },
     gateway::{self, Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
-    health::Prober,
-    instance::{ChildProgram, Launcher, ServerMemory},
-    listener,
     memory::{Memory, MemoryHandle, Store, StoreOptions, remote},
-    registry::{Identity, Registry},
-    scale::Scaler,
+    serve::{
+        listener,
+        registry::{Identity, Registry},
+        socket::bind_server,
+    },
     spec::{FleetSpec, Isolation},
-    supervisor::{Commands, Keepers},
 };
 
-/// Backlog of every listening socket: connection storms of 1000+ clients must not be dropped.
-const BACKLOG: u32 = 1024;
 /// How long the gateway waits for a server's response headers.
 const GATEWAY_UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -96,8 +98,8 @@ pub struct Fleet {
     memory: Option<FleetMemory>,
     registry: Arc<Registry>,
     commands: Commands,
-    keepers: Arc<Keepers>,
-    monitors: Arc<Keepers>,
+    keepers: Arc<TaskGroup>,
+    monitors: Arc<TaskGroup>,
     scaler: Arc<Scaler>,
     admin_addr: Option<SocketAddr>,
     gateway_addr: Option<SocketAddr>,
@@ -124,16 +126,98 @@ fn bind(addr: SocketAddr, what: impl Fn() -> String) -> Result<std::net::TcpList
     })
 }
 
-/// A listening socket with the fleet's backlog, handed to a server's instances.
-pub(crate) fn bind_server(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }?;
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(BACKLOG)?.into_std()
+/// A listening socket for every server of the spec, with its identity and the port it got
+/// (the one asked for, or an ephemeral one).
+fn bind_servers(
+    spec: &FleetSpec,
+) -> Result<Vec<(Identity, u16, std::net::TcpListener)>, StartError> {
+    let mut sockets = Vec::with_capacity(spec.server_count());
+    for group in &spec.groups {
+        for i in 0..group.count {
+            let port = if group.first_port == 0 {
+                0
+            } else {
+                group.first_port + i as u16
+            };
+            let identity = Identity::new(&group.name, group.profile, i);
+            let socket = bind(SocketAddr::new(spec.host, port), || {
+                format!("server {}", identity.id)
+            })?;
+            let port = socket
+                .local_addr()
+                .map_err(|source| StartError::Bind {
+                    addr: SocketAddr::new(spec.host, port),
+                    what: identity.id.clone(),
+                    source,
+                })?
+                .port();
+            sockets.push((identity, port, socket));
+        }
+    }
+    Ok(sockets)
+}
+
+/// Serves the admin API on its bound socket until `stop`.
+fn serve_admin(
+    spec: &FleetSpec,
+    socket: std::net::TcpListener,
+    state: AdminState,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<(), StartError> {
+    let listener =
+        tokio::net::TcpListener::from_std(socket).map_err(|source| StartError::Bind {
+            addr: SocketAddr::new(spec.host, spec.admin_port),
+            what: "admin API".into(),
+            source,
+        })?;
+    tracker.spawn(listener::serve(
+        listener,
+        admin::app(state),
+        Arc::default(),
+        stop.clone(),
+    ));
+    Ok(())
+}
+
+/// Serves the gateway on its bound socket until `stop`, its pools following the registry.
+fn serve_gateway(
+    spec: &FleetSpec,
+    socket: std::net::TcpListener,
+    registry: &Arc<Registry>,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<(), StartError> {
+    let directory = Directory::new(
+        registry
+            .entries()
+            .iter()
+            .map(|e| Backend::of(e, spec.host, spec.gateway_calls_in_process())),
+    );
+    let key = SessionKey::random().map_err(StartError::SessionKey)?;
+    let gateway = Gateway::new(directory, Upstream::new(GATEWAY_UPSTREAM_TIMEOUT), key);
+    tracker.spawn(gateway::follow_registry(
+        gateway.clone(),
+        registry.clone(),
+        spec.host,
+        spec.gateway_calls_in_process(),
+        stop.clone(),
+    ));
+    let served = listener::serve_on_threads(
+        socket,
+        "gateway",
+        spec.gateway_threads(),
+        gateway.router(),
+        Arc::default(),
+        stop.clone(),
+    )
+    .map_err(|source| StartError::Bind {
+        addr: SocketAddr::new(spec.host, spec.gateway_port),
+        what: "gateway".into(),
+        source,
+    })?;
+    tracker.spawn(served);
+    Ok(())
 }
 
 impl Fleet {
@@ -141,7 +225,7 @@ impl Fleet {
     /// runtime. On error nothing is left running.
     pub async fn start(spec: FleetSpec, options: FleetOptions) -> Result<Self, StartError> {
         spec.validate()?;
-        crate::registry::raise_fd_limit();
+        crate::serve::socket::raise_fd_limit();
         let child = match (spec.isolation, options.child) {
             (Isolation::Process, None) => {
                 Some(ChildProgram::current_exe().map_err(StartError::ChildProgram)?)
@@ -149,44 +233,23 @@ impl Fleet {
             (_, child) => child,
         };
         // Bind everything before starting anything.
-        let mut sockets = Vec::with_capacity(spec.server_count());
-        for group in &spec.groups {
-            for i in 0..group.count {
-                let port = if group.first_port == 0 {
-                    0
-                } else {
-                    group.first_port + i as u16
-                };
-                let identity = Identity::new(&group.name, group.profile, i);
-                let socket = bind(SocketAddr::new(spec.host, port), || {
-                    format!("server {}", identity.id)
-                })?;
-                let port = socket
-                    .local_addr()
-                    .map_err(|source| StartError::Bind {
-                        addr: SocketAddr::new(spec.host, port),
-                        what: identity.id.clone(),
-                        source,
-                    })?
-                    .port();
-                sockets.push((identity, port, socket));
-            }
-        }
-        let admin_socket = if options.admin {
-            let socket = bind(SocketAddr::new(spec.host, spec.admin_port), || {
-                "admin API".to_string()
-            })?;
-            Some(socket)
-        } else {
-            None
-        };
-        let gateway_socket = if options.gateway {
-            Some(bind(SocketAddr::new(spec.host, spec.gateway_port), || {
-                "gateway".to_string()
-            })?)
-        } else {
-            None
-        };
+        let sockets = bind_servers(&spec)?;
+        let admin_socket = options
+            .admin
+            .then(|| {
+                bind(SocketAddr::new(spec.host, spec.admin_port), || {
+                    "admin API".to_string()
+                })
+            })
+            .transpose()?;
+        let gateway_socket = options
+            .gateway
+            .then(|| {
+                bind(SocketAddr::new(spec.host, spec.gateway_port), || {
+                    "gateway".to_string()
+                })
+            })
+            .transpose()?;
         let prober = Prober::new(spec.host, spec.health.timeout)?;
         let memory = match options.memory_repo {
             Some(path) => Some(open_memory(path, spec.isolation).await?),
@@ -208,14 +271,8 @@ impl Fleet {
             spec.groups.iter().map(|g| g.name.clone()).collect(),
         ));
         let commands = Commands::default();
-        let keepers = Arc::new(Keepers {
-            tracker: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
-        });
-        let monitors = Arc::new(Keepers {
-            tracker: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
-        });
+        let keepers = Arc::new(TaskGroup::default());
+        let monitors = Arc::new(TaskGroup::default());
         let scaler = Arc::new(Scaler::new(
             spec.host,
             spec.groups.clone(),
@@ -243,51 +300,12 @@ impl Fleet {
                 isolation: spec.isolation,
                 shutdown: shutdown_requested.clone(),
             };
-            let listener =
-                tokio::net::TcpListener::from_std(socket).map_err(|source| StartError::Bind {
-                    addr: SocketAddr::new(spec.host, spec.admin_port),
-                    what: "admin API".into(),
-                    source,
-                })?;
-            admin_tracker.spawn(listener::serve(
-                listener,
-                admin::app(state),
-                Arc::default(),
-                admin_stop.clone(),
-            ));
+            serve_admin(&spec, socket, state, &admin_tracker, &admin_stop)?;
         }
         let mut gateway_addr = None;
         if let Some(socket) = gateway_socket {
             gateway_addr = socket.local_addr().ok();
-            let directory = Directory::new(
-                registry
-                    .entries()
-                    .iter()
-                    .map(|e| Backend::of(e, spec.host, spec.gateway_calls_in_process())),
-            );
-            let key = SessionKey::random().map_err(StartError::SessionKey)?;
-            let gateway = Gateway::new(directory, Upstream::new(GATEWAY_UPSTREAM_TIMEOUT), key);
-            admin_tracker.spawn(gateway::follow_registry(
-                gateway.clone(),
-                registry.clone(),
-                spec.host,
-                spec.gateway_calls_in_process(),
-                admin_stop.clone(),
-            ));
-            let served = listener::serve_on_threads(
-                socket,
-                "gateway",
-                spec.gateway_threads(),
-                gateway.router(),
-                Arc::default(),
-                admin_stop.clone(),
-            )
-            .map_err(|source| StartError::Bind {
-                addr: SocketAddr::new(spec.host, spec.gateway_port),
-                what: "gateway".into(),
-                source,
-            })?;
-            admin_tracker.spawn(served);
+            serve_gateway(&spec, socket, &registry, &admin_tracker, &admin_stop)?;
         }
         Ok(Self {
             spec,

@@ -1,29 +1,40 @@
 //! The reference fleet: real rmcp MCP servers in two profiles, a supervisor that keeps them
 //! running (in one process or one process each), a health monitor and an admin API.
 //!
-//! [`fleet::Fleet::start`] is the entry point shared by the `fleet` binary, `loadgen` (which
-//! embeds a fleet to measure) and the integration tests.
+//! [`Fleet::start`] is the entry point shared by the `fleet` binary, `loadgen` (which embeds a
+//! fleet to measure) and the integration tests.
+//!
+//! The layout follows the architecture: [`wire`] is the MCP vocabulary every side speaks;
+//! `serve` is one server's data plane; `control` keeps servers alive (admin -> scale -> health
+//! -> supervisor -> instance -> child); [`gateway`] is the one endpoint in front of the fleet;
+//! [`memory`] and [`tools`] are what the servers offer; `fleet` and [`cli`] assemble it all.
+//! Public are only the modules other crates use, and the items below.
 
-pub mod admin;
-pub mod args;
-pub mod child;
 pub mod cli;
-pub mod fleet;
+mod control;
+mod fleet;
 pub mod gateway;
-pub mod health;
-pub mod instance;
-pub mod link;
-pub mod listener;
-pub mod local;
-pub mod loopback;
 pub mod memory;
-pub mod profile;
-pub mod registry;
-pub mod scale;
-pub mod server;
-pub mod spec;
-pub mod supervisor;
+mod profile;
+mod serve;
+mod spec;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tools;
+pub mod wire;
 
+pub use control::{
+    admin::{FleetView, HistoryView},
+    child::run_if_child,
+    instance::ChildProgram,
+    logging::init_logging,
+    scale::ScaleOutcome,
+};
 pub use fleet::{Endpoint, Fleet, FleetOptions, StartError};
+pub use profile::Profile;
+pub use serve::{
+    link, listener,
+    registry::{Counters, ServerState, Transition},
+    socket::raise_fd_limit,
+};
 pub use spec::{FleetSpec, GroupSpec, Isolation};

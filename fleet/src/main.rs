@@ -1,3 +1,6 @@
+//! The `fleet` binary: a process-mode server child when started as one, else the command line
+//! ([`fleet::cli`]). Everything it does lives in the library.
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,7 +12,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     // A process-mode server child serves and exits here.
-    let result = match fleet::child::run_if_child() {
+    let result = match fleet::run_if_child() {
         Some(result) => result,
         None => run(),
     };
@@ -24,7 +27,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    fleet::cli::init_logging();
+    fleet::init_logging();
     let cli = fleet::cli::Cli::parse();
     tokio::runtime::Runtime::new()?.block_on(fleet::cli::run(cli))
 }

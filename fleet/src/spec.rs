@@ -345,8 +345,9 @@ impl FleetSpec {
     }
 }
 
-/// Durations in TOML as whole milliseconds (`interval = 1000`), the unit people tune them in.
-mod millis {
+/// Durations in TOML and JSON as whole milliseconds (`interval = 1000`), the unit people tune
+/// them in. The one serde helper for millisecond durations in the crate (`crate::spec::millis`).
+pub(crate) mod millis {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use fleet::{Isolation, admin::FleetView, gateway::BackendsView, scale::ScaleOutcome};
+use fleet::{FleetView, Isolation, ScaleOutcome, gateway::BackendsView};
 use serde_json::json;
 
 async fn community(admin: &str, gateway: &str) -> (Vec<String>, Vec<(String, bool)>) {

@@ -8,10 +8,9 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use fleet::{
-    Fleet, Isolation,
+    Counters, Fleet, Isolation,
     gateway::{Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
     listener,
-    registry::Counters,
 };
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::json;
@@ -217,13 +216,13 @@ async fn federated_tools_and_failover_when_a_replica_dies() {
         .header("mcp-name", "community__echo")
         .body(format!(
             r#"{{"params":{{"arguments":{{"text":"community__echo"}},"_meta":{},"name":"community__echo"}},"method":"tools/call","id":"x-1","jsonrpc":"2.0"}}"#,
-            fleet::server::stateless_meta()
+            fleet::wire::stateless_meta()
         ))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let body = fleet::server::first_jsonrpc_message(&resp.text().await.unwrap()).unwrap();
+    let body = fleet::wire::first_jsonrpc_message(&resp.text().await.unwrap()).unwrap();
     assert_eq!(body["id"], "x-1");
     assert_eq!(
         body["result"]["structuredContent"]["text"], "community__echo",

@@ -12,7 +12,7 @@ use std::{
 };
 
 use base64::Engine as _;
-use fleet::{Fleet, Isolation, admin::FleetView, gateway::BackendsView};
+use fleet::{Fleet, FleetView, Isolation, gateway::BackendsView};
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::{Value, json};
 
@@ -44,7 +44,7 @@ async fn post_session(
         .get("mcp-session-id")
         .map(|v| v.to_str().unwrap().to_string());
     let text = resp.text().await.unwrap();
-    (status, sid, fleet::server::first_jsonrpc_message(&text))
+    (status, sid, fleet::wire::first_jsonrpc_message(&text))
 }
 
 fn initialize() -> Value {

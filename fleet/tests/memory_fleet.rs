@@ -464,13 +464,13 @@ async fn kill_9_of_the_owner_mid_storm_loses_no_acknowledged_write() {
                     .json(&json!({"jsonrpc": "2.0", "id": j, "method": "tools/call", "params": {
                         "name": "create_entities",
                         "arguments": {"entities": [{"name": name, "entityType": "storm", "observations": ["o"]}]},
-                        "_meta": fleet::server::stateless_meta(),
+                        "_meta": fleet::wire::stateless_meta(),
                     }}))
                     .send()
                     .await;
                 let Ok(resp) = sent else { return };
                 let Ok(text) = resp.text().await else { return };
-                match fleet::server::first_jsonrpc_message(&text) {
+                match fleet::wire::first_jsonrpc_message(&text) {
                     Some(m) if m["result"]["structuredContent"]["version"].is_u64() => {
                         acked.lock().unwrap().insert(name);
                     }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use fleet::{Fleet, FleetOptions, Isolation, admin::FleetView, registry::State};
+use fleet::{Fleet, FleetOptions, FleetView, Isolation, ServerState};
 use serde_json::json;
 
 async fn admin_view(fleet: &Fleet) -> FleetView {
@@ -56,7 +56,7 @@ async fn kill_and_recover(isolation: Isolation) {
     );
     let recovered = common::eventually(Duration::from_secs(10), || {
         let v = entry.view();
-        v.restarts >= 1 && v.state == State::Healthy
+        v.restarts >= 1 && v.state == ServerState::Healthy
     })
     .await;
     assert!(
@@ -112,7 +112,7 @@ async fn process_mode_external_sigkill_is_recovered() {
     assert!(status.success());
     let recovered = common::eventually(Duration::from_secs(10), || {
         let v = entry.view();
-        v.restarts >= 1 && v.state == State::Healthy && v.pid != Some(pid)
+        v.restarts >= 1 && v.state == ServerState::Healthy && v.pid != Some(pid)
     })
     .await;
     assert!(recovered, "{:?}", entry.view());
@@ -161,13 +161,13 @@ async fn pause_latency_resume(isolation: Isolation) {
     );
     let replaced = common::eventually(Duration::from_secs(10), || {
         let v = entry.view();
-        v.restarts >= 1 && v.state == State::Healthy && !v.faults.paused && v.faults_applied
+        v.restarts >= 1 && v.state == ServerState::Healthy && !v.faults.paused && v.faults_applied
     })
     .await;
     assert!(replaced, "hung server is replaced: {:?}", entry.view());
     let history = entry.lifecycle().health.transitions.clone();
     assert!(
-        history.iter().any(|t| t.state == State::Unhealthy),
+        history.iter().any(|t| t.state == ServerState::Unhealthy),
         "{history:?}"
     );
     assert!(entry.view().probes_failed >= 3);
@@ -312,7 +312,7 @@ async fn shutdown_through_admin_api_and_clean_stop() {
         registry
             .entries()
             .iter()
-            .all(|e| e.state() == State::Stopped)
+            .all(|e| e.state() == ServerState::Stopped)
     );
     for pid in pids {
         assert!(

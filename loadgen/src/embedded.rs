@@ -233,7 +233,7 @@ impl Embedded {
         let Some(addr) = self.fleet.gateway_addr() else {
             return Ok(None);
         };
-        let groups: Vec<(String, fleet::profile::Profile, u32)> = self
+        let groups: Vec<(String, fleet::Profile, u32)> = self
             .fleet
             .spec()
             .groups

@@ -76,7 +76,7 @@ pub async fn run(args: Args, stop: CancellationToken) -> anyhow::Result<RunOutco
              faults through: add --admin URL (e.g. http://127.0.0.1:7900 of `fleet up`)"
         );
     }
-    let fd_limit = fleet::registry::raise_fd_limit();
+    let fd_limit = fleet::raise_fd_limit();
     let run =
         assemble::measure_and_judge(&args, &claims, started_at, fd_limit, &dir, &stop).await?;
     let (run_file, report) = output::write(&dir, &run)?;

@@ -13,7 +13,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     // A process-mode fleet child serves and exits here.
-    let result = match fleet::child::run_if_child() {
+    let result = match fleet::run_if_child() {
         Some(result) => result.map(|()| None),
         None => run(),
     };
@@ -50,7 +50,7 @@ fn exit_status(code: ExitCode) -> i32 {
 
 /// Runs loadgen; gives the summary to print and whether the run was interrupted.
 fn run() -> anyhow::Result<Option<(String, bool)>> {
-    fleet::cli::init_logging();
+    fleet::init_logging();
     let mut args = loadgen::Args::parse();
     if let Some(command) = args.command.take() {
         // The subcommands read files: what goes wrong there is an input error (exit 2, as

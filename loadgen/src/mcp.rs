@@ -53,7 +53,7 @@ impl Call {
         let session = params.to_string();
         let mut with_meta = params;
         if let Some(obj) = with_meta.as_object_mut() {
-            obj.insert("_meta".into(), fleet::server::stateless_meta());
+            obj.insert("_meta".into(), fleet::wire::stateless_meta());
         }
         Self {
             method,
@@ -147,8 +147,7 @@ pub fn listed_tools(body: &[u8]) -> Result<Vec<String>, ErrorClass> {
 
 /// The JSON-RPC `result` of a response body (JSON or SSE), if it has one.
 pub fn result_of(body: &str) -> Option<Value> {
-    fleet::server::first_jsonrpc_message(body)
-        .and_then(|mut m| m.get_mut("result").map(Value::take))
+    fleet::wire::first_jsonrpc_message(body).and_then(|mut m| m.get_mut("result").map(Value::take))
 }
 
 /// [`classify_response`] of a body that may not be UTF-8.
@@ -183,7 +182,7 @@ pub fn classify_response(status: u16, body: &str, id: u64) -> Result<(), ErrorCl
     if !(200..300).contains(&status) {
         return Err(ErrorClass::HttpStatus);
     }
-    let reply: Reply = fleet::server::first_message(body).ok_or(ErrorClass::Protocol)?;
+    let reply: Reply = fleet::wire::first_message(body).ok_or(ErrorClass::Protocol)?;
     if reply.jsonrpc.as_deref() != Some("2.0")
         || reply.id.as_ref().and_then(Value::as_u64) != Some(id)
     {

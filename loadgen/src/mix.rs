@@ -94,12 +94,12 @@ impl Mix {
     /// A gateway federating groups of reference-fleet servers (`group__tool` names): each
     /// group's mix, weighted by its number of servers, so the load spreads as it would over
     /// the servers themselves.
-    pub fn federated(groups: &[(String, fleet::profile::Profile, u32)]) -> Self {
+    pub fn federated(groups: &[(String, fleet::Profile, u32)]) -> Self {
         let mut entries = Vec::new();
         for (group, profile, servers) in groups {
             let tools = match profile {
-                fleet::profile::Profile::Community => community_tools(),
-                fleet::profile::Profile::Security => security_tools(),
+                fleet::Profile::Community => community_tools(),
+                fleet::Profile::Security => security_tools(),
             };
             let total: u32 = tools.iter().map(|t| t.2).sum::<u32>().max(1);
             for (tool, args, weight) in tools {
@@ -134,10 +134,10 @@ impl Mix {
     }
 
     /// The mix for a reference-fleet server of this profile (its tools are known).
-    pub fn for_profile(profile: fleet::profile::Profile) -> Self {
+    pub fn for_profile(profile: fleet::Profile) -> Self {
         match profile {
-            fleet::profile::Profile::Community => Self::community(),
-            fleet::profile::Profile::Security => Self::security(),
+            fleet::Profile::Community => Self::community(),
+            fleet::Profile::Security => Self::security(),
         }
     }
 
@@ -243,13 +243,13 @@ mod tests {
             chosen.shares(),
             [("echo".to_string(), 75.0), ("ping_tool".to_string(), 25.0)]
         );
-        let security = Mix::for_profile(fleet::profile::Profile::Security);
+        let security = Mix::for_profile(fleet::Profile::Security);
         assert_eq!(security.shares(), Mix::security().shares());
     }
 
     #[test]
     fn a_federated_mix_prefixes_tools_and_weighs_groups_by_servers() {
-        use fleet::profile::Profile;
+        use fleet::Profile;
         let mix = Mix::federated(&[
             ("community".into(), Profile::Community, 3),
             ("security".into(), Profile::Security, 1),

@@ -12,7 +12,7 @@
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use fleet::{admin::FleetView, profile::Profile};
+use fleet::{FleetView, Profile};
 use reqwest::Url;
 
 use crate::{mcp::Protocol, measure::Target, mix::Mix};

@@ -27,8 +27,8 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::Backend;
-use crate::{
+use super::backend::Backend;
+use crate::serve::{
     link::{self, Miss},
     local::{CallError, Service, Slot},
 };
@@ -374,44 +374,21 @@ async fn drive<T>(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use std::sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    };
+    use std::sync::Arc;
 
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::*;
+    use crate::testing::{CannedServer, SilentServer, closed_port};
 
-    /// A server answering `reply` to up to `per_conn` requests per connection, then closing
-    /// it; counts the connections it accepted.
-    async fn server(per_conn: usize, reply: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move {
-                    for _ in 0..per_conn {
-                        let mut buf = vec![0u8; 4096];
-                        let Ok(n) = conn.read(&mut buf).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                        assert!(head.starts_with("POST /mcp HTTP/1.1"), "{head}");
-                        assert!(head.contains("host: 127.0.0.1:"), "{head}");
-                        assert!(!head.contains("connection: x"), "hop-by-hop: {head}");
-                        let _ = conn.write_all(reply.as_bytes()).await;
-                    }
-                });
-            }
-        });
-        (addr, accepted)
+    /// What every request a canned server read must look like: a POST to `/mcp` addressed to
+    /// the server, without the hop-by-hop header the client was given.
+    fn assert_proxied(server: &CannedServer) {
+        for head in server.requests() {
+            assert!(head.starts_with("POST /mcp HTTP/1.1"), "{head}");
+            assert!(head.contains("host: 127.0.0.1:"), "{head}");
+            assert!(!head.contains("connection: x"), "hop-by-hop: {head}");
+        }
     }
 
     const JSON: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
@@ -429,7 +406,8 @@ mod tests {
 
     #[tokio::test]
     async fn json_answers_reuse_one_connection() {
-        let (addr, accepted) = server(100, JSON).await;
+        let server = CannedServer::start(100, JSON).await.unwrap();
+        let addr = server.addr();
         let up = Upstream::new(Duration::from_secs(2));
         for _ in 0..5 {
             let r = up
@@ -445,14 +423,17 @@ mod tests {
             assert_eq!(r.status(), 200);
             assert_eq!(body(r).await, "{}");
         }
-        assert_eq!(accepted.load(Ordering::Relaxed), 1);
+        assert_eq!(server.accepted(), 1);
+        assert_eq!(server.requests().len(), 5);
+        assert_proxied(&server);
     }
 
     #[tokio::test]
     async fn a_pooled_connection_the_server_closed_is_replaced_before_sending() {
         // One answer per connection: every pooled connection is closed by the time it is
         // taken again, and the request goes out on a new one instead of failing.
-        let (addr, accepted) = server(1, JSON).await;
+        let server = CannedServer::start(1, JSON).await.unwrap();
+        let addr = server.addr();
         let up = Upstream::new(Duration::from_secs(2));
         for _ in 0..3 {
             let r = up
@@ -462,7 +443,8 @@ mod tests {
             assert_eq!(body(r).await, "{}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(accepted.load(Ordering::Relaxed), 3);
+        assert_eq!(server.accepted(), 3);
+        assert_proxied(&server);
     }
 
     #[tokio::test]
@@ -501,12 +483,12 @@ mod tests {
     async fn a_server_in_this_process_is_called_without_a_socket() {
         // A socket that takes connections and never answers, as a task-mode server's between
         // two instances: the in-process path never goes there.
-        let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listening = SilentServer::start().await.unwrap();
         let slot = Arc::new(Slot::default());
         let backend = Backend {
             id: "community-0000".into(),
             group: "community".into(),
-            addr: listening.local_addr().unwrap(),
+            addr: listening.addr(),
             local: Some(slot.clone()),
         };
         let up = Upstream::new(Duration::from_secs(5));
@@ -529,7 +511,7 @@ mod tests {
             }),
         );
         let stop = tokio_util::sync::CancellationToken::new();
-        let resident = crate::local::Resident::enter(slot.clone(), router, stop.clone());
+        let resident = crate::serve::local::Resident::enter(slot.clone(), router, stop.clone());
         let r = send().await.unwrap();
         assert_eq!(body(r).await, "{\"in\":\"process\"}");
 
@@ -541,28 +523,28 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_classified() {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let dead = closed.local_addr().unwrap();
-        drop(closed);
+        let dead = closed_port().unwrap();
         let up = Upstream::new(Duration::from_millis(300));
         let none = HeaderMap::new();
         let send = |addr| up.send_http(addr, "/mcp", Method::POST, &none, Bytes::new());
         assert_eq!(send(dead).await.unwrap_err(), UpstreamError::Connect);
 
         // Accepts and never answers.
-        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let quiet = silent.local_addr().unwrap();
-        let hold = tokio::spawn(async move {
-            let _conn = silent.accept().await;
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        });
-        assert_eq!(send(quiet).await.unwrap_err(), UpstreamError::Timeout);
-        hold.abort();
+        let silent = SilentServer::start().await.unwrap();
+        assert_eq!(
+            send(silent.addr()).await.unwrap_err(),
+            UpstreamError::Timeout
+        );
+        drop(silent);
 
         // Answers half a body, then hangs up.
         let cut = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
                    content-length: 100\r\n\r\n{\"jsonrpc\"";
-        let (addr, _) = server(1, cut).await;
-        assert_eq!(send(addr).await.unwrap_err(), UpstreamError::Broken);
+        let server = CannedServer::start(1, cut).await.unwrap();
+        assert_eq!(
+            send(server.addr()).await.unwrap_err(),
+            UpstreamError::Broken
+        );
+        assert_proxied(&server);
     }
 }

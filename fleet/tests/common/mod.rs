@@ -4,9 +4,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use fleet::{
-    Fleet, FleetOptions, FleetSpec, GroupSpec, Isolation, instance::ChildProgram, profile::Profile,
-};
+use fleet::{ChildProgram, Fleet, FleetOptions, FleetSpec, GroupSpec, Isolation, Profile};
 use rmcp::{
     ClientCacheConfig, ClientLifecycleMode, ServiceExt,
     model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion},
@@ -145,7 +143,7 @@ pub async fn client(url: &str, era: ProtocolVersion) -> RunningService<RoleClien
 pub async fn post_stateless(url: &str, method: &str, params: Value) -> (u16, Option<Value>) {
     let mut params = params;
     if let Some(obj) = params.as_object_mut() {
-        obj.insert("_meta".into(), fleet::server::stateless_meta());
+        obj.insert("_meta".into(), fleet::wire::stateless_meta());
     }
     let mut req = http()
         .post(url)
@@ -164,7 +162,7 @@ pub async fn send(req: reqwest::RequestBuilder) -> (u16, Option<Value>) {
     let resp = req.send().await.expect("request is answered");
     let status = resp.status().as_u16();
     let text = resp.text().await.expect("body");
-    (status, fleet::server::first_jsonrpc_message(&text))
+    (status, fleet::wire::first_jsonrpc_message(&text))
 }
 
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.

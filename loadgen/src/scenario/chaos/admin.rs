@@ -4,10 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use fleet::{
-    admin::{FleetView, HistoryView},
-    gateway::BackendsView,
-};
+use fleet::{FleetView, HistoryView, gateway::BackendsView};
 use reqwest::Url;
 
 use super::fault::Action;

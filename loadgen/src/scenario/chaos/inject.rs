@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use fleet::{admin::HistoryView, registry::State as ServerState};
+use fleet::{HistoryView, ServerState};
 use reqwest::Url;
 use tokio_util::sync::CancellationToken;
 
@@ -185,7 +185,7 @@ fn unix_ms(t: SystemTime) -> u64 {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use fleet::registry::Transition;
+    use fleet::Transition;
 
     fn transition(at_ms: u64, state: ServerState) -> Transition {
         Transition {

@@ -179,7 +179,7 @@ pub(super) async fn isolation(cx: &Context<'_>) -> Option<String> {
         if let TargetSpec::Admin(admin) = spec
             && let Ok(url) = admin.join("servers")
             && let Ok(response) = client.get(url).send().await
-            && let Ok(view) = response.json::<fleet::admin::FleetView>().await
+            && let Ok(view) = response.json::<fleet::FleetView>().await
             && !seen.contains(&view.isolation.name())
         {
             seen.push(view.isolation.name());

@@ -9,9 +9,10 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    registry::{CounterSnapshot, Entry, State},
+    control::supervisor::{Command, Commands},
+    serve::registry::{CounterSnapshot, Entry, ServerState},
     spec::{HealthSpec, Isolation},
-    supervisor::{Command, Commands},
+    wire::{self, Era},
 };
 
 /// How often a starting server is probed, so start-up and recovery are noticed within tens of
@@ -26,8 +27,10 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
 /// comes up is restarted rather than left starting forever.
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
 
-/// Protocol version the MCP probe speaks: the stateless era needs no session to clean up.
-pub const PROBE_PROTOCOL: &str = "2026-07-28";
+/// Protocol era the MCP probe speaks: the stateless era needs no session to clean up.
+pub const PROBE_ERA: Era = Era::Stateless;
+/// The JSON-RPC id of the probe's `tools/list`.
+const PROBE_ID: u64 = 1;
 
 /// Probes servers. Cheap to clone (one HTTP client without a connection pool, so the monitor
 /// never holds idle connections that would show in the servers' connection counts).
@@ -76,19 +79,14 @@ impl Prober {
 
     /// A stateless MCP `tools/list` round trip; succeeds when the answer lists at least one tool.
     pub async fn mcp(&self, port: u16) -> Result<usize, ProbeError> {
-        let body = serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/list",
-            "params": {"_meta": crate::server::stateless_meta()},
-        });
+        let body = wire::stateless_request(PROBE_ID, "tools/list");
         let resp = self
             .client
             .post(self.url(port, "/mcp"))
-            .header("accept", "application/json, text/event-stream")
+            .header("accept", wire::ACCEPT_JSON_OR_SSE)
             .header("content-type", "application/json")
-            .header("mcp-protocol-version", PROBE_PROTOCOL)
-            .header("mcp-method", "tools/list")
+            .header(wire::PROTOCOL_VERSION_HEADER, PROBE_ERA.version())
+            .header(wire::METHOD_HEADER, "tools/list")
             .json(&body)
             .send()
             .await?;
@@ -96,7 +94,7 @@ impl Prober {
             return Err(ProbeError::Status(resp.status()));
         }
         let text = resp.text().await?;
-        let message = crate::server::first_jsonrpc_message(&text)
+        let message = wire::message_with_id(&text, PROBE_ID)
             .ok_or_else(|| ProbeError::Mcp("no JSON-RPC message in the response".into()))?;
         let tools = message
             .pointer("/result/tools")
@@ -128,12 +126,12 @@ pub(crate) async fn monitor(
         let state = entry.state();
         let failing = entry.lifecycle().health.consecutive_failures > 0;
         let wait = match state {
-            State::Starting | State::Restarting => STARTING_PROBE_EVERY,
+            ServerState::Starting | ServerState::Restarting => STARTING_PROBE_EVERY,
             _ if first_healthy => offset,
             _ if failing => RETRY_AFTER_FAILURE.min(spec.interval),
             _ => spec.interval,
         };
-        if !matches!(state, State::Starting | State::Restarting) {
+        if !matches!(state, ServerState::Starting | ServerState::Restarting) {
             first_healthy = false;
         }
         tokio::select! {
@@ -144,12 +142,12 @@ pub(crate) async fn monitor(
             () = entry.state_changed() => continue,
         }
         let state = entry.state();
-        if matches!(state, State::Restarting | State::Stopped) {
+        if matches!(state, ServerState::Restarting | ServerState::Stopped) {
             continue;
         }
         probes += 1;
-        let with_mcp =
-            state == State::Starting || probes.is_multiple_of(u64::from(spec.mcp_probe_every));
+        let with_mcp = state == ServerState::Starting
+            || probes.is_multiple_of(u64::from(spec.mcp_probe_every));
         let outcome = probe(&prober, entry.port, with_mcp).await;
         if entry.state() != state {
             // The instance changed under the probe (killed, restarted): its result is stale.
@@ -165,11 +163,11 @@ pub(crate) async fn monitor(
                     l.health.probes_ok += 1;
                     l.health.consecutive_failures = 0;
                 }
-                entry.set_state(State::Healthy, "probe succeeded");
+                entry.set_state(ServerState::Healthy, "probe succeeded");
             }
             Err(e) => {
                 // A server that is still starting is not failing, within a grace period.
-                if state == State::Starting
+                if state == ServerState::Starting
                     && entry.lifecycle().started_at.elapsed() < STARTUP_GRACE
                 {
                     continue;
@@ -183,9 +181,9 @@ pub(crate) async fn monitor(
                 };
                 // Ask once per incident: a second request could reach the keeper after it has
                 // already replaced the instance and kill the fresh one.
-                if failures >= spec.failures_to_unhealthy && state != State::Unhealthy {
+                if failures >= spec.failures_to_unhealthy && state != ServerState::Unhealthy {
                     let reason = format!("{failures} failed probes, last: {}", chain(&e));
-                    entry.set_state(State::Unhealthy, reason.clone());
+                    entry.set_state(ServerState::Unhealthy, reason.clone());
                     if commands
                         .send(&entry.identity.id, Command::Restart { reason })
                         .is_err()

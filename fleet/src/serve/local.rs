@@ -23,7 +23,7 @@ use tokio_util::{
 };
 use tower::ServiceExt as _;
 
-use crate::listener::GRACE;
+use crate::serve::socket::GRACE;
 
 /// Why an in-process call did not produce an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -14,16 +14,19 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    child::{CHILD_ENV, ChildConfig, LISTEN_FD},
-    listener::{self, GRACE},
-    local::Resident,
+    control::child::{CHILD_ENV, ChildConfig, LISTEN_FD},
     memory::Memory,
-    registry::{Entry, Faults},
-    server,
+    serve::{
+        listener,
+        local::Resident,
+        registry::{Entry, Faults},
+        server,
+        socket::GRACE,
+    },
     spec::{Isolation, ServerSpec},
 };
 
-/// The program a process-mode server runs: a binary that calls [`crate::child::run_if_child`]
+/// The program a process-mode server runs: a binary that calls [`crate::control::child::run_if_child`]
 /// first thing in `main` (the `fleet` and `loadgen` binaries both do).
 #[derive(Debug, Clone)]
 pub struct ChildProgram {
@@ -208,7 +211,7 @@ async fn forward_faults(
             },
             line = acks.next_line(), if acks_open => match line {
                 Ok(Some(line)) => {
-                    if let Some(revision) = crate::child::parse_applied(&line) {
+                    if let Some(revision) = crate::control::child::parse_applied(&line) {
                         entry.faults_applied(revision);
                     }
                 }
@@ -253,8 +256,7 @@ impl Instance {
                 forwarder,
             } => {
                 forwarder.abort();
-                let _ = child.start_kill();
-                let _ = child.wait().await;
+                kill_now(&mut child).await;
             }
         }
     }
@@ -274,10 +276,15 @@ impl Instance {
                 let _ = forwarder.await;
                 let grace = GRACE + std::time::Duration::from_secs(1);
                 if tokio::time::timeout(grace, child.wait()).await.is_err() {
-                    let _ = child.start_kill();
-                    let _ = child.wait().await;
+                    kill_now(&mut child).await;
                 }
             }
         }
     }
+}
+
+/// SIGKILL to a server process, then reaps it.
+async fn kill_now(child: &mut Child) {
+    let _ = child.start_kill();
+    let _ = child.wait().await;
 }

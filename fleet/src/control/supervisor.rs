@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    instance::Launcher,
-    registry::{Entry, State},
+    control::instance::Launcher,
+    serve::registry::{Entry, ServerState},
 };
 
 /// What the admin API or the health monitor asks of a server's keeper.
@@ -118,7 +118,7 @@ pub(crate) async fn keep(
             Err(e) => {
                 tracing::error!(server = %entry.identity.id, "cannot start: {e:#}");
                 entry.lifecycle().health.last_error = Some(format!("cannot start: {e:#}"));
-                entry.set_state(State::Restarting, format!("start failed: {e}"));
+                entry.set_state(ServerState::Restarting, format!("start failed: {e}"));
                 let delay = backoff.delay(Duration::ZERO);
                 tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -133,7 +133,7 @@ pub(crate) async fn keep(
             l.started_at = started;
             l.health.consecutive_failures = 0;
         }
-        entry.set_state(State::Starting, "instance started");
+        entry.set_state(ServerState::Starting, "instance started");
         let reason = tokio::select! {
             () = shutdown.cancelled() => {
                 instance.stop().await;
@@ -159,7 +159,7 @@ pub(crate) async fn keep(
         // The next instance counts afresh; late decrements from the dead one's connections and
         // sessions land on counters nobody reads any more.
         entry.new_instance_counters();
-        entry.set_state(State::Restarting, reason);
+        entry.set_state(ServerState::Restarting, reason);
         // Drain commands that piled up for the instance that is gone.
         while commands.try_recv().is_ok() {}
         let delay = backoff.delay(started.elapsed());
@@ -169,17 +169,18 @@ pub(crate) async fn keep(
         }
     }
     entry.lifecycle().pid = None;
-    entry.set_state(State::Stopped, "fleet shut down");
+    entry.set_state(ServerState::Stopped, "fleet shut down");
 }
 
-/// Handles to the running keepers, used to stop them all.
-#[derive(Debug)]
-pub struct Keepers {
+/// A group of tasks stopped together (the keepers, or the health monitors): the tracker that
+/// waits for them and the token that tells them to stop.
+#[derive(Debug, Default)]
+pub struct TaskGroup {
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
 }
 
-impl Keepers {
+impl TaskGroup {
     /// Stops every server gracefully and waits until all have stopped.
     pub async fn stop(&self) {
         self.shutdown.cancel();

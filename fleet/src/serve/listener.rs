@@ -24,10 +24,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::registry::Counters;
-
-/// How long a graceful stop waits for in-flight requests before dropping connections.
-pub const GRACE: Duration = Duration::from_secs(2);
+use crate::serve::{registry::Counters, socket::GRACE};
 
 /// Decrements the open-connection gauge (and the serving thread's share, where connections are
 /// handed out) when a connection ends, however it ends.
@@ -91,7 +88,7 @@ impl Incoming {
 }
 
 /// Accepts connections until `stop` is cancelled, then lets in-flight requests finish (up to
-/// [`GRACE`]). Dropping the returned future instead (task abort) drops every connection at once,
+/// `GRACE`). Dropping the returned future instead (task abort) drops every connection at once,
 /// which is how a "kill" fault is modelled in task mode.
 pub async fn serve(
     listener: TcpListener,

@@ -14,11 +14,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    health::{self, Prober},
-    instance::Launcher,
-    registry::{Entry, Identity, Registry},
+    control::{
+        health::{self, Prober},
+        instance::Launcher,
+        supervisor::{self, Commands, TaskGroup},
+    },
+    serve::registry::{Entry, Identity, Registry},
     spec::{GroupSpec, HealthSpec, Isolation},
-    supervisor::{self, Commands, Keepers},
 };
 
 /// Most servers one group may be scaled to: far beyond what one machine's ports and memory
@@ -68,8 +70,8 @@ pub struct Scaler {
     pub(crate) prober: Prober,
     pub(crate) health: HealthSpec,
     pub(crate) isolation: Isolation,
-    pub(crate) keepers: Arc<Keepers>,
-    pub(crate) monitors: Arc<Keepers>,
+    pub(crate) keepers: Arc<TaskGroup>,
+    pub(crate) monitors: Arc<TaskGroup>,
     running: Mutex<HashMap<String, Running>>,
     /// One scale at a time, so two requests cannot pick the same new index.
     scaling: tokio::sync::Mutex<()>,
@@ -94,8 +96,8 @@ impl Scaler {
         prober: Prober,
         health: HealthSpec,
         isolation: Isolation,
-        keepers: Arc<Keepers>,
-        monitors: Arc<Keepers>,
+        keepers: Arc<TaskGroup>,
+        monitors: Arc<TaskGroup>,
     ) -> Self {
         Self {
             host,
@@ -211,7 +213,7 @@ impl Scaler {
                 };
                 let addr = SocketAddr::new(self.host, port);
                 let socket =
-                    crate::fleet::bind_server(addr).map_err(|source| ScaleError::Bind {
+                    crate::serve::socket::bind_server(addr).map_err(|source| ScaleError::Bind {
                         id: identity.id.clone(),
                         addr,
                         source,

@@ -16,10 +16,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    listener,
     memory::{Memory, remote::RemoteMemory},
-    registry::{Counters, Faults, Identity},
-    server,
+    serve::{
+        listener,
+        registry::{Counters, Faults, Identity},
+        server,
+    },
     spec::ServerSpec,
 };
 
@@ -54,7 +56,7 @@ pub fn run_if_child() -> Option<anyhow::Result<()>> {
 
 fn run_child(raw: &str) -> anyhow::Result<()> {
     // Warnings (e.g. the memory view losing its place) reach the fleet's stderr.
-    crate::cli::init_logging();
+    crate::control::logging::init_logging();
     let config: ChildConfig =
         serde_json::from_str(raw).with_context(|| format!("invalid {CHILD_ENV}"))?;
     // SAFETY: the parent maps the listening socket to LISTEN_FD for exactly this purpose and

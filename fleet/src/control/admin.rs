@@ -14,16 +14,16 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    registry::{Registry, ServerView, State as ServerState},
+    control::supervisor::{Command, CommandError, Commands},
+    serve::registry::{Registry, ServerState, ServerView},
     spec::Isolation,
-    supervisor::{Command, CommandError, Commands},
 };
 
 #[derive(Clone)]
 pub struct AdminState {
     pub registry: Arc<Registry>,
     pub commands: Commands,
-    pub scaler: Arc<crate::scale::Scaler>,
+    pub scaler: Arc<crate::control::scale::Scaler>,
     pub isolation: Isolation,
     /// Cancelled by `POST /shutdown`; whoever runs the fleet stops it then.
     pub shutdown: CancellationToken,
@@ -45,7 +45,7 @@ pub struct FleetView {
 pub struct HistoryView {
     pub id: String,
     /// Oldest first; the most recent 64.
-    pub transitions: Vec<crate::registry::Transition>,
+    pub transitions: Vec<crate::serve::registry::Transition>,
 }
 
 /// Body of `POST /groups/{group}/scale`.
@@ -78,7 +78,7 @@ pub fn app(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/shutdown", post(shutdown))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(axum::middleware::from_fn(crate::loopback::layer))
+        .layer(axum::middleware::from_fn(crate::serve::loopback::layer))
         .with_state(state)
 }
 
@@ -107,7 +107,7 @@ impl IntoResponse for AdminError {
     }
 }
 
-fn entry(s: &AdminState, id: &str) -> Result<Arc<crate::registry::Entry>, AdminError> {
+fn entry(s: &AdminState, id: &str) -> Result<Arc<crate::serve::registry::Entry>, AdminError> {
     s.registry
         .get(id)
         .ok_or_else(|| CommandError::UnknownServer(id.to_string()).into())
@@ -139,7 +139,7 @@ async fn scale(
     Path(group): Path<String>,
     Json(req): Json<ScaleRequest>,
 ) -> Response {
-    use crate::scale::ScaleError;
+    use crate::control::scale::ScaleError;
     match s.scaler.scale(&group, req.count).await {
         Ok(outcome) => Json(outcome).into_response(),
         Err(e) => {

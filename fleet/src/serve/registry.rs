@@ -39,7 +39,7 @@ impl Identity {
 /// Lifecycle state as the admin API reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum State {
+pub enum ServerState {
     Starting,
     Healthy,
     Unhealthy,
@@ -111,7 +111,7 @@ pub struct HealthHistory {
 pub struct Transition {
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
-    pub state: State,
+    pub state: ServerState,
     pub reason: String,
 }
 
@@ -120,7 +120,7 @@ const MAX_TRANSITIONS: usize = 64;
 /// Mutable lifecycle facts about one server, guarded by one lock.
 #[derive(Debug)]
 pub struct Lifecycle {
-    pub state: State,
+    pub state: ServerState,
     pub pid: Option<u32>,
     pub restarts: u32,
     pub started_at: Instant,
@@ -139,7 +139,7 @@ pub struct Entry {
     carried_requests: AtomicU64,
     pub faults: watch::Sender<Faults>,
     /// The running instance's service, for callers in this process (task mode).
-    pub local: Arc<crate::local::Slot>,
+    pub local: Arc<crate::serve::local::Slot>,
     /// The newest [`Faults::revision`] the running instance has applied: a server process
     /// reads changes from a pipe, so a change is in force a moment after it is made.
     faults_applied: watch::Sender<u64>,
@@ -166,7 +166,7 @@ impl Entry {
             local: Arc::default(),
             faults_applied: watch::channel(0).0,
             lifecycle: Mutex::new(Lifecycle {
-                state: State::Starting,
+                state: ServerState::Starting,
                 pid: None,
                 restarts: 0,
                 started_at: Instant::now(),
@@ -200,7 +200,7 @@ impl Entry {
     }
 
     /// Moves to `state`, recording the transition when it is one.
-    pub fn set_state(&self, state: State, reason: impl Into<String>) {
+    pub fn set_state(&self, state: ServerState, reason: impl Into<String>) {
         let mut l = self.lifecycle();
         if l.state == state {
             return;
@@ -229,7 +229,7 @@ impl Entry {
         self.state_changed.notified().await;
     }
 
-    pub fn state(&self) -> State {
+    pub fn state(&self) -> ServerState {
         self.lifecycle().state
     }
 
@@ -283,7 +283,7 @@ impl Entry {
             state: l.state,
             restarts: l.restarts,
             uptime_ms: match l.state {
-                State::Stopped | State::Restarting => 0,
+                ServerState::Stopped | ServerState::Restarting => 0,
                 _ => l.started_at.elapsed().as_millis() as u64,
             },
             requests: c.requests + self.carried_requests.load(Ordering::Relaxed),
@@ -311,7 +311,7 @@ pub struct ServerView {
     pub profile: Profile,
     pub port: u16,
     pub pid: Option<u32>,
-    pub state: State,
+    pub state: ServerState,
     pub restarts: u32,
     pub uptime_ms: u64,
     pub requests: u64,
@@ -412,23 +412,11 @@ impl Registry {
     pub fn healthy(&self) -> usize {
         self.entries()
             .iter()
-            .filter(|e| e.state() == State::Healthy)
+            .filter(|e| e.state() == ServerState::Healthy)
             .count()
     }
 
     pub fn uptime(&self) -> Duration {
         self.started.map_or(Duration::ZERO, |s| s.elapsed())
-    }
-}
-
-/// Raises the soft open-file limit to the hard limit: 500 listeners plus 1000+ client
-/// connections need more than the usual 1024 descriptors.
-pub fn raise_fd_limit() -> u64 {
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!("could not raise the open-file limit: {e}");
-            0
-        }
     }
 }

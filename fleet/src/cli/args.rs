@@ -1,0 +1,191 @@
+//! The `fleet` command line's arguments as clap parses them: the subcommands, their flags and
+//! defaults, and the fleet spec `up` builds from them.
+
+use std::{net::IpAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::spec::{FleetSpec, Isolation};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fleet",
+    version,
+    about = "Run the mcpfleet reference fleet of MCP servers",
+    long_about = "Runs the reference fleet that mcpfleet's load generator measures: by default \
+                  500 MCP servers (346 `community` on 127.0.0.1:8000-8345, 154 `security` on \
+                  127.0.0.1:9346-9499), supervised, health-checked, with an admin API on \
+                  127.0.0.1:7900."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Start a fleet and run it until Ctrl-C or `fleet down`.
+    Up(UpArgs),
+    /// Show the state of a running fleet.
+    Status(StatusArgs),
+    /// Stop a running fleet cleanly.
+    Down(AdminArgs),
+    /// Grow or shrink a group of a running fleet: new servers start at once, removed ones stop
+    /// gracefully; the gateway follows without a restart.
+    Scale(ScaleArgs),
+    /// Work with the fleet's git-backed memory repository.
+    #[command(subcommand)]
+    Memory(MemoryCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCmd {
+    /// Check a memory repository's integrity: every object readable with its hash verified,
+    /// the history a straight line of contiguous versions, replaying every commit's ops
+    /// yielding exactly the files it holds, and the WAL readable. Takes the owner lock, so it
+    /// cannot run on a repository a fleet is serving. Exits non-zero on any problem.
+    Verify(MemoryRepoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MemoryRepoArgs {
+    /// The memory repository (a `git clone` of one works too).
+    #[arg(long, value_name = "PATH", default_value_os_t = default_memory_repo(), env = "MCPFLEET_MEMORY_REPO")]
+    pub memory_repo: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the memory lives unless told otherwise: `$XDG_DATA_HOME/mcpfleet/memory`, else
+/// `~/.local/share/mcpfleet/memory`, else `.mcpfleet/memory` in the working directory.
+pub fn default_memory_repo() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        });
+    match data {
+        Some(dir) => dir.join("mcpfleet/memory"),
+        None => PathBuf::from(".mcpfleet/memory"),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Fleet spec file (TOML): groups, ports, isolation, health and server settings.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Scale the spec's groups proportionally to this many servers in total.
+    #[arg(long, value_name = "N")]
+    pub servers: Option<u32>,
+    /// `task`: all servers in this process; `process`: one OS process per server.
+    #[arg(long, value_enum)]
+    pub isolation: Option<Isolation>,
+    /// Address to bind servers and the admin API to.
+    #[arg(long)]
+    pub host: Option<IpAddr>,
+    /// Admin API port (0 picks a free one).
+    #[arg(long)]
+    pub admin_port: Option<u16>,
+    /// Gateway port: one MCP endpoint over the fleet, `/mcp` (tools of every group as
+    /// `group__tool`) and `/mcp/{server-id}` (0 picks a free one) [default: 7999].
+    #[arg(long, conflicts_with = "no_gateway")]
+    pub gateway_port: Option<u16>,
+    /// Threads serving the gateway, each with its own runtime [default: one per CPU when it
+    /// calls task-mode servers in-process, else one per four CPUs, at least one].
+    #[arg(long, value_name = "N", conflicts_with = "no_gateway")]
+    pub gateway_threads: Option<usize>,
+    /// Make the gateway reach task-mode servers over loopback HTTP like any proxy, instead of
+    /// calling them in-process (to measure a real proxy hop).
+    #[arg(long, conflicts_with = "no_gateway")]
+    pub gateway_over_http: bool,
+    /// Run without the gateway.
+    #[arg(long)]
+    pub no_gateway: bool,
+    /// Let the kernel pick every server's port (for running beside another fleet).
+    #[arg(long)]
+    pub ephemeral_ports: bool,
+    /// Give up if the fleet is not fully healthy after this many seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub startup_timeout: f64,
+    /// Git repository of the shared memory every server offers (created if missing; an
+    /// existing one resumes with all its data; a `git clone` of one restores it).
+    #[arg(long, value_name = "PATH", default_value_os_t = default_memory_repo(), env = "MCPFLEET_MEMORY_REPO")]
+    pub memory_repo: PathBuf,
+    /// Run without the shared memory (and without the memory tools).
+    #[arg(long, conflicts_with = "memory_repo")]
+    pub no_memory: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Admin API of the running fleet.
+    #[arg(long, default_value = "http://127.0.0.1:7900", env = "MCPFLEET_ADMIN")]
+    pub admin: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The group to scale (as `fleet status` names it, e.g. `community`).
+    pub group: String,
+    /// Servers the group should have (0 empties it).
+    #[arg(value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::control::scale::MAX_GROUP_SIZE)))]
+    pub count: u32,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    /// List every server, not only the per-group summary and servers that are not healthy.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the admin API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl UpArgs {
+    /// The spec this invocation asks for, validated.
+    pub fn spec(&self) -> anyhow::Result<FleetSpec> {
+        let mut spec = match &self.spec {
+            Some(path) => FleetSpec::from_file(path)?,
+            None => FleetSpec::default(),
+        };
+        if let Some(n) = self.servers {
+            spec = spec.scaled_to(n)?;
+        }
+        if let Some(i) = self.isolation {
+            spec.isolation = i;
+        }
+        if let Some(h) = self.host {
+            spec.host = h;
+        }
+        if let Some(p) = self.admin_port {
+            spec.admin_port = p;
+        }
+        if let Some(p) = self.gateway_port {
+            spec.gateway_port = p;
+        }
+        if let Some(n) = self.gateway_threads {
+            spec.gateway_threads = n;
+        }
+        if self.gateway_over_http {
+            spec.gateway_in_process = false;
+        }
+        if self.ephemeral_ports {
+            let (admin, gateway) = (spec.admin_port, spec.gateway_port);
+            spec = spec.with_ephemeral_ports();
+            spec.admin_port = admin;
+            spec.gateway_port = gateway;
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+}

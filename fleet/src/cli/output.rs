@@ -1,0 +1,149 @@
+//! What the command line prints about a fleet: start-up progress, the endpoints of a started
+//! fleet, and the `status` table. loadgen prints an embedded fleet the same way.
+
+use std::{
+    io::{IsTerminal, Write},
+    time::{Duration, Instant},
+};
+
+use crate::{control::admin::FleetView, fleet::Fleet, serve::registry::ServerState};
+
+/// Prints start-up progress: a line updated in place on a terminal, a few plain lines otherwise.
+pub fn progress_printer(total: usize) -> impl FnMut(usize, usize) {
+    let tty = std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let mut last_plain = Instant::now();
+    move |healthy, _| {
+        let mut err = std::io::stderr();
+        if tty {
+            let _ = write!(
+                err,
+                "\r  {healthy}/{total} healthy ({:.1} s)",
+                start.elapsed().as_secs_f64()
+            );
+            let _ = err.flush();
+        } else if last_plain.elapsed() >= Duration::from_secs(1) {
+            let _ = writeln!(
+                err,
+                "  {healthy}/{total} healthy ({:.1} s)",
+                start.elapsed().as_secs_f64()
+            );
+            last_plain = Instant::now();
+        }
+    }
+}
+
+/// Human lines naming where everything is.
+pub fn describe(fleet: &Fleet) -> Vec<String> {
+    let mut lines = Vec::new();
+    let endpoints = fleet.endpoints();
+    for group in &fleet.spec().groups {
+        let ports: Vec<u16> = endpoints
+            .iter()
+            .filter(|e| e.group == group.name)
+            .map(|e| e.addr.port())
+            .collect();
+        let (lo, hi) = (ports.iter().min(), ports.iter().max());
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let host = fleet.spec().host;
+            let place = if usize::from(hi - lo) + 1 == ports.len() {
+                format!("http://{host}:{lo}-{hi}/mcp")
+            } else {
+                format!("http://{host}:PORT/mcp on scattered ports {lo}..{hi} (see /servers)")
+            };
+            lines.push(format!(
+                "  {:<10} {:>4} {} servers  {place}",
+                group.name,
+                ports.len(),
+                group.profile,
+            ));
+        }
+    }
+    if let Some(addr) = fleet.admin_addr() {
+        lines.push(format!(
+            "  admin      http://{addr}/servers  (metrics: /metrics)"
+        ));
+    }
+    if let Some(addr) = fleet.gateway_addr() {
+        lines.push(format!(
+            "  gateway    http://{addr}/mcp  (every group's tools as group__tool; \
+             /mcp/SERVER-ID pins one server)"
+        ));
+    }
+    if let Some(memory) = fleet.memory() {
+        lines.push(format!(
+            "  memory     {} (git, version {}; every server offers the memory tools)",
+            memory.path().display(),
+            memory.view().version()
+        ));
+    }
+    lines
+}
+
+/// The `fleet status` table.
+pub fn render_status(view: &FleetView, all: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}/{} healthy, {} isolation, up {:.0} s",
+        view.healthy,
+        view.total,
+        view.isolation.name(),
+        view.uptime_ms as f64 / 1000.0
+    );
+    let mut groups: Vec<&str> = view.servers.iter().map(|s| s.group.as_str()).collect();
+    groups.dedup();
+    let _ = writeln!(
+        out,
+        "{:<12} {:>7} {:>8} {:>9} {:>11} {:>6} {:>8}",
+        "GROUP", "SERVERS", "HEALTHY", "REQUESTS", "CONNECTIONS", "SESS", "RESTARTS"
+    );
+    for g in groups {
+        let members: Vec<_> = view.servers.iter().filter(|s| s.group == g).collect();
+        let _ = writeln!(
+            out,
+            "{:<12} {:>7} {:>8} {:>9} {:>11} {:>6} {:>8}",
+            g,
+            members.len(),
+            members
+                .iter()
+                .filter(|s| s.state == ServerState::Healthy)
+                .count(),
+            members.iter().map(|s| s.requests).sum::<u64>(),
+            members.iter().map(|s| s.open_connections).sum::<u64>(),
+            members.iter().map(|s| s.open_sessions).sum::<u64>(),
+            members.iter().map(|s| u64::from(s.restarts)).sum::<u64>(),
+        );
+    }
+    let rows: Vec<_> = view
+        .servers
+        .iter()
+        .filter(|s| all || s.state != ServerState::Healthy)
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<16} {:>5} {:>7} {:<10} {:>8} {:>8} {:>9} {:>5} {:>4}  LAST ERROR",
+            "SERVER", "PORT", "PID", "STATE", "RESTARTS", "UPTIME", "REQUESTS", "CONNS", "SESS"
+        );
+        for s in rows {
+            let _ = writeln!(
+                out,
+                "{:<16} {:>5} {:>7} {:<10} {:>8} {:>7.0}s {:>9} {:>5} {:>4}  {}",
+                s.id,
+                s.port,
+                s.pid.map_or("-".to_string(), |p| p.to_string()),
+                format!("{:?}", s.state).to_lowercase(),
+                s.restarts,
+                s.uptime_ms as f64 / 1000.0,
+                s.requests,
+                s.open_connections,
+                s.open_sessions,
+                s.last_error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,17 @@
+//! Logging set-up shared by every process of the fleet: the `fleet` binary, `loadgen` and
+//! process-mode server children all log the same way, so it sits at the bottom of the stack
+//! where a child can reach it without reaching the command line.
+
+use std::io::IsTerminal;
+
+/// Logs to stderr (`RUST_LOG` filters, `warn` by default), coloured only on a terminal. Shared by
+/// the `fleet` and `loadgen` binaries.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

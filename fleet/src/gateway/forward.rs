@@ -1,0 +1,222 @@
+//! Sending a request to a member of a group's pool: the balancer picks the member, the
+//! outcome is recorded for it, and a request that could not be answered is sent once more to
+//! another member when that is safe ([`Resend`]). Also the requests the gateway composes
+//! itself (a group's `tools/list`), asked of one member and cached for the group.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Instant,
+};
+
+use axum::{
+    body::Bytes,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    response::Response,
+};
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+
+use super::{
+    balance::{FailureKind, Lease, Outcome},
+    group::{Group, GroupTools},
+    reply::{failure_kind, jsonrpc_error, relay, upstream_failed},
+    routing::{Gateway, rng_word},
+};
+use crate::wire::{
+    self, ACCEPT_JSON_OR_SSE, Era, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER,
+};
+
+/// The JSON-RPC id of the `tools/list` the gateway sends a member itself.
+const TOOLS_LIST_ID: u64 = 1;
+
+/// A group's tools, asked of one of its members the first time.
+pub(super) async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<GroupTools>, String> {
+    group
+        .tools
+        .get_or_try_init(|| async {
+            let mut tried: Vec<String> = Vec::new();
+            for _ in 0..3 {
+                let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
+                let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
+                    break;
+                };
+                tried.push(lease.id().to_string());
+                let body = wire::stateless_request(TOOLS_LIST_ID, "tools/list");
+                let mut headers = stateless_headers("tools/list", None);
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                let Some((answer, _)) =
+                    exchange(gw, lease, &headers, body.to_string(), TOOLS_LIST_ID).await
+                else {
+                    continue;
+                };
+                if let Some(tools) = answer.pointer("/result/tools").and_then(Value::as_array) {
+                    return Ok(Arc::new(GroupTools::new(tools.clone())));
+                }
+            }
+            Err("no member answered tools/list".to_string())
+        })
+        .await
+        .cloned()
+}
+
+/// Headers of a 2026-07-28 request the gateway makes itself.
+fn stateless_headers(method: &'static str, name: Option<&str>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT_JSON_OR_SSE));
+    h.insert(
+        PROTOCOL_VERSION_HEADER,
+        HeaderValue::from_static(Era::Stateless.version()),
+    );
+    h.insert(METHOD_HEADER, HeaderValue::from_static(method));
+    if let Some(v) = name.and_then(|n| HeaderValue::from_str(n).ok()) {
+        h.insert(NAME_HEADER, v);
+    }
+    h
+}
+
+/// Sends a request the gateway composed (JSON-RPC id `id`) to the lease's member and reads
+/// the whole answer; `None` when that failed (the lease records why).
+async fn exchange(
+    gw: &Gateway,
+    lease: Lease,
+    headers: &HeaderMap,
+    body: String,
+    id: u64,
+) -> Option<(Value, StatusCode)> {
+    let started = Instant::now();
+    let backend = gw.backend(lease.id())?;
+    let response = match gw
+        .upstream
+        .send(&backend, "/mcp", Method::POST, headers, Bytes::from(body))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            lease.finish(
+                Outcome::Failure(failure_kind(e)),
+                started.elapsed(),
+                Instant::now(),
+            );
+            return None;
+        }
+    };
+    let status = response.status();
+    let text = match response.into_body().collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+        Err(_) => {
+            lease.finish(
+                Outcome::Failure(FailureKind::BadResponse),
+                started.elapsed(),
+                Instant::now(),
+            );
+            return None;
+        }
+    };
+    match wire::message_with_id(&text, id) {
+        Some(v) if !status.is_server_error() => {
+            lease.finish(Outcome::Success, started.elapsed(), Instant::now());
+            Some((v, status))
+        }
+        _ => {
+            let kind = if status.is_server_error() {
+                FailureKind::Status5xx
+            } else {
+                FailureKind::BadResponse
+            };
+            lease.finish(Outcome::Failure(kind), started.elapsed(), Instant::now());
+            None
+        }
+    }
+}
+
+/// Which requests [`to_group`] may send a second time, to another member.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Resend<'a> {
+    /// Whenever the first member could not answer: an `initialize` has no effect worth
+    /// keeping.
+    Always,
+    /// A `tools/call` of this tool: it may have had effects, so only when it never reached its
+    /// server, or when the group's servers annotate the tool read-only or idempotent. Counted
+    /// in the group's retries.
+    Call(&'a str),
+}
+
+/// Sends `body` to a member of `group` chosen by the balancer and relays the answer, its
+/// outcome recorded for the balancer; once more to another member when the first could not
+/// answer and `resend` allows. Gives the member and its answer, or the error to send back.
+pub(super) async fn to_group(
+    gw: &Gateway,
+    group_name: &str,
+    group: &Group,
+    headers: &HeaderMap,
+    body: &Bytes,
+    id: &Value,
+    resend: Resend<'_>,
+) -> Result<(String, Response), Response> {
+    let mut tried: Option<String> = None;
+    for _ in 0..2 {
+        let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
+        let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
+            break;
+        };
+        let Some(backend) = gw.backend(lease.id()) else {
+            break;
+        };
+        let server = lease.id().to_string();
+        let started = Instant::now();
+        match gw
+            .upstream
+            .send(&backend, "/mcp", Method::POST, headers, body.clone())
+            .await
+        {
+            Ok(response) => {
+                let server_error = response.status().is_server_error();
+                let relayed = relay(&server, response, body).await;
+                let outcome = match (&relayed, server_error) {
+                    (Err(_), _) => Outcome::Failure(FailureKind::BadResponse),
+                    (Ok(_), true) => Outcome::Failure(FailureKind::Status5xx),
+                    (Ok(_), false) => Outcome::Success,
+                };
+                lease.finish(outcome, started.elapsed(), Instant::now());
+                return relayed.map(|answer| (server, answer));
+            }
+            Err(e) => {
+                lease.finish(
+                    Outcome::Failure(failure_kind(e)),
+                    started.elapsed(),
+                    Instant::now(),
+                );
+                let again = match resend {
+                    Resend::Always => true,
+                    Resend::Call(tool) => {
+                        e.never_sent() || Box::pin(retry_safe(gw, group, tool)).await
+                    }
+                };
+                if !again || tried.is_some() {
+                    return Err(upstream_failed(&server, e, body));
+                }
+                if let Resend::Call(_) = resend {
+                    group.retries.fetch_add(1, Ordering::Relaxed);
+                }
+                tried = Some(server);
+            }
+        }
+    }
+    Err(jsonrpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        id.clone(),
+        -32603,
+        &format!("no healthy server in group {group_name:?}"),
+    ))
+}
+
+/// Whether the group's servers annotate `tool` read-only or idempotent (asking them once, if
+/// the gateway has not yet).
+async fn retry_safe(gw: &Gateway, group: &Group, tool: &str) -> bool {
+    group_tools(gw, group)
+        .await
+        .is_ok_and(|t| t.retry_safe.contains(tool))
+}

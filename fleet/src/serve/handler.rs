@@ -1,0 +1,300 @@
+//! The rmcp handler of one server: its tools by profile (community, security; the memory tools
+//! live in [`super::memory_handler`]), the server's identity as `initialize` announces it, the
+//! open-session gauge, and the JSON-RPC errors for known methods with bad params.
+
+use std::{
+    sync::{Arc, OnceLock, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use rmcp::{
+    ErrorData, Json, RoleServer, ServerHandler,
+    handler::server::router::tool::ToolRouter,
+    model::{
+        CustomRequest, CustomResult, ErrorCode, Implementation, InitializeRequestParams,
+        InitializeResult, ServerCapabilities, ServerConfig,
+    },
+    service::RequestContext,
+    tool, tool_handler, tool_router,
+};
+
+use crate::{
+    memory::Memory,
+    profile::Profile,
+    serve::{
+        args::Parameters,
+        registry::{Counters, Identity},
+    },
+    spec::ServerSpec,
+    tools::{
+        community::{self, AddArgs, EchoArgs, JsonQueryArgs, TextStatsArgs, WorkArgs, WorkMode},
+        error::ToolInputError,
+        security,
+    },
+};
+
+/// What every instance of a server shares; handlers hold it behind one `Arc` so the
+/// per-request service factory of the stateless path is a pointer copy.
+pub struct ServerSetup {
+    router: ToolRouter<McpServer>,
+    info: ServerConfig,
+    max_work: Duration,
+    counters: Arc<Counters>,
+    /// This server's id: the author of its memory writes.
+    pub(super) id: String,
+    /// The fleet's shared memory, when the fleet runs with one.
+    pub(super) memory: Option<Memory>,
+}
+
+/// The rmcp handler. One is created per session (2025-11-25) or per request (2026-07-28).
+#[derive(Clone)]
+pub struct McpServer {
+    pub(super) setup: Arc<ServerSetup>,
+    /// Set once this handler serves an initialized session; dropping the handler (the session
+    /// ended or expired) decrements the open-session gauge.
+    session: Arc<OnceLock<SessionGuard>>,
+}
+
+struct SessionGuard(Arc<Counters>);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.0.open_sessions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl McpServer {
+    pub fn new(
+        identity: &Identity,
+        spec: &ServerSpec,
+        counters: Arc<Counters>,
+        memory: Option<Memory>,
+    ) -> Self {
+        let mut router = match identity.profile {
+            Profile::Community => Self::community_router(),
+            Profile::Security => Self::security_router(),
+        };
+        if memory.is_some() {
+            router += Self::memory_router();
+        }
+        let info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new(identity.id.clone(), env!("CARGO_PKG_VERSION")).with_title(
+                    format!("mcpfleet {} server {}", identity.group, identity.id),
+                ),
+            )
+            .with_instructions(format!(
+                "Reference fleet server `{}` of group `{}` ({} profile).",
+                identity.id, identity.group, identity.profile
+            ));
+        Self {
+            setup: Arc::new(ServerSetup {
+                router,
+                info,
+                max_work: spec.max_work,
+                counters,
+                id: identity.id.clone(),
+                memory,
+            }),
+            session: Arc::default(),
+        }
+    }
+
+    /// A handler for a new session or request, sharing this one's setup.
+    pub(super) fn fresh(&self) -> Self {
+        Self {
+            setup: self.setup.clone(),
+            session: Arc::default(),
+        }
+    }
+}
+
+/// Maps argument errors of tool logic to JSON-RPC -32602 with the field named in `data`.
+pub(super) fn invalid(e: ToolInputError) -> ErrorData {
+    ErrorData::invalid_params(e.to_string(), Some(serde_json::json!({ "field": e.field })))
+}
+
+#[tool_router(router = community_router, vis = "pub(crate)")]
+impl McpServer {
+    #[tool(
+        description = "Return the given text unchanged.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> Json<community::EchoOutput> {
+        Json(community::echo(args))
+    }
+
+    #[tool(
+        description = "Add two numbers.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn add(
+        &self,
+        Parameters(args): Parameters<AddArgs>,
+    ) -> Result<Json<community::AddOutput>, ErrorData> {
+        community::add(&args).map(Json).map_err(invalid)
+    }
+
+    #[tool(
+        description = "Count bytes, characters, lines, words and sentences of a text and list its most frequent words.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn text_stats(
+        &self,
+        Parameters(args): Parameters<TextStatsArgs>,
+    ) -> Result<Json<community::TextStatsOutput>, ErrorData> {
+        community::text_stats(&args).map(Json).map_err(invalid)
+    }
+
+    #[tool(
+        description = "Select a value from a supplied JSON document with a JSON pointer, optionally filtering the elements of a selected array.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn json_query(
+        &self,
+        Parameters(args): Parameters<JsonQueryArgs>,
+    ) -> Result<Json<community::JsonQueryOutput>, ErrorData> {
+        community::json_query(&args).map(Json).map_err(invalid)
+    }
+
+    #[tool(
+        description = "Spend a requested time on the server, burning CPU (`cpu`) or waiting (`sleep`): models a service time such as a database call.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn work(
+        &self,
+        Parameters(args): Parameters<WorkArgs>,
+    ) -> Result<Json<community::WorkOutput>, ErrorData> {
+        let d = community::work_duration(&args, self.setup.max_work).map_err(invalid)?;
+        let start = Instant::now();
+        match args.mode {
+            WorkMode::Sleep => tokio::time::sleep(d).await,
+            WorkMode::Cpu => {
+                // Off the async workers, so other servers' I/O is not starved meanwhile.
+                tokio::task::spawn_blocking(move || community::burn_cpu(d))
+                    .await
+                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            }
+        }
+        Ok(Json(community::WorkOutput {
+            mode: args.mode,
+            requested_micros: args.micros,
+            actual_micros: start.elapsed().as_micros() as u64,
+        }))
+    }
+}
+
+#[tool_router(router = security_router, vis = "pub(crate)")]
+impl McpServer {
+    #[tool(
+        description = "Scan text for secrets: AWS keys, GitHub and Slack tokens, PEM private keys, JWTs and high-entropy strings. Reports rule, line, column and a redacted match.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn scan_secrets(
+        &self,
+        Parameters(args): Parameters<security::ScanSecretsArgs>,
+    ) -> Result<Json<security::ScanSecretsOutput>, ErrorData> {
+        security::scan_secrets(&args).map(Json).map_err(invalid)
+    }
+
+    #[tool(
+        description = "Check a package version (crates.io, npm, PyPI, Go) against the bundled OSV advisory snapshot.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn check_package(
+        &self,
+        Parameters(args): Parameters<security::CheckPackageArgs>,
+    ) -> Result<Json<security::CheckPackageOutput>, ErrorData> {
+        security::check_package(&args).map(Json).map_err(invalid)
+    }
+
+    #[tool(
+        description = "Parse a Cargo.lock, package-lock.json or requirements.txt and report its packages and known advisories.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn scan_lockfile(
+        &self,
+        Parameters(args): Parameters<security::ScanLockfileArgs>,
+    ) -> Result<Json<security::ScanLockfileOutput>, ErrorData> {
+        security::scan_lockfile(&args).map(Json).map_err(invalid)
+    }
+
+    #[tool(
+        description = "Check a Dockerfile or Kubernetes YAML for security misconfigurations.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn scan_iac(
+        &self,
+        Parameters(args): Parameters<security::ScanIacArgs>,
+    ) -> Result<Json<security::ScanIacOutput>, ErrorData> {
+        security::scan_iac(&args).map(Json).map_err(invalid)
+    }
+
+    #[tool(
+        description = "Audit MCP tool definitions (as returned by tools/list) for tool-poisoning patterns: hidden instructions, sensitive file access, exfiltration, shadowing, invisible characters.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn audit_tool_descriptions(
+        &self,
+        Parameters(args): Parameters<security::AuditToolDescriptionsArgs>,
+    ) -> Result<Json<security::AuditToolDescriptionsOutput>, ErrorData> {
+        security::audit_tool_descriptions(&args)
+            .map(Json)
+            .map_err(invalid)
+    }
+}
+
+#[tool_handler(router = self.setup.router)]
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        self.setup.info.clone()
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        let result = self.negotiate_initialize(&request)?;
+        let counters = self.setup.counters.clone();
+        if self.session.set(SessionGuard(counters.clone())).is_ok() {
+            counters.open_sessions.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(result)
+    }
+
+    /// rmcp routes a known method whose params do not parse (e.g. `tools/call` without `name`)
+    /// here as if it were unknown; answer -32602 for those and -32601 for the really unknown.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        const KNOWN: &[&str] = &[
+            "initialize",
+            "ping",
+            "tools/call",
+            "tools/list",
+            "server/discover",
+            "resources/list",
+            "resources/read",
+            "prompts/list",
+            "prompts/get",
+            "completion/complete",
+            "logging/setLevel",
+        ];
+        if KNOWN.contains(&request.method.as_str()) {
+            Err(ErrorData::invalid_params(
+                format!("invalid params for `{}`", request.method),
+                None,
+            ))
+        } else {
+            Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("method not found: `{}`", request.method),
+                None,
+            ))
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! One MCP server of the fleet: an rmcp streamable-HTTP service at `/mcp` (both protocol eras:
+//! 2025-11-25 with sessions, 2026-07-28 stateless), `GET /healthz`, and the HTTP layers that
+//! count traffic and inject faults. [`app`] builds the router that task mode, process-mode
+//! children and tests all serve.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{Request, State},
+    http::{Method, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use tokio::sync::watch;
+
+use crate::{
+    memory::Memory,
+    serve::{
+        handler::McpServer,
+        registry::{CounterSnapshot, Counters, Faults, Identity},
+    },
+    spec::ServerSpec,
+};
+
+/// State of the HTTP layers in front of the MCP service.
+#[derive(Clone)]
+struct Edge {
+    counters: Arc<Counters>,
+    faults: watch::Receiver<Faults>,
+}
+
+/// Counts every request and applies injected faults before the request reaches a handler.
+/// It sits outermost so `/healthz` is affected exactly like MCP traffic: a paused server looks
+/// hung to the health monitor too.
+async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+    edge.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let mut faults = edge.faults.clone();
+    let current = *faults.borrow_and_update();
+    if current.paused {
+        // Wait for resume (or for the instance to be replaced, which drops the sender).
+        let _ = faults.wait_for(|f| !f.paused).await;
+    }
+    let latency = faults.borrow().added_latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    next.run(request).await
+}
+
+/// The one gate in front of rmcp: refuses foreign Host/Origin headers with 403 (DNS-rebinding
+/// guard, for every loopback address rather than rmcp's fixed list), a body over the limit with
+/// 413, a body that is not JSON with JSON-RPC -32700 and JSON that is not a single JSON-RPC message
+/// with -32600 (rmcp answers both with a plain-text HTTP 415).
+async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    if let Some(refusal) = crate::serve::loopback::refuse_foreign(request.headers()) {
+        return refusal;
+    }
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return jsonrpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            -32600,
+            format!("request body exceeds the limit of {limit} bytes"),
+        );
+    };
+    /// Just enough structure to tell a JSON-RPC message from other JSON, without building it.
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow)]
+        jsonrpc: Option<std::borrow::Cow<'a, str>>,
+        method: Option<serde::de::IgnoredAny>,
+        result: Option<serde::de::IgnoredAny>,
+        error: Option<serde::de::IgnoredAny>,
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map(|_| ()) {
+        Err(e) => {
+            return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, format!("parse error: {e}"));
+        }
+        Ok(()) => match serde_json::from_slice::<Probe>(&bytes) {
+            Ok(p)
+                if p.jsonrpc.as_deref() == Some("2.0")
+                    && (p.method.is_some() || p.result.is_some() || p.error.is_some()) => {}
+            Ok(_) => {
+                return jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    -32600,
+                    "invalid request: not a JSON-RPC 2.0 message (needs \"jsonrpc\": \"2.0\" and a method)".into(),
+                );
+            }
+            Err(_) => {
+                return jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    -32600,
+                    "invalid request: expected one JSON-RPC message object (batches are not part of MCP)".into(),
+                );
+            }
+        },
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn jsonrpc_error(status: StatusCode, code: i64, message: String) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": code, "message": message},
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The server's counters; `open_connections` leaves out the connection this request came on,
+/// so a health probe does not count itself.
+async fn healthz(State(edge): State<Edge>) -> axum::Json<CounterSnapshot> {
+    let mut snapshot = edge.counters.snapshot();
+    snapshot.open_connections = snapshot.open_connections.saturating_sub(1);
+    axum::Json(snapshot)
+}
+
+/// The router of one server: `/mcp` and `/healthz` behind the edge layer.
+pub fn app(
+    identity: Identity,
+    spec: &ServerSpec,
+    counters: Arc<Counters>,
+    faults: watch::Receiver<Faults>,
+    memory: Option<Memory>,
+) -> Router {
+    let handler = McpServer::new(&identity, spec, counters.clone(), memory);
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(spec.session_idle);
+    let config = StreamableHttpServerConfig::default()
+        .with_json_response(true)
+        .with_max_request_body_bytes(spec.max_body_bytes)
+        // Host and Origin are checked by `jsonrpc_guard`, for every loopback address.
+        .disable_allowed_hosts()
+        .disable_allowed_origins();
+    let service =
+        StreamableHttpService::new(move || Ok(handler.fresh()), Arc::new(sessions), config);
+    let edge_state = Edge { counters, faults };
+    let mcp = Router::new()
+        .route_service("/mcp", service)
+        .layer(middleware::from_fn_with_state(
+            spec.max_body_bytes,
+            jsonrpc_guard,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(edge_state.clone())
+        .merge(mcp)
+        .layer(middleware::from_fn_with_state(edge_state, edge))
+}

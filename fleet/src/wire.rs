@@ -1,0 +1,145 @@
+//! The MCP wire vocabulary every side of the fleet speaks: the two protocol eras and their
+//! version strings, the streamable-HTTP headers, the `_meta` a stateless client sends, and
+//! reading the JSON-RPC message out of a body that is plain JSON or an SSE stream.
+//!
+//! Servers, the gateway, the health monitor and loadgen all read and write these; keeping them
+//! in one place means each version string and header name is spelled exactly once.
+
+use serde_json::Value;
+
+/// A protocol era of MCP over streamable HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 2025-11-25: `initialize` opens a session whose id every later request carries.
+    Session,
+    /// 2026-07-28: no handshake, no session; each request carries its client context in `_meta`.
+    Stateless,
+}
+
+impl Era {
+    /// The protocol version string of the era, as sent in [`PROTOCOL_VERSION_HEADER`] and
+    /// `_meta`.
+    pub const fn version(self) -> &'static str {
+        match self {
+            Era::Session => "2025-11-25",
+            Era::Stateless => "2026-07-28",
+        }
+    }
+}
+
+/// The header carrying the protocol version of a request.
+pub const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
+/// The session header of streamable HTTP (2025-11-25 era).
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// The header naming a 2026-07-28 request's JSON-RPC method, for routing without the body.
+pub const METHOD_HEADER: &str = "mcp-method";
+/// The header naming the tool (or other target) of a 2026-07-28 request.
+pub const NAME_HEADER: &str = "mcp-name";
+/// The `Accept` value of an MCP POST: a JSON answer or an SSE stream.
+pub const ACCEPT_JSON_OR_SSE: &str = "application/json, text/event-stream";
+
+/// Request `_meta` a 2026-07-28 client must send with every request.
+pub fn stateless_meta() -> Value {
+    serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": Era::Stateless.version(),
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "mcpfleet", "version": env!("CARGO_PKG_VERSION")},
+    })
+}
+
+/// A 2026-07-28 request of `method` with JSON-RPC id `id` and no params but the `_meta`
+/// client context: what the health probe and the gateway send when they ask a server itself.
+pub fn stateless_request(id: u64, method: &str) -> Value {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": method,
+        "params": {"_meta": stateless_meta()},
+    })
+}
+
+/// The first JSON-RPC message of a response body, whether it is plain JSON or an SSE stream
+/// (`data:` lines; priming events without data are skipped).
+pub fn first_jsonrpc_message(body: &str) -> Option<Value> {
+    first_message(body)
+}
+
+/// [`first_jsonrpc_message`] parsed into any shape, borrowing from `body` where `T` does: a
+/// load generator reads only the fields a verdict needs rather than a whole `Value`.
+pub fn first_message<'a, T: serde::Deserialize<'a>>(body: &'a str) -> Option<T> {
+    let trimmed = body.trim_start();
+    if trimmed.starts_with('{') {
+        return serde_json::from_str(trimmed).ok();
+    }
+    sse_data(body).find_map(|d| serde_json::from_str(d).ok())
+}
+
+/// The JSON-RPC message with id `id` in a response body, plain JSON or an SSE stream: the
+/// answer to a request, past any notifications a stream carries before it.
+pub fn message_with_id(body: &str, id: u64) -> Option<Value> {
+    let answers = |m: &Value| m.get("id").and_then(Value::as_u64) == Some(id);
+    let trimmed = body.trim_start();
+    if trimmed.starts_with('{') {
+        return serde_json::from_str(trimmed).ok().filter(answers);
+    }
+    sse_data(body)
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .find(answers)
+}
+
+/// The data of an SSE stream's events, one `data:` line each; priming events without data
+/// are skipped.
+fn sse_data(body: &str) -> impl Iterator<Item = &str> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eras_spell_their_versions() {
+        assert_eq!(Era::Session.version(), "2025-11-25");
+        assert_eq!(Era::Stateless.version(), "2026-07-28");
+        assert_eq!(
+            stateless_meta()["io.modelcontextprotocol/protocolVersion"],
+            "2026-07-28"
+        );
+    }
+
+    #[test]
+    fn reads_plain_json_and_sse() {
+        let json = r#"  {"jsonrpc":"2.0","id":1,"result":{}}"#;
+        assert_eq!(first_jsonrpc_message(json).unwrap()["id"], 1);
+        let sse = "id: 0\ndata:\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}\n\n";
+        assert_eq!(first_jsonrpc_message(sse).unwrap()["id"], 2);
+        assert!(first_jsonrpc_message("data: not json\n").is_none());
+        assert!(first_jsonrpc_message("").is_none());
+    }
+
+    #[test]
+    fn finds_the_answer_by_id() {
+        let sse = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n\
+                   data: {\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}\n\n";
+        assert_eq!(message_with_id(sse, 4).unwrap()["id"], 4);
+        assert!(message_with_id(sse, 5).is_none());
+        assert_eq!(
+            message_with_id(r#"{"id":1,"result":{}}"#, 1).unwrap()["id"],
+            1
+        );
+        assert!(message_with_id(r#"{"id":2,"result":{}}"#, 1).is_none());
+        assert!(message_with_id("not json", 1).is_none());
+    }
+
+    #[test]
+    fn a_stateless_request_carries_the_client_context() {
+        let r = stateless_request(1, "tools/list");
+        assert_eq!(r["jsonrpc"], "2.0");
+        assert_eq!(r["id"], 1);
+        assert_eq!(r["method"], "tools/list");
+        assert_eq!(r["params"]["_meta"], stateless_meta());
+    }
+}
