@@ -27,9 +27,14 @@ pub enum Protocol {
 
 impl Protocol {
     pub fn version(self) -> &'static str {
+        self.era().version()
+    }
+
+    /// The fleet's name for this era, whose version string is the one spelled in `fleet::wire`.
+    pub fn era(self) -> fleet::wire::Era {
         match self {
-            Protocol::Stateless => "2026-07-28",
-            Protocol::Session => "2025-11-25",
+            Protocol::Stateless => fleet::wire::Era::Stateless,
+            Protocol::Session => fleet::wire::Era::Session,
         }
     }
 }

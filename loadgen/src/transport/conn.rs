@@ -220,44 +220,16 @@ impl Link {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use fleet::testing::{CannedServer, SilentServer, closed_port};
 
     use super::*;
-
-    /// A server that answers `replies` requests per connection, then closes it.
-    async fn server(replies: usize) -> (Url, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/mcp?x=1", listener.local_addr().unwrap())
-            .parse()
-            .unwrap();
-        let task = tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    for _ in 0..replies {
-                        let mut buf = vec![0u8; 4096];
-                        let Ok(n) = conn.read(&mut buf).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                        assert!(head.starts_with("POST /mcp?x=1 HTTP/1.1"), "{head}");
-                        assert!(head.to_lowercase().contains("host: 127.0.0.1:"), "{head}");
-                        let reply =
-                            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nmcp-session-id: s1\r\n\r\nok";
-                        let _ = conn.write_all(reply.as_bytes()).await;
-                    }
-                });
-            }
-        });
-        (url, task)
-    }
 
     #[tokio::test]
     async fn exchanges_reuse_the_connection_and_reconnect_when_it_closes() {
         // One reply per connection: every second exchange finds the connection closed.
-        let (url, task) = server(1).await;
+        let reply = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nmcp-session-id: s1\r\n\r\nok";
+        let server = CannedServer::start(1, reply).await.unwrap();
+        let url: Url = server.url("/mcp?x=1").parse().unwrap();
         let mut conn = Conn::new(&url, Duration::from_secs(2)).unwrap();
         conn.open().await.unwrap();
         for _ in 0..3 {
@@ -270,40 +242,38 @@ mod tests {
             assert!(x.ttfb <= x.elapsed);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        task.abort();
+        let requests = server.requests();
+        assert_eq!(requests.len(), 3);
+        for head in requests {
+            assert!(head.starts_with("POST /mcp?x=1 HTTP/1.1"), "{head}");
+            assert!(head.to_lowercase().contains("host: 127.0.0.1:"), "{head}");
+        }
     }
 
     #[tokio::test]
     async fn an_oversized_body_is_a_protocol_error() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url: Url = format!("http://{}/mcp", listener.local_addr().unwrap())
-            .parse()
+        let size = MAX_BODY + 1;
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n{}",
+            "x".repeat(size)
+        );
+        let server = CannedServer::start(1, Box::leak(reply.into_boxed_str()))
+            .await
             .unwrap();
-        let task = tokio::spawn(async move {
-            let (mut conn, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 4096];
-            let _ = conn.read(&mut buf).await;
-            let size = MAX_BODY + 1;
-            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n");
-            let _ = conn.write_all(head.as_bytes()).await;
-            let _ = conn.write_all(&vec![b'x'; size]).await;
-        });
+        let url: Url = server.url("/mcp").parse().unwrap();
         let mut conn = Conn::new(&url, Duration::from_secs(5)).unwrap();
         let err = conn
             .exchange(Method::POST, HeaderMap::new(), Bytes::new())
             .await
             .unwrap_err();
         assert_eq!(err, ErrorClass::Protocol);
-        task.abort();
     }
 
     #[tokio::test]
     async fn connect_failures_and_timeouts_are_classified() {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url: Url = format!("http://{}/mcp", closed.local_addr().unwrap())
+        let url: Url = format!("http://{}/mcp", closed_port().unwrap())
             .parse()
             .unwrap();
-        drop(closed);
         let mut conn = Conn::new(&url, Duration::from_secs(2)).unwrap();
         let err = conn
             .exchange(Method::POST, HeaderMap::new(), Bytes::new())
@@ -311,14 +281,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, ErrorClass::Connect);
 
-        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url: Url = format!("http://{}/mcp", silent.local_addr().unwrap())
-            .parse()
-            .unwrap();
-        let hold = tokio::spawn(async move {
-            let _conn = silent.accept().await;
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        });
+        let silent = SilentServer::start().await.unwrap();
+        let url: Url = silent.url("/mcp").parse().unwrap();
         let mut conn = Conn::new(&url, Duration::from_millis(300)).unwrap();
         let started = Instant::now();
         let err = conn
@@ -327,6 +291,5 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, ErrorClass::Timeout);
         assert!(started.elapsed() >= Duration::from_millis(250));
-        hold.abort();
     }
 }

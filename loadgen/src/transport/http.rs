@@ -6,6 +6,9 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use fleet::wire::{
+    ACCEPT_JSON_OR_SSE, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER,
+};
 use http::{
     HeaderMap, HeaderValue, Method,
     header::{ACCEPT, CONTENT_TYPE},
@@ -32,15 +35,15 @@ impl From<Call> for HttpCall {
     fn from(call: Call) -> Self {
         let mut session_headers = post_headers();
         session_headers.insert(
-            "mcp-protocol-version",
+            PROTOCOL_VERSION_HEADER,
             HeaderValue::from_static(Protocol::Session.version()),
         );
         let mut stateless_headers = post_headers();
         stateless_headers.insert(
-            "mcp-protocol-version",
+            PROTOCOL_VERSION_HEADER,
             HeaderValue::from_static(Protocol::Stateless.version()),
         );
-        stateless_headers.insert("mcp-method", HeaderValue::from_static(call.method));
+        stateless_headers.insert(METHOD_HEADER, HeaderValue::from_static(call.method));
         // A tool name that is not a valid header value cannot be routed by header; the server
         // then answers with an error, which is what such a call deserves.
         if let Some(value) = call
@@ -48,7 +51,7 @@ impl From<Call> for HttpCall {
             .as_deref()
             .and_then(|t| HeaderValue::from_str(t).ok())
         {
-            stateless_headers.insert("mcp-name", value);
+            stateless_headers.insert(NAME_HEADER, value);
         }
         Self {
             call,
@@ -77,22 +80,19 @@ impl HttpCall {
 fn post_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(
-        ACCEPT,
-        HeaderValue::from_static("application/json, text/event-stream"),
-    );
+    h.insert(ACCEPT, HeaderValue::from_static(ACCEPT_JSON_OR_SSE));
     h
 }
 
 /// Adds the session-era headers for session `session`.
 fn with_session(mut h: HeaderMap, session: &str) -> Result<HeaderMap, ErrorClass> {
     h.insert(
-        "mcp-protocol-version",
+        PROTOCOL_VERSION_HEADER,
         HeaderValue::from_static(Protocol::Session.version()),
     );
     // A session id that is not a valid header value is the server's protocol violation.
     h.insert(
-        "mcp-session-id",
+        SESSION_HEADER,
         HeaderValue::from_str(session).map_err(|_| ErrorClass::Protocol)?,
     );
     Ok(h)
@@ -146,7 +146,7 @@ pub async fn open_session(conn: &mut Conn) -> Result<String, ErrorClass> {
     mcp::classify_bytes(x.status, &x.body, 0)?;
     let session = x
         .headers
-        .get("mcp-session-id")
+        .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or(ErrorClass::Protocol)?
         .to_string();
@@ -198,34 +198,28 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use std::time::Duration;
 
+    use fleet::testing::{SilentServer, closed_port};
+
     use super::*;
 
     #[tokio::test]
     async fn classifies_transport_failures() {
         // A port nobody listens on: connect error.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = closed.local_addr().unwrap();
-        drop(closed);
-        let url: reqwest::Url = format!("http://{addr}/mcp").parse().unwrap();
+        let url: reqwest::Url = format!("http://{}/mcp", closed_port().unwrap())
+            .parse()
+            .unwrap();
         let mut conn = Conn::new(&url, Duration::from_millis(300)).unwrap();
         let sent = send(&mut conn, &HttpCall::tools_list(), 1, Channel::Stateless).await;
         assert_eq!(sent.outcome, Err(ErrorClass::Connect));
         assert_eq!((sent.ttfb, sent.status), (None, None));
         // A server that accepts but never answers: timeout.
-        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url: reqwest::Url = format!("http://{}/mcp", silent.local_addr().unwrap())
-            .parse()
-            .unwrap();
-        let hold = tokio::spawn(async move {
-            let _conn = silent.accept().await;
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        });
+        let silent = SilentServer::start().await.unwrap();
+        let url: reqwest::Url = silent.url("/mcp").parse().unwrap();
         let mut conn = Conn::new(&url, Duration::from_millis(300)).unwrap();
         let Sent {
             elapsed, outcome, ..
         } = send(&mut conn, &HttpCall::tools_list(), 1, Channel::Session("s")).await;
         assert_eq!(outcome, Err(ErrorClass::Timeout));
         assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
-        hold.abort();
     }
 }
