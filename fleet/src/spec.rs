@@ -346,7 +346,7 @@ impl FleetSpec {
 }
 
 /// Durations in TOML as whole milliseconds (`interval = 1000`), the unit people tune them in.
-mod millis {
+pub(crate) mod millis {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

@@ -17,7 +17,7 @@ use std::{
 use anyhow::Context as _;
 use fleet::{
     admin::{FleetView, HistoryView},
-    gateway::{BackendsView, balance::SplitMix64},
+    gateway::BackendsView,
     registry::State as ServerState,
 };
 use reqwest::Url;
@@ -188,14 +188,14 @@ pub fn plan(
             servers.len()
         ));
     }
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut pool: Vec<&String> = servers.iter().collect();
-    shuffle(&mut pool, &mut rng);
+    rng.shuffle(&mut pool);
     let mut actions: Vec<Action> = specs
         .iter()
         .flat_map(|s| std::iter::repeat_n(s.action, s.share.of(servers.len())))
         .collect();
-    shuffle(&mut actions, &mut rng);
+    rng.shuffle(&mut actions);
     let span = window.mul_f64(INJECT_WITHIN);
     let n = actions.len();
     Ok(actions
@@ -208,13 +208,6 @@ pub fn plan(
             action,
         })
         .collect())
-}
-
-fn shuffle<T>(v: &mut [T], rng: &mut SplitMix64) {
-    for i in (1..v.len()).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
 }
 
 fn unix_ms(t: SystemTime) -> u64 {

@@ -56,7 +56,7 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use self::{
-    balance::{FailureKind, Lease, MemberStats, Outcome, Pool, SplitMix64},
+    balance::{FailureKind, Lease, MemberStats, Outcome, Pool},
     session::{Affinity, SessionKey},
     upstream::{Upstream, UpstreamError},
 };
@@ -547,7 +547,7 @@ fn upstream_failed(server: &str, e: UpstreamError, body: &[u8]) -> Response {
 
 /// A random word for one pick.
 fn rng_word(gw: &Gateway) -> u64 {
-    SplitMix64::new(gw.picks.fetch_add(1, Ordering::Relaxed)).next_u64()
+    fastrand::Rng::with_seed(gw.picks.fetch_add(1, Ordering::Relaxed)).u64(..)
 }
 
 /// `?group=` of `/mcp`: the group whose pool a new session is placed in.
