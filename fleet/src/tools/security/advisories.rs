@@ -43,7 +43,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use super::Severity;
+use super::{severity::Severity, text::excerpt};
 use crate::tools::error::ToolInputError;
 
 /// Ecosystem names `check_package` accepts (matched case-insensitively).
@@ -153,7 +153,7 @@ impl Ecosystem {
                 "ecosystem",
                 format!(
                     "unknown ecosystem `{}`; supported: {}",
-                    super::excerpt(s.trim(), 40),
+                    excerpt(s.trim(), 40),
                     SUPPORTED_ECOSYSTEMS.join(", ")
                 ),
             )
@@ -238,7 +238,7 @@ impl Ecosystem {
                 field,
                 format!(
                     "`{}` is not a valid {} version; expected {scheme} (ranges are not accepted)",
-                    super::excerpt(s, 40),
+                    excerpt(s, 40),
                     self.as_str()
                 ),
             )

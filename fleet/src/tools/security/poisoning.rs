@@ -30,7 +30,10 @@ use std::sync::LazyLock;
 use regex::{Regex, RegexSet};
 use serde_json::Value;
 
-use super::{MAX_CONTENT_BYTES, Severity, excerpt};
+use super::{
+    severity::Severity,
+    text::{MAX_CONTENT_BYTES, excerpt, is_invisible},
+};
 use crate::tools::error::ToolInputError;
 
 /// Most tools one call may audit.
@@ -198,21 +201,6 @@ const SUSPICIOUS_PARAMS: [&str; 12] = [
     "exfil",
     "secret_notes",
 ];
-
-/// Zero-width, bidi-control and other invisible formatting characters, and Unicode tags.
-pub(crate) fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{FEFF}'
-            | '\u{E0000}'..='\u{E007F}'
-    )
-}
 
 fn is_tag_char(c: char) -> bool {
     ('\u{E0000}'..='\u{E007F}').contains(&c)
