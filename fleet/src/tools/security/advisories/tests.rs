@@ -125,8 +125,8 @@ fn last_affected_inclusive() {
 fn open_ranges_and_versions_list() {
     let records: Vec<OsvRecord> = serde_json::from_str(
         r#"[{"id":"TEST-1","summary":"s","affected":[{"package":{"ecosystem":"npm","name":"pkg"},
-             "ranges":[{"type":"SEMVER","events":[{"introduced":"2.0.0"}]}],
-             "versions":["1.5.0"]}]}]"#,
+                 "ranges":[{"type":"SEMVER","events":[{"introduced":"2.0.0"}]}],
+                 "versions":["1.5.0"]}]}]"#,
     )
     .unwrap();
     let db = build_db(records);

@@ -29,11 +29,11 @@ fn has(out: &ScanIacOutput, rule: &str) -> bool {
 const BAD_DOCKERFILE: &str = r#"# syntax=docker/dockerfile:1
 FROM ubuntu
 ENV DB_PASSWORD=hunter2 \
-APP_HOME=/app
+    APP_HOME=/app
 ARG NPM_TOKEN
 ADD https://example.com/tool.tar.gz /opt/
 RUN apt-get update && \
-apt-get install -y curl
+    apt-get install -y curl
 RUN curl -fsSL https://get.example.com/install.sh | sudo bash
 EXPOSE 8080 22/tcp
 USER root
@@ -79,7 +79,7 @@ const GOOD_DOCKERFILE: &str = r#"# escape=`
 FROM rust:1.88-slim AS build
 ARG APP_VERSION=1.0
 ENV GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D `
-POSTGRES_PASSWORD_FILE=/run/secrets/db
+    POSTGRES_PASSWORD_FILE=/run/secrets/db
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY . /src
 FROM gcr.io/distroless/cc@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
@@ -190,34 +190,34 @@ metadata:
 spec:
   replicas: 2
   template:
-metadata:
-  labels: {app: web}
-spec:
-  hostNetwork: true
-  hostPID: yes
-  securityContext:
-    runAsUser: 0
-  volumes:
-    - name: docker
-      hostPath:
-        path: /var/run/docker.sock
-  containers:
-    - name: app
-      image: nginx
+    metadata:
+      labels: {app: web}
+    spec:
+      hostNetwork: true
+      hostPID: yes
       securityContext:
-        privileged: true
-        allowPrivilegeEscalation: true
-        capabilities:
-          add: ["NET_ADMIN", "CAP_SYS_ADMIN", "CHOWN"]
-    - name: sidecar
-      image: busybox:1.36
-      resources:
-        limits: {cpu: 100m, memory: 64Mi}
-      securityContext:
-        allowPrivilegeEscalation: false
-        runAsNonRoot: true
-        runAsUser: 1000
-        readOnlyRootFilesystem: true
+        runAsUser: 0
+      volumes:
+        - name: docker
+          hostPath:
+            path: /var/run/docker.sock
+      containers:
+        - name: app
+          image: nginx
+          securityContext:
+            privileged: true
+            allowPrivilegeEscalation: true
+            capabilities:
+              add: ["NET_ADMIN", "CAP_SYS_ADMIN", "CHOWN"]
+        - name: sidecar
+          image: busybox:1.36
+          resources:
+            limits: {cpu: 100m, memory: 64Mi}
+          securityContext:
+            allowPrivilegeEscalation: false
+            runAsNonRoot: true
+            runAsUser: 1000
+            readOnlyRootFilesystem: true
 "#;
 
 #[test]
@@ -302,15 +302,15 @@ metadata:
   name: hardened
 spec:
   securityContext:
-runAsNonRoot: true
+    runAsNonRoot: true
   containers:
-- name: app
-  image: registry.example.com/app@sha256:abc
-  resources:
-    limits: {memory: 128Mi}
-  securityContext:
-    allowPrivilegeEscalation: false
-    readOnlyRootFilesystem: true
+    - name: app
+      image: registry.example.com/app@sha256:abc
+      resources:
+        limits: {memory: 128Mi}
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
 ---
 apiVersion: batch/v1
 kind: CronJob
@@ -319,20 +319,20 @@ metadata:
 spec:
   schedule: "0 3 * * *"
   jobTemplate:
-spec:
-  template:
     spec:
-      hostIPC: true
-      initContainers:
-        - name: init
-          image: alpine:3.20
-          securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: false}
-          resources: {limits: {cpu: "1"}}
-      containers:
-        - name: job
-          image: alpine:latest
-          securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true}
-          resources: {limits: {cpu: "1"}}
+      template:
+        spec:
+          hostIPC: true
+          initContainers:
+            - name: init
+              image: alpine:3.20
+              securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: false}
+              resources: {limits: {cpu: "1"}}
+          containers:
+            - name: job
+              image: alpine:latest
+              securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true}
+              resources: {limits: {cpu: "1"}}
 "#;
 
 #[test]
@@ -383,14 +383,14 @@ fn kubernetes_pod_level_non_root_and_list() {
 kind: List
 items:
   - apiVersion: v1
-kind: Pod
-metadata: {name: p}
-spec:
-  containers:
-    - name: c
-      image: nginx:1.27
-      resources: {limits: {memory: 1Gi}}
-      securityContext: {allowPrivilegeEscalation: "false", readOnlyRootFilesystem: "yes", runAsUser: 1000}
+    kind: Pod
+    metadata: {name: p}
+    spec:
+      containers:
+        - name: c
+          image: nginx:1.27
+          resources: {limits: {memory: 1Gi}}
+          securityContext: {allowPrivilegeEscalation: "false", readOnlyRootFilesystem: "yes", runAsUser: 1000}
 "#;
     let out = scan(list, None);
     assert_eq!(out.objects_scanned, 1);
