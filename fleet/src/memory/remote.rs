@@ -41,10 +41,14 @@ use tokio_util::{
 };
 
 use super::{
-    Ack, ApplyError, FollowPoint, HistoryEntry, InvalidOp, MemoryHandle, Op, Timeout, View,
-    ViewError, WriteError,
-    graph::StateError,
+    error::{Timeout, ViewError, WriteError},
+    graph::{ApplyError, StateError},
+    history::HistoryEntry,
     mark::{MarkError, MarkReader},
+    op::{InvalidOp, Op},
+    owner::Ack,
+    store::{FollowPoint, MemoryHandle},
+    view::View,
     wal::{Tail, TailError},
 };
 

@@ -9,7 +9,7 @@ use super::{
     version::{PepVersion, parse_semverish},
     *,
 };
-use crate::tools::{error::ToolInputError, security::Severity};
+use crate::tools::{error::ToolInputError, security::severity::Severity};
 
 fn check(eco: &str, name: &str, version: &str) -> CheckPackageOutput {
     check_package(&CheckPackageArgs {

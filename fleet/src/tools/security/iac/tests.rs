@@ -5,7 +5,7 @@
 
 use super::dockerfile::is_secret_name;
 use super::*;
-use crate::tools::security::{MAX_CONTENT_BYTES, Severity};
+use crate::tools::security::{severity::Severity, text::MAX_CONTENT_BYTES};
 
 fn scan(content: &str, kind: Option<&str>) -> ScanIacOutput {
     scan_iac(&ScanIacArgs {

@@ -7,7 +7,7 @@ use super::{
     spans::{EVIDENCE_CHARS, evidence_around},
     *,
 };
-use crate::tools::security::{MAX_CONTENT_BYTES, Severity};
+use crate::tools::security::{severity::Severity, text::MAX_CONTENT_BYTES};
 
 fn tool(name: &str, description: &str) -> ToolDescription {
     ToolDescription {
