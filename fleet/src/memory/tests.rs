@@ -14,21 +14,12 @@ use std::{
 
 use git2::{Repository, Signature};
 
-use super::*;
+use super::{test_ops::create_entities, *};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn create(names: &[&str]) -> Op {
-    Op::CreateEntities(CreateEntities {
-        entities: names
-            .iter()
-            .map(|n| Entity {
-                name: (*n).into(),
-                entity_type: "service".into(),
-                observations: vec![format!("{n} was created")],
-            })
-            .collect(),
-    })
+    create_entities(names, "service", |n| format!("{n} was created"))
 }
 
 fn observe(name: &str, text: &str) -> Op {

@@ -5,21 +5,13 @@
 
 use super::*;
 use crate::memory::op::{
-    AddObservations, CreateEntities, CreateRelations, DeleteEntities, DeleteObservations,
-    DeleteRelations, Entity, ObservationAddition, ObservationDeletion, Op, Relation,
+    AddObservations, CreateRelations, DeleteEntities, DeleteObservations, DeleteRelations,
+    ObservationAddition, ObservationDeletion, Op, Relation,
 };
+use crate::memory::test_ops::create_entities;
 
 fn create(names: &[&str]) -> Op {
-    Op::CreateEntities(CreateEntities {
-        entities: names
-            .iter()
-            .map(|n| Entity {
-                name: (*n).into(),
-                entity_type: "person".into(),
-                observations: vec![format!("{n} exists")],
-            })
-            .collect(),
-    })
+    create_entities(names, "person", |n| format!("{n} exists"))
 }
 
 fn observe(name: &str, texts: &[&str]) -> Op {
