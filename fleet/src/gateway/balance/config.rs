@@ -110,3 +110,77 @@ impl PoolConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn config_defaults_validate_and_parse() {
+        let config = PoolConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.backoff(1), Duration::from_millis(200));
+        assert_eq!(config.backoff(3), Duration::from_millis(800));
+        assert_eq!(config.backoff(100), Duration::from_secs(5));
+
+        let parsed: PoolConfig = toml::from_str("eject_base = 100\newma_alpha = 0.5").unwrap();
+        assert_eq!(parsed.eject_base, Duration::from_millis(100));
+        assert_eq!(parsed.ewma_alpha, 0.5);
+        assert_eq!(parsed.eject_max, Duration::from_secs(5));
+        let text = toml::to_string(&parsed).unwrap();
+        assert_eq!(toml::from_str::<PoolConfig>(&text).unwrap(), parsed);
+        assert!(toml::from_str::<PoolConfig>("eject_bse = 1").is_err());
+
+        let bad = |c: PoolConfig, field: &str| {
+            let err = c.validate().unwrap_err();
+            assert!(err.contains(field), "{err}");
+        };
+        let d = PoolConfig::default;
+        bad(
+            PoolConfig {
+                connect_failures_to_eject: 0,
+                ..d()
+            },
+            "connect_failures_to_eject",
+        );
+        bad(
+            PoolConfig {
+                failures_to_eject: 0,
+                ..d()
+            },
+            "failures_to_eject",
+        );
+        bad(
+            PoolConfig {
+                eject_base: Duration::ZERO,
+                ..d()
+            },
+            "eject_base",
+        );
+        bad(
+            PoolConfig {
+                eject_max: Duration::from_millis(100),
+                ..d()
+            },
+            "eject_max",
+        );
+        for alpha in [0.0, 1.5, f64::NAN] {
+            bad(
+                PoolConfig {
+                    ewma_alpha: alpha,
+                    ..d()
+                },
+                "ewma_alpha",
+            );
+        }
+        bad(
+            PoolConfig {
+                initial_latency_us: 0,
+                ..d()
+            },
+            "initial_latency_us",
+        );
+    }
+}
