@@ -4,7 +4,15 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{Ack, HistoryEntry, MemoryHandle, Op, Timeout, View, WriteError, remote::RemoteMemory};
+use super::{
+    error::{Timeout, WriteError},
+    history::HistoryEntry,
+    op::Op,
+    owner::Ack,
+    remote::RemoteMemory,
+    store::MemoryHandle,
+    view::View,
+};
 
 /// A server's access to the shared memory.
 #[derive(Debug, Clone)]

@@ -1,6 +1,9 @@
 //! Errors of the store's public API, each saying what happened to the data.
 
-use std::{io, path::PathBuf};
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
 
 use super::graph::ApplyError;
 use super::op::InvalidOp;
@@ -44,17 +47,24 @@ pub enum OpenError {
 
 impl OpenError {
     /// Maps an I/O error of `action` on `path` (for `map_err`).
-    pub(crate) fn io(
-        action: &'static str,
-        path: &std::path::Path,
-    ) -> impl FnOnce(io::Error) -> OpenError {
-        let path = path.to_path_buf();
-        move |source| OpenError::Io {
+    pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> OpenError {
+        wrap_io(action, path, |action, path, source| OpenError::Io {
             action,
             path,
             source,
-        }
+        })
     }
+}
+
+/// The `map_err` closure that wraps an I/O error of `action` on `path` into an error type's
+/// `Io` variant, built by `variant`: one body for every error type here with such a variant.
+fn wrap_io<E>(
+    action: &'static str,
+    path: &Path,
+    variant: fn(&'static str, PathBuf, io::Error) -> E,
+) -> impl FnOnce(io::Error) -> E {
+    let path = path.to_path_buf();
+    move |source| variant(action, path, source)
 }
 
 /// Why a write was not acknowledged. Only `Ok(Ack)` means durable; every error means the op
@@ -110,16 +120,13 @@ impl ArchiveError {
         move |source| ArchiveError::Git { action, source }
     }
 
-    pub(crate) fn io(
-        action: &'static str,
-        path: &std::path::Path,
-    ) -> impl FnOnce(io::Error) -> ArchiveError {
-        let path = path.to_path_buf();
-        move |source| ArchiveError::Io {
+    /// Maps an I/O error of `action` on `path` (for `map_err`).
+    pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ArchiveError {
+        wrap_io(action, path, |action, path, source| ArchiveError::Io {
             action,
             path,
             source,
-        }
+        })
     }
 }
 

@@ -102,4 +102,6 @@ pub use view::View;
 pub use wal::WalFaults;
 
 #[cfg(test)]
+mod test_ops;
+#[cfg(test)]
 mod tests;

@@ -78,19 +78,11 @@ impl Stats {
             ops_rejected: self.ops_rejected.load(Relaxed),
             batches,
             max_batch: self.max_batch.load(Relaxed),
-            mean_batch: if batches == 0 {
-                0.0
-            } else {
-                ops as f64 / batches as f64
-            },
+            mean_batch: mean(ops, batches),
             wal_failures: self.wal_failures.load(Relaxed),
             poisoned: self.poisoned.load(Relaxed),
             commits,
-            mean_commit_ops: if commits == 0 {
-                0.0
-            } else {
-                committed_ops as f64 / commits as f64
-            },
+            mean_commit_ops: mean(committed_ops, commits),
             commit_failures: self.commit_failures.load(Relaxed),
             pack_merges: self.pack_merges.load(Relaxed),
             commit_lag: LagStats {
@@ -143,4 +135,13 @@ pub struct MemoryStats {
     pub pack_merges: u64,
     /// Acknowledgement to durable commit.
     pub commit_lag: LagStats,
+}
+
+/// `total / count`, or 0 when nothing was counted.
+fn mean(total: u64, count: u64) -> f64 {
+    if count == 0 {
+        0.0
+    } else {
+        total as f64 / count as f64
+    }
 }

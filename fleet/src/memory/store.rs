@@ -62,7 +62,9 @@ impl Default for StoreOptions {
     }
 }
 
-struct Shared {
+/// What every handle of an open store reaches: the owner thread's request queue, the local
+/// view, statistics, the history index, the committed-version watch and the store's paths.
+struct OpenStore {
     tx: mpsc::UnboundedSender<Request>,
     view: Arc<View>,
     stats: Arc<Stats>,
@@ -88,14 +90,14 @@ pub struct FollowPoint {
 /// runtime.
 #[derive(Clone)]
 pub struct MemoryHandle {
-    shared: Arc<Shared>,
+    store: Arc<OpenStore>,
 }
 
 impl std::fmt::Debug for MemoryHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryHandle")
-            .field("path", &self.shared.path)
-            .field("view_version", &self.shared.view.version())
+            .field("path", &self.store.path)
+            .field("view_version", &self.store.view.version())
             .finish()
     }
 }
@@ -109,7 +111,7 @@ impl MemoryHandle {
         validate_server(server)?;
         op.validate()?;
         let (reply, rx) = oneshot::channel();
-        self.shared
+        self.store
             .tx
             .send(Request::Write {
                 server: server.to_string(),
@@ -123,14 +125,14 @@ impl MemoryHandle {
 
     /// The process's own view. It already holds every write whose `write` has returned.
     pub fn view(&self) -> &Arc<View> {
-        &self.shared.view
+        &self.store.view
     }
 
     /// The newest committed ops that named `entity`, newest first, at most `limit`. Ops
     /// acknowledged but not yet in a commit are not listed; [`MemoryHandle::wait_committed`]
     /// waits for them.
     pub fn history(&self, entity: &str, limit: usize) -> Vec<HistoryEntry> {
-        self.shared
+        self.store
             .history
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -139,19 +141,19 @@ impl MemoryHandle {
 
     /// Waits until git durably holds `version`.
     pub async fn wait_committed(&self, version: u64, timeout: Duration) -> Result<(), Timeout> {
-        let mut rx = self.shared.committed.clone();
+        let mut rx = self.store.committed.clone();
         match tokio::time::timeout(timeout, rx.wait_for(|v| *v >= version)).await {
             Ok(Ok(_)) => Ok(()),
             _ => Err(Timeout {
                 wanted: version,
-                current: *self.shared.committed.borrow(),
+                current: *self.store.committed.borrow(),
             }),
         }
     }
 
     /// Where a view in another process starts following the store from (see [`FollowPoint`]).
     pub fn follow_point(&self) -> FollowPoint {
-        let (snapshot, position) = self.shared.view.snapshot_at();
+        let (snapshot, position) = self.store.view.snapshot_at();
         FollowPoint {
             snapshot,
             // The store's view always has a position (set at open, moved by every batch).
@@ -159,20 +161,20 @@ impl MemoryHandle {
                 segment: 0,
                 offset: 0,
             }),
-            wal_dir: self.shared.wal_dir.clone(),
-            mark_path: self.shared.mark_path.clone(),
+            wal_dir: self.store.wal_dir.clone(),
+            mark_path: self.store.mark_path.clone(),
         }
     }
 
     /// Batch sizes, versions acknowledged and committed, and the commit lag: what tells an
     /// operator whether git keeps up with the writers.
     pub fn stats(&self) -> MemoryStats {
-        self.shared.stats.snapshot(self.shared.view.version())
+        self.store.stats.snapshot(self.store.view.version())
     }
 
     /// The path the store was opened at.
     pub fn path(&self) -> &Path {
-        &self.shared.path
+        &self.store.path
     }
 }
 
@@ -293,7 +295,7 @@ impl Store {
             .map_err(OpenError::io("start the owner thread for", path))?;
         Ok(Store {
             handle: MemoryHandle {
-                shared: Arc::new(Shared {
+                store: Arc::new(OpenStore {
                     tx,
                     view,
                     stats,
@@ -325,7 +327,7 @@ impl Store {
     fn shutdown(&mut self) -> Result<(), CloseError> {
         let mut result = Ok(());
         if let Some(owner) = self.owner.take() {
-            let _ = self.handle.shared.tx.send(Request::Shutdown);
+            let _ = self.handle.store.tx.send(Request::Shutdown);
             if owner.join().is_err() {
                 result = Err(CloseError::Panicked("owner"));
             }

@@ -32,7 +32,9 @@ pub fn wall_us() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-struct State {
+/// What the view's lock guards: the replica's graph, where the owner's WAL continues after it,
+/// and when recent versions became visible here.
+struct Replica {
     graph: Graph,
     /// The owner's view only: where in the WAL the record after the graph's version starts,
     /// so a follower can start from a snapshot of this view and read on from there.
@@ -41,7 +43,7 @@ struct State {
     visible: VecDeque<(u64, u64, u64)>,
 }
 
-impl State {
+impl Replica {
     /// Notes that versions after `before` up to the graph's version became visible at `at`.
     fn arrived(&mut self, before: u64, at: u64) {
         let now = self.graph.version();
@@ -56,7 +58,7 @@ impl State {
 
 /// A read replica: queries plus the version it has reached.
 pub struct View {
-    state: RwLock<State>,
+    replica: RwLock<Replica>,
     version: watch::Sender<u64>,
 }
 
@@ -72,7 +74,7 @@ impl View {
     pub(crate) fn from_graph(graph: Graph) -> View {
         let version = graph.version();
         View {
-            state: RwLock::new(State {
+            replica: RwLock::new(Replica {
                 graph,
                 position: None,
                 visible: VecDeque::new(),
@@ -92,8 +94,8 @@ impl View {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Graph) -> T) -> T {
-        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        f(&state.graph)
+        let replica = self.replica.read().unwrap_or_else(PoisonError::into_inner);
+        f(&replica.graph)
     }
 
     /// Version of the last record applied.
@@ -124,11 +126,11 @@ impl View {
     /// a view that reads the owner's log lazily serves each record from the moment the owner
     /// published it as durable, so that is when it counts as visible here.
     pub fn apply_batch_at(&self, records: &[Record], at_us: u64) -> Result<(), ViewError> {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let before = state.graph.version();
-        let result = Self::apply_locked(&mut state.graph, records);
-        state.arrived(before, at_us);
-        self.version.send_replace(state.graph.version());
+        let mut replica = self.replica.write().unwrap_or_else(PoisonError::into_inner);
+        let before = replica.graph.version();
+        let result = Self::apply_locked(&mut replica.graph, records);
+        replica.arrived(before, at_us);
+        self.version.send_replace(replica.graph.version());
         result
     }
 
@@ -136,11 +138,11 @@ impl View {
     /// in one of the last batches this view applied; `None` for a version it has not reached,
     /// or reached too long ago or from a snapshot.
     pub fn visible_at(&self, version: u64) -> Option<u64> {
-        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        let i = state
+        let replica = self.replica.read().unwrap_or_else(PoisonError::into_inner);
+        let i = replica
             .visible
             .partition_point(|(_, last, _)| *last < version);
-        state
+        replica
             .visible
             .get(i)
             .filter(|(first, _, _)| *first <= version)
@@ -175,43 +177,43 @@ impl View {
         position: Position,
         at_us: u64,
     ) -> Result<(), ViewError> {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let before = state.graph.version();
-        let result = Self::apply_locked(&mut state.graph, records);
-        state.arrived(before, at_us);
-        state.position = Some(position);
-        self.version.send_replace(state.graph.version());
+        let mut replica = self.replica.write().unwrap_or_else(PoisonError::into_inner);
+        let before = replica.graph.version();
+        let result = Self::apply_locked(&mut replica.graph, records);
+        replica.arrived(before, at_us);
+        replica.position = Some(position);
+        self.version.send_replace(replica.graph.version());
         result
     }
 
     /// Owner side, at open: where in the WAL the record after the view's version will start.
     pub(crate) fn set_position(&self, position: Position) {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        state.position = Some(position);
+        let mut replica = self.replica.write().unwrap_or_else(PoisonError::into_inner);
+        replica.position = Some(position);
     }
 
     /// A snapshot of this view and the WAL position right after it (the owner's view only;
     /// `None` elsewhere): what a follower in another process starts from.
     pub(crate) fn snapshot_at(&self) -> (Snapshot, Option<Position>) {
-        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        (state.graph.snapshot(), state.position)
+        let replica = self.replica.read().unwrap_or_else(PoisonError::into_inner);
+        (replica.graph.snapshot(), replica.position)
     }
 
     /// Replaces the view's state with `snapshot` (a remote view resubscribing after it fell
     /// behind). A snapshot older than the view is refused: versions never go back.
     pub fn reset(&self, snapshot: Snapshot) -> Result<(), StateError> {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        if snapshot.version < state.graph.version() {
+        let mut replica = self.replica.write().unwrap_or_else(PoisonError::into_inner);
+        if snapshot.version < replica.graph.version() {
             return Err(StateError(format!(
                 "snapshot at version {} is older than the view ({})",
                 snapshot.version,
-                state.graph.version()
+                replica.graph.version()
             )));
         }
-        let before = state.graph.version();
-        state.graph = Graph::from_snapshot(snapshot)?;
-        state.arrived(before, wall_us());
-        self.version.send_replace(state.graph.version());
+        let before = replica.graph.version();
+        replica.graph = Graph::from_snapshot(snapshot)?;
+        replica.arrived(before, wall_us());
+        self.version.send_replace(replica.graph.version());
         Ok(())
     }
 

@@ -26,7 +26,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::advisories::{AdvisoryMatch, Ecosystem, lookup};
-use super::{LineIndex, MAX_CONTENT_BYTES, check_len};
+use super::text::{LineIndex, MAX_CONTENT_BYTES, check_len, excerpt};
 use crate::tools::error::ToolInputError;
 
 /// Lockfile formats `scan_lockfile` accepts in `format` (matched case-insensitively).
@@ -105,7 +105,7 @@ impl Format {
                 "format",
                 format!(
                     "unknown format `{}`; supported: {}",
-                    super::excerpt(s, 40),
+                    excerpt(s, 40),
                     SUPPORTED_FORMATS.join(", ")
                 ),
             ))
@@ -375,7 +375,7 @@ fn parse_requirements(
                 let version = c.get(2).map_or("", |m| m.as_str());
                 pins.insert((name.to_string(), version.to_string()));
             }
-            None => unpinned.push(super::excerpt(line, 200)),
+            None => unpinned.push(excerpt(line, 200)),
         }
     }
 }

@@ -28,7 +28,10 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{MAX_CONTENT_BYTES, Severity, check_len, count_lines, count_newlines};
+use super::{
+    severity::Severity,
+    text::{MAX_CONTENT_BYTES, check_len, count_lines, count_newlines},
+};
 use crate::tools::error::ToolInputError;
 
 /// Minimum Shannon entropy, in bits per character, for the `generic-high-entropy` rule.

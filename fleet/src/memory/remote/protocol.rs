@@ -1,0 +1,121 @@
+//! What crosses the memory socket: length-delimited JSON frames, owner to process ([`Down`])
+//! and process to owner ([`Up`]), with write errors in a serialisable form, and the timing
+//! both sides agree on.
+
+use std::{io, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use tokio::net::UnixStream;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+use crate::memory::{
+    error::WriteError,
+    graph::ApplyError,
+    history::HistoryEntry,
+    op::{InvalidOp, Op},
+    owner::Ack,
+    store::FollowPoint,
+};
+
+/// Largest frame: a snapshot of a large graph is one frame.
+pub(super) const MAX_FRAME: usize = 1 << 30;
+
+/// How long a remote write waits for its answer and for the local view to catch up with it.
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Pause before each reconnection attempt after the owner dropped this client.
+pub(super) const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
+
+/// Owner to server process.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum Down {
+    /// Where to follow from: first on every connection, and the answer to [`Up::Resync`].
+    Follow(Box<FollowPoint>),
+    Written {
+        id: u64,
+        result: Result<Ack, WireError>,
+    },
+    History {
+        id: u64,
+        entries: Vec<HistoryEntry>,
+    },
+    /// The answer to [`Up::Wait`]: the owner's version when it reached the one asked for (or
+    /// gave up waiting).
+    Reached {
+        id: u64,
+        version: u64,
+    },
+}
+
+/// Server process to owner.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum Up {
+    Write {
+        id: u64,
+        server: String,
+        seen: u64,
+        op: Op,
+    },
+    History {
+        id: u64,
+        entity: String,
+        limit: usize,
+    },
+    /// Say when `version` is durable (a read asked for a version the mark has not reached),
+    /// or that it is not after `timeout_ms` (the reader's own limit, at most a write's).
+    Wait {
+        id: u64,
+        version: u64,
+        timeout_ms: u64,
+    },
+    /// Send a fresh follow point: this process lost its place in the log.
+    Resync,
+}
+
+/// A [`WriteError`] as it crosses the socket.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum WireError {
+    Invalid(InvalidOp),
+    Rejected(ApplyError),
+    Storage(String),
+    Poisoned(String),
+    Closed,
+}
+
+impl From<WriteError> for WireError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Invalid(e) => WireError::Invalid(e),
+            WriteError::Rejected(e) => WireError::Rejected(e),
+            WriteError::Storage(e) => WireError::Storage(e),
+            WriteError::Poisoned(e) => WireError::Poisoned(e),
+            WriteError::Closed => WireError::Closed,
+        }
+    }
+}
+
+impl From<WireError> for WriteError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Invalid(e) => WriteError::Invalid(e),
+            WireError::Rejected(e) => WriteError::Rejected(e),
+            WireError::Storage(e) => WriteError::Storage(e),
+            WireError::Poisoned(e) => WriteError::Poisoned(e),
+            WireError::Closed => WriteError::Closed,
+        }
+    }
+}
+
+pub(super) type Channel = Framed<UnixStream, LengthDelimitedCodec>;
+
+pub(super) fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME)
+        .new_codec()
+}
+
+pub(super) fn encode<T: Serialize>(message: &T) -> io::Result<bytes::Bytes> {
+    serde_json::to_vec(message)
+        .map(bytes::Bytes::from)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
