@@ -10,7 +10,7 @@ use clap::Parser;
 use fleet::{Fleet, FleetOptions, FleetSpec, Isolation};
 
 #[derive(Debug, Parser)]
-#[command(about = "Measure fleet start-up time and idle RSS")]
+#[command(about = "Measure fleet start-up time and idle memory (PSS)")]
 struct Args {
     #[arg(long, value_enum, default_value = "task")]
     isolation: Isolation,
@@ -19,7 +19,7 @@ struct Args {
     servers: u32,
     #[arg(long, default_value_t = 3)]
     repeat: u32,
-    /// Seconds to stay idle before reading RSS.
+    /// Seconds to stay idle before reading memory.
     #[arg(long, default_value_t = 3.0)]
     idle: f64,
 }
@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let mut starts = Vec::new();
-    let mut rss = Vec::new();
+    let mut idle_pss = Vec::new();
     println!("isolation={:?} servers={}", args.isolation, args.servers);
     for round in 1..=args.repeat {
         let mut spec = FleetSpec::default().scaled_to(args.servers)?;
@@ -74,7 +74,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             rss_sum as f64 / 1e6
         );
         starts.push(took);
-        rss.push(mb);
+        idle_pss.push(mb);
         fleet.stop().await;
         // Let the kernel release the ports' TIME_WAIT-free listeners before the next round.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -82,7 +82,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "median: healthy in {:.3} s, idle PSS {:.1} MB",
         benches::median(&starts).unwrap_or(f64::NAN),
-        benches::median(&rss).unwrap_or(f64::NAN)
+        benches::median(&idle_pss).unwrap_or(f64::NAN)
     );
     Ok(())
 }

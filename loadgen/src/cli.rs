@@ -196,6 +196,8 @@ pub struct Args {
 
     /// Directory for run.json and report.html
     /// [default: <cargo target dir>/mcpfleet-runs/<UTC timestamp>].
+    // The angle brackets are help text for people, not HTML.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -247,6 +249,7 @@ pub enum Command {
     /// figures.
     Index {
         /// The folder holding run folders [default: <cargo target dir>/mcpfleet-runs].
+        #[allow(rustdoc::invalid_html_tags)]
         dir: Option<PathBuf>,
     },
 }

@@ -1,9 +1,9 @@
 //! loadgen: starts the embedded reference fleet (or takes `--target` URLs), measures it with
 //! goose-driven scenarios, and writes a run folder with `run.json` (see [`runfile`] for the
-//! format) and a self-contained `report.html`. Three steps kept apart: measure ([`scenario`]
-//! over the engine, [`attack`]), save the run file, render the report from the run file alone
+//! format) and a self-contained `report.html`. Three steps kept apart: measure (`scenario`
+//! over the engine, `attack`), save the run file, render the report from the run file alone
 //! ([`reports::html`]). [`run`] is the one entry point, shared by the binary and the tests;
-//! [`assemble`] builds the run file a run writes.
+//! `assemble` builds the run file a run writes.
 
 pub(crate) use reports::fmt_micros;
 

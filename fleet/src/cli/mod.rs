@@ -1,11 +1,11 @@
-//! The `fleet` command line: `up` runs a fleet in the foreground, `status` and `down` talk to a
-//! running one through its admin API.
-//! [`args`] holds what clap parses, [`commands`] what each subcommand does, [`output`] what is
+//! The `fleet` command line: `up` runs a fleet in the foreground; `status`, `scale` and `down`
+//! talk to a running one through its admin API; `memory verify` checks a repository offline.
+//! `args` holds what clap parses, `commands` what each subcommand does, `output` what is
 //! printed about a fleet (shared with loadgen).
 
-pub mod args;
-pub mod commands;
-pub mod output;
+mod args;
+mod commands;
+mod output;
 
 pub use self::{
     args::{Cli, default_memory_repo},

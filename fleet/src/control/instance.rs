@@ -26,8 +26,9 @@ use crate::{
     spec::{Isolation, ServerSpec},
 };
 
-/// The program a process-mode server runs: a binary that calls [`crate::control::child::run_if_child`]
-/// first thing in `main` (the `fleet` and `loadgen` binaries both do).
+/// The program a process-mode server runs: a binary that calls
+/// [`crate::control::child::run_if_child`] first thing in `main` (the `fleet` and `loadgen`
+/// binaries both do).
 #[derive(Debug, Clone)]
 pub struct ChildProgram {
     pub program: PathBuf,

@@ -36,8 +36,9 @@ pub(super) fn request_id(body: &[u8]) -> Value {
 }
 
 /// A backend's answer, passed on: an event stream as it arrives; a JSON body (which
-/// [`Upstream::send`](super::upstream::Upstream::send) has read whole) checked first, so a server that answers garbage gives the
-/// client a 502 with a JSON-RPC error (the `Err`) instead of the garbage.
+/// [`Upstream::send`](super::upstream::Upstream::send) has read whole) checked first, so a
+/// server that answers garbage gives the client a 502 with a JSON-RPC error (the `Err`)
+/// instead of the garbage.
 pub(super) async fn relay(
     server: &str,
     response: http::Response<Body>,

@@ -15,7 +15,8 @@ pub struct BackendsView {
     pub groups: BTreeMap<String, Vec<BackendView>>,
 }
 
-/// One member in `GET /backends` (the fields of [`MemberStats`](super::balance::MemberStats) a client needs).
+/// One member in `GET /backends` (the fields of
+/// [`MemberStats`](super::balance::MemberStats) a client needs).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackendView {
     pub id: String,

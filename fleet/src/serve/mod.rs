@@ -1,7 +1,7 @@
 //! One server's data plane: the router with its HTTP layers ([`server`]), the rmcp handler
-//! and its tools ([`handler`], [`memory_handler`], with [`args`] for tool arguments), the [`registry`] of every server's identity, counters and
-//! faults, the socket it listens on ([`socket`]) and the accept loop that serves it
-//! ([`listener`]), the in-process path of task-mode servers ([`local`]), the HTTP/1 client
+//! and its tools ([`handler`], [`memory_handler`], with [`args`] for tool arguments), the
+//! [`registry`] of every server's identity, counters and faults, the socket it listens on
+//! ([`socket`]) and the accept loop that serves it ([`listener`]), the in-process path of task-mode servers ([`local`]), the HTTP/1 client
 //! connection rules shared by the gateway and loadgen ([`link`]) and the loopback guard of
 //! every HTTP surface ([`loopback`]).
 

@@ -107,7 +107,7 @@ pub struct Relative {
     pub min_samples: usize,
     /// Fewest runs (with samples) a side needs; with fewer the rule is skipped. One run a side
     /// cannot tell a regression from a busy neighbour slowing a whole run: from two on, the
-    /// interval spans the run-to-run spread ([`stats::compare_runs`]).
+    /// interval spans the run-to-run spread ([`crate::stats::compare_runs`]).
     pub min_runs: usize,
 }
 

@@ -14,7 +14,7 @@ use super::{member::Member, outcome::Outcome, table::PoolCore};
 /// towards. Small, because it averages samples from every member of the pool.
 const POOL_ALPHA: f64 = 0.02;
 
-/// A backend chosen by [`Pool::pick`], counted as one outstanding request until it is
+/// A backend chosen by [`Pool::pick`](super::pool::Pool::pick), counted as one outstanding request until it is
 /// finished or dropped. Dropping it without [`Lease::finish`] (the request was cancelled)
 /// releases it without counting a success or a failure.
 #[must_use = "a lease counts as an outstanding request until finished or dropped"]

@@ -49,10 +49,10 @@
 //!
 //! ## Files
 //!
-//! [`config`] holds the TOML tuning, [`outcome`] the vocabulary of request outcomes and the
-//! statistics a member reports, [`member`] one member's health state machine and latency
-//! estimate, [`table`] the locked member table a pool and its leases share, [`pool`] the
-//! choice and the membership changes, [`lease`] what happens when a request ends.
+//! `config` holds the TOML tuning, `outcome` the vocabulary of request outcomes and the
+//! statistics a member reports, `member` one member's health state machine and latency
+//! estimate, `table` the locked member table a pool and its leases share, `pool` the
+//! choice and the membership changes, `lease` what happens when a request ends.
 
 mod config;
 mod lease;

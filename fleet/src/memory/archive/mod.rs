@@ -17,10 +17,10 @@
 //! per commit; packs are merged geometrically by verbatim copy, so their number stays small
 //! (history is not delta-compressed; `git gc` on a backup clone does that if space matters).
 //!
-//! Its parts: [`objects`] builds git objects (trees, commits) and holds the names the archive
-//! writes under, [`pack`] writes them as a durable packfile, [`consolidate`] keeps the number
-//! of packs small, [`read`] loads what a commit holds, [`open`] finds, locks and initialises a
-//! repository, [`writer`] is the [`Archive`] that turns batches into commits.
+//! Its parts: `objects` builds git objects (trees, commits) and holds the names the archive
+//! writes under, `pack` writes them as a durable packfile, `consolidate` keeps the number
+//! of packs small, `read` loads what a commit holds, `open` finds, locks and initialises a
+//! repository, `writer` is the [`Archive`] that turns batches into commits.
 
 mod consolidate;
 mod objects;

@@ -120,7 +120,7 @@ impl std::fmt::Debug for Archive {
 
 impl Archive {
     /// Opens (or initialises) the repository at `path` on its own, holding the owner lock.
-    /// Refuses a repository whose WAL holds ops not yet in git: only [`super::Store::open`]
+    /// Refuses a repository whose WAL holds ops not yet in git: only [`Store::open`](crate::memory::Store::open)
     /// may recover those.
     pub fn open(path: &Path) -> Result<Archive, OpenError> {
         let opened = open_locked(path)?;

@@ -2,10 +2,10 @@
 //! and verify share: replaying the same records always yields the same graph, tags included.
 //! See the [module documentation](super) for the merge rules.
 //!
-//! Its parts: [`results`] are the shapes `apply` and the queries return, [`data`] the graph's
-//! tagged state and its journal types, [`journal`] the change log (touched keys, undo) and the
-//! primitive mutations that write it, [`apply`] the merge rules of every op, [`query`] the
-//! reads, [`files`] the conversion to and from the archive's files and snapshots.
+//! Its parts: `results` are the shapes `apply` and the queries return, `data` the graph's
+//! tagged state and its journal types, `journal` the change log (touched keys, undo) and the
+//! primitive mutations that write it, `apply` the merge rules of every op, `query` the
+//! reads, `files` the conversion to and from the archive's files and snapshots.
 
 mod apply;
 mod data;

@@ -1,7 +1,7 @@
 //! The write-ahead log: every acknowledged op is in it (fsynced) before its writer hears
 //! back, until a durable git commit holds it. Segments live in `<gitdir>/mcpfleet/wal/`,
 //! named by the version of their first record; a record is `len: u32 LE`, `crc32: u32 LE`
-//! (of the payload), then the payload: the [`Record`] as JSON.
+//! (of the payload), then the payload: the [`Record`](crate::memory::op::Record) as JSON.
 //!
 //! Recovery rule: a damaged record at the end of the last segment with nothing valid after
 //! it is a torn write that was never acknowledged (the owner acks only after `fdatasync`), so
@@ -12,9 +12,9 @@
 //! which it is durable (see [`super::mark`]), and a follower reads records up to there, so
 //! nothing is pushed to processes that are not reading.
 //!
-//! Its parts: [`format`] is the framing, the segment files and positions, [`recovery`] reads
-//! everything back at open and trims what git holds, [`writer`] is the owner's appending
-//! tail segment (with its fault injection), [`tail`] the followers' reader.
+//! Its parts: [`format`] is the framing, the segment files and positions, `recovery` reads
+//! everything back at open and trims what git holds, `writer` is the owner's appending
+//! tail segment (with its fault injection), `tail` the followers' reader.
 
 mod format;
 mod recovery;

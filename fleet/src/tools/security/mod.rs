@@ -10,7 +10,7 @@
 //! | `audit_tool_descriptions` | [`poisoning`] | looks for MCP tool-poisoning patterns in a `tools/list` result |
 //!
 //! Every tool takes an args struct (deserialised by the server, unknown fields rejected) and
-//! returns an output struct or a [`ToolInputError`] naming the offending argument. Inputs are
+//! returns an output struct or a [`ToolInputError`](crate::tools::error::ToolInputError) naming the offending argument. Inputs are
 //! capped (see [`MAX_CONTENT_BYTES`]) so one call's cost is bounded; regexes and the advisory
 //! index are built once, on first use.
 

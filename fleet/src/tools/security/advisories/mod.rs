@@ -40,10 +40,10 @@
 //! 9.0–10 critical), else `medium`.
 //!
 //! # Files
-//! [`schema`] holds the tool's arguments and output, [`check`] the tool itself, [`ecosystem`]
-//! the per-ecosystem names and version schemes, [`version`] SemVer-ish and PEP 440 versions
-//! and their order, [`snapshot`] loading and indexing the bundled OSV records, [`cvss`] the
-//! CVSS v3 base score, [`lookup`] matching a version against the index.
+//! `schema` holds the tool's arguments and output, `check` the tool itself, `ecosystem`
+//! the per-ecosystem names and version schemes, `version` SemVer-ish and PEP 440 versions
+//! and their order, `snapshot` loading and indexing the bundled OSV records, `cvss` the
+//! CVSS v3 base score, `lookup` matching a version against the index.
 
 mod check;
 mod cvss;

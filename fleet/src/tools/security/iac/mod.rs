@@ -36,8 +36,8 @@
 //! Booleans written YAML 1.1 style (`yes`, `on`, `"true"`) count as true, as the Kubernetes
 //! YAML parser reads them.
 //!
-//! Its parts: [`schema`] holds the tool's arguments and output, [`scan`] tells the two kinds
-//! apart and dispatches, [`dockerfile`] and [`kubernetes`] hold each kind's rules, [`image`]
+//! Its parts: `schema` holds the tool's arguments and output, `scan` tells the two kinds
+//! apart and dispatches, `dockerfile` and `kubernetes` hold each kind's rules, `image`
 //! the image-tag judgement both share.
 
 mod dockerfile;

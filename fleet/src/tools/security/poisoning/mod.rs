@@ -24,10 +24,10 @@
 //! reported once, with the first match as evidence (at most 120 characters, invisible
 //! characters shown as `\u{…}` escapes).
 //!
-//! Its parts: [`schema`] holds the tool's arguments, output and limits, [`patterns`] the rule
-//! table of regexes and word lists, [`audit`] the tool itself, [`text_rules`] the checks on
-//! one text (a description, a title, a parameter description), [`metadata`] the checks on a
-//! tool's name and its `inputSchema`, [`spans`] sentences, words and evidence excerpts.
+//! Its parts: `schema` holds the tool's arguments, output and limits, `patterns` the rule
+//! table of regexes and word lists, `audit` the tool itself, `text_rules` the checks on
+//! one text (a description, a title, a parameter description), `metadata` the checks on a
+//! tool's name and its `inputSchema`, `spans` sentences, words and evidence excerpts.
 
 mod audit;
 mod metadata;
