@@ -47,9 +47,13 @@ measure() { # $1: binary, $2: run folder, $3: scenarios, rest: more flags
     --sync-rate 200 --sync-time 3 \
     --out "$dir" >"$dir.log" 2>&1 || {
       status=$?
-      echo "perf-gate: loadgen exited with $status; its output:" >&2
-      tail -30 "$dir.log" >&2
-      exit 2
+      # 1 is a failed claim (the seed report's 1000 connections, say, on this small fleet):
+      # the run was made, and this gate judges it by its own rules.
+      if [ "$status" -ne 1 ]; then
+        echo "perf-gate: loadgen exited with $status; its output:" >&2
+        tail -30 "$dir.log" >&2
+        exit 2
+      fi
     }
   echo "perf-gate: measured $dir"
 }

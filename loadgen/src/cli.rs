@@ -35,7 +35,10 @@ use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec, timespan::spa
         - health: the sweep alone.\n\
         It writes run.json and a self-contained report.html into a new run folder, prints the \
         claim verdicts and both paths. Ctrl-C stops early and keeps what was measured, marked \
-        interrupted (exit status 130).",
+        interrupted.\n\n\
+        Exit status: 0 every claim passed or was not measured; 1 a claim failed; 2 a usage or \
+        input error, or a run that could not be made (the message says which); 130 \
+        interrupted. The subcommands: 0, 1 (a failed gate) and 2 likewise.",
     after_help = "Examples:\n  cargo run --release -p loadgen\n  \
         loadgen --servers 50 --users 16 --run-time 5 --scenario latency\n  \
         loadgen --scenario connections --connections 2000 --ephemeral-ports --servers 1000\n  \

@@ -18,21 +18,17 @@ fn main() -> ExitCode {
         None => run(),
     };
     match result {
-        Ok(Some((summary, interrupted))) => {
+        Ok(Some(Finished { summary, status })) => {
             print!("{summary}");
-            // An interrupted run wrote what it measured, but did not do what was asked.
-            if interrupted {
-                ExitCode::from(130)
-            } else {
-                ExitCode::SUCCESS
-            }
+            ExitCode::from(status)
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` prints the cause chain on one line and no backtrace: errors here are for
-            // people running a command, not for debugging loadgen.
+            // people running a command, not for debugging loadgen. Exit 2, as `loadgen gate`
+            // does for what it cannot judge: 1 is kept for "measured, and a claim failed".
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
@@ -48,8 +44,32 @@ fn exit_status(code: ExitCode) -> i32 {
     }
 }
 
-/// Runs loadgen; gives the summary to print and whether the run was interrupted.
-fn run() -> anyhow::Result<Option<(String, bool)>> {
+/// A run that was made: the summary for stdout and the exit status its verdicts give, so a
+/// script or CI step learns of a failed claim without reading the summary.
+struct Finished {
+    summary: String,
+    status: u8,
+}
+
+/// 130 for an interrupted run (it wrote what it measured, but did not do what was asked: the
+/// status a shell gives Ctrl-C), else 1 when a claim failed, else 0 (a claim not measured is
+/// not a failure).
+fn run_status(run: &loadgen::runfile::RunFile) -> u8 {
+    if run.interrupted {
+        130
+    } else if run
+        .claims
+        .iter()
+        .any(|c| c.verdict == loadgen::runfile::Verdict::Fail)
+    {
+        1
+    } else {
+        0
+    }
+}
+
+/// Runs loadgen; gives what a finished run prints and its exit status.
+fn run() -> anyhow::Result<Option<Finished>> {
     fleet::init_logging();
     let mut args = loadgen::Args::parse();
     if let Some(command) = args.command.take() {
@@ -79,7 +99,10 @@ fn run() -> anyhow::Result<Option<(String, bool)>> {
         let _stdout = StdoutToStderr::start();
         tokio::runtime::Runtime::new()?.block_on(loadgen::run(args, stop))?
     };
-    Ok(Some((loadgen::summary(&outcome), outcome.run.interrupted)))
+    Ok(Some(Finished {
+        summary: loadgen::summary(&outcome),
+        status: run_status(&outcome.run),
+    }))
 }
 
 /// Points stdout at stderr while it lives. Goose prints "All N users launched." on stdout once

@@ -1,5 +1,6 @@
-//! The subcommands that read run files, through the real binary: outputs written where asked
-//! and the exit codes CI relies on (gate: 0 pass, 1 fail, 2 usage or input error).
+//! The binary itself: a run's stdout and exit status by its verdicts, and the subcommands that
+//! read run files, with outputs written where asked and the exit codes CI relies on (0 pass,
+//! 1 fail, 2 usage or input error).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -59,6 +60,50 @@ fn a_run_prints_only_its_summary_on_stdout() {
     assert!(stdout.contains("run file: "), "{stdout}");
     assert!(!stdout.contains("users launched"), "{stdout}");
     assert!(stderr.contains("users launched"), "{stderr}");
+}
+
+/// A run's exit status follows its verdicts: 1 when a claim failed (here one no server can
+/// meet), 2 when the claims cannot be read (before anything is measured).
+#[test]
+fn a_run_exits_by_its_claims() {
+    let tmp = tempfile::tempdir().unwrap();
+    let claims = tmp.path().join("claims.toml");
+    std::fs::write(
+        &claims,
+        "[[claims]]\nid = \"impossible\"\ntitle = \"Answers in a nanosecond\"\n\
+         quote = \"instant\"\nmetric = \"latency_mean_ms\"\ncomparator = \"<\"\n\
+         target = 0.000001\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let (code, stdout, stderr) = loadgen(&[
+        "--servers",
+        "2",
+        "--ephemeral-ports",
+        "--scenario",
+        "latency",
+        "--users",
+        "2",
+        "--warmup",
+        "0",
+        "--run-time",
+        "1",
+        "--claims",
+        claims.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL"), "{stdout}");
+    assert!(
+        out.join("run.json").is_file(),
+        "the run is written all the same"
+    );
+
+    std::fs::write(&claims, "[[claims]]\nid = \"no metric\"\n").unwrap();
+    let (code, _, stderr) = loadgen(&["--claims", claims.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("claims"), "{stderr}");
 }
 
 #[test]
