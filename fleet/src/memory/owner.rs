@@ -224,6 +224,9 @@ impl Owner {
                 if let Err(e) = self.mark.publish(mark) {
                     tracing::error!(error = %e, "cannot publish the durable mark: server processes will not see this write");
                 }
+                // Only now are waiters woken: a server process told "reached" by the owner's
+                // view reads the log up to a mark that already covers the version.
+                self.view.announce();
                 self.stats.batch_acked(last, records.len() as u64);
                 for (reply, mut ack) in acks {
                     ack.acked_at_us = acked_at_us;

@@ -171,6 +171,9 @@ impl View {
     }
 
     /// Owner side: applies a durable batch that ends at WAL `position`, visible from `at_us`.
+    /// Its version is not announced to waiters until [`View::announce`]: the owner first
+    /// publishes the durable mark, so whoever hears of the version from this view (a server
+    /// process waiting over the socket) finds it under the mark too.
     pub(crate) fn publish(
         &self,
         records: &[Record],
@@ -182,8 +185,13 @@ impl View {
         let result = Self::apply_locked(&mut replica.graph, records);
         replica.arrived(before, at_us);
         replica.position = Some(position);
-        self.version.send_replace(replica.graph.version());
         result
+    }
+
+    /// Owner side: wakes whoever waits for the versions [`View::publish`] applied.
+    pub(crate) fn announce(&self) {
+        let replica = self.replica.read().unwrap_or_else(PoisonError::into_inner);
+        self.version.send_replace(replica.graph.version());
     }
 
     /// Owner side, at open: where in the WAL the record after the view's version will start.
@@ -317,6 +325,7 @@ mod tests {
         let at = |offset| Position { segment: 1, offset };
         view.set_position(at(0));
         view.publish(&[rec(1, "a")], at(90), 5).unwrap();
+        view.announce();
         let (snap, position) = view.snapshot_at();
         assert_eq!((snap.version, position), (1, Some(at(90))));
         assert_eq!(view.visible_at(1), Some(5), "visible from the time given");

@@ -22,8 +22,6 @@ use crate::memory::{
     view::View,
 };
 
-/// Pause between reads of the durable mark while it lags behind a version the owner reached.
-const MARK_RETRY: Duration = Duration::from_millis(1);
 /// How long a call waits for a fresh follow point after this process lost its place.
 pub(super) const RESYNC_WAIT: Duration = Duration::from_secs(5);
 
@@ -138,18 +136,13 @@ impl RemoteMemory {
         };
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(reached)) if reached >= version => {
-                // The owner's view reaches a version a moment before the owner publishes the
-                // mark this process reads the log up to (view, then mark, then acks): until
-                // the mark catches up, try again rather than report a timeout.
-                loop {
-                    self.sync().await;
-                    if view.version() >= version {
-                        return Ok(());
-                    }
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(timed_out());
-                    }
-                    tokio::time::sleep(MARK_RETRY).await;
+                // The owner announces a version only after its durable mark covers it, so
+                // reading the log up to the mark now reaches it.
+                self.sync().await;
+                if view.version() >= version {
+                    Ok(())
+                } else {
+                    Err(timed_out())
                 }
             }
             Ok(_) => Err(timed_out()),
