@@ -7,12 +7,14 @@
 
 use serde_json::Value;
 
-/// A protocol era of MCP over streamable HTTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A protocol era of MCP over streamable HTTP; the newest is what a client speaks unless told
+/// otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Era {
     /// 2025-11-25: `initialize` opens a session whose id every later request carries.
     Session,
     /// 2026-07-28: no handshake, no session; each request carries its client context in `_meta`.
+    #[default]
     Stateless,
 }
 
@@ -67,33 +69,30 @@ pub fn first_jsonrpc_message(body: &str) -> Option<Value> {
 /// [`first_jsonrpc_message`] parsed into any shape, borrowing from `body` where `T` does: a
 /// load generator reads only the fields a verdict needs rather than a whole `Value`.
 pub fn first_message<'a, T: serde::Deserialize<'a>>(body: &'a str) -> Option<T> {
-    let trimmed = body.trim_start();
-    if trimmed.starts_with('{') {
-        return serde_json::from_str(trimmed).ok();
-    }
-    sse_data(body).find_map(|d| serde_json::from_str(d).ok())
+    message_texts(body).find_map(|d| serde_json::from_str(d).ok())
 }
 
 /// The JSON-RPC message with id `id` in a response body, plain JSON or an SSE stream: the
 /// answer to a request, past any notifications a stream carries before it.
 pub fn message_with_id(body: &str, id: u64) -> Option<Value> {
-    let answers = |m: &Value| m.get("id").and_then(Value::as_u64) == Some(id);
-    let trimmed = body.trim_start();
-    if trimmed.starts_with('{') {
-        return serde_json::from_str(trimmed).ok().filter(answers);
-    }
-    sse_data(body)
-        .filter_map(|d| serde_json::from_str(d).ok())
-        .find(answers)
+    message_texts(body)
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|m| m.get("id").and_then(Value::as_u64) == Some(id))
 }
 
-/// The data of an SSE stream's events, one `data:` line each; priming events without data
-/// are skipped.
-fn sse_data(body: &str) -> impl Iterator<Item = &str> {
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
+/// The JSON texts of a response body's messages: the whole body when it is plain JSON, else
+/// the data of an SSE stream's events, one `data:` line each (priming events without data
+/// are skipped).
+fn message_texts(body: &str) -> impl Iterator<Item = &str> {
+    let trimmed = body.trim_start();
+    let whole = trimmed.starts_with('{').then_some(trimmed);
+    let events = whole.is_none().then(|| {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+    });
+    whole.into_iter().chain(events.into_iter().flatten())
 }
 
 #[cfg(test)]

@@ -13,31 +13,10 @@ use std::{borrow::Cow, sync::Arc, time::Duration};
 use serde::{Deserialize, de::IgnoredAny};
 use serde_json::{Value, json};
 
-/// The protocol era requests are sent in.
-/// Its name is [`Protocol::version`]; `--protocol` chooses it through
+/// The protocol era requests are sent in: the fleet's own vocabulary ([`fleet::wire::Era`],
+/// where each version string is spelled), named here for what `--protocol` chooses through
 /// [`crate::measure::ProtocolChoice`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Protocol {
-    /// Stateless: no handshake, no session.
-    #[default]
-    Stateless,
-    /// Sessions: `initialize` first, `Mcp-Session-Id` on every request, `DELETE` at the end.
-    Session,
-}
-
-impl Protocol {
-    pub fn version(self) -> &'static str {
-        self.era().version()
-    }
-
-    /// The fleet's name for this era, whose version string is the one spelled in `fleet::wire`.
-    pub fn era(self) -> fleet::wire::Era {
-        match self {
-            Protocol::Stateless => fleet::wire::Era::Stateless,
-            Protocol::Session => fleet::wire::Era::Session,
-        }
-    }
-}
+pub use fleet::wire::Era as Protocol;
 
 pub use crate::runfile::ErrorClass;
 
