@@ -32,12 +32,11 @@ fn write_run(dir: &Path, name: &str, spec: &Spec) -> String {
     d.display().to_string()
 }
 
-/// stdout carries the run's summary only (goose's "All N users launched." goes to stderr).
-#[test]
-fn a_run_prints_only_its_summary_on_stdout() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("run");
-    let (code, stdout, stderr) = loadgen(&[
+/// A one-second latency run on a two-server embedded fleet, written to `out`, with `more`
+/// flags.
+fn small_run(out: &Path, more: &[&str]) -> (i32, String, String) {
+    let out = out.to_str().unwrap();
+    let mut args = vec![
         "--servers",
         "2",
         "--ephemeral-ports",
@@ -50,8 +49,17 @@ fn a_run_prints_only_its_summary_on_stdout() {
         "--run-time",
         "1",
         "--out",
-        out.to_str().unwrap(),
-    ]);
+        out,
+    ];
+    args.extend_from_slice(more);
+    loadgen(&args)
+}
+
+/// stdout carries the run's summary only (goose's "All N users launched." goes to stderr).
+#[test]
+fn a_run_prints_only_its_summary_on_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = small_run(&tmp.path().join("run"), &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.starts_with("health: 2/2 servers answered"),
@@ -76,23 +84,7 @@ fn a_run_exits_by_its_claims() {
     )
     .unwrap();
     let out = tmp.path().join("run");
-    let (code, stdout, stderr) = loadgen(&[
-        "--servers",
-        "2",
-        "--ephemeral-ports",
-        "--scenario",
-        "latency",
-        "--users",
-        "2",
-        "--warmup",
-        "0",
-        "--run-time",
-        "1",
-        "--claims",
-        claims.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) = small_run(&out, &["--claims", claims.to_str().unwrap()]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stdout.contains("FAIL"), "{stdout}");
     assert!(
