@@ -132,6 +132,7 @@ impl Conn {
     ) -> Result<(u16, HeaderMap, Bytes, Instant), ErrorClass> {
         let mut reused = true;
         loop {
+            let request = self.request(method.clone(), headers.clone(), body.clone());
             let link = match &mut self.link {
                 Some(link) if !link.sender.is_closed() => link,
                 _ => {
@@ -139,11 +140,6 @@ impl Conn {
                     self.link.insert(self.connect().await?)
                 }
             };
-            let mut request = Request::new(Full::new(body.clone()));
-            *request.method_mut() = method.clone();
-            *request.uri_mut() = self.path.clone();
-            *request.headers_mut() = headers.clone();
-            request.headers_mut().insert(HOST, self.host.clone());
             match link.exchange(request).await {
                 Ok(done) => return Ok(done),
                 // A kept-alive connection the server closed meanwhile: the request never left,
@@ -169,6 +165,60 @@ impl Conn {
             .await
             .map_err(|_| ErrorClass::Connect)?;
         Ok(Link { sender, driver })
+    }
+}
+
+/// A response whose body is read as it arrives (legacy SSE's long-lived `GET` stream).
+pub struct Streamed {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: hyper::body::Incoming,
+    /// The connection's I/O, to poll while reading `body` (which only moves while it runs).
+    pub driver: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+impl Conn {
+    /// Sends one request on a connection of its own and gives the response once its head has
+    /// arrived (within the timeout), its body left to the caller.
+    pub async fn stream(self, method: Method, headers: HeaderMap) -> Result<Streamed, ErrorClass> {
+        let opened = async {
+            let Link {
+                mut sender,
+                mut driver,
+            } = self.connect().await?;
+            let request = self.request(method, headers, Bytes::new());
+            let handed_over = AtomicBool::new(false);
+            let sent = link::send(&mut sender, request, &handed_over);
+            let response = link::drive(&mut driver, &mut false, sent, &handed_over)
+                .await
+                .and_then(|r| r)
+                .map_err(|_| ErrorClass::Connect)?;
+            Ok::<_, ErrorClass>((response, sender, driver))
+        };
+        let (response, sender, driver) = tokio::time::timeout(self.timeout, opened)
+            .await
+            .unwrap_or(Err(ErrorClass::Timeout))?;
+        let (parts, body) = response.into_parts();
+        Ok(Streamed {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+            driver: Box::pin(async move {
+                let _ = driver.await;
+                // Held until the connection ends, so it is not closed for want of requests.
+                drop(sender);
+            }),
+        })
+    }
+
+    /// A request to this connection's endpoint.
+    fn request(&self, method: Method, headers: HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = self.path.clone();
+        *request.headers_mut() = headers;
+        request.headers_mut().insert(HOST, self.host.clone());
+        request
     }
 }
 

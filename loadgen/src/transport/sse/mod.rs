@@ -3,4 +3,8 @@
 //! to POST, and every answer arrives on that stream, matched by id. [`events`] reads the
 //! stream.
 
+pub mod client;
 pub mod events;
+mod waiters;
+
+pub use client::SseClient;

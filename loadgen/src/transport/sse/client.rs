@@ -1,0 +1,275 @@
+//! A per-user client of one legacy HTTP+SSE server. [`SseClient::open`] holds the session's
+//! `GET` stream (one connection, read by a task of its own that routes each message to its
+//! waiter) and handshakes over POSTs on a second connection; [`SseClient::call`] POSTs a request
+//! and waits for the response with its id on the stream, timed from the POST. A stream that ends
+//! fails the calls waiting on it, and the next call opens a new session.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::{
+    HeaderMap, HeaderValue, Method,
+    header::{ACCEPT, CONTENT_TYPE},
+};
+use reqwest::Url;
+use tokio::task::JoinHandle;
+
+use crate::{
+    mcp::{self, Asides, Call, ErrorClass, Incoming, Sent, Version},
+    transport::{conn::Conn, settings::HttpSettings},
+};
+
+use super::{
+    events::{self, EventStream},
+    waiters::Waiters,
+};
+
+/// JSON-RPC id of the `initialize` request (calls count from 1).
+const INITIALIZE_ID: u64 = 0;
+
+/// A client of one server: where its stream is, and the session while one is open.
+#[derive(Debug)]
+pub struct SseClient {
+    url: Url,
+    settings: Arc<HttpSettings>,
+    /// The version `initialize` asks for.
+    asked: Version,
+    session: Option<Session>,
+}
+
+/// An open session: the stream's reader, the waiters it answers, and the connection POSTs go
+/// over.
+#[derive(Debug)]
+struct Session {
+    post: Conn,
+    waiters: Arc<Waiters>,
+    reader: JoinHandle<()>,
+    version: Version,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Dropping the stream's connection is how a legacy session ends.
+        self.reader.abort();
+    }
+}
+
+impl SseClient {
+    /// A client of the server whose event stream is at `url`, asking for `version`
+    /// (2024-11-05 unless told otherwise) in `initialize`.
+    pub fn new(url: &Url, settings: &Arc<HttpSettings>, version: Version) -> Self {
+        Self {
+            url: url.clone(),
+            settings: Arc::clone(settings),
+            asked: version,
+            session: None,
+        }
+    }
+
+    /// The version the open session negotiated.
+    pub fn version(&self) -> Option<Version> {
+        self.session.as_ref().map(|s| s.version)
+    }
+
+    /// Opens a session unless one is open: the stream, its `endpoint`, `initialize` and
+    /// `notifications/initialized`.
+    pub async fn open(&mut self) -> Result<(), ErrorClass> {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.waiters.ended().is_none())
+        {
+            return Ok(());
+        }
+        self.session = None;
+        let timeout = self.settings.timeout;
+        let (stream, endpoint) = tokio::time::timeout(timeout, self.connect())
+            .await
+            .unwrap_or(Err(ErrorClass::Timeout))?;
+        let waiters = Arc::new(Waiters::default());
+        let replies = Conn::new(&endpoint, &self.settings)?;
+        let reader = tokio::spawn(read(stream, Arc::clone(&waiters), replies));
+        let mut session = Session {
+            post: Conn::new(&endpoint, &self.settings)?,
+            waiters,
+            reader,
+            version: self.asked,
+        };
+        let text = session
+            .request(
+                mcp::initialize_body(INITIALIZE_ID, self.asked).into(),
+                INITIALIZE_ID,
+                Instant::now() + timeout,
+            )
+            .await
+            .map(|answer| answer.text)
+            .map_err(|(class, _)| class)?;
+        session.version = mcp::negotiated_version(&text, INITIALIZE_ID)?;
+        let x = session
+            .post
+            .exchange(
+                Method::POST,
+                post_headers(),
+                Bytes::from_static(mcp::INITIALIZED),
+            )
+            .await?;
+        if !(200..300).contains(&x.status) {
+            return Err(ErrorClass::HttpStatus);
+        }
+        self.session = Some(session);
+        Ok(())
+    }
+
+    /// `GET`s the stream and reads it up to its `endpoint` event.
+    async fn connect(&self) -> Result<(EventStream, Url), ErrorClass> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        let response = Conn::new(&self.url, &self.settings)?
+            .stream(Method::GET, headers)
+            .await?;
+        if !(200..300).contains(&response.status) {
+            return Err(ErrorClass::HttpStatus);
+        }
+        let is_stream = response
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_stream {
+            return Err(ErrorClass::Protocol);
+        }
+        let mut stream = EventStream::new(response.body, response.driver);
+        let endpoint = stream.endpoint(&self.url).await?;
+        Ok((stream, endpoint))
+    }
+
+    /// Sends `call` with id `id` and waits for its response on the stream; a session is opened
+    /// first if none is (and its handshake counted in the call's time).
+    pub async fn call(&mut self, call: &Call, id: u64) -> Sent {
+        let start = Instant::now();
+        let deadline = start + self.settings.timeout;
+        let failed = |class, status| Sent {
+            elapsed: start.elapsed(),
+            ttfb: None,
+            status,
+            outcome: Err(class),
+            asides: Asides::default(),
+        };
+        if let Err(class) = self.open().await {
+            return failed(class, None);
+        }
+        let Some(session) = &mut self.session else {
+            return failed(ErrorClass::Connect, None);
+        };
+        let body = call.body(id, session.version).into();
+        match session.request(body, id, deadline).await {
+            Ok(Answer {
+                text,
+                mut asides,
+                status,
+                ttfb,
+            }) => {
+                let outcome = match mcp::sort_message(&text, id, &mut asides) {
+                    Incoming::Answer(verdict) => verdict,
+                    Incoming::Reply(_) | Incoming::Skip => Err(ErrorClass::Protocol),
+                };
+                Sent {
+                    elapsed: start.elapsed(),
+                    ttfb: Some(ttfb),
+                    status: Some(status),
+                    outcome,
+                    asides,
+                }
+            }
+            Err((class, status)) => failed(class, status),
+        }
+    }
+
+    /// Ends the session by dropping its stream.
+    pub async fn close(&mut self) {
+        self.session = None;
+    }
+}
+
+/// A response that arrived on the stream, with what its POST was answered.
+struct Answer {
+    text: String,
+    asides: Asides,
+    status: u16,
+    /// From the POST to its (empty) answer's head: when the server had taken the request.
+    ttfb: Duration,
+}
+
+impl Session {
+    /// POSTs `body` and waits until `deadline` for the response with id `id`. A failure
+    /// carries the POST's status when one came.
+    async fn request(
+        &mut self,
+        body: Bytes,
+        id: u64,
+        deadline: Instant,
+    ) -> Result<Answer, (ErrorClass, Option<u16>)> {
+        // Waiting starts before the POST: the answer may be on the stream before the POST's.
+        let delivery = self.waiters.wait_for(id).map_err(|c| (c, None))?;
+        let posted = self.post.exchange(Method::POST, post_headers(), body).await;
+        let x = match posted {
+            Ok(x) if (200..300).contains(&x.status) => x,
+            Ok(x) => {
+                self.waiters.forget(id);
+                return Err((ErrorClass::HttpStatus, Some(x.status)));
+            }
+            Err(class) => {
+                self.waiters.forget(id);
+                return Err((class, None));
+            }
+        };
+        let status = Some(x.status);
+        match tokio::time::timeout_at(deadline.into(), delivery).await {
+            Ok(Ok(Ok((text, asides)))) => Ok(Answer {
+                text,
+                asides,
+                status: x.status,
+                ttfb: x.ttfb,
+            }),
+            Ok(Ok(Err(class))) => Err((class, status)),
+            // The reader is gone without a word: the stream is over.
+            Ok(Err(_)) => Err((ErrorClass::Connect, status)),
+            Err(_) => {
+                self.waiters.forget(id);
+                Err((ErrorClass::Timeout, status))
+            }
+        }
+    }
+}
+
+/// Content type of every POST (the answer comes on the stream, so no `Accept`).
+fn post_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h
+}
+
+/// The stream's reader: routes every message until the stream ends, POSTing back the replies
+/// to the server's own requests over `replies`, then fails whoever still waits.
+async fn read(mut stream: EventStream, waiters: Arc<Waiters>, mut replies: Conn) {
+    let ended = loop {
+        match stream.next().await {
+            Ok(Some(event)) if events::is_message(&event) => {
+                let Some(data) = event.data else { continue };
+                if let Some(reply) = waiters.route(data) {
+                    // Best effort: a server that refuses our answer will fail its own call.
+                    let _ = replies
+                        .exchange(Method::POST, post_headers(), reply.into())
+                        .await;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break ErrorClass::Connect,
+            Err(class) => break class,
+        }
+    };
+    waiters.end(ended);
+}

@@ -1,0 +1,192 @@
+//! The legacy HTTP+SSE transport (2024-11-05) against real third-party servers: the official
+//! Python SDK's SSE server and the TypeScript SDK's `server-everything sse`, started as
+//! processes on loopback. Found by `--protocol auto` and by `--protocol 2024-11-05`, measured
+//! with every call answered, notifications before a result counted apart from it, and a server
+//! killed mid-run giving `connect` errors instead of a hang.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{
+    interop::{ServerProcess, Software, free_port, software},
+    loadgen, run_file,
+};
+use serde_json::Value;
+
+/// The Python SDK's server on the SSE transport (stream at `/sse`).
+fn python_sse(software: &Software) -> ServerProcess {
+    let port = free_port();
+    let mut command = Command::new(software.python());
+    command.arg(Software::script("py_server.py")).args([
+        "--transport",
+        "sse",
+        "--port",
+        &port.to_string(),
+    ]);
+    ServerProcess::start("python-sse", command, port)
+}
+
+/// `mcp-server-everything sse` (its port comes from `PORT`; stream at `/sse`).
+fn everything_sse(software: &Software) -> ServerProcess {
+    let port = free_port();
+    let mut command = Command::new(software.node_bin("mcp-server-everything"));
+    command.arg("sse").env("PORT", port.to_string());
+    ServerProcess::start("everything-sse", command, port)
+}
+
+/// The flags of a short latency run against `url` calling `tool`, written to `out`.
+fn short_run<'a>(url: &'a str, tool: &'a str, out: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--target",
+        url,
+        "--tool",
+        tool,
+        "--scenario",
+        "latency",
+        "--users",
+        "2",
+        "--warmup",
+        "0",
+        "--run-time",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
+/// The latency phase of a run file.
+fn latency(run: &Value) -> &Value {
+    assert!(run["latency"].is_object(), "a latency phase");
+    &run["latency"]
+}
+
+/// Requests the phase recorded, and how many of them failed.
+fn requests_and_errors(phase: &Value) -> (u64, u64) {
+    let requests = phase["requests"].as_u64().unwrap();
+    let errors = phase["errors"]
+        .as_object()
+        .map(|e| e.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    (requests, errors)
+}
+
+#[test]
+fn the_python_sdk_sse_server_is_found_and_measured_in_its_era() {
+    let Some(software) = software() else { return };
+    let server = python_sse(&software);
+    let url = server.url("/sse");
+    for protocol in ["auto", "2024-11-05"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("run");
+        let args = short_run(
+            &url,
+            r#"echo:{"text":"hi"}"#,
+            &out,
+            &["--protocol", protocol],
+        );
+        let (code, stdout, stderr) = loadgen(&args);
+        assert_eq!(code, 0, "--protocol {protocol}\n{stdout}\n{stderr}");
+        let run = run_file(&out);
+        assert_eq!(
+            run["health"]["protocols"],
+            serde_json::json!({"2024-11-05": 1}),
+            "--protocol {protocol}"
+        );
+        let (requests, errors) = requests_and_errors(latency(&run));
+        assert!(requests > 0, "--protocol {protocol}");
+        assert_eq!(errors, 0, "--protocol {protocol}: {}", latency(&run));
+    }
+}
+
+#[test]
+fn notifications_before_a_result_are_counted_not_taken_for_it() {
+    let Some(software) = software() else { return };
+    let server = python_sse(&software);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let url = server.url("/sse");
+    let args = short_run(&url, r#"chatty:{"text":"hi"}"#, &out, &[]);
+    let (code, stdout, stderr) = loadgen(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let run = run_file(&out);
+    let phase = latency(&run);
+    let (requests, errors) = requests_and_errors(phase);
+    assert!(requests > 0);
+    assert_eq!(errors, 0, "{phase}");
+    // `chatty` logs twice before answering (its progress reports go nowhere without a token).
+    let logged = phase["asides"]["notifications"]["notifications/message"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(logged, 2 * requests, "{}", phase["asides"]);
+}
+
+#[test]
+fn the_typescript_everything_server_over_sse_answers_every_call() {
+    let Some(software) = software() else { return };
+    let server = everything_sse(&software);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let url = server.url("/sse");
+    let args = short_run(&url, r#"echo:{"message":"hi"}"#, &out, &[]);
+    let (code, stdout, stderr) = loadgen(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let run = run_file(&out);
+    assert_eq!(
+        run["health"]["protocols"],
+        serde_json::json!({"2024-11-05": 1})
+    );
+    let (requests, errors) = requests_and_errors(latency(&run));
+    assert!(requests > 0);
+    assert_eq!(errors, 0, "{}", latency(&run));
+}
+
+#[test]
+fn a_server_killed_mid_run_gives_connect_errors_not_a_hang() {
+    let Some(software) = software() else { return };
+    let server = python_sse(&software);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let url = server.url("/sse");
+    let mut args = short_run(&url, r#"echo:{"text":"hi"}"#, &out, &["--timeout", "2"]);
+    let at = args.iter().position(|a| *a == "--run-time").unwrap();
+    args[at + 1] = "5";
+    let mut run = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    drop(server);
+    // Bounded: 5 s of run, timeouts of 2 s, writing the run; a hang would never end.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            run.kill().unwrap();
+            panic!("loadgen did not finish after its server was killed");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.code().is_some(), "{status}");
+    let run = run_file(&out);
+    let phase = latency(&run);
+    let connect = phase["errors"]["connect"].as_u64().unwrap_or(0);
+    assert!(connect > 0, "{phase}");
+    let (requests, _) = requests_and_errors(phase);
+    assert!(
+        requests > connect,
+        "calls before the kill succeeded: {phase}"
+    );
+}
