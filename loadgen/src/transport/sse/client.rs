@@ -18,8 +18,12 @@ use reqwest::Url;
 use tokio::task::JoinHandle;
 
 use crate::{
-    mcp::{self, Asides, Call, ErrorClass, Incoming, Sent, Version},
-    transport::{conn::Conn, settings::HttpSettings},
+    mcp::{self, Asides, ErrorClass, Incoming, Sent, Version},
+    transport::{
+        conn::Conn,
+        http::{HttpCall, SideChannel},
+        settings::HttpSettings,
+    },
 };
 
 use super::{
@@ -38,6 +42,7 @@ pub struct SseClient {
     /// The version `initialize` asks for.
     asked: Version,
     session: Option<Session>,
+    last_status: Option<u16>,
 }
 
 /// An open session: the stream's reader, the waiters it answers, and the connection POSTs go
@@ -66,12 +71,18 @@ impl SseClient {
             settings: Arc::clone(settings),
             asked: version,
             session: None,
+            last_status: None,
         }
     }
 
-    /// The version the open session negotiated.
-    pub fn version(&self) -> Option<Version> {
-        self.session.as_ref().map(|s| s.version)
+    /// The version spoken: negotiated once a session is open, else the one asked for.
+    pub fn version(&self) -> Version {
+        self.session.as_ref().map_or(self.asked, |s| s.version)
+    }
+
+    /// The HTTP status of the last POST's answer, if one came.
+    pub fn last_status(&self) -> Option<u16> {
+        self.last_status
     }
 
     /// Opens a session unless one is open: the stream, its `endpoint`, `initialize` and
@@ -85,12 +96,15 @@ impl SseClient {
             return Ok(());
         }
         self.session = None;
-        let timeout = self.settings.timeout;
-        let (stream, endpoint) = tokio::time::timeout(timeout, self.connect())
+        let deadline = Instant::now() + self.settings.timeout;
+        let (stream, endpoint) = tokio::time::timeout_at(deadline.into(), self.connect())
             .await
             .unwrap_or(Err(ErrorClass::Timeout))?;
         let waiters = Arc::new(Waiters::default());
-        let replies = Conn::new(&endpoint, &self.settings)?;
+        let replies = SideChannel {
+            conn: Some(Conn::new(&endpoint, &self.settings)?),
+            headers: post_headers(),
+        };
         let reader = tokio::spawn(read(stream, Arc::clone(&waiters), replies));
         let mut session = Session {
             post: Conn::new(&endpoint, &self.settings)?,
@@ -98,24 +112,17 @@ impl SseClient {
             reader,
             version: self.asked,
         };
-        let text = session
-            .request(
-                mcp::initialize_body(INITIALIZE_ID, self.asked).into(),
-                INITIALIZE_ID,
-                Instant::now() + timeout,
-            )
-            .await
-            .map(|answer| answer.text)
-            .map_err(|(class, _)| class)?;
+        let initialize = mcp::initialize_body(INITIALIZE_ID, self.asked).into();
+        let answer = session.request(initialize, INITIALIZE_ID, deadline).await;
+        self.last_status = answer.as_ref().map_or_else(|e| e.1, |a| Some(a.status));
+        let text = answer.map_err(|(class, _)| class)?.text;
         session.version = mcp::negotiated_version(&text, INITIALIZE_ID)?;
+        let initialized = Bytes::from_static(mcp::INITIALIZED);
         let x = session
             .post
-            .exchange(
-                Method::POST,
-                post_headers(),
-                Bytes::from_static(mcp::INITIALIZED),
-            )
+            .exchange(Method::POST, post_headers(), initialized)
             .await?;
+        self.last_status = Some(x.status);
         if !(200..300).contains(&x.status) {
             return Err(ErrorClass::HttpStatus);
         }
@@ -124,12 +131,13 @@ impl SseClient {
     }
 
     /// `GET`s the stream and reads it up to its `endpoint` event.
-    async fn connect(&self) -> Result<(EventStream, Url), ErrorClass> {
+    async fn connect(&mut self) -> Result<(EventStream, Url), ErrorClass> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         let response = Conn::new(&self.url, &self.settings)?
             .stream(Method::GET, headers)
             .await?;
+        self.last_status = Some(response.status);
         if !(200..300).contains(&response.status) {
             return Err(ErrorClass::HttpStatus);
         }
@@ -148,24 +156,19 @@ impl SseClient {
 
     /// Sends `call` with id `id` and waits for its response on the stream; a session is opened
     /// first if none is (and its handshake counted in the call's time).
-    pub async fn call(&mut self, call: &Call, id: u64) -> Sent {
+    pub async fn call(&mut self, call: &HttpCall, id: u64) -> Sent {
         let start = Instant::now();
         let deadline = start + self.settings.timeout;
-        let failed = |class, status| Sent {
-            elapsed: start.elapsed(),
-            ttfb: None,
-            status,
-            outcome: Err(class),
-            asides: Asides::default(),
-        };
         if let Err(class) = self.open().await {
-            return failed(class, None);
+            return Sent::failed(start.elapsed(), class);
         }
         let Some(session) = &mut self.session else {
-            return failed(ErrorClass::Connect, None);
+            return Sent::failed(start.elapsed(), ErrorClass::Connect);
         };
-        let body = call.body(id, session.version).into();
-        match session.request(body, id, deadline).await {
+        let body = call.call.body(id, session.version).into();
+        let answer = session.request(body, id, deadline).await;
+        self.last_status = answer.as_ref().map_or_else(|e| e.1, |a| Some(a.status));
+        match answer {
             Ok(Answer {
                 text,
                 mut asides,
@@ -184,7 +187,10 @@ impl SseClient {
                     asides,
                 }
             }
-            Err((class, status)) => failed(class, status),
+            Err((class, status)) => Sent {
+                status,
+                ..Sent::failed(start.elapsed(), class)
+            },
         }
     }
 
@@ -254,16 +260,13 @@ fn post_headers() -> HeaderMap {
 
 /// The stream's reader: routes every message until the stream ends, POSTing back the replies
 /// to the server's own requests over `replies`, then fails whoever still waits.
-async fn read(mut stream: EventStream, waiters: Arc<Waiters>, mut replies: Conn) {
+async fn read(mut stream: EventStream, waiters: Arc<Waiters>, mut replies: SideChannel) {
     let ended = loop {
         match stream.next().await {
             Ok(Some(event)) if events::is_message(&event) => {
                 let Some(data) = event.data else { continue };
                 if let Some(reply) = waiters.route(data) {
-                    // Best effort: a server that refuses our answer will fail its own call.
-                    let _ = replies
-                        .exchange(Method::POST, post_headers(), reply.into())
-                        .await;
+                    replies.send(reply).await;
                 }
             }
             Ok(Some(_)) => {}
