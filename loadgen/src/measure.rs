@@ -84,7 +84,7 @@ pub async fn sweep(
     stop: &CancellationToken,
 ) -> anyhow::Result<HealthSweep> {
     let started = Instant::now();
-    let outcomes: Vec<(usize, Result<Version, Failed>)> =
+    let outcomes: Vec<(usize, Result<(Version, Transport), Failed>)> =
         futures::stream::iter(targets.iter().enumerate())
             .map(|(i, t)| async move { (i, detect(t, settings, choice).await) })
             .buffer_unordered(SWEEP_CONCURRENCY)
@@ -97,8 +97,9 @@ pub async fn sweep(
     for (i, outcome) in &outcomes {
         let target = &mut targets[*i];
         match outcome {
-            Ok(version) => {
+            Ok((version, transport)) => {
                 target.version = *version;
+                target.transport = *transport;
                 *protocols.entry(version.to_string()).or_insert(0) += 1;
                 versions.insert(target.id.clone(), version.to_string());
             }
@@ -145,27 +146,33 @@ impl From<ErrorClass> for Failed {
     }
 }
 
-/// The version `target` speaks: the one asked for (negotiated by the server for the session
-/// versions), or with `auto` 2026-07-28 when it answers `server/discover`, else what
-/// `initialize` asking for 2025-11-25 negotiates. Gives the first failure otherwise.
+/// The version `target` speaks and what carries it: the version asked for (negotiated by the
+/// server for the session versions; 2024-11-05 over legacy SSE), or with `auto` 2026-07-28
+/// when it answers `server/discover`, else what `initialize` asking for 2025-11-25
+/// negotiates, else legacy SSE when a `GET` opens an endpoint stream (tried last: streamable
+/// servers, the common case, answer before it). Gives the first failure otherwise.
 async fn detect(
     target: &Target,
     settings: &Arc<HttpSettings>,
     choice: ProtocolChoice,
-) -> Result<Version, Failed> {
-    if let Some(version) = choice.version() {
-        return probe(target, settings, version).await;
+) -> Result<(Version, Transport), Failed> {
+    let posts = target.transport;
+    let sse = match posts {
+        Transport::StreamableHttp => Transport::LegacySse,
+        other => other,
+    };
+    match choice.version() {
+        Some(Version::V2024_11_05) => {
+            return probe(target, settings, Version::V2024_11_05, sse).await;
+        }
+        Some(version) => return probe(target, settings, version, posts).await,
+        None => {}
     }
     let discover = HttpCall::from(Call::new("server/discover", None, json!({})));
-    let mut client = Client::new(
-        &target.url,
-        target.transport,
-        Version::V2026_07_28,
-        settings,
-    )?;
+    let mut client = Client::new(&target.url, posts, Version::V2026_07_28, settings)?;
     let discovered = client.call(&discover, 1).await;
     match discovered.outcome {
-        Ok(()) => probe(target, settings, Version::V2026_07_28).await,
+        Ok(()) => probe(target, settings, Version::V2026_07_28, posts).await,
         // Nothing there, or nothing in time: initialize will not do better.
         Err(class @ (ErrorClass::Connect | ErrorClass::Timeout)) => Err(class.into()),
         // Credentials needed: initialize will not do better either.
@@ -173,23 +180,31 @@ async fn detect(
             class,
             status: discovered.status,
         }),
-        Err(class) => probe(target, settings, Version::V2025_11_25)
-            .await
-            .map_err(|later| Failed {
+        Err(class) => match probe(target, settings, Version::V2025_11_25, posts).await {
+            Ok(found) => Ok(found),
+            Err(later) if sse == posts => Err(Failed {
                 class,
                 status: later.status.or(discovered.status),
             }),
+            Err(later) => probe(target, settings, Version::V2024_11_05, sse)
+                .await
+                .map_err(|_| Failed {
+                    class,
+                    status: later.status.or(discovered.status),
+                }),
+        },
     }
 }
 
-/// One `tools/list` in `version`; for a session version the session is opened and closed
-/// around it, as a client that only looks would do. Gives the version spoken.
+/// One `tools/list` in `version` over `transport`; for a session version the session is opened
+/// and closed around it, as a client that only looks would do. Gives the version spoken.
 async fn probe(
     target: &Target,
     settings: &Arc<HttpSettings>,
     version: Version,
-) -> Result<Version, Failed> {
-    let mut client = Client::new(&target.url, target.transport, version, settings)?;
+    transport: Transport,
+) -> Result<(Version, Transport), Failed> {
+    let mut client = Client::new(&target.url, transport, version, settings)?;
     let outcome = match client.open().await {
         Ok(()) => client.call(&HttpCall::tools_list(), 1).await.outcome,
         Err(e) => Err(e),
@@ -197,6 +212,6 @@ async fn probe(
     let status = client.last_status();
     client.close().await;
     outcome
-        .map(|()| client.version())
+        .map(|()| (client.version(), transport))
         .map_err(|class| Failed { class, status })
 }

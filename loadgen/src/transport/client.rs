@@ -10,6 +10,7 @@ use crate::{
     transport::{
         http::{HttpCall, HttpClient},
         settings::HttpSettings,
+        sse::SseClient,
     },
 };
 
@@ -19,12 +20,16 @@ pub enum Transport {
     /// Streamable HTTP (2025-03-26 onward): a POST per message.
     #[default]
     StreamableHttp,
+    /// Legacy HTTP+SSE (2024-11-05): a `GET` event stream per session, POSTs to the endpoint it
+    /// announces, answers on the stream.
+    LegacySse,
 }
 
 /// One user's line to one server.
 #[derive(Debug)]
 pub enum Client {
     Http(HttpClient),
+    Sse(SseClient),
 }
 
 impl Client {
@@ -38,6 +43,7 @@ impl Client {
     ) -> Result<Self, ErrorClass> {
         match transport {
             Transport::StreamableHttp => Ok(Client::Http(HttpClient::new(url, settings, version)?)),
+            Transport::LegacySse => Ok(Client::Sse(SseClient::new(url, settings, version))),
         }
     }
 
@@ -45,6 +51,7 @@ impl Client {
     pub fn version(&self) -> Version {
         match self {
             Client::Http(c) => c.version(),
+            Client::Sse(c) => c.version(),
         }
     }
 
@@ -52,6 +59,7 @@ impl Client {
     pub fn last_status(&self) -> Option<u16> {
         match self {
             Client::Http(c) => c.last_status(),
+            Client::Sse(c) => c.last_status(),
         }
     }
 
@@ -59,6 +67,7 @@ impl Client {
     pub async fn open(&mut self) -> Result<(), ErrorClass> {
         match self {
             Client::Http(c) => c.open().await,
+            Client::Sse(c) => c.open().await,
         }
     }
 
@@ -66,6 +75,7 @@ impl Client {
     pub async fn call(&mut self, call: &HttpCall, id: u64) -> Sent {
         match self {
             Client::Http(c) => c.call(call, id).await,
+            Client::Sse(c) => c.call(call, id).await,
         }
     }
 
@@ -73,6 +83,7 @@ impl Client {
     pub async fn close(&mut self) {
         match self {
             Client::Http(c) => c.close().await,
+            Client::Sse(c) => c.close().await,
         }
     }
 }

@@ -117,6 +117,7 @@ impl Waiters {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::mcp::Aside;
 
     #[tokio::test]
     async fn responses_reach_their_waiter_and_asides_the_oldest() {
@@ -136,9 +137,14 @@ mod tests {
         assert_eq!(text, answer);
         assert_eq!(asides, Asides::default(), "the oldest waiter counts them");
         assert!(first.try_recv().is_err(), "still waiting");
+        let answer = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+        waiters.route(answer.to_string());
+        let (_, asides) = first.await.unwrap().unwrap();
+        assert_eq!((asides.get(Aside::Log), asides.get(Aside::Roots)), (1, 1));
+        let third = waiters.wait_for(3).unwrap();
         waiters.end(ErrorClass::Connect);
-        assert_eq!(first.await.unwrap(), Err(ErrorClass::Connect));
-        assert_eq!(waiters.wait_for(3).unwrap_err(), ErrorClass::Connect);
+        assert_eq!(third.await.unwrap(), Err(ErrorClass::Connect));
+        assert_eq!(waiters.wait_for(4).unwrap_err(), ErrorClass::Connect);
         assert_eq!(waiters.ended(), Some(ErrorClass::Connect));
     }
 
