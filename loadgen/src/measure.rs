@@ -84,7 +84,7 @@ pub async fn sweep(
     stop: &CancellationToken,
 ) -> anyhow::Result<HealthSweep> {
     let started = Instant::now();
-    let outcomes: Vec<(usize, Result<(Version, Transport), Failed>)> =
+    let outcomes: Vec<(usize, Result<Found, Failed>)> =
         futures::stream::iter(targets.iter().enumerate())
             .map(|(i, t)| async move { (i, detect(t, settings, choice).await) })
             .buffer_unordered(SWEEP_CONCURRENCY)
@@ -130,6 +130,9 @@ pub async fn sweep(
     })
 }
 
+/// What the sweep found a server speaks, and over what.
+type Found = (Version, Transport);
+
 /// Why a server failed the sweep: the class, and the HTTP status of the last answer.
 #[derive(Debug, Clone, Copy)]
 struct Failed {
@@ -155,7 +158,7 @@ async fn detect(
     target: &Target,
     settings: &Arc<HttpSettings>,
     choice: ProtocolChoice,
-) -> Result<(Version, Transport), Failed> {
+) -> Result<Found, Failed> {
     let posts = target.transport;
     let sse = match posts {
         Transport::StreamableHttp => Transport::LegacySse,
@@ -203,7 +206,7 @@ async fn probe(
     settings: &Arc<HttpSettings>,
     version: Version,
     transport: Transport,
-) -> Result<(Version, Transport), Failed> {
+) -> Result<Found, Failed> {
     let mut client = Client::new(&target.url, transport, version, settings)?;
     let outcome = match client.open().await {
         Ok(()) => client.call(&HttpCall::tools_list(), 1).await.outcome,
