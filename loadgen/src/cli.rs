@@ -108,8 +108,10 @@ pub struct Args {
     pub admin: Option<reqwest::Url>,
 
     /// Measure these instead of starting the fleet: MCP endpoint URLs
-    /// (`http://127.0.0.1:8000/mcp`), port ranges (`127.0.0.1:8000-8345/mcp`) or a fleet admin
-    /// API (`http://127.0.0.1:7900`, whose servers are discovered). Servers of an mcpfleet
+    /// (`http://127.0.0.1:8000/mcp`; a root URL such as `http://127.0.0.1:3000` is an MCP
+    /// endpoint at `/` unless it answers as a fleet admin API), port ranges
+    /// (`127.0.0.1:8000-8345/mcp`) or a fleet admin API (`http://127.0.0.1:7900/servers`, whose
+    /// servers are discovered). Servers of an mcpfleet
     /// fleet found through its admin API get their profile's tool mix; others only `tools/list`
     /// unless --tool says what to call.
     #[arg(long = "target", value_name = "TARGET", num_args = 1..)]

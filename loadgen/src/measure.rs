@@ -38,8 +38,8 @@ pub struct Target {
 /// What `--protocol` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProtocolChoice {
-    /// Per server: `server/discover` (2026-07-28), else `initialize` asking for 2025-11-25 and
-    /// speaking the version the server answers with.
+    /// Per server: `server/discover` or a stateless `tools/list` (2026-07-28), else
+    /// `initialize` asking for 2025-11-25 and speaking the version the server answers with.
     #[default]
     #[value(name = "auto")]
     Auto,
@@ -146,8 +146,8 @@ impl From<ErrorClass> for Failed {
 }
 
 /// The version `target` speaks: the one asked for (negotiated by the server for the session
-/// versions), or with `auto` 2026-07-28 when it answers `server/discover`, else what
-/// `initialize` asking for 2025-11-25 negotiates. Gives the first failure otherwise.
+/// versions), or with `auto` 2026-07-28 when it answers `server/discover` (or, lacking it, a
+/// stateless `tools/list`), else what `initialize` asking for 2025-11-25 negotiates. Gives the first failure otherwise.
 async fn detect(
     target: &Target,
     settings: &Arc<HttpSettings>,
@@ -173,12 +173,17 @@ async fn detect(
             class,
             status: discovered.status,
         }),
-        Err(class) => probe(target, settings, Version::V2025_11_25)
-            .await
-            .map_err(|later| Failed {
-                class,
-                status: later.status.or(discovered.status),
-            }),
+        // Some 2026-07-28 servers (this fleet's among them) answer stateless requests without
+        // implementing `server/discover`: a stateless `tools/list` tells.
+        Err(class) => match probe(target, settings, Version::V2026_07_28).await {
+            Ok(version) => Ok(version),
+            Err(_) => probe(target, settings, Version::V2025_11_25)
+                .await
+                .map_err(|later| Failed {
+                    class,
+                    status: later.status.or(discovered.status),
+                }),
+        },
     }
 }
 

@@ -60,7 +60,7 @@ pub(crate) async fn measure_all(
             .failures
             .iter()
             .map(|f| match f.status {
-                Some(status) => format!("{} (HTTP status {status})", f.url),
+                Some(status) => format!("{} ({}: HTTP status {status})", f.url, f.error.name()),
                 None => format!("{} ({}: {})", f.url, f.error.name(), f.error.describe()),
             })
             .collect();
