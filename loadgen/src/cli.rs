@@ -4,7 +4,9 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec, timespan::span};
+use fleet::timespan::{parse as span, parse_positive as positive_span};
+
+use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -63,8 +65,8 @@ pub struct Args {
     )]
     pub scenarios: Vec<ScenarioChoice>,
 
-    /// How long the latency scenario measures, after ramp-up and warm-up: seconds, or a goose
-    /// time span such as `1m30s`.
+    /// How long the latency scenario measures, after ramp-up and warm-up. Every TIME takes
+    /// one syntax: seconds (`15`, `0.5`) or units h, m, s, ms (`500ms`, `2s`, `1m30s`, `1h`).
     #[arg(long = "run-time", visible_alias = "duration", default_value = "15",
           value_name = "TIME", value_parser = positive_span)]
     pub duration: Duration,
@@ -179,8 +181,8 @@ pub struct Args {
     /// Faults of the chaos scenario: `kill:SHARE` (SIGKILL in process mode; the supervisor
     /// restarts the server), `pause:SHARE[:FOR]` (the server stops answering, then resumes;
     /// default 2 s) or `slow:SHARE:MS[:FOR]` (MS added to every request; default 5 s). SHARE
-    /// is a percentage of the servers (`10%`) or a count (`3`); FOR is seconds, `500ms` or
-    /// `1m30s`; each server gets at most one fault. Repeatable; faults are spread over the first 60 % of --chaos-time.
+    /// is a percentage of the servers (`10%`) or a count (`3`); FOR is a TIME (`2`, `500ms`,
+    /// `1m30s`); each server gets at most one fault. Repeatable; faults are spread over the first 60 % of --chaos-time.
     #[arg(long = "chaos", value_name = "FAULT", default_value = "kill:10%")]
     pub chaos: Vec<FaultSpec>,
 
@@ -295,13 +297,6 @@ impl ScenarioChoice {
     }
 }
 
-fn positive_span(s: &str) -> Result<Duration, String> {
-    match span(s)? {
-        d if d.is_zero() => Err("must be more than 0 seconds".into()),
-        d => Ok(d),
-    }
-}
-
 fn positive_ms(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 600_000.0 => Ok(v),
@@ -343,6 +338,27 @@ mod tests {
             (a.duration, a.ramp_up),
             (Duration::from_secs(90), Duration::from_secs(2))
         );
+        let a = Args::try_parse_from([
+            "loadgen",
+            "--hold",
+            "500ms",
+            "--timeout",
+            "1h",
+            "--sync-time",
+            "0.5",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.hold, a.timeout, a.sync_time),
+            (
+                Duration::from_millis(500),
+                Duration::from_secs(3600),
+                Duration::from_millis(500)
+            )
+        );
+        let e = Args::try_parse_from(["loadgen", "--capacity-step", "3x"]).unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("--capacity-step") && e.contains("1m30s"), "{e}");
         assert_eq!(a.scenario_list().len(), 6, "all by default");
         assert_eq!(a.chaos.len(), 1);
         assert_eq!(a.chaos[0].to_string(), "kill:10%");

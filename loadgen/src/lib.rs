@@ -26,7 +26,6 @@ mod scenario;
 mod sockets;
 mod summary;
 mod target;
-mod timespan;
 mod transport;
 
 use std::{path::PathBuf, time::SystemTime};
