@@ -35,8 +35,11 @@ use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec};
           through the fleet's admin API; success rate, failures by class, and per fault the \
           time until the fleet and the gateway noticed and until the server was healthy again;\n\
         - health: the sweep alone.\n\
-        It writes run.json and a self-contained report.html into a new run folder, prints the \
-        claim verdicts and both paths. Ctrl-C stops early and keeps what was measured, marked \
+        It writes run.json and a self-contained report.html into a new run folder, with \
+        phases.csv (a row per second of every phase) and an HdrHistogram interval log per \
+        phase (<phase>.hlog), prints the claim verdicts and the paths (--json: one JSON \
+        object; --quiet: no progress lines). Every TIME takes 500ms, 2s, 1m30s, 1h or a bare \
+        number of seconds. Ctrl-C stops early and keeps what was measured, marked \
         interrupted.\n\n\
         Exit status: 0 every claim passed or was not measured; 1 a claim failed; 2 a usage or \
         input error, or a run that could not be made (the message says which); 130 \
@@ -199,7 +202,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub claims: Option<PathBuf>,
 
-    /// Directory for run.json and report.html
+    /// Print the run's summary as one JSON object on stdout, and nothing else there: the exit
+    /// status and its meaning, the claim verdicts, key figures per phase and the paths written.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print no progress lines: stderr carries errors and warnings only.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Directory for run.json, report.html and the exports (phases.csv, one .hlog per phase)
     /// [default: <cargo target dir>/mcpfleet-runs/<UTC timestamp>].
     // The angle brackets are help text for people, not HTML.
     #[allow(rustdoc::invalid_html_tags)]
@@ -210,7 +222,8 @@ pub struct Args {
 /// What loadgen does with run files it (or another machine) wrote; none of these measures.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Render the HTML report of a run again (e.g. after upgrading loadgen).
+    /// Render the HTML report of a run again (e.g. after upgrading loadgen), and its exports
+    /// beside run.json: phases.csv and one HdrHistogram interval log (.hlog) per phase.
     Report {
         /// The run: its run.json or its folder.
         run: PathBuf,

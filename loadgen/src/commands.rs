@@ -1,5 +1,6 @@
-//! The subcommands that read run files rather than measure: `report`, `compare`, `gate` and
-//! `index`. Each is a thin shell over the `reports` crate, which never measures anything.
+//! The subcommands that read run files rather than measure: `report` (which also writes the
+//! run's exports again), `compare`, `gate` and `index`. Each is a thin shell over the
+//! `reports` crate, which never measures anything.
 
 use std::{
     path::{Path, PathBuf},
@@ -19,6 +20,11 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             let out = out.unwrap_or_else(|| beside(&file, "report.html"));
             write(&out, &reports::html::render(&run))?;
             println!("report: {}", shown(&out));
+            // The exports follow the run file, as when the run wrote them.
+            let exports = reports::export::write(&beside(&file, ""), &run)?;
+            for path in exports.paths() {
+                println!("export: {}", path.display());
+            }
         }
         Command::Compare { base, head, out } => {
             let (_, base_run) = load(&base)?;

@@ -66,8 +66,92 @@ fn a_run_prints_only_its_summary_on_stdout() {
         "{stdout}"
     );
     assert!(stdout.contains("run file: "), "{stdout}");
+    assert!(
+        stdout.contains("phases.csv") && stdout.contains("latency.hlog"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("users launched"), "{stdout}");
     assert!(stderr.contains("users launched"), "{stderr}");
+}
+
+/// `--json --quiet`: stdout is one JSON object with the verdicts and the paths, stderr has no
+/// progress; the exports beside run.json hold the run's figures: a CSV row per measured second,
+/// and an interval log that HdrHistogram's reader adds up to the phase's successful requests.
+#[test]
+fn a_json_quiet_run_and_its_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = small_run(&tmp.path().join("run"), &["--json", "--quiet"]);
+    assert_eq!(code, 0, "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    assert_eq!(summary["exit_status"], 0, "{summary}");
+    assert!(summary["exit_meaning"].as_str().unwrap().contains("passed"));
+    let claims = summary["claims"].as_array().unwrap();
+    assert!(!claims.is_empty(), "{summary}");
+    assert!(
+        claims
+            .iter()
+            .all(|c| c["verdict"].is_string() && c["id"].is_string())
+    );
+    let latency = &summary["phases"][0];
+    assert_eq!(latency["phase"], "latency", "{summary}");
+    assert!(latency["requests"].as_u64().unwrap() > 0, "{summary}");
+    for progress in [
+        "health:",
+        "latency:",
+        "req/s",
+        "embedded fleet",
+        "users launched",
+    ] {
+        assert!(
+            !stderr.contains(progress),
+            "{progress} under --quiet: {stderr}"
+        );
+    }
+
+    let paths = &summary["paths"];
+    let path = |v: &serde_json::Value| std::path::PathBuf::from(v.as_str().expect("a path"));
+    let run = reports::run::RunFile::load(&path(&paths["run_file"])).unwrap();
+    assert!(path(&paths["report"]).is_file());
+    let results = run.latency.as_ref().unwrap();
+    assert_eq!(latency["requests"], results.requests);
+
+    let csv = std::fs::read_to_string(path(&paths["csv"])).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), results.per_second.len(), "{csv}");
+    assert_eq!(
+        rows.len(),
+        results.measured_s.ceil() as usize,
+        "a row per measured second: {csv}"
+    );
+    let requests: u64 = rows
+        .iter()
+        .map(|r| r.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(requests, results.requests, "{csv}");
+
+    let hlog = std::fs::read(path(&paths["interval_logs"]["latency"])).unwrap();
+    let mut counted = 0;
+    let mut intervals = 0;
+    for entry in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&hlog) {
+        if let hdrhistogram::serialization::interval_log::LogEntry::Interval(i) = entry.unwrap() {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(i.encoded_histogram())
+                .unwrap();
+            let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+                .deserialize(&mut bytes.as_slice())
+                .unwrap();
+            counted += h.len();
+            intervals += 1;
+        }
+    }
+    assert_eq!(intervals, results.per_second.len());
+    // The histograms hold the successful requests' latencies, as run.json's do.
+    assert_eq!(counted, results.ok);
+    assert_eq!(
+        results.requests,
+        results.ok + results.errors.values().sum::<u64>()
+    );
 }
 
 /// A run's exit status follows its verdicts: 1 when a claim failed (here one no server can
@@ -115,6 +199,10 @@ fn report_compare_and_index_write_their_pages() {
     assert!(out.contains("report.html"), "{out}");
     let html = std::fs::read_to_string(Path::new(&head).join("report.html")).unwrap();
     assert!(html.contains("<section id=\"diagnostics\">"));
+    for export in ["phases.csv", "latency.hlog"] {
+        assert!(Path::new(&head).join(export).is_file(), "{export}: {out}");
+        assert!(out.contains(export), "{out}");
+    }
 
     let target = tmp.path().join("cmp.html");
     let (code, _, err) = loadgen(&["compare", &base, &head, "--out", target.to_str().unwrap()]);

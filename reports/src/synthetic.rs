@@ -224,6 +224,7 @@ pub fn run(spec: &Spec) -> RunFile {
             })
             .collect(),
         window_s: [1.0, 1.0 + measured_s],
+        started_unix_ms: Some(1_700_000_000_000),
         cpu: Some(CpuUse {
             process_cpu_s: measured_s * 2.0 * spec.generator_percent / 100.0,
             process_percent_of_machine: spec.generator_percent,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 use tokio_util::sync::CancellationToken;
 
+use crate::verbosity::progress;
 use crate::{
     cli::{Args, ScenarioChoice},
     embedded::Embedded,
@@ -36,7 +37,7 @@ pub(crate) async fn measure_all(
     capacity_bound_ms: f64,
     stop: &CancellationToken,
 ) -> anyhow::Result<Measured> {
-    eprintln!(
+    progress!(
         "health: one tools/list to each of {} servers (protocol {})",
         targets.len(),
         args.protocol.name()
@@ -47,7 +48,7 @@ pub(crate) async fn measure_all(
         .iter()
         .map(|(era, n)| format!("{n} in {era}"))
         .collect();
-    eprintln!(
+    progress!(
         "health: {}/{} answered in {:.2} s ({})",
         health.ok,
         health.servers,

@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::verbosity::progress;
 use crate::{
     lock::lock,
     runfile::{SyncCheck, SyncResult},
@@ -70,7 +71,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(SyncResult, bool)> {
     let users = USERS;
     let visible_wait = VISIBLE_WAIT.min(args.timeout / 2);
     let tag = run_tag();
-    eprintln!(
+    progress!(
         "sync: {n} servers offer the memory tools{}{}; {} writes/s for {:.0} s after a {:.0} s \
          warm-up, at most {users} in flight; each write on a random server, read back with \
          minVersion on {} (probes sync-{tag}-N)",
@@ -170,7 +171,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(SyncResult, bool)> {
     }
     .figures()?;
     let reason = summary(&figures);
-    eprintln!("sync: {reason}");
+    progress!("sync: {reason}");
     Ok((
         SyncResult {
             available: true,
