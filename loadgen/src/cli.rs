@@ -262,6 +262,10 @@ pub enum Command {
         /// appended to $GITHUB_STEP_SUMMARY when that is set].
         #[arg(long, value_name = "FILE")]
         summary: Option<PathBuf>,
+        /// Print the outcome as one JSON object on stdout (exit status, every check with its
+        /// status, the files written) instead of the text summary.
+        #[arg(long)]
+        json: bool,
     },
     /// Write index.html listing the runs in a folder, their verdicts and a trend of key
     /// figures.

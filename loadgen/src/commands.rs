@@ -82,6 +82,7 @@ fn gate(command: Command) -> anyhow::Result<ExitCode> {
         runs,
         junit,
         summary,
+        json,
     } = command
     else {
         anyhow::bail!("not the gate command");
@@ -93,7 +94,9 @@ fn gate(command: Command) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(gate::EXIT_USAGE as u8));
         }
     };
-    println!("{}", outcome.summary());
+    if !json {
+        println!("{}", outcome.summary());
+    }
     let first = runs.first().map(|r| {
         let file = if r.is_dir() {
             r.join("run.json")
@@ -124,6 +127,42 @@ fn gate(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    println!("junit: {}\nsummary: {}", shown(&junit), shown(&summary));
+    if json {
+        println!("{}", gate_json(&outcome, &junit, &summary));
+    } else {
+        println!("junit: {}\nsummary: {}", shown(&junit), shown(&summary));
+    }
     Ok(ExitCode::from(outcome.exit_code() as u8))
+}
+
+/// `loadgen gate --json`: the outcome as one JSON object, every check with its layer, run,
+/// status (`passed`, `failed`, `skipped`), what was measured, the limit and why.
+fn gate_json(outcome: &gate::Outcome, junit: &Path, summary: &Path) -> serde_json::Value {
+    let checks: Vec<_> = outcome
+        .checks
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "layer": c.layer.name(),
+                "name": c.name,
+                "run": c.run,
+                "status": match c.status {
+                    gate::Status::Passed => "passed",
+                    gate::Status::Failed => "failed",
+                    gate::Status::Skipped => "skipped",
+                },
+                "measured": c.measured,
+                "limit": c.limit,
+                "message": c.message,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "exit_status": outcome.exit_code(),
+        "passed": outcome.passed(),
+        "runs": outcome.runs,
+        "baseline": outcome.baseline,
+        "checks": checks,
+        "paths": { "junit": shown(junit), "summary": shown(summary) },
+    })
 }

@@ -275,6 +275,25 @@ fn gate_exit_codes_and_outputs() {
     );
     let (code, out, _) = gate(&broken);
     assert_eq!(code, 1, "{out}");
+    let (code, out, err) = loadgen(&[
+        "gate",
+        "--config",
+        config,
+        &broken,
+        "--junit",
+        junit.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let outcome: serde_json::Value = serde_json::from_str(&out).expect(&out);
+    assert_eq!(
+        (&outcome["exit_status"], &outcome["passed"]),
+        (&1.into(), &false.into())
+    );
+    let checks = outcome["checks"].as_array().unwrap();
+    assert!(checks.iter().any(|c| c["status"] == "failed"), "{out}");
     assert!(
         std::fs::read_to_string(&summary)
             .unwrap()
