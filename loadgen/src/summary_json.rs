@@ -101,7 +101,7 @@ struct Paths<'a> {
     run_file: &'a Path,
     report: &'a Path,
     csv: &'a Path,
-    interval_logs: BTreeMap<String, &'a Path>,
+    interval_logs: BTreeMap<&'a str, &'a Path>,
     index: Option<&'a Path>,
 }
 
@@ -178,11 +178,10 @@ pub fn summary_json(outcome: &RunOutcome, status: u8) -> SummaryJson<'_> {
             run_file: &outcome.run_file,
             report: &outcome.report,
             csv: &exports.csv,
-            // The exports are written in the order of the phases.
-            interval_logs: phases
+            interval_logs: exports
+                .interval_logs
                 .iter()
-                .map(|p| p.key())
-                .zip(exports.interval_logs.iter().map(|p| p.as_path()))
+                .map(|(phase, path)| (phase.as_str(), path.as_path()))
                 .collect(),
             index: outcome.index.as_deref(),
         },

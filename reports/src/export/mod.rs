@@ -22,14 +22,15 @@ pub const CSV_NAME: &str = "phases.csv";
 pub struct Exports {
     /// `phases.csv`.
     pub csv: PathBuf,
-    /// One `<phase>.hlog` per load phase, in the order the phases ran.
-    pub interval_logs: Vec<PathBuf>,
+    /// One `<phase>.hlog` per load phase, in the order the phases ran: the phase's key
+    /// ([`LoadPhase::key`](crate::run::LoadPhase::key)) and the file.
+    pub interval_logs: Vec<(String, PathBuf)>,
 }
 
 impl Exports {
     /// Every file written, the table first.
     pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
-        std::iter::once(&self.csv).chain(&self.interval_logs)
+        std::iter::once(&self.csv).chain(self.interval_logs.iter().map(|(_, path)| path))
     }
 }
 
@@ -65,7 +66,11 @@ pub fn write(dir: &Path, run: &RunFile) -> Result<Exports, ExportError> {
     let interval_logs = run
         .load_phases()
         .iter()
-        .map(|phase| write(&format!("{}.hlog", phase.key()), &interval_log(phase)?))
-        .collect::<Result<_, _>>()?;
+        .map(|phase| {
+            let key = phase.key();
+            let path = write(&format!("{key}.hlog"), &interval_log(phase)?)?;
+            Ok((key, path))
+        })
+        .collect::<Result<_, ExportError>>()?;
     Ok(Exports { csv, interval_logs })
 }
