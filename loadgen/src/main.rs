@@ -80,9 +80,30 @@ fn run() -> anyhow::Result<Option<Finished>> {
         first.cancel();
     })?;
     let json = args.json;
-    let outcome = {
+    let measured = {
         let _stdout = StdoutAside::start(args.quiet);
-        tokio::runtime::Runtime::new()?.block_on(loadgen::run(args, stop))?
+        tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(loadgen::run(args, stop)))
+    };
+    let outcome = match measured {
+        Ok(outcome) => outcome,
+        // A script reading --json gets an object whatever happened; the error goes to stderr
+        // as always.
+        Err(e) if json => {
+            eprintln!("error: {e:#}");
+            let failed = serde_json::json!({
+                "format": "loadgen-summary/1",
+                "exit_status": 2,
+                "exit_meaning": loadgen::exit_meaning(2),
+                "error": format!("{e:#}"),
+            });
+            return Ok(Some(Finished {
+                summary: format!("{failed:#}\n"),
+                status: 2,
+            }));
+        }
+        Err(e) => return Err(e),
     };
     let status = loadgen::exit_status(&outcome.run);
     let summary = if json {

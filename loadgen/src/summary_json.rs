@@ -5,7 +5,8 @@
 //! went; the full figures stay in `run.json`, whose path it gives.
 //!
 //! # Wire format (`format`: `loadgen-summary/1`)
-//! - `exit_status` (0, 1 or 130) and `exit_meaning` in words; `interrupted`.
+//! - `exit_status` (0, 1 or 130) and `exit_meaning` in words; `interrupted`. A run that could
+//!   not be made prints only `format`, `exit_status` 2, `exit_meaning` and `error`.
 //! - `health`: `servers`, `ok`.
 //! - `phases[]`: `phase` (the file name of its `.hlog`: `latency`, `connections`,
 //!   `capacity-N-RATErps`, `chaos`), `label`, `requests`, `ok`, `errors` (by class),

@@ -179,6 +179,15 @@ fn a_run_exits_by_its_claims() {
     std::fs::write(&claims, "[[claims]]\nid = \"no metric\"\n").unwrap();
     let (code, _, stderr) = loadgen(&["--claims", claims.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
+    // Under --json the failure is an object on stdout too.
+    let (code, stdout, _) = loadgen(&["--claims", claims.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 2);
+    let failed: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    assert_eq!(failed["exit_status"], 2);
+    assert!(
+        failed["error"].as_str().unwrap().contains("claims"),
+        "{failed}"
+    );
     assert!(stderr.contains("claims"), "{stderr}");
 }
 
