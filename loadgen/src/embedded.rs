@@ -17,8 +17,7 @@ use fleet::{Fleet, FleetOptions, FleetSpec, Isolation, StartError};
 use tokio::runtime::{Handle, Runtime};
 use tokio_util::sync::CancellationToken;
 
-use crate::verbosity::progress;
-use crate::{cli::Args, measure::Target, runfile::FleetFacts};
+use crate::{cli::Args, measure::Target, runfile::FleetFacts, verbosity::progress};
 
 /// How long the embedded fleet may take to become healthy.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use crate::verbosity::progress;
 use crate::{
     attack::{Pacing, Phase},
     runfile::{CapacityResult, CapacityStep, Results},
+    verbosity::progress,
 };
 
 use super::context::{Context, SHORT_WARMUP};

@@ -1,10 +1,10 @@
 //! The connections scenario: many users, each on its own connection, held at a modest
 //! per-connection rate while the connections are counted on both sides.
 
-use crate::verbosity::progress;
 use crate::{
     attack::{ConnectionSample, Pacing, Phase},
     runfile::ConnectionsResult,
+    verbosity::progress,
 };
 
 use super::context::{Context, SHORT_WARMUP};

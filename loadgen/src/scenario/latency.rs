@@ -1,8 +1,7 @@
 //! The latency scenario: --users users over all targets with the tool mix, closed loop or open
 //! model (--rate).
 
-use crate::verbosity::progress;
-use crate::{attack::Phase, runfile::Results};
+use crate::{attack::Phase, runfile::Results, verbosity::progress};
 
 use super::context::{Context, latency_pacing, load_model};
 

@@ -6,12 +6,12 @@ use std::time::Duration;
 use anyhow::bail;
 use tokio_util::sync::CancellationToken;
 
-use crate::verbosity::progress;
 use crate::{
     cli::{Args, ScenarioChoice},
     embedded::Embedded,
     measure::{self, HealthSweep, Target},
     runfile,
+    verbosity::progress,
 };
 
 use super::{capacity, chaos, connections, context::Context, latency, sync};

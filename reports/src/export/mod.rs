@@ -17,7 +17,7 @@ pub use per_second_csv::render as per_second_csv;
 /// The name of the per-second table in a run folder.
 pub const CSV_NAME: &str = "phases.csv";
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exports {
     /// `phases.csv`.

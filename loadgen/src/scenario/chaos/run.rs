@@ -5,11 +5,11 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 
-use crate::verbosity::progress;
 use crate::{
     attack::{Pacing, Phase},
     runfile::ChaosResult,
     scenario::context::{Context, SHORT_WARMUP},
+    verbosity::progress,
 };
 
 use super::{

@@ -9,11 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::verbosity::progress;
 use crate::{
     lock::lock,
     runfile::{SyncCheck, SyncResult},
     scenario::context::Context,
+    verbosity::progress,
 };
 
 use super::{
