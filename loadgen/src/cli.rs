@@ -230,6 +230,10 @@ pub enum Command {
         /// Where to write the report [default: report.html beside run.json].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Print what was written as one JSON object on stdout (`{"written": [{"kind",
+        /// "path"}, ...]}`).
+        #[arg(long)]
+        json: bool,
     },
     /// Render a comparison of two runs: overlaid charts and a table of changes with their
     /// significance.
@@ -241,6 +245,10 @@ pub enum Command {
         /// Where to write it [default: compare.html beside HEAD's run.json].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Print what was written as one JSON object on stdout (`{"written": [{"kind",
+        /// "path"}, ...]}`).
+        #[arg(long)]
+        json: bool,
     },
     /// Judge runs against gate rules; exit 0 when they pass, 1 when a gate fails, 2 on a usage
     /// or input error. Writes a JUnit XML file and a Markdown summary.
@@ -273,6 +281,10 @@ pub enum Command {
         /// The folder holding run folders [default: <cargo target dir>/mcpfleet-runs].
         #[allow(rustdoc::invalid_html_tags)]
         dir: Option<PathBuf>,
+        /// Print what was written as one JSON object on stdout (`{"written": [{"kind",
+        /// "path"}, ...]}`).
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -14,19 +14,24 @@ use crate::{cli::Command, output, runfile::RunFile};
 
 /// Runs a subcommand; the exit code is the subcommand's (see each).
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
-    match command {
-        Command::Report { run, out } => {
+    // What was written, as (kind, path): `kind: path` lines, or one JSON object under --json.
+    let (written, json) = match command {
+        Command::Report { run, out, json } => {
             let (file, run) = load(&run)?;
             let out = out.unwrap_or_else(|| beside(&file, "report.html"));
             write(&out, &reports::html::render(&run))?;
-            println!("report: {}", shown(&out));
+            let mut written = vec![("report", shown(&out))];
             // The exports follow the run file, as when the run wrote them.
             let exports = reports::export::write(&beside(&file, ""), &run)?;
-            for path in exports.paths() {
-                println!("export: {}", path.display());
-            }
+            written.extend(exports.paths().map(|p| ("export", p.display().to_string())));
+            (written, json)
         }
-        Command::Compare { base, head, out } => {
+        Command::Compare {
+            base,
+            head,
+            out,
+            json,
+        } => {
             let (_, base_run) = load(&base)?;
             let (head_file, head_run) = load(&head)?;
             let out = out.unwrap_or_else(|| beside(&head_file, "compare.html"));
@@ -35,13 +40,24 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 &out,
                 &reports::compare::render((&names.0, &base_run), (&names.1, &head_run)),
             )?;
-            println!("comparison: {}", shown(&out));
+            (vec![("comparison", shown(&out))], json)
         }
         Command::Gate { .. } => return gate(command),
-        Command::Index { dir } => {
+        Command::Index { dir, json } => {
             let dir = dir.unwrap_or_else(output::default_runs_dir);
             let index = output::write_index(&dir)?;
-            println!("index: {}", shown(&index));
+            (vec![("index", shown(&index))], json)
+        }
+    };
+    if json {
+        let written: Vec<_> = written
+            .iter()
+            .map(|(kind, path)| serde_json::json!({ "kind": kind, "path": path }))
+            .collect();
+        println!("{:#}", serde_json::json!({ "written": written }));
+    } else {
+        for (kind, path) in written {
+            println!("{kind}: {path}");
         }
     }
     Ok(ExitCode::SUCCESS)

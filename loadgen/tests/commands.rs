@@ -225,6 +225,16 @@ fn report_compare_and_index_write_their_pages() {
     let (code, out, err) = loadgen(&["index", tmp.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("index.html"));
+    let (code, out, err) = loadgen(&["report", &head, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let written: serde_json::Value = serde_json::from_str(&out).expect(&out);
+    let kinds: Vec<&str> = written["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["report", "export", "export"], "{out}");
     let index = std::fs::read_to_string(tmp.path().join("index.html")).unwrap();
     assert!(index.contains("20260102T000000Z/report.html"));
 }
