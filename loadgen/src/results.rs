@@ -55,6 +55,11 @@ pub fn of(recorder: &Recorder, measured_s: f64) -> anyhow::Result<Results> {
         started_unix_ms: None,
         cpu: None,
         engine: EngineFacts::default(),
+        asides: recorder
+            .asides
+            .iter()
+            .map(|(kind, n)| (kind.name().to_string(), n))
+            .collect(),
     })
 }
 
