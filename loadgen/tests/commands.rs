@@ -234,7 +234,8 @@ fn report_compare_and_index_write_their_pages() {
         .iter()
         .map(|w| w["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["report", "export", "export"], "{out}");
+    // The table, the latency phase's log and the sync scenario's.
+    assert_eq!(kinds, ["report", "export", "export", "export"], "{out}");
     let index = std::fs::read_to_string(tmp.path().join("index.html")).unwrap();
     assert!(index.contains("20260102T000000Z/report.html"));
 }

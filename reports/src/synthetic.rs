@@ -380,6 +380,7 @@ fn sync_figures(random: &mut Random, median_us: f64, spec: &Spec) -> SyncFigures
             ack_p99_us: a.value_at_quantile(0.99),
             lag_p50_us: l.value_at_quantile(0.5),
             lag_p99_us: l.value_at_quantile(0.99),
+            ack_histogram: encode_histogram(&a).expect("encodes"),
         });
     }
     SyncFigures {

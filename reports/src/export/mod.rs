@@ -1,8 +1,9 @@
 //! Exports of a run for other tools, written beside `run.json` from the run file alone (so a
 //! run measured elsewhere, or long ago, exports the same way): `phases.csv`, one row per second
 //! of every load phase for spreadsheets and scripts, and one HdrHistogram interval log per
-//! phase (`<phase>.hlog`), so HdrHistogram's own tools (HistogramLogAnalyzer,
-//! HistogramLogProcessor) read our latencies without knowing our format.
+//! phase (`<phase>.hlog`; the sync scenario's of its write acknowledgements), so
+//! HdrHistogram's own tools (HistogramLogAnalyzer, HistogramLogProcessor) read our latencies
+//! without knowing our format.
 
 mod interval_log;
 mod per_second_csv;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::run::{HistogramError, RunFile};
 
-pub use interval_log::render as interval_log;
+pub use interval_log::{render as interval_log, render_sync as sync_interval_log};
 pub use per_second_csv::render as per_second_csv;
 
 /// The name of the per-second table in a run folder.
@@ -22,8 +23,9 @@ pub const CSV_NAME: &str = "phases.csv";
 pub struct Exports {
     /// `phases.csv`.
     pub csv: PathBuf,
-    /// One `<phase>.hlog` per load phase, in the order the phases ran: the phase's key
-    /// ([`LoadPhase::key`](crate::run::LoadPhase::key)) and the file.
+    /// One `<phase>.hlog` per load phase, in the order the phases ran, then `sync.hlog` when
+    /// the sync scenario ran: the phase's key
+    /// ([`LoadPhase::key`](crate::run::LoadPhase::key), or `sync`) and the file.
     pub interval_logs: Vec<(String, PathBuf)>,
 }
 
@@ -63,7 +65,7 @@ pub fn write(dir: &Path, run: &RunFile) -> Result<Exports, ExportError> {
         Ok(std::fs::canonicalize(&path).unwrap_or(path))
     };
     let csv = write(CSV_NAME, per_second_csv(run).as_bytes())?;
-    let interval_logs = run
+    let mut interval_logs = run
         .load_phases()
         .iter()
         .map(|phase| {
@@ -71,6 +73,10 @@ pub fn write(dir: &Path, run: &RunFile) -> Result<Exports, ExportError> {
             let path = write(&format!("{key}.hlog"), &interval_log(phase)?)?;
             Ok((key, path))
         })
-        .collect::<Result<_, ExportError>>()?;
+        .collect::<Result<Vec<_>, ExportError>>()?;
+    if let Some(figures) = run.sync.as_ref().and_then(|s| s.figures.as_ref()) {
+        let path = write("sync.hlog", &sync_interval_log(figures)?)?;
+        interval_logs.push(("sync".into(), path));
+    }
     Ok(Exports { csv, interval_logs })
 }

@@ -3,11 +3,13 @@
 //! the measured window began, by request start), `requests`, `ok`, `errors`, errors by class
 //! (`errors_<class>`, empty when the run file does not split them), `p50_ms` .. `max_ms` of the
 //! successful requests (empty in a second without one), and the connections sampled in that
-//! second (`connections_client`, `connections_server`, empty where not known).
+//! second (`connections_client`, `connections_server`, empty where not known). The sync
+//! scenario's seconds follow as phase `sync`: writes as requests, acknowledged writes as ok,
+//! the rest as errors (not split by class), and the acknowledgement latency's p50 and p99.
 
 use std::fmt::Write as _;
 
-use crate::run::{ErrorClass, LoadPhase, Results, RunFile};
+use crate::run::{ErrorClass, LoadPhase, Results, RunFile, SyncFigures};
 
 /// The table of every load phase of `run`, header first; lines end in `\n`.
 pub fn render(run: &RunFile) -> String {
@@ -19,7 +21,28 @@ pub fn render(run: &RunFile) -> String {
     for phase in run.load_phases() {
         rows(&phase, &mut out);
     }
+    if let Some(figures) = run.sync.as_ref().and_then(|s| s.figures.as_ref()) {
+        sync_rows(figures, &mut out);
+    }
     out
+}
+
+fn sync_rows(f: &SyncFigures, out: &mut String) {
+    let no_classes = ",".repeat(ErrorClass::ALL.len());
+    for (second, s) in f.per_second.iter().enumerate() {
+        let failed = s.writes.saturating_sub(s.acked);
+        let _ = write!(
+            out,
+            "sync,{second},{},{},{failed}{no_classes}",
+            s.writes, s.acked
+        );
+        if s.acked > 0 {
+            let (p50, p99) = (s.ack_p50_us as f64 / 1000.0, s.ack_p99_us as f64 / 1000.0);
+            let _ = writeln!(out, ",{p50:.3},,{p99:.3},,,");
+        } else {
+            out.push_str(",,,,,,\n");
+        }
+    }
 }
 
 fn rows(phase: &LoadPhase<'_>, out: &mut String) {
@@ -80,9 +103,18 @@ mod tests {
         assert_eq!(header[..3], ["phase", "second", "requests"]);
         assert!(header.contains(&"errors_timeout") && header.contains(&"p99_ms"));
         let latency = file.latency.as_ref().unwrap();
-        assert_eq!(lines.len(), 1 + latency.per_second.len());
+        let sync = file.sync.as_ref().unwrap().figures.as_ref().unwrap();
+        assert_eq!(
+            lines.len(),
+            1 + latency.per_second.len() + sync.per_second.len()
+        );
+        for line in &lines[1 + latency.per_second.len()..] {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_eq!(cells.len(), header.len(), "{line}");
+            assert_eq!((cells[0], cells[2], cells[3]), ("sync", "200", "200"));
+        }
         let mut requests = 0;
-        for (i, line) in lines[1..].iter().enumerate() {
+        for (i, line) in lines[1..=latency.per_second.len()].iter().enumerate() {
             let cells: Vec<&str> = line.split(',').collect();
             assert_eq!(cells.len(), header.len(), "{line}");
             assert_eq!((cells[0], cells[1]), ("latency", i.to_string().as_str()));

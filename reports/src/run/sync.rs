@@ -125,6 +125,10 @@ pub struct SyncSecond {
     pub ack_p99_us: u64,
     pub lag_p50_us: u64,
     pub lag_p99_us: u64,
+    /// This second's ack latency histogram (2 significant digits), encoded as
+    /// [`Results::histogram`](super::phase::Results::histogram) is; empty in older files.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ack_histogram: String,
 }
 
 /// The end-of-run check that no acknowledged write is missing.

@@ -10,8 +10,8 @@ use crate::{
     fmt_micros,
     mcp::ErrorClass,
     runfile::{
-        EncodedHistogram, LatencySummary, SyncCheck, SyncCleanup, SyncFigures, SyncHistograms,
-        SyncHistory, SyncSecond,
+        EncodedHistogram, HistogramError, LatencySummary, SyncCheck, SyncCleanup, SyncFigures,
+        SyncHistograms, SyncHistory, SyncSecond, encode_histogram,
     },
 };
 
@@ -113,16 +113,19 @@ impl FiguresInput {
             per_second: tally
                 .seconds
                 .iter()
-                .map(|s| SyncSecond {
-                    writes: s.writes,
-                    acked: s.acked,
-                    visibility_failures: s.visibility_failures,
-                    ack_p50_us: quantile(&s.ack, 0.5),
-                    ack_p99_us: quantile(&s.ack, 0.99),
-                    lag_p50_us: quantile(&s.lag, 0.5),
-                    lag_p99_us: quantile(&s.lag, 0.99),
+                .map(|s| {
+                    Ok(SyncSecond {
+                        writes: s.writes,
+                        acked: s.acked,
+                        visibility_failures: s.visibility_failures,
+                        ack_p50_us: quantile(&s.ack, 0.5),
+                        ack_p99_us: quantile(&s.ack, 0.99),
+                        lag_p50_us: quantile(&s.lag, 0.5),
+                        lag_p99_us: quantile(&s.lag, 0.99),
+                        ack_histogram: encode_histogram(&s.ack)?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, HistogramError>>()?,
             connections_opened: self.connections_opened,
             check: self.check,
             history: self.history,
