@@ -31,8 +31,9 @@
 //! - `capacity`: the open-model rate search: every step tried and the highest passing rate.
 //! - `sync`: the memory sync scenario, or why it could not run (`available`, `ran`, `reason`):
 //!   `figures` holds write counts, ack latency, write-to-visible lag and a baseline read
-//!   (summaries, HdrHistograms, per second), visibility failures by kind, and the final check
-//!   that no acknowledged write is missing (`check.lost`); see loadgen's `sync` module.
+//!   (summaries, HdrHistograms, per second with each second's ack histogram), visibility
+//!   failures by kind, and the final check that no acknowledged write is missing
+//!   (`check.lost`); see loadgen's `sync` module.
 //! - `claims`: the claims with a `verdict` of `pass`, `fail` or `not_measured`, what was
 //!   `measured`, the `criterion` applied and a `note`.
 //!
