@@ -6,7 +6,8 @@
 //!
 //! # Wire format (`format`: `loadgen-summary/1`)
 //! - `exit_status` (0, 1 or 130) and `exit_meaning` in words; `interrupted`. A run that could
-//!   not be made prints only `format`, `exit_status` 2, `exit_meaning` and `error`.
+//!   not be made prints only `format`, `exit_status` 2, `exit_meaning` and `error`; a usage
+//!   error, found while the arguments are parsed, prints nothing on stdout (exit status 2).
 //! - `health`: `servers`, `ok`.
 //! - `phases[]`: `phase` (the file name of its `.hlog`: `latency`, `connections`,
 //!   `capacity-N-RATErps`, `chaos`), `label`, `requests`, `ok`, `errors` (by class),

@@ -53,8 +53,9 @@ pub enum ExportError {
     IntervalLog { phase: String, message: String },
 }
 
-/// Writes `phases.csv` and one `<phase>.hlog` per load phase of `run` into `dir`; gives their
-/// paths. A run without load phases gets a table of its header alone.
+/// Writes `phases.csv` and one `<phase>.hlog` per load phase of `run` into `dir` (and
+/// `sync.hlog` when the sync scenario ran); gives their paths. A run without load phases gets
+/// a table of its header alone.
 pub fn write(dir: &Path, run: &RunFile) -> Result<Exports, ExportError> {
     let write = |name: &str, bytes: &[u8]| -> Result<PathBuf, ExportError> {
         let path = dir.join(name);
