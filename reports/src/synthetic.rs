@@ -434,5 +434,6 @@ fn sync_figures(random: &mut Random, median_us: f64, spec: &Spec) -> SyncFigures
         history: None,
         cleanup: None,
         cpu: None,
+        started_unix_ms: Some(1_700_000_000_000),
     }
 }

@@ -36,8 +36,7 @@ pub fn render(phase: &LoadPhase<'_>) -> Result<Vec<u8>, ExportError> {
 
 /// The sync scenario's interval log: write acknowledgement latency (from each write's
 /// intended send time), one interval per second of its measured window, which starts after
-/// its warm-up; older files without per-second histograms get the whole window as one. The
-/// run file does not place the sync load on the wall clock, so the log has no `StartTime`.
+/// its warm-up; older files without per-second histograms get the whole window as one.
 pub fn render_sync(f: &SyncFigures) -> Result<Vec<u8>, ExportError> {
     let window = [f.warmup_s, f.warmup_s + f.measured_s];
     // Older files have the per-second figures without their histograms.
@@ -50,7 +49,7 @@ pub fn render_sync(f: &SyncFigures) -> Result<Vec<u8>, ExportError> {
     let intervals = intervals("sync", window, seconds, f.acked > 0, &f.histograms.ack)?;
     let comment = "loadgen sync scenario: write acknowledgement latency, microseconds, one \
                    interval per second of the measured window";
-    write_log("sync", comment, None, &intervals)
+    write_log("sync", comment, f.started_unix_ms, &intervals)
 }
 
 /// One interval per encoded second from `window[0]`, the last cut at `window[1]` (an
@@ -190,7 +189,7 @@ mod tests {
         let mut file = run(&Spec::default());
         let f = file.sync.as_mut().unwrap().figures.as_mut().unwrap();
         let (start, _, intervals) = read(&render_sync(f).unwrap());
-        assert_eq!(start, None);
+        assert_eq!(start, Some(1_700_000_000.0));
         assert_eq!(intervals.len(), f.per_second.len());
         assert_eq!(intervals[0].0, f.warmup_s);
         assert_eq!(intervals.iter().map(|i| i.2).sum::<u64>(), f.acked);

@@ -68,7 +68,7 @@ pub use phase::{
     PhaseSetup, Results, SecondSummary, percentiles,
 };
 pub use scenarios::{CapacityResult, CapacityStep, ConnectionsResult};
-pub use setup::{Config, Environment, FleetFacts, MixShare, utc_timestamp};
+pub use setup::{Config, Environment, FleetFacts, MixShare, unix_ms, utc_timestamp};
 pub use sync::{
     SyncCheck, SyncCleanup, SyncFigures, SyncHistograms, SyncHistory, SyncResult, SyncSecond,
 };

@@ -102,6 +102,10 @@ pub struct SyncFigures {
     pub cleanup: Option<SyncCleanup>,
     /// CPU use during the load (not the check).
     pub cpu: Option<CpuUse>,
+    /// When the load (its warm-up first) started by the wall clock, milliseconds since the
+    /// Unix epoch: where `per_second` sits in time. Absent from older run files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<u64>,
 }
 
 /// The sync scenario's histograms, encoded as

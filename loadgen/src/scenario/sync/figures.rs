@@ -46,6 +46,8 @@ pub(super) struct FiguresInput {
     pub(super) history: Option<SyncHistory>,
     pub(super) cleanup: Option<SyncCleanup>,
     pub(super) cpu: Option<CpuUse>,
+    /// When the load started, by the wall clock.
+    pub(super) started_at: std::time::SystemTime,
 }
 
 impl FiguresInput {
@@ -131,6 +133,7 @@ impl FiguresInput {
             history: self.history,
             cleanup: self.cleanup,
             cpu: self.cpu,
+            started_unix_ms: crate::runfile::unix_ms(self.started_at),
         })
     }
 }
@@ -240,6 +243,7 @@ pub(crate) fn example_figures(lags_us: &[u64], invisible: u64, lost: u64) -> Syn
         history: None,
         cleanup: None,
         cpu: None,
+        started_at: std::time::SystemTime::UNIX_EPOCH,
     }
     .figures()
     .expect("figures");

@@ -93,6 +93,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(SyncResult, bool)> {
         }
     );
     let start = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let measure_from = start + WARMUP;
     let write_load = Arc::new(WriteLoad {
         pool,
@@ -168,6 +169,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(SyncResult, bool)> {
         history,
         cleanup,
         cpu,
+        started_at,
     }
     .figures()?;
     let reason = summary(&figures);
