@@ -1,10 +1,11 @@
 //! `<phase>.hlog`: one load phase as an HdrHistogram interval log (the format HdrHistogram's
 //! Java, C, Go and Rust libraries read), one interval per second of the measured window, each
 //! the latency histogram of that second's successful requests in microseconds, V2 deflate
-//! compressed. With the phase's wall-clock start in the run file, the log carries it as its
-//! `StartTime` and `BaseTime`, and intervals count from it; without (older files), intervals
-//! count from the phase's start. The sync scenario gets one too, of its write
-//! acknowledgements.
+//! compressed (HdrHistogram's tools assume nanoseconds unless told: HistogramLogProcessor's
+//! `-outputValueUnitRatio 1000` reads these in milliseconds). With the phase's wall-clock
+//! start in the run file, the log carries it as its `StartTime` and `BaseTime`, and intervals
+//! count from it; without (older files), intervals count from the phase's start. The sync
+//! scenario gets one too, of its write acknowledgements.
 
 use std::time::{Duration, SystemTime};
 
