@@ -216,3 +216,62 @@ fn phase(key: String, label: String, r: &Results) -> Phase {
 fn ms(us: f64) -> f64 {
     us.round() / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use reports::synthetic::{Spec, run};
+
+    use super::*;
+
+    fn outcome(dir: &Path, spec: &Spec) -> RunOutcome {
+        let run = run(spec);
+        let exports = reports::export::write(dir, &run).unwrap();
+        RunOutcome {
+            run,
+            run_file: dir.join("run.json"),
+            report: dir.join("report.html"),
+            exports,
+            index: None,
+        }
+    }
+
+    #[test]
+    fn the_summary_states_verdicts_figures_and_every_export() {
+        let tmp = tempfile::tempdir().unwrap();
+        let passing = outcome(tmp.path(), &Spec::default());
+        let status = exit_status(&passing.run);
+        assert_eq!(status, 0);
+        let json = serde_json::to_value(summary_json(&passing, status)).unwrap();
+        assert_eq!(json["exit_meaning"], exit_meaning(0));
+        assert_eq!(json["verdicts"]["pass"], passing.run.claims.len());
+        assert_eq!(json["verdicts"]["fail"], 0);
+        let latency = passing.run.latency.as_ref().unwrap();
+        assert_eq!(json["phases"][0]["requests"], latency.requests);
+        assert_eq!(
+            json["phases"][0]["latency_ms"]["p99"],
+            latency.latency_us.p99 as f64 / 1e3
+        );
+        let logs = json["paths"]["interval_logs"].as_object().unwrap();
+        assert_eq!(logs.keys().collect::<Vec<_>>(), ["latency", "sync"]);
+        assert!(
+            logs.values()
+                .all(|p| Path::new(p.as_str().unwrap()).is_file())
+        );
+        assert!(json["paths"]["index"].is_null());
+
+        // A slow run fails its latency claim; an interrupted one is 130 whatever its verdicts.
+        let mut failing = outcome(
+            tmp.path(),
+            &Spec {
+                median_us: 60_000.0,
+                ..Spec::default()
+            },
+        );
+        assert_eq!(exit_status(&failing.run), 1);
+        let json = serde_json::to_value(summary_json(&failing, 1)).unwrap();
+        assert!(json["verdicts"]["fail"].as_u64().unwrap() >= 1, "{json}");
+        failing.run.interrupted = true;
+        assert_eq!(exit_status(&failing.run), 130);
+    }
+}
