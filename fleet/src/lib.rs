@@ -20,6 +20,7 @@ mod serve;
 mod spec;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod timespan;
 pub mod tools;
 pub mod wire;
 

@@ -346,7 +346,7 @@ impl FleetSpec {
 }
 
 /// Durations in TOML and JSON as whole milliseconds (`interval = 1000`), the unit people tune
-/// them in. The one serde helper for millisecond durations in the crate (`crate::spec::millis`).
+/// them in, or as a string in the syntax of every duration flag (`interval = "1s"`). The one serde helper for millisecond durations in the crate (`crate::spec::millis`).
 pub(crate) mod millis {
     use std::time::Duration;
 
@@ -356,8 +356,19 @@ pub(crate) mod millis {
         s.serialize_u64(d.as_millis() as u64)
     }
 
+    /// A whole number of milliseconds (`2000`), or a time span in the syntax every flag
+    /// takes (`"2s"`, `"500ms"`; a bare number in a string is seconds).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Millis {
+            Number(u64),
+            Span(String),
+        }
+        match Millis::deserialize(d)? {
+            Millis::Number(ms) => Ok(Duration::from_millis(ms)),
+            Millis::Span(text) => crate::timespan::parse(&text).map_err(serde::de::Error::custom),
+        }
     }
 }
 
@@ -439,6 +450,14 @@ mod tests {
         assert_eq!(spec.health.interval, Duration::from_millis(250));
         assert_eq!(spec.health.failures_to_unhealthy, 3);
         assert_eq!(spec.groups[0].profile, Profile::Security);
+        let spans: FleetSpec =
+            toml::from_str("[health]\ninterval = \"1s\"\ntimeout = \"500ms\"\n").expect("parses");
+        assert_eq!(
+            (spans.health.interval, spans.health.timeout),
+            (Duration::from_secs(1), Duration::from_millis(500))
+        );
+        let err = toml::from_str::<FleetSpec>("[server]\nmax_work = \"10x\"").unwrap_err();
+        assert!(err.to_string().contains("1m30s"), "{err}");
     }
 
     #[test]

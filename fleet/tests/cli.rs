@@ -103,11 +103,13 @@ name = "audit"
 profile = "security"
 count = 2
 first_port = 0
+[health]
+interval = "500ms"
 "#,
     )
     .expect("write spec");
     let spec = spec.to_string_lossy().to_string();
-    let (mut up, admin, summary) = spawn_up(&["--spec", &spec]);
+    let (mut up, admin, summary) = spawn_up(&["--spec", &spec, "--startup-timeout", "1m"]);
     assert!(summary.starts_with("6/6 healthy in"), "{summary}");
 
     let status = fleet()
@@ -156,6 +158,17 @@ fn bad_spec_and_taken_port_are_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("bad.toml") && err.contains("isolation"),
+        "{err}"
+    );
+
+    let out = fleet()
+        .args(["up", "--startup-timeout", "30x"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--startup-timeout") && err.contains("1m30s"),
         "{err}"
     );
 

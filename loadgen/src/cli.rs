@@ -4,7 +4,9 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec, timespan::span};
+use fleet::timespan::{parse as span, parse_positive as positive_span};
+
+use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -33,8 +35,11 @@ use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec, timespan::spa
           through the fleet's admin API; success rate, failures by class, and per fault the \
           time until the fleet and the gateway noticed and until the server was healthy again;\n\
         - health: the sweep alone.\n\
-        It writes run.json and a self-contained report.html into a new run folder, prints the \
-        claim verdicts and both paths. Ctrl-C stops early and keeps what was measured, marked \
+        It writes run.json and a self-contained report.html into a new run folder, with \
+        phases.csv (a row per second of every phase) and an HdrHistogram interval log per \
+        phase (<phase>.hlog), prints the claim verdicts and the paths (--json: one JSON \
+        object; --quiet: no progress lines). Every TIME takes 500ms, 2s, 1m30s, 1h or a bare \
+        number of seconds. Ctrl-C stops early and keeps what was measured, marked \
         interrupted.\n\n\
         Exit status: 0 every claim passed or was not measured; 1 a claim failed; 2 a usage or \
         input error, or a run that could not be made (the message says which); 130 \
@@ -63,8 +68,8 @@ pub struct Args {
     )]
     pub scenarios: Vec<ScenarioChoice>,
 
-    /// How long the latency scenario measures, after ramp-up and warm-up: seconds, or a goose
-    /// time span such as `1m30s`.
+    /// How long the latency scenario measures, after ramp-up and warm-up. Every TIME takes
+    /// one syntax: seconds (`15`, `0.5`) or units h, m, s, ms (`500ms`, `2s`, `1m30s`, `1h`).
     #[arg(long = "run-time", visible_alias = "duration", default_value = "15",
           value_name = "TIME", value_parser = positive_span)]
     pub duration: Duration,
@@ -108,8 +113,10 @@ pub struct Args {
     pub admin: Option<reqwest::Url>,
 
     /// Measure these instead of starting the fleet: MCP endpoint URLs
-    /// (`http://127.0.0.1:8000/mcp`), port ranges (`127.0.0.1:8000-8345/mcp`) or a fleet admin
-    /// API (`http://127.0.0.1:7900`, whose servers are discovered). Servers of an mcpfleet
+    /// (`http://127.0.0.1:8000/mcp`; a root URL such as `http://127.0.0.1:3000` is an MCP
+    /// endpoint at `/` unless it answers as a fleet admin API), port ranges
+    /// (`127.0.0.1:8000-8345/mcp`) or a fleet admin API (`http://127.0.0.1:7900/servers`, whose
+    /// servers are discovered). Servers of an mcpfleet
     /// fleet found through its admin API get their profile's tool mix; others only `tools/list`
     /// unless --tool says what to call.
     #[arg(long = "target", value_name = "TARGET", num_args = 1..)]
@@ -194,8 +201,8 @@ pub struct Args {
     /// Faults of the chaos scenario: `kill:SHARE` (SIGKILL in process mode; the supervisor
     /// restarts the server), `pause:SHARE[:FOR]` (the server stops answering, then resumes;
     /// default 2 s) or `slow:SHARE:MS[:FOR]` (MS added to every request; default 5 s). SHARE
-    /// is a percentage of the servers (`10%`) or a count (`3`); FOR is seconds, `500ms` or
-    /// `1m30s`; each server gets at most one fault. Repeatable; faults are spread over the first 60 % of --chaos-time.
+    /// is a percentage of the servers (`10%`) or a count (`3`); FOR is a TIME (`2`, `500ms`,
+    /// `1m30s`); each server gets at most one fault. Repeatable; faults are spread over the first 60 % of --chaos-time.
     #[arg(long = "chaos", value_name = "FAULT", default_value = "kill:10%")]
     pub chaos: Vec<FaultSpec>,
 
@@ -212,7 +219,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub claims: Option<PathBuf>,
 
-    /// Directory for run.json and report.html
+    /// Print the run's summary as one JSON object on stdout, and nothing else there: the exit
+    /// status and its meaning, the claim verdicts, key figures per phase and the paths written.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print no progress lines: stderr carries errors and warnings only.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Directory for run.json, report.html and the exports (phases.csv, one .hlog per phase)
     /// [default: <cargo target dir>/mcpfleet-runs/<UTC timestamp>].
     // The angle brackets are help text for people, not HTML.
     #[allow(rustdoc::invalid_html_tags)]
@@ -223,13 +239,18 @@ pub struct Args {
 /// What loadgen does with run files it (or another machine) wrote; none of these measures.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Render the HTML report of a run again (e.g. after upgrading loadgen).
+    /// Render the HTML report of a run again (e.g. after upgrading loadgen), and its exports
+    /// beside run.json: phases.csv and one HdrHistogram interval log (.hlog) per phase.
     Report {
         /// The run: its run.json or its folder.
         run: PathBuf,
         /// Where to write the report [default: report.html beside run.json].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Print what was written as one JSON object on stdout (`{"written": [{"kind",
+        /// "path"}, ...]}`).
+        #[arg(long)]
+        json: bool,
     },
     /// Render a comparison of two runs: overlaid charts and a table of changes with their
     /// significance.
@@ -241,6 +262,10 @@ pub enum Command {
         /// Where to write it [default: compare.html beside HEAD's run.json].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Print what was written as one JSON object on stdout (`{"written": [{"kind",
+        /// "path"}, ...]}`).
+        #[arg(long)]
+        json: bool,
     },
     /// Judge runs against gate rules; exit 0 when they pass, 1 when a gate fails, 2 on a usage
     /// or input error. Writes a JUnit XML file and a Markdown summary.
@@ -262,6 +287,10 @@ pub enum Command {
         /// appended to $GITHUB_STEP_SUMMARY when that is set].
         #[arg(long, value_name = "FILE")]
         summary: Option<PathBuf>,
+        /// Print the outcome as one JSON object on stdout (exit status, every check with its
+        /// status, the files written) instead of the text summary.
+        #[arg(long)]
+        json: bool,
     },
     /// Write index.html listing the runs in a folder, their verdicts and a trend of key
     /// figures.
@@ -269,6 +298,10 @@ pub enum Command {
         /// The folder holding run folders [default: <cargo target dir>/mcpfleet-runs].
         #[allow(rustdoc::invalid_html_tags)]
         dir: Option<PathBuf>,
+        /// Print what was written as one JSON object on stdout (`{"written": [{"kind",
+        /// "path"}, ...]}`).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -319,13 +352,6 @@ impl ScenarioChoice {
     }
 }
 
-fn positive_span(s: &str) -> Result<Duration, String> {
-    match span(s)? {
-        d if d.is_zero() => Err("must be more than 0 seconds".into()),
-        d => Ok(d),
-    }
-}
-
 fn positive_ms(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 600_000.0 => Ok(v),
@@ -367,6 +393,27 @@ mod tests {
             (a.duration, a.ramp_up),
             (Duration::from_secs(90), Duration::from_secs(2))
         );
+        let a = Args::try_parse_from([
+            "loadgen",
+            "--hold",
+            "500ms",
+            "--timeout",
+            "1h",
+            "--sync-time",
+            "0.5",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.hold, a.timeout, a.sync_time),
+            (
+                Duration::from_millis(500),
+                Duration::from_secs(3600),
+                Duration::from_millis(500)
+            )
+        );
+        let e = Args::try_parse_from(["loadgen", "--capacity-step", "3x"]).unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("--capacity-step") && e.contains("1m30s"), "{e}");
         assert_eq!(a.scenario_list().len(), 6, "all by default");
         assert_eq!(a.chaos.len(), 1);
         assert_eq!(a.chaos[0].to_string(), "kill:10%");

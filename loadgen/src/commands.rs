@@ -1,5 +1,6 @@
-//! The subcommands that read run files rather than measure: `report`, `compare`, `gate` and
-//! `index`. Each is a thin shell over the `reports` crate, which never measures anything.
+//! The subcommands that read run files rather than measure: `report` (which also writes the
+//! run's exports again), `compare`, `gate` and `index`. Each is a thin shell over the
+//! `reports` crate, which never measures anything.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,14 +14,24 @@ use crate::{cli::Command, output, runfile::RunFile};
 
 /// Runs a subcommand; the exit code is the subcommand's (see each).
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
-    match command {
-        Command::Report { run, out } => {
+    // What was written, as (kind, path): `kind: path` lines, or one JSON object under --json.
+    let (written, json) = match command {
+        Command::Report { run, out, json } => {
             let (file, run) = load(&run)?;
             let out = out.unwrap_or_else(|| beside(&file, "report.html"));
             write(&out, &reports::html::render(&run))?;
-            println!("report: {}", shown(&out));
+            let mut written = vec![("report", shown(&out))];
+            // The exports follow the run file, as when the run wrote them.
+            let exports = reports::export::write(&beside(&file, ""), &run)?;
+            written.extend(exports.paths().map(|p| ("export", p.display().to_string())));
+            (written, json)
         }
-        Command::Compare { base, head, out } => {
+        Command::Compare {
+            base,
+            head,
+            out,
+            json,
+        } => {
             let (_, base_run) = load(&base)?;
             let (head_file, head_run) = load(&head)?;
             let out = out.unwrap_or_else(|| beside(&head_file, "compare.html"));
@@ -29,13 +40,24 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 &out,
                 &reports::compare::render((&names.0, &base_run), (&names.1, &head_run)),
             )?;
-            println!("comparison: {}", shown(&out));
+            (vec![("comparison", shown(&out))], json)
         }
         Command::Gate { .. } => return gate(command),
-        Command::Index { dir } => {
+        Command::Index { dir, json } => {
             let dir = dir.unwrap_or_else(output::default_runs_dir);
             let index = output::write_index(&dir)?;
-            println!("index: {}", shown(&index));
+            (vec![("index", shown(&index))], json)
+        }
+    };
+    if json {
+        let written: Vec<_> = written
+            .iter()
+            .map(|(kind, path)| serde_json::json!({ "kind": kind, "path": path }))
+            .collect();
+        println!("{:#}", serde_json::json!({ "written": written }));
+    } else {
+        for (kind, path) in written {
+            println!("{kind}: {path}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -76,6 +98,7 @@ fn gate(command: Command) -> anyhow::Result<ExitCode> {
         runs,
         junit,
         summary,
+        json,
     } = command
     else {
         anyhow::bail!("not the gate command");
@@ -87,7 +110,9 @@ fn gate(command: Command) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(gate::EXIT_USAGE as u8));
         }
     };
-    println!("{}", outcome.summary());
+    if !json {
+        println!("{}", outcome.summary());
+    }
     let first = runs.first().map(|r| {
         let file = if r.is_dir() {
             r.join("run.json")
@@ -118,6 +143,42 @@ fn gate(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    println!("junit: {}\nsummary: {}", shown(&junit), shown(&summary));
+    if json {
+        println!("{}", gate_json(&outcome, &junit, &summary));
+    } else {
+        println!("junit: {}\nsummary: {}", shown(&junit), shown(&summary));
+    }
     Ok(ExitCode::from(outcome.exit_code() as u8))
+}
+
+/// `loadgen gate --json`: the outcome as one JSON object, every check with its layer, run,
+/// status (`passed`, `failed`, `skipped`), what was measured, the limit and why.
+fn gate_json(outcome: &gate::Outcome, junit: &Path, summary: &Path) -> serde_json::Value {
+    let checks: Vec<_> = outcome
+        .checks
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "layer": c.layer.name(),
+                "name": c.name,
+                "run": c.run,
+                "status": match c.status {
+                    gate::Status::Passed => "passed",
+                    gate::Status::Failed => "failed",
+                    gate::Status::Skipped => "skipped",
+                },
+                "measured": c.measured,
+                "limit": c.limit,
+                "message": c.message,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "exit_status": outcome.exit_code(),
+        "passed": outcome.passed(),
+        "runs": outcome.runs,
+        "baseline": outcome.baseline,
+        "checks": checks,
+        "paths": { "junit": shown(junit), "summary": shown(summary) },
+    })
 }

@@ -17,7 +17,7 @@ use fleet::{Fleet, FleetOptions, FleetSpec, Isolation, StartError};
 use tokio::runtime::{Handle, Runtime};
 use tokio_util::sync::CancellationToken;
 
-use crate::{cli::Args, measure::Target, runfile::FleetFacts};
+use crate::{cli::Args, measure::Target, runfile::FleetFacts, verbosity::progress};
 
 /// How long the embedded fleet may take to become healthy.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,10 +126,10 @@ pub async fn start(
     let total = spec.server_count();
     match spec.isolation {
         Isolation::Task => {
-            eprintln!("starting the embedded fleet: {total} servers in this process");
+            progress!("starting the embedded fleet: {total} servers in this process");
         }
         Isolation::Process => {
-            eprintln!("starting the embedded fleet: {total} server processes");
+            progress!("starting the embedded fleet: {total} server processes");
         }
     }
     let runtime = FleetRuntime::new().context("cannot start the embedded fleet's runtime")?;
@@ -146,7 +146,7 @@ pub async fn start(
     let start_and_wait = runtime.run(async move {
         let fleet = Fleet::start(spec, options).await?;
         let healthy = tokio::select! {
-            h = fleet.wait_healthy(STARTUP_TIMEOUT, fleet::cli::progress_printer(total)) => Some(h),
+            h = fleet.wait_healthy(STARTUP_TIMEOUT, start_up_progress(total)) => Some(h),
             () = interrupt.cancelled() => None,
         };
         Ok::<_, StartError>((fleet, healthy))
@@ -165,7 +165,7 @@ pub async fn start(
             });
         }
     };
-    if std::io::stderr().is_terminal() {
+    if std::io::stderr().is_terminal() && !crate::verbosity::quiet() {
         eprintln!();
     }
     let secs = started.elapsed().as_secs_f64();
@@ -181,10 +181,10 @@ pub async fn start(
         Some(h) if h < total => eprintln!(
             "warning: only {h}/{total} servers healthy after {secs:.1} s; measuring anyway"
         ),
-        Some(h) => eprintln!("{h}/{total} healthy in {secs:.2} s"),
+        Some(h) => progress!("{h}/{total} healthy in {secs:.2} s"),
     }
     for line in fleet::cli::describe(&fleet) {
-        eprintln!("{line}");
+        progress!("{line}");
     }
     Ok(Embedded {
         fleet,
@@ -288,8 +288,19 @@ impl Embedded {
         };
         let t = Instant::now();
         runtime.stop(fleet).await;
-        eprintln!("fleet stopped in {:.2} s", t.elapsed().as_secs_f64());
+        progress!("fleet stopped in {:.2} s", t.elapsed().as_secs_f64());
         facts
+    }
+}
+
+/// The fleet's start-up progress line, unless `--quiet`.
+fn start_up_progress(total: usize) -> impl FnMut(usize, usize) {
+    let mut printer = fleet::cli::progress_printer(total);
+    let quiet = crate::verbosity::quiet();
+    move |healthy, of| {
+        if !quiet {
+            printer(healthy, of);
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! loadgen: starts the embedded reference fleet (or takes `--target` URLs), measures it with
 //! goose-driven scenarios, and writes a run folder with `run.json` (see [`runfile`] for the
-//! format) and a self-contained `report.html`. Three steps kept apart: measure (`scenario`
-//! over the engine, `attack`), save the run file, render the report from the run file alone
+//! format), a self-contained `report.html` and exports for other tools
+//! ([`reports::export`]). Three steps kept apart: measure (`scenario` over the engine,
+//! `attack`), save the run file, render the report and the exports from the run file alone
 //! ([`reports::html`]). [`run`] is the one entry point, shared by the binary and the tests;
 //! `assemble` builds the run file a run writes.
 
@@ -25,9 +26,10 @@ pub mod runfile;
 mod scenario;
 mod sockets;
 mod summary;
+mod summary_json;
 mod target;
-mod timespan;
 mod transport;
+mod verbosity;
 
 use std::{path::PathBuf, time::SystemTime};
 
@@ -38,6 +40,7 @@ use cli::ScenarioChoice;
 pub use cli::{Args, Command};
 use runfile::RunFile;
 pub use summary::summary;
+pub use summary_json::{SummaryJson, exit_meaning, exit_status, summary_json};
 
 /// A finished run: what was written and where.
 #[derive(Debug)]
@@ -45,6 +48,8 @@ pub struct RunOutcome {
     pub run: RunFile,
     pub run_file: PathBuf,
     pub report: PathBuf,
+    /// `phases.csv` and the `.hlog` files beside the run file.
+    pub exports: reports::export::Exports,
     /// The runs folder's index, when the run went to the default folder.
     pub index: Option<PathBuf>,
 }
@@ -54,6 +59,7 @@ pub struct RunOutcome {
 /// written, marked interrupted.
 pub async fn run(args: Args, stop: CancellationToken) -> anyhow::Result<RunOutcome> {
     let started_at = SystemTime::now();
+    verbosity::set_quiet(args.quiet);
     // Bad claims or an unusable --out fail before a fleet is started or anything is measured.
     let claims = claims::load(args.claims.as_deref())?;
     let dir = match &args.out {
@@ -79,7 +85,11 @@ pub async fn run(args: Args, stop: CancellationToken) -> anyhow::Result<RunOutco
     let fd_limit = fleet::raise_fd_limit();
     let run =
         assemble::measure_and_judge(&args, &claims, started_at, fd_limit, &dir, &stop).await?;
-    let (run_file, report) = output::write(&dir, &run)?;
+    let output::Written {
+        run_file,
+        report,
+        exports,
+    } = output::write(&dir, &run)?;
     // Runs in the default folder get an index of them all; a run written elsewhere (--out)
     // leaves that folder's other contents alone.
     let index = match &args.out {
@@ -90,6 +100,7 @@ pub async fn run(args: Args, stop: CancellationToken) -> anyhow::Result<RunOutco
         run,
         run_file,
         report,
+        exports,
         index,
     })
 }

@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser as _;
 
 /// mimalloc: the servers' per-request work is allocation-heavy (rmcp builds a service per
@@ -51,23 +52,6 @@ struct Finished {
     status: u8,
 }
 
-/// 130 for an interrupted run (it wrote what it measured, but did not do what was asked: the
-/// status a shell gives Ctrl-C), else 1 when a claim failed, else 0 (a claim not measured is
-/// not a failure).
-fn run_status(run: &loadgen::runfile::RunFile) -> u8 {
-    if run.interrupted {
-        130
-    } else if run
-        .claims
-        .iter()
-        .any(|c| c.verdict == loadgen::runfile::Verdict::Fail)
-    {
-        1
-    } else {
-        0
-    }
-}
-
 /// Runs loadgen; gives what a finished run prints and its exit status.
 fn run() -> anyhow::Result<Option<Finished>> {
     fleet::init_logging();
@@ -95,35 +79,70 @@ fn run() -> anyhow::Result<Option<Finished>> {
         );
         first.cancel();
     })?;
-    let outcome = {
-        let _stdout = StdoutToStderr::start();
-        tokio::runtime::Runtime::new()?.block_on(loadgen::run(args, stop))?
+    let json = args.json;
+    let measured = {
+        let _stdout = StdoutAside::start(args.quiet);
+        tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(loadgen::run(args, stop)))
     };
-    Ok(Some(Finished {
-        summary: loadgen::summary(&outcome),
-        status: run_status(&outcome.run),
-    }))
+    let outcome = match measured {
+        Ok(outcome) => outcome,
+        // A script reading --json gets an object whatever happened; the error goes to stderr
+        // as always.
+        Err(e) if json => {
+            eprintln!("error: {e:#}");
+            let failed = serde_json::json!({
+                "format": "loadgen-summary/1",
+                "exit_status": 2,
+                "exit_meaning": loadgen::exit_meaning(2),
+                "error": format!("{e:#}"),
+            });
+            return Ok(Some(Finished {
+                summary: format!("{failed:#}\n"),
+                status: 2,
+            }));
+        }
+        Err(e) => return Err(e),
+    };
+    let status = loadgen::exit_status(&outcome.run);
+    let summary = if json {
+        serde_json::to_string_pretty(&loadgen::summary_json(&outcome, status))
+            .context("serialising the summary")?
+            + "\n"
+    } else {
+        loadgen::summary(&outcome)
+    };
+    Ok(Some(Finished { summary, status }))
 }
 
-/// Points stdout at stderr while it lives. Goose prints "All N users launched." on stdout once
-/// per load phase, with no setting to stop it, and stdout is where the run's summary goes (to
-/// be piped or saved): while the run goes, such lines join the progress lines on stderr.
-/// Best effort: where stdout cannot be moved, it is left as it is.
-struct StdoutToStderr(Option<std::os::fd::OwnedFd>);
+/// Points stdout elsewhere while it lives: at stderr, or at nothing under `--quiet`. Goose
+/// prints "All N users launched." on stdout once per load phase, with no setting to stop it,
+/// and stdout is where the run's summary goes (to be piped or saved, or parsed under
+/// `--json`): while the run goes, such lines join the progress lines on stderr, or go with
+/// them under `--quiet`. Best effort: where stdout cannot be moved, it is left as it is.
+struct StdoutAside(Option<std::os::fd::OwnedFd>);
 
-impl StdoutToStderr {
-    fn start() -> Self {
+impl StdoutAside {
+    fn start(quiet: bool) -> Self {
         let Ok(saved) = rustix::io::dup(rustix::stdio::stdout()) else {
             return Self(None);
         };
-        match rustix::stdio::dup2_stdout(std::io::stderr()) {
+        let moved = if quiet {
+            std::fs::File::create("/dev/null")
+                .map_err(drop)
+                .and_then(|null| rustix::stdio::dup2_stdout(null).map_err(drop))
+        } else {
+            rustix::stdio::dup2_stdout(std::io::stderr()).map_err(drop)
+        };
+        match moved {
             Ok(()) => Self(Some(saved)),
-            Err(_) => Self(None),
+            Err(()) => Self(None),
         }
     }
 }
 
-impl Drop for StdoutToStderr {
+impl Drop for StdoutAside {
     fn drop(&mut self) {
         use std::io::Write as _;
         let _ = std::io::stdout().flush();

@@ -38,8 +38,8 @@ pub struct Target {
 /// What `--protocol` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProtocolChoice {
-    /// Per server: `server/discover` (2026-07-28), else `initialize` asking for 2025-11-25 and
-    /// speaking the version the server answers with.
+    /// Per server: `server/discover` or a stateless `tools/list` (2026-07-28), else
+    /// `initialize` asking for 2025-11-25 and speaking the version the server answers with.
     #[default]
     #[value(name = "auto")]
     Auto,
@@ -151,9 +151,10 @@ impl From<ErrorClass> for Failed {
 
 /// The version `target` speaks and what carries it: the version asked for (negotiated by the
 /// server for the session versions; 2024-11-05 over legacy SSE), or with `auto` 2026-07-28
-/// when it answers `server/discover`, else what `initialize` asking for 2025-11-25
-/// negotiates, else legacy SSE when a `GET` opens an endpoint stream (tried last: streamable
-/// servers, the common case, answer before it). Gives the first failure otherwise.
+/// when it answers `server/discover` (or, lacking it, a stateless `tools/list`), else what
+/// `initialize` asking for 2025-11-25 negotiates, else legacy SSE when a `GET` opens an
+/// endpoint stream (tried last: streamable servers, the common case, answer before it). Gives
+/// the first failure otherwise.
 async fn detect(
     target: &Target,
     settings: &Arc<HttpSettings>,
@@ -183,19 +184,25 @@ async fn detect(
             class,
             status: discovered.status,
         }),
-        Err(class) => match probe(target, settings, Version::V2025_11_25, posts).await {
-            Ok(found) => Ok(found),
-            Err(later) if sse == posts => Err(Failed {
-                class,
-                status: later.status.or(discovered.status),
-            }),
-            Err(later) => probe(target, settings, Version::V2024_11_05, sse)
-                .await
-                .map_err(|_| Failed {
-                    class,
-                    status: later.status.or(discovered.status),
-                }),
-        },
+        Err(class) => {
+            // Some 2026-07-28 servers (this fleet's among them) answer stateless requests
+            // without implementing `server/discover`: a stateless `tools/list` tells.
+            let mut tries = vec![(Version::V2026_07_28, posts), (Version::V2025_11_25, posts)];
+            if sse != posts {
+                tries.push((Version::V2024_11_05, sse));
+            }
+            let mut status = discovered.status;
+            for (version, transport) in tries {
+                match probe(target, settings, version, transport).await {
+                    Ok(found) => return Ok(found),
+                    // The status that tells most is the POSTs' (a GET is refused by any
+                    // streamable server).
+                    Err(later) if transport == posts => status = later.status.or(status),
+                    Err(_) => {}
+                }
+            }
+            Err(Failed { class, status })
+        }
     }
 }
 

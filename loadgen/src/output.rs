@@ -1,4 +1,6 @@
-//! The run folder: where it goes, and writing `run.json` and `report.html` into it.
+//! The run folder: where it goes, and writing into it `run.json`, `report.html` and the
+//! exports other tools read (`phases.csv`, one `<phase>.hlog` per load phase), the last two
+//! from the run file alone.
 
 use std::{
     path::{Path, PathBuf},
@@ -49,7 +51,16 @@ pub fn new_run_dir(parent: &Path, started_at: SystemTime) -> anyhow::Result<Path
     )
 }
 
-pub fn write(dir: &Path, run: &RunFile) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// What a run folder holds once written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub run_file: PathBuf,
+    pub report: PathBuf,
+    pub exports: reports::export::Exports,
+}
+
+/// Writes `run.json`, then what is made from it: `report.html` and the exports.
+pub fn write(dir: &Path, run: &RunFile) -> anyhow::Result<Written> {
     let write = |name: &str, text: String| -> anyhow::Result<PathBuf> {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -58,7 +69,12 @@ pub fn write(dir: &Path, run: &RunFile) -> anyhow::Result<(PathBuf, PathBuf)> {
     let json = serde_json::to_string_pretty(run).context("serialising the run file")?;
     let run_file = write("run.json", json + "\n")?;
     let report = write("report.html", reports::html::render(run))?;
-    Ok((run_file, report))
+    let exports = reports::export::write(dir, run)?;
+    Ok(Written {
+        run_file,
+        report,
+        exports,
+    })
 }
 
 /// Writes `index.html` in `dir`, listing the run folders in it; gives its path.

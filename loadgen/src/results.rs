@@ -52,6 +52,7 @@ pub fn of(recorder: &Recorder, measured_s: f64) -> anyhow::Result<Results> {
         setup: PhaseSetup::default(),
         connections: Vec::new(),
         window_s: [0.0, measured_s],
+        started_unix_ms: None,
         cpu: None,
         engine: EngineFacts::default(),
         asides: recorder

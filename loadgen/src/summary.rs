@@ -1,5 +1,5 @@
 //! What the binary prints at the end of a run: headline numbers per scenario, the verdict
-//! table and the paths written.
+//! table and the paths written (`--json` prints [`crate::summary_json`] instead).
 
 use crate::{RunOutcome, claims, fmt_micros, runfile};
 
@@ -66,8 +66,13 @@ pub fn summary(outcome: &RunOutcome) -> String {
             slowest.map_or(String::new(), |ms| format!(" (slowest {ms} ms)")),
         ));
     }
+    let exports: String = outcome
+        .exports
+        .paths()
+        .map(|p| format!("export: {}\n", p.display()))
+        .collect();
     format!(
-        "{lines}\n{}\nrun file: {}\nreport: {}\n{}",
+        "{lines}\n{}\nrun file: {}\nreport: {}\n{exports}{}",
         claims::text_table(&outcome.run.claims),
         outcome.run_file.display(),
         outcome.report.display(),

@@ -3,9 +3,11 @@
 //! - an MCP endpoint URL, `http://127.0.0.1:8000/mcp`;
 //! - a port range, `127.0.0.1:8000-8345/mcp` (scheme optional, path `/mcp` when absent): one
 //!   endpoint per port;
-//! - a fleet admin API, `http://127.0.0.1:7900` (a URL without a path, or ending in
-//!   `/servers`): the servers are discovered from its `GET /servers`, with their ids, groups and
-//!   profiles, so our own fleet is loaded with the tool mix of each profile.
+//! - a fleet admin API, `http://127.0.0.1:7900/servers`: the servers are discovered from its
+//!   `GET /servers`, with their ids, groups and profiles, so our own fleet is loaded with the
+//!   tool mix of each profile;
+//! - a URL without a path (or `/`): a fleet admin API if `GET /servers` answers as one, else
+//!   an MCP endpoint at the root path (servers may serve MCP at any path).
 //!
 //! Endpoints of foreign servers get `tools/list` only, since their tools are unknown.
 
@@ -31,6 +33,8 @@ pub enum TargetSpec {
         path: String,
     },
     Admin(Url),
+    /// A URL whose path is `/`: an admin API or an MCP endpoint, found out when resolved.
+    Root(Url),
 }
 
 impl FromStr for TargetSpec {
@@ -86,11 +90,12 @@ impl FromStr for TargetSpec {
             return Err(format!("`{raw}` has no host"));
         }
         match url.path() {
-            "/" | "/servers" | "/servers/" => {
+            "/servers" | "/servers/" => {
                 let mut admin = url;
                 admin.set_path("");
                 Ok(TargetSpec::Admin(admin))
             }
+            "/" => Ok(TargetSpec::Root(url)),
             _ => Ok(TargetSpec::Url(url)),
         }
     }
@@ -107,6 +112,7 @@ impl std::fmt::Display for TargetSpec {
                 path,
             } => write!(f, "http://{host}:{first}-{last}{path}"),
             TargetSpec::Admin(u) => write!(f, "{}servers", u.as_str()),
+            TargetSpec::Root(u) => write!(f, "{u}"),
         }
     }
 }
@@ -143,14 +149,11 @@ pub async fn resolve(specs: &[TargetSpec], timeout: Duration) -> anyhow::Result<
     let mut targets = Vec::new();
     for spec in specs {
         match spec {
-            TargetSpec::Url(url) => targets.push(Target {
-                id: url.to_string(),
-                group: "target".into(),
-                url: url.clone(),
-                mix: list_only.clone(),
-                version: crate::mcp::Version::V2026_07_28,
-                transport: crate::transport::client::Transport::default(),
-            }),
+            TargetSpec::Root(url) => match discover(url, timeout, &mixes).await {
+                Ok(found) => targets.extend(found),
+                Err(_) => targets.push(endpoint(url, &list_only)),
+            },
+            TargetSpec::Url(url) => targets.push(endpoint(url, &list_only)),
             TargetSpec::Range {
                 host,
                 first,
@@ -180,6 +183,18 @@ pub async fn resolve(specs: &[TargetSpec], timeout: Duration) -> anyhow::Result<
         }
     }
     Ok(targets.into())
+}
+
+/// An MCP endpoint of a server whose tools are unknown.
+fn endpoint(url: &Url, list_only: &Arc<Mix>) -> Target {
+    Target {
+        id: url.to_string(),
+        group: "target".into(),
+        url: url.clone(),
+        mix: list_only.clone(),
+        version: crate::mcp::Version::V2026_07_28,
+        transport: crate::transport::client::Transport::default(),
+    }
 }
 
 /// Reads a fleet admin API's `GET /servers` and turns every server into a target.
@@ -271,7 +286,7 @@ mod tests {
         );
         assert_eq!(
             parse("http://127.0.0.1:7900"),
-            TargetSpec::Admin("http://127.0.0.1:7900".parse().expect("url"))
+            TargetSpec::Root("http://127.0.0.1:7900/".parse().expect("url"))
         );
         assert_eq!(
             parse("127.0.0.1:7900/servers"),
@@ -317,11 +332,24 @@ mod tests {
         assert!(resolve(&huge, Duration::from_secs(1)).await.is_err());
     }
 
+    /// A root URL that does not answer as an admin API is an MCP endpoint at `/`.
+    #[tokio::test]
+    async fn a_root_url_without_an_admin_api_is_an_endpoint() {
+        let t = resolve(&[parse("http://127.0.0.1:9")], Duration::from_secs(1))
+            .await
+            .expect("resolves");
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].url.as_str(), "http://127.0.0.1:9/");
+    }
+
     #[tokio::test]
     async fn dead_admin_api_is_a_clear_error() {
-        let err = resolve(&[parse("http://127.0.0.1:9")], Duration::from_secs(1))
-            .await
-            .expect_err("nothing listens on port 9");
+        let err = resolve(
+            &[parse("http://127.0.0.1:9/servers")],
+            Duration::from_secs(1),
+        )
+        .await
+        .expect_err("nothing listens on port 9");
         assert!(
             format!("{err:#}").contains("admin API at http://127.0.0.1:9/servers"),
             "{err:#}"

@@ -4,7 +4,7 @@
 
 use crate::{
     fmt_micros,
-    run::{Results, RunFile, decode_histogram},
+    run::{PhaseKind, Results, RunFile, decode_histogram},
 };
 
 /// One flagged finding.
@@ -20,21 +20,14 @@ pub struct Finding {
     pub detail: String,
 }
 
-/// The phases of a run that carry load results, with their names.
+/// The phases of a run that carry load results, with their names. Chaos is left out: its
+/// faults make tails and errors on purpose, which are no findings.
 pub fn phases(run: &RunFile) -> Vec<(String, &Results)> {
-    let mut out = Vec::new();
-    if let Some(r) = &run.latency {
-        out.push(("latency".to_string(), r));
-    }
-    if let Some(c) = &run.connections {
-        out.push(("connections".to_string(), &c.results));
-    }
-    if let Some(c) = &run.capacity {
-        for s in &c.steps {
-            out.push((format!("capacity {:.0} req/s", s.rate), &s.results));
-        }
-    }
-    out
+    run.load_phases()
+        .into_iter()
+        .filter(|p| p.kind != PhaseKind::Chaos)
+        .map(|p| (p.label(), p.results))
+        .collect()
 }
 
 /// Every finding in `run`, phase by phase.

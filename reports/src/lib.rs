@@ -1,6 +1,7 @@
 //! Reads loadgen run files (schema in [`run`]) and never measures anything itself: the HTML
 //! report of one run ([`html`]), the comparison of two ([`compare`]), the index of many
-//! ([`index`]) and the CI gate ([`gate`]).
+//! ([`index`]), the CI gate ([`gate`]) and the exports other tools read (a per-second CSV
+//! and HdrHistogram interval logs, [`export`]).
 //!
 //! Beside them: the charts the pages draw ([`chart`]), the findings the report makes by itself
 //! ([`diagnose`]), the statistics the comparison and the gate share ([`stats`]) and the HTML
@@ -12,6 +13,7 @@ pub mod chart;
 pub mod compare;
 pub mod diagnose;
 pub mod escape;
+pub mod export;
 mod format;
 pub mod gate;
 pub mod html;

@@ -224,6 +224,7 @@ pub fn run(spec: &Spec) -> RunFile {
             })
             .collect(),
         window_s: [1.0, 1.0 + measured_s],
+        started_unix_ms: Some(1_700_000_000_000),
         cpu: Some(CpuUse {
             process_cpu_s: measured_s * 2.0 * spec.generator_percent / 100.0,
             process_percent_of_machine: spec.generator_percent,
@@ -379,6 +380,7 @@ fn sync_figures(random: &mut Random, median_us: f64, spec: &Spec) -> SyncFigures
             ack_p99_us: a.value_at_quantile(0.99),
             lag_p50_us: l.value_at_quantile(0.5),
             lag_p99_us: l.value_at_quantile(0.99),
+            ack_histogram: encode_histogram(&a).expect("encodes"),
         });
     }
     SyncFigures {
@@ -432,5 +434,6 @@ fn sync_figures(random: &mut Random, median_us: f64, spec: &Spec) -> SyncFigures
         history: None,
         cleanup: None,
         cpu: None,
+        started_unix_ms: Some(1_700_000_000_000),
     }
 }

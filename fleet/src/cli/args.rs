@@ -109,9 +109,10 @@ pub struct UpArgs {
     /// Let the kernel pick every server's port (for running beside another fleet).
     #[arg(long)]
     pub ephemeral_ports: bool,
-    /// Give up if the fleet is not fully healthy after this many seconds.
-    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
-    pub startup_timeout: f64,
+    /// Give up if the fleet is not fully healthy after this long (`30`, `500ms`, `1m30s`).
+    #[arg(long, default_value = "30", value_name = "TIME",
+          value_parser = crate::timespan::parse_positive)]
+    pub startup_timeout: std::time::Duration,
     /// Git repository of the shared memory every server offers (created if missing; an
     /// existing one resumes with all its data; a `git clone` of one restores it).
     #[arg(long, value_name = "PATH", default_value_os_t = default_memory_repo(), env = "MCPFLEET_MEMORY_REPO")]

@@ -93,7 +93,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         },
     )
     .await?;
-    let timeout = Duration::from_secs_f64(args.startup_timeout.max(0.1));
+    let timeout = args.startup_timeout;
     let healthy = fleet.wait_healthy(timeout, progress_printer(total)).await;
     if std::io::stderr().is_terminal() {
         eprintln!();

@@ -52,6 +52,8 @@ pub struct PhaseOutcome {
     pub connections: Vec<ConnectionSample>,
     /// Seconds since the phase started at which the measured window began and ended.
     pub window: (f64, f64),
+    /// When the phase started, by the wall clock.
+    pub started_at: std::time::SystemTime,
     pub cpu: Option<CpuUse>,
     pub engine: EngineFacts,
 }

@@ -47,6 +47,7 @@ pub async fn run(
     let users = phase.users;
     let shards = users.min(MAX_SHARDS);
     let start = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let ramped = start + phase.ramp_up;
     let clock = Clock {
         start,
@@ -93,9 +94,7 @@ pub async fn run(
         tokio::sync::oneshot::Receiver<Option<u64>>,
     )> = None;
     let mut client_last = None;
-    // A live line on a terminal; plain lines in CI and when stderr is a file.
-    let live =
-        std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("CI").is_none();
+    let mut ticker_line = crate::verbosity::TickerLine::on_stderr();
     let metrics = loop {
         tokio::select! {
             result = &mut execute => break result,
@@ -130,19 +129,12 @@ pub async fn run(
                     done - last,
                     ConnectionSample { client: client_last, ..sample },
                 );
-                if live {
-                    // One line, rewritten in place on a terminal.
-                    eprint!("\r\x1b[2K{}", line.trim_start());
-                } else {
-                    eprintln!("{line}");
-                }
+                ticker_line.show(&line);
                 last = done;
             }
         }
     };
-    if live {
-        eprintln!();
-    }
+    ticker_line.finish();
     let metrics = metrics.map_err(|e| anyhow::anyhow!("goose: {e:?}"))?;
     let end = Instant::now().min(clock.deadline);
     let interrupted = stop.is_cancelled() && end < clock.deadline;
@@ -169,6 +161,7 @@ pub async fn run(
         interrupted,
         connections,
         window: (since(clock.measure_from), since(end)),
+        started_at,
         cpu,
         engine: EngineFacts {
             name: "goose".into(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::{
     attack::{Pacing, Phase},
     runfile::{CapacityResult, CapacityStep, Results},
+    verbosity::progress,
 };
 
 use super::context::{Context, SHORT_WARMUP};
@@ -33,7 +34,7 @@ pub async fn run(
     start: f64,
 ) -> anyhow::Result<(CapacityResult, bool)> {
     let bound_us = u64::try_from(p99_bound.as_micros()).unwrap_or(u64::MAX);
-    eprintln!(
+    progress!(
         "capacity: searching the highest rate with p99 <= {} and no errors ({} s steps)",
         crate::fmt_micros(bound_us),
         cx.args.capacity_step.as_secs_f64()
@@ -57,14 +58,14 @@ pub async fn run(
         if !passed && results.ok == results.requests && !cx.stop.is_cancelled() {
             // Only p99 (or the rate) missed: a transient stall of this shared machine can do
             // that, so a failure counts only if it repeats.
-            eprintln!("capacity: {rate:.0} req/s missed ({reason}); running it again to confirm");
+            progress!("capacity: {rate:.0} req/s missed ({reason}); running it again to confirm");
             let stopped;
             (results, stopped) = cx.run_phase(&phase).await?;
             interrupted |= stopped;
             (passed, reason) = judge_step(&results, rate, bound_us);
             reason = format!("{reason} (second try)");
         }
-        eprintln!(
+        progress!(
             "capacity: {rate:.0} req/s {}: {reason}",
             if passed { "passed" } else { "failed" }
         );
@@ -90,7 +91,7 @@ pub async fn run(
         }
     }
     if let Some(best) = pass {
-        eprintln!("capacity: {best:.0} req/s is the highest rate that passed");
+        progress!("capacity: {best:.0} req/s is the highest rate that passed");
     }
     Ok((
         CapacityResult {

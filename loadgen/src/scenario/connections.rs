@@ -4,6 +4,7 @@
 use crate::{
     attack::{ConnectionSample, Pacing, Phase},
     runfile::ConnectionsResult,
+    verbosity::progress,
 };
 
 use super::context::{Context, SHORT_WARMUP};
@@ -24,7 +25,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult, bool)> 
         sockets_are_evidence: true,
         ..cx.phase_base("connections")
     };
-    eprintln!(
+    progress!(
         "connections: opening {} connections over {:.0} s, holding them {:.0} s at {rate} req/s \
          each",
         phase.users,
@@ -55,7 +56,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult, bool)> 
         samples: during.len(),
         results,
     };
-    eprintln!(
+    progress!(
         "connections: held at least {} client / {} server connections over {} samples",
         result.held_min_client.map_or("?".into(), |n| n.to_string()),
         result.held_min_server.map_or("-".into(), |n| n.to_string()),

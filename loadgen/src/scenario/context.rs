@@ -71,6 +71,7 @@ fn results(phase: &Phase, outcome: PhaseOutcome) -> anyhow::Result<Results> {
     };
     r.connections = outcome.connections;
     r.window_s = [outcome.window.0, outcome.window.1];
+    r.started_unix_ms = crate::runfile::unix_ms(outcome.started_at);
     r.cpu = outcome.cpu;
     r.engine = outcome.engine;
     Ok(r)

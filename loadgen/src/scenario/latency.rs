@@ -1,7 +1,7 @@
 //! The latency scenario: --users users over all targets with the tool mix, closed loop or open
 //! model (--rate).
 
-use crate::{attack::Phase, runfile::Results};
+use crate::{attack::Phase, runfile::Results, verbosity::progress};
 
 use super::context::{Context, latency_pacing, load_model};
 
@@ -12,7 +12,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(Results, bool)> {
         pacing: latency_pacing(cx.args),
         ..cx.phase_base("latency")
     };
-    eprintln!(
+    progress!(
         "latency: {} users, {:.0} s ramp-up + {:.0} s warm-up + {:.0} s measured; {}",
         phase.users,
         phase.ramp_up.as_secs_f64(),

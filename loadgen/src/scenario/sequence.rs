@@ -11,6 +11,7 @@ use crate::{
     embedded::Embedded,
     measure::{self, HealthSweep, Target},
     runfile,
+    verbosity::progress,
 };
 
 use super::{capacity, chaos, connections, context::Context, latency, sync};
@@ -36,7 +37,7 @@ pub(crate) async fn measure_all(
     capacity_bound_ms: f64,
     stop: &CancellationToken,
 ) -> anyhow::Result<Measured> {
-    eprintln!(
+    progress!(
         "health: one tools/list to each of {} servers (protocol {})",
         targets.len(),
         args.protocol.name()
@@ -48,7 +49,7 @@ pub(crate) async fn measure_all(
         .iter()
         .map(|(era, n)| format!("{n} in {era}"))
         .collect();
-    eprintln!(
+    progress!(
         "health: {}/{} answered in {:.2} s ({})",
         health.ok,
         health.servers,
@@ -60,7 +61,7 @@ pub(crate) async fn measure_all(
             .failures
             .iter()
             .map(|f| match f.status {
-                Some(status) => format!("{} (HTTP status {status})", f.url),
+                Some(status) => format!("{} ({}: HTTP status {status})", f.url, f.error.name()),
                 None => format!("{} ({}: {})", f.url, f.error.name(), f.error.describe()),
             })
             .collect();

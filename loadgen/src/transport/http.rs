@@ -22,7 +22,7 @@ use crate::{
     transport::{
         conn::{Conn, Exchange},
         settings::HttpSettings,
-        stream_reader::StreamReader,
+        stream_reader::{SideChannel, StreamReader},
     },
 };
 
@@ -311,24 +311,6 @@ impl HttpClient {
         let text = std::str::from_utf8(&x.body).map_err(|_| ErrorClass::Protocol)?;
         mcp::classify_response(x.status, text, 1, &mut Asides::default())?;
         mcp::listed_tools(&x.body, 1)
-    }
-}
-
-/// Where replies to a server's requests go: the server's URL on a second connection, with the
-/// session's headers.
-pub struct SideChannel {
-    pub conn: Option<Conn>,
-    pub headers: HeaderMap,
-}
-
-impl SideChannel {
-    /// POSTs `reply`; a failure is the server's to notice (its request stays unanswered).
-    pub async fn send(&mut self, reply: String) {
-        if let Some(conn) = self.conn.as_mut() {
-            let _ = conn
-                .exchange(Method::POST, self.headers.clone(), reply.into())
-                .await;
-        }
     }
 }
 

@@ -11,13 +11,30 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use sse_stream::SseStream;
 
+use http::{HeaderMap, Method};
+
 use crate::{
     mcp::{self, Asides, ErrorClass, Incoming as Message},
-    transport::{
-        conn::{Conn, MAX_BODY, ReadBody},
-        http::SideChannel,
-    },
+    transport::conn::{Conn, MAX_BODY, ReadBody},
 };
+
+/// Where replies to a server's requests go: the server's URL on a second connection, with the
+/// session's headers.
+pub struct SideChannel {
+    pub conn: Option<Conn>,
+    pub headers: HeaderMap,
+}
+
+impl SideChannel {
+    /// POSTs `reply`; a failure is the server's to notice (its request stays unanswered).
+    pub async fn send(&mut self, reply: String) {
+        if let Some(conn) = self.conn.as_mut() {
+            let _ = conn
+                .exchange(Method::POST, self.headers.clone(), reply.into())
+                .await;
+        }
+    }
+}
 
 /// Why a streamed body ended early (too large, or the connection broke); the SSE parser wants
 /// a concrete error type.

@@ -1,5 +1,7 @@
-//! The run file as a whole: its schema version, the top-level [`RunFile`] and reading one
-//! (version checked first, then every field, each error naming the file and the field).
+//! The run file as a whole: its schema version, the top-level [`RunFile`], reading one
+//! (version checked first, then every field, each error naming the file and the field) and
+//! its load phases listed in one place ([`RunFile::load_phases`]), so every reader names them
+//! alike.
 
 use std::path::Path;
 
@@ -42,6 +44,78 @@ pub struct RunFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<ChaosResult>,
     pub claims: Vec<Claim>,
+}
+
+/// One phase of a run that put load on the servers, as every reader of its [`Results`] names
+/// it.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadPhase<'a> {
+    pub kind: PhaseKind,
+    /// Which of the kind's runs (capacity steps count from 1; the others are 1).
+    pub number: usize,
+    pub results: &'a Results,
+}
+
+/// The scenarios whose phases carry [`Results`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PhaseKind {
+    Latency,
+    Connections,
+    /// A capacity step at this intended rate (requests per second).
+    Capacity {
+        rate: f64,
+    },
+    Chaos,
+}
+
+impl LoadPhase<'_> {
+    /// A name for files and tags (letters, digits, `-`): `latency`, `connections`,
+    /// `capacity-2-800rps`, `chaos`.
+    pub fn key(&self) -> String {
+        match self.kind {
+            PhaseKind::Latency => "latency".into(),
+            PhaseKind::Connections => "connections".into(),
+            PhaseKind::Capacity { rate } => format!("capacity-{}-{rate:.0}rps", self.number),
+            PhaseKind::Chaos => "chaos".into(),
+        }
+    }
+
+    /// The name people read: `latency`, `capacity 800 req/s`, ...
+    pub fn label(&self) -> String {
+        match self.kind {
+            PhaseKind::Capacity { rate } => format!("capacity {rate:.0} req/s"),
+            _ => self.key(),
+        }
+    }
+}
+
+impl RunFile {
+    /// Every phase that put load on the servers, in the order they ran.
+    pub fn load_phases(&self) -> Vec<LoadPhase<'_>> {
+        let one = |kind, results| LoadPhase {
+            kind,
+            number: 1,
+            results,
+        };
+        let mut out = Vec::new();
+        if let Some(r) = &self.latency {
+            out.push(one(PhaseKind::Latency, r));
+        }
+        if let Some(c) = &self.connections {
+            out.push(one(PhaseKind::Connections, &c.results));
+        }
+        if let Some(c) = &self.capacity {
+            out.extend(c.steps.iter().enumerate().map(|(i, s)| LoadPhase {
+                kind: PhaseKind::Capacity { rate: s.rate },
+                number: i + 1,
+                results: &s.results,
+            }));
+        }
+        if let Some(c) = &self.chaos {
+            out.push(one(PhaseKind::Chaos, &c.results));
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

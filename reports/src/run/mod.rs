@@ -19,7 +19,8 @@
 //!   measured window of `measured_s` seconds; `throughput_rps` = `requests / measured_s`;
 //!   `latency_us` and `percentiles_us` cover successful requests only; `by_call` and `by_group`
 //!   split them by call and by target group; `per_second` has counts and percentiles by start
-//!   second, each with its own histogram; `histogram` is the merged HdrHistogram, V2 deflate
+//!   second, each with its own histogram (`started_unix_ms`, absent from older files, places
+//!   the phase, and so its seconds, on the wall clock); `histogram` is the merged HdrHistogram, V2 deflate
 //!   serialised, base64 (standard alphabet): it can be decoded and merged across runs.
 //!   `connections` samples, once a second, the established client connections to the targets
 //!   and the servers' own count; `cpu` is CPU use during the phase, the generator's threads
@@ -30,8 +31,9 @@
 //! - `capacity`: the open-model rate search: every step tried and the highest passing rate.
 //! - `sync`: the memory sync scenario, or why it could not run (`available`, `ran`, `reason`):
 //!   `figures` holds write counts, ack latency, write-to-visible lag and a baseline read
-//!   (summaries, HdrHistograms, per second), visibility failures by kind, and the final check
-//!   that no acknowledged write is missing (`check.lost`); see loadgen's `sync` module.
+//!   (summaries, HdrHistograms, per second with each second's ack histogram), visibility
+//!   failures by kind, and the final check that no acknowledged write is missing
+//!   (`check.lost`); see loadgen's `sync` module.
 //! - `claims`: the claims with a `verdict` of `pass`, `fail` or `not_measured`, what was
 //!   `measured`, the `criterion` applied and a `note`.
 //!
@@ -56,7 +58,9 @@ mod sync;
 pub use chaos::{ChaosResult, FaultRecord};
 pub use claims::{Claim, Verdict};
 pub use error_class::ErrorClass;
-pub use file::{LoadError, READABLE_SCHEMA_VERSIONS, RunFile, SCHEMA_VERSION, Tool};
+pub use file::{
+    LoadError, LoadPhase, PhaseKind, READABLE_SCHEMA_VERSIONS, RunFile, SCHEMA_VERSION, Tool,
+};
 pub use health::{HealthSweep, SweepFailure};
 pub use histogram::{EncodedHistogram, HistogramError, decode_histogram, encode_histogram};
 pub use phase::{
@@ -64,7 +68,7 @@ pub use phase::{
     PhaseSetup, Results, SecondSummary, percentiles,
 };
 pub use scenarios::{CapacityResult, CapacityStep, ConnectionsResult};
-pub use setup::{Config, Environment, FleetFacts, MixShare, utc_timestamp};
+pub use setup::{Config, Environment, FleetFacts, MixShare, unix_ms, utc_timestamp};
 pub use sync::{
     SyncCheck, SyncCleanup, SyncFigures, SyncHistograms, SyncHistory, SyncResult, SyncSecond,
 };

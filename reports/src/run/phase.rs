@@ -48,6 +48,10 @@ pub struct Results {
     pub connections: Vec<ConnectionSample>,
     /// Seconds from the phase's start at which the measured window began and ended.
     pub window_s: [f64; 2],
+    /// When the phase started by the wall clock, milliseconds since the Unix epoch: where
+    /// `window_s` (and so `per_second`) sits in time. Absent from older run files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<u64>,
     /// CPU use during the phase (see [`CpuUse`]).
     pub cpu: Option<CpuUse>,
     pub engine: EngineFacts,

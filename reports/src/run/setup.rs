@@ -74,6 +74,13 @@ pub struct FleetFacts {
 
 /// `(RFC 3339, compact for directory names)` of a UTC time, e.g.
 /// `("2025-11-23T21:06:55Z", "20251123T210655Z")`.
+/// `t` in milliseconds since the Unix epoch, as the run file places phases on the wall clock;
+/// `None` before the epoch.
+pub fn unix_ms(t: SystemTime) -> Option<u64> {
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_millis()).ok()
+}
+
 pub fn utc_timestamp(t: SystemTime) -> (String, String) {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)

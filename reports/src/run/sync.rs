@@ -102,6 +102,10 @@ pub struct SyncFigures {
     pub cleanup: Option<SyncCleanup>,
     /// CPU use during the load (not the check).
     pub cpu: Option<CpuUse>,
+    /// When the load (its warm-up first) started by the wall clock, milliseconds since the
+    /// Unix epoch: where `per_second` sits in time. Absent from older run files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<u64>,
 }
 
 /// The sync scenario's histograms, encoded as
@@ -125,6 +129,10 @@ pub struct SyncSecond {
     pub ack_p99_us: u64,
     pub lag_p50_us: u64,
     pub lag_p99_us: u64,
+    /// This second's ack latency histogram (2 significant digits), encoded as
+    /// [`Results::histogram`](super::phase::Results::histogram) is; empty in older files.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ack_histogram: String,
 }
 
 /// The end-of-run check that no acknowledged write is missing.

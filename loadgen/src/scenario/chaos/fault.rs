@@ -3,7 +3,7 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use crate::timespan::span;
+use fleet::timespan;
 
 /// Faults happen within this share of the measured window, so the rest shows the recovery.
 pub const INJECT_WITHIN: f64 = 0.6;
@@ -98,16 +98,7 @@ impl FromStr for FaultSpec {
         let lasting = |p: Option<&&str>, default: Duration| -> Result<Duration, String> {
             match p {
                 None => Ok(default),
-                Some(p) => match p
-                    .strip_suffix("ms")
-                    .and_then(|ms| ms.parse::<u64>().ok())
-                    .map(Duration::from_millis)
-                    .map_or_else(|| span(p), Ok)
-                {
-                    Ok(d) if !d.is_zero() => Ok(d),
-                    Ok(_) => Err(format!("`{s}`: duration `{p}` must be positive")),
-                    Err(e) => Err(format!("`{s}`: {e}")),
-                },
+                Some(p) => timespan::parse_positive(p).map_err(|e| format!("`{s}`: FOR {e}")),
             }
         };
         let (action, share) = match parts.as_slice() {

@@ -9,6 +9,7 @@ use crate::{
     attack::{Pacing, Phase},
     runfile::ChaosResult,
     scenario::context::{Context, SHORT_WARMUP},
+    verbosity::progress,
 };
 
 use super::{
@@ -75,7 +76,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>
         },
         ..cx.phase_base("chaos")
     };
-    eprintln!(
+    progress!(
         "chaos: {} faults ({}) among {} servers over the first {:.0} s; load {} req/s to {} \
          for {:.0} s",
         planned.len(),
@@ -97,7 +98,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>
     // Whatever happened to the load, the injector lifts its pauses before it ends.
     let injected = injector.await.context("the chaos injector failed")?;
     let (results, interrupted) = ran?;
-    eprintln!("chaos: load done; waiting for faulted servers to be healthy again");
+    progress!("chaos: load done; waiting for faulted servers to be healthy again");
     let (faults, waited) = collect(&admin, &injected, backends_url.as_ref(), RECOVERY_WAIT).await;
     let result = ChaosResult {
         specs,
@@ -111,7 +112,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>
     };
     let (slowest, never) = result.recovery();
     let r = &result.results;
-    eprintln!(
+    progress!(
         "chaos: {:.3} % of {} requests succeeded; {} of {} servers healthy again{}",
         r.success_percent().unwrap_or(0.0),
         r.requests,

@@ -10,8 +10,8 @@ use crate::{
     fmt_micros,
     mcp::ErrorClass,
     runfile::{
-        EncodedHistogram, LatencySummary, SyncCheck, SyncCleanup, SyncFigures, SyncHistograms,
-        SyncHistory, SyncSecond,
+        EncodedHistogram, HistogramError, LatencySummary, SyncCheck, SyncCleanup, SyncFigures,
+        SyncHistograms, SyncHistory, SyncSecond, encode_histogram,
     },
 };
 
@@ -46,6 +46,8 @@ pub(super) struct FiguresInput {
     pub(super) history: Option<SyncHistory>,
     pub(super) cleanup: Option<SyncCleanup>,
     pub(super) cpu: Option<CpuUse>,
+    /// When the load started, by the wall clock.
+    pub(super) started_at: std::time::SystemTime,
 }
 
 impl FiguresInput {
@@ -113,21 +115,25 @@ impl FiguresInput {
             per_second: tally
                 .seconds
                 .iter()
-                .map(|s| SyncSecond {
-                    writes: s.writes,
-                    acked: s.acked,
-                    visibility_failures: s.visibility_failures,
-                    ack_p50_us: quantile(&s.ack, 0.5),
-                    ack_p99_us: quantile(&s.ack, 0.99),
-                    lag_p50_us: quantile(&s.lag, 0.5),
-                    lag_p99_us: quantile(&s.lag, 0.99),
+                .map(|s| {
+                    Ok(SyncSecond {
+                        writes: s.writes,
+                        acked: s.acked,
+                        visibility_failures: s.visibility_failures,
+                        ack_p50_us: quantile(&s.ack, 0.5),
+                        ack_p99_us: quantile(&s.ack, 0.99),
+                        lag_p50_us: quantile(&s.lag, 0.5),
+                        lag_p99_us: quantile(&s.lag, 0.99),
+                        ack_histogram: encode_histogram(&s.ack)?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, HistogramError>>()?,
             connections_opened: self.connections_opened,
             check: self.check,
             history: self.history,
             cleanup: self.cleanup,
             cpu: self.cpu,
+            started_unix_ms: crate::runfile::unix_ms(self.started_at),
         })
     }
 }
@@ -237,6 +243,7 @@ pub(crate) fn example_figures(lags_us: &[u64], invisible: u64, lost: u64) -> Syn
         history: None,
         cleanup: None,
         cpu: None,
+        started_at: std::time::SystemTime::UNIX_EPOCH,
     }
     .figures()
     .expect("figures");

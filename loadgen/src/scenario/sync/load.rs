@@ -44,8 +44,7 @@ pub(super) async fn load(write_load: &Arc<WriteLoad>, users: usize) -> anyhow::R
     tokio::pin!(all);
     let second = Duration::from_secs(1);
     let mut ticker = tokio::time::interval_at((write_load.start + second).into(), second);
-    let live =
-        std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("CI").is_none();
+    let mut ticker_line = crate::verbosity::TickerLine::on_stderr();
     let mut last = 0;
     let joined = loop {
         tokio::select! {
@@ -53,17 +52,11 @@ pub(super) async fn load(write_load: &Arc<WriteLoad>, users: usize) -> anyhow::R
             _ = ticker.tick() => {
                 let (line, done) = progress_line(write_load, last);
                 last = done;
-                if live {
-                    eprint!("\r\x1b[2K{}", line.trim_start());
-                } else {
-                    eprintln!("{line}");
-                }
+                ticker_line.show(&line);
             }
         }
     };
-    if live {
-        eprintln!();
-    }
+    ticker_line.finish();
     for j in joined {
         j.map_err(|e| anyhow::anyhow!("a user of the sync scenario failed: {e}"))?;
     }

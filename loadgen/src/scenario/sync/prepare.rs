@@ -177,7 +177,7 @@ pub(super) async fn isolation(cx: &Context<'_>) -> Option<String> {
         .ok()?;
     let mut seen = Vec::new();
     for spec in &cx.args.targets {
-        if let TargetSpec::Admin(admin) = spec
+        if let TargetSpec::Admin(admin) | TargetSpec::Root(admin) = spec
             && let Ok(url) = admin.join("servers")
             && let Ok(response) = client.get(url).send().await
             && let Ok(view) = response.json::<fleet::FleetView>().await

@@ -13,6 +13,7 @@ use crate::{
     lock::lock,
     runfile::{SyncCheck, SyncResult},
     scenario::context::Context,
+    verbosity::progress,
 };
 
 use super::{
@@ -70,7 +71,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(SyncResult, bool)> {
     let users = USERS;
     let visible_wait = VISIBLE_WAIT.min(args.timeout / 2);
     let tag = run_tag();
-    eprintln!(
+    progress!(
         "sync: {n} servers offer the memory tools{}{}; {} writes/s for {:.0} s after a {:.0} s \
          warm-up, at most {users} in flight; each write on a random server, read back with \
          minVersion on {} (probes sync-{tag}-N)",
@@ -92,6 +93,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(SyncResult, bool)> {
         }
     );
     let start = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let measure_from = start + WARMUP;
     let write_load = Arc::new(WriteLoad {
         pool,
@@ -167,10 +169,11 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(SyncResult, bool)> {
         history,
         cleanup,
         cpu,
+        started_at,
     }
     .figures()?;
     let reason = summary(&figures);
-    eprintln!("sync: {reason}");
+    progress!("sync: {reason}");
     Ok((
         SyncResult {
             available: true,

@@ -19,11 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::{
     mcp::{self, Asides, ErrorClass, Incoming, Sent, Version},
-    transport::{
-        conn::Conn,
-        http::{HttpCall, SideChannel},
-        settings::HttpSettings,
-    },
+    transport::{conn::Conn, http::HttpCall, settings::HttpSettings, stream_reader::SideChannel},
 };
 
 use super::{
