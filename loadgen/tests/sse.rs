@@ -64,53 +64,43 @@ fn short_run<'a>(url: &'a str, tool: &'a str, out: &'a Path, more: &[&'a str]) -
     args
 }
 
-/// Whether a run was made and written: 0 or 1 by the seed report's claims, which a slow tool
-/// can fail (the calls' outcomes are checked in the run file).
-fn made(code: i32) -> bool {
-    code == 0 || code == 1
+/// A short latency run against `url` calling `tool`, with `more` flags: the run file, once a
+/// run was made (exit 0 or 1 by the seed report's claims, which a slow tool can fail; the
+/// calls' outcomes are checked in the run file).
+fn measure(url: &str, tool: &str, more: &[&str]) -> Value {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let (code, stdout, stderr) = loadgen(&short_run(url, tool, &out, more));
+    assert!(code == 0 || code == 1, "{more:?}\n{stdout}\n{stderr}");
+    run_file(&out)
 }
 
-/// The latency phase of a run file.
-fn latency(run: &Value) -> &Value {
-    assert!(run["latency"].is_object(), "a latency phase");
-    &run["latency"]
+/// The latency phase of a run whose every call must have succeeded, and how many there were.
+fn all_ok(run: &Value) -> (&Value, u64) {
+    let phase = &run["latency"];
+    let requests = phase["requests"].as_u64().expect("a latency phase");
+    assert!(requests > 0, "{phase}");
+    assert_eq!(phase["ok"].as_u64(), Some(requests), "{}", phase["errors"]);
+    (phase, requests)
 }
 
-/// Requests the phase recorded, and how many of them failed.
-fn requests_and_errors(phase: &Value) -> (u64, u64) {
-    let requests = phase["requests"].as_u64().unwrap();
-    let errors = phase["errors"]
-        .as_object()
-        .map(|e| e.values().filter_map(Value::as_u64).sum())
-        .unwrap_or(0);
-    (requests, errors)
+/// The run spoke 2024-11-05 to its one server.
+fn spoke_legacy(run: &Value) {
+    assert_eq!(
+        run["health"]["protocols"],
+        serde_json::json!({"2024-11-05": 1})
+    );
 }
 
 #[test]
 fn the_python_sdk_sse_server_is_found_and_measured_in_its_era() {
     let Some(software) = software() else { return };
     let server = python_sse(&software);
-    let url = server.url("/sse");
     for protocol in ["auto", "2024-11-05"] {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("run");
-        let args = short_run(
-            &url,
-            r#"echo:{"text":"hi"}"#,
-            &out,
-            &["--protocol", protocol],
-        );
-        let (code, stdout, stderr) = loadgen(&args);
-        assert!(made(code), "--protocol {protocol}\n{stdout}\n{stderr}");
-        let run = run_file(&out);
-        assert_eq!(
-            run["health"]["protocols"],
-            serde_json::json!({"2024-11-05": 1}),
-            "--protocol {protocol}"
-        );
-        let (requests, errors) = requests_and_errors(latency(&run));
-        assert!(requests > 0, "--protocol {protocol}");
-        assert_eq!(errors, 0, "--protocol {protocol}: {}", latency(&run));
+        let echo = r#"echo:{"text":"hi"}"#;
+        let run = measure(&server.url("/sse"), echo, &["--protocol", protocol]);
+        spoke_legacy(&run);
+        all_ok(&run);
     }
 }
 
@@ -118,47 +108,23 @@ fn the_python_sdk_sse_server_is_found_and_measured_in_its_era() {
 fn notifications_before_a_result_are_counted_not_taken_for_it() {
     let Some(software) = software() else { return };
     let server = python_sse(&software);
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("run");
-    let url = server.url("/sse");
-    let args = short_run(&url, r#"chatty:{"text":"hi"}"#, &out, &[]);
-    let (code, stdout, stderr) = loadgen(&args);
-    assert!(made(code), "{stdout}\n{stderr}");
-    let run = run_file(&out);
-    let phase = latency(&run);
-    let (requests, errors) = requests_and_errors(phase);
-    assert!(requests > 0);
-    assert_eq!(errors, 0, "{phase}");
+    let run = measure(&server.url("/sse"), r#"chatty:{"text":"hi"}"#, &[]);
+    let (phase, requests) = all_ok(&run);
     // `chatty` logs twice before answering (its progress reports go nowhere without a token).
-    let logged = phase["asides"]["notifications/message"]
-        .as_u64()
-        .unwrap_or(0);
-    assert_eq!(logged, 2 * requests, "{}", phase["asides"]);
+    let logged = phase["asides"]["notifications/message"].as_u64();
+    assert_eq!(logged, Some(2 * requests), "{}", phase["asides"]);
 }
 
 #[test]
 fn the_servers_own_requests_are_answered_on_the_endpoint_and_counted() {
     let Some(software) = software() else { return };
     let server = python_sse(&software);
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("run");
-    let url = server.url("/sse");
-    let args = short_run(&url, "asks", &out, &["--protocol", "2024-11-05"]);
-    let (code, stdout, stderr) = loadgen(&args);
-    assert!(made(code), "{stdout}\n{stderr}");
-    let run = run_file(&out);
-    let phase = latency(&run);
-    let (requests, errors) = requests_and_errors(phase);
-    assert!(requests > 0);
+    let run = measure(&server.url("/sse"), "asks", &["--protocol", "2024-11-05"]);
     // `asks` answers only once each of its questions got a reply (or an error) from us.
-    assert_eq!(errors, 0, "{phase}");
+    let (phase, requests) = all_ok(&run);
     for kind in ["roots/list", "sampling/createMessage", "elicitation/create"] {
-        assert_eq!(
-            phase["asides"][kind].as_u64(),
-            Some(requests),
-            "{kind}: {}",
-            phase["asides"]
-        );
+        let asked = phase["asides"][kind].as_u64();
+        assert_eq!(asked, Some(requests), "{kind}: {}", phase["asides"]);
     }
 }
 
@@ -166,20 +132,9 @@ fn the_servers_own_requests_are_answered_on_the_endpoint_and_counted() {
 fn the_typescript_everything_server_over_sse_answers_every_call() {
     let Some(software) = software() else { return };
     let server = everything_sse(&software);
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("run");
-    let url = server.url("/sse");
-    let args = short_run(&url, r#"echo:{"message":"hi"}"#, &out, &[]);
-    let (code, stdout, stderr) = loadgen(&args);
-    assert!(made(code), "{stdout}\n{stderr}");
-    let run = run_file(&out);
-    assert_eq!(
-        run["health"]["protocols"],
-        serde_json::json!({"2024-11-05": 1})
-    );
-    let (requests, errors) = requests_and_errors(latency(&run));
-    assert!(requests > 0);
-    assert_eq!(errors, 0, "{}", latency(&run));
+    let run = measure(&server.url("/sse"), r#"echo:{"message":"hi"}"#, &[]);
+    spoke_legacy(&run);
+    all_ok(&run);
 }
 
 #[test]
@@ -214,12 +169,11 @@ fn a_server_killed_mid_run_gives_connect_errors_not_a_hang() {
     };
     assert!(status.code().is_some(), "{status}");
     let run = run_file(&out);
-    let phase = latency(&run);
+    let phase = &run["latency"];
     let connect = phase["errors"]["connect"].as_u64().unwrap_or(0);
     assert!(connect > 0, "{phase}");
-    let (requests, _) = requests_and_errors(phase);
     assert!(
-        requests > connect,
-        "calls before the kill succeeded: {phase}"
+        phase["ok"].as_u64() > Some(0),
+        "calls before the kill succeeded"
     );
 }
