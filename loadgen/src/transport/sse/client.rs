@@ -272,3 +272,63 @@ async fn read(mut stream: EventStream, waiters: Arc<Waiters>, mut replies: SideC
     };
     waiters.end(ended);
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use fleet::testing::{CannedServer, SilentServer};
+
+    use super::*;
+
+    async fn open(reply: &'static str, timeout: Duration) -> (SseClient, Result<(), ErrorClass>) {
+        let server = CannedServer::start(1, reply).await.unwrap();
+        let url: Url = server.url("/sse").parse().unwrap();
+        let mut settings = HttpSettings::with_timeout(timeout);
+        settings
+            .headers
+            .insert("x-team", HeaderValue::from_static("a"));
+        let mut client = SseClient::new(&url, &Arc::new(settings), Version::V2024_11_05);
+        let opened = client.open().await;
+        let head = server.requests().first().cloned().unwrap_or_default();
+        assert!(head.starts_with("GET /sse HTTP/1.1"), "{head}");
+        assert!(head.contains("text/event-stream"), "{head}");
+        assert!(
+            head.contains("x-team: a"),
+            "the -H headers go on the GET: {head}"
+        );
+        (client, opened)
+    }
+
+    #[tokio::test]
+    async fn streams_that_are_not_legacy_sse_are_refused() {
+        let second = Duration::from_secs(1);
+        let (client, opened) = open(
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+            second,
+        )
+        .await;
+        assert_eq!(
+            (opened, client.last_status()),
+            (Err(ErrorClass::HttpStatus), Some(404))
+        );
+        let html = "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 2\r\n\r\nhi";
+        assert_eq!(open(html, second).await.1, Err(ErrorClass::Protocol));
+        let elsewhere = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n\
+            event: endpoint\r\ndata: http://elsewhere.example/messages?s=1\r\n\r\n";
+        assert_eq!(open(elsewhere, second).await.1, Err(ErrorClass::Protocol));
+    }
+
+    #[tokio::test]
+    async fn a_stream_ending_before_its_endpoint_is_connect_and_silence_a_timeout() {
+        let ends = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n: hello\r\n\r\n";
+        let (client, opened) = open(ends, Duration::from_secs(1)).await;
+        assert_eq!(opened, Err(ErrorClass::Connect));
+        assert_eq!(client.version(), Version::V2024_11_05);
+        let silent = SilentServer::start().await.unwrap();
+        let url: Url = silent.url("/sse").parse().unwrap();
+        let settings = Arc::new(HttpSettings::with_timeout(Duration::from_millis(300)));
+        let mut client = SseClient::new(&url, &settings, Version::V2024_11_05);
+        let sent = client.call(&HttpCall::tools_list(), 1).await;
+        assert_eq!(sent.outcome, Err(ErrorClass::Timeout));
+    }
+}
