@@ -1,0 +1,184 @@
+//! One cached access token (per authorization server and resource) that every connection to
+//! that resource reads on each request. It is renewed ahead of its expiry by a task the first
+//! request past the renewal time starts, so no measured request waits for a token fetch; a 401
+//! mid-run renews it once for everyone who saw the old token.
+
+use std::{
+    sync::{
+        Arc, Mutex, PoisonError, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use http::HeaderValue;
+use reqwest::Client;
+
+use super::{error::OAuthError, token::TokenRequest};
+
+/// Renewal starts when this share of a token's lifetime is left (at most [`MAX_MARGIN`]).
+const MARGIN_SHARE: u32 = 4;
+const MAX_MARGIN: Duration = Duration::from_secs(60);
+/// After a failed background renewal, the next try waits this long.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Token fetches, counted and timed apart from the measured calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenStats {
+    /// Tokens obtained.
+    pub fetches: u64,
+    /// Token requests that failed.
+    pub failures: u64,
+    /// Of the fetches, those caused by a 401 on a request.
+    pub after_401: u64,
+    /// Time spent in token requests, all together and the longest one.
+    pub total: Duration,
+    pub longest: Duration,
+}
+
+impl TokenStats {
+    pub fn merge(&mut self, other: &TokenStats) {
+        self.fetches += other.fetches;
+        self.failures += other.failures;
+        self.after_401 += other.after_401;
+        self.total += other.total;
+        self.longest = self.longest.max(other.longest);
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Current {
+    bearer: HeaderValue,
+    renew_at: Option<Instant>,
+}
+
+/// A cached token for one authorization server and resource.
+#[derive(Debug)]
+pub struct TokenSource {
+    request: TokenRequest,
+    client: Client,
+    current: RwLock<Option<Current>>,
+    /// Held while fetching, so concurrent 401s cause one fetch.
+    fetching: tokio::sync::Mutex<()>,
+    renewing: AtomicBool,
+    stats: Mutex<TokenStats>,
+}
+
+impl TokenSource {
+    pub fn new(request: TokenRequest, client: Client) -> Self {
+        Self {
+            request,
+            client,
+            current: RwLock::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+            renewing: AtomicBool::new(false),
+            stats: Mutex::new(TokenStats::default()),
+        }
+    }
+
+    /// The `resource` this source's tokens are for.
+    pub fn resource(&self) -> &str {
+        &self.request.resource
+    }
+
+    pub fn stats(&self) -> TokenStats {
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The `Authorization` value to send now, if a token was obtained. Past the renewal time
+    /// this starts a background renewal (on the current tokio runtime) and still answers with
+    /// the current token, which is valid until its expiry.
+    pub fn bearer(self: &Arc<Self>) -> Option<HeaderValue> {
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        if current.renew_at.is_some_and(|at| Instant::now() >= at)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && !self.renewing.swap(true, Ordering::AcqRel)
+        {
+            let this = Arc::clone(self);
+            let seen = current.bearer.clone();
+            runtime.spawn(async move {
+                let _guard = this.fetching.lock().await;
+                if this.current_bearer().as_ref() == Some(&seen) {
+                    let _ = this.fetch_locked(false).await;
+                }
+                this.renewing.store(false, Ordering::Release);
+            });
+        }
+        Some(current.bearer)
+    }
+
+    /// Fetches a token now (before measuring); the error says why there is none.
+    pub async fn fetch(&self) -> Result<HeaderValue, OAuthError> {
+        let _guard = self.fetching.lock().await;
+        self.fetch_locked(false).await
+    }
+
+    /// After a 401 to a request that carried `used` (or none): a new token, unless someone
+    /// already replaced `used` meanwhile, in which case that one.
+    pub async fn renew_after_401(
+        &self,
+        used: Option<&HeaderValue>,
+    ) -> Result<HeaderValue, OAuthError> {
+        let _guard = self.fetching.lock().await;
+        match self.current_bearer() {
+            Some(bearer) if Some(&bearer) != used => Ok(bearer),
+            _ => self.fetch_locked(true).await,
+        }
+    }
+
+    fn current_bearer(&self) -> Option<HeaderValue> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|c| c.bearer.clone())
+    }
+
+    /// One token request; the caller holds `fetching`.
+    async fn fetch_locked(&self, after_401: bool) -> Result<HeaderValue, OAuthError> {
+        let started = Instant::now();
+        let result = self.request.send(&self.client).await.and_then(|token| {
+            let bearer =
+                HeaderValue::try_from(format!("Bearer {}", token.value)).map_err(|_| {
+                    OAuthError::Metadata {
+                        url: self.request.endpoint.to_string(),
+                        what: "token response (RFC 6749 §5.1)",
+                        reason: "access_token is not a valid header value".into(),
+                    }
+                })?;
+            Ok((bearer, token.lifetime))
+        });
+        let took = started.elapsed();
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        stats.total += took;
+        stats.longest = stats.longest.max(took);
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        match result {
+            Ok((bearer, lifetime)) => {
+                stats.fetches += 1;
+                stats.after_401 += u64::from(after_401);
+                let renew_at = lifetime.map(|life| {
+                    let margin = (life / MARGIN_SHARE).min(MAX_MARGIN);
+                    started + life.saturating_sub(margin)
+                });
+                *current = Some(Current {
+                    bearer: bearer.clone(),
+                    renew_at,
+                });
+                Ok(bearer)
+            }
+            Err(e) => {
+                stats.failures += 1;
+                if let Some(current) = current.as_mut() {
+                    current.renew_at = Some(Instant::now() + RETRY_AFTER);
+                }
+                tracing::warn!("token request failed: {e}");
+                Err(e)
+            }
+        }
+    }
+}
