@@ -109,6 +109,7 @@ impl OAuthClient {
                     .clone()
                     .or_else(|| challenge.and_then(|c| c.scope));
                 let request = TokenRequest {
+                    issuer: server.issuer.clone(),
                     endpoint: server.token_endpoint,
                     method,
                     client_id: self.settings.client_id.clone(),
@@ -149,15 +150,21 @@ impl OAuthClient {
 
     /// Token fetches of every source so far.
     pub fn stats(&self) -> TokenStats {
-        let sources = self
-            .by_server
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let mut stats = TokenStats::default();
-        for source in sources.values() {
+        for source in self.sources() {
             stats.merge(&source.stats());
         }
         stats
+    }
+
+    /// Every token source found so far (one per authorization server and resource).
+    pub fn sources(&self) -> Vec<Arc<TokenSource>> {
+        self.by_server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 }
 

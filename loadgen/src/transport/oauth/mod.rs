@@ -16,14 +16,13 @@ mod credentials;
 mod discovery;
 mod error;
 mod fetch;
+mod setup;
 mod source;
 mod token;
 
-pub use challenge::BearerChallenge;
-pub use client::{OAuthClient, OAuthSettings, Probe, probe};
-pub use credentials::{ClientAuth, Credentials};
-pub use error::OAuthError;
-pub use source::{TokenSource, TokenStats};
+pub use client::OAuthClient;
+pub use setup::{client_from_args, facts, prepare_targets};
+pub use source::TokenSource;
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use std::{
 use http::HeaderValue;
 use reqwest::Client;
 
-use super::{error::OAuthError, token::TokenRequest};
+use super::{credentials::ClientAuth, error::OAuthError, token::TokenRequest};
 
 /// Renewal starts when this share of a token's lifetime is left (at most [`MAX_MARGIN`]).
 const MARGIN_SHARE: u32 = 4;
@@ -79,6 +79,16 @@ impl TokenSource {
     /// The `resource` this source's tokens are for.
     pub fn resource(&self) -> &str {
         &self.request.resource
+    }
+
+    /// The authorization server that issues them.
+    pub fn issuer(&self) -> &str {
+        &self.request.issuer
+    }
+
+    /// How the client authenticates there.
+    pub fn client_auth(&self) -> ClientAuth {
+        self.request.method
     }
 
     pub fn stats(&self) -> TokenStats {

@@ -23,7 +23,10 @@ use axum::{
 use reqwest::Url;
 use serde_json::json;
 
-use super::{Credentials, OAuthClient, OAuthSettings};
+use super::{
+    client::{OAuthClient, OAuthSettings},
+    credentials::Credentials,
+};
 
 #[derive(Clone)]
 struct Fake {

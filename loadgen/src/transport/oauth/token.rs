@@ -24,6 +24,8 @@ const MAX_TOKEN: usize = 16 * 1024;
 /// Everything one token request needs; built once per authorization server and resource.
 #[derive(Debug, Clone)]
 pub struct TokenRequest {
+    /// The authorization server (its metadata's `issuer`).
+    pub issuer: String,
     pub endpoint: Url,
     pub method: ClientAuth,
     pub client_id: String,
@@ -134,6 +136,7 @@ mod tests {
 
     fn request() -> TokenRequest {
         TokenRequest {
+            issuer: "http://127.0.0.1:1".into(),
             endpoint: "http://127.0.0.1:1/token".parse().unwrap(),
             method: ClientAuth::SecretBasic,
             client_id: "c".into(),
