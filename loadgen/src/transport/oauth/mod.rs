@@ -10,6 +10,7 @@
 //! reqwest with bounded sizes and times; the hot path ([`super::conn`]) only reads the cached
 //! `Authorization` header value.
 
+mod bearer;
 mod challenge;
 mod client;
 mod credentials;
@@ -20,6 +21,7 @@ mod setup;
 mod source;
 mod token;
 
+pub use bearer::Bearer;
 pub use client::OAuthClient;
 pub use setup::{client_from_args, facts, prepare_targets};
 pub use source::TokenSource;

@@ -61,6 +61,8 @@ pub struct TokenSource {
     /// Held while fetching, so concurrent 401s cause one fetch.
     fetching: tokio::sync::Mutex<()>,
     renewing: AtomicBool,
+    /// When a 401 last caused a fetch.
+    last_after_401: Mutex<Option<Instant>>,
     stats: Mutex<TokenStats>,
 }
 
@@ -72,6 +74,7 @@ impl TokenSource {
             current: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(()),
             renewing: AtomicBool::new(false),
+            last_after_401: Mutex::new(None),
             stats: Mutex::new(TokenStats::default()),
         }
     }
@@ -134,9 +137,22 @@ impl TokenSource {
         used: Option<&HeaderValue>,
     ) -> Result<HeaderValue, OAuthError> {
         let _guard = self.fetching.lock().await;
+        let recently = self
+            .last_after_401
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < RETRY_AFTER);
         match self.current_bearer() {
             Some(bearer) if Some(&bearer) != used => Ok(bearer),
-            _ => self.fetch_locked(true).await,
+            // A server that refuses fresh tokens too: at most one fetch a second for it.
+            Some(bearer) if recently => Ok(bearer),
+            _ => {
+                *self
+                    .last_after_401
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+                self.fetch_locked(true).await
+            }
         }
     }
 
