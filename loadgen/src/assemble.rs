@@ -57,10 +57,14 @@ pub(crate) async fn measure_and_judge(
     };
     if let Some(oauth) = &oauth {
         // Tokens before measuring: the sweep and the load then only read them.
-        oauth::prepare_targets(oauth, targets.iter().map(|t| &t.url)).await?;
+        let http = targets
+            .iter()
+            .map(|t| &t.url)
+            .filter(|url| matches!(url.scheme(), "http" | "https"));
+        oauth::prepare_targets(oauth, http).await?;
     }
-    if !args.tools.is_empty() {
-        let chosen = Arc::new(mix::Mix::from_choices(&args.tools));
+    if !args.tools.is_empty() || !args.requests.is_empty() {
+        let chosen = Arc::new(mix::Mix::from_choices(&args.tools, &args.requests));
         for t in &mut targets {
             t.mix = chosen.clone();
         }
@@ -69,7 +73,15 @@ pub(crate) async fn measure_and_judge(
         .capacity_p99
         .or_else(|| claims::latency_bound_ms(claim_specs))
         .unwrap_or(DEFAULT_CAPACITY_P99_MS);
-    let measured = measure_all(args, &mut targets, fleet.as_ref(), capacity_bound_ms, stop).await;
+    let measured = measure_all(
+        args,
+        &mut targets,
+        fleet.as_ref(),
+        capacity_bound_ms,
+        oauth.clone(),
+        stop,
+    )
+    .await;
     let facts = match fleet {
         Some(f) => Some(f.stop().await),
         None => None,

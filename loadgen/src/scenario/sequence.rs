@@ -1,7 +1,7 @@
 //! The measuring part of a run: the health sweep (always: it also finds each server's protocol
 //! era), then the scenarios asked for, in their fixed order, until one is interrupted.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::bail;
 use tokio_util::sync::CancellationToken;
@@ -11,6 +11,7 @@ use crate::{
     embedded::Embedded,
     measure::{self, HealthSweep, Target},
     runfile,
+    transport::{oauth::OAuthClient, settings::HttpSettings},
 };
 
 use super::{capacity, chaos, connections, context::Context, latency, sync};
@@ -34,6 +35,7 @@ pub(crate) async fn measure_all(
     targets: &mut [Target],
     fleet: Option<&Embedded>,
     capacity_bound_ms: f64,
+    oauth: Option<Arc<OAuthClient>>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Measured> {
     eprintln!(
@@ -41,7 +43,11 @@ pub(crate) async fn measure_all(
         targets.len(),
         args.protocol.name()
     );
-    let health = measure::sweep(targets, args.timeout, args.protocol, stop).await?;
+    let settings = Arc::new(HttpSettings {
+        auth: oauth,
+        ..args.http_settings()
+    });
+    let health = measure::sweep(targets, &settings, args.protocol, stop).await?;
     let eras: Vec<String> = health
         .protocols
         .iter()
@@ -58,7 +64,16 @@ pub(crate) async fn measure_all(
         let failed: Vec<String> = health
             .failures
             .iter()
-            .map(|f| format!("{} ({}: {})", f.url, f.error.name(), f.error.describe()))
+            .map(|f| match f.status {
+                Some(401) => format!(
+                    "{} (HTTP status 401: it wants credentials; pass --oauth-client-id ID with \
+                     --oauth-client-secret-env VAR or --oauth-private-key FILE, or -H \
+                     'Authorization: Bearer TOKEN')",
+                    f.url
+                ),
+                Some(status) => format!("{} (HTTP status {status})", f.url),
+                None => format!("{} ({}: {})", f.url, f.error.name(), f.error.describe()),
+            })
             .collect();
         bail!(
             "target(s) did not answer an MCP tools/list (is it an MCP streamable-HTTP endpoint, \
@@ -66,15 +81,16 @@ pub(crate) async fn measure_all(
             failed.join(", ")
         );
     }
-    if fleet.is_none() && args.tools.is_empty() {
+    if fleet.is_none() && args.tools.is_empty() && args.requests.is_empty() {
         eprintln!(
             "the targets' tools are unknown: the load uses only tools/list (choose calls with \
-             --tool NAME[:JSON])"
+             --tool NAME[:JSON] or --request METHOD[:JSON])"
         );
     }
     let cx = Context {
         args,
         targets: targets.to_vec().into(),
+        settings,
         fleet,
         stop,
     };

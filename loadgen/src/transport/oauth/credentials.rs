@@ -86,6 +86,13 @@ impl ClientAuth {
     }
 }
 
+/// How one token request proves the client: form fields to add, and an `Authorization` value.
+#[derive(Debug, Default)]
+pub struct ClientProof {
+    pub fields: Vec<(&'static str, String)>,
+    pub authorization: Option<String>,
+}
+
 #[derive(Serialize)]
 struct AssertionClaims<'a> {
     iss: &'a str,
@@ -173,30 +180,32 @@ impl Credentials {
         jsonwebtoken::encode(&header, &claims, key).map_err(|e| OAuthError::Sign(e.to_string()))
     }
 
-    /// The client authentication of one token request by `method`: form fields to add and the
-    /// `Authorization` header value, if any.
+    /// The client authentication of one token request by `method`.
     pub fn authenticate(
         &self,
         method: ClientAuth,
         client_id: &str,
         token_endpoint: &str,
-    ) -> Result<(Vec<(&'static str, String)>, Option<String>), OAuthError> {
+    ) -> Result<ClientProof, OAuthError> {
         match (method, self) {
             (ClientAuth::SecretBasic, Credentials::Secret(secret)) => {
                 // RFC 6749 §2.3.1: both parts form-encoded before Base64.
                 let pair = format!("{}:{}", form_encode(client_id), form_encode(secret));
                 let basic = base64::engine::general_purpose::STANDARD.encode(pair);
-                Ok((Vec::new(), Some(format!("Basic {basic}"))))
+                Ok(ClientProof {
+                    fields: Vec::new(),
+                    authorization: Some(format!("Basic {basic}")),
+                })
             }
-            (ClientAuth::SecretPost, Credentials::Secret(secret)) => Ok((
-                vec![
+            (ClientAuth::SecretPost, Credentials::Secret(secret)) => Ok(ClientProof {
+                fields: vec![
                     ("client_id", client_id.to_string()),
                     ("client_secret", secret.clone()),
                 ],
-                None,
-            )),
-            (ClientAuth::PrivateKeyJwt, Credentials::PrivateKey { .. }) => Ok((
-                vec![
+                authorization: None,
+            }),
+            (ClientAuth::PrivateKeyJwt, Credentials::PrivateKey { .. }) => Ok(ClientProof {
+                fields: vec![
                     ("client_id", client_id.to_string()),
                     (
                         "client_assertion_type",
@@ -207,8 +216,8 @@ impl Credentials {
                         self.assertion(client_id, token_endpoint)?,
                     ),
                 ],
-                None,
-            )),
+                authorization: None,
+            }),
             _ => Err(OAuthError::Sign(format!(
                 "{} does not go with these credentials",
                 method.as_str()
@@ -244,12 +253,12 @@ mod tests {
             err.to_string()
                 .contains("client_secret_basic or client_secret_post")
         );
-        let (form, header) = secret
+        let proof = secret
             .authenticate(ClientAuth::SecretBasic, "id:1", "http://t")
             .unwrap();
-        assert!(form.is_empty());
+        assert!(proof.fields.is_empty());
         // "id%3A1:s"
-        assert_eq!(header.unwrap(), "Basic aWQlM0ExOnM=");
+        assert_eq!(proof.authorization.unwrap(), "Basic aWQlM0ExOnM=");
         assert!(format!("{secret:?}").contains(".."), "never printed");
     }
 

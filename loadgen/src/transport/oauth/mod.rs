@@ -24,7 +24,6 @@ mod token;
 pub use bearer::Bearer;
 pub use client::OAuthClient;
 pub use setup::{client_from_args, facts, prepare_targets};
-pub use source::TokenSource;
 
 #[cfg(test)]
 mod tests;

@@ -60,9 +60,9 @@ impl TokenRequest {
     /// Asks the token endpoint for a token.
     pub async fn send(&self, client: &Client) -> Result<Token, OAuthError> {
         let endpoint = self.endpoint.as_str();
-        let (auth_fields, authorization) =
-            self.credentials
-                .authenticate(self.method, &self.client_id, endpoint)?;
+        let proof = self
+            .credentials
+            .authenticate(self.method, &self.client_id, endpoint)?;
         let mut fields: Vec<(&str, &str)> = vec![
             ("grant_type", "client_credentials"),
             ("resource", &self.resource),
@@ -70,13 +70,13 @@ impl TokenRequest {
         if let Some(scope) = &self.scope {
             fields.push(("scope", scope));
         }
-        fields.extend(auth_fields.iter().map(|(k, v)| (*k, v.as_str())));
+        fields.extend(proof.fields.iter().map(|(k, v)| (*k, v.as_str())));
         let mut request = client
             .post(self.endpoint.clone())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(reqwest::header::ACCEPT, "application/json")
             .body(fetch::form(&fields));
-        if let Some(value) = authorization {
+        if let Some(value) = proof.authorization {
             request = request.header(AUTHORIZATION, value);
         }
         let answer = fetch::send(&self.endpoint, request).await?;
