@@ -19,7 +19,7 @@ use crate::{
         sequence::measure_all,
     },
     target,
-    transport::oauth,
+    transport::oauth::setup as oauth,
 };
 
 /// The capacity search's p99 bound when neither --capacity-p99 nor a latency claim gives one:

@@ -11,7 +11,7 @@ use crate::{
     embedded::Embedded,
     measure::{self, HealthSweep, Target},
     runfile,
-    transport::{oauth::OAuthClient, settings::HttpSettings},
+    transport::{oauth::client::OAuthClient, settings::HttpSettings},
 };
 
 use super::{capacity, chaos, connections, context::Context, latency, sync};

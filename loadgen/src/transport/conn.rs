@@ -34,7 +34,7 @@ use fleet::link::{self, Miss};
 
 use crate::{
     mcp::ErrorClass,
-    transport::{oauth::Bearer, settings::HttpSettings},
+    transport::{oauth::bearer::Bearer, settings::HttpSettings},
 };
 
 /// Largest response body read; a larger one is a `protocol` error.

@@ -17,7 +17,7 @@ pub struct HttpSettings {
     pub headers: HeaderMap,
     /// OAuth client credentials (`--oauth-*`): the token of each protected target, unless
     /// `-H Authorization` was given.
-    pub auth: Option<Arc<super::oauth::OAuthClient>>,
+    pub auth: Option<Arc<super::oauth::client::OAuthClient>>,
 }
 
 impl HttpSettings {
