@@ -72,10 +72,15 @@ def main() -> None:
     issuer = f"http://127.0.0.1:{args.port}{args.issuer_path}"
     token_endpoint = f"{issuer}/token"
     methods = [m for m in args.methods.split(",") if m]
-    public_keys = []
+    # By the algorithm each key signs with (pyjwt wants the key to match the token's alg).
+    public_keys = {"ES256": [], "RS256": []}
     for path in args.client_public_key:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
         with open(path, "rb") as f:
-            public_keys.append(f.read())
+            key = load_pem_public_key(f.read())
+        public_keys["ES256" if isinstance(key, ec.EllipticCurvePublicKey) else "RS256"].append(key)
     stats = {"issued": 0, "refused": 0, "methods": {}}
     seen_jti = set()
 
@@ -103,12 +108,16 @@ def main() -> None:
                 return None, "private_key_jwt is not accepted"
             if form.get("client_assertion_type") != ASSERTION_TYPE:
                 return None, "wrong client_assertion_type"
-            for key in public_keys:
+            try:
+                alg = jwt.get_unverified_header(form["client_assertion"]).get("alg")
+            except jwt.PyJWTError:
+                return None, "malformed client_assertion"
+            for key in public_keys.get(alg, []):
                 try:
                     claims = jwt.decode(
                         form["client_assertion"],
                         key,
-                        algorithms=["ES256", "RS256"],
+                        algorithms=[alg],
                         audience=[token_endpoint, issuer],
                         issuer=args.client_id,
                         options={"require": ["exp", "iss", "sub", "aud", "jti"]},
@@ -153,7 +162,7 @@ def main() -> None:
         resource = form.get("resource")
         if not resource:
             return refuse("invalid_target", "a resource (RFC 8707) is required", 400)
-        now = int(time.time())
+        now = time.time()
         access = jwt.encode(
             {
                 "iss": issuer,

@@ -9,6 +9,7 @@ Usage: py_protected_server.py --port P --issuer URL --signing-secret S [--path /
 """
 
 import argparse
+import math
 
 import jwt
 from mcp.server.auth.provider import AccessToken
@@ -32,7 +33,7 @@ class JwtVerifier:
             token=token,
             client_id=claims["client_id"],
             scopes=[s for s in claims.get("scope", "").split() if s],
-            expires_at=int(claims["exp"]),
+            expires_at=math.ceil(claims["exp"]),
             resource=self.resource,
         )
 
