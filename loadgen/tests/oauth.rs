@@ -5,6 +5,8 @@
 //! and every measured call succeeds; a refused client and a run without credentials stop with
 //! exit status 2 and say why.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{
