@@ -1,7 +1,8 @@
 //! Discovery, token requests and renewal against a fake authorization server and protected
 //! resource (an axum app on loopback that the test controls), for the paths the interop test's
 //! real servers do not take: no `resource_metadata` in the challenge, OpenID discovery under an
-//! issuer with a path, `client_secret_post` only, renewal before expiry and after a 401.
+//! issuer with a path, `client_secret_post` only, renewal before expiry and after a 401, and a
+//! connection that sends the token, renews it after a 401 and sends the request once more.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -151,4 +152,53 @@ async fn a_refused_client_is_quoted_and_an_open_target_needs_no_token() {
 
     let open: Url = format!("{}/elsewhere", fake.base).parse().unwrap();
     assert!(!client("s").prepare(&open).await.unwrap());
+}
+
+/// One POST on `conn`: its status.
+async fn post_status(conn: &mut crate::transport::conn::Conn) -> u16 {
+    conn.exchange(
+        http::Method::POST,
+        http::HeaderMap::new(),
+        bytes::Bytes::from_static(b"{}"),
+    )
+    .await
+    .unwrap()
+    .status
+}
+
+#[tokio::test]
+async fn a_connection_sends_the_token_and_renews_it_once_after_a_401() {
+    use crate::transport::{conn::Conn, settings::HttpSettings};
+
+    let fake = start().await;
+    let target: Url = format!("{}/api/mcp", fake.base).parse().unwrap();
+    let oauth = Arc::new(client("s"));
+    assert!(oauth.prepare(&target).await.unwrap());
+    let settings = Arc::new(HttpSettings {
+        auth: Some(oauth.clone()),
+        ..HttpSettings::with_timeout(Duration::from_secs(5))
+    });
+    let mut conn = Conn::new(&target, &settings).unwrap();
+    assert_eq!(
+        post_status(&mut conn).await,
+        200,
+        "the prepared token is sent"
+    );
+
+    // The server stops taking that token (as after a revocation): one 401, one new token, and
+    // the request sent again gets through.
+    fake.issued.store(10, Ordering::SeqCst);
+    assert_eq!(post_status(&mut conn).await, 200);
+    let stats = oauth.stats();
+    assert_eq!((stats.fetches, stats.after_401), (2, 1));
+
+    // With `-H Authorization` the user's header is sent as it is: its 401 stands, no fetch.
+    let mut fixed = HttpSettings::with_timeout(Duration::from_secs(5));
+    fixed.auth = Some(oauth.clone());
+    fixed
+        .headers
+        .insert("authorization", "Bearer fixed".parse().unwrap());
+    let mut conn = Conn::new(&target, &Arc::new(fixed)).unwrap();
+    assert_eq!(post_status(&mut conn).await, 401);
+    assert_eq!(oauth.stats().fetches, 2);
 }
