@@ -101,22 +101,10 @@ fn keys(sw: &Software, dir: &Path) {
 /// `LG_SECRET`: exit status, stderr, and the run file when one was written.
 fn loadgen_run(target: &str, out: &Path, more: &[&str]) -> (i32, String, Option<Value>) {
     let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args([
-            "--target",
-            target,
-            "--scenario",
-            "latency",
-            "--users",
-            "2",
-            "--warmup",
-            "0",
-            "--run-time",
-            "4",
-            "--tool",
-            r#"echo:{"text":"hi"}"#,
-            "--out",
-            out.to_str().unwrap(),
-        ])
+        .args(["--target", target, "--tool", r#"echo:{"text":"hi"}"#])
+        .args("--scenario latency --users 2 --warmup 0 --run-time 4".split(' '))
+        .arg("--out")
+        .arg(out)
         .args(more)
         .env("LG_SECRET", SECRET)
         .env("LG_WRONG_SECRET", "not it")

@@ -5,7 +5,6 @@ serves the protected resource metadata (RFC 9728) naming --issuer; its `TokenVer
 the HS256 JWTs auth_server.py issues for this server (audience = the server's URL, unexpired).
 
 Usage: py_protected_server.py --port P --issuer URL --signing-secret S [--path /mcp]
-                              [--stateless] [--json]
 """
 
 import argparse
@@ -44,8 +43,6 @@ def main() -> None:
     parser.add_argument("--path", default="/mcp")
     parser.add_argument("--issuer", required=True)
     parser.add_argument("--signing-secret", required=True)
-    parser.add_argument("--stateless", action="store_true")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     resource = f"http://127.0.0.1:{args.port}{args.path}"
     server = MCPServer(
@@ -64,14 +61,7 @@ def main() -> None:
         """Returns its text."""
         return text
 
-    server.run(
-        "streamable-http",
-        host="127.0.0.1",
-        port=args.port,
-        streamable_http_path=args.path,
-        stateless_http=args.stateless,
-        json_response=args.json,
-    )
+    server.run("streamable-http", host="127.0.0.1", port=args.port, streamable_http_path=args.path)
 
 
 if __name__ == "__main__":

@@ -188,6 +188,14 @@ mod tests {
         assert_eq!(c.error, None);
     }
 
+    fn server_urls(issuer: &str) -> Vec<String> {
+        let issuer: Url = issuer.parse().unwrap();
+        server_metadata_urls(&issuer)
+            .iter()
+            .map(Url::to_string)
+            .collect()
+    }
+
     #[test]
     fn well_known_urls_insert_the_path() {
         let mcp: Url = "http://127.0.0.1:9/api/mcp?x=1".parse().unwrap();
@@ -213,26 +221,16 @@ mod tests {
             "http://127.0.0.1:9/prm"
         );
 
-        let issuer: Url = "https://as.example/tenant1".parse().unwrap();
-        let urls: Vec<String> = server_metadata_urls(&issuer)
-            .iter()
-            .map(Url::to_string)
-            .collect();
         assert_eq!(
-            urls,
+            server_urls("https://as.example/tenant1"),
             [
                 "https://as.example/.well-known/oauth-authorization-server/tenant1",
                 "https://as.example/.well-known/openid-configuration/tenant1",
                 "https://as.example/tenant1/.well-known/openid-configuration",
             ]
         );
-        let issuer: Url = "https://as.example".parse().unwrap();
-        let urls: Vec<String> = server_metadata_urls(&issuer)
-            .iter()
-            .map(Url::to_string)
-            .collect();
         assert_eq!(
-            urls,
+            server_urls("https://as.example"),
             [
                 "https://as.example/.well-known/oauth-authorization-server",
                 "https://as.example/.well-known/openid-configuration",
