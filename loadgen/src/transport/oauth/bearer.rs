@@ -45,6 +45,12 @@ impl Bearer {
         used: Option<&HeaderValue>,
         www_authenticate: Option<&str>,
     ) -> Option<HeaderValue> {
+        tracing::debug!(
+            "{}: 401 ({}), with a token: {}",
+            self.target,
+            www_authenticate.unwrap_or("no challenge"),
+            used.is_some()
+        );
         let renewed = match &self.source {
             Some(source) => source.renew_after_401(used).await,
             None => match self.client.discover(&self.target, www_authenticate).await {

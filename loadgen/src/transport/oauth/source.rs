@@ -1,7 +1,7 @@
 //! One cached access token (per authorization server and resource) that every connection to
-//! that resource reads on each request. It is renewed ahead of its expiry by a task the first
-//! request past the renewal time starts, so no measured request waits for a token fetch; a 401
-//! mid-run renews it once for everyone who saw the old token.
+//! that resource reads on each request. A task renews it ahead of each expiry, so no measured
+//! request waits for a token fetch; a 401 mid-run renews it once for everyone who saw the old
+//! token.
 
 use std::{
     sync::{
@@ -60,6 +60,7 @@ pub struct TokenSource {
     current: RwLock<Option<Current>>,
     /// Held while fetching, so concurrent 401s cause one fetch.
     fetching: tokio::sync::Mutex<()>,
+    /// Whether the renewing task was started.
     renewing: AtomicBool,
     /// When a 401 last caused a fetch.
     last_after_401: Mutex<Option<Instant>>,
@@ -98,36 +99,53 @@ impl TokenSource {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The `Authorization` value to send now, if a token was obtained. Past the renewal time
-    /// this starts a background renewal (on the current tokio runtime) and still answers with
-    /// the current token, which is valid until its expiry.
-    pub fn bearer(self: &Arc<Self>) -> Option<HeaderValue> {
-        let current = self
-            .current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()?;
-        if current.renew_at.is_some_and(|at| Instant::now() >= at)
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-            && !self.renewing.swap(true, Ordering::AcqRel)
-        {
-            let this = Arc::clone(self);
-            let seen = current.bearer.clone();
-            runtime.spawn(async move {
-                let _guard = this.fetching.lock().await;
-                if this.current_bearer().as_ref() == Some(&seen) {
-                    let _ = this.fetch_locked(false).await;
-                }
-                this.renewing.store(false, Ordering::Release);
-            });
-        }
-        Some(current.bearer)
+    /// The `Authorization` value to send now, if a token was obtained (renewals replace it in
+    /// the background, ahead of its expiry).
+    pub fn bearer(&self) -> Option<HeaderValue> {
+        self.current_bearer()
     }
 
-    /// Fetches a token now (before measuring); the error says why there is none.
-    pub async fn fetch(&self) -> Result<HeaderValue, OAuthError> {
-        let _guard = self.fetching.lock().await;
-        self.fetch_locked(false).await
+    /// Fetches a token now (before measuring); the error says why there is none. From then on
+    /// a task on the current runtime renews it ahead of each expiry, used or not, so no request
+    /// carries an expired token after an idle spell.
+    pub async fn fetch(self: &Arc<Self>) -> Result<HeaderValue, OAuthError> {
+        let bearer = {
+            let _guard = self.fetching.lock().await;
+            self.fetch_locked(false).await?
+        };
+        self.keep_fresh();
+        Ok(bearer)
+    }
+
+    /// Starts the renewing task once; it ends with the source (or for tokens without expiry).
+    fn keep_fresh(self: &Arc<Self>) {
+        if self.renewing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.renewing.store(false, Ordering::Release);
+            return;
+        };
+        let source = Arc::downgrade(self);
+        runtime.spawn(async move {
+            while let Some(at) = source.upgrade().and_then(|s| s.renew_at()) {
+                tokio::time::sleep_until(at.into()).await;
+                let Some(this) = source.upgrade() else { break };
+                let _guard = this.fetching.lock().await;
+                // A 401 may have renewed it meanwhile.
+                if this.renew_at().is_some_and(|at| Instant::now() >= at) {
+                    let _ = this.fetch_locked(false).await;
+                }
+            }
+        });
+    }
+
+    fn renew_at(&self) -> Option<Instant> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|c| c.renew_at)
     }
 
     /// After a 401 to a request that carried `used` (or none): a new token, unless someone

@@ -116,8 +116,8 @@ async fn discovery_falls_back_and_tokens_are_renewed_before_expiry_and_after_a_4
     assert_eq!(source.bearer().unwrap(), "Bearer tok-1");
     assert_eq!(oauth.stats().fetches, 1);
 
-    // Renewal starts at 3/4 of the 1 s lifetime, from a use of the token; the old one is
-    // answered meanwhile.
+    // The renewing task replaces it at 3/4 of its 1 s lifetime; the old one is answered
+    // meanwhile.
     let deadline = Instant::now() + Duration::from_secs(10);
     while source.bearer().unwrap() == "Bearer tok-1" {
         assert!(Instant::now() < deadline, "no renewal");
