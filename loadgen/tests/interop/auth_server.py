@@ -12,6 +12,7 @@ Usage: auth_server.py --port P --client-id ID [--client-secret S] [--client-publ
 
 import argparse
 import base64
+import math
 import os
 import time
 import uuid
@@ -171,7 +172,9 @@ def main() -> None:
                 "aud": resource,
                 "scope": form.get("scope", ""),
                 "iat": now,
-                "exp": now + args.expires_in,
+                # pyjwt reads `exp` as whole seconds (truncated): round up, so a token is
+                # valid at least as long as `expires_in` says.
+                "exp": math.ceil(now + args.expires_in),
                 "jti": uuid.uuid4().hex,
             },
             args.signing_secret,

@@ -209,6 +209,11 @@ impl TokenSource {
                     let margin = (life / MARGIN_SHARE).min(MAX_MARGIN);
                     started + life.saturating_sub(margin)
                 });
+                tracing::debug!(
+                    "token for {} from {} (after a 401: {after_401}); valid for {lifetime:?}",
+                    self.request.resource,
+                    self.request.issuer
+                );
                 *current = Some(Current {
                     bearer: bearer.clone(),
                     renew_at,
