@@ -19,6 +19,7 @@ use crate::{
         sequence::measure_all,
     },
     target,
+    transport::oauth::setup as oauth,
 };
 
 /// The capacity search's p99 bound when neither --capacity-p99 nor a latency claim gives one:
@@ -35,6 +36,8 @@ pub(crate) async fn measure_and_judge(
     dir: &Path,
     stop: &CancellationToken,
 ) -> anyhow::Result<RunFile> {
+    // Credentials are read first: a missing secret or a bad key fails before anything starts.
+    let oauth = oauth::client_from_args(args)?;
     let fleet = if args.targets.is_empty() {
         // The embedded fleet's memory lives in the run folder: each run starts empty, and
         // the repository stays for inspection (`git log`, `fleet memory verify`).
@@ -52,6 +55,14 @@ pub(crate) async fn measure_and_judge(
             targets.to_vec()
         }
     };
+    if let Some(oauth) = &oauth {
+        // Tokens before measuring: the sweep and the load then only read them.
+        let http = targets
+            .iter()
+            .map(|t| &t.url)
+            .filter(|url| matches!(url.scheme(), "http" | "https"));
+        oauth::prepare_targets(oauth, http).await?;
+    }
     if !args.tools.is_empty() || !args.requests.is_empty() {
         let chosen = Arc::new(mix::Mix::from_choices(&args.tools, &args.requests));
         for t in &mut targets {
@@ -62,7 +73,15 @@ pub(crate) async fn measure_and_judge(
         .capacity_p99
         .or_else(|| claims::latency_bound_ms(claim_specs))
         .unwrap_or(DEFAULT_CAPACITY_P99_MS);
-    let measured = measure_all(args, &mut targets, fleet.as_ref(), capacity_bound_ms, stop).await;
+    let measured = measure_all(
+        args,
+        &mut targets,
+        fleet.as_ref(),
+        capacity_bound_ms,
+        oauth.clone(),
+        stop,
+    )
+    .await;
     let facts = match fleet {
         Some(f) => Some(f.stop().await),
         None => None,
@@ -105,6 +124,7 @@ pub(crate) async fn measure_and_judge(
         capacity: m.capacity,
         sync: m.sync,
         chaos: m.chaos,
+        auth: oauth.as_deref().and_then(oauth::facts),
         claims,
     })
 }

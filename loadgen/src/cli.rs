@@ -126,6 +126,38 @@ pub struct Args {
     #[arg(long, default_value = "10", value_name = "TIME", value_parser = positive_span)]
     pub timeout: Duration,
 
+    /// OAuth 2.1 client credentials for targets that answer 401 (the MCP authorization flow):
+    /// the client id registered at the authorization server the target names. Needs
+    /// --oauth-client-secret-env or --oauth-private-key. Tokens are fetched before measuring
+    /// (not timed), renewed before they expire and once after a 401, and counted apart in the
+    /// run file. A fixed token instead: -H 'Authorization: Bearer ...'.
+    #[arg(long, value_name = "ID", requires = "oauth_credentials")]
+    pub oauth_client_id: Option<String>,
+
+    /// The environment variable holding the OAuth client secret (sent by client_secret_basic,
+    /// or client_secret_post when that is all the server takes).
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "oauth_client_id",
+        group = "oauth_credentials"
+    )]
+    pub oauth_client_secret_env: Option<String>,
+
+    /// A PEM private key signing private_key_jwt client assertions (RFC 7523): PKCS#8 P-256
+    /// (ES256) or RSA (RS256).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "oauth_client_id",
+        group = "oauth_credentials"
+    )]
+    pub oauth_private_key: Option<PathBuf>,
+
+    /// The OAuth scope to ask for [default: the 401 challenge's, else none].
+    #[arg(long, value_name = "SCOPE", requires = "oauth_client_id")]
+    pub oauth_scope: Option<String>,
+
     /// Open model for the latency scenario: send this many requests per second in total, each
     /// at a fixed intended time, and count latency from that time, so a stalled server shows
     /// in the tails (coordinated omission corrected). Without it: a closed loop, each user

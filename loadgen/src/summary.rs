@@ -29,6 +29,18 @@ pub fn summary(outcome: &RunOutcome) -> String {
         "health: {}/{} servers answered\n",
         run.health.ok, run.health.servers
     ));
+    if let Some(a) = &run.auth {
+        lines.push_str(&format!(
+            "auth: OAuth client credentials ({}) from {}: {} token fetches ({} after a 401, {} \
+             failed), {} in all, not in the figures\n",
+            a.client_auth.join(", "),
+            a.authorization_servers.join(", "),
+            a.token_fetches,
+            a.after_401,
+            a.failures,
+            fmt_micros(a.fetch_total_us),
+        ));
+    }
     if let Some(r) = &run.latency {
         lines.push_str(&headline("latency", r));
     }

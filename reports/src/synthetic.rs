@@ -349,6 +349,7 @@ pub fn run(spec: &Spec) -> RunFile {
         capacity: None,
         sync,
         chaos: None,
+        auth: None,
         claims,
     }
 }

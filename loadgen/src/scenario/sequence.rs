@@ -11,6 +11,7 @@ use crate::{
     embedded::Embedded,
     measure::{self, HealthSweep, Target},
     runfile,
+    transport::{oauth::client::OAuthClient, settings::HttpSettings},
     verbosity::progress,
 };
 
@@ -35,6 +36,7 @@ pub(crate) async fn measure_all(
     targets: &mut [Target],
     fleet: Option<&Embedded>,
     capacity_bound_ms: f64,
+    oauth: Option<Arc<OAuthClient>>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Measured> {
     progress!(
@@ -42,7 +44,10 @@ pub(crate) async fn measure_all(
         targets.len(),
         args.protocol.name()
     );
-    let settings = Arc::new(args.http_settings());
+    let settings = Arc::new(HttpSettings {
+        auth: oauth,
+        ..args.http_settings()
+    });
     let health = measure::sweep(targets, &settings, args.protocol, stop).await?;
     let eras: Vec<String> = health
         .protocols
@@ -61,6 +66,12 @@ pub(crate) async fn measure_all(
             .failures
             .iter()
             .map(|f| match f.status {
+                Some(401) => format!(
+                    "{} (HTTP status 401: it wants credentials; pass --oauth-client-id ID with \
+                     --oauth-client-secret-env VAR or --oauth-private-key FILE, or -H \
+                     'Authorization: Bearer TOKEN')",
+                    f.url
+                ),
                 Some(status) => format!("{} ({}: HTTP status {status})", f.url, f.error.name()),
                 None => format!("{} ({}: {})", f.url, f.error.name(), f.error.describe()),
             })

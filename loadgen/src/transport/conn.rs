@@ -16,7 +16,11 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Uri, header::HOST, response::Parts};
+use http::{
+    HeaderMap, HeaderValue, Method, Request, Uri,
+    header::{AUTHORIZATION, HOST, WWW_AUTHENTICATE},
+    response::Parts,
+};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::{
     body::Incoming,
@@ -28,7 +32,10 @@ use tokio::net::TcpStream;
 
 use fleet::link::{self, Miss};
 
-use crate::{mcp::ErrorClass, transport::settings::HttpSettings};
+use crate::{
+    mcp::ErrorClass,
+    transport::{oauth::bearer::Bearer, settings::HttpSettings},
+};
 
 /// Largest response body read; a larger one is a `protocol` error.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -41,6 +48,8 @@ pub struct Conn {
     host: HeaderValue,
     path: Uri,
     settings: Arc<HttpSettings>,
+    /// The target's OAuth token, when the run has credentials (and no `-H Authorization`).
+    bearer: Option<Bearer>,
     link: Option<Link>,
 }
 
@@ -114,6 +123,11 @@ impl Conn {
             host: HeaderValue::from_str(&authority).map_err(|_| ErrorClass::Connect)?,
             path: path.parse().map_err(|_| ErrorClass::Connect)?,
             settings: settings.clone(),
+            bearer: settings
+                .auth
+                .as_ref()
+                .filter(|_| !settings.headers.contains_key(AUTHORIZATION))
+                .map(|client| Bearer::new(client.clone(), url)),
             link: None,
         })
     }
@@ -142,33 +156,61 @@ impl Conn {
             .await
     }
 
-    /// Sends one request and reads its response with `reader`.
+    /// Sends one request and reads its response with `reader`. With OAuth, the request carries
+    /// the target's token, and a 401 renews it and sends the request once more (the exchange
+    /// is timed from the first send).
     pub async fn exchange_with<R: ReadBody + Send>(
+        &mut self,
+        method: Method,
+        mut headers: HeaderMap,
+        body: Bytes,
+        reader: &mut R,
+    ) -> Result<Exchange<R::Output>, ErrorClass> {
+        let start = Instant::now();
+        let used = self.bearer.as_mut().and_then(Bearer::header);
+        if let Some(token) = &used {
+            headers.insert(AUTHORIZATION, token.clone());
+        }
+        let again = self
+            .bearer
+            .is_some()
+            .then(|| (method.clone(), headers.clone(), body.clone()));
+        let mut result = self.exchange_bounded(method, headers, body, reader).await;
+        if let (Ok((401, answer, ..)), Some((method, mut headers, body)), Some(bearer)) =
+            (&result, again, self.bearer.as_mut())
+        {
+            let challenge = answer.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok());
+            if let Some(token) = bearer.after_401(used.as_ref(), challenge).await {
+                headers.insert(AUTHORIZATION, token);
+                result = self.exchange_bounded(method, headers, body, reader).await;
+            }
+        }
+        result.map(|(status, headers, body, ttfb)| Exchange {
+            status,
+            headers,
+            body,
+            ttfb: ttfb.saturating_duration_since(start),
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// One exchange within the timeout; a failure drops the connection.
+    async fn exchange_bounded<R: ReadBody + Send>(
         &mut self,
         method: Method,
         headers: HeaderMap,
         body: Bytes,
         reader: &mut R,
-    ) -> Result<Exchange<R::Output>, ErrorClass> {
-        let start = Instant::now();
+    ) -> Result<(u16, HeaderMap, R::Output, Instant), ErrorClass> {
         let timeout = self.settings.timeout;
         let result =
             tokio::time::timeout(timeout, self.exchange_within(method, headers, body, reader))
                 .await
                 .unwrap_or(Err(ErrorClass::Timeout));
-        match result {
-            Ok((status, headers, body, ttfb)) => Ok(Exchange {
-                status,
-                headers,
-                body,
-                ttfb: ttfb.saturating_duration_since(start),
-                elapsed: start.elapsed(),
-            }),
-            Err(class) => {
-                self.link = None;
-                Err(class)
-            }
+        if result.is_err() {
+            self.link = None;
         }
+        result
     }
 
     async fn exchange_within<R: ReadBody + Send>(
@@ -230,10 +272,13 @@ impl Conn {
     /// Sends one request on a connection of its own and gives the response once its head has
     /// arrived (within the timeout), its body left to the caller.
     pub async fn stream(
-        self,
+        mut self,
         method: Method,
         mut headers: HeaderMap,
     ) -> Result<Streamed, ErrorClass> {
+        if let Some(token) = self.bearer.as_mut().and_then(Bearer::header) {
+            headers.insert(AUTHORIZATION, token);
+        }
         self.settings.apply(&mut headers);
         let opened = async {
             let Link {

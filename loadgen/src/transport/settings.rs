@@ -1,8 +1,9 @@
 //! What every HTTP request of a run carries, whatever it is for (health sweep, session set-up,
-//! calls, session end): the per-request timeout and the user's `-H` headers. Built once from
-//! the command line and shared by every connection.
+//! calls, session end): the per-request timeout, the user's `-H` headers and, for protected
+//! targets, the OAuth client whose tokens go into `Authorization`. Built once from the command
+//! line and shared by every connection.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -14,6 +15,9 @@ pub struct HttpSettings {
     /// Extra headers (`-H`), sent on every request; they replace a header of the same name
     /// loadgen would send.
     pub headers: HeaderMap,
+    /// OAuth client credentials (`--oauth-*`): the token of each protected target, unless
+    /// `-H Authorization` was given.
+    pub auth: Option<Arc<super::oauth::client::OAuthClient>>,
 }
 
 impl HttpSettings {

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{
+    auth::AuthFacts,
     chaos::ChaosResult,
     claims::Claim,
     health::HealthSweep,
@@ -43,6 +44,10 @@ pub struct RunFile {
     /// The chaos scenario, if it ran (absent from files written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<ChaosResult>,
+    /// How requests were authorized, when targets asked for OAuth tokens (absent otherwise, and
+    /// from files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthFacts>,
     pub claims: Vec<Claim>,
 }
 

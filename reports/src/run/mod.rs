@@ -34,6 +34,10 @@
 //!   (summaries, HdrHistograms, per second with each second's ack histogram), visibility
 //!   failures by kind, and the final check that no acknowledged write is missing
 //!   (`check.lost`); see loadgen's `sync` module.
+//! - `auth` (optional; absent when no target asked for a token): the OAuth client
+//!   credentials used, the authorization servers, and the token fetches counted and timed apart
+//!   from the measured calls (`token_fetches`, `after_401`, `failures`, `fetch_total_us`,
+//!   `fetch_max_us`).
 //! - `claims`: the claims with a `verdict` of `pass`, `fail` or `not_measured`, what was
 //!   `measured`, the `criterion` applied and a `note`.
 //!
@@ -41,9 +45,10 @@
 //! The schema is split by part, one file each: `file` (the top level, its version and
 //! reading), `setup` (configuration, environment, fleet), `health`, `phase` (one load
 //! phase's [`Results`]), `histogram` (the histogram encoding), `scenarios` (held
-//! connections, capacity), `sync`, `chaos`, `claims` and `error_class`. Every type is
+//! connections, capacity), `sync`, `chaos`, `auth`, `claims` and `error_class`. Every type is
 //! re-exported here, so `reports::run::X` names it whatever file holds it.
 
+mod auth;
 mod chaos;
 mod claims;
 mod error_class;
@@ -55,6 +60,7 @@ mod scenarios;
 mod setup;
 mod sync;
 
+pub use auth::AuthFacts;
 pub use chaos::{ChaosResult, FaultRecord};
 pub use claims::{Claim, Verdict};
 pub use error_class::ErrorClass;
