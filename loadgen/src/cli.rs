@@ -4,7 +4,9 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec, timespan::span};
+use crate::{
+    scenario::chaos::fault::FaultSpec, target::TargetSpec, timespan::span, transport::tls::CaCerts,
+};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -118,6 +120,17 @@ pub struct Args {
     /// Per-request timeout; slower requests count as `timeout` errors.
     #[arg(long, default_value = "10", value_name = "TIME", value_parser = positive_span)]
     pub timeout: Duration,
+
+    /// Trust the certificates of this PEM file (one or more) as roots for `https://` targets,
+    /// beside the machine's certificate store. A file that is missing or holds no certificate
+    /// is a usage error.
+    #[arg(long, value_name = "FILE", value_parser = cacert, conflicts_with = "insecure")]
+    pub cacert: Option<CaCerts>,
+
+    /// Accept any certificate an `https://` target shows (the handshake's signatures are still
+    /// checked); the run file and the report say "TLS verification off".
+    #[arg(long)]
+    pub insecure: bool,
 
     /// Open model for the latency scenario: send this many requests per second in total, each
     /// at a fixed intended time, and count latency from that time, so a stalled server shows
@@ -293,6 +306,11 @@ impl ScenarioChoice {
             ScenarioChoice::All => "all",
         }
     }
+}
+
+/// `--cacert`: the file's certificates, read now so a bad file fails before anything starts.
+fn cacert(s: &str) -> Result<CaCerts, String> {
+    CaCerts::read(std::path::Path::new(s)).map_err(|e| e.to_string())
 }
 
 fn positive_span(s: &str) -> Result<Duration, String> {

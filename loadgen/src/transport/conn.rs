@@ -10,7 +10,7 @@
 //! meanwhile is found at the next send and replaced (the request had not left).
 
 use std::{
-    sync::atomic::AtomicBool,
+    sync::{Arc, atomic::AtomicBool},
     time::{Duration, Instant},
 };
 
@@ -20,11 +20,15 @@ use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use reqwest::Url;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use fleet::link::{self, Miss};
 
-use crate::mcp::ErrorClass;
+use crate::{
+    mcp::ErrorClass,
+    transport::{stream::Stream, tls::Tls},
+};
 
 /// Largest response body read; a larger one is a `protocol` error.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -37,6 +41,8 @@ pub struct Conn {
     host: HeaderValue,
     path: Uri,
     timeout: Duration,
+    /// For `https://`: the run's TLS configuration and the name the server must prove.
+    tls: Option<(Arc<Tls>, ServerName<'static>)>,
     link: Option<Link>,
 }
 
@@ -45,7 +51,7 @@ pub struct Conn {
 #[derive(Debug)]
 struct Link {
     sender: SendRequest<Full<Bytes>>,
-    driver: Connection<TokioIo<TcpStream>, Full<Bytes>>,
+    driver: Connection<TokioIo<Stream>, Full<Bytes>>,
 }
 
 /// A complete response.
@@ -80,6 +86,7 @@ impl Conn {
             host: HeaderValue::from_str(&authority).map_err(|_| ErrorClass::Connect)?,
             path: path.parse().map_err(|_| ErrorClass::Connect)?,
             timeout,
+            tls: None,
             link: None,
         })
     }
@@ -160,11 +167,15 @@ impl Conn {
 
     async fn connect(&self) -> Result<Link, ErrorClass> {
         let (host, port) = &self.connect_to;
-        let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+        let tcp = TcpStream::connect((host.as_str(), *port))
             .await
             .map_err(|_| ErrorClass::Connect)?;
         // Without it a small request can wait for a delayed ACK (~40 ms).
-        let _ = stream.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
+        let stream = match &self.tls {
+            None => Stream::Plain(tcp),
+            Some((tls, name)) => Stream::Tls(Box::new(tls.handshake(tcp, name).await?)),
+        };
         let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|_| ErrorClass::Connect)?;

@@ -5,3 +5,5 @@
 
 pub mod conn;
 pub mod http;
+pub mod stream;
+pub mod tls;
