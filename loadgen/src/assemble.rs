@@ -146,5 +146,6 @@ fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Con
         protocol_version: eras.into_iter().collect::<Vec<_>>().join(", "),
         load_model: load_model(latency_pacing(args), args.users as usize),
         mix,
+        tls: None,
     }
 }

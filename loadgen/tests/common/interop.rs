@@ -119,7 +119,10 @@ impl ServerProcess {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("{name} exited before listening: {status}");
             }
-            assert!(Instant::now() < deadline, "{name} did not listen on {port} within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not listen on {port} within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         server
