@@ -250,7 +250,7 @@ impl ServerCertVerifier for AnyCertificate {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rcgen::{CertifiedKey, KeyPair};
     use rustls::{
         ServerConfig,
         pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer},
@@ -260,19 +260,12 @@ mod tests {
 
     use super::*;
 
-    /// A CA (its certificate, PEM) and a server certificate it signed for 127.0.0.1 and
-    /// localhost, as the server's rustls configuration.
+    /// A self-signed certificate for 127.0.0.1 and localhost (PEM, to trust as a root), and the
+    /// server's rustls configuration that shows it.
     fn pki() -> (String, Arc<ServerConfig>) {
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-        let issuer = Issuer::new(ca, ca_key);
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-            .unwrap()
-            .signed_by(&key, &issuer)
-            .unwrap();
+        let CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(["localhost".to_string(), "127.0.0.1".to_string()])
+                .unwrap();
         let mut config =
             ServerConfig::builder_with_provider(Arc::new(crypto::aws_lc_rs::default_provider()))
                 .with_safe_default_protocol_versions()
@@ -280,11 +273,11 @@ mod tests {
                 .with_no_client_auth()
                 .with_single_cert(
                     vec![cert.der().clone()],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der())),
                 )
                 .unwrap();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        (ca_pem, Arc::new(config))
+        (cert.pem(), Arc::new(config))
     }
 
     /// A TLS server for one handshake: gives the client's SNI and the ALPN protocol agreed.
