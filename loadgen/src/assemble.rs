@@ -19,6 +19,7 @@ use crate::{
         sequence::measure_all,
     },
     target,
+    transport::tls,
 };
 
 /// The capacity search's p99 bound when neither --capacity-p99 nor a latency claim gives one:
@@ -52,8 +53,8 @@ pub(crate) async fn measure_and_judge(
             targets.to_vec()
         }
     };
-    if !args.tools.is_empty() {
-        let chosen = Arc::new(mix::Mix::from_choices(&args.tools));
+    if !args.tools.is_empty() || !args.requests.is_empty() {
+        let chosen = Arc::new(mix::Mix::from_choices(&args.tools, &args.requests));
         for t in &mut targets {
             t.mix = chosen.clone();
         }
@@ -146,6 +147,8 @@ fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Con
         protocol_version: eras.into_iter().collect::<Vec<_>>().join(", "),
         load_model: load_model(latency_pacing(args), args.users as usize),
         mix,
-        tls: None,
+        tls: args
+            .uses_tls()
+            .then(|| tls::describe_trust(args.cacert.as_ref(), args.insecure)),
     }
 }

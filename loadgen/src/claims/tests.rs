@@ -44,6 +44,7 @@ fn sweep(servers: usize, ok: usize) -> HealthSweep {
         interrupted: false,
         failures: vec![],
         protocols: BTreeMap::new(),
+        versions: BTreeMap::new(),
     }
 }
 

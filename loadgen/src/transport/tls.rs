@@ -99,13 +99,10 @@ impl CaCerts {
     }
 }
 
-/// The TLS side of every `https://` connection of a run: the shared client configuration and
-/// what it trusts.
+/// The TLS side of every `https://` connection of a run: the shared client configuration.
 #[derive(Debug)]
 pub struct Tls {
     config: Arc<ClientConfig>,
-    trust: String,
-    verification_off: bool,
     /// Whether a failed handshake has been logged yet (the first one is; later ones only count).
     failure_logged: AtomicBool,
 }
@@ -117,20 +114,17 @@ impl Tls {
         let provider = Arc::new(crypto::aws_lc_rs::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?;
-        let (mut config, trust) = if insecure {
+        let mut config = if insecure {
             let verifier = Arc::new(AnyCertificate(provider));
-            let config = builder
+            builder
                 .dangerous()
                 .with_custom_certificate_verifier(verifier)
-                .with_no_client_auth();
-            (config, VERIFICATION_OFF.to_string())
+                .with_no_client_auth()
         } else {
             let mut roots = RootCertStore::empty();
             // Unreadable entries of the machine's store are skipped, as curl does: one broken
             // file must not stop a run whose targets do not chain to it.
-            let (platform, _) =
-                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            let mut trust = format!("verified against {platform} roots of this machine");
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
             if let Some(ca) = cacert {
                 for (index, cert) in ca.certs.iter().enumerate() {
                     roots
@@ -141,30 +135,14 @@ impl Tls {
                             source,
                         })?;
                 }
-                trust += &format!(" and {} from {}", ca.certs.len(), ca.path.display());
             }
-            (
-                builder.with_root_certificates(roots).with_no_client_auth(),
-                trust,
-            )
+            builder.with_root_certificates(roots).with_no_client_auth()
         };
         config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
         Ok(Self {
             config: Arc::new(config),
-            trust,
-            verification_off: insecure,
             failure_logged: AtomicBool::new(false),
         })
-    }
-
-    /// What the connections trust, for the run file and the report: which roots, or
-    /// [`VERIFICATION_OFF`].
-    pub fn trust(&self) -> &str {
-        &self.trust
-    }
-
-    pub fn verification_off(&self) -> bool {
-        self.verification_off
     }
 
     /// Runs the TLS handshake over `tcp` with `name` (SNI and the name the certificate must
@@ -188,6 +166,20 @@ impl Tls {
                 }
                 ErrorClass::Connect
             })
+    }
+}
+
+/// What connections configured by `--cacert` and `--insecure` trust, in words: the run file
+/// and the report say it.
+pub fn describe_trust(cacert: Option<&CaCerts>, insecure: bool) -> String {
+    match (insecure, cacert) {
+        (true, _) => VERIFICATION_OFF.to_string(),
+        (false, None) => "verified against this machine's roots".to_string(),
+        (false, Some(ca)) => format!(
+            "verified against this machine's roots and {} certificate(s) from {}",
+            ca.certs.len(),
+            ca.path.display()
+        ),
     }
 }
 
@@ -320,8 +312,8 @@ mod tests {
         let (ca_pem, server) = pki();
         let (_file, ca) = ca_file(&ca_pem);
         let tls = Tls::new(Some(&ca), false).unwrap();
-        assert!(tls.trust().contains("and 1 from"), "{}", tls.trust());
-        assert!(!tls.verification_off());
+        let trust = describe_trust(Some(&ca), false);
+        assert!(trust.contains("and 1 certificate(s) from"), "{trust}");
 
         let (port, served) = one_handshake(server.clone()).await;
         handshake(&tls, port, "localhost").await.unwrap();
@@ -359,10 +351,7 @@ mod tests {
     async fn insecure_accepts_any_certificate_and_says_so() {
         let (_, server) = pki();
         let tls = Tls::new(None, true).unwrap();
-        assert_eq!(
-            (tls.trust(), tls.verification_off()),
-            (VERIFICATION_OFF, true)
-        );
+        assert_eq!(describe_trust(None, true), VERIFICATION_OFF);
         let (port, served) = one_handshake(server).await;
         handshake(&tls, port, "other.example").await.unwrap();
         assert!(served.await.unwrap().is_some());
