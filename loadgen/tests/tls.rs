@@ -107,6 +107,7 @@ fn https_targets_are_measured_with_cacert_refused_without_and_insecure_says_so()
         "{stderr}"
     );
     assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+    assert!(stderr.contains("--cacert FILE"), "{stderr}");
     assert!(stderr.contains("connect"), "{stderr}");
     assert_eq!(
         stderr.matches("TLS handshake with").count(),

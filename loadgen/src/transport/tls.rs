@@ -158,9 +158,19 @@ impl Tls {
             .await
             .map_err(|e| {
                 if !self.failure_logged.swap(true, Ordering::Relaxed) {
+                    let certificate = e
+                        .get_ref()
+                        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
+                    let hint = if certificate {
+                        "; trust its issuer with --cacert FILE, or skip verification with \
+                         --insecure"
+                    } else {
+                        ""
+                    };
                     eprintln!(
-                        "TLS handshake with {} failed: {e} (further TLS failures are counted as \
-                         `connect` errors, not logged)",
+                        "TLS handshake with {} failed: {e}{hint} (further TLS failures are \
+                         counted as `connect` errors, not logged)",
                         name.to_str()
                     );
                 }
