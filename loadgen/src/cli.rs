@@ -45,6 +45,7 @@ use crate::{
         loadgen --servers 50 --users 16 --run-time 5 --scenario latency\n  \
         loadgen --scenario connections --connections 2000 --ephemeral-ports --servers 1000\n  \
         loadgen --target http://127.0.0.1:8000/mcp --tool 'echo:{\"text\":\"hi\"}' --rate 500\n  \
+        loadgen --target https://mcp.internal:8443/mcp --cacert ca.pem --scenario latency\n  \
         loadgen report target/mcpfleet-runs/20261124T050000Z\n  \
         loadgen compare BASE/run.json HEAD/run.json\n  \
         loadgen gate --config ci/gates.toml --baseline BASE/run.json HEAD/run.json",
@@ -110,7 +111,8 @@ pub struct Args {
     pub admin: Option<reqwest::Url>,
 
     /// Measure these instead of starting the fleet: MCP endpoint URLs
-    /// (`http://127.0.0.1:8000/mcp`), port ranges (`127.0.0.1:8000-8345/mcp`) or a fleet admin
+    /// (`http://127.0.0.1:8000/mcp`, `https://mcp.internal:8443/mcp`), port ranges
+    /// (`127.0.0.1:8000-8345/mcp`, `https://mcp.internal:8000-8010/mcp`) or a fleet admin
     /// API (`http://127.0.0.1:7900`, whose servers are discovered). Servers of an mcpfleet
     /// fleet found through its admin API get their profile's tool mix; others only `tools/list`
     /// unless --tool says what to call.
