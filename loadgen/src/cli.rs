@@ -448,7 +448,7 @@ mod tests {
                 "process",
             ],
             &["loadgen", "--servers", "0"],
-            &["loadgen", "--target", "https://example.invalid/mcp"],
+            &["loadgen", "--cacert", "/nonexistent/ca.pem"],
             &["loadgen", "--target", "ftp://x/mcp"],
             &[
                 "loadgen",
