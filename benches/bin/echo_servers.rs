@@ -5,9 +5,10 @@
 //! It also serves `/rpc`, the most trivial JSON-RPC endpoint: any request gets an empty
 //! `result` under its own `id`. MCP clients accept that as an answer to `tools/list`, so
 //! `benches/run-loadgen.sh` can drive it with loadgen, oha and wrk alike and compare the load
-//! generators rather than the server.
+//! generators rather than the server. With `--tls-cert`/`--tls-key` the same `/rpc` is also
+//! served over TLS (rustls, HTTP/1.1), for `benches/run-tls.sh`.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use axum::{Json, Router, routing::post};
 use clap::Parser;
@@ -24,6 +25,12 @@ struct Args {
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 600)]
     seconds: u64,
+    /// Also serve `/rpc` over TLS with this certificate chain (PEM)...
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// ...and this private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +65,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 Json(serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {"tools": []}}))
             }),
         );
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        println!("rpcs https://{}/rpc", listener.local_addr()?);
+        tokio::spawn(tls::serve(listener, tls::acceptor(cert, key)?, app.clone()));
+    }
     tokio::spawn(async move {
         // Same accept loop as the fleet (TCP_NODELAY, connection tasks), so only the
         // per-request work differs.
@@ -72,4 +84,54 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     fleet.stop().await;
     Ok(())
+}
+
+/// The TLS side: a rustls acceptor from PEM files and an accept loop that serves each
+/// connection's HTTP/1.1 with hyper, as the plain listener does over TCP.
+mod tls {
+    use std::{path::Path, sync::Arc};
+
+    use anyhow::Context as _;
+    use axum::Router;
+    use hyper_util::{rt::TokioIo, service::TowerToHyperService};
+    use rustls::{
+        ServerConfig,
+        crypto::aws_lc_rs,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _},
+    };
+    use tokio::net::TcpListener;
+    use tokio_rustls::TlsAcceptor;
+
+    pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+        let chain = CertificateDer::pem_file_iter(cert)
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .with_context(|| format!("reading {}", cert.display()))?;
+        let key = PrivateKeyDer::from_pem_file(key)
+            .with_context(|| format!("reading {}", key.display()))?;
+        let mut config =
+            ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(chain, key)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+
+    pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+                    .await;
+            });
+        }
+    }
 }

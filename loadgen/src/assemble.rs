@@ -20,6 +20,7 @@ use crate::{
     },
     target,
     transport::oauth::setup as oauth,
+    transport::tls,
 };
 
 /// The capacity search's p99 bound when neither --capacity-p99 nor a latency claim gives one:
@@ -166,5 +167,8 @@ fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Con
         protocol_version: eras.into_iter().collect::<Vec<_>>().join(", "),
         load_model: load_model(latency_pacing(args), args.users as usize),
         mix,
+        tls: args
+            .uses_tls()
+            .then(|| tls::describe_trust(args.cacert.as_ref(), args.insecure)),
     }
 }

@@ -6,7 +6,7 @@ use clap::Parser;
 
 use fleet::timespan::{parse as span, parse_positive as positive_span};
 
-use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec};
+use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec, transport::tls::CaCerts};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -48,6 +48,7 @@ use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec};
         loadgen --servers 50 --users 16 --run-time 5 --scenario latency\n  \
         loadgen --scenario connections --connections 2000 --ephemeral-ports --servers 1000\n  \
         loadgen --target http://127.0.0.1:8000/mcp --tool 'echo:{\"text\":\"hi\"}' --rate 500\n  \
+        loadgen --target https://mcp.internal:8443/mcp --cacert ca.pem --scenario latency\n  \
         loadgen report target/mcpfleet-runs/20261124T050000Z\n  \
         loadgen compare BASE/run.json HEAD/run.json\n  \
         loadgen gate --config ci/gates.toml --baseline BASE/run.json HEAD/run.json",
@@ -113,10 +114,11 @@ pub struct Args {
     pub admin: Option<reqwest::Url>,
 
     /// Measure these instead of starting the fleet: MCP endpoint URLs
-    /// (`http://127.0.0.1:8000/mcp`; a root URL such as `http://127.0.0.1:3000` is an MCP
-    /// endpoint at `/` unless it answers as a fleet admin API), port ranges
-    /// (`127.0.0.1:8000-8345/mcp`) or a fleet admin API (`http://127.0.0.1:7900/servers`, whose
-    /// servers are discovered). Servers of an mcpfleet
+    /// (`http://127.0.0.1:8000/mcp`, `https://mcp.internal:8443/mcp`; a root URL such as
+    /// `http://127.0.0.1:3000` is an MCP endpoint at `/` unless it answers as a fleet admin
+    /// API), port ranges (`127.0.0.1:8000-8345/mcp`, `https://mcp.internal:8000-8010/mcp`) or a
+    /// fleet admin API (`http://127.0.0.1:7900/servers`, whose servers are discovered). Servers
+    /// of an mcpfleet
     /// fleet found through its admin API get their profile's tool mix; others only `tools/list`
     /// unless --tool says what to call.
     #[arg(long = "target", value_name = "TARGET", num_args = 1..)]
@@ -125,6 +127,17 @@ pub struct Args {
     /// Per-request timeout; slower requests count as `timeout` errors.
     #[arg(long, default_value = "10", value_name = "TIME", value_parser = positive_span)]
     pub timeout: Duration,
+
+    /// Trust the certificates of this PEM file (one or more) as roots for `https://` targets,
+    /// beside the machine's certificate store. A file that is missing or holds no certificate
+    /// is a usage error.
+    #[arg(long, value_name = "FILE", value_parser = cacert, conflicts_with = "insecure")]
+    pub cacert: Option<CaCerts>,
+
+    /// Accept any certificate an `https://` target shows (the handshake's signatures are still
+    /// checked); the run file and the report say "TLS verification off".
+    #[arg(long)]
+    pub insecure: bool,
 
     /// OAuth 2.1 client credentials for targets that answer 401 (the MCP authorization flow):
     /// the client id registered at the authorization server the target names. Needs
@@ -350,13 +363,30 @@ pub enum ScenarioChoice {
 }
 
 impl Args {
-    /// What every HTTP request of the run carries.
-    pub fn http_settings(&self) -> crate::transport::settings::HttpSettings {
+    /// What every HTTP request of the run carries; the TLS configuration only when a target
+    /// is `https://` or a TLS flag was given.
+    pub fn http_settings(
+        &self,
+    ) -> Result<crate::transport::settings::HttpSettings, crate::transport::tls::TlsError> {
         let mut settings = crate::transport::settings::HttpSettings::with_timeout(self.timeout);
         for (name, value) in &self.headers {
             settings.headers.append(name, value.clone());
         }
-        settings
+        if self.uses_tls() {
+            let tls = crate::transport::tls::Tls::new(self.cacert.as_ref(), self.insecure)?;
+            settings.tls = Some(std::sync::Arc::new(tls));
+        }
+        Ok(settings)
+    }
+
+    /// Whether any target is `https://`, or `--cacert`/`--insecure` asks for TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.cacert.is_some()
+            || self.insecure
+            || self
+                .targets
+                .iter()
+                .any(|t| t.to_string().starts_with("https://"))
     }
 
     /// The scenarios to run, in their fixed order, `all` expanded.
@@ -382,6 +412,11 @@ impl ScenarioChoice {
             ScenarioChoice::All => "all",
         }
     }
+}
+
+/// `--cacert`: the file's certificates, read now so a bad file fails before anything starts.
+fn cacert(s: &str) -> Result<CaCerts, String> {
+    CaCerts::read(std::path::Path::new(s)).map_err(|e| e.to_string())
 }
 
 fn positive_ms(s: &str) -> Result<f64, String> {
@@ -490,7 +525,7 @@ mod tests {
                 "process",
             ],
             &["loadgen", "--servers", "0"],
-            &["loadgen", "--target", "https://example.invalid/mcp"],
+            &["loadgen", "--cacert", "/nonexistent/ca.pem"],
             &["loadgen", "--target", "ftp://x/mcp"],
             &[
                 "loadgen",

@@ -1,8 +1,8 @@
 //! What `--target` names and how it becomes a list of MCP endpoints. Three forms:
 //!
-//! - an MCP endpoint URL, `http://127.0.0.1:8000/mcp`;
-//! - a port range, `127.0.0.1:8000-8345/mcp` (scheme optional, path `/mcp` when absent): one
-//!   endpoint per port;
+//! - an MCP endpoint URL, `http://127.0.0.1:8000/mcp` or `https://mcp.example:8443/mcp`;
+//! - a port range, `127.0.0.1:8000-8345/mcp` (scheme optional, `http` when absent; path `/mcp`
+//!   when absent): one endpoint per port, `https://host:8000-8010/mcp` too;
 //! - a fleet admin API, `http://127.0.0.1:7900/servers`: the servers are discovered from its
 //!   `GET /servers`, with their ids, groups and profiles, so our own fleet is loaded with the
 //!   tool mix of each profile;
@@ -27,6 +27,8 @@ pub const MAX_ENDPOINTS: usize = 20_000;
 pub enum TargetSpec {
     Url(Url),
     Range {
+        /// `https://` rather than `http://`.
+        https: bool,
         host: String,
         first: u16,
         last: u16,
@@ -42,15 +44,13 @@ impl FromStr for TargetSpec {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let raw = s.trim();
-        if raw.starts_with("https://") {
-            return Err("https targets are not supported (loadgen is built without TLS)".into());
-        }
-        if let Some((scheme, _)) = raw.split_once("://")
-            && scheme != "http"
-        {
-            return Err(format!("`{raw}`: scheme `{scheme}` is not http"));
-        }
-        let rest = raw.strip_prefix("http://").unwrap_or(raw);
+        let (scheme, rest) = match raw.split_once("://") {
+            Some((scheme @ ("http" | "https"), rest)) => (scheme, rest),
+            Some((scheme, _)) => {
+                return Err(format!("`{raw}`: scheme `{scheme}` is not http or https"));
+            }
+            None => ("http", raw),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -71,9 +71,10 @@ impl FromStr for TargetSpec {
             if host.is_empty() {
                 return Err(format!("`{raw}` has no host"));
             }
-            Url::parse(&format!("http://{host}:{first}"))
+            Url::parse(&format!("{scheme}://{host}:{first}"))
                 .map_err(|e| format!("`{raw}`: bad host `{host}`: {e}"))?;
             return Ok(TargetSpec::Range {
+                https: scheme == "https",
                 host: host.to_string(),
                 first,
                 last,
@@ -84,7 +85,7 @@ impl FromStr for TargetSpec {
                 },
             });
         }
-        let url = Url::parse(&format!("http://{rest}"))
+        let url = Url::parse(&format!("{scheme}://{rest}"))
             .map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
         if url.host().is_none() {
             return Err(format!("`{raw}` has no host"));
@@ -106,11 +107,12 @@ impl std::fmt::Display for TargetSpec {
         match self {
             TargetSpec::Url(u) => write!(f, "{u}"),
             TargetSpec::Range {
+                https,
                 host,
                 first,
                 last,
                 path,
-            } => write!(f, "http://{host}:{first}-{last}{path}"),
+            } => write!(f, "{}://{host}:{first}-{last}{path}", scheme(*https)),
             TargetSpec::Admin(u) => write!(f, "{}servers", u.as_str()),
             TargetSpec::Root(u) => write!(f, "{u}"),
         }
@@ -155,13 +157,14 @@ pub async fn resolve(specs: &[TargetSpec], timeout: Duration) -> anyhow::Result<
             },
             TargetSpec::Url(url) => targets.push(endpoint(url, &list_only)),
             TargetSpec::Range {
+                https,
                 host,
                 first,
                 last,
                 path,
             } => {
                 for port in *first..=*last {
-                    let url: Url = format!("http://{host}:{port}{path}")
+                    let url: Url = format!("{}://{host}:{port}{path}", scheme(*https))
                         .parse()
                         .with_context(|| format!("building an endpoint of {spec}"))?;
                     targets.push(Target {
@@ -239,6 +242,11 @@ async fn discover(admin: &Url, timeout: Duration, mixes: &Mixes) -> anyhow::Resu
         .collect()
 }
 
+/// The URL scheme of a range's endpoints.
+fn scheme(https: bool) -> &'static str {
+    if https { "https" } else { "http" }
+}
+
 /// `host_str` gives IPv6 hosts without brackets; URLs need them.
 fn bracket(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
@@ -269,6 +277,7 @@ mod tests {
         assert_eq!(
             parse("127.0.0.1:8000-8345/mcp"),
             TargetSpec::Range {
+                https: false,
                 host: "127.0.0.1".into(),
                 first: 8000,
                 last: 8345,
@@ -278,6 +287,7 @@ mod tests {
         assert_eq!(
             parse("http://localhost:9000-9001"),
             TargetSpec::Range {
+                https: false,
                 host: "localhost".into(),
                 first: 9000,
                 last: 9001,
@@ -301,8 +311,7 @@ mod tests {
     #[test]
     fn rejects_bad_targets_with_the_reason() {
         for (bad, why) in [
-            ("https://127.0.0.1/mcp", "https"),
-            ("ftp://x/mcp", "not http"),
+            ("ftp://x/mcp", "not http or https"),
             ("127.0.0.1:9000-8000/mcp", "empty"),
             ("127.0.0.1:0-5/mcp", "not a port"),
             ("127.0.0.1:8000-99999/mcp", "not a port"),
@@ -312,6 +321,24 @@ mod tests {
             let err = bad.parse::<TargetSpec>().expect_err(bad);
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn https_urls_and_ranges_keep_their_scheme() {
+        assert_eq!(
+            parse("https://localhost:8443/mcp"),
+            TargetSpec::Url("https://localhost:8443/mcp".parse().expect("url"))
+        );
+        let range = parse("https://127.0.0.1:8000-8001/x");
+        assert_eq!(range.to_string(), "https://127.0.0.1:8000-8001/x");
+        let t = resolve(&[range], Duration::from_secs(1))
+            .await
+            .expect("resolves");
+        let urls: Vec<String> = t.iter().map(|t| t.url.to_string()).collect();
+        assert_eq!(
+            urls,
+            ["https://127.0.0.1:8000/x", "https://127.0.0.1:8001/x"]
+        );
     }
 
     #[tokio::test]

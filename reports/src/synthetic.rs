@@ -324,6 +324,7 @@ pub fn run(spec: &Spec) -> RunFile {
                 call: "echo".into(),
                 percent: 80.0,
             }],
+            tls: None,
         },
         environment: Environment {
             os: "linux".into(),

@@ -30,6 +30,7 @@ fn config(users: usize) -> Config {
         protocol_version: "2026-07-28".into(),
         load_model: String::new(),
         mix: vec![],
+        tls: None,
     }
 }
 

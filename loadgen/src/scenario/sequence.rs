@@ -46,7 +46,7 @@ pub(crate) async fn measure_all(
     );
     let settings = Arc::new(HttpSettings {
         auth: oauth,
-        ..args.http_settings()
+        ..args.http_settings()?
     });
     let health = measure::sweep(targets, &settings, args.protocol, stop).await?;
     let eras: Vec<String> = health

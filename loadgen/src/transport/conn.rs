@@ -28,13 +28,19 @@ use hyper::{
 };
 use hyper_util::rt::TokioIo;
 use reqwest::Url;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use fleet::link::{self, Miss};
 
 use crate::{
     mcp::ErrorClass,
-    transport::{oauth::bearer::Bearer, settings::HttpSettings},
+    transport::{
+        oauth::bearer::Bearer,
+        settings::HttpSettings,
+        socket::Socket,
+        tls::{self, Tls},
+    },
 };
 
 /// Largest response body read; a larger one is a `protocol` error.
@@ -50,6 +56,8 @@ pub struct Conn {
     settings: Arc<HttpSettings>,
     /// The target's OAuth token, when the run has credentials (and no `-H Authorization`).
     bearer: Option<Bearer>,
+    /// For `https://`: the run's TLS configuration and the name the server must prove.
+    tls: Option<(Arc<Tls>, ServerName<'static>)>,
     link: Option<Link>,
 }
 
@@ -58,7 +66,7 @@ pub struct Conn {
 #[derive(Debug)]
 struct Link {
     sender: SendRequest<Full<Bytes>>,
-    driver: Connection<TokioIo<TcpStream>, Full<Bytes>>,
+    driver: Connection<TokioIo<Socket>, Full<Bytes>>,
 }
 
 /// How a response body is read: the whole of it ([`WholeBody`]), or message by message as a
@@ -117,6 +125,14 @@ impl Conn {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
+        // An https URL without the run's TLS configuration cannot be connected to.
+        let tls = match url.scheme() {
+            "https" => Some((
+                settings.tls.clone().ok_or(ErrorClass::Connect)?,
+                tls::server_name(host)?,
+            )),
+            _ => None,
+        };
         Ok(Self {
             // `host_str` brackets IPv6 addresses; connecting wants them bare.
             connect_to: (host.trim_matches(['[', ']']).to_string(), port),
@@ -128,6 +144,7 @@ impl Conn {
                 .as_ref()
                 .filter(|_| !settings.headers.contains_key(AUTHORIZATION))
                 .map(|client| Bearer::new(client.clone(), url)),
+            tls,
             link: None,
         })
     }
@@ -247,11 +264,15 @@ impl Conn {
 
     async fn connect(&self) -> Result<Link, ErrorClass> {
         let (host, port) = &self.connect_to;
-        let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+        let tcp = TcpStream::connect((host.as_str(), *port))
             .await
             .map_err(|_| ErrorClass::Connect)?;
         // Without it a small request can wait for a delayed ACK (~40 ms).
-        let _ = stream.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
+        let stream = match &self.tls {
+            None => Socket::Plain(tcp),
+            Some((tls, name)) => Socket::Tls(Box::new(tls.handshake(tcp, name).await?)),
+        };
         let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|_| ErrorClass::Connect)?;

@@ -1,11 +1,13 @@
 //! What every HTTP request of a run carries, whatever it is for (health sweep, session set-up,
-//! calls, session end): the per-request timeout, the user's `-H` headers and, for protected
-//! targets, the OAuth client whose tokens go into `Authorization`. Built once from the command
-//! line and shared by every connection.
+//! calls, session end): the per-request timeout, the user's `-H` headers, for `https://`
+//! targets the TLS configuration and, for protected targets, the OAuth client whose tokens go
+//! into `Authorization`. Built once from the command line and shared by every connection.
 
 use std::{sync::Arc, time::Duration};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::transport::tls::Tls;
 
 /// Settings shared by all HTTP connections of a run.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +20,9 @@ pub struct HttpSettings {
     /// OAuth client credentials (`--oauth-*`): the token of each protected target, unless
     /// `-H Authorization` was given.
     pub auth: Option<Arc<super::oauth::client::OAuthClient>>,
+    /// What `https://` connections trust (`--cacert`, `--insecure`); `None` when no target
+    /// uses TLS.
+    pub tls: Option<Arc<Tls>>,
 }
 
 impl HttpSettings {

@@ -6,7 +6,9 @@ response), `asks` (asks the client for its roots, an elicitation and a sampling 
 answering, and says what it got).
 
 Usage: py_server.py --transport streamable-http|sse|stdio [--port P] [--path /mcp]
-                    [--stateless] [--json]
+                    [--stateless] [--json] [--ssl-certfile PEM --ssl-keyfile PEM]
+
+With --ssl-certfile/--ssl-keyfile, streamable HTTP is served over TLS by uvicorn.
 """
 
 import argparse
@@ -91,10 +93,28 @@ def main() -> None:
     parser.add_argument("--path", default="/mcp")
     parser.add_argument("--stateless", action="store_true")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--ssl-certfile")
+    parser.add_argument("--ssl-keyfile")
     args = parser.parse_args()
     server.settings.log_level = "WARNING"
     if args.transport == "stdio":
         server.run("stdio")
+    elif args.ssl_certfile:
+        import uvicorn
+
+        app = server.streamable_http_app(
+            streamable_http_path=args.path,
+            stateless_http=args.stateless,
+            json_response=args.json,
+        )
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=args.port,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+            log_level="warning",
+        )
     elif args.transport == "sse":
         server.run("sse", host="127.0.0.1", port=args.port)
     else:

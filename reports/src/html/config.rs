@@ -28,6 +28,9 @@ pub(super) fn section(h: &mut String, run: &RunFile) {
     if !c.targets.is_empty() {
         rows.push(("targets", c.targets.join(" ")));
     }
+    if let Some(tls) = &c.tls {
+        rows.push(("TLS", tls.clone()));
+    }
     let mix: Vec<String> = c
         .mix
         .iter()

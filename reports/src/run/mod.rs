@@ -7,7 +7,8 @@
 //!   run, `users`, `warmup_s`, `duration_s` (the latency scenario's), `timeout_s`,
 //!   `ephemeral_ports`, `targets`, `protocol` (`auto`, `2026-07-28` or `2025-11-25`),
 //!   `protocol_version` (the eras the servers were spoken to in), `load_model`, `mix` (per
-//!   group, tool and share in percent).
+//!   group, tool and share in percent), `tls` (what `https://` targets were trusted by, or
+//!   `TLS verification off`; absent without TLS).
 //! - `environment`: `os`, `arch`, `cpus`, `fd_limit`, `git_commit` (null outside a repository).
 //! - `fleet` (embedded mode only): the fleet's own view: `servers`, `healthy_at_start`,
 //!   `startup_s`, `healthy_at_end`, `requests_total` (every request the servers counted,

@@ -22,6 +22,10 @@ pub struct Config {
     pub protocol_version: String,
     pub load_model: String,
     pub mix: Vec<MixShare>,
+    /// What `https://` targets were trusted by (which roots), or `TLS verification off`;
+    /// absent when no target used TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
