@@ -105,6 +105,7 @@ pub(crate) async fn measure_and_judge(
         capacity: m.capacity,
         sync: m.sync,
         chaos: m.chaos,
+        stdio: None,
         claims,
     })
 }

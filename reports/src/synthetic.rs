@@ -346,6 +346,7 @@ pub fn run(spec: &Spec) -> RunFile {
         capacity: None,
         sync,
         chaos: None,
+        stdio: None,
         claims,
     }
 }

@@ -12,6 +12,7 @@ use super::{
     phase::Results,
     scenarios::{CapacityResult, ConnectionsResult},
     setup::{Config, Environment, FleetFacts},
+    stdio::StdioFacts,
     sync::SyncResult,
 };
 
@@ -41,6 +42,9 @@ pub struct RunFile {
     /// The chaos scenario, if it ran (absent from files written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<ChaosResult>,
+    /// The stdio server processes, for stdio targets (absent otherwise and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdio: Option<StdioFacts>,
     pub claims: Vec<Claim>,
 }
 

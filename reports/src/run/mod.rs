@@ -32,6 +32,9 @@
 //!   `figures` holds write counts, ack latency, write-to-visible lag and a baseline read
 //!   (summaries, HdrHistograms, per second), visibility failures by kind, and the final check
 //!   that no acknowledged write is missing (`check.lost`); see loadgen's `sync` module.
+//! - `stdio` (stdio targets only): the server processes: started, exited, restarted, the
+//!   negotiated version, CPU seconds and peak CPU and RSS, their stderr logs, and a sample of
+//!   CPU and RSS each second.
 //! - `claims`: the claims with a `verdict` of `pass`, `fail` or `not_measured`, what was
 //!   `measured`, the `criterion` applied and a `note`.
 //!
@@ -39,7 +42,7 @@
 //! The schema is split by part, one file each: `file` (the top level, its version and
 //! reading), `setup` (configuration, environment, fleet), `health`, `phase` (one load
 //! phase's [`Results`]), `histogram` (the histogram encoding), `scenarios` (held
-//! connections, capacity), `sync`, `chaos`, `claims` and `error_class`. Every type is
+//! connections, capacity), `stdio`, `sync`, `chaos`, `claims` and `error_class`. Every type is
 //! re-exported here, so `reports::run::X` names it whatever file holds it.
 
 mod chaos;
@@ -51,6 +54,7 @@ mod histogram;
 mod phase;
 mod scenarios;
 mod setup;
+mod stdio;
 mod sync;
 
 pub use chaos::{ChaosResult, FaultRecord};
@@ -65,6 +69,7 @@ pub use phase::{
 };
 pub use scenarios::{CapacityResult, CapacityStep, ConnectionsResult};
 pub use setup::{Config, Environment, FleetFacts, MixShare, utc_timestamp};
+pub use stdio::{StdioFacts, StdioSample};
 pub use sync::{
     SyncCheck, SyncCleanup, SyncFigures, SyncHistograms, SyncHistory, SyncResult, SyncSecond,
 };
