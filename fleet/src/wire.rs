@@ -29,6 +29,73 @@ impl Era {
     }
 }
 
+/// Every MCP protocol version a client may speak, oldest first. The first three open a session
+/// with `initialize` like 2025-11-25 does (over HTTP, 2024-11-05 uses the legacy HTTP+SSE
+/// transport); only 2026-07-28 is stateless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Version {
+    V2024_11_05,
+    V2025_03_26,
+    V2025_06_18,
+    V2025_11_25,
+    V2026_07_28,
+}
+
+impl Version {
+    pub const ALL: [Version; 5] = [
+        Version::V2024_11_05,
+        Version::V2025_03_26,
+        Version::V2025_06_18,
+        Version::V2025_11_25,
+        Version::V2026_07_28,
+    ];
+
+    /// The version string, as in `protocolVersion`, `_meta` and [`PROTOCOL_VERSION_HEADER`].
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Version::V2024_11_05 => "2024-11-05",
+            Version::V2025_03_26 => "2025-03-26",
+            Version::V2025_06_18 => "2025-06-18",
+            Version::V2025_11_25 => Era::Session.version(),
+            Version::V2026_07_28 => Era::Stateless.version(),
+        }
+    }
+
+    /// The version named by `text`, if it is one of [`Version::ALL`].
+    pub fn parse(text: &str) -> Option<Version> {
+        Version::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+
+    /// Stateless: no `initialize`, no session, the client context in every request's `_meta`.
+    pub const fn is_stateless(self) -> bool {
+        matches!(self, Version::V2026_07_28)
+    }
+
+    /// The era a request of this version is served in.
+    pub const fn era(self) -> Era {
+        if self.is_stateless() {
+            Era::Stateless
+        } else {
+            Era::Session
+        }
+    }
+}
+
+impl From<Era> for Version {
+    fn from(era: Era) -> Self {
+        match era {
+            Era::Session => Version::V2025_11_25,
+            Era::Stateless => Version::V2026_07_28,
+        }
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The header carrying the protocol version of a request.
 pub const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 /// The session header of streamable HTTP (2025-11-25 era).
@@ -83,7 +150,7 @@ pub fn message_with_id(body: &str, id: u64) -> Option<Value> {
 /// The JSON texts of a response body's messages: the whole body when it is plain JSON, else
 /// the data of an SSE stream's events, one `data:` line each (priming events without data
 /// are skipped).
-fn message_texts(body: &str) -> impl Iterator<Item = &str> {
+pub fn message_texts(body: &str) -> impl Iterator<Item = &str> {
     let trimmed = body.trim_start();
     let whole = trimmed.starts_with('{').then_some(trimmed);
     let events = whole.is_none().then(|| {
@@ -107,6 +174,16 @@ mod tests {
             stateless_meta()["io.modelcontextprotocol/protocolVersion"],
             "2026-07-28"
         );
+    }
+
+    #[test]
+    fn versions_round_trip_and_only_the_newest_is_stateless() {
+        for v in Version::ALL {
+            assert_eq!(Version::parse(v.as_str()), Some(v));
+            assert_eq!(v.is_stateless(), v == Version::V2026_07_28);
+        }
+        assert_eq!(Version::from(Era::Session).as_str(), "2025-11-25");
+        assert_eq!(Version::parse("2025-13-01"), None);
     }
 
     #[test]

@@ -52,8 +52,8 @@ pub(crate) async fn measure_and_judge(
             targets.to_vec()
         }
     };
-    if !args.tools.is_empty() {
-        let chosen = Arc::new(mix::Mix::from_choices(&args.tools));
+    if !args.tools.is_empty() || !args.requests.is_empty() {
+        let chosen = Arc::new(mix::Mix::from_choices(&args.tools, &args.requests));
         for t in &mut targets {
             t.mix = chosen.clone();
         }

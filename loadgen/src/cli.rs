@@ -132,10 +132,25 @@ pub struct Args {
     #[arg(long = "tool", value_name = "NAME[@WEIGHT][:JSON]")]
     pub tools: Vec<crate::mix::ToolChoice>,
 
-    /// MCP protocol era: `auto` (per server: 2026-07-28 if it answers it, else 2025-11-25),
-    /// `2026-07-28` (stateless) or `2025-11-25` (each user initializes a session per server in
-    /// goose's on-start, sends `Mcp-Session-Id`, re-initializes after a 404 and deletes the
-    /// session in on-stop).
+    /// Any JSON-RPC method in the mix, beside or instead of --tool:
+    /// `METHOD[@WEIGHT][:JSON-PARAMS]`, e.g. `--request 'resources/read:{"uri":"file:///a"}'`,
+    /// `--request prompts/get@2:{"name":"p"}`, `--request ping`. Repeatable.
+    #[arg(long = "request", value_name = "METHOD[@WEIGHT][:JSON]")]
+    pub requests: Vec<crate::mix::RequestChoice>,
+
+    /// An extra HTTP header sent on every request (health sweep, session set-up, calls,
+    /// session end), replacing one loadgen would send of the same name: `-H 'Authorization:
+    /// Bearer TOKEN'`. Repeatable.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE",
+          value_parser = crate::transport::settings::parse_header)]
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+
+    /// MCP protocol version: `auto` (per server: 2026-07-28 if it answers `server/discover`,
+    /// else `initialize` asking for 2025-11-25 and then the version the server negotiated), or
+    /// one version: `2026-07-28` (stateless), `2025-11-25`, `2025-06-18`, `2025-03-26` (each
+    /// user initializes a session per server in goose's on-start, sends `Mcp-Session-Id` and
+    /// `MCP-Protocol-Version`, re-initializes after a 404 and deletes the session in on-stop)
+    /// or `2024-11-05`.
     #[arg(long, value_enum, default_value = "auto")]
     pub protocol: crate::measure::ProtocolChoice,
 
@@ -270,6 +285,15 @@ pub enum ScenarioChoice {
 }
 
 impl Args {
+    /// What every HTTP request of the run carries.
+    pub fn http_settings(&self) -> crate::transport::settings::HttpSettings {
+        let mut settings = crate::transport::settings::HttpSettings::with_timeout(self.timeout);
+        for (name, value) in &self.headers {
+            settings.headers.append(name, value.clone());
+        }
+        settings
+    }
+
     /// The scenarios to run, in their fixed order, `all` expanded.
     pub fn scenario_list(&self) -> Vec<ScenarioChoice> {
         use ScenarioChoice::*;

@@ -212,7 +212,8 @@ impl Embedded {
                     id: entry.identity.id.clone(),
                     group: entry.identity.group.clone(),
                     mix: mixes.get(entry.identity.profile),
-                    protocol: crate::mcp::Protocol::default(),
+                    version: crate::mcp::Version::V2026_07_28,
+                    transport: crate::transport::client::Transport::default(),
                 })
             })
             .collect()
@@ -247,7 +248,8 @@ impl Embedded {
                 .parse()
                 .context("gateway URL")?,
             mix: Arc::new(crate::mix::Mix::federated(&groups)),
-            protocol: crate::mcp::Protocol::Stateless,
+            version: crate::mcp::Version::V2026_07_28,
+            transport: crate::transport::client::Transport::default(),
         };
         let backends = format!("http://{addr}/backends")
             .parse()

@@ -1,22 +1,21 @@
 //! The servers to measure ([`Target`]) and the health sweep: one `tools/list` to every server,
-//! which also finds out which protocol era each one speaks when `--protocol auto` asks.
+//! which also finds out which protocol version each one speaks when `--protocol auto` asks
+//! (`server/discover` for 2026-07-28, else `initialize` and the version the server negotiates).
 
-use std::{
-    collections::BTreeMap,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use futures::StreamExt as _;
 use reqwest::Url;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    mcp::{Channel, ErrorClass, Protocol},
+    mcp::{Call, ErrorClass, Version},
     mix::Mix,
     transport::{
-        conn::Conn,
-        http::{self, HttpCall},
+        client::{Client, Transport},
+        http::HttpCall,
+        settings::HttpSettings,
     },
 };
 
@@ -30,68 +29,84 @@ pub struct Target {
     pub group: String,
     pub url: Url,
     pub mix: Arc<Mix>,
-    /// The era this server is spoken to in: as `--protocol` says, or as the sweep found.
-    pub protocol: Protocol,
+    /// The version this server is spoken to in: as `--protocol` says, or as the sweep found
+    /// (negotiated).
+    pub version: Version,
+    pub transport: Transport,
 }
 
 /// What `--protocol` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProtocolChoice {
-    /// Try 2026-07-28 first, then 2025-11-25, per server (in the health sweep).
+    /// Per server: `server/discover` (2026-07-28), else `initialize` asking for 2025-11-25 and
+    /// speaking the version the server answers with.
     #[default]
     #[value(name = "auto")]
     Auto,
     #[value(name = "2026-07-28")]
-    Stateless,
+    V2026_07_28,
     #[value(name = "2025-11-25")]
-    Session,
+    V2025_11_25,
+    #[value(name = "2025-06-18")]
+    V2025_06_18,
+    #[value(name = "2025-03-26")]
+    V2025_03_26,
+    #[value(name = "2024-11-05")]
+    V2024_11_05,
 }
 
 impl ProtocolChoice {
-    pub fn name(self) -> &'static str {
+    /// The version asked for; `None` for `auto`.
+    pub fn version(self) -> Option<Version> {
         match self {
-            ProtocolChoice::Auto => "auto",
-            ProtocolChoice::Stateless => Protocol::Stateless.version(),
-            ProtocolChoice::Session => Protocol::Session.version(),
+            ProtocolChoice::Auto => None,
+            ProtocolChoice::V2026_07_28 => Some(Version::V2026_07_28),
+            ProtocolChoice::V2025_11_25 => Some(Version::V2025_11_25),
+            ProtocolChoice::V2025_06_18 => Some(Version::V2025_06_18),
+            ProtocolChoice::V2025_03_26 => Some(Version::V2025_03_26),
+            ProtocolChoice::V2024_11_05 => Some(Version::V2024_11_05),
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.version().map_or("auto", Version::as_str)
     }
 }
 
 pub use crate::runfile::{HealthSweep, SweepFailure};
 
-/// Sends one `tools/list` to every target, a few at a time, and sets each target's protocol
-/// to the era it answered in (`--protocol auto`) or to the one asked for.
+/// Sends one `tools/list` to every target, a few at a time, and sets each target's version to
+/// the one it speaks (negotiated; found per server with `--protocol auto`).
 pub async fn sweep(
     targets: &mut [Target],
-    timeout: Duration,
+    settings: &Arc<HttpSettings>,
     choice: ProtocolChoice,
     stop: &CancellationToken,
 ) -> anyhow::Result<HealthSweep> {
     let started = Instant::now();
-    let list = HttpCall::tools_list();
-    let outcomes: Vec<(usize, Result<Protocol, ErrorClass>)> =
+    let outcomes: Vec<(usize, Result<Version, Failed>)> =
         futures::stream::iter(targets.iter().enumerate())
-            .map(|(i, t)| {
-                let list = &list;
-                async move { (i, detect(&t.url, timeout, list, choice).await) }
-            })
+            .map(|(i, t)| async move { (i, detect(t, settings, choice).await) })
             .buffer_unordered(SWEEP_CONCURRENCY)
             .take_until(stop.cancelled())
             .collect()
             .await;
     let mut protocols = BTreeMap::new();
+    let mut versions = BTreeMap::new();
     let mut failures = Vec::new();
     for (i, outcome) in &outcomes {
         let target = &mut targets[*i];
         match outcome {
-            Ok(protocol) => {
-                target.protocol = *protocol;
-                *protocols.entry(protocol.version().to_string()).or_insert(0) += 1;
+            Ok(version) => {
+                target.version = *version;
+                *protocols.entry(version.to_string()).or_insert(0) += 1;
+                versions.insert(target.id.clone(), version.to_string());
             }
-            Err(error) => failures.push(SweepFailure {
+            Err(failed) => failures.push(SweepFailure {
                 server: target.id.clone(),
                 url: target.url.to_string(),
-                error: *error,
+                error: failed.class,
+                status: failed.status,
             }),
         }
     }
@@ -110,50 +125,78 @@ pub async fn sweep(
         interrupted: outcomes.len() < targets.len(),
         failures,
         protocols,
+        versions,
     })
 }
 
-/// One `tools/list` in the era asked for; with `auto`, 2026-07-28 first and 2025-11-25 when
-/// that is refused. Gives the era the server answered in, or the first failure.
-async fn detect(
-    url: &Url,
-    timeout: Duration,
-    list: &HttpCall,
-    choice: ProtocolChoice,
-) -> Result<Protocol, ErrorClass> {
-    let mut conn = Conn::new(url, timeout)?;
-    let conn = &mut conn;
-    match choice {
-        ProtocolChoice::Stateless => probe(conn, list, Protocol::Stateless)
-            .await
-            .map(|()| Protocol::Stateless),
-        ProtocolChoice::Session => probe(conn, list, Protocol::Session)
-            .await
-            .map(|()| Protocol::Session),
-        ProtocolChoice::Auto => match probe(conn, list, Protocol::Stateless).await {
-            Ok(()) => Ok(Protocol::Stateless),
-            // Nothing there, or nothing in time: the other era will not do better.
-            Err(e @ (ErrorClass::Connect | ErrorClass::Timeout)) => Err(e),
-            Err(first) => probe(conn, list, Protocol::Session)
-                .await
-                .map(|()| Protocol::Session)
-                .map_err(|_| first),
-        },
+/// Why a server failed the sweep: the class, and the HTTP status of the last answer.
+#[derive(Debug, Clone, Copy)]
+struct Failed {
+    class: ErrorClass,
+    status: Option<u16>,
+}
+
+impl From<ErrorClass> for Failed {
+    fn from(class: ErrorClass) -> Self {
+        Failed {
+            class,
+            status: None,
+        }
     }
 }
 
-/// One `tools/list` in the given era; in the session era the session is opened and closed
-/// around it, as a client that only looks would do.
-async fn probe(conn: &mut Conn, list: &HttpCall, protocol: Protocol) -> Result<(), ErrorClass> {
-    match protocol {
-        Protocol::Stateless => http::send(conn, list, 1, Channel::Stateless).await.outcome,
-        Protocol::Session => {
-            let session = http::open_session(conn).await?;
-            let outcome = http::send(conn, list, 1, Channel::Session(&session))
-                .await
-                .outcome;
-            http::close_session(conn, &session).await;
-            outcome
-        }
+/// The version `target` speaks: the one asked for (negotiated by the server for the session
+/// versions), or with `auto` 2026-07-28 when it answers `server/discover`, else what
+/// `initialize` asking for 2025-11-25 negotiates. Gives the first failure otherwise.
+async fn detect(
+    target: &Target,
+    settings: &Arc<HttpSettings>,
+    choice: ProtocolChoice,
+) -> Result<Version, Failed> {
+    if let Some(version) = choice.version() {
+        return probe(target, settings, version).await;
     }
+    let discover = HttpCall::from(Call::new("server/discover", None, json!({})));
+    let mut client = Client::new(
+        &target.url,
+        target.transport,
+        Version::V2026_07_28,
+        settings,
+    )?;
+    let discovered = client.call(&discover, 1).await;
+    match discovered.outcome {
+        Ok(()) => probe(target, settings, Version::V2026_07_28).await,
+        // Nothing there, or nothing in time: initialize will not do better.
+        Err(class @ (ErrorClass::Connect | ErrorClass::Timeout)) => Err(class.into()),
+        // Credentials needed: initialize will not do better either.
+        Err(class) if discovered.status == Some(401) => Err(Failed {
+            class,
+            status: discovered.status,
+        }),
+        Err(class) => probe(target, settings, Version::V2025_11_25)
+            .await
+            .map_err(|later| Failed {
+                class,
+                status: later.status.or(discovered.status),
+            }),
+    }
+}
+
+/// One `tools/list` in `version`; for a session version the session is opened and closed
+/// around it, as a client that only looks would do. Gives the version spoken.
+async fn probe(
+    target: &Target,
+    settings: &Arc<HttpSettings>,
+    version: Version,
+) -> Result<Version, Failed> {
+    let mut client = Client::new(&target.url, target.transport, version, settings)?;
+    let outcome = match client.open().await {
+        Ok(()) => client.call(&HttpCall::tools_list(), 1).await.outcome,
+        Err(e) => Err(e),
+    };
+    let status = client.last_status();
+    client.close().await;
+    outcome
+        .map(|()| client.version())
+        .map_err(|class| Failed { class, status })
 }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde_json::{Value, json};
 
-use crate::transport::http::HttpCall;
+use crate::{mcp::Call, transport::http::HttpCall};
 
 /// One `--tool NAME[@WEIGHT][:JSON-ARGS]`: a tool to call, its arguments and its weight.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,44 +19,76 @@ impl FromStr for ToolChoice {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (head, json) = match s.split_once(':') {
-            Some((head, json)) => (head, Some(json)),
-            None => (s, None),
-        };
-        let (name, weight) = match head.split_once('@') {
-            Some((name, w)) => {
-                let weight = w
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|w| (1..=1000).contains(w))
-                    .ok_or_else(|| format!("`{s}`: weight `{w}` is not a whole number 1-1000"))?;
-                (name, weight)
-            }
-            None => (head, 1),
-        };
-        let name_ok = (1..=64).contains(&name.len())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !name_ok {
-            return Err(format!(
-                "`{s}`: tool name `{name}` must be 1-64 characters of [A-Za-z0-9_-]"
-            ));
-        }
-        let arguments = match json {
-            None => json!({}),
-            Some(j) => serde_json::from_str::<Value>(j)
-                .map_err(|e| format!("`{s}`: arguments are not JSON: {e}"))?,
-        };
-        if !arguments.is_object() {
-            return Err(format!("`{s}`: arguments must be a JSON object"));
-        }
+        let (name, weight, arguments) = weighted(s, "tool name", |c| {
+            c.is_ascii_alphanumeric() || c == '_' || c == '-'
+        })?;
         Ok(Self {
-            name: name.to_string(),
+            name,
             weight,
             arguments,
         })
     }
+}
+
+/// One `--request METHOD[@WEIGHT][:JSON-PARAMS]`: any JSON-RPC method in the mix
+/// (`resources/read`, `prompts/get`, `completion/complete`, `ping`, ...), its params and weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestChoice {
+    pub method: String,
+    pub weight: u32,
+    pub params: Value,
+}
+
+impl FromStr for RequestChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (method, weight, params) = weighted(s, "method", |c| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.')
+        })?;
+        Ok(Self {
+            method,
+            weight,
+            params,
+        })
+    }
+}
+
+/// Parses `NAME[@WEIGHT][:JSON-OBJECT]`, the name 1-64 characters allowed by `name_char`.
+fn weighted(
+    s: &str,
+    what: &str,
+    name_char: impl Fn(char) -> bool,
+) -> Result<(String, u32, Value), String> {
+    let (head, json) = match s.split_once(':') {
+        Some((head, json)) => (head, Some(json)),
+        None => (s, None),
+    };
+    let (name, weight) = match head.split_once('@') {
+        Some((name, w)) => {
+            let weight = w
+                .parse::<u32>()
+                .ok()
+                .filter(|w| (1..=1000).contains(w))
+                .ok_or_else(|| format!("`{s}`: weight `{w}` is not a whole number 1-1000"))?;
+            (name, weight)
+        }
+        None => (head, 1),
+    };
+    if !(1..=64).contains(&name.len()) || !name.chars().all(name_char) {
+        return Err(format!(
+            "`{s}`: {what} `{name}` must be 1-64 characters of the allowed set"
+        ));
+    }
+    let value = match json {
+        None => json!({}),
+        Some(j) => serde_json::from_str::<Value>(j)
+            .map_err(|e| format!("`{s}`: the JSON is not valid: {e}"))?,
+    };
+    if !value.is_object() {
+        return Err(format!("`{s}`: the JSON must be an object"));
+    }
+    Ok((name.to_string(), weight, value))
 }
 
 /// Weighted calls for one group of servers.
@@ -118,14 +150,16 @@ impl Mix {
         Self::new(entries)
     }
 
-    /// The calls a user chose with `--tool`.
-    pub fn from_choices(choices: &[ToolChoice]) -> Self {
-        Self::new(
-            choices
-                .iter()
-                .map(|c| (HttpCall::tool(&c.name, c.arguments.clone()), c.weight))
-                .collect(),
-        )
+    /// The calls a user chose with `--tool` and `--request`.
+    pub fn from_choices(tools: &[ToolChoice], requests: &[RequestChoice]) -> Self {
+        let tools = tools
+            .iter()
+            .map(|c| (HttpCall::tool(&c.name, c.arguments.clone()), c.weight));
+        let requests = requests.iter().map(|r| {
+            let call = Call::new(&r.method, None, r.params.clone());
+            (HttpCall::from(call), r.weight)
+        });
+        Self::new(tools.chain(requests).collect())
     }
 
     /// Servers whose tools are unknown (`--target`): only `tools/list`.
@@ -219,12 +253,19 @@ mod tests {
             ("bad name", "tool name"),
             ("echo@0", "weight"),
             ("echo@x", "weight"),
-            ("echo:{nope", "not JSON"),
-            ("echo:[1]", "JSON object"),
+            ("echo:{nope", "not valid"),
+            ("echo:[1]", "an object"),
+            ("resources/read", "tool name"),
         ] {
             let err = bad.parse::<ToolChoice>().expect_err(bad);
             assert!(err.contains(why), "{bad}: {err}");
         }
+        let r: RequestChoice = "resources/read@2:{\"uri\":\"file:///a\"}"
+            .parse()
+            .expect("valid");
+        assert_eq!((r.method.as_str(), r.weight), ("resources/read", 2));
+        assert_eq!(r.params["uri"], "file:///a");
+        assert!("bad method".parse::<RequestChoice>().is_err());
     }
 
     #[test]
@@ -235,13 +276,20 @@ mod tests {
         let total: f64 = Mix::security().shares().iter().map(|s| s.1).sum();
         assert!((total - 100.0).abs() < 1e-9);
         assert_eq!(Mix::list_only().pick(3).label(), "tools/list");
-        let chosen = Mix::from_choices(&[
-            "echo@3:{\"text\":\"a:b\"}".parse().expect("valid"),
-            "ping_tool".parse().expect("valid"),
-        ]);
+        let chosen = Mix::from_choices(
+            &[
+                "echo@3:{\"text\":\"a:b\"}".parse().expect("valid"),
+                "ping_tool".parse().expect("valid"),
+            ],
+            &["ping@4".parse().expect("valid")],
+        );
         assert_eq!(
             chosen.shares(),
-            [("echo".to_string(), 75.0), ("ping_tool".to_string(), 25.0)]
+            [
+                ("echo".to_string(), 37.5),
+                ("ping_tool".to_string(), 12.5),
+                ("ping".to_string(), 50.0)
+            ]
         );
         let security = Mix::for_profile(fleet::Profile::Security);
         assert_eq!(security.shares(), Mix::security().shares());

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use hdrhistogram::Histogram;
 
-use crate::mcp::ErrorClass;
+use crate::mcp::{Aside, Asides, ErrorClass};
 
 /// Largest latency the histograms hold; slower samples are clamped to it.
 pub const MAX_LATENCY_US: u64 = 60_000_000;
@@ -83,6 +83,34 @@ pub struct Recorder {
     pub ok: u64,
     pub errors: [u64; ErrorClass::ALL.len()],
     pub per_second: Vec<SecondStats>,
+    /// Notifications and server-to-client requests that came with the answers, by kind.
+    pub asides: AsideCounts,
+}
+
+/// [`Asides`] summed over many calls.
+#[derive(Debug, Clone, Default)]
+pub struct AsideCounts([u64; Aside::ALL.len()]);
+
+impl AsideCounts {
+    pub fn add(&mut self, asides: &Asides) {
+        for (kind, n) in asides.iter() {
+            self.0[kind as usize] += u64::from(n);
+        }
+    }
+
+    pub fn merge(&mut self, other: &AsideCounts) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
+    }
+
+    /// The kinds seen, with their counts.
+    pub fn iter(&self) -> impl Iterator<Item = (Aside, u64)> + '_ {
+        Aside::ALL
+            .into_iter()
+            .map(|k| (k, self.0[k as usize]))
+            .filter(|(_, n)| *n > 0)
+    }
 }
 
 impl Default for Recorder {
@@ -97,6 +125,7 @@ impl Default for Recorder {
             ok: 0,
             errors: [0; ErrorClass::ALL.len()],
             per_second: Vec::new(),
+            asides: AsideCounts::default(),
         }
     }
 }
@@ -183,6 +212,7 @@ impl Recorder {
 
     pub fn merge(&mut self, other: &Recorder) {
         self.ok += other.ok;
+        self.asides.merge(&other.asides);
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
         }

@@ -54,6 +54,11 @@ pub fn of(recorder: &Recorder, measured_s: f64) -> anyhow::Result<Results> {
         window_s: [0.0, measured_s],
         cpu: None,
         engine: EngineFacts::default(),
+        asides: recorder
+            .asides
+            .iter()
+            .map(|(kind, n)| (kind.name().to_string(), n))
+            .collect(),
     })
 }
 

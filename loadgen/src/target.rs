@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use fleet::{FleetView, Profile};
 use reqwest::Url;
 
-use crate::{mcp::Protocol, measure::Target, mix::Mix};
+use crate::{measure::Target, mix::Mix};
 
 /// Most endpoints one run may expand to; a typo in a range should not open 60,000 sockets.
 pub const MAX_ENDPOINTS: usize = 20_000;
@@ -148,7 +148,8 @@ pub async fn resolve(specs: &[TargetSpec], timeout: Duration) -> anyhow::Result<
                 group: "target".into(),
                 url: url.clone(),
                 mix: list_only.clone(),
-                protocol: Protocol::default(),
+                version: crate::mcp::Version::V2026_07_28,
+                transport: crate::transport::client::Transport::default(),
             }),
             TargetSpec::Range {
                 host,
@@ -165,7 +166,8 @@ pub async fn resolve(specs: &[TargetSpec], timeout: Duration) -> anyhow::Result<
                         group: format!("{host}:{first}-{last}"),
                         url,
                         mix: list_only.clone(),
-                        protocol: Protocol::default(),
+                        version: crate::mcp::Version::V2026_07_28,
+                        transport: crate::transport::client::Transport::default(),
                     });
                 }
             }
@@ -215,7 +217,8 @@ async fn discover(admin: &Url, timeout: Duration, mixes: &Mixes) -> anyhow::Resu
                 id: s.id,
                 group: s.group,
                 url,
-                protocol: Protocol::default(),
+                version: crate::mcp::Version::V2026_07_28,
+                transport: crate::transport::client::Transport::default(),
             })
         })
         .collect()

@@ -243,6 +243,7 @@ pub fn run(spec: &Spec) -> RunFile {
             failures: errors,
             seconds: spec.seconds as u64 + 1,
         },
+        asides: BTreeMap::new(),
     };
     let mean_ms = results.latency_us.mean / 1e3;
     let success = 100.0 * results.ok as f64 / requests.max(1) as f64;
@@ -340,6 +341,7 @@ pub fn run(spec: &Spec) -> RunFile {
             interrupted: false,
             failures: vec![],
             protocols: BTreeMap::from([("2026-07-28".to_string(), spec.servers)]),
+            versions: BTreeMap::new(),
         },
         latency: Some(results),
         connections: None,

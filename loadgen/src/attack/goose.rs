@@ -78,7 +78,7 @@ pub(super) fn build_attack(phase_run: &Arc<PhaseRun>, host: &str) -> anyhow::Res
             .set_default(GooseDefault::RunTime, run_time)?
             .set_default(
                 GooseDefault::Timeout,
-                format!("{}", phase.timeout.as_secs_f64()).as_str(),
+                format!("{}", phase.settings.timeout.as_secs_f64()).as_str(),
             )?
             // Goose's own log to warnings only; our progress line says what runs.
             .set_default(GooseDefault::Quiet, 1)?

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{cpu::CpuUse, measure::Target, recorder::Recorder};
+use crate::{cpu::CpuUse, measure::Target, recorder::Recorder, transport::settings::HttpSettings};
 
 /// How users pace their requests.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,7 +28,8 @@ pub struct Phase {
     pub ramp_up: Duration,
     pub warmup: Duration,
     pub duration: Duration,
-    pub timeout: Duration,
+    /// What every HTTP request carries (timeout, extra headers, TLS, credentials).
+    pub settings: Arc<HttpSettings>,
     pub pacing: Pacing,
     /// The servers run in this process (their CPU shows in ours).
     pub embedded: bool,

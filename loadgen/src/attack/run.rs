@@ -59,8 +59,7 @@ pub async fn run(
             .map(|i| {
                 let servers = assigned(i, users, phase.targets.len());
                 Mutex::new(UserState {
-                    conns: (0..servers.len()).map(|_| None).collect(),
-                    sessions: vec![None; servers.len()],
+                    clients: (0..servers.len()).map(|_| None).collect(),
                     servers,
                     random: fastrand::Rng::with_seed(i as u64),
                     sent: 0,

@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     lock::lock,
-    mcp::{Channel, ErrorClass, Protocol, Sent},
+    mcp::{ErrorClass, Sent},
     measure::Target,
     recorder::Recorder,
-    transport::{conn::Conn, http},
+    transport::client::Client,
 };
 
 use super::phase::{Pacing, Phase};
@@ -55,12 +55,12 @@ pub(super) struct PhaseRun {
     pub(super) shards: Vec<Mutex<Recorder>>,
 }
 
-/// One user's own state: its servers, their sessions, its random stream.
+/// One user's own state: its servers, its line to each, its random stream.
 pub(super) struct UserState {
     pub(super) servers: Vec<usize>,
-    /// This user's connection to each of its servers (taken out while a call uses it).
-    pub(super) conns: Vec<Option<Conn>>,
-    pub(super) sessions: Vec<Option<String>>,
+    /// This user's client of each of its servers: connection and session (taken out while a
+    /// call uses it).
+    pub(super) clients: Vec<Option<Client>>,
     pub(super) random: fastrand::Rng,
     pub(super) sent: u64,
     /// Per-user pacing: when the next request is due.
@@ -69,15 +69,14 @@ pub(super) struct UserState {
 
 /// The call a user makes next: where in its round of servers it is (`slot`, an index into its
 /// own lists, and `server`, into the phase's targets), the draw that picks the call from the
-/// mix, its JSON-RPC id, and the slot's connection and session, taken out for the call and
-/// given back after it.
+/// mix, its JSON-RPC id, and the slot's client, taken out for the call and given back after
+/// it.
 struct NextCall {
     slot: usize,
     server: usize,
     pick: u64,
     id: u64,
-    conn: Option<Conn>,
-    session: Option<String>,
+    client: Option<Client>,
 }
 
 impl UserState {
@@ -90,8 +89,7 @@ impl UserState {
             server: self.servers[slot],
             pick: self.random.u64(..),
             id: self.sent,
-            conn: self.conns[slot].take(),
-            session: self.sessions[slot].take(),
+            client: self.clients[slot].take(),
         }
     }
 }
@@ -107,59 +105,45 @@ pub fn assigned(user: usize, users: usize, servers: usize) -> Vec<usize> {
     }
 }
 
-/// On start: a connection to each of this user's servers (opened now, so the connections are
-/// held from the user's start), with a session on each 2025-11-25 one. A session that fails
-/// to open is retried by the first call to that server, whose latency and outcome then
-/// include it.
+/// On start: a client of each of this user's servers, opened now (connection, and session
+/// for the session versions), so the connections are held from the user's start. A session
+/// that fails to open is retried by the first call to that server, whose latency and outcome
+/// then include it.
 pub(super) async fn on_start(phase_run: Arc<PhaseRun>, user: &mut GooseUser) -> TransactionResult {
     let Some(me) = phase_run.users.get(user.weighted_users_index) else {
         return Ok(());
     };
     let servers = lock(me).servers.clone();
     for (slot, server) in servers.into_iter().enumerate() {
-        let target = &phase_run.phase.targets[server];
-        let Ok(mut conn) = Conn::new(&target.url, phase_run.phase.timeout) else {
+        let Ok(mut client) = phase_run.client(server) else {
             continue;
         };
         // A failure here is retried, and counted, by the first call.
-        let session = match target.protocol {
-            Protocol::Session => http::open_session(&mut conn).await.ok(),
-            Protocol::Stateless => {
-                let _ = conn.open().await;
-                None
-            }
-        };
-        let mut state = lock(me);
-        state.conns[slot] = Some(conn);
-        state.sessions[slot] = session;
+        let _ = client.open().await;
+        lock(me).clients[slot] = Some(client);
     }
     Ok(())
 }
 
-/// On stop: DELETE every open session, as a well-behaved client does.
+/// On stop: end every session, as a well-behaved client does.
 pub(super) async fn on_stop(phase_run: Arc<PhaseRun>, user: &mut GooseUser) -> TransactionResult {
     let Some(me) = phase_run.users.get(user.weighted_users_index) else {
         return Ok(());
     };
-    let open: Vec<(Conn, String)> = {
-        let mut state = lock(me);
-        let slots = state.servers.len();
-        (0..slots)
-            .filter_map(|slot| {
-                let session = state.sessions[slot].take()?;
-                Some((state.conns[slot].take()?, session))
-            })
-            .collect()
-    };
-    for (mut conn, session) in open {
-        http::close_session(&mut conn, &session).await;
+    let open: Vec<Client> = lock(me)
+        .clients
+        .iter_mut()
+        .filter_map(Option::take)
+        .collect();
+    for mut client in open {
+        client.close().await;
     }
     Ok(())
 }
 
 /// One MCP call: wait until it is due (open models), pick a server and a call, send it on this
-/// user's connection to that server and read the response to the end, record it, and hand the
-/// outcome to goose as well.
+/// user's client of that server and read the answer, record it, and hand the outcome to goose
+/// as well.
 pub(super) async fn call(phase_run: Arc<PhaseRun>, user: &mut GooseUser) -> TransactionResult {
     let index = user.weighted_users_index;
     let Some(me) = phase_run.users.get(index) else {
@@ -185,62 +169,24 @@ pub(super) async fn call(phase_run: Arc<PhaseRun>, user: &mut GooseUser) -> Tran
         }
     }
     let next = lock(me).next_call();
-    let mut session = next.session;
     let target = &phase_run.phase.targets[next.server];
     let mcp_call = target.mix.pick(next.pick);
     let start = Instant::now();
     let sent = match next
-        .conn
-        .map_or_else(|| Conn::new(&target.url, phase_run.phase.timeout), Ok)
+        .client
+        .map_or_else(|| phase_run.client(next.server), Ok)
     {
-        Err(class) => failed(start, class),
-        Ok(mut conn) => {
+        Err(class) => Sent::failed(start.elapsed(), class),
+        Ok(mut client) => {
             // A session opened here (the first was refused, or the last expired) delays this
-            // call: count it, headers and all.
-            if target.protocol == Protocol::Session && session.is_none() {
-                match http::open_session(&mut conn).await {
-                    Ok(opened) => session = Some(opened),
-                    Err(class) => {
-                        lock(me).conns[next.slot] = Some(conn);
-                        let sent = failed(start, class);
-                        phase_run.record(index, due, sent, mcp_call.label(), target);
-                        return tell_goose(user, mcp_call.label(), sent).await;
-                    }
-                }
-            }
-            let channel = match &session {
-                Some(id) => Channel::Session(id),
-                None => Channel::Stateless,
-            };
-            let sent_at = Instant::now();
-            let sent = http::send(&mut conn, mcp_call, next.id, channel).await;
-            if sent.status == Some(404) {
-                // The session is gone: the next call to this server re-initializes.
-                session = None;
-            }
-            let mut state = lock(me);
-            state.conns[next.slot] = Some(conn);
-            state.sessions[next.slot] = session;
-            let setup = sent_at.saturating_duration_since(start);
-            Sent {
-                elapsed: sent.elapsed + setup,
-                ttfb: sent.ttfb.map(|t| t + setup),
-                ..sent
-            }
+            // call: the client counts it in the call's time.
+            let sent = client.call(mcp_call, next.id).await;
+            lock(me).clients[next.slot] = Some(client);
+            sent
         }
     };
     phase_run.record(index, due, sent, mcp_call.label(), target);
     tell_goose(user, mcp_call.label(), sent).await
-}
-
-/// A call that failed before any response, `class` saying why.
-fn failed(start: Instant, class: ErrorClass) -> Sent {
-    Sent {
-        elapsed: start.elapsed(),
-        ttfb: None,
-        status: None,
-        outcome: Err(class),
-    }
 }
 
 /// Records the call in goose's own metrics (timed to the whole response, as ours), so goose's
@@ -263,6 +209,17 @@ async fn tell_goose(user: &mut GooseUser, label: &str, sent: Sent) -> Transactio
 }
 
 impl PhaseRun {
+    /// A new client of server `server`, in the version the sweep found.
+    fn client(&self, server: usize) -> Result<Client, ErrorClass> {
+        let target = &self.phase.targets[server];
+        Client::new(
+            &target.url,
+            target.transport,
+            target.version,
+            &self.phase.settings,
+        )
+    }
+
     /// When this user's next request is due: now (closed loop), the next slot of the shared
     /// timetable (open model), or the user's own next slot (per-user rate).
     pub(super) fn due(&self, state: &mut UserState) -> Instant {
@@ -316,6 +273,7 @@ impl PhaseRun {
         recorder.record_call(label, latency, sent.outcome);
         recorder.record_group(&target.group, latency, sent.outcome);
         recorder.record_server(&target.id, latency, sent.outcome);
+        recorder.asides.add(&sent.asides);
         if let (Ok(()), Some(ttfb)) = (sent.outcome, sent.ttfb) {
             recorder.record_ttfb(ttfb);
         }

@@ -43,6 +43,7 @@ fn sweep(servers: usize, ok: usize) -> HealthSweep {
         interrupted: false,
         failures: vec![],
         protocols: BTreeMap::new(),
+        versions: BTreeMap::new(),
     }
 }
 

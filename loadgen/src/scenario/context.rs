@@ -12,6 +12,7 @@ use crate::{
     embedded::Embedded,
     measure::Target,
     runfile::{PhaseSetup, Results},
+    transport::settings::HttpSettings,
 };
 
 /// Warm-up of the connections scenario and of each capacity step.
@@ -21,6 +22,8 @@ pub(crate) const SHORT_WARMUP: Duration = Duration::from_secs(1);
 pub struct Context<'a> {
     pub args: &'a Args,
     pub targets: Arc<[Target]>,
+    /// What every HTTP request carries, built once from the arguments.
+    pub settings: Arc<HttpSettings>,
     pub fleet: Option<&'a Embedded>,
     pub stop: &'a CancellationToken,
 }
@@ -43,7 +46,7 @@ impl Context<'_> {
             ramp_up: self.args.ramp_up,
             warmup: self.args.warmup,
             duration: self.args.duration,
-            timeout: self.args.timeout,
+            settings: self.settings.clone(),
             pacing: Pacing::Closed,
             embedded: self.fleet.is_some(),
             sockets_are_evidence: false,

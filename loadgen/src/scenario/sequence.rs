@@ -1,7 +1,7 @@
 //! The measuring part of a run: the health sweep (always: it also finds each server's protocol
 //! era), then the scenarios asked for, in their fixed order, until one is interrupted.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::bail;
 use tokio_util::sync::CancellationToken;
@@ -41,7 +41,8 @@ pub(crate) async fn measure_all(
         targets.len(),
         args.protocol.name()
     );
-    let health = measure::sweep(targets, args.timeout, args.protocol, stop).await?;
+    let settings = Arc::new(args.http_settings());
+    let health = measure::sweep(targets, &settings, args.protocol, stop).await?;
     let eras: Vec<String> = health
         .protocols
         .iter()
@@ -58,7 +59,10 @@ pub(crate) async fn measure_all(
         let failed: Vec<String> = health
             .failures
             .iter()
-            .map(|f| format!("{} ({}: {})", f.url, f.error.name(), f.error.describe()))
+            .map(|f| match f.status {
+                Some(status) => format!("{} (HTTP status {status})", f.url),
+                None => format!("{} ({}: {})", f.url, f.error.name(), f.error.describe()),
+            })
             .collect();
         bail!(
             "target(s) did not answer an MCP tools/list (is it an MCP streamable-HTTP endpoint, \
@@ -66,15 +70,16 @@ pub(crate) async fn measure_all(
             failed.join(", ")
         );
     }
-    if fleet.is_none() && args.tools.is_empty() {
+    if fleet.is_none() && args.tools.is_empty() && args.requests.is_empty() {
         eprintln!(
             "the targets' tools are unknown: the load uses only tools/list (choose calls with \
-             --tool NAME[:JSON])"
+             --tool NAME[:JSON] or --request METHOD[:JSON])"
         );
     }
     let cx = Context {
         args,
         targets: targets.to_vec().into(),
+        settings,
         fleet,
         stop,
     };

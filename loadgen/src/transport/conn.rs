@@ -10,21 +10,25 @@
 //! meanwhile is found at the next send and replaced (the request had not left).
 
 use std::{
-    sync::atomic::AtomicBool,
+    future::Future,
+    sync::{Arc, atomic::AtomicBool},
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Uri, header::HOST};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri, header::HOST, response::Parts};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
-use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper::{
+    body::Incoming,
+    client::conn::http1::{Connection, SendRequest},
+};
 use hyper_util::rt::TokioIo;
 use reqwest::Url;
 use tokio::net::TcpStream;
 
 use fleet::link::{self, Miss};
 
-use crate::mcp::ErrorClass;
+use crate::{mcp::ErrorClass, transport::settings::HttpSettings};
 
 /// Largest response body read; a larger one is a `protocol` error.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -36,7 +40,7 @@ pub struct Conn {
     connect_to: (String, u16),
     host: HeaderValue,
     path: Uri,
-    timeout: Duration,
+    settings: Arc<HttpSettings>,
     link: Option<Link>,
 }
 
@@ -48,12 +52,42 @@ struct Link {
     driver: Connection<TokioIo<TcpStream>, Full<Bytes>>,
 }
 
+/// How a response body is read: the whole of it ([`WholeBody`]), or message by message as a
+/// stream arrives (answering the server meanwhile). The connection's I/O is driven while it
+/// runs.
+pub trait ReadBody {
+    type Output;
+    fn read(
+        &mut self,
+        head: &Parts,
+        body: Incoming,
+    ) -> impl Future<Output = Result<Self::Output, ErrorClass>> + Send;
+}
+
+/// Reads the whole body, up to [`MAX_BODY`].
+pub struct WholeBody;
+
+impl ReadBody for WholeBody {
+    type Output = Bytes;
+
+    async fn read(&mut self, _head: &Parts, body: Incoming) -> Result<Bytes, ErrorClass> {
+        match Limited::new(body, MAX_BODY).collect().await {
+            Ok(body) => Ok(body.to_bytes()),
+            // Larger than any answer to the calls we make: the peer is not serving MCP
+            // responses (and we will not buffer it).
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ErrorClass::Protocol),
+            Err(_) => Err(ErrorClass::Connect),
+        }
+    }
+}
+
 /// A complete response.
 #[derive(Debug)]
-pub struct Exchange {
+pub struct Exchange<B = Bytes> {
     pub status: u16,
     pub headers: HeaderMap,
-    pub body: Bytes,
+    /// What the body reader made of the body.
+    pub body: B,
     /// From the start of the exchange (connecting included) to the response headers.
     pub ttfb: Duration,
     /// From the start of the exchange to the end of the body.
@@ -61,9 +95,9 @@ pub struct Exchange {
 }
 
 impl Conn {
-    /// A connection to `url` (`http://` only, which the CLI enforces); every exchange must
-    /// finish within `timeout`, connecting included.
-    pub fn new(url: &Url, timeout: Duration) -> Result<Self, ErrorClass> {
+    /// A connection to `url`; every exchange carries the settings' extra headers and must
+    /// finish within its timeout, connecting included.
+    pub fn new(url: &Url, settings: &Arc<HttpSettings>) -> Result<Self, ErrorClass> {
         let host = url.host_str().ok_or(ErrorClass::Connect)?;
         let port = url.port_or_known_default().ok_or(ErrorClass::Connect)?;
         let authority = match url.port() {
@@ -79,7 +113,7 @@ impl Conn {
             connect_to: (host.trim_matches(['[', ']']).to_string(), port),
             host: HeaderValue::from_str(&authority).map_err(|_| ErrorClass::Connect)?,
             path: path.parse().map_err(|_| ErrorClass::Connect)?,
-            timeout,
+            settings: settings.clone(),
             link: None,
         })
     }
@@ -88,7 +122,7 @@ impl Conn {
     /// than from its first call.
     pub async fn open(&mut self) -> Result<(), ErrorClass> {
         if self.link.as_ref().is_none_or(|l| l.sender.is_closed()) {
-            let link = tokio::time::timeout(self.timeout, self.connect())
+            let link = tokio::time::timeout(self.settings.timeout, self.connect())
                 .await
                 .unwrap_or(Err(ErrorClass::Timeout))?;
             self.link = Some(link);
@@ -104,9 +138,22 @@ impl Conn {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Exchange, ErrorClass> {
+        self.exchange_with(method, headers, body, &mut WholeBody)
+            .await
+    }
+
+    /// Sends one request and reads its response with `reader`.
+    pub async fn exchange_with<R: ReadBody + Send>(
+        &mut self,
+        method: Method,
+        headers: HeaderMap,
+        body: Bytes,
+        reader: &mut R,
+    ) -> Result<Exchange<R::Output>, ErrorClass> {
         let start = Instant::now();
+        let timeout = self.settings.timeout;
         let result =
-            tokio::time::timeout(self.timeout, self.exchange_within(method, headers, body))
+            tokio::time::timeout(timeout, self.exchange_within(method, headers, body, reader))
                 .await
                 .unwrap_or(Err(ErrorClass::Timeout));
         match result {
@@ -124,12 +171,14 @@ impl Conn {
         }
     }
 
-    async fn exchange_within(
+    async fn exchange_within<R: ReadBody + Send>(
         &mut self,
         method: Method,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
-    ) -> Result<(u16, HeaderMap, Bytes, Instant), ErrorClass> {
+        reader: &mut R,
+    ) -> Result<(u16, HeaderMap, R::Output, Instant), ErrorClass> {
+        self.settings.apply(&mut headers);
         let mut reused = true;
         loop {
             let link = match &mut self.link {
@@ -144,7 +193,7 @@ impl Conn {
             *request.uri_mut() = self.path.clone();
             *request.headers_mut() = headers.clone();
             request.headers_mut().insert(HOST, self.host.clone());
-            match link.exchange(request).await {
+            match link.exchange(request, reader).await {
                 Ok(done) => return Ok(done),
                 // A kept-alive connection the server closed meanwhile: the request never left,
                 // so sending it again on a new connection is safe.
@@ -189,27 +238,24 @@ impl From<Miss> for Failure {
 }
 
 impl Link {
-    /// Sends `request` and reads the whole response, polling the connection's I/O alongside.
-    /// Once the driver has ended, the link must not be used again (the caller drops it on error).
-    async fn exchange(
+    /// Sends `request` and reads the response with `reader`, polling the connection's I/O
+    /// alongside. Once the driver has ended, the link must not be used again (the caller drops
+    /// it on error).
+    async fn exchange<R: ReadBody>(
         &mut self,
         request: Request<Full<Bytes>>,
-    ) -> Result<(u16, HeaderMap, Bytes, Instant), Failure> {
+        reader: &mut R,
+    ) -> Result<(u16, HeaderMap, R::Output, Instant), Failure> {
         let Link { sender, driver } = self;
         let handed_over = AtomicBool::new(false);
         let response = async {
             let response = link::send(sender, request, &handed_over).await?;
             let ttfb = Instant::now();
             let (parts, incoming) = response.into_parts();
-            let body = match Limited::new(incoming, MAX_BODY).collect().await {
-                Ok(body) => body.to_bytes(),
-                // Larger than any answer to the calls we make: the peer is not serving MCP
-                // responses (and we will not buffer it).
-                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                    return Err(Failure::Class(ErrorClass::Protocol));
-                }
-                Err(_) => return Err(Failure::Class(ErrorClass::Connect)),
-            };
+            let body = reader
+                .read(&parts, incoming)
+                .await
+                .map_err(Failure::Class)?;
             Ok((parts.status.as_u16(), parts.headers, body, ttfb))
         };
         let mut ended = false;
@@ -224,13 +270,17 @@ mod tests {
 
     use super::*;
 
+    fn settings(timeout: Duration) -> Arc<HttpSettings> {
+        Arc::new(HttpSettings::with_timeout(timeout))
+    }
+
     #[tokio::test]
     async fn exchanges_reuse_the_connection_and_reconnect_when_it_closes() {
         // One reply per connection: every second exchange finds the connection closed.
         let reply = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nmcp-session-id: s1\r\n\r\nok";
         let server = CannedServer::start(1, reply).await.unwrap();
         let url: Url = server.url("/mcp?x=1").parse().unwrap();
-        let mut conn = Conn::new(&url, Duration::from_secs(2)).unwrap();
+        let mut conn = Conn::new(&url, &settings(Duration::from_secs(2))).unwrap();
         conn.open().await.unwrap();
         for _ in 0..3 {
             let x = conn
@@ -261,7 +311,7 @@ mod tests {
             .await
             .unwrap();
         let url: Url = server.url("/mcp").parse().unwrap();
-        let mut conn = Conn::new(&url, Duration::from_secs(5)).unwrap();
+        let mut conn = Conn::new(&url, &settings(Duration::from_secs(5))).unwrap();
         let err = conn
             .exchange(Method::POST, HeaderMap::new(), Bytes::new())
             .await
@@ -274,7 +324,7 @@ mod tests {
         let url: Url = format!("http://{}/mcp", closed_port().unwrap())
             .parse()
             .unwrap();
-        let mut conn = Conn::new(&url, Duration::from_secs(2)).unwrap();
+        let mut conn = Conn::new(&url, &settings(Duration::from_secs(2))).unwrap();
         let err = conn
             .exchange(Method::POST, HeaderMap::new(), Bytes::new())
             .await
@@ -283,7 +333,7 @@ mod tests {
 
         let silent = SilentServer::start().await.unwrap();
         let url: Url = silent.url("/mcp").parse().unwrap();
-        let mut conn = Conn::new(&url, Duration::from_millis(300)).unwrap();
+        let mut conn = Conn::new(&url, &settings(Duration::from_millis(300))).unwrap();
         let started = Instant::now();
         let err = conn
             .exchange(Method::POST, HeaderMap::new(), Bytes::new())

@@ -1,9 +1,11 @@
 //! MCP's streamable HTTP binding: a [`Call`] as a POST with its headers (content type,
-//! accept, `MCP-Protocol-Version`, `Mcp-Method`/`Mcp-Name` in the 2026-07-28 era,
-//! `Mcp-Session-Id` in the 2025-11-25 one), a session opened by `initialize` and closed by
-//! `DELETE`, each sent over a [`Conn`] and timed to the end of the response body.
+//! accept, `MCP-Protocol-Version` with the negotiated version, `Mcp-Method`/`Mcp-Name` for
+//! 2026-07-28, `Mcp-Session-Id` in a session), a session opened by `initialize` and closed by
+//! `DELETE`, each sent over a [`Conn`]. A streamed answer is read message by message: the
+//! result is the message with our id, notifications before it are counted, and a
+//! server-to-client request is answered on a second connection while the stream waits.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use bytes::Bytes;
 use fleet::wire::{
@@ -13,39 +15,37 @@ use http::{
     HeaderMap, HeaderValue, Method,
     header::{ACCEPT, CONTENT_TYPE},
 };
-use serde_json::Value;
+use reqwest::Url;
 
 use crate::{
-    mcp::{self, Call, Channel, ErrorClass, Protocol, Sent},
-    transport::conn::{Conn, Exchange},
+    mcp::{self, Asides, Call, ErrorClass, Sent, Version},
+    transport::{
+        conn::{Conn, Exchange},
+        settings::HttpSettings,
+        stream_reader::StreamReader,
+    },
 };
 
 /// A call with its HTTP headers built once (a load run sends the same few calls hundreds of
 /// thousands of times).
 #[derive(Debug, Clone)]
 pub struct HttpCall {
-    call: Call,
-    /// Headers of a 2026-07-28 request: content type, accept, version, `Mcp-Method`/`Mcp-Name`.
+    pub call: Call,
+    /// Content type, accept, and for 2026-07-28 `Mcp-Method`/`Mcp-Name`; the version (and
+    /// session) are added per request.
     stateless_headers: HeaderMap,
-    /// Headers of a session-era request, but for the session id.
     session_headers: HeaderMap,
 }
 
 impl From<Call> for HttpCall {
     fn from(call: Call) -> Self {
-        let mut session_headers = post_headers();
-        session_headers.insert(
-            PROTOCOL_VERSION_HEADER,
-            HeaderValue::from_static(Protocol::Session.version()),
-        );
+        let session_headers = post_headers();
         let mut stateless_headers = post_headers();
-        stateless_headers.insert(
-            PROTOCOL_VERSION_HEADER,
-            HeaderValue::from_static(Protocol::Stateless.version()),
-        );
-        stateless_headers.insert(METHOD_HEADER, HeaderValue::from_static(call.method));
-        // A tool name that is not a valid header value cannot be routed by header; the server
-        // then answers with an error, which is what such a call deserves.
+        // A method or tool name that is not a valid header value cannot be routed by header;
+        // the server then answers with an error, which is what such a call deserves.
+        if let Ok(method) = HeaderValue::from_str(&call.method) {
+            stateless_headers.insert(METHOD_HEADER, method);
+        }
         if let Some(value) = call
             .tool
             .as_deref()
@@ -66,7 +66,7 @@ impl HttpCall {
         Call::tools_list().into()
     }
 
-    pub fn tool(name: &str, arguments: Value) -> Self {
+    pub fn tool(name: &str, arguments: serde_json::Value) -> Self {
         Call::tool(name, arguments).into()
     }
 
@@ -84,113 +84,252 @@ fn post_headers() -> HeaderMap {
     h
 }
 
-/// Adds the session-era headers for session `session`.
-fn with_session(mut h: HeaderMap, session: &str) -> Result<HeaderMap, ErrorClass> {
-    h.insert(
-        PROTOCOL_VERSION_HEADER,
-        HeaderValue::from_static(Protocol::Session.version()),
-    );
-    // A session id that is not a valid header value is the server's protocol violation.
-    h.insert(
-        SESSION_HEADER,
-        HeaderValue::from_str(session).map_err(|_| ErrorClass::Protocol)?,
-    );
-    Ok(h)
+/// One user's line to one streamable-HTTP server: its connection, the version spoken and, for
+/// the session versions, the session.
+#[derive(Debug)]
+pub struct HttpClient {
+    conn: Conn,
+    /// For replies to server-to-client requests while `conn` is busy with a stream.
+    side: Option<Conn>,
+    url: Url,
+    settings: Arc<HttpSettings>,
+    /// The version asked for, until `initialize` says which the server speaks.
+    version: Version,
+    session: Option<HeaderValue>,
+    /// The status of the last answer, for error messages (a 401 says what is missing).
+    last_status: Option<u16>,
 }
 
-/// Sends one call with JSON-RPC id `id` and times it to the response headers and to the whole
-/// body.
-pub async fn send(conn: &mut Conn, call: &HttpCall, id: u64, channel: Channel<'_>) -> Sent {
-    let start = Instant::now();
-    match post(conn, call, id, channel).await {
-        Ok(x) => Sent {
-            elapsed: x.elapsed,
-            ttfb: Some(x.ttfb),
-            status: Some(x.status),
-            outcome: mcp::classify_bytes(x.status, &x.body, id),
-        },
-        Err(class) => Sent {
-            elapsed: start.elapsed(),
-            ttfb: None,
-            status: None,
-            outcome: Err(class),
-        },
+impl HttpClient {
+    pub fn new(
+        url: &Url,
+        settings: &Arc<HttpSettings>,
+        version: Version,
+    ) -> Result<Self, ErrorClass> {
+        Ok(Self {
+            conn: Conn::new(url, settings)?,
+            side: None,
+            url: url.clone(),
+            settings: settings.clone(),
+            version,
+            session: None,
+            last_status: None,
+        })
+    }
+
+    /// The HTTP status of the last answer.
+    pub fn last_status(&self) -> Option<u16> {
+        self.last_status
+    }
+
+    /// The version spoken: the one negotiated, once a session is open.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Connects, and opens the session for a session version.
+    pub async fn open(&mut self) -> Result<(), ErrorClass> {
+        if self.version.is_stateless() {
+            self.conn.open().await
+        } else if self.session.is_none() {
+            self.initialize().await
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `initialize` (asking for the version this client was made with, or the one negotiated
+    /// before) and `notifications/initialized`. The server's version is spoken from then on.
+    async fn initialize(&mut self) -> Result<(), ErrorClass> {
+        let mut headers = post_headers();
+        headers.insert(
+            PROTOCOL_VERSION_HEADER,
+            HeaderValue::from_static(self.version.as_str()),
+        );
+        let x = self
+            .conn
+            .exchange(
+                Method::POST,
+                headers,
+                mcp::initialize_body(0, self.version).into(),
+            )
+            .await?;
+        self.last_status = Some(x.status);
+        let text = std::str::from_utf8(&x.body).map_err(|_| ErrorClass::Protocol)?;
+        mcp::classify_response(x.status, text, 0, &mut Asides::default())?;
+        let version = mcp::negotiated_version(text, 0)?;
+        // Servers without sessions (stateless mode of the session versions) send no id.
+        let session = x.headers.get(SESSION_HEADER).cloned();
+        self.version = version;
+        self.session = session;
+        let initialized = self
+            .conn
+            .exchange(
+                Method::POST,
+                self.headers(&post_headers()),
+                Bytes::from_static(mcp::INITIALIZED),
+            )
+            .await?;
+        if !(200..300).contains(&initialized.status) {
+            self.session = None;
+            return Err(ErrorClass::HttpStatus);
+        }
+        if self.session.is_none() {
+            // Mark the handshake done even without an id.
+            self.session = Some(HeaderValue::from_static(""));
+        }
+        Ok(())
+    }
+
+    /// `base` with the version and the session id (if any).
+    fn headers(&self, base: &HeaderMap) -> HeaderMap {
+        let mut h = base.clone();
+        h.insert(
+            PROTOCOL_VERSION_HEADER,
+            HeaderValue::from_static(self.version.as_str()),
+        );
+        if let Some(session) = self.session.as_ref().filter(|s| !s.is_empty()) {
+            h.insert(SESSION_HEADER, session.clone());
+        }
+        h
+    }
+
+    fn call_headers(&self, call: &HttpCall) -> HeaderMap {
+        if self.version.is_stateless() {
+            self.headers(&call.stateless_headers)
+        } else {
+            self.headers(&call.session_headers)
+        }
+    }
+
+    /// Sends one call with JSON-RPC id `id` and reads its answer, message by message; a
+    /// session that has to be opened first is part of the call's time. A 404 in a session
+    /// means the session is gone: the next call opens another.
+    pub async fn call(&mut self, call: &HttpCall, id: u64) -> Sent {
+        let start = Instant::now();
+        if !self.version.is_stateless()
+            && self.session.is_none()
+            && let Err(class) = self.initialize().await
+        {
+            return Sent::failed(start.elapsed(), class);
+        }
+        let sent_at = Instant::now();
+        let setup = sent_at.saturating_duration_since(start);
+        let headers = self.call_headers(call);
+        let body = Bytes::from(call.call.body(id, self.version));
+        let mut reader = StreamReader::new(id, self.side_channel());
+        let result = self
+            .conn
+            .exchange_with(Method::POST, headers, body, &mut reader)
+            .await;
+        self.side = reader.into_side();
+        self.last_status = result.as_ref().ok().map(|x| x.status);
+        match result {
+            Ok(Exchange {
+                status,
+                body: read,
+                ttfb,
+                elapsed,
+                ..
+            }) => {
+                if status == 404 && !self.version.is_stateless() {
+                    self.session = None;
+                }
+                let answered = read
+                    .answered_at
+                    .map_or(elapsed, |a| a.saturating_duration_since(sent_at));
+                Sent {
+                    elapsed: setup + answered.min(elapsed),
+                    ttfb: Some(setup + ttfb),
+                    status: Some(status),
+                    outcome: if (200..300).contains(&status) {
+                        read.verdict
+                    } else {
+                        Err(ErrorClass::HttpStatus)
+                    },
+                    asides: read.asides,
+                }
+            }
+            Err(class) => Sent::failed(start.elapsed(), class),
+        }
+    }
+
+    /// What replies to server-to-client requests need: a connection and this session's
+    /// headers.
+    fn side_channel(&mut self) -> SideChannel {
+        let conn = match self.side.take() {
+            Some(conn) => Ok(conn),
+            None => Conn::new(&self.url, &self.settings),
+        };
+        SideChannel {
+            conn: conn.ok(),
+            headers: self.headers(&post_headers()),
+        }
+    }
+
+    /// Sends one call and reads the whole response (for callers that need the answer itself,
+    /// not only its verdict), opening the session first if needed.
+    pub async fn request(&mut self, call: &HttpCall, id: u64) -> Result<Exchange, ErrorClass> {
+        if !self.version.is_stateless() && self.session.is_none() {
+            self.initialize().await?;
+        }
+        let headers = self.call_headers(call);
+        let x = self
+            .conn
+            .exchange(
+                Method::POST,
+                headers,
+                call.call.body(id, self.version).into(),
+            )
+            .await?;
+        if x.status == 404 && !self.version.is_stateless() {
+            self.session = None;
+        }
+        Ok(x)
+    }
+
+    /// Ends the session (best effort: the server may already have dropped it, or not support
+    /// DELETE).
+    pub async fn close(&mut self) {
+        if let Some(session) = self.session.take().filter(|s| !s.is_empty()) {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                PROTOCOL_VERSION_HEADER,
+                HeaderValue::from_static(self.version.as_str()),
+            );
+            headers.insert(SESSION_HEADER, session);
+            let _ = self
+                .conn
+                .exchange(Method::DELETE, headers, Bytes::new())
+                .await;
+        }
+    }
+
+    /// The names of the tools the server lists (one `tools/list`).
+    pub async fn tool_names(&mut self) -> Result<Vec<String>, ErrorClass> {
+        let x = self.request(&HttpCall::tools_list(), 1).await?;
+        let text = std::str::from_utf8(&x.body).map_err(|_| ErrorClass::Protocol)?;
+        mcp::classify_response(x.status, text, 1, &mut Asides::default())?;
+        mcp::listed_tools(&x.body, 1)
     }
 }
 
-/// POSTs one call in the era `channel` says and reads the whole response (for callers that
-/// need the answer itself, not only its verdict).
-pub async fn post(
-    conn: &mut Conn,
-    call: &HttpCall,
-    id: u64,
-    channel: Channel<'_>,
-) -> Result<Exchange, ErrorClass> {
-    let (headers, protocol) = match channel {
-        Channel::Stateless => (call.stateless_headers.clone(), Protocol::Stateless),
-        Channel::Session(session) => (
-            with_session(call.session_headers.clone(), session)?,
-            Protocol::Session,
-        ),
-    };
-    conn.exchange(Method::POST, headers, call.call.body(id, protocol).into())
-        .await
+/// Where replies to a server's requests go: the server's URL on a second connection, with the
+/// session's headers.
+pub struct SideChannel {
+    pub conn: Option<Conn>,
+    pub headers: HeaderMap,
 }
 
-/// Opens a 2025-11-25 session: `initialize`, then `notifications/initialized`. Returns the
-/// session id the server handed out.
-pub async fn open_session(conn: &mut Conn) -> Result<String, ErrorClass> {
-    let x = conn
-        .exchange(Method::POST, post_headers(), mcp::initialize_body().into())
-        .await?;
-    mcp::classify_bytes(x.status, &x.body, 0)?;
-    let session = x
-        .headers
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ErrorClass::Protocol)?
-        .to_string();
-    let initialized = conn
-        .exchange(
-            Method::POST,
-            with_session(post_headers(), &session)?,
-            Bytes::from_static(mcp::INITIALIZED),
-        )
-        .await?;
-    if !(200..300).contains(&initialized.status) {
-        return Err(ErrorClass::HttpStatus);
+impl SideChannel {
+    /// POSTs `reply`; a failure is the server's to notice (its request stays unanswered).
+    pub async fn send(&mut self, reply: String) {
+        if let Some(conn) = self.conn.as_mut() {
+            let _ = conn
+                .exchange(Method::POST, self.headers.clone(), reply.into())
+                .await;
+        }
     }
-    Ok(session)
-}
-
-/// Closes a session (best effort: the server may already have dropped it).
-pub async fn close_session(conn: &mut Conn, session: &str) {
-    if let Ok(headers) = with_session(HeaderMap::new(), session) {
-        let _ = conn.exchange(Method::DELETE, headers, Bytes::new()).await;
-    }
-}
-
-/// The names of the tools a server lists (one `tools/list`, in the given era), to learn what
-/// it offers before calling it.
-pub async fn tool_names(conn: &mut Conn, protocol: Protocol) -> Result<Vec<String>, ErrorClass> {
-    let session = match protocol {
-        Protocol::Stateless => None,
-        Protocol::Session => Some(open_session(conn).await?),
-    };
-    let channel = match &session {
-        Some(id) => Channel::Session(id),
-        None => Channel::Stateless,
-    };
-    let names = async {
-        let x = post(conn, &HttpCall::tools_list(), 1, channel).await?;
-        mcp::classify_bytes(x.status, &x.body, 1)?;
-        mcp::listed_tools(&x.body)
-    }
-    .await;
-    if let Some(id) = &session {
-        close_session(conn, id).await;
-    }
-    names
 }
 
 #[cfg(test)]
@@ -204,22 +343,25 @@ mod tests {
 
     #[tokio::test]
     async fn classifies_transport_failures() {
+        let settings = Arc::new(HttpSettings::with_timeout(Duration::from_millis(300)));
         // A port nobody listens on: connect error.
-        let url: reqwest::Url = format!("http://{}/mcp", closed_port().unwrap())
+        let url: Url = format!("http://{}/mcp", closed_port().unwrap())
             .parse()
             .unwrap();
-        let mut conn = Conn::new(&url, Duration::from_millis(300)).unwrap();
-        let sent = send(&mut conn, &HttpCall::tools_list(), 1, Channel::Stateless).await;
+        let mut client = HttpClient::new(&url, &settings, Version::V2026_07_28).unwrap();
+        let sent = client.call(&HttpCall::tools_list(), 1).await;
         assert_eq!(sent.outcome, Err(ErrorClass::Connect));
         assert_eq!((sent.ttfb, sent.status), (None, None));
-        // A server that accepts but never answers: timeout.
+        // A server that accepts but never answers: timeout (here, of the session's opening).
         let silent = SilentServer::start().await.unwrap();
-        let url: reqwest::Url = silent.url("/mcp").parse().unwrap();
-        let mut conn = Conn::new(&url, Duration::from_millis(300)).unwrap();
-        let Sent {
-            elapsed, outcome, ..
-        } = send(&mut conn, &HttpCall::tools_list(), 1, Channel::Session("s")).await;
-        assert_eq!(outcome, Err(ErrorClass::Timeout));
-        assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
+        let url: Url = silent.url("/mcp").parse().unwrap();
+        let mut client = HttpClient::new(&url, &settings, Version::V2025_11_25).unwrap();
+        let sent = client.call(&HttpCall::tools_list(), 1).await;
+        assert_eq!(sent.outcome, Err(ErrorClass::Timeout));
+        assert!(
+            sent.elapsed >= Duration::from_millis(250),
+            "{:?}",
+            sent.elapsed
+        );
     }
 }

@@ -11,7 +11,14 @@ Usage: py_server.py --transport streamable-http|sse|stdio [--port P] [--path /mc
 
 import argparse
 
+import warnings
+
+from mcp import types
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.message import ServerMessageMetadata
+
+# Roots and sampling are deprecated in 2026-07-28; this server still exercises them.
+warnings.simplefilter("ignore", DeprecationWarning)
 
 server = MCPServer("interop-python")
 
@@ -37,16 +44,26 @@ async def asks(ctx: Context = None) -> str:
     """Asks the client for roots, an elicitation and a sampling message, then answers."""
     got = []
     session = ctx.request_context.session
+    # Tied to this request, so they travel on its response stream (not the GET stream).
+    related = ServerMessageMetadata(related_request_id=ctx.request_id)
     for name, ask in (
-        ("roots", lambda: session.list_roots()),
+        (
+            "roots",
+            lambda: session.send_request(
+                types.ListRootsRequest(), types.ListRootsResult, metadata=related
+            ),
+        ),
         ("elicit", lambda: ctx.elicit("Continue?", schema=Confirm)),
         (
             "sampling",
             lambda: session.create_message(
                 messages=[
-                    {"role": "user", "content": {"type": "text", "text": "hi"}},
+                    types.SamplingMessage(
+                        role="user", content=types.TextContent(type="text", text="hi")
+                    )
                 ],
                 max_tokens=5,
+                related_request_id=ctx.request_id,
             ),
         ),
     ):

@@ -20,6 +20,7 @@ pub(super) fn sample_run() -> RunFile {
         server: evil.into(),
         url: evil.into(),
         error: ErrorClass::Connect,
+        status: None,
     }];
     run.claims[0].verdict = Verdict::NotMeasured;
     run

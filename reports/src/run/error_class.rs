@@ -18,16 +18,19 @@ pub enum ErrorClass {
     ToolError,
     /// HTTP 2xx without a well-formed JSON-RPC response to our request.
     Protocol,
+    /// The server process (a stdio target) exited while the request was in flight.
+    Exited,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 6] = [
+    pub const ALL: [ErrorClass; 7] = [
         ErrorClass::Connect,
         ErrorClass::Timeout,
         ErrorClass::HttpStatus,
         ErrorClass::JsonrpcError,
         ErrorClass::ToolError,
         ErrorClass::Protocol,
+        ErrorClass::Exited,
     ];
 
     /// The name used in the run file and the report.
@@ -39,6 +42,7 @@ impl ErrorClass {
             ErrorClass::JsonrpcError => "jsonrpc_error",
             ErrorClass::ToolError => "tool_error",
             ErrorClass::Protocol => "protocol",
+            ErrorClass::Exited => "exited",
         }
     }
 
@@ -50,6 +54,7 @@ impl ErrorClass {
             ErrorClass::JsonrpcError => "JSON-RPC error response",
             ErrorClass::ToolError => "tool reported failure (result.isError)",
             ErrorClass::Protocol => "2xx without a well-formed JSON-RPC response to the request",
+            ErrorClass::Exited => "the server process exited while the request was in flight",
         }
     }
 }

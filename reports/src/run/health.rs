@@ -20,6 +20,9 @@ pub struct HealthSweep {
     /// Servers that answered, by the protocol era they answered in.
     #[serde(default)]
     pub protocols: BTreeMap<String, usize>,
+    /// The protocol version each server that answered speaks (negotiated), by server id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,4 +30,7 @@ pub struct SweepFailure {
     pub server: String,
     pub url: String,
     pub error: ErrorClass,
+    /// The HTTP status of the last answer, when there was one (e.g. 401: credentials needed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }

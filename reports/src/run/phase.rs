@@ -51,6 +51,10 @@ pub struct Results {
     /// CPU use during the phase (see [`CpuUse`]).
     pub cpu: Option<CpuUse>,
     pub engine: EngineFacts,
+    /// Messages servers sent besides the answers (notifications, server-to-client requests),
+    /// by kind; a kind that never came is absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub asides: BTreeMap<String, u64>,
 }
 
 impl Results {

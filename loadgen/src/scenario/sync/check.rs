@@ -167,7 +167,6 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::mcp::Protocol;
 
     #[test]
     fn the_check_finds_missing_and_duplicated_names() {
@@ -187,7 +186,8 @@ mod tests {
                 .parse()
                 .unwrap(),
             mix: Arc::new(crate::mix::Mix::list_only()),
-            protocol: Protocol::default(),
+            version: crate::mcp::Version::V2026_07_28,
+            transport: crate::transport::client::Transport::default(),
         };
         let mut targets: Vec<Target> = (0..20).map(|i| target(i, "community")).collect();
         targets.push(target(20, "security"));

@@ -36,8 +36,8 @@ impl Failure {
 /// The `result` of a complete response to request `id`, or the failure's class (and, for a
 /// tool error, its text).
 pub(super) fn parse_reply(status: u16, body: &str, id: u64) -> Result<Value, Failure> {
-    let result = || mcp::result_of(body);
-    match mcp::classify_response(status, body, id) {
+    let result = || mcp::result_of(body, id);
+    match mcp::classify_response(status, body, id, &mut mcp::Asides::default()) {
         Ok(()) => result().ok_or_else(|| ErrorClass::Protocol.into()),
         Err(ErrorClass::ToolError) => Err(Failure {
             class: ErrorClass::ToolError,

@@ -3,6 +3,7 @@
 //! tool call at a time.
 
 use std::{
+    sync::Arc,
     sync::{
         Mutex,
         atomic::{AtomicU64, Ordering},
@@ -15,11 +16,11 @@ use serde_json::Value;
 
 use crate::{
     lock::lock,
-    mcp::{Channel, ErrorClass, Protocol},
+    mcp::ErrorClass,
     measure::Target,
     transport::{
-        conn::Conn,
-        http::{self, HttpCall},
+        http::{HttpCall, HttpClient},
+        settings::HttpSettings,
     },
 };
 
@@ -33,7 +34,7 @@ pub(super) const PREP_CONCURRENCY: usize = 32;
 pub(super) struct Pool {
     pub(super) targets: Vec<Target>,
     pub(super) idle: Vec<Mutex<Vec<Client>>>,
-    pub(super) timeout: Duration,
+    pub(super) settings: Arc<HttpSettings>,
     /// Clients opened after the preparation.
     pub(super) opened: AtomicU64,
 }
@@ -48,7 +49,7 @@ impl Pool {
             return Ok(c);
         }
         self.opened.fetch_add(1, Ordering::Relaxed);
-        Client::new(&self.targets[i], self.timeout)
+        Client::new(&self.targets[i], &self.settings)
     }
 
     pub(super) fn give(&self, i: usize, client: Client) {
@@ -84,11 +85,9 @@ impl Pool {
     }
 }
 
-/// One connection to one server, with its session in the 2025-11-25 era.
+/// One connection to one server, with its session for the session versions.
 pub(super) struct Client {
-    pub(super) conn: Conn,
-    pub(super) protocol: Protocol,
-    pub(super) session: Option<String>,
+    pub(super) http: HttpClient,
     pub(super) next_id: u64,
 }
 
@@ -103,11 +102,9 @@ pub(super) struct Answer {
 }
 
 impl Client {
-    pub(super) fn new(target: &Target, timeout: Duration) -> Result<Self, ErrorClass> {
+    pub(super) fn new(target: &Target, settings: &Arc<HttpSettings>) -> Result<Self, ErrorClass> {
         Ok(Self {
-            conn: Conn::new(&target.url, timeout)?,
-            protocol: target.protocol,
-            session: None,
+            http: HttpClient::new(&target.url, settings, target.version)?,
             next_id: 0,
         })
     }
@@ -128,22 +125,13 @@ impl Client {
         tool: &str,
         arguments: Value,
     ) -> Result<Value, Failure> {
-        if self.protocol == Protocol::Session && self.session.is_none() {
-            self.session = Some(http::open_session(&mut self.conn).await?);
-        }
         self.next_id += 1;
         let id = self.next_id;
-        let call = HttpCall::tool(tool, arguments);
-        let channel = match (self.protocol, &self.session) {
-            (Protocol::Session, Some(session)) => Channel::Session(session),
-            (Protocol::Session, None) => return Err(ErrorClass::Protocol.into()),
-            (Protocol::Stateless, _) => Channel::Stateless,
-        };
-        let x = http::post(&mut self.conn, &call, id, channel).await?;
-        if x.status == 404 && self.protocol == Protocol::Session {
-            // The session is gone: the next call opens another.
-            self.session = None;
-        }
+        // A session is opened first when there is none (the first call, or after a 404).
+        let x = self
+            .http
+            .request(&HttpCall::tool(tool, arguments), id)
+            .await?;
         match std::str::from_utf8(&x.body) {
             Ok(text) => parse_reply(x.status, text, id),
             Err(_) if !(200..300).contains(&x.status) => Err(ErrorClass::HttpStatus.into()),
@@ -152,8 +140,6 @@ impl Client {
     }
 
     pub(super) async fn close(mut self) {
-        if let Some(session) = self.session.take() {
-            http::close_session(&mut self.conn, &session).await;
-        }
+        self.http.close().await;
     }
 }

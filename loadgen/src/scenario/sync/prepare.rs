@@ -7,10 +7,7 @@ use futures::StreamExt as _;
 use serde_json::json;
 
 use crate::{
-    mcp::ErrorClass,
-    scenario::context::Context,
-    target::TargetSpec,
-    transport::{conn::Conn, http},
+    mcp::ErrorClass, scenario::context::Context, target::TargetSpec, transport::http::HttpClient,
 };
 
 use super::{
@@ -34,12 +31,16 @@ pub(super) struct Prepared {
 /// Finds the servers offering the memory tools and opens a connection to each with a
 /// `memory_version` call; or says why the scenario cannot run.
 pub(super) async fn prepare(cx: &Context<'_>) -> Result<Prepared, String> {
-    let timeout = cx.args.timeout;
+    let settings = &cx.settings;
     let listed: Vec<(usize, Result<Vec<String>, ErrorClass>)> =
         futures::stream::iter(cx.targets.iter().enumerate())
             .map(|(i, t)| async move {
-                let names = match Conn::new(&t.url, timeout) {
-                    Ok(mut conn) => http::tool_names(&mut conn, t.protocol).await,
+                let names = match HttpClient::new(&t.url, settings, t.version) {
+                    Ok(mut client) => {
+                        let names = client.tool_names().await;
+                        client.close().await;
+                        names
+                    }
                     Err(class) => Err(class),
                 };
                 (i, names)
@@ -102,7 +103,7 @@ pub(super) async fn prepare(cx: &Context<'_>) -> Result<Prepared, String> {
     let ready: Vec<(usize, bool, bool, Result<Client, String>)> = futures::stream::iter(offering)
         .map(|(i, history, delete)| async move {
             let t = &cx.targets[i];
-            let client = match Client::new(t, timeout) {
+            let client = match Client::new(t, settings) {
                 Err(class) => Err(class.name().to_string()),
                 Ok(mut c) => {
                     let answer = c.call("memory_version", json!({})).await;
@@ -155,7 +156,7 @@ pub(super) async fn prepare(cx: &Context<'_>) -> Result<Prepared, String> {
         pool: Pool {
             targets,
             idle,
-            timeout,
+            settings: settings.clone(),
             opened: AtomicU64::new(0),
         },
         history_servers,

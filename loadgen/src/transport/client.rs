@@ -1,0 +1,78 @@
+//! The one face every transport shows the load and the health sweep: a per-user line to one
+//! server that opens (connects, handshakes), makes calls and closes, whatever carries it.
+
+use std::sync::Arc;
+
+use reqwest::Url;
+
+use crate::{
+    mcp::{ErrorClass, Sent, Version},
+    transport::{
+        http::{HttpCall, HttpClient},
+        settings::HttpSettings,
+    },
+};
+
+/// How a server is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// Streamable HTTP (2025-03-26 onward): a POST per message.
+    #[default]
+    StreamableHttp,
+}
+
+/// One user's line to one server.
+#[derive(Debug)]
+pub enum Client {
+    Http(HttpClient),
+}
+
+impl Client {
+    /// A client for the server at `url`, speaking `version` (asked for; a session version may
+    /// be negotiated down by the server). Nothing is sent until [`Client::open`] or a call.
+    pub fn new(
+        url: &Url,
+        transport: Transport,
+        version: Version,
+        settings: &Arc<HttpSettings>,
+    ) -> Result<Self, ErrorClass> {
+        match transport {
+            Transport::StreamableHttp => Ok(Client::Http(HttpClient::new(url, settings, version)?)),
+        }
+    }
+
+    /// The version spoken (negotiated, once open).
+    pub fn version(&self) -> Version {
+        match self {
+            Client::Http(c) => c.version(),
+        }
+    }
+
+    /// The HTTP status of the last answer, if the transport has statuses and one came.
+    pub fn last_status(&self) -> Option<u16> {
+        match self {
+            Client::Http(c) => c.last_status(),
+        }
+    }
+
+    /// Connects and handshakes, so a user holds its connection (and session) from its start.
+    pub async fn open(&mut self) -> Result<(), ErrorClass> {
+        match self {
+            Client::Http(c) => c.open().await,
+        }
+    }
+
+    /// One call with JSON-RPC id `id`, timed to its answer.
+    pub async fn call(&mut self, call: &HttpCall, id: u64) -> Sent {
+        match self {
+            Client::Http(c) => c.call(call, id).await,
+        }
+    }
+
+    /// Ends the session politely (best effort).
+    pub async fn close(&mut self) {
+        match self {
+            Client::Http(c) => c.close().await,
+        }
+    }
+}
