@@ -156,10 +156,14 @@ async fn detect(
     if let Some(version) = choice.version() {
         return probe(target, settings, version).await;
     }
+    // A stdio server's pool opened it already, in the version it speaks.
+    if matches!(target.transport, Transport::Stdio(_)) {
+        return probe(target, settings, target.version).await;
+    }
     let discover = HttpCall::from(Call::new("server/discover", None, json!({})));
     let mut client = Client::new(
         &target.url,
-        target.transport,
+        &target.transport,
         Version::V2026_07_28,
         settings,
     )?;
@@ -189,7 +193,7 @@ async fn probe(
     settings: &Arc<HttpSettings>,
     version: Version,
 ) -> Result<Version, Failed> {
-    let mut client = Client::new(&target.url, target.transport, version, settings)?;
+    let mut client = Client::new(&target.url, &target.transport, version, settings)?;
     let outcome = match client.open().await {
         Ok(()) => client.call(&HttpCall::tools_list(), 1).await.outcome,
         Err(e) => Err(e),

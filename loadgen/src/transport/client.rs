@@ -10,21 +10,28 @@ use crate::{
     transport::{
         http::{HttpCall, HttpClient},
         settings::HttpSettings,
+        stdio::{StdioClient, StdioHandle},
     },
 };
 
 /// How a server is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum Transport {
     /// Streamable HTTP (2025-03-26 onward): a POST per message.
     #[default]
     StreamableHttp,
+    /// A process loadgen spawned, spoken to on stdin and stdout: its pool, once started.
+    Stdio(Option<StdioHandle>),
 }
 
 /// One user's line to one server.
+// Clients are made once per user and server and kept; boxing the HTTP one would add a pointer
+// chase to every call for no memory that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Client {
     Http(HttpClient),
+    Stdio(StdioClient),
 }
 
 impl Client {
@@ -32,12 +39,15 @@ impl Client {
     /// be negotiated down by the server). Nothing is sent until [`Client::open`] or a call.
     pub fn new(
         url: &Url,
-        transport: Transport,
+        transport: &Transport,
         version: Version,
         settings: &Arc<HttpSettings>,
     ) -> Result<Self, ErrorClass> {
         match transport {
             Transport::StreamableHttp => Ok(Client::Http(HttpClient::new(url, settings, version)?)),
+            // The pool opened its processes in the version asked for (or discovered it).
+            Transport::Stdio(Some(pool)) => Ok(Client::Stdio(StdioClient::new(pool))),
+            Transport::Stdio(None) => Err(ErrorClass::Exited),
         }
     }
 
@@ -45,6 +55,7 @@ impl Client {
     pub fn version(&self) -> Version {
         match self {
             Client::Http(c) => c.version(),
+            Client::Stdio(c) => c.version(),
         }
     }
 
@@ -52,6 +63,7 @@ impl Client {
     pub fn last_status(&self) -> Option<u16> {
         match self {
             Client::Http(c) => c.last_status(),
+            Client::Stdio(_) => None,
         }
     }
 
@@ -59,6 +71,7 @@ impl Client {
     pub async fn open(&mut self) -> Result<(), ErrorClass> {
         match self {
             Client::Http(c) => c.open().await,
+            Client::Stdio(c) => c.open().await,
         }
     }
 
@@ -66,6 +79,7 @@ impl Client {
     pub async fn call(&mut self, call: &HttpCall, id: u64) -> Sent {
         match self {
             Client::Http(c) => c.call(call, id).await,
+            Client::Stdio(c) => c.call(&call.call, id).await,
         }
     }
 
@@ -73,6 +87,7 @@ impl Client {
     pub async fn close(&mut self) {
         match self {
             Client::Http(c) => c.close().await,
+            Client::Stdio(c) => c.close().await,
         }
     }
 }
