@@ -80,11 +80,13 @@ fn stdio_run(out: &Path, target: &str, users: &str, tool: &str, more: &[&str]) -
     (run_file(out), stdout)
 }
 
+/// The latency scenario's error classes that occurred, with their counts.
 fn errors(run: &Value) -> serde_json::Map<String, Value> {
-    run["latency"]["errors"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default()
+    let all = run["latency"]["errors"].as_object().cloned();
+    all.unwrap_or_default()
+        .into_iter()
+        .filter(|(_, n)| n.as_u64() != Some(0))
+        .collect()
 }
 
 fn requests(run: &Value) -> u64 {
@@ -188,8 +190,8 @@ fn a_server_that_exits_is_restarted_and_counted() {
     assert_eq!(processes_with("dies_after_20_calls"), Vec::<String>::new());
 }
 
-/// Answers `initialize` and `tools/call` (with the version asked for), and exits after 20
-/// calls, mid-way through the 20th.
+/// Answers `initialize` (with the version asked for), `tools/list` and `tools/call`, and exits
+/// after 20 calls, mid-way through the 20th.
 const DYING_SERVER: &str = r#"
 import json, sys, os
 calls = 0
@@ -197,7 +199,9 @@ for line in sys.stdin:
     msg = json.loads(line)
     if "id" not in msg or "method" not in msg:
         continue
-    if msg["method"] == "initialize":
+    if msg["method"] == "tools/list":
+        result = {"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]}
+    elif msg["method"] == "initialize":
         result = {"protocolVersion": msg["params"]["protocolVersion"], "capabilities": {"tools": {}},
                   "serverInfo": {"name": "dying", "version": "0"}}
     elif msg["method"] == "tools/call":
@@ -230,6 +234,9 @@ fn the_python_sdk_stdio_server() {
     assert!(requests(&run) > 0);
     assert!(errors(&run).is_empty(), "{:?}", errors(&run));
     assert_eq!(run["stdio"]["started"], 2);
+    // `chatty` logs twice before each answer; the logs were counted, not taken for answers.
+    let logs = run["latency"]["asides"]["notifications/message"].as_u64();
+    assert!(logs.unwrap_or(0) >= 2 * requests(&run), "{}", run["latency"]["asides"]);
 }
 
 #[test]

@@ -34,6 +34,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const HEALTHY_LIFE: Duration = Duration::from_secs(5);
 /// How long a server may take to exit after its stdin closed before its group is killed.
 const GRACE: Duration = Duration::from_millis(500);
+/// The least time a process gets to answer its handshake.
+const HANDSHAKE: Duration = Duration::from_secs(30);
 /// How long the first start of every process may take (a wrapper such as `npx` may install).
 pub const STARTUP: Duration = Duration::from_secs(120);
 
@@ -312,7 +314,10 @@ async fn supervise(
                     shared.restarts.fetch_add(1, Ordering::Relaxed);
                 }
                 starts += 1;
-                let opened = handshake::open(&process, settings.version, settings.timeout).await;
+                // The handshake is not measured and includes the server's start-up (an
+                // interpreter importing its SDK on a busy machine): give it time.
+                let bound = settings.timeout.max(HANDSHAKE);
+                let opened = handshake::open(&process, settings.version, bound).await;
                 match opened {
                     Ok(version) => {
                         lock(&shared.negotiated).get_or_insert(version);
