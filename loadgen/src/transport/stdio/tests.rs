@@ -21,8 +21,19 @@ fn settings(dir: &Path, mode: &str, processes: usize, version: Option<Version>) 
     }
 }
 
+/// A pool of `processes` fake servers in `mode`, opened in the version they negotiate.
+async fn started(dir: &Path, mode: &str, processes: usize) -> StdioPool {
+    StdioPool::start(settings(dir, mode, processes, None))
+        .await
+        .unwrap()
+}
+
 fn tool(name: &str, arguments: serde_json::Value) -> Call {
     Call::tool(name, arguments)
+}
+
+fn client(pool: &StdioPool, slot: usize) -> StdioClient {
+    StdioClient::of_slot(&pool.handle(), slot)
 }
 
 fn alive(pid: u32) -> bool {
@@ -32,13 +43,8 @@ fn alive(pid: u32) -> bool {
 #[tokio::test]
 async fn pipelined_calls_are_answered_out_of_order() {
     let dir = tempfile::tempdir().unwrap();
-    let mut pool = StdioPool::start(settings(dir.path(), "2025-11-25", 1, None))
-        .await
-        .unwrap();
-    let (mut a, mut b) = (
-        StdioClient::of_slot(&pool.handle(), 0),
-        StdioClient::of_slot(&pool.handle(), 1),
-    );
+    let mut pool = started(dir.path(), "2025-11-25", 1).await;
+    let (mut a, mut b) = (client(&pool, 0), client(&pool, 1));
     a.open().await.unwrap();
     let slow = tool("slow", json!({"ms": 400}));
     let echo = tool("echo", json!({"text": "x"}));
@@ -61,10 +67,8 @@ async fn pipelined_calls_are_answered_out_of_order() {
 #[tokio::test]
 async fn asides_are_counted_and_server_requests_answered() {
     let dir = tempfile::tempdir().unwrap();
-    let mut pool = StdioPool::start(settings(dir.path(), "2025-11-25", 1, None))
-        .await
-        .unwrap();
-    let mut client = StdioClient::of_slot(&pool.handle(), 0);
+    let mut pool = started(dir.path(), "2025-11-25", 1).await;
+    let mut client = client(&pool, 0);
     let sent = client.call(&tool("chatty", json!({})), 1).await;
     assert_eq!(sent.outcome, Ok(()));
     assert_eq!(sent.asides.get(Aside::Log), 1, "{:?}", sent.asides);
@@ -78,11 +82,9 @@ async fn asides_are_counted_and_server_requests_answered() {
 #[tokio::test]
 async fn bad_lines_are_protocol_errors_and_the_process_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let mut pool = StdioPool::start(settings(dir.path(), "discover", 1, None))
-        .await
-        .unwrap();
+    let mut pool = started(dir.path(), "discover", 1).await;
     assert_eq!(pool.version(), Some(Version::V2026_07_28));
-    let mut client = StdioClient::of_slot(&pool.handle(), 0);
+    let mut client = client(&pool, 0);
     let garbage = client.call(&tool("garbage", json!({})), 1).await;
     assert_eq!(garbage.outcome, Err(ErrorClass::Protocol));
     let huge = client
@@ -101,13 +103,8 @@ async fn bad_lines_are_protocol_errors_and_the_process_goes_on() {
 #[tokio::test]
 async fn a_process_that_exits_fails_its_calls_and_is_restarted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut pool = StdioPool::start(settings(dir.path(), "2025-11-25", 1, None))
-        .await
-        .unwrap();
-    let (mut a, mut b) = (
-        StdioClient::of_slot(&pool.handle(), 0),
-        StdioClient::of_slot(&pool.handle(), 0),
-    );
+    let mut pool = started(dir.path(), "2025-11-25", 1).await;
+    let (mut a, mut b) = (client(&pool, 0), client(&pool, 0));
     let slow = tool("slow", json!({"ms": 2000}));
     let (in_flight, died) = tokio::join!(a.call(&slow, 1), async {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -126,11 +123,9 @@ async fn a_process_that_exits_fails_its_calls_and_is_restarted() {
 #[tokio::test]
 async fn the_negotiated_version_is_what_calls_are_sent_in() {
     let dir = tempfile::tempdir().unwrap();
-    let mut pool = StdioPool::start(settings(dir.path(), "2024-11-05", 1, None))
-        .await
-        .unwrap();
+    let mut pool = started(dir.path(), "2024-11-05", 1).await;
     assert_eq!(pool.version(), Some(Version::V2024_11_05));
-    let mut client = StdioClient::of_slot(&pool.handle(), 0);
+    let mut client = client(&pool, 0);
     let meta = tool("meta", json!({"expect": false}));
     assert_eq!(client.call(&meta, 1).await.outcome, Ok(()));
     pool.stop().await;
@@ -149,9 +144,7 @@ async fn the_negotiated_version_is_what_calls_are_sent_in() {
 #[tokio::test]
 async fn stop_leaves_no_process_and_a_bad_command_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let mut pool = StdioPool::start(settings(dir.path(), "2025-11-25", 3, None))
-        .await
-        .unwrap();
+    let mut pool = started(dir.path(), "2025-11-25", 3).await;
     let pids = pool.pids();
     assert_eq!(pids.len(), 3);
     assert!(pids.iter().all(|p| alive(*p)));
