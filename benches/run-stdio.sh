@@ -25,7 +25,7 @@ run() { # $1: label, rest: loadgen flags; prints one line
   shift
   rm -rf "$out/lg"
   "$loadgen" --scenario latency --users "$users" --warmup 1 --run-time "$secs" \
-    --tool "$tool" --quiet --out "$out/lg" "$@" >"$out/lg.txt" 2>"$out/lg.err" || {
+    --tool "$tool" --out "$out/lg" "$@" >"$out/lg.txt" 2>"$out/lg.err" || {
     tail -5 "$out/lg.err"
     return 1
   }
