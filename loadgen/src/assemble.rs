@@ -74,6 +74,8 @@ pub(crate) async fn measure_and_judge(
         .capacity_p99
         .or_else(|| claims::latency_bound_ms(claim_specs))
         .unwrap_or(DEFAULT_CAPACITY_P99_MS);
+    // A `stdio:` target's processes run from before the sweep to the end of the load.
+    let mut stdio = crate::transport::stdio::run::start(args, &mut targets, dir).await?;
     let measured = measure_all(
         args,
         &mut targets,
@@ -83,6 +85,10 @@ pub(crate) async fn measure_and_judge(
         stop,
     )
     .await;
+    let stdio = match &mut stdio {
+        Some(pool) => Some(pool.stop().await),
+        None => None,
+    };
     let facts = match fleet {
         Some(f) => Some(f.stop().await),
         None => None,
@@ -126,6 +132,7 @@ pub(crate) async fn measure_and_judge(
         sync: m.sync,
         chaos: m.chaos,
         auth: oauth.as_deref().and_then(oauth::facts),
+        stdio,
         claims,
     })
 }

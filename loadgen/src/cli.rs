@@ -116,11 +116,13 @@ pub struct Args {
     /// Measure these instead of starting the fleet: MCP endpoint URLs
     /// (`http://127.0.0.1:8000/mcp`, `https://mcp.internal:8443/mcp`; a root URL such as
     /// `http://127.0.0.1:3000` is an MCP endpoint at `/` unless it answers as a fleet admin
-    /// API), port ranges (`127.0.0.1:8000-8345/mcp`, `https://mcp.internal:8000-8010/mcp`) or a
-    /// fleet admin API (`http://127.0.0.1:7900/servers`, whose servers are discovered). Servers
-    /// of an mcpfleet
-    /// fleet found through its admin API get their profile's tool mix; others only `tools/list`
-    /// unless --tool says what to call.
+    /// API), port ranges (`127.0.0.1:8000-8345/mcp`, `https://mcp.internal:8000-8010/mcp`), a
+    /// fleet admin API (`http://127.0.0.1:7900/servers`, whose servers are discovered), or a
+    /// stdio server loadgen spawns, `'stdio:COMMAND ARG...'` (split as a shell would; e.g.
+    /// `'stdio:npx -y @modelcontextprotocol/server-everything stdio'`; its stderr goes to
+    /// stdio-N.log in the run folder). Servers of an mcpfleet fleet found through its admin
+    /// API get their profile's tool mix; others only `tools/list` unless --tool says what to
+    /// call.
     #[arg(long = "target", value_name = "TARGET", num_args = 1..)]
     pub targets: Vec<TargetSpec>,
 
@@ -205,6 +207,13 @@ pub struct Args {
     /// or `2024-11-05`.
     #[arg(long, value_enum, default_value = "auto")]
     pub protocol: crate::measure::ProtocolChoice,
+
+    /// For a `stdio:` target: run N server processes shared by all users, requests pipelined
+    /// (matched by id), instead of one process per user (--users). Each is opened (initialize,
+    /// or server/discover) before measuring; one that exits is restarted.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    pub stdio_processes: Option<u32>,
 
     /// Connections (users) the connections scenario opens and holds.
     #[arg(long, default_value_t = 1000, value_name = "N",

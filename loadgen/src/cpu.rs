@@ -11,7 +11,7 @@ use std::time::Instant;
 pub use crate::embedded::FLEET_THREAD_NAME;
 
 /// Ticks per second of `/proc` CPU times: `USER_HZ`, fixed at 100 by the Linux user ABI.
-const USER_HZ: f64 = 100.0;
+pub(crate) const USER_HZ: f64 = 100.0;
 
 /// A reading taken at one moment.
 #[derive(Debug, Clone)]
@@ -151,28 +151,31 @@ fn read_threads() -> Option<Vec<ThreadTicks>> {
 
 /// What is used of a `/proc/.../stat` line (of a process or of one thread).
 #[derive(Debug, PartialEq, Eq)]
-struct Stat<'a> {
+pub(crate) struct Stat<'a> {
     /// Process or thread id.
-    id: u64,
+    pub(crate) id: u64,
     /// Command or thread name (at most 15 bytes; may hold spaces and parentheses).
-    comm: &'a str,
+    pub(crate) comm: &'a str,
+    /// The process group.
+    pub(crate) group: u64,
     /// utime + stime.
-    ticks: u64,
+    pub(crate) ticks: u64,
     /// starttime, ticks after boot.
-    start: u64,
+    pub(crate) start: u64,
 }
 
-fn parse_stat(line: &str) -> Option<Stat<'_>> {
+pub(crate) fn parse_stat(line: &str) -> Option<Stat<'_>> {
     let (id, rest) = line.split_once(" (")?;
     // The name may contain ')': the fields after it start after the last one.
     let (comm, after) = rest.rsplit_once(')')?;
     let fields: Vec<&str> = after.split_whitespace().collect();
     let field = |n: usize| fields.get(n)?.parse::<u64>().ok();
-    // utime, stime and starttime are fields 14, 15 and 22 of the line: 12, 13 and 20 after the
-    // name.
+    // pgrp, utime, stime and starttime are fields 5, 14, 15 and 22 of the line: 2, 12, 13 and
+    // 20 after the name.
     Some(Stat {
         id: id.trim().parse().ok()?,
         comm,
+        group: field(2)?,
         ticks: field(11)? + field(12)?,
         start: field(19)?,
     })
@@ -244,6 +247,7 @@ mod tests {
             Stat {
                 id: 4242,
                 comm: "fleet-rt) (x y",
+                group: 4200,
                 ticks: 42,
                 start: 98765,
             }

@@ -99,7 +99,7 @@ pub async fn sweep(
         match outcome {
             Ok((version, transport)) => {
                 target.version = *version;
-                target.transport = *transport;
+                target.transport = transport.clone();
                 *protocols.entry(version.to_string()).or_insert(0) += 1;
                 versions.insert(target.id.clone(), version.to_string());
             }
@@ -160,20 +160,27 @@ async fn detect(
     settings: &Arc<HttpSettings>,
     choice: ProtocolChoice,
 ) -> Result<Found, Failed> {
-    let posts = target.transport;
-    let sse = match posts {
-        Transport::StreamableHttp => Transport::LegacySse,
-        other => other,
+    let posts = target.transport.clone();
+    // Over HTTP, legacy SSE is the other way a server may be reached; other transports have
+    // no alternative.
+    let sse = match &posts {
+        Transport::StreamableHttp => Some(Transport::LegacySse),
+        _ => None,
     };
     match choice.version() {
         Some(Version::V2024_11_05) => {
-            return probe(target, settings, Version::V2024_11_05, sse).await;
+            let transport = sse.unwrap_or(posts);
+            return probe(target, settings, Version::V2024_11_05, transport).await;
         }
         Some(version) => return probe(target, settings, version, posts).await,
         None => {}
     }
+    // A stdio server's pool opened it already, in the version it speaks.
+    if matches!(target.transport, Transport::Stdio(_)) {
+        return probe(target, settings, target.version, posts).await;
+    }
     let discover = HttpCall::from(Call::new("server/discover", None, json!({})));
-    let mut client = Client::new(&target.url, posts, Version::V2026_07_28, settings)?;
+    let mut client = Client::new(&target.url, &posts, Version::V2026_07_28, settings)?;
     let discovered = client.call(&discover, 1).await;
     match discovered.outcome {
         Ok(()) => probe(target, settings, Version::V2026_07_28, posts).await,
@@ -187,17 +194,21 @@ async fn detect(
         Err(class) => {
             // Some 2026-07-28 servers (this fleet's among them) answer stateless requests
             // without implementing `server/discover`: a stateless `tools/list` tells.
-            let mut tries = vec![(Version::V2026_07_28, posts), (Version::V2025_11_25, posts)];
-            if sse != posts {
+            let mut tries = vec![
+                (Version::V2026_07_28, posts.clone()),
+                (Version::V2025_11_25, posts),
+            ];
+            if let Some(sse) = sse {
                 tries.push((Version::V2024_11_05, sse));
             }
             let mut status = discovered.status;
             for (version, transport) in tries {
+                let posted = !matches!(transport, Transport::LegacySse);
                 match probe(target, settings, version, transport).await {
                     Ok(found) => return Ok(found),
                     // The status that tells most is the POSTs' (a GET is refused by any
                     // streamable server).
-                    Err(later) if transport == posts => status = later.status.or(status),
+                    Err(later) if posted => status = later.status.or(status),
                     Err(_) => {}
                 }
             }
@@ -214,7 +225,7 @@ async fn probe(
     version: Version,
     transport: Transport,
 ) -> Result<Found, Failed> {
-    let mut client = Client::new(&target.url, transport, version, settings)?;
+    let mut client = Client::new(&target.url, &transport, version, settings)?;
     let outcome = match client.open().await {
         Ok(()) => client.call(&HttpCall::tools_list(), 1).await.outcome,
         Err(e) => Err(e),

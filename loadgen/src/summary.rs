@@ -66,6 +66,20 @@ pub fn summary(outcome: &RunOutcome) -> String {
     if let Some(s) = &run.sync {
         lines.push_str(&format!("sync: {}\n", s.reason));
     }
+    if let Some(s) = &run.stdio {
+        lines.push_str(&format!(
+            "stdio: {} process(es) ({} started, {} exited, {} restarts), {}; CPU {:.1} s \
+             (peak {:.0} % of a CPU), RSS peak {:.1} MiB\n",
+            s.processes,
+            s.started,
+            s.exited,
+            s.restarts,
+            s.protocol_version,
+            s.cpu_s,
+            s.cpu_percent_max,
+            s.rss_bytes_max as f64 / (1024.0 * 1024.0),
+        ));
+    }
     if let Some(c) = &run.chaos {
         let (slowest, never) = c.recovery();
         let n = c.recoverable().count();

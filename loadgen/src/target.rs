@@ -37,6 +37,8 @@ pub enum TargetSpec {
     Admin(Url),
     /// A URL whose path is `/`: an admin API or an MCP endpoint, found out when resolved.
     Root(Url),
+    /// `stdio:COMMAND ARG...`: a server loadgen spawns and speaks to on stdin and stdout.
+    Stdio(Vec<String>),
 }
 
 impl FromStr for TargetSpec {
@@ -44,6 +46,14 @@ impl FromStr for TargetSpec {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let raw = s.trim();
+        if let Some(command) = raw.strip_prefix("stdio:") {
+            let words = shlex::split(command)
+                .ok_or_else(|| format!("`{raw}`: unbalanced quotes in the command"))?;
+            if words.is_empty() {
+                return Err(format!("`{raw}` names no command (`stdio:COMMAND ARG...`)"));
+            }
+            return Ok(TargetSpec::Stdio(words));
+        }
         let (scheme, rest) = match raw.split_once("://") {
             Some((scheme @ ("http" | "https"), rest)) => (scheme, rest),
             Some((scheme, _)) => {
@@ -115,6 +125,10 @@ impl std::fmt::Display for TargetSpec {
             } => write!(f, "{}://{host}:{first}-{last}{path}", scheme(*https)),
             TargetSpec::Admin(u) => write!(f, "{}servers", u.as_str()),
             TargetSpec::Root(u) => write!(f, "{u}"),
+            TargetSpec::Stdio(words) => {
+                let joined = shlex::try_join(words.iter().map(String::as_str));
+                write!(f, "stdio:{}", joined.unwrap_or_else(|_| words.join(" ")))
+            }
         }
     }
 }
@@ -178,6 +192,15 @@ pub async fn resolve(specs: &[TargetSpec], timeout: Duration) -> anyhow::Result<
                 }
             }
             TargetSpec::Admin(admin) => targets.extend(discover(admin, timeout, &mixes).await?),
+            // The process pool is attached when the run starts it (transport::stdio::run).
+            TargetSpec::Stdio(_) => targets.push(Target {
+                id: spec.to_string(),
+                group: "stdio".into(),
+                url: Url::parse("stdio:").context("the stdio pseudo-URL")?,
+                mix: list_only.clone(),
+                version: crate::mcp::Version::V2026_07_28,
+                transport: crate::transport::client::Transport::Stdio(None),
+            }),
         }
         if targets.len() > MAX_ENDPOINTS {
             anyhow::bail!(
@@ -305,6 +328,37 @@ mod tests {
         assert_eq!(
             parse("127.0.0.1:8000-8003/x").to_string(),
             "http://127.0.0.1:8000-8003/x"
+        );
+    }
+
+    #[test]
+    fn parses_stdio_commands_like_a_shell() {
+        let spec = parse(r#"stdio:python3 "my server.py" --flag 'a b'"#);
+        assert_eq!(
+            spec,
+            TargetSpec::Stdio(vec![
+                "python3".into(),
+                "my server.py".into(),
+                "--flag".into(),
+                "a b".into()
+            ])
+        );
+        assert_eq!(
+            spec.to_string(),
+            "stdio:python3 'my server.py' --flag 'a b'"
+        );
+        assert_eq!(parse(&spec.to_string()), spec);
+        assert!(
+            "stdio:"
+                .parse::<TargetSpec>()
+                .unwrap_err()
+                .contains("no command")
+        );
+        assert!(
+            "stdio:python3 'x"
+                .parse::<TargetSpec>()
+                .unwrap_err()
+                .contains("unbalanced quotes")
         );
     }
 

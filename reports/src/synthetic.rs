@@ -351,6 +351,7 @@ pub fn run(spec: &Spec) -> RunFile {
         sync,
         chaos: None,
         auth: None,
+        stdio: None,
         claims,
     }
 }

@@ -5,7 +5,10 @@ use std::{net::IpAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::spec::{FleetSpec, Isolation};
+use crate::{
+    profile::Profile,
+    spec::{FleetSpec, Isolation},
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +39,16 @@ pub enum Cmd {
     /// Work with the fleet's git-backed memory repository.
     #[command(subcommand)]
     Memory(MemoryCmd),
+    /// Serve one reference server over stdio (newline-delimited JSON-RPC on stdin/stdout,
+    /// logs on stderr) until stdin closes: what an MCP host spawns as a stdio server.
+    ServeStdio(ServeStdioArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeStdioArgs {
+    /// The tool set to offer, as a fleet group of that profile does.
+    #[arg(long, value_enum, default_value_t = Profile::Community)]
+    pub profile: Profile,
 }
 
 #[derive(Debug, Subcommand)]

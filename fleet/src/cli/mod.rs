@@ -1,11 +1,13 @@
 //! The `fleet` command line: `up` runs a fleet in the foreground; `status`, `scale` and `down`
 //! talk to a running one through its admin API; `memory verify` checks a repository offline.
-//! `args` holds what clap parses, `commands` what each subcommand does, `output` what is
-//! printed about a fleet (shared with loadgen).
+//! `serve-stdio` runs one server over stdio. `args` holds what clap parses, `commands` what
+//! each subcommand does, `output` what is printed about a fleet (shared with loadgen), `stdio`
+//! the stdio server.
 
 mod args;
 mod commands;
 mod output;
+mod stdio;
 
 pub use self::{
     args::{Cli, default_memory_repo},

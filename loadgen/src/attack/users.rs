@@ -214,7 +214,7 @@ impl PhaseRun {
         let target = &self.phase.targets[server];
         Client::new(
             &target.url,
-            target.transport,
+            &target.transport,
             target.version,
             &self.phase.settings,
         )

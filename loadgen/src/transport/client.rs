@@ -11,11 +11,12 @@ use crate::{
         http::{HttpCall, HttpClient},
         settings::HttpSettings,
         sse::SseClient,
+        stdio::{StdioClient, StdioHandle},
     },
 };
 
 /// How a server is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum Transport {
     /// Streamable HTTP (2025-03-26 onward): a POST per message.
     #[default]
@@ -23,6 +24,8 @@ pub enum Transport {
     /// Legacy HTTP+SSE (2024-11-05): a `GET` event stream per session, POSTs to the endpoint it
     /// announces, answers on the stream.
     LegacySse,
+    /// A process loadgen spawned, spoken to on stdin and stdout: its pool, once started.
+    Stdio(Option<StdioHandle>),
 }
 
 /// One user's line to one server.
@@ -33,6 +36,7 @@ pub enum Transport {
 pub enum Client {
     Http(HttpClient),
     Sse(SseClient),
+    Stdio(StdioClient),
 }
 
 impl Client {
@@ -40,13 +44,16 @@ impl Client {
     /// be negotiated down by the server). Nothing is sent until [`Client::open`] or a call.
     pub fn new(
         url: &Url,
-        transport: Transport,
+        transport: &Transport,
         version: Version,
         settings: &Arc<HttpSettings>,
     ) -> Result<Self, ErrorClass> {
         match transport {
             Transport::StreamableHttp => Ok(Client::Http(HttpClient::new(url, settings, version)?)),
             Transport::LegacySse => Ok(Client::Sse(SseClient::new(url, settings, version))),
+            // The pool opened its processes in the version asked for (or discovered it).
+            Transport::Stdio(Some(pool)) => Ok(Client::Stdio(StdioClient::new(pool))),
+            Transport::Stdio(None) => Err(ErrorClass::Exited),
         }
     }
 
@@ -55,6 +62,7 @@ impl Client {
         match self {
             Client::Http(c) => c.version(),
             Client::Sse(c) => c.version(),
+            Client::Stdio(c) => c.version(),
         }
     }
 
@@ -63,6 +71,7 @@ impl Client {
         match self {
             Client::Http(c) => c.last_status(),
             Client::Sse(c) => c.last_status(),
+            Client::Stdio(_) => None,
         }
     }
 
@@ -71,6 +80,7 @@ impl Client {
         match self {
             Client::Http(c) => c.open().await,
             Client::Sse(c) => c.open().await,
+            Client::Stdio(c) => c.open().await,
         }
     }
 
@@ -79,6 +89,7 @@ impl Client {
         match self {
             Client::Http(c) => c.call(call, id).await,
             Client::Sse(c) => c.call(call, id).await,
+            Client::Stdio(c) => c.call(&call.call, id).await,
         }
     }
 
@@ -87,6 +98,7 @@ impl Client {
         match self {
             Client::Http(c) => c.close().await,
             Client::Sse(c) => c.close().await,
+            Client::Stdio(c) => c.close().await,
         }
     }
 }

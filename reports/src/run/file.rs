@@ -15,6 +15,7 @@ use super::{
     phase::Results,
     scenarios::{CapacityResult, ConnectionsResult},
     setup::{Config, Environment, FleetFacts},
+    stdio::StdioFacts,
     sync::SyncResult,
 };
 
@@ -48,6 +49,9 @@ pub struct RunFile {
     /// from files written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthFacts>,
+    /// The stdio server processes, for stdio targets (absent otherwise and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdio: Option<StdioFacts>,
     pub claims: Vec<Claim>,
 }
 

@@ -39,6 +39,9 @@
 //!   credentials used, the authorization servers, and the token fetches counted and timed apart
 //!   from the measured calls (`token_fetches`, `after_401`, `failures`, `fetch_total_us`,
 //!   `fetch_max_us`).
+//! - `stdio` (stdio targets only): the server processes: started, exited, restarted, the
+//!   negotiated version, CPU seconds and peak CPU and RSS, their stderr logs, and a sample of
+//!   CPU and RSS each second.
 //! - `claims`: the claims with a `verdict` of `pass`, `fail` or `not_measured`, what was
 //!   `measured`, the `criterion` applied and a `note`.
 //!
@@ -46,7 +49,7 @@
 //! The schema is split by part, one file each: `file` (the top level, its version and
 //! reading), `setup` (configuration, environment, fleet), `health`, `phase` (one load
 //! phase's [`Results`]), `histogram` (the histogram encoding), `scenarios` (held
-//! connections, capacity), `sync`, `chaos`, `auth`, `claims` and `error_class`. Every type is
+//! connections, capacity), `sync`, `chaos`, `auth`, `stdio`, `claims` and `error_class`. Every type is
 //! re-exported here, so `reports::run::X` names it whatever file holds it.
 
 mod auth;
@@ -59,6 +62,7 @@ mod histogram;
 mod phase;
 mod scenarios;
 mod setup;
+mod stdio;
 mod sync;
 
 pub use auth::AuthFacts;
@@ -76,6 +80,7 @@ pub use phase::{
 };
 pub use scenarios::{CapacityResult, CapacityStep, ConnectionsResult};
 pub use setup::{Config, Environment, FleetFacts, MixShare, unix_ms, utc_timestamp};
+pub use stdio::{StdioFacts, StdioSample};
 pub use sync::{
     SyncCheck, SyncCleanup, SyncFigures, SyncHistograms, SyncHistory, SyncResult, SyncSecond,
 };
