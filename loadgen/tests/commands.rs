@@ -4,22 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{path::Path, process::Command};
+mod common;
+
+use std::path::Path;
+
+use common::loadgen;
 
 use reports::synthetic::{Spec, run};
-
-fn loadgen(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .output()
-        .expect("loadgen runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn write_run(dir: &Path, name: &str, spec: &Spec) -> String {
     let d = dir.join(name);
@@ -32,26 +23,11 @@ fn write_run(dir: &Path, name: &str, spec: &Spec) -> String {
     d.display().to_string()
 }
 
-/// A one-second latency run on a two-server embedded fleet, written to `out`, with `more`
+/// A two-second latency run on a two-server embedded fleet, written to `out`, with `more`
 /// flags.
 fn small_run(out: &Path, more: &[&str]) -> (i32, String, String) {
-    let out = out.to_str().unwrap();
-    let mut args = vec![
-        "--servers",
-        "2",
-        "--ephemeral-ports",
-        "--scenario",
-        "latency",
-        "--users",
-        "2",
-        "--warmup",
-        "0",
-        "--run-time",
-        "1",
-        "--out",
-        out,
-    ];
-    args.extend_from_slice(more);
+    let mut args = vec!["--servers", "2", "--ephemeral-ports"];
+    args.extend(common::short_latency(out, more));
     loadgen(&args)
 }
 

@@ -21,23 +21,9 @@ fn run(dir: &Path, url: &str, more: &[&str]) -> Value {
     let claims = dir.join("claims.toml");
     std::fs::write(&claims, ALL_OK).unwrap();
     let out = dir.join("run");
-    let mut args = vec![
-        "--target",
-        url,
-        "--scenario",
-        "latency",
-        "--users",
-        "2",
-        "--warmup",
-        "0",
-        "--run-time",
-        "2",
-        "--claims",
-        claims.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(more);
+    let mut flags = vec!["--target", url, "--claims", claims.to_str().unwrap()];
+    flags.extend_from_slice(more);
+    let args = common::short_latency(&out, &flags);
     let (code, stdout, stderr) = common::loadgen(&args);
     let run = common::run_file(&out);
     assert_eq!(

@@ -44,23 +44,8 @@ fn everything_sse(software: &Software) -> ServerProcess {
 
 /// The flags of a short latency run against `url` calling `tool`, written to `out`.
 fn short_run<'a>(url: &'a str, tool: &'a str, out: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "--target",
-        url,
-        "--tool",
-        tool,
-        "--scenario",
-        "latency",
-        "--users",
-        "2",
-        "--warmup",
-        "0",
-        "--run-time",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(more);
+    let mut args = vec!["--target", url, "--tool", tool];
+    args.extend(common::short_latency(out, more));
     args
 }
 

@@ -26,3 +26,24 @@ pub fn run_file(dir: &Path) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("run.json: {e}"))
 }
+
+/// The flags of a two-second latency run of two users (no warm-up), written to `out`, followed
+/// by `more`: what the interop tests run against one server.
+#[allow(dead_code)]
+pub fn short_latency<'a>(out: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--scenario",
+        "latency",
+        "--users",
+        "2",
+        "--warmup",
+        "0",
+        "--run-time",
+        "2",
+        "--out",
+        out.to_str()
+            .unwrap_or_else(|| panic!("{} is not UTF-8", out.display())),
+    ];
+    args.extend_from_slice(more);
+    args
+}
