@@ -26,6 +26,14 @@ if ! reachable https://pypi.org/simple/mcp/ || ! reachable https://registry.npmj
   echo "interop set-up: PyPI or the npm registry cannot be reached" >&2
   exit 3
 fi
+# Python's venv and npm come from Debian when the machine lacks them.
+need=()
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if ((${#need[@]})); then
+  echo "interop set-up: installing ${need[*]} from Debian" >&2
+  apt-get update -qq >&2 && apt-get install -y -qq "${need[@]}" >&2
+fi
 rm -rf "$dir/venv" "$dir/node"
 python3 -m venv "$dir/venv"
 "$dir/venv/bin/pip" install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}" >&2
