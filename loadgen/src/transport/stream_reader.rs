@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use futures::StreamExt as _;
 use http::{header::CONTENT_TYPE, response::Parts};
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use sse_stream::SseStream;
 
@@ -15,7 +15,7 @@ use http::{HeaderMap, Method};
 
 use crate::{
     mcp::{self, Asides, ErrorClass, Incoming as Message},
-    transport::conn::{Conn, MAX_BODY, ReadBody},
+    transport::conn::{Conn, MAX_BODY, ReadBody, WholeBody},
 };
 
 /// Where replies to a server's requests go: the server's URL on a second connection, with the
@@ -34,6 +34,14 @@ impl SideChannel {
                 .await;
         }
     }
+}
+
+/// Whether a response's body is an SSE stream (`Content-Type: text/event-stream`).
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 /// Why a streamed body ended early (too large, or the connection broke); the SSE parser wants
@@ -79,19 +87,8 @@ impl ReadBody for StreamReader {
             asides: Asides::default(),
             answered_at: None,
         };
-        let is_stream = head
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        if !is_stream {
-            let bytes = match Limited::new(body, MAX_BODY).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                    return Err(ErrorClass::Protocol);
-                }
-                Err(_) => return Err(ErrorClass::Connect),
-            };
+        if !is_event_stream(&head.headers) {
+            let bytes = WholeBody.read(head, body).await?;
             read.answered_at = Some(Instant::now());
             if let Ok(text) = std::str::from_utf8(&bytes) {
                 read.verdict =

@@ -19,7 +19,12 @@ use tokio::task::JoinHandle;
 
 use crate::{
     mcp::{self, Asides, ErrorClass, Incoming, Sent, Version},
-    transport::{conn::Conn, http::HttpCall, settings::HttpSettings, stream_reader::SideChannel},
+    transport::{
+        conn::Conn,
+        http::HttpCall,
+        settings::HttpSettings,
+        stream_reader::{SideChannel, is_event_stream},
+    },
 };
 
 use super::{
@@ -137,12 +142,7 @@ impl SseClient {
         if !(200..300).contains(&response.status) {
             return Err(ErrorClass::HttpStatus);
         }
-        let is_stream = response
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        if !is_stream {
+        if !is_event_stream(&response.headers) {
             return Err(ErrorClass::Protocol);
         }
         let mut stream = EventStream::new(response.body, response.driver);
