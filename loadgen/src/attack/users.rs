@@ -59,8 +59,9 @@ pub(super) struct PhaseRun {
 pub(super) struct UserState {
     pub(super) servers: Vec<usize>,
     /// This user's client of each of its servers: connection and session (taken out while a
-    /// call uses it).
-    pub(super) clients: Vec<Option<Client>>,
+    /// call uses it). Boxed: a call's future holds its client, and goose moves that future
+    /// into a box per call; a client inline (~2 KB) made that copy that much larger.
+    pub(super) clients: Vec<Option<Box<Client>>>,
     pub(super) random: fastrand::Rng,
     pub(super) sent: u64,
     /// Per-user pacing: when the next request is due.
@@ -76,7 +77,7 @@ struct NextCall {
     server: usize,
     pick: u64,
     id: u64,
-    client: Option<Client>,
+    client: Option<Box<Client>>,
 }
 
 impl UserState {
@@ -120,7 +121,7 @@ pub(super) async fn on_start(phase_run: Arc<PhaseRun>, user: &mut GooseUser) -> 
         };
         // A failure here is retried, and counted, by the first call.
         let _ = client.open().await;
-        lock(me).clients[slot] = Some(client);
+        lock(me).clients[slot] = Some(Box::new(client));
     }
     Ok(())
 }
@@ -130,7 +131,7 @@ pub(super) async fn on_stop(phase_run: Arc<PhaseRun>, user: &mut GooseUser) -> T
     let Some(me) = phase_run.users.get(user.weighted_users_index) else {
         return Ok(());
     };
-    let open: Vec<Client> = lock(me)
+    let open: Vec<Box<Client>> = lock(me)
         .clients
         .iter_mut()
         .filter_map(Option::take)
@@ -174,7 +175,7 @@ pub(super) async fn call(phase_run: Arc<PhaseRun>, user: &mut GooseUser) -> Tran
     let start = Instant::now();
     let sent = match next
         .client
-        .map_or_else(|| phase_run.client(next.server), Ok)
+        .map_or_else(|| phase_run.client(next.server).map(Box::new), Ok)
     {
         Err(class) => Sent::failed(start.elapsed(), class),
         Ok(mut client) => {

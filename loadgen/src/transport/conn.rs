@@ -58,7 +58,9 @@ pub struct Conn {
     bearer: Option<Bearer>,
     /// For `https://`: the run's TLS configuration and the name the server must prove.
     tls: Option<(Arc<Tls>, ServerName<'static>)>,
-    link: Option<Link>,
+    /// Boxed: a connection is held in every call's future; inline (~0.8 KB) it was copied
+    /// with that future on every call.
+    link: Option<Box<Link>>,
 }
 
 /// An open connection: the handle requests are sent through, and the state machine that does
@@ -156,7 +158,7 @@ impl Conn {
             let link = tokio::time::timeout(self.settings.timeout, self.connect())
                 .await
                 .unwrap_or(Err(ErrorClass::Timeout))?;
-            self.link = Some(link);
+            self.link = Some(Box::new(link));
         }
         Ok(())
     }
@@ -193,13 +195,17 @@ impl Conn {
             .is_some()
             .then(|| (method.clone(), headers.clone(), body.clone()));
         let mut result = self.exchange_bounded(method, headers, body, reader).await;
-        if let (Ok((401, answer, ..)), Some((method, mut headers, body)), Some(bearer)) =
-            (&result, again, self.bearer.as_mut())
-        {
-            let challenge = answer.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok());
-            if let Some(token) = bearer.after_401(used.as_ref(), challenge).await {
-                headers.insert(AUTHORIZATION, token);
-                result = self.exchange_bounded(method, headers, body, reader).await;
+        if let (Ok((401, answer, ..)), Some(again)) = (&result, again) {
+            let challenge = answer
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            // Boxed: rare, and inline the token fetch and second exchange would make every
+            // call's future (moved per call) their size.
+            if let Some(second) =
+                Box::pin(self.after_401(used.as_ref(), challenge, again, reader)).await
+            {
+                result = second;
             }
         }
         result.map(|(status, headers, body, ttfb)| Exchange {
@@ -209,6 +215,24 @@ impl Conn {
             ttfb: ttfb.saturating_duration_since(start),
             elapsed: start.elapsed(),
         })
+    }
+
+    /// After a 401: renews the token and sends the request once more; `None` when no new token
+    /// could be had (the 401 stands).
+    async fn after_401<R: ReadBody + Send>(
+        &mut self,
+        used: Option<&HeaderValue>,
+        challenge: Option<String>,
+        (method, mut headers, body): (Method, HeaderMap, Bytes),
+        reader: &mut R,
+    ) -> Option<Result<(u16, HeaderMap, R::Output, Instant), ErrorClass>> {
+        let token = self
+            .bearer
+            .as_mut()?
+            .after_401(used, challenge.as_deref())
+            .await?;
+        headers.insert(AUTHORIZATION, token);
+        Some(self.exchange_bounded(method, headers, body, reader).await)
     }
 
     /// One exchange within the timeout; a failure drops the connection.
@@ -245,7 +269,8 @@ impl Conn {
                 Some(link) if !link.sender.is_closed() => link,
                 _ => {
                     reused = false;
-                    self.link.insert(self.connect().await?)
+                    // Boxed: once per connection, and the TLS handshake's future is large.
+                    self.link.insert(Box::new(Box::pin(self.connect()).await?))
                 }
             };
             match link.exchange(request, reader).await {

@@ -89,8 +89,10 @@ fn post_headers() -> HeaderMap {
 #[derive(Debug)]
 pub struct HttpClient {
     conn: Conn,
-    /// For replies to server-to-client requests while `conn` is busy with a stream.
-    side: Option<Conn>,
+    /// For replies to server-to-client requests while `conn` is busy with a stream: a second
+    /// connection, and the headers it sends (kept between calls: built per call they were a
+    /// HeaderMap allocation on every request).
+    side: Option<SideChannel>,
     url: Url,
     settings: Arc<HttpSettings>,
     /// The version asked for, until `initialize` says which the server speaks.
@@ -209,7 +211,8 @@ impl HttpClient {
         let start = Instant::now();
         if !self.version.is_stateless()
             && self.session.is_none()
-            && let Err(class) = self.initialize().await
+            // Boxed: once per session, and inline it would be copied about with every call.
+            && let Err(class) = Box::pin(self.initialize()).await
         {
             return Sent::failed(start.elapsed(), class);
         }
@@ -222,7 +225,7 @@ impl HttpClient {
             .conn
             .exchange_with(Method::POST, headers, body, &mut reader)
             .await;
-        self.side = reader.into_side();
+        self.side = Some(reader.into_side());
         self.last_status = result.as_ref().ok().map(|x| x.status);
         match result {
             Ok(Exchange {
@@ -255,15 +258,26 @@ impl HttpClient {
     }
 
     /// What replies to server-to-client requests need: a connection and this session's
-    /// headers.
+    /// headers (rebuilt only when the session or version changed since the last call).
     fn side_channel(&mut self) -> SideChannel {
-        let conn = match self.side.take() {
-            Some(conn) => Ok(conn),
-            None => Conn::new(&self.url, &self.settings),
-        };
-        SideChannel {
-            conn: conn.ok(),
-            headers: self.headers(&post_headers()),
+        let session = self.session.as_ref().filter(|s| !s.is_empty());
+        match self.side.take() {
+            Some(side)
+                if side.headers.get(SESSION_HEADER) == session
+                    && side
+                        .headers
+                        .get(PROTOCOL_VERSION_HEADER)
+                        .map(|v| v.as_bytes())
+                        == Some(self.version.as_str().as_bytes()) =>
+            {
+                side
+            }
+            side => SideChannel {
+                conn: side
+                    .and_then(|s| s.conn)
+                    .or_else(|| Conn::new(&self.url, &self.settings).ok()),
+                headers: self.headers(&post_headers()),
+            },
         }
     }
 

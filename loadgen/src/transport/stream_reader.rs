@@ -20,6 +20,7 @@ use crate::{
 
 /// Where replies to a server's requests go: the server's URL on a second connection, with the
 /// session's headers.
+#[derive(Debug)]
 pub struct SideChannel {
     pub conn: Option<Conn>,
     pub headers: HeaderMap,
@@ -72,9 +73,9 @@ impl StreamReader {
         Self { id, side }
     }
 
-    /// Gives back the side channel's connection, for the next call.
-    pub fn into_side(self) -> Option<Conn> {
-        self.side.conn
+    /// Gives back the side channel, for the next call.
+    pub fn into_side(self) -> SideChannel {
+        self.side
     }
 }
 
@@ -96,6 +97,19 @@ impl ReadBody for StreamReader {
             }
             return Ok(read);
         }
+        // Boxed: an event stream's reader (with the reply exchanges it may send) is large, and
+        // inline it would make every call's future, JSON answers' too, its size.
+        Box::pin(self.read_events(read, body)).await
+    }
+}
+
+impl StreamReader {
+    /// Reads an SSE body event by event, answering server requests on the side channel.
+    async fn read_events(
+        &mut self,
+        mut read: StreamRead,
+        body: Incoming,
+    ) -> Result<StreamRead, ErrorClass> {
         let limited = Limited::new(body, MAX_BODY).map_err(|e| BodyError(e.to_string()));
         let mut events = SseStream::new(limited);
         while let Some(event) = events.next().await {
