@@ -90,6 +90,19 @@ impl From<Era> for Version {
     }
 }
 
+/// rmcp's name for the same version (for results built with rmcp's model).
+impl From<Version> for rmcp::model::ProtocolVersion {
+    fn from(v: Version) -> Self {
+        match v {
+            Version::V2024_11_05 => rmcp::model::ProtocolVersion::V_2024_11_05,
+            Version::V2025_03_26 => rmcp::model::ProtocolVersion::V_2025_03_26,
+            Version::V2025_06_18 => rmcp::model::ProtocolVersion::V_2025_06_18,
+            Version::V2025_11_25 => rmcp::model::ProtocolVersion::V_2025_11_25,
+            Version::V2026_07_28 => rmcp::model::ProtocolVersion::V_2026_07_28,
+        }
+    }
+}
+
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -1,6 +1,6 @@
-//! The gateway's 2025-11-25 sessions on `/mcp` in front of a real fleet on loopback: affinity
-//! across many sessions, 404 and re-initialization when a session's server dies, forged ids,
-//! and pools that follow the registry.
+//! The gateway's pinned 2025-11-25 sessions (`/mcp?group=NAME`) in front of a real fleet on
+//! loopback: affinity across many sessions, 404 and re-initialization when a session's server
+//! dies, forged ids, and pools that follow the registry.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -111,7 +111,8 @@ async fn many_sessions_stay_on_their_servers_and_forged_ids_get_404() {
     let mut spec = common::spec(4, 1, Isolation::Task);
     spec.gateway_threads = 3;
     let fleet = common::start_with(spec, true).await;
-    let mcp = format!("{}/mcp", gateway_url(&fleet));
+    let base = format!("{}/mcp", gateway_url(&fleet));
+    let mcp = format!("{base}?group=community");
 
     // 24 sessions: each one's calls must reach the server holding it (a server answers 404
     // for a session id it did not issue), and together they spread over the group.
@@ -149,7 +150,7 @@ async fn many_sessions_stay_on_their_servers_and_forged_ids_get_404() {
 
     // An rmcp client works through /mcp like against one server; ?group= picks the pool.
     let client = common::client(
-        &format!("{mcp}?group=security"),
+        &format!("{base}?group=security"),
         ProtocolVersion::V_2025_11_25,
     )
     .await;
@@ -164,7 +165,7 @@ async fn many_sessions_stay_on_their_servers_and_forged_ids_get_404() {
         .await
         .expect("a tool call in a gateway session");
     client.cancel().await.unwrap();
-    let (status, _, body) = post_session(&format!("{mcp}?group=nope"), None, initialize()).await;
+    let (status, _, body) = post_session(&format!("{base}?group=nope"), None, initialize()).await;
     assert_eq!(status, 400);
     let message = body.unwrap()["error"]["message"].to_string();
     assert!(
@@ -241,7 +242,7 @@ async fn a_dead_sessions_server_means_404_then_a_new_session_elsewhere_in_proces
 
 async fn dead_sessions_server(isolation: Isolation) {
     let fleet = common::start_with(common::spec(3, 0, isolation), true).await;
-    let mcp = format!("{}/mcp", gateway_url(&fleet));
+    let mcp = format!("{}/mcp?group=community", gateway_url(&fleet));
     let admin = fleet.admin_addr().unwrap();
 
     let sid = open_session(&mcp).await;

@@ -1,15 +1,17 @@
-//! The federated face, `/mcp` without a session: the fleet as one 2026-07-28 server.
-//! `tools/list` lists every group's tools under a stable prefix (`community__echo`), a
-//! `tools/call` goes to a member of that group's pool with the tool's own name restored, and an
-//! `initialize` opens a session ([`super::session_route`]). The body is read once, without
+//! The federated face, `/mcp`: the fleet as one server, to stateless (2026-07-28) requests and
+//! in the gateway's own sessions (2025-11-25 and older) alike. `tools/list` lists every group's
+//! tools under a stable prefix (`community__echo`), a `tools/call` goes to a member of that
+//! group's pool with the tool's own name restored (a session's call restated as a stateless one,
+//! [`super::restate`]), and `initialize`, `server/discover`, `ping` and `logging/setLevel` are
+//! answered by the gateway ([`super::own`]); `initialize` with `?group=NAME` opens a session on
+//! one server instead ([`super::session_route`]). A stateless call's body is read once, without
 //! building a tree, and forwarded with only the tool name edited.
 
 use std::{sync::atomic::Ordering, time::Instant};
 
 use axum::{
     body::Bytes,
-    extract::{Query, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -17,48 +19,42 @@ use serde_json::{Value, json};
 
 use super::{
     forward::{Resend, group_tools, to_group},
+    own,
     reply::{jsonrpc_error, result},
+    restate,
     routing::Gateway,
-    session_route::{in_session, start_session},
+    session,
+    session_route::start_session,
 };
-use crate::wire::{METHOD_HEADER, NAME_HEADER, SESSION_HEADER};
+use crate::wire::{METHOD_HEADER, NAME_HEADER, SESSION_HEADER, Version};
+
+/// Which requests a `/mcp` request is one of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Face {
+    /// Without a session: 2026-07-28 requests, or the `initialize` that opens a session.
+    Stateless,
+    /// In one of the gateway's own sessions, of this protocol version.
+    Session(Version),
+}
 
 /// The separator between a group and a tool name in federated tool names.
 pub const PREFIX_SEPARATOR: &str = "__";
 
 /// `?group=` of `/mcp`: the group whose pool a new session is placed in.
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct McpQuery {
+pub struct McpQuery {
     pub(super) group: Option<String>,
 }
 
-/// `/mcp`: requests of a session go to its server; anything else is federated.
-pub(super) async fn mcp(
-    State(gw): State<Gateway>,
-    Query(query): Query<McpQuery>,
-    method: Method,
+/// A request to the fleet as one server: stateless, the `initialize` of a session, or a
+/// request in one of the gateway's own sessions.
+pub(super) async fn federated(
+    gw: Gateway,
+    query: McpQuery,
     headers: HeaderMap,
     body: Bytes,
+    face: Face,
 ) -> Response {
-    if let Some(id) = headers.get(SESSION_HEADER).cloned() {
-        return in_session(&gw, &id, method, headers, body).await;
-    }
-    match method {
-        // Boxed: a request of a session (above) need not carry the federated path's size.
-        Method::POST => Box::pin(federated(gw, query, headers, body)).await,
-        // No session, so no stream to resume or session to end.
-        Method::GET | Method::DELETE => (
-            StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, "POST")],
-            "GET and DELETE on /mcp need an Mcp-Session-Id\n",
-        )
-            .into_response(),
-        _ => (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response(),
-    }
-}
-
-/// A stateless request to the fleet as one server, or the `initialize` of a session.
-async fn federated(gw: Gateway, query: McpQuery, headers: HeaderMap, body: Bytes) -> Response {
     // One pass over the body that builds no tree: the id, the method and where the tool name
     // sits, so a call is forwarded with only its name edited.
     let Ok(peek) = serde_json::from_slice::<Peek<'_>>(&body) else {
@@ -100,7 +96,19 @@ async fn federated(gw: Gateway, query: McpQuery, headers: HeaderMap, body: Bytes
         raw: raw_name,
         text: name.as_deref(),
     };
-    let response = dispatch(&gw, query, headers, &body, method, call, id).await;
+    if peek.id.is_none() && !method.is_empty() {
+        // A notification (`notifications/initialized`, `notifications/cancelled`, ...):
+        // nothing to answer, nothing held that it could change.
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let request = Request {
+        method,
+        id,
+        call,
+        params: peek.params.as_ref(),
+        face,
+    };
+    let response = dispatch(&gw, query, headers, &body, request).await;
     let stats = gw.calls.get(group_label, method, tool_label);
     stats.latency.record(started.elapsed());
     if response.status().is_success() {
@@ -111,32 +119,62 @@ async fn federated(gw: Gateway, query: McpQuery, headers: HeaderMap, body: Bytes
     response
 }
 
+/// What [`dispatch`] needs of a request besides its body and headers.
+struct Request<'a> {
+    method: &'a str,
+    id: Value,
+    call: ToolName<'a>,
+    params: Option<&'a PeekParams<'a>>,
+    face: Face,
+}
+
 /// Answers one request of `/mcp` by its method.
 async fn dispatch(
     gw: &Gateway,
     query: McpQuery,
     headers: HeaderMap,
     body: &Bytes,
-    method: &str,
-    name: ToolName<'_>,
-    id: Value,
+    request: Request<'_>,
 ) -> Response {
-    if method == "initialize" {
-        // Boxed, as the other paths that are not a call's: once per session, and held inline
-        // they would make every request's future (copied about on each call) their size.
-        return Box::pin(start_session(
-            gw,
-            query.group.as_deref(),
-            headers,
-            body.clone(),
-            id,
-        ))
-        .await;
-    }
+    let Request {
+        method,
+        id,
+        call,
+        params,
+        face,
+    } = request;
     match method {
-        "tools/list" => Box::pin(list_tools(gw, id)).await,
-        "tools/call" => call_tool(gw, headers, body, name, id).await,
-        "ping" => result(id, json!({})),
+        "tools/call" => call_tool(gw, headers, body, call, id, face).await,
+        // Boxed, as the other paths that are not a call's: held inline they would make every
+        // request's future (copied about on each call) their size.
+        "tools/list" => {
+            let cursor = params.and_then(|p| p.cursor.as_deref());
+            Box::pin(list_tools(gw, id, cursor)).await
+        }
+        "initialize" if face == Face::Stateless && query.group.is_some() => {
+            Box::pin(start_session(
+                gw,
+                query.group.as_deref(),
+                headers,
+                body.clone(),
+                id,
+            ))
+            .await
+        }
+        "initialize" if face == Face::Stateless => {
+            let asked = params.and_then(|p| p.protocol_version.as_deref());
+            open_own_session(gw, id, asked)
+        }
+        "initialize" => jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32600,
+            "this session is already initialized; send initialize without Mcp-Session-Id",
+        ),
+        "server/discover" => result(id, own::discover_result()),
+        // Nothing to change: the gateway logs nothing to its clients, and members are asked
+        // statelessly, per call.
+        "ping" | "logging/setLevel" => result(id, json!({})),
         "" => jsonrpc_error(StatusCode::BAD_REQUEST, id, -32600, "no method"),
         other => jsonrpc_error(
             StatusCode::OK,
@@ -145,6 +183,26 @@ async fn dispatch(
             &format!("method {other:?} is not offered through the gateway's /mcp"),
         ),
     }
+}
+
+/// `initialize` on `/mcp`: a session the gateway holds, in the version negotiated with the
+/// client, its id signed and stateless ([`session::issue_own`]).
+fn open_own_session(gw: &Gateway, id: Value, asked: Option<&str>) -> Response {
+    let version = own::negotiate(asked);
+    let session = session::issue_own(&gw.key, version)
+        .ok()
+        .and_then(|s| HeaderValue::from_str(&s).ok());
+    let Some(session) = session else {
+        return jsonrpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            id,
+            -32603,
+            "could not draw a session id",
+        );
+    };
+    let mut answer = result(id, own::initialize_result(version));
+    answer.headers_mut().insert(SESSION_HEADER, session);
+    answer
 }
 
 /// The `params.name` of a `tools/call`: where it sits in the body, and its text when it is a
@@ -170,6 +228,12 @@ struct Peek<'a> {
 struct PeekParams<'a> {
     #[serde(borrow, default)]
     pub(super) name: Option<&'a serde_json::value::RawValue>,
+    /// Of `tools/list`.
+    #[serde(borrow, default)]
+    pub(super) cursor: Option<std::borrow::Cow<'a, str>>,
+    /// Of `initialize`.
+    #[serde(borrow, default, rename = "protocolVersion")]
+    pub(super) protocol_version: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Peek<'_> {
@@ -178,6 +242,19 @@ impl Peek<'_> {
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
             .unwrap_or(Value::Null)
     }
+}
+
+/// A stateless call's headers with the tool's own name in `Mcp-Name`.
+fn stateless_headers(mut headers: HeaderMap, tool: &str) -> HeaderMap {
+    match HeaderValue::from_str(tool) {
+        Ok(v) => {
+            headers.insert(NAME_HEADER, v);
+        }
+        Err(_) => {
+            headers.remove(NAME_HEADER);
+        }
+    }
+    headers
 }
 
 /// `body` with the JSON string at `raw` (a slice of it) replaced by `replacement`, quoted.
@@ -195,10 +272,14 @@ fn splice(body: &[u8], raw: &serde_json::value::RawValue, replacement: &str) -> 
     Some(Bytes::from(out))
 }
 
-/// Every group's tools under `{group}__{tool}`.
-async fn list_tools(gw: &Gateway, id: Value) -> Response {
+/// Every group's tools under `{group}__{tool}`, a page from `cursor`. A group without members
+/// lists nothing (its tools come back when a member does).
+async fn list_tools(gw: &Gateway, id: Value, cursor: Option<&str>) -> Response {
     let mut tools = Vec::new();
     for (name, group) in gw.groups.iter() {
+        if group.pool.is_empty() {
+            continue;
+        }
         match group_tools(gw, group).await {
             Ok(group_tools) => tools.extend(group_tools.list.iter().filter_map(|t| {
                 let mut t = t.clone();
@@ -216,7 +297,10 @@ async fn list_tools(gw: &Gateway, id: Value) -> Response {
             }
         }
     }
-    result(id, json!({"tools": tools}))
+    match own::tools_page(tools, cursor, own::TOOLS_PAGE) {
+        Ok(page) => result(id, page),
+        Err(bad) => jsonrpc_error(StatusCode::OK, id, -32602, &bad.to_string()),
+    }
 }
 
 /// `tools/call` of `{group}__{tool}`: to a member of the group's pool, the tool's own name
@@ -227,6 +311,7 @@ async fn call_tool(
     body: &Bytes,
     name: ToolName<'_>,
     id: Value,
+    face: Face,
 ) -> Response {
     let Some(raw) = name.raw else {
         return jsonrpc_error(StatusCode::OK, id, -32602, "tools/call without params.name");
@@ -260,7 +345,14 @@ async fn call_tool(
             &format!("the Mcp-Name header does not match the tool name {name:?}"),
         );
     }
-    let Some(body) = splice(body, raw, tool) else {
+    let (body, headers) = match face {
+        Face::Stateless => (splice(body, raw, tool), stateless_headers(headers, tool)),
+        Face::Session(_) => (
+            restate::call_body(body, tool),
+            restate::call_headers(headers, tool),
+        ),
+    };
+    let Some(body) = body else {
         return jsonrpc_error(
             StatusCode::BAD_REQUEST,
             id,
@@ -268,15 +360,6 @@ async fn call_tool(
             "cannot edit the request",
         );
     };
-    let mut headers = headers;
-    match HeaderValue::from_str(tool) {
-        Ok(v) => {
-            headers.insert(NAME_HEADER, v);
-        }
-        Err(_) => {
-            headers.remove(NAME_HEADER);
-        }
-    }
     group.calls.fetch_add(1, Ordering::Relaxed);
     match to_group(
         gw,

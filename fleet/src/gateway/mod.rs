@@ -3,18 +3,19 @@
 //!
 //! - `/mcp/{server-id}` pins a client to one server: requests, sessions and streams pass
 //!   through unchanged.
-//! - `/mcp` federates the fleet (2026-07-28, stateless requests): `tools/list` lists every
-//!   group's tools under a stable prefix (`community__echo`, `security__scan_secrets`), and a
-//!   `tools/call` goes to a healthy member of that group's pool, chosen by power of two
-//!   choices ([`balance`]); a call that could not reach its server is sent once more, to
-//!   another member.
-//!
-//! - 2025-11-25 sessions on `/mcp`: an `initialize` goes to a member of one group's pool
-//!   (`/mcp?group=NAME`, by default the first group by name) and the session stays on that
-//!   server, its tools unprefixed. The session id the client gets names the server and the
-//!   server's own session, authenticated ([`session`]): no table to share or expire. When the
-//!   server is gone the client gets a 404 and, as the spec asks, initializes again, landing on
-//!   a healthy member.
+//! - `/mcp` is the fleet as one MCP server to clients of every era: the gateway answers
+//!   `initialize` itself (a session it holds, its id signed and stateless: [`session`]) and
+//!   `server/discover`; `tools/list` lists every group's tools under a stable prefix
+//!   (`community__echo`, `security__scan_secrets`), paginated; a `tools/call`, stateless or in
+//!   a session, goes to a healthy member of that group's pool, chosen by power of two choices
+//!   ([`balance`]), as a stateless request; a call that could not reach its server is sent
+//!   once more, to another member when that is safe. A session's GET stream carries
+//!   `notifications/tools/list_changed` when servers join or leave; DELETE answers 204.
+//! - `/mcp?group=NAME` pins a session to one server of that group: the `initialize` goes to a
+//!   member and the session stays there, its tools unprefixed. The session id the client gets
+//!   names the server and the server's own session, authenticated ([`session`]): no table to
+//!   share or expire. When the server is gone the client gets a 404 and, as the spec asks,
+//!   initializes again, landing on a healthy member.
 //! - [`follow_registry`] keeps the pools in step with the supervisor: a server that is not
 //!   healthy (killed, restarting, failing its probes) leaves rotation the moment its state
 //!   changes, and comes back once healthy.
@@ -27,8 +28,9 @@
 //! a backend that cannot be reached or answers garbage a 502 with a JSON-RPC error, an
 //! unknown tool prefix the JSON-RPC error for invalid params.
 //!
-//! The parts: the faces `federated` (`/mcp`), `pinned` (`/mcp/{id}`) and `session_route`
-//! (requests of a session); `forward` (sending to a group's member, with one resend),
+//! The parts: `entry` (`/mcp` by session kind), the faces `federated` (`/mcp`), `pinned` (`/mcp/{id}`), `session_route`
+//! (requests of a session) and `own_session` (of the gateway's own sessions); `own` (what the
+//! gateway answers as a server), `restate` (a session's call as a stateless one); `forward` (sending to a group's member, with one resend),
 //! `reply` (answers and errors), `routing` ([`Gateway`], [`follow_registry`]), `backend`,
 //! `group` and `calls` (the state they use); `metrics` and `views` (what `/metrics` and
 //! `/backends` show); [`balance`], [`histogram`], [`session`] (signed session ids) and
@@ -41,12 +43,16 @@ pub mod upstream;
 
 mod backend;
 mod calls;
+mod entry;
 mod federated;
 mod forward;
 mod group;
 mod metrics;
+mod own;
+mod own_session;
 mod pinned;
 mod reply;
+mod restate;
 mod routing;
 mod session_route;
 mod views;
@@ -63,14 +69,18 @@ pub use self::{
 };
 
 impl Gateway {
-    /// The gateway's routes.
+    /// The gateway's routes. Everything but `/healthz` refuses a foreign `Host` or `Origin`
+    /// (403), as the servers do: a web page must not reach the fleet through a rebound name.
     pub fn router(self) -> Router {
-        Router::new()
-            .route("/mcp", any(federated::mcp))
+        let guarded = Router::new()
+            .route("/mcp", any(entry::mcp))
             .route("/mcp/{server}", any(pinned::pinned))
-            .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route("/metrics", axum::routing::get(metrics::metrics))
             .route("/backends", axum::routing::get(views::backends))
+            .layer(axum::middleware::from_fn(crate::serve::loopback::layer));
+        Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .merge(guarded)
             .with_state(self)
     }
 }

@@ -38,7 +38,18 @@ pub struct Gateway {
     pub(super) picks: Arc<AtomicU64>,
     /// Latency and outcomes of `/mcp` requests by group, method and tool.
     pub(super) calls: Arc<CallTable>,
+    /// Bumped whenever servers join or leave: the gateway's sessions holding a GET stream
+    /// are told their tool list changed.
+    pub(super) tools_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Bounds the GET streams open at once (each holds a connection and a task).
+    pub(super) streams: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the gateway stops following the registry (the fleet is stopping): GET
+    /// streams end then, rather than holding a graceful stop for its whole grace period.
+    pub(super) closing: CancellationToken,
 }
+
+/// Most GET streams of the gateway's own sessions open at once; more are refused with 503.
+pub(super) const MAX_STREAMS: usize = 1024;
 
 impl Gateway {
     /// A gateway over `directory`'s servers, every one in rotation until told otherwise
@@ -67,6 +78,9 @@ impl Gateway {
             key,
             picks: Arc::new(AtomicU64::new(0)),
             calls: Arc::default(),
+            tools_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+            closing: CancellationToken::new(),
         }
     }
 
@@ -118,6 +132,10 @@ impl Gateway {
             directory.by_id.values().map(|b| b.addr).collect();
         self.upstream.retain(|addr| addrs.contains(addr));
         *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(directory);
+        // A group that gained its first member or lost its last changes the tools listed; any
+        // change is announced, and clients list again.
+        self.tools_changed
+            .send_modify(|generation| *generation += 1);
     }
 }
 
@@ -161,10 +179,11 @@ pub async fn follow_registry(
             }
         }
         tokio::select! {
-            () = stop.cancelled() => return,
-            changed = changes.changed() => if changed.is_err() { return },
+            () = stop.cancelled() => break,
+            changed = changes.changed() => if changed.is_err() { break },
         }
     }
+    gw.closing.cancel();
 }
 
 /// A random word for one pick.

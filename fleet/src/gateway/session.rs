@@ -21,6 +21,15 @@
 //! session id out of it. That is acceptable while backends are reachable only through the
 //! gateway; if it ever is not, a new [`VERSION`] can switch to an AEAD without changing callers.
 //!
+//! Sessions the gateway holds itself (a client that initialized on `/mcp` sees the whole fleet,
+//! its calls spread over every group's members) carry no backend: their payload is
+//!
+//! ```text
+//! version=2 || u8 protocol version (index in wire::Version::ALL) || 16 random bytes
+//! ```
+//!
+//! under the same tag, and [`open_any`] tells the two apart ([`Opened`]).
+//!
 //! Every rejected id, [`SessionError::Malformed`] or [`SessionError::Forged`], must become a
 //! 404 (see [`SessionError::is_bad_id`]); nothing in [`open`] panics, whatever the input.
 
@@ -29,10 +38,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
+use crate::wire::Version;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The format version, the first payload byte. Covered by the MAC like the rest.
 pub const VERSION: u8 = 1;
+/// The first payload byte of a session the gateway holds itself ([`issue_own`]).
+pub const OWN_VERSION: u8 = 2;
+/// Random bytes in an own session's id: they make each session's id its own.
+const NONCE_LEN: usize = 16;
 /// Longest backend (server) id [`issue`] accepts, in bytes. Fleet ids such as
 /// `community-0003` are far shorter; the cap keeps the length in one byte and the id short.
 pub const MAX_BACKEND_LEN: usize = 64;
@@ -241,17 +256,66 @@ pub fn issue(key: &SessionKey, affinity: &Affinity) -> Result<String, SessionErr
     payload.extend_from_slice(backend);
     payload.extend_from_slice(upstream);
 
-    let full = key.mac(&payload).finalize().into_bytes();
+    Ok(seal(key, &payload))
+}
+
+/// What a session id names: a server's session (pinned), or a session the gateway holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    Pinned(Affinity),
+    /// The gateway's own session, in the protocol version negotiated at `initialize`.
+    Own(Version),
+}
+
+/// An id for a session the gateway holds itself, in protocol version `version`.
+pub fn issue_own(key: &SessionKey, version: Version) -> Result<String, SessionError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(SessionError::Random)?;
+    let index = Version::ALL
+        .iter()
+        .position(|v| *v == version)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(u8::MAX);
+    let mut payload = Vec::with_capacity(HEADER_LEN + NONCE_LEN);
+    payload.push(OWN_VERSION);
+    payload.push(index);
+    payload.extend_from_slice(&nonce);
+    Ok(seal(key, &payload))
+}
+
+/// `payload` and its tag, as an id.
+fn seal(key: &SessionKey, payload: &[u8]) -> String {
+    let full = key.mac(payload).finalize().into_bytes();
     let mut tag = [0u8; TAG_LEN];
     for (dst, src) in tag.iter_mut().zip(full.iter()) {
         *dst = *src;
     }
-
     let mut id = String::with_capacity(b64_len(payload.len()) + 1 + b64_len(TAG_LEN));
-    URL_SAFE_NO_PAD.encode_string(&payload, &mut id);
+    URL_SAFE_NO_PAD.encode_string(payload, &mut id);
     id.push('.');
     URL_SAFE_NO_PAD.encode_string(tag, &mut id);
-    Ok(id)
+    id
+}
+
+/// What a session id names, if this key issued it (either kind; see [`open`] for the order of
+/// the checks).
+pub fn open_any(key: &SessionKey, id: &str) -> Result<Opened, SessionError> {
+    let payload = authenticate(key, id)?;
+    match payload.first() {
+        Some(&OWN_VERSION) => {
+            let [_, index, nonce @ ..] = payload.as_slice() else {
+                return Err(MalformedReason::PayloadLength { len: payload.len() }.into());
+            };
+            if nonce.len() != NONCE_LEN {
+                return Err(MalformedReason::PayloadLength { len: payload.len() }.into());
+            }
+            Version::ALL
+                .get(usize::from(*index))
+                .map(|v| Opened::Own(*v))
+                .ok_or_else(|| MalformedReason::Version(OWN_VERSION).into())
+        }
+        _ => parse(&payload).map(Opened::Pinned),
+    }
 }
 
 /// The affinity a session id carries, if this key issued it.
@@ -264,6 +328,11 @@ pub fn issue(key: &SessionKey, affinity: &Affinity) -> Result<String, SessionErr
 /// nothing about the key. The tag must be exactly 16 bytes: a shorter one would otherwise let
 /// a forger choose how many bytes get compared.
 pub fn open(key: &SessionKey, id: &str) -> Result<Affinity, SessionError> {
+    parse(&authenticate(key, id)?)
+}
+
+/// An id's payload, once its shape and tag are checked.
+fn authenticate(key: &SessionKey, id: &str) -> Result<Vec<u8>, SessionError> {
     if id.len() > MAX_ID_LEN {
         return Err(MalformedReason::TooLong { len: id.len() }.into());
     }
@@ -288,9 +357,9 @@ pub fn open(key: &SessionKey, id: &str) -> Result<Affinity, SessionError> {
         .verify_truncated_left(&tag)
         .map_err(|_| SessionError::Forged)?;
 
-    // Authentic from here on: anything wrong below is an id from another format version, or a
+    // Authentic from here on: anything wrong in it is an id from another format version, or a
     // bug in `issue`, never an attacker's doing (short of a leaked key).
-    parse(&payload)
+    Ok(payload)
 }
 
 /// Reads an authenticated payload, checking everything anyway.
@@ -368,6 +437,37 @@ mod tests {
             Affinity::new("b".repeat(MAX_BACKEND_LEN), long_upstream),
             Affinity::new("b".repeat(MAX_BACKEND_LEN), ""),
         ]
+    }
+
+    #[test]
+    fn own_sessions_round_trip_and_differ() {
+        let key = key();
+        for version in Version::ALL {
+            let a = issue_own(&key, version).unwrap();
+            let b = issue_own(&key, version).unwrap();
+            assert_ne!(a, b, "each session its own id");
+            assert_eq!(open_any(&key, &a).unwrap(), Opened::Own(version));
+            assert!(a.len() <= MAX_ID_LEN && a.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+            assert!(matches!(open(&key, &a), Err(SessionError::Malformed(_))));
+            assert_eq!(
+                open_any(&SessionKey::from_bytes([8; 32]), &a),
+                Err(SessionError::Forged)
+            );
+        }
+        let pinned = Affinity::new("community-0003", "abc");
+        let id = issue(&key, &pinned).unwrap();
+        assert_eq!(open_any(&key, &id).unwrap(), Opened::Pinned(pinned));
+        // Authentic but not a shape issue_own makes: refused, not misread.
+        for payload in [&[OWN_VERSION, 0][..], &[OWN_VERSION, 99, 1, 2][..]] {
+            assert!(
+                open_any(&key, &sign(&key, payload))
+                    .unwrap_err()
+                    .is_bad_id()
+            );
+        }
+        let mut far = vec![OWN_VERSION, 200];
+        far.extend_from_slice(&[0; NONCE_LEN]);
+        assert!(open_any(&key, &sign(&key, &far)).unwrap_err().is_bad_id());
     }
 
     #[test]

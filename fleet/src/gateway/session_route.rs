@@ -1,5 +1,5 @@
-//! Requests of 2025-11-25 sessions on `/mcp`: an `initialize` is placed on a member of one
-//! group's pool and the server's session id comes back signed into the gateway's own
+//! Sessions pinned to one server (`/mcp?group=NAME`): an `initialize` is placed on a member of
+//! one group's pool and the server's session id comes back signed into the gateway's own
 //! ([`super::session`]); later requests carrying it go to that server with the server's id. A
 //! session whose server is gone, or an id the gateway did not issue, is a 404, so the client
 //! initializes again and lands on a healthy member.
@@ -21,7 +21,7 @@ use super::{
 use crate::wire::SESSION_HEADER;
 
 /// 404 with a JSON-RPC error: what the spec tells clients to answer with a new `initialize`.
-fn session_gone(body: &[u8], why: &str) -> Response {
+pub(super) fn session_gone(body: &[u8], why: &str) -> Response {
     jsonrpc_error(
         StatusCode::NOT_FOUND,
         request_id(body),
@@ -30,7 +30,7 @@ fn session_gone(body: &[u8], why: &str) -> Response {
     )
 }
 
-/// `initialize` without a session: placed on a member of `group` (default: the first group);
+/// `initialize` on `/mcp?group=NAME`: placed on a member of `group` (none: the first group);
 /// the server's session id comes back signed into the gateway's own. Sent once more to another
 /// member when the first could not be reached (an `initialize` has no effect worth keeping).
 pub(super) async fn start_session(
@@ -97,22 +97,15 @@ fn with_gateway_session(gw: &Gateway, server: &str, mut out: Response, body: &[u
     }
 }
 
-/// A request carrying one of the gateway's session ids: to that session's server, with the
-/// server's own id. An id the gateway did not issue, or whose server is gone, is a 404.
+/// A request of a session pinned to a server: to that server, with the server's own id. A
+/// session whose server is gone is a 404.
 pub(super) async fn in_session(
     gw: &Gateway,
-    id: &HeaderValue,
+    affinity: Affinity,
     method: Method,
     mut headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(id) = id.to_str() else {
-        return session_gone(&body, "the session id is not visible ASCII");
-    };
-    let affinity = match session::open(&gw.key, id) {
-        Ok(a) => a,
-        Err(e) => return session_gone(&body, &e.to_string()),
-    };
     let Some(backend) = gw.backend(&affinity.backend) else {
         return session_gone(
             &body,

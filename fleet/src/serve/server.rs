@@ -59,10 +59,20 @@ async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Respons
 /// The one gate in front of rmcp: refuses foreign Host/Origin headers with 403 (DNS-rebinding
 /// guard, for every loopback address rather than rmcp's fixed list), a body over the limit with
 /// 413, a body that is not JSON with JSON-RPC -32700 and JSON that is not a single JSON-RPC message
-/// with -32600 (rmcp answers both with a plain-text HTTP 415).
+/// with -32600 (rmcp answers both with a plain-text HTTP 415). A session's DELETE answers 204.
 async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next) -> Response {
     if let Some(refusal) = crate::serve::loopback::refuse_foreign(request.headers()) {
         return refusal;
+    }
+    if request.method() == Method::DELETE {
+        // rmcp ends a session with 202; clients expect 200 or 204 (the Python SDK logs every 202
+        // as a failed termination), and nothing is pending that "Accepted" would promise.
+        let mut response = next.run(request).await;
+        if response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            *response.body_mut() = axum::body::Body::empty();
+        }
+        return response;
     }
     if request.method() != Method::POST {
         return next.run(request).await;

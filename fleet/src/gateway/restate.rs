@@ -1,0 +1,95 @@
+//! A call made in one of the gateway's sessions, restated as the 2026-07-28 request a member
+//! serves without a session: the tool's own name, the stateless client context in `_meta`
+//! (the client's own `_meta` keys, such as a progress token, kept), and the headers a stateless
+//! request carries in place of the session's.
+
+use axum::{
+    body::Bytes,
+    http::{HeaderMap, HeaderValue, header},
+};
+use serde_json::Value;
+
+use crate::wire::{
+    ACCEPT_JSON_OR_SSE, Era, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER,
+    stateless_meta,
+};
+
+/// `body` (a `tools/call` of a session) as a stateless call of `tool`; `None` when it is not a
+/// JSON object with object params.
+pub(super) fn call_body(body: &[u8], tool: &str) -> Option<Bytes> {
+    let mut request: Value = serde_json::from_slice(body).ok()?;
+    let params = request.get_mut("params")?.as_object_mut()?;
+    params.insert("name".into(), Value::String(tool.to_string()));
+    let mut meta = match params.remove("_meta") {
+        Some(Value::Object(own)) => own,
+        _ => serde_json::Map::new(),
+    };
+    if let Value::Object(required) = stateless_meta() {
+        for (k, v) in required {
+            meta.entry(k).or_insert(v);
+        }
+    }
+    params.insert("_meta".into(), Value::Object(meta));
+    serde_json::to_vec(&request).ok().map(Bytes::from)
+}
+
+/// The session request's `headers` as a stateless call's: no session id, the stateless
+/// version, and the method and tool named for routing.
+pub(super) fn call_headers(mut headers: HeaderMap, tool: &str) -> HeaderMap {
+    headers.remove(SESSION_HEADER);
+    headers.insert(
+        PROTOCOL_VERSION_HEADER,
+        HeaderValue::from_static(Era::Stateless.version()),
+    );
+    headers.insert(METHOD_HEADER, HeaderValue::from_static("tools/call"));
+    match HeaderValue::from_str(tool) {
+        Ok(v) => {
+            headers.insert(NAME_HEADER, v);
+        }
+        Err(_) => {
+            headers.remove(NAME_HEADER);
+        }
+    }
+    headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT_JSON_OR_SSE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_session_call_becomes_a_stateless_one() {
+        let body = br#"{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"community__echo","arguments":{"text":"hi"},"_meta":{"progressToken":3}}}"#;
+        let out: Value = serde_json::from_slice(&call_body(body, "echo").unwrap()).unwrap();
+        assert_eq!(out["id"], "a");
+        assert_eq!(out["params"]["name"], "echo");
+        assert_eq!(out["params"]["arguments"], json!({"text": "hi"}));
+        assert_eq!(out["params"]["_meta"]["progressToken"], 3);
+        assert_eq!(
+            out["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
+            "2026-07-28"
+        );
+        assert!(call_body(br#"{"params":[1]}"#, "echo").is_none());
+        assert!(call_body(b"nope", "echo").is_none());
+
+        let mut h = HeaderMap::new();
+        h.insert(SESSION_HEADER, HeaderValue::from_static("s"));
+        h.insert(
+            PROTOCOL_VERSION_HEADER,
+            HeaderValue::from_static("2025-11-25"),
+        );
+        let h = call_headers(h, "echo");
+        assert!(h.get(SESSION_HEADER).is_none());
+        assert_eq!(h[PROTOCOL_VERSION_HEADER], "2026-07-28");
+        assert_eq!(h[NAME_HEADER], "echo");
+        assert_eq!(h[METHOD_HEADER], "tools/call");
+    }
+}
