@@ -23,42 +23,12 @@ fn gateway_url(fleet: &Fleet) -> String {
     )
 }
 
-/// POSTs a 2025-11-25 request to `url`, in `session` if given; (status, session header, body).
-async fn post_session(
-    url: &str,
-    session: Option<&str>,
-    body: Value,
-) -> (u16, Option<String>, Option<Value>) {
-    let mut req = common::http()
-        .post(url)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-protocol-version", "2025-11-25");
-    if let Some(s) = session {
-        req = req.header("mcp-session-id", s);
-    }
-    let resp = req.json(&body).send().await.expect("answered");
-    let status = resp.status().as_u16();
-    let sid = resp
-        .headers()
-        .get("mcp-session-id")
-        .map(|v| v.to_str().unwrap().to_string());
-    let text = resp.text().await.unwrap();
-    (status, sid, fleet::wire::first_jsonrpc_message(&text))
-}
-
-fn initialize() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "gateway-tests", "version": "0"}}})
-}
-
 /// Opens a session through `url`; returns the gateway's session id.
 async fn open_session(url: &str) -> String {
-    let (status, sid, body) = post_session(url, None, initialize()).await;
+    let (status, sid, body) = common::post_session(url, None, common::initialize()).await;
     assert_eq!(status, 200, "{body:?}");
     let sid = sid.expect("initialize answers with a session id");
-    let (status, _, _) = post_session(
+    let (status, _, _) = common::post_session(
         url,
         Some(&sid),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
@@ -79,7 +49,7 @@ fn backend_of(sid: &str) -> String {
 }
 
 async fn echo_in(url: &str, sid: &str, text: &str) -> (u16, Option<Value>) {
-    let (status, _, body) = post_session(
+    let (status, _, body) = common::post_session(
         url,
         Some(sid),
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
@@ -165,7 +135,8 @@ async fn many_sessions_stay_on_their_servers_and_forged_ids_get_404() {
         .await
         .expect("a tool call in a gateway session");
     client.cancel().await.unwrap();
-    let (status, _, body) = post_session(&format!("{base}?group=nope"), None, initialize()).await;
+    let (status, _, body) =
+        common::post_session(&format!("{base}?group=nope"), None, common::initialize()).await;
     assert_eq!(status, 400);
     let message = body.unwrap()["error"]["message"].to_string();
     assert!(

@@ -14,7 +14,7 @@ use rmcp::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub fn spec(community: u32, security: u32, isolation: Isolation) -> FleetSpec {
     let mut spec = FleetSpec {
@@ -163,6 +163,36 @@ pub async fn send(req: reqwest::RequestBuilder) -> (u16, Option<Value>) {
     let status = resp.status().as_u16();
     let text = resp.text().await.expect("body");
     (status, fleet::wire::first_jsonrpc_message(&text))
+}
+
+/// POSTs a 2025-11-25 request to `url`, in `session` if given; (status, session header, body).
+pub async fn post_session(
+    url: &str,
+    session: Option<&str>,
+    body: Value,
+) -> (u16, Option<String>, Option<Value>) {
+    let mut req = http()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25");
+    if let Some(s) = session {
+        req = req.header("mcp-session-id", s);
+    }
+    let resp = req.json(&body).send().await.expect("answered");
+    let status = resp.status().as_u16();
+    let sid = resp
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = resp.text().await.unwrap();
+    (status, sid, fleet::wire::first_jsonrpc_message(&text))
+}
+
+pub fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "gateway-tests", "version": "0"}}})
 }
 
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.
