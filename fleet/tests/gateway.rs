@@ -98,12 +98,7 @@ async fn federated_tools_and_failover_when_a_replica_dies() {
 
     let (status, body) = common::post_stateless(&mcp, "tools/list", json!({})).await;
     assert_eq!(status, 200);
-    let names: Vec<String> = body.unwrap()["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = common::tool_names(&body.unwrap());
     for want in [
         "community__echo",
         "community__add",

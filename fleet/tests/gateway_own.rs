@@ -40,12 +40,7 @@ async fn the_gateway_answers_as_one_server_and_guards_its_own_routes() {
     // Both groups' tools in one list; a cursor the gateway did not hand out is invalid params.
     let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
     let (_, _, body) = common::post_session(&mcp, Some(&sid), list).await;
-    let names: Vec<String> = body.unwrap()["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = common::tool_names(&body.unwrap());
     assert!(names.contains(&"community__echo".to_string()), "{names:?}");
     assert!(
         names.iter().any(|n| n.starts_with("security__")),

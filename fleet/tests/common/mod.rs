@@ -195,6 +195,16 @@ pub fn initialize() -> Value {
         "clientInfo": {"name": "gateway-tests", "version": "0"}}})
 }
 
+/// The tool names of a `tools/list` answer.
+pub fn tool_names(answer: &Value) -> Vec<String> {
+    answer["result"]["tools"]
+        .as_array()
+        .expect("a tools/list result")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.
 pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + timeout;
