@@ -115,12 +115,16 @@ struct PyClient {
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
-    /// What it negotiated: `protocol_version`, `server`, `list_changed_capability`.
-    connected: Value,
 }
 
+/// What the SDK would be asked to run as: the initialize handshake, or `server/discover` first.
+const HANDSHAKE: &str = "legacy";
+const AUTO: &str = "auto";
+
 impl PyClient {
-    async fn start(sw: &Software, mode: &str) -> PyClient {
+    /// Connects in `mode`; the SDK must have settled on `version` with the gateway itself, which
+    /// announces that its tools list changes.
+    async fn start(sw: &Software, mode: &str, version: &str) -> PyClient {
         let url = format!("http://{}/mcp", fleet().gateway);
         let mut child = tokio::process::Command::new(sw.python())
             .arg(Software::script("py_gateway_client.py"))
@@ -136,11 +140,12 @@ impl PyClient {
             child,
             stdin,
             lines,
-            connected: Value::Null,
         };
         let first = client.answer().await;
-        client.connected = first["connected"].clone();
-        assert!(client.connected.is_object(), "{first}");
+        let connected = &first["connected"];
+        assert_eq!(connected["protocol_version"], version, "{first}");
+        assert_eq!(connected["server"], "mcpfleet-gateway", "{first}");
+        assert_eq!(connected["list_changed_capability"], true, "{first}");
         client
     }
 
@@ -218,10 +223,7 @@ async fn lists_and_calls_both_groups(client: &mut PyClient) {
 async fn python_sdk_initialize_handshake_gets_a_gateway_session_over_both_groups() {
     let Some(sw) = software() else { return };
     let _shared = FLEET_CHANGES.read().await;
-    let mut client = PyClient::start(&sw, "legacy").await;
-    assert_eq!(client.connected["protocol_version"], "2025-11-25");
-    assert_eq!(client.connected["server"], "mcpfleet-gateway");
-    assert_eq!(client.connected["list_changed_capability"], true);
+    let mut client = PyClient::start(&sw, HANDSHAKE, "2025-11-25").await;
     lists_and_calls_both_groups(&mut client).await;
     let report = client.close().await;
     // The SDK opened the session's GET stream and met no error on it; DELETE was 200/204
@@ -235,10 +237,8 @@ async fn python_sdk_initialize_handshake_gets_a_gateway_session_over_both_groups
 async fn python_sdk_auto_mode_discovers_the_gateway_and_calls_statelessly() {
     let Some(sw) = software() else { return };
     let _shared = FLEET_CHANGES.read().await;
-    let mut client = PyClient::start(&sw, "auto").await;
     // `server/discover` answered: the SDK adopts 2026-07-28 rather than falling back.
-    assert_eq!(client.connected["protocol_version"], "2026-07-28");
-    assert_eq!(client.connected["server"], "mcpfleet-gateway");
+    let mut client = PyClient::start(&sw, AUTO, "2026-07-28").await;
     lists_and_calls_both_groups(&mut client).await;
     client.close().await;
 }
@@ -282,36 +282,62 @@ async fn wait_back_in_rotation(id: &str) {
     }
 }
 
-async fn admin_post(path: &str, body: Value) {
+/// POSTs `body` to the admin API's `path`; its answer.
+async fn admin_post(path: &str, body: Value) -> Value {
     let url = format!("http://{}{path}", fleet().admin);
     let resp = http().post(&url).json(&body).send().await.unwrap();
     assert!(resp.status().is_success(), "{url}: {}", resp.status());
+    resp.json().await.unwrap()
+}
+
+/// Kills server `id` through the admin API and waits (up to 10 s) until its instance is gone:
+/// its supervisor has counted the restart.
+async fn kill(id: &str) {
+    let restarts = admin_post(&format!("/servers/{id}/kill"), json!({})).await["restarts"].clone();
+    let url = format!("http://{}/servers/{id}", fleet().admin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now: Value = http().get(&url).send().await.unwrap().json().await.unwrap();
+        if now["restarts"].as_u64() > restarts.as_u64() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} is killed: {now}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_session_survives_the_kill_of_the_member_that_served_it() {
     let Some(sw) = software() else { return };
     let _alone = FLEET_CHANGES.write().await;
-    let mut client = PyClient::start(&sw, "legacy").await;
-    let before = served().await;
-    client.echo("before the kill").await;
-    let victim = server_since(&before).await;
-    admin_post(&format!("/servers/{victim}/kill"), json!({})).await;
-
-    // The same session, its next call: served, by another member.
-    let before = served().await;
-    client.echo("after the kill").await;
-    let next = server_since(&before).await;
-    assert_ne!(next, victim);
+    let mut client = PyClient::start(&sw, HANDSHAKE, "2025-11-25").await;
+    // The same session's next call is served, by another member. A killed task is restarted
+    // within milliseconds, so the victim's next instance may be back in rotation before that
+    // call and take it; then the round is played again, in the same session.
+    let mut moved = false;
+    for _ in 0..3 {
+        let before = served().await;
+        client.echo("before the kill").await;
+        let victim = server_since(&before).await;
+        kill(&victim).await;
+        let before = served().await;
+        client.echo("after the kill").await;
+        let next = server_since(&before).await;
+        wait_back_in_rotation(&victim).await;
+        if next != victim {
+            moved = true;
+            break;
+        }
+    }
+    assert!(moved, "a call after a kill is served by another member");
     client.close().await;
-    wait_back_in_rotation(&victim).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_session_hears_tools_list_changed_when_a_group_is_scaled() {
     let Some(sw) = software() else { return };
     let _alone = FLEET_CHANGES.write().await;
-    let mut client = PyClient::start(&sw, "legacy").await;
+    let mut client = PyClient::start(&sw, HANDSHAKE, "2025-11-25").await;
     let open = client
         .ask(json!({"op": "await_stream", "timeout": 20}))
         .await;
