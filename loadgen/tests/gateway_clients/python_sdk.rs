@@ -20,23 +20,28 @@ use super::{
 };
 
 /// The SDK's connect modes: the initialize handshake, or `server/discover` first.
-const HANDSHAKE: &str = "legacy";
-const AUTO: &str = "auto";
+pub(super) const HANDSHAKE: &str = "legacy";
+pub(super) const AUTO: &str = "auto";
 
 /// The Python SDK's client, connected to the gateway's `/mcp`.
-struct PyClient {
+pub(super) struct PyClient {
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
 }
 
 impl PyClient {
-    /// Connects in `mode`; the SDK must have settled on `version` with the gateway itself, which
-    /// announces that its tools list changes.
+    /// Connects to the shared fleet's gateway in `mode`; see [`PyClient::start_at`].
     async fn start(sw: &Software, mode: &str, version: &str) -> PyClient {
+        PyClient::start_at(&gateway_mcp(), sw, mode, version).await
+    }
+
+    /// Connects to `url` in `mode`; the SDK must have settled on `version` with the gateway
+    /// itself, which announces that its tools list changes.
+    pub(super) async fn start_at(url: &str, sw: &Software, mode: &str, version: &str) -> PyClient {
         let mut child = tokio::process::Command::new(sw.python())
             .arg(Software::script("py_gateway_client.py"))
-            .args([gateway_mcp().as_str(), "--mode", mode])
+            .args([url, "--mode", mode])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -90,7 +95,7 @@ impl PyClient {
     }
 
     /// Ends the client (a DELETE in a session); no warning may have been logged. Its report.
-    async fn close(mut self) -> Value {
+    pub(super) async fn close(mut self) -> Value {
         let report = self.ask(json!({"op": "close"})).await;
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await

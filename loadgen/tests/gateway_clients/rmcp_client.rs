@@ -42,17 +42,22 @@ impl ClientHandler for Watcher {
 }
 
 /// rmcp's client on the gateway's `/mcp`, with the notifications its handler heard.
-struct Rmcp {
+pub(super) struct Rmcp {
     client: RunningService<RoleClient, Watcher>,
     list_changed: UnboundedReceiver<()>,
 }
 
 impl Rmcp {
-    /// The initialize handshake at `era`, or for 2026-07-28 the `Auto` lifecycle
-    /// (`server/discover`, falling back to initialize); the gateway must have answered itself,
-    /// in `era`.
+    /// Connects to the shared fleet's gateway; see [`Rmcp::connect_at`].
     async fn connect(era: ProtocolVersion) -> Rmcp {
-        let cfg = StreamableHttpClientTransportConfig::with_uri(gateway_mcp())
+        Rmcp::connect_at(&gateway_mcp(), era).await
+    }
+
+    /// Connects to `url`: the initialize handshake at `era`, or for 2026-07-28 the `Auto`
+    /// lifecycle (`server/discover`, falling back to initialize); the gateway must have
+    /// answered itself, in `era`.
+    pub(super) async fn connect_at(url: &str, era: ProtocolVersion) -> Rmcp {
+        let cfg = StreamableHttpClientTransportConfig::with_uri(url.to_string())
             .reinit_on_expired_session(false);
         let transport = StreamableHttpClientTransport::with_client(http(), cfg);
         let info = ClientConfig::new(
@@ -95,7 +100,7 @@ impl Rmcp {
         matches!(heard, Ok(Some(())))
     }
 
-    async fn close(self) {
+    pub(super) async fn close(self) {
         self.client.cancel().await.unwrap();
     }
 }
