@@ -128,6 +128,11 @@ async fn initialize_handshake_gets_a_gateway_session_over_both_groups() {
     let _shared = FLEET_CHANGES.read().await;
     let mut client = PyClient::start(&sw, HANDSHAKE, "2025-11-25").await;
     lists_and_calls_both_groups(&mut client).await;
+    // The session's other requests, answered by the gateway itself.
+    client.ask(json!({"op": "ping"})).await;
+    client
+        .ask(json!({"op": "set_level", "level": "info"}))
+        .await;
     let report = client.close().await;
     // The SDK opened the session's GET stream and met no error on it.
     assert_eq!(report["get_stream"]["established"], true, "{report}");

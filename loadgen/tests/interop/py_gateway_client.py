@@ -4,14 +4,17 @@ The test (Rust) writes one JSON command per line on stdin and reads one JSON ans
 on stdout, so it can act on the fleet (kill a member, scale a group) between two requests of
 the same client session, the way a user's long-lived client lives through such events:
 
-    {"op": "list"}                          -> {"tools": [names], "pages": n}
+    {"op": "list"}                            -> {"tools": [names], "pages": n}
     {"op": "call", "name": N, "arguments": A} -> {"isError": b, "text": "...", "structured": {..}}
+    {"op": "ping"}                            -> {"ok": true}
+    {"op": "set_level", "level": L}           -> {"ok": true}
     {"op": "await_stream", "timeout": s}      -> {"stream": b}  (the session's GET stream is open)
     {"op": "wait_list_changed", "timeout": s} -> {"list_changed": n}  (notifications seen so far)
     {"op": "close"}                           -> {"warnings": [...], "get_stream": {...}}
 
 A failed command answers {"error": "..."}. On start it prints {"connected": {...}} (the
-negotiated version, the server's name, whether the session has an id), or {"error": ...}.
+negotiated version, the server's name, whether it announces tool list changes), or
+{"error": ...}.
 
 Usage: py_gateway_client.py URL --mode legacy|auto
 
@@ -118,6 +121,12 @@ async def main():
                 result = await client.call_tool(cmd["name"], cmd.get("arguments") or {})
                 text = "".join(getattr(c, "text", "") for c in result.content)
                 say({"isError": bool(result.is_error), "text": text, "structured": result.structured_content})
+            elif op == "ping":
+                await client.send_ping()
+                say({"ok": True})
+            elif op == "set_level":
+                await client.set_logging_level(cmd["level"])
+                say({"ok": True})
             elif op == "await_stream":
                 with anyio.move_on_after(float(cmd.get("timeout", 10))):
                     while not records.count(GET_OPEN):
