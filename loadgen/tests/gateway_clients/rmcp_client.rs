@@ -125,9 +125,17 @@ impl McpClient for Rmcp {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_both_eras_lists_and_calls_both_groups() {
+async fn in_every_version_lists_and_calls_both_groups() {
     let _shared = FLEET_CHANGES.read().await;
-    for era in [ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2026_07_28] {
+    // Every session version is the one the gateway settles on when the client asks for it.
+    let eras = [
+        ProtocolVersion::V_2024_11_05,
+        ProtocolVersion::V_2025_03_26,
+        ProtocolVersion::V_2025_06_18,
+        ProtocolVersion::V_2025_11_25,
+        ProtocolVersion::V_2026_07_28,
+    ];
+    for era in eras {
         let mut client = Rmcp::connect(era).await;
         lists_and_calls_both_groups(&mut client).await;
         client.close().await;
