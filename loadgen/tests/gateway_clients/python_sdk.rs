@@ -39,6 +39,16 @@ impl PyClient {
     /// Connects to `url` in `mode`; the SDK must have settled on `version` with the gateway
     /// itself, which announces that its tools list changes.
     pub(super) async fn start_at(url: &str, sw: &Software, mode: &str, version: &str) -> PyClient {
+        let (client, connected) = PyClient::spawn(url, sw, mode).await;
+        assert_eq!(connected["protocol_version"], version, "{connected}");
+        assert_eq!(connected["server"], "mcpfleet-gateway", "{connected}");
+        assert_eq!(connected["list_changed_capability"], true, "{connected}");
+        client
+    }
+
+    /// Connects to `url` in `mode`: the client, and what it says it connected to (the
+    /// negotiated `protocol_version`, the `server`'s name, `list_changed_capability`).
+    async fn spawn(url: &str, sw: &Software, mode: &str) -> (PyClient, Value) {
         let mut child = tokio::process::Command::new(sw.python())
             .arg(Software::script("py_gateway_client.py"))
             .args([url, "--mode", mode])
@@ -55,11 +65,7 @@ impl PyClient {
             lines,
         };
         let first = client.answer().await;
-        let connected = &first["connected"];
-        assert_eq!(connected["protocol_version"], version, "{first}");
-        assert_eq!(connected["server"], "mcpfleet-gateway", "{first}");
-        assert_eq!(connected["list_changed_capability"], true, "{first}");
-        client
+        (client, first["connected"].clone())
     }
 
     /// The client's next line, within 60 s; it must not report an error.
@@ -180,4 +186,34 @@ async fn session_hears_tools_list_changed_when_a_group_is_scaled() {
     scale_community(COMMUNITY).await;
     client.list_changed_after(heard).await;
     client.close().await;
+}
+
+/// `/mcp?group=NAME` and `/mcp/{server-id}` keep a session on one member, which answers as
+/// itself (its own tool names); that member's answer to the DELETE that ends it, through the
+/// gateway, must be one the SDK takes without a warning (200/204).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_sessions_reach_one_member_and_end_without_a_warning() {
+    let Some(sw) = software() else { return };
+    let _shared = FLEET_CHANGES.read().await;
+    let servers = super::get_json(&format!("http://{}/servers", super::fleet().admin)).await;
+    let member = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["group"] == "community")
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .unwrap();
+    let mcp = gateway_mcp();
+    for url in [format!("{mcp}?group=community"), format!("{mcp}/{member}")] {
+        let (mut client, connected) = PyClient::spawn(&url, &sw, HANDSHAKE).await;
+        assert_ne!(
+            connected["server"], "mcpfleet-gateway",
+            "{url}: {connected}"
+        );
+        let tools = client.list().await;
+        assert!(tools.iter().any(|t| t == "echo"), "{url}: {tools:?}");
+        let out = client.call("echo", json!({"text": "pinned"})).await;
+        assert_eq!(out["text"], "pinned");
+        client.close().await;
+    }
 }
