@@ -4,9 +4,9 @@
 //! session the gateway holds) and in the 2026-07-28 way (`server/discover`, then stateless
 //! requests). Every one lists both groups' tools through `/mcp` and calls one of each; a
 //! session lives through the kill of the member that served its last call, and hears
-//! `notifications/tools/list_changed` on its GET stream when a group is scaled. One fleet,
-//! started here, serves every test of this binary; the scenarios both clients play are here
-//! too, over [`McpClient`].
+//! `notifications/tools/list_changed` on its GET stream when a group is scaled; a list longer
+//! than a page is followed to its end ([`pages`]). One fleet, started here, serves every test
+//! but the paging one; the scenarios both clients play are here too, over [`McpClient`].
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,5 +1,5 @@
-//! rmcp's own client through the gateway, in both eras: the initialize handshake at
-//! 2025-11-25 (a session the gateway holds, whose GET stream rmcp opens by itself) and the
+//! rmcp's own client through the gateway, in both eras: the initialize handshake in each
+//! session version (a session the gateway holds, whose GET stream rmcp opens by itself) and the
 //! `Auto` lifecycle, which asks `server/discover` and must settle on 2026-07-28 rather than
 //! fall back. Tools are listed with `list_all_tools`, which follows `nextCursor`; a
 //! `ClientHandler` tells a channel of each `notifications/tools/list_changed`.
