@@ -55,24 +55,27 @@ fn fleet() -> &'static Addrs {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let options = fleet::FleetOptions {
-                    admin: true,
-                    gateway: true,
-                    ..Default::default()
-                };
-                let fleet = fleet::Fleet::start(spec(), options).await.unwrap();
-                let healthy = fleet.wait_healthy(Duration::from_secs(20), |_, _| {}).await;
-                assert_eq!(healthy, COMMUNITY as usize + 1);
-                tx.send(Addrs {
-                    gateway: fleet.gateway_addr().unwrap(),
-                    admin: fleet.admin_addr().unwrap(),
-                })
-                .unwrap();
+                let fleet = start_fleet(spec()).await;
+                tx.send(Addrs::of(&fleet)).unwrap();
                 std::future::pending::<()>().await;
             });
         });
         rx.recv().expect("the shared fleet starts")
     })
+}
+
+/// Starts `spec` with its gateway and admin API; waits until every server is healthy.
+async fn start_fleet(spec: FleetSpec) -> fleet::Fleet {
+    let total = spec.server_count();
+    let options = fleet::FleetOptions {
+        admin: true,
+        gateway: true,
+        ..Default::default()
+    };
+    let fleet = fleet::Fleet::start(spec, options).await.unwrap();
+    let healthy = fleet.wait_healthy(Duration::from_secs(20), |_, _| {}).await;
+    assert_eq!(healthy, total, "every server becomes healthy");
+    fleet
 }
 
 fn spec() -> FleetSpec {
@@ -104,9 +107,9 @@ fn spec_of(groups: Vec<GroupSpec>) -> FleetSpec {
     spec
 }
 
-/// The gateway's `/mcp`.
+/// The shared fleet's gateway's `/mcp`.
 fn gateway_mcp() -> String {
-    format!("http://{}/mcp", fleet().gateway)
+    fleet().mcp()
 }
 
 fn http() -> reqwest::Client {
@@ -150,24 +153,24 @@ async fn lists_and_calls_both_groups(client: &mut impl McpClient) {
     assert_eq!(out["vulnerable"], true, "{out}");
 }
 
-/// In `client`'s session: a call, the kill of the member that served it, and the next call,
-/// which must be served, by another member. A killed task is restarted within milliseconds, so
-/// the victim's next instance may be back in rotation before that call and take it; then the
-/// round is played again, in the same session. Takes the fleet to itself.
-async fn survives_the_kill_of_its_member(client: &mut impl McpClient) {
+/// In `client`'s session on `fleet`'s gateway: a call, the kill of the member that served
+/// it, and the next call, which must be served, by another member. A killed task is restarted
+/// within milliseconds, so the victim's next instance may be back in rotation before that call
+/// and take it; then the round is played again, in the same session. Takes the fleet to itself.
+async fn survives_the_kill_of_its_member(client: &mut impl McpClient, fleet: &Addrs) {
     let _alone = FLEET_CHANGES.write().await;
     // Calls only from here on: the gateway fetches a group's tools from a member once, and a
     // client may list before its first call (the Python SDK does, for output schemas).
     client.list().await;
     for _ in 0..3 {
-        let before = served().await;
+        let before = fleet.served().await;
         client.echo("before the kill").await;
-        let victim = server_since(&before).await;
-        kill(&victim).await;
-        let before = served().await;
+        let victim = fleet.server_since(&before).await;
+        fleet.kill(&victim).await;
+        let before = fleet.served().await;
         client.echo("after the kill").await;
-        let next = server_since(&before).await;
-        back_in_rotation(&victim).await;
+        let next = fleet.server_since(&before).await;
+        fleet.back_in_rotation(&victim).await;
         if next != victim {
             return;
         }
@@ -175,71 +178,88 @@ async fn survives_the_kill_of_its_member(client: &mut impl McpClient) {
     panic!("a call after a kill was served by another member in none of 3 rounds");
 }
 
-/// Each community member's count of calls the gateway saw succeed.
-async fn served() -> BTreeMap<String, u64> {
-    let url = format!("http://{}/backends", fleet().gateway);
-    let view: BackendsView = serde_json::from_value(get_json(&url).await).unwrap();
-    view.groups["community"]
-        .iter()
-        .map(|m| (m.id.clone(), m.successes_total))
-        .collect()
-}
-
-/// The one member that served calls since `before`.
-async fn server_since(before: &BTreeMap<String, u64>) -> String {
-    let after = served().await;
-    let grown: Vec<&String> = after
-        .iter()
-        .filter(|(id, n)| before.get(*id).is_none_or(|b| b < n))
-        .map(|(id, _)| id)
-        .collect();
-    assert_eq!(grown.len(), 1, "one member served the call: {after:?}");
-    grown[0].clone()
-}
-
-/// Waits (up to 20 s) until `id` is back in the gateway's rotation, so that the next test finds
-/// the group whole.
-async fn back_in_rotation(id: &str) {
-    let url = format!("http://{}/backends", fleet().gateway);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let view: BackendsView = serde_json::from_value(get_json(&url).await).unwrap();
-        let back = view.groups["community"]
-            .iter()
-            .any(|m| m.id == id && m.up && !m.ejected);
-        if back {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{id} rejoins the pool");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// POSTs `body` to the admin API's `path`; its answer.
-async fn admin_post(path: &str, body: Value) -> Value {
-    let url = format!("http://{}{path}", fleet().admin);
-    let resp = http().post(&url).json(&body).send().await.unwrap();
-    assert!(resp.status().is_success(), "{url}: {}", resp.status());
-    resp.json().await.unwrap()
-}
-
-/// Scales the community group to `count` members through the admin API.
+/// Scales the shared fleet's community group to `count` members through the admin API.
 async fn scale_community(count: u32) {
-    admin_post("/groups/community/scale", json!({"count": count})).await;
+    let body = json!({"count": count});
+    fleet().admin_post("/groups/community/scale", body).await;
 }
 
-/// Kills server `id` through the admin API and waits (up to 10 s) until its instance is gone:
-/// its supervisor has counted the restart.
-async fn kill(id: &str) {
-    let killed = admin_post(&format!("/servers/{id}/kill"), json!({})).await;
-    let url = format!("http://{}/servers/{id}", fleet().admin);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = get_json(&url).await;
-        if now["restarts"].as_u64() > killed["restarts"].as_u64() {
-            return;
+impl Addrs {
+    fn of(fleet: &fleet::Fleet) -> Addrs {
+        Addrs {
+            gateway: fleet.gateway_addr().unwrap(),
+            admin: fleet.admin_addr().unwrap(),
         }
-        assert!(Instant::now() < deadline, "{id} is killed: {now}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    /// The gateway's `/mcp`.
+    fn mcp(&self) -> String {
+        format!("http://{}/mcp", self.gateway)
+    }
+
+    /// Each community member's count of calls the gateway saw succeed.
+    async fn served(&self) -> BTreeMap<String, u64> {
+        let url = format!("http://{}/backends", self.gateway);
+        let view: BackendsView = serde_json::from_value(get_json(&url).await).unwrap();
+        view.groups["community"]
+            .iter()
+            .map(|m| (m.id.clone(), m.successes_total))
+            .collect()
+    }
+
+    /// The one member that served calls since `before`.
+    async fn server_since(&self, before: &BTreeMap<String, u64>) -> String {
+        let after = self.served().await;
+        let grown: Vec<&String> = after
+            .iter()
+            .filter(|(id, n)| before.get(*id).is_none_or(|b| b < n))
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(grown.len(), 1, "one member served the call: {after:?}");
+        grown[0].clone()
+    }
+
+    /// Waits (up to 20 s) until `id` is back in the gateway's rotation, so that the next test
+    /// finds the group whole.
+    async fn back_in_rotation(&self, id: &str) {
+        let url = format!("http://{}/backends", self.gateway);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let view: BackendsView = serde_json::from_value(get_json(&url).await).unwrap();
+            let back = view.groups["community"]
+                .iter()
+                .any(|m| m.id == id && m.up && !m.ejected);
+            if back {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{id} rejoins the pool");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// POSTs `body` to the admin API's `path`; its answer.
+    async fn admin_post(&self, path: &str, body: Value) -> Value {
+        let url = format!("http://{}{path}", self.admin);
+        let resp = http().post(&url).json(&body).send().await.unwrap();
+        assert!(resp.status().is_success(), "{url}: {}", resp.status());
+        resp.json().await.unwrap()
+    }
+
+    /// Kills server `id` through the admin API and waits (up to 10 s) until its instance is
+    /// gone: its supervisor has counted the restart.
+    async fn kill(&self, id: &str) {
+        let killed = self
+            .admin_post(&format!("/servers/{id}/kill"), json!({}))
+            .await;
+        let url = format!("http://{}/servers/{id}", self.admin);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = get_json(&url).await;
+            if now["restarts"].as_u64() > killed["restarts"].as_u64() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{id} is killed: {now}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }

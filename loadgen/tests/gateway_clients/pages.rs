@@ -9,12 +9,12 @@ use fleet::Profile;
 use rmcp::model::ProtocolVersion;
 
 use super::{
-    McpClient,
+    Addrs, McpClient,
     common::interop::software,
     group,
     python_sdk::{AUTO, HANDSHAKE, PyClient},
     rmcp_client::Rmcp,
-    spec_of,
+    spec_of, start_fleet,
 };
 
 /// Groups besides `community` and `security`, each a community server under another name.
@@ -45,14 +45,8 @@ async fn both_clients_follow_next_cursor_over_a_list_longer_than_a_page() {
     let mut spec = spec_of(groups);
     // 21 servers: probed less often than the shared fleet's few.
     spec.health.interval = Duration::from_millis(500);
-    let options = fleet::FleetOptions {
-        gateway: true,
-        ..Default::default()
-    };
-    let fleet = fleet::Fleet::start(spec, options).await.unwrap();
-    let healthy = fleet.wait_healthy(Duration::from_secs(20), |_, _| {}).await;
-    assert_eq!(healthy, names.len());
-    let url = format!("http://{}/mcp", fleet.gateway_addr().unwrap());
+    let fleet = start_fleet(spec).await;
+    let url = Addrs::of(&fleet).mcp();
     assert!(names.len() * TOOLS_PER_GROUP > 100, "more than a page");
 
     for era in [ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2026_07_28] {

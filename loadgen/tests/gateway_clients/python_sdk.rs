@@ -160,7 +160,7 @@ async fn auto_mode_discovers_the_gateway_and_calls_statelessly() {
 async fn session_survives_the_kill_of_the_member_that_served_it() {
     let Some(sw) = software() else { return };
     let mut client = PyClient::start(&sw, HANDSHAKE, "2025-11-25").await;
-    survives_the_kill_of_its_member(&mut client).await;
+    survives_the_kill_of_its_member(&mut client, super::fleet()).await;
     client.close().await;
 }
 

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use fleet::Profile;
 use rmcp::{
     ClientHandler, ClientLifecycleMode, ServiceExt as _,
     model::{
@@ -21,8 +22,9 @@ use serde_json::Value;
 use tokio::sync::{mpsc, mpsc::UnboundedReceiver, mpsc::UnboundedSender};
 
 use super::{
-    COMMUNITY, FLEET_CHANGES, McpClient, gateway_mcp, http, lists_and_calls_both_groups,
-    scale_community, survives_the_kill_of_its_member,
+    Addrs, COMMUNITY, FLEET_CHANGES, McpClient, gateway_mcp, group, http,
+    lists_and_calls_both_groups, scale_community, spec_of, start_fleet,
+    survives_the_kill_of_its_member,
 };
 
 /// A client handler that tells a channel of each `notifications/tools/list_changed`.
@@ -145,8 +147,26 @@ async fn in_every_version_lists_and_calls_both_groups() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_survives_the_kill_of_the_member_that_served_it() {
     let mut client = Rmcp::connect(ProtocolVersion::V_2025_11_25).await;
-    survives_the_kill_of_its_member(&mut client).await;
+    survives_the_kill_of_its_member(&mut client, super::fleet()).await;
     client.close().await;
+}
+
+/// The same over real HTTP hops: a fleet of its own whose gateway reaches its task servers over
+/// loopback, as it reaches servers in processes, so a killed member is a refused connection
+/// rather than a dropped task in the gateway's own process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_survives_the_kill_of_its_member_over_http_hops() {
+    let mut spec = spec_of(vec![
+        group("community", Profile::Community, COMMUNITY),
+        group("security", Profile::Security, 1),
+    ]);
+    spec.gateway_in_process = false;
+    let fleet = start_fleet(spec).await;
+    let addrs = Addrs::of(&fleet);
+    let mut client = Rmcp::connect_at(&addrs.mcp(), ProtocolVersion::V_2025_11_25).await;
+    survives_the_kill_of_its_member(&mut client, &addrs).await;
+    client.close().await;
+    fleet.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
