@@ -175,7 +175,7 @@ async fn survives_the_kill_of_its_member(client: &mut impl McpClient, fleet: &Ad
     let after = fleet.served().await;
     let calls: u64 = after
         .iter()
-        .map(|(id, n)| n - before.get(id).unwrap_or(&0))
+        .map(|(id, n)| n.saturating_sub(*before.get(id).unwrap_or(&0)))
         .sum();
     assert_eq!(
         calls, 5,
