@@ -152,8 +152,8 @@ async fn session_survives_the_kill_of_the_member_that_served_it() {
 }
 
 /// The same over real HTTP hops: a fleet of its own whose gateway reaches its task servers over
-/// loopback, as it reaches servers in processes, so a killed member is a refused connection
-/// rather than a dropped task in the gateway's own process.
+/// loopback, as it reaches servers in processes, so the calls around the kill go through the
+/// gateway's upstream connections (which the killed instance's end) rather than in-process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_survives_the_kill_of_its_member_over_http_hops() {
     let mut spec = spec_of(vec![
