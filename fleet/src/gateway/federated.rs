@@ -149,7 +149,7 @@ async fn dispatch(
         // request's future (copied about on each call) their size.
         "tools/list" => {
             let cursor = params.and_then(|p| p.cursor.as_deref());
-            Box::pin(list_tools(gw, id, cursor)).await
+            Box::pin(list_tools(gw, id, cursor, face)).await
         }
         "initialize" if face == Face::Stateless && query.group.is_some() => {
             Box::pin(start_session(
@@ -274,7 +274,7 @@ fn splice(body: &[u8], raw: &serde_json::value::RawValue, replacement: &str) -> 
 
 /// Every group's tools under `{group}__{tool}`, a page from `cursor`. A group without members
 /// lists nothing (its tools come back when a member does).
-async fn list_tools(gw: &Gateway, id: Value, cursor: Option<&str>) -> Response {
+async fn list_tools(gw: &Gateway, id: Value, cursor: Option<&str>, face: Face) -> Response {
     let mut tools = Vec::new();
     for (name, group) in gw.groups.iter() {
         if group.pool.is_empty() {
@@ -298,7 +298,12 @@ async fn list_tools(gw: &Gateway, id: Value, cursor: Option<&str>) -> Response {
         }
     }
     match own::tools_page(tools, cursor, own::TOOLS_PAGE) {
-        Ok(page) => result(id, page),
+        Ok(mut page) => {
+            if face == Face::Stateless {
+                own::stateless_list(&mut page);
+            }
+            result(id, page)
+        }
         Err(bad) => jsonrpc_error(StatusCode::OK, id, -32602, &bad.to_string()),
     }
 }

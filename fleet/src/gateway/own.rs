@@ -98,6 +98,16 @@ pub(super) fn tools_page(
     Ok(result)
 }
 
+/// What a 2026-07-28 list result must carry besides its items (SEP-2322, SEP-2549; SDK
+/// clients refuse a page without them): it is complete, stale at once (the groups change with
+/// `fleet scale`, and a stateless client has no stream to hear of it) and the same for every
+/// client.
+pub(super) fn stateless_list(page: &mut Value) {
+    page["resultType"] = json!("complete");
+    page["ttlMs"] = json!(0);
+    page["cacheScope"] = json!("public");
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
