@@ -15,13 +15,18 @@ use crate::wire::Version;
 /// groups with many tools) is paged rather than sent as one unbounded answer.
 pub(super) const TOOLS_PAGE: usize = 100;
 
-/// What the gateway offers: tools, whose list changes when groups do. (Logging is not
-/// declared, being deprecated by SEP-2577; a `logging/setLevel` is still answered.)
-fn capabilities() -> ServerCapabilities {
-    ServerCapabilities::builder()
-        .enable_tools()
-        .enable_tool_list_changed()
-        .build()
+/// What the gateway offers: tools, and to session clients word on their GET stream when the
+/// list changes (groups gain or lose members). 2026-07-28 clients would need a
+/// `subscriptions/listen` stream for that, which the gateway does not offer, so they are not
+/// promised it. (Logging is not declared, being deprecated by SEP-2577; a `logging/setLevel`
+/// is still answered.)
+fn capabilities(list_changed: bool) -> ServerCapabilities {
+    let tools = ServerCapabilities::builder().enable_tools();
+    if list_changed {
+        tools.enable_tool_list_changed().build()
+    } else {
+        tools.build()
+    }
 }
 
 fn implementation() -> Implementation {
@@ -44,7 +49,7 @@ pub(super) fn negotiate(requested: Option<&str>) -> Version {
 
 /// The `initialize` result for a session in `version`.
 pub(super) fn initialize_result(version: Version) -> Value {
-    let mut result = InitializeResult::new(capabilities())
+    let mut result = InitializeResult::new(capabilities(true))
         .with_server_info(implementation())
         .with_instructions(INSTRUCTIONS);
     result.protocol_version = ProtocolVersion::from(version);
@@ -59,7 +64,7 @@ pub(super) fn discover_result() -> Value {
         .map(ProtocolVersion::from)
         .collect();
     let mut result =
-        DiscoverResult::new(versions, capabilities()).with_server_info(implementation());
+        DiscoverResult::new(versions, capabilities(false)).with_server_info(implementation());
     result.instructions = Some(INSTRUCTIONS.to_string());
     serde_json::to_value(result).unwrap_or_else(|_| json!({}))
 }
@@ -158,5 +163,10 @@ mod tests {
         assert_eq!(init["serverInfo"]["name"], "mcpfleet-gateway");
         let discover = discover_result();
         assert_eq!(discover["supportedVersions"].as_array().unwrap().len(), 5);
+        assert!(
+            discover["capabilities"]["tools"]
+                .get("listChanged")
+                .is_none()
+        );
     }
 }
