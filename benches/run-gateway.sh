@@ -11,8 +11,14 @@
 # FLEET_FLAGS (environment) are added to every fleet's `fleet up`. BASE_FLEET (environment), the
 # path of another build's `fleet` binary, adds (5) `gw-base`: that build's gateway, from a fleet
 # of its own, so a change to the gateway is measured side by side with the build before it.
+# MODE (environment) picks the era: `stateless` (default; 2026-07-28 requests, the labels above),
+# `session` (loadgen --protocol 2025-11-25: direct sessions to the servers against a session the
+# gateway holds, whose calls it federates; labels `direct-s`, `gateway-s`, `gw-http-s`,
+# `gw-base-s`, the ratios to `direct-s`; no proxy, whose round robin would lose the servers'
+# sessions) or `both`, interleaved.
 # ONLY (environment) picks the labels to measure (default: all of the above that were started).
-# Usage: benches/run-gateway.sh [SECS] [USERS] [RATE] [REPEATS] [SERVERS] [ISOLATION]
+# Usage: [MODE=stateless|session|both] benches/run-gateway.sh [SECS] [USERS] [RATE] [REPEATS]
+#        [SERVERS] [ISOLATION]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -21,6 +27,8 @@ rate=${3:-2000}
 repeats=${4:-3}
 servers=${5:-10}
 isolation=${6:-task}
+mode=${MODE:-stateless}
+case $mode in stateless | session | both) ;; *) echo "MODE: stateless, session or both" >&2; exit 2 ;; esac
 command -v curl >/dev/null || { echo "installing curl"; apt-get install -y -qq curl >/dev/null; }
 cargo build --release -q -p fleet -p loadgen
 cargo build --release -q -p benches --bin bare-proxy
@@ -41,17 +49,20 @@ start_fleet target/release/fleet "$out/fleet.log"
 admin=$(awk '$1 == "admin" {sub("/servers", "", $2); print $2}' "$out/fleet.log")
 gateway=$(awk '$1 == "gateway" {print $2}' "$out/fleet.log")
 [ -n "$admin" ] && [ -n "$gateway" ] || { cat "$out/fleet.log"; exit 1; }
-labels=(direct proxy gateway)
+gateways=(gateway)
 if [ "$isolation" = task ]; then
   start_fleet target/release/fleet "$out/fleet-http.log" --gateway-over-http
   gw_http=$(awk '$1 == "gateway" {print $2}' "$out/fleet-http.log")
-  labels+=(gw-http)
+  gateways+=(gw-http)
 fi
 if [ -n "${BASE_FLEET:-}" ]; then
   start_fleet "$BASE_FLEET" "$out/fleet-base.log"
   gw_base=$(awk '$1 == "gateway" {print $2}' "$out/fleet-base.log")
-  labels+=(gw-base)
+  gateways+=(gw-base)
 fi
+labels=()
+[ "$mode" = session ] || labels+=(direct proxy "${gateways[@]}")
+[ "$mode" = stateless ] || for l in direct "${gateways[@]}"; do labels+=("$l-s"); done
 mapfile -t backends < <(curl -s "$admin/servers" | python3 -c '
 import json, sys
 for s in json.load(sys.stdin)["servers"]:
@@ -65,13 +76,15 @@ proxy=$(awk '/^proxy/{print $2}' "$out/proxy.log")
 direct=()
 for b in "${backends[@]}"; do direct+=("http://$b/mcp"); done
 echo "fleet: $servers servers ($isolation mode, ${#backends[@]} community), gateway $gateway, proxy $proxy"
-echo "$(nproc) CPUs; $secs s per run, closed loop at $users users, open model at $rate req/s"
+echo "$(nproc) CPUs; $secs s per run, closed loop at $users users, open model at $rate req/s; $mode"
 
 run() { # $1: label, $2: extra flags (string), rest: targets...; writes "rps p50_us p99_us" to $out/res
   local label=$1 extra=$2
   shift 2
   local tool='echo:{"text":"hi"}'
-  case $label in gateway | gw-http | gw-base) tool='community__echo:{"text":"hi"}' ;; esac
+  case ${label%-s} in gateway | gw-http | gw-base) tool='community__echo:{"text":"hi"}' ;; esac
+  # A session label: each user opens a 2025-11-25 session per target first.
+  case $label in *-s) extra+=" --protocol 2025-11-25" ;; esac
   rm -rf "$out/run"
   # shellcheck disable=SC2086
   target/release/loadgen --scenario latency --users "$users" --warmup 1 --run-time "$secs" \
@@ -96,13 +109,16 @@ if [ -n "${ONLY:-}" ]; then
       *) echo "ONLY: no $label in this run (started: ${labels[*]})" >&2; exit 2 ;;
     esac
   done
-  case " $ONLY " in *" direct "*) ;; *) echo "ONLY: needs direct (the ratios are to it)" >&2; exit 2 ;; esac
+  for label in $ONLY; do
+    case $label in *-s) base=direct-s ;; *) base=direct ;; esac
+    case " $ONLY " in *" $base "*) ;; *) echo "ONLY: $label needs $base (the ratios are to it)" >&2; exit 2 ;; esac
+  done
   read -r -a labels <<<"$ONLY"
 fi
 declare -A rps p50 p99
 for i in $(seq "$repeats"); do
   for label in "${labels[@]}"; do
-    case $label in
+    case ${label%-s} in
       direct) targets=("${direct[@]}") ;;
       proxy) targets=("$proxy") ;;
       gateway) targets=("$gateway") ;;
@@ -122,14 +138,15 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 echo
-printf '%-8s %12s %12s %12s %14s %14s\n' "" "req/s" "p50 us" "p99 us" "req/s / direct" "p50 - direct"
-d_rps=$(echo "${rps[direct]}" | median)
-d_p50=$(echo "${p50[direct]}" | median)
+printf '%-9s %12s %12s %12s %14s %14s\n' "" "req/s" "p50 us" "p99 us" "req/s / direct" "p50 - direct"
 for label in "${labels[@]}"; do
+  case $label in *-s) base=direct-s ;; *) base=direct ;; esac
+  d_rps=$(echo "${rps[$base]}" | median)
+  d_p50=$(echo "${p50[$base]}" | median)
   m_rps=$(echo "${rps[$label]}" | median)
   m_p50=$(echo "${p50[$label]}" | median)
   m_p99=$(echo "${p99[$label]}" | median)
-  printf '%-8s %12s %12s %12s %14s %14s\n' "$label" "$m_rps" "$m_p50" "$m_p99" \
+  printf '%-9s %12s %12s %12s %14s %14s\n' "$label" "$m_rps" "$m_p50" "$m_p99" \
     "$(awk -v a="$m_rps" -v b="$d_rps" 'BEGIN{printf "%.0f %%", a * 100 / b}')" \
     "$((m_p50 - d_p50)) us"
 done

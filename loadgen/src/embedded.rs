@@ -228,9 +228,13 @@ impl Embedded {
         format!("http://{addr}/").parse().context("admin API URL")
     }
 
-    /// The gateway's `/mcp` as one target, with every group's tool mix under its prefix, and
+    /// The gateway's `/mcp` as one target, with every group's tool mix under its prefix, spoken
+    /// to in `version` (a session era: a session the gateway holds, its calls federated), and
     /// the gateway's `/backends`.
-    pub fn gateway_target(&self) -> anyhow::Result<Option<(Target, reqwest::Url)>> {
+    pub fn gateway_target(
+        &self,
+        version: crate::mcp::Version,
+    ) -> anyhow::Result<Option<(Target, reqwest::Url)>> {
         let Some(addr) = self.fleet.gateway_addr() else {
             return Ok(None);
         };
@@ -248,7 +252,7 @@ impl Embedded {
                 .parse()
                 .context("gateway URL")?,
             mix: Arc::new(crate::mix::Mix::federated(&groups)),
-            version: crate::mcp::Version::V2026_07_28,
+            version,
             transport: crate::transport::client::Transport::default(),
         };
         let backends = format!("http://{addr}/backends")

@@ -2,33 +2,11 @@
 //! a small embedded fleet, then `--target` against a fleet started here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use clap::Parser as _;
+mod common;
+
+use common::run::{args, healthy_fleet, launch, quick};
 use loadgen::runfile::{ErrorClass, RunFile, Verdict};
 use tokio_util::sync::CancellationToken;
-
-/// Arguments for a run into `out`: the latency scenario alone unless `extra` names others.
-fn args(extra: &[&str], out: &std::path::Path) -> loadgen::Args {
-    let mut argv = vec!["loadgen"];
-    if !extra.contains(&"--scenario") {
-        argv.extend_from_slice(&["--scenario", "latency"]);
-    }
-    argv.extend_from_slice(extra);
-    argv.extend_from_slice(&["--out", out.to_str().unwrap()]);
-    loadgen::Args::try_parse_from(argv).unwrap()
-}
-
-/// Runs loadgen with `extra` flags into a fresh folder, which lives as long as the returned
-/// guard.
-async fn launch(extra: &[&str]) -> (tempfile::TempDir, anyhow::Result<loadgen::RunOutcome>) {
-    let out = tempfile::tempdir().unwrap();
-    let result = loadgen::run(args(extra, out.path()), CancellationToken::new()).await;
-    (out, result)
-}
-
-/// Runs loadgen with `extra` flags and returns the run.
-async fn quick(extra: &[&str]) -> RunFile {
-    launch(extra).await.1.expect("run").run
-}
 
 /// A healthy fleet of `servers` on ephemeral ports, with its admin API.
 async fn start_fleet(servers: u32) -> fleet::Fleet {
@@ -38,21 +16,12 @@ async fn start_fleet(servers: u32) -> fleet::Fleet {
 /// A healthy fleet of `servers` on ephemeral ports, with its admin API and, when `memory_repo`
 /// is given, a shared memory there.
 async fn start_fleet_with(servers: u32, memory_repo: Option<&std::path::Path>) -> fleet::Fleet {
-    let spec = fleet::FleetSpec::default()
-        .scaled_to(servers)
-        .unwrap()
-        .with_ephemeral_ports();
     let options = fleet::FleetOptions {
         admin: true,
         memory_repo: memory_repo.map(std::path::Path::to_path_buf),
         ..Default::default()
     };
-    let fleet = fleet::Fleet::start(spec, options).await.unwrap();
-    let healthy = fleet
-        .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
-        .await;
-    assert_eq!(healthy, servers as usize);
-    fleet
+    healthy_fleet(servers, options).await
 }
 
 /// Waits (up to 5 s) until the fleet's servers hold no session: every one was deleted.
@@ -827,105 +796,4 @@ async fn a_stopped_sync_run_keeps_its_figures_and_skips_the_check() {
         .unwrap();
     assert_eq!(lost.verdict, Verdict::NotMeasured, "{}", lost.note);
     assert!(lost.note.contains("interrupted"), "{}", lost.note);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chaos_kills_and_pauses_servers_under_load_through_the_gateway() {
-    let run = quick(&[
-        "--servers",
-        "10",
-        "--scenario",
-        "chaos",
-        "--chaos",
-        "kill:20%",
-        "--chaos",
-        "pause:1:300ms",
-        "--chaos-time",
-        "3",
-        "--chaos-rate",
-        "100",
-        "--ephemeral-ports",
-    ])
-    .await;
-    let c = run.chaos.as_ref().expect("the chaos scenario ran");
-    assert!(c.through_gateway, "{c:?}");
-    assert!(c.load_target.ends_with("/mcp"), "{}", c.load_target);
-    assert_eq!(c.isolation.as_deref(), Some("task"));
-    assert_eq!(c.servers, 10);
-    assert_eq!(c.faults.len(), 3);
-    let mut servers: Vec<&str> = c.faults.iter().map(|f| f.server.as_str()).collect();
-    servers.sort_unstable();
-    servers.dedup();
-    assert_eq!(servers.len(), 3, "distinct servers");
-    for f in &c.faults {
-        assert!(f.error.is_none(), "{f:?}");
-        assert!(f.recovered_ms.is_some(), "recovered: {f:?}");
-        assert!(f.at_ms < 3_000, "{f:?}");
-        if f.action == "kill" {
-            assert!(f.fleet_detect_ms.is_some(), "{f:?}");
-            assert!(f.gateway_detect_ms.is_some(), "{f:?}");
-            assert!(f.recovered_ms >= f.fleet_detect_ms, "{f:?}");
-        } else {
-            assert_eq!(f.action, "pause");
-            assert!(f.lasted_ms.is_some_and(|ms| ms >= 300), "{f:?}");
-        }
-    }
-    assert_eq!(c.recovery().1, 0);
-    assert!(c.results.requests > 100, "{}", c.results.requests);
-    assert!(c.results.ok > 0);
-    for id in ["recovery_uptime", "uptime_999_failover"] {
-        let claim = run.claims.iter().find(|k| k.id == id).expect(id);
-        assert_ne!(claim.verdict, Verdict::NotMeasured, "{claim:?}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chaos_against_targets_needs_an_admin_api_and_uses_one() {
-    let (_out, result) =
-        launch(&["--target", "http://127.0.0.1:9/mcp", "--scenario", "chaos"]).await;
-    let err = format!("{:#}", result.expect_err("no admin API"));
-    assert!(err.contains("--admin"), "{err}");
-
-    // A fleet with its gateway, measured from outside: load through the gateway, faults
-    // through the admin API.
-    let spec = fleet::FleetSpec::default()
-        .scaled_to(6)
-        .unwrap()
-        .with_ephemeral_ports();
-    let options = fleet::FleetOptions {
-        admin: true,
-        gateway: true,
-        ..Default::default()
-    };
-    let fleet = fleet::Fleet::start(spec, options).await.unwrap();
-    let healthy = fleet
-        .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
-        .await;
-    assert_eq!(healthy, 6);
-    let gateway = format!("http://{}/mcp", fleet.gateway_addr().unwrap());
-    let admin = format!("http://{}", fleet.admin_addr().unwrap());
-    let run = quick(&[
-        "--target",
-        &gateway,
-        "--admin",
-        &admin,
-        "--scenario",
-        "chaos",
-        "--chaos",
-        "kill:2",
-        "--chaos-time",
-        "2",
-        "--chaos-rate",
-        "50",
-        "--tool",
-        r#"community__echo:{"text":"chaos"}"#,
-    ])
-    .await;
-    let c = run.chaos.expect("the chaos scenario ran");
-    assert!(c.through_gateway);
-    assert_eq!(c.isolation.as_deref(), Some("task"));
-    assert_eq!(c.faults.len(), 2);
-    assert!(c.faults.iter().all(|f| f.recovered_ms.is_some()), "{c:?}");
-    assert!(c.results.ok > 0);
-    fleet.stop().await;
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by loadgen's integration tests.
 
 pub mod interop;
+pub mod run;
 
 use std::{path::Path, process::Command};
 

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 
 use crate::{
     attack::{Pacing, Phase},
+    mcp::Version,
     runfile::ChaosResult,
     scenario::context::{Context, SHORT_WARMUP},
     verbosity::progress,
@@ -26,7 +27,9 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>
     let args = cx.args;
     let (admin_url, targets, backends_url) = match cx.fleet {
         Some(f) => {
-            let (targets, backends) = match f.gateway_target()? {
+            // The era --protocol names (the gateway answers every one); `auto` is stateless.
+            let version = args.protocol.version().unwrap_or(Version::V2026_07_28);
+            let (targets, backends) = match f.gateway_target(version)? {
                 Some((t, b)) => (Arc::from(vec![t]), Some(b)),
                 None => (cx.targets.clone(), None),
             };
