@@ -244,19 +244,6 @@ impl Peek<'_> {
     }
 }
 
-/// A stateless call's headers with the tool's own name in `Mcp-Name`.
-fn stateless_headers(mut headers: HeaderMap, tool: &str) -> HeaderMap {
-    match HeaderValue::from_str(tool) {
-        Ok(v) => {
-            headers.insert(NAME_HEADER, v);
-        }
-        Err(_) => {
-            headers.remove(NAME_HEADER);
-        }
-    }
-    headers
-}
-
 /// `body` with the JSON string at `raw` (a slice of it) replaced by `replacement`, quoted.
 fn splice(body: &[u8], raw: &serde_json::value::RawValue, replacement: &str) -> Option<Bytes> {
     let start = (raw.get().as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
@@ -351,7 +338,11 @@ async fn call_tool(
         );
     }
     let (body, headers) = match face {
-        Face::Stateless => (splice(body, raw, tool), stateless_headers(headers, tool)),
+        Face::Stateless => {
+            let mut headers = headers;
+            restate::set_tool_name(&mut headers, tool);
+            (splice(body, raw, tool), headers)
+        }
         Face::Session(_) => (
             restate::call_body(body, tool),
             restate::call_headers(headers, tool),

@@ -20,11 +20,10 @@ use super::{
     balance::{FailureKind, Lease, Outcome},
     group::{Group, GroupTools},
     reply::{failure_kind, jsonrpc_error, relay, upstream_failed},
+    restate,
     routing::{Gateway, rng_word},
 };
-use crate::wire::{
-    self, ACCEPT_JSON_OR_SSE, Era, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER,
-};
+use crate::wire;
 
 /// The JSON-RPC id of the `tools/list` the gateway sends a member itself.
 const TOOLS_LIST_ID: u64 = 1;
@@ -42,7 +41,7 @@ pub(super) async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<Group
                 };
                 tried.push(lease.id().to_string());
                 let body = wire::stateless_request(TOOLS_LIST_ID, "tools/list");
-                let mut headers = stateless_headers("tools/list", None);
+                let mut headers = restate::stateless_headers("tools/list");
                 headers.insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
@@ -60,21 +59,6 @@ pub(super) async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<Group
         })
         .await
         .cloned()
-}
-
-/// Headers of a 2026-07-28 request the gateway makes itself.
-fn stateless_headers(method: &'static str, name: Option<&str>) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT_JSON_OR_SSE));
-    h.insert(
-        PROTOCOL_VERSION_HEADER,
-        HeaderValue::from_static(Era::Stateless.version()),
-    );
-    h.insert(METHOD_HEADER, HeaderValue::from_static(method));
-    if let Some(v) = name.and_then(|n| HeaderValue::from_str(n).ok()) {
-        h.insert(NAME_HEADER, v);
-    }
-    h
 }
 
 /// Sends a request the gateway composed (JSON-RPC id `id`) to the lease's member and reads

@@ -1,7 +1,8 @@
-//! A call made in one of the gateway's sessions, restated as the 2026-07-28 request a member
-//! serves without a session: the tool's own name, the stateless client context in `_meta`
-//! (the client's own `_meta` keys, such as a progress token, kept), and the headers a stateless
-//! request carries in place of the session's.
+//! Requests in the stateless (2026-07-28) form members serve: the headers every such request
+//! the gateway sends carries, and a call made in one of the gateway's sessions restated in
+//! that form: the tool's own name, the stateless client context in `_meta` (the client's own
+//! `_meta` keys, such as a progress token, kept), and the stateless headers in place of the
+//! session's.
 
 use axum::{
     body::Bytes,
@@ -33,15 +34,20 @@ pub(super) fn call_body(body: &[u8], tool: &str) -> Option<Bytes> {
     serde_json::to_vec(&request).ok().map(Bytes::from)
 }
 
-/// The session request's `headers` as a stateless call's: no session id, the stateless
-/// version, and the method and tool named for routing.
-pub(super) fn call_headers(mut headers: HeaderMap, tool: &str) -> HeaderMap {
-    headers.remove(SESSION_HEADER);
-    headers.insert(
+/// The headers of a 2026-07-28 request of `method`: what it accepts, its version and method.
+pub(super) fn stateless_headers(method: &'static str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT_JSON_OR_SSE));
+    h.insert(
         PROTOCOL_VERSION_HEADER,
         HeaderValue::from_static(Era::Stateless.version()),
     );
-    headers.insert(METHOD_HEADER, HeaderValue::from_static("tools/call"));
+    h.insert(METHOD_HEADER, HeaderValue::from_static(method));
+    h
+}
+
+/// `Mcp-Name` set to `tool`, or a client's removed when `tool` cannot be a header value.
+pub(super) fn set_tool_name(headers: &mut HeaderMap, tool: &str) {
     match HeaderValue::from_str(tool) {
         Ok(v) => {
             headers.insert(NAME_HEADER, v);
@@ -50,7 +56,15 @@ pub(super) fn call_headers(mut headers: HeaderMap, tool: &str) -> HeaderMap {
             headers.remove(NAME_HEADER);
         }
     }
-    headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT_JSON_OR_SSE));
+}
+
+/// The session request's `headers` as a stateless call's: no session id, the stateless
+/// version, and the method and tool named for routing.
+pub(super) fn call_headers(mut headers: HeaderMap, tool: &str) -> HeaderMap {
+    headers.remove(SESSION_HEADER);
+    // A HeaderMap extended by another takes the other's values for the names both have.
+    headers.extend(stateless_headers("tools/call"));
+    set_tool_name(&mut headers, tool);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
