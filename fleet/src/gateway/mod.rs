@@ -28,9 +28,11 @@
 //! a backend that cannot be reached or answers garbage a 502 with a JSON-RPC error, an
 //! unknown tool prefix the JSON-RPC error for invalid params.
 //!
-//! The parts: `entry` (`/mcp` by session kind), the faces `federated` (`/mcp`), `pinned` (`/mcp/{id}`), `session_route`
-//! (requests of a session) and `own_session` (of the gateway's own sessions); `own` (what the
-//! gateway answers as a server), `restate` (a session's call as a stateless one); `forward` (sending to a group's member, with one resend),
+//! The parts: `entry` (`/mcp` by session kind), the faces `federated` (`/mcp`), `pinned`
+//! (`/mcp/{id}`), `session_route` (requests of a pinned session) and `own_session` (of the
+//! gateway's own sessions); `own` (what the
+//! gateway answers as a server), `restate` (the stateless request form: its headers, and a
+//! session's call restated in it); `forward` (sending to a group's member, with one resend),
 //! `reply` (answers and errors), `routing` ([`Gateway`], [`follow_registry`]), `backend`,
 //! `group` and `calls` (the state they use); `metrics` and `views` (what `/metrics` and
 //! `/backends` show); [`balance`], [`histogram`], [`session`] (signed session ids) and
