@@ -45,6 +45,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             profile: Profile::Community,
             count: 1,
             first_port: 0,
+            stateless: None,
         }],
         ..FleetSpec::default()
     }

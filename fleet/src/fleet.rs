@@ -263,7 +263,11 @@ impl Fleet {
 
         let launcher = Arc::new(Launcher {
             isolation: spec.isolation,
-            server: spec.server.clone(),
+            servers: spec
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), spec.server_for(&g.name)))
+                .collect(),
             child,
             memory: server_memory,
         });

@@ -47,6 +47,10 @@ pub struct GroupSpec {
     /// First port of the group; servers take `first_port..first_port+count`. 0 means
     /// ephemeral ports chosen by the kernel (useful for tests and side-by-side runs).
     pub first_port: u16,
+    /// Overrides `[server] stateless` for this group's servers: `false` runs a group that
+    /// speaks only the session eras beside groups that speak every era.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stateless: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
@@ -97,6 +101,10 @@ pub struct ServerSpec {
     /// Upper bound for the `work` tool's requested time, so one call cannot hog a server.
     #[serde(with = "millis")]
     pub max_work: Duration,
+    /// Whether the servers also speak the stateless era (2026-07-28). `false` makes them
+    /// session-era servers (2025-11-25 and older), as most servers deployed today are: a
+    /// stateless request gets HTTP 400 and JSON-RPC -32022. A group's `stateless` overrides it.
+    pub stateless: bool,
 }
 
 impl Default for FleetSpec {
@@ -114,12 +122,14 @@ impl Default for FleetSpec {
                     profile: Profile::Community,
                     count: 346,
                     first_port: 8000,
+                    stateless: None,
                 },
                 GroupSpec {
                     name: "security".into(),
                     profile: Profile::Security,
                     count: 154,
                     first_port: 9346,
+                    stateless: None,
                 },
             ],
             health: HealthSpec::default(),
@@ -147,6 +157,7 @@ impl Default for ServerSpec {
             max_body_bytes: 1 << 20,
             session_idle: Duration::from_secs(60),
             max_work: Duration::from_secs(10),
+            stateless: true,
         }
     }
 }
@@ -244,6 +255,20 @@ impl FleetSpec {
             g.first_port = 0;
         }
         self
+    }
+
+    /// What the servers of `group` are given: `[server]`, with the group's own `stateless`.
+    pub fn server_for(&self, group: &str) -> ServerSpec {
+        let mut server = self.server.clone();
+        if let Some(stateless) = self
+            .groups
+            .iter()
+            .find(|g| g.name == group)
+            .and_then(|g| g.stateless)
+        {
+            server.stateless = stateless;
+        }
+        server
     }
 
     /// Total number of servers.
@@ -443,9 +468,20 @@ mod tests {
             profile = "security"
             count = 3
             first_port = 0
+            stateless = false
+            [[groups]]
+            name = "core"
+            profile = "community"
+            count = 1
+            first_port = 0
         "#;
         let spec: FleetSpec = toml::from_str(text).expect("parses");
         spec.validate().expect("valid");
+        assert!(
+            !spec.server_for("edge").stateless,
+            "the group's own setting"
+        );
+        assert!(spec.server_for("core").stateless, "[server]'s default");
         assert_eq!(spec.isolation, Isolation::Process);
         assert_eq!(spec.health.interval, Duration::from_millis(250));
         assert_eq!(spec.health.failures_to_unhealthy, 3);

@@ -120,6 +120,10 @@ pub const NAME_HEADER: &str = "mcp-name";
 /// The `Accept` value of an MCP POST: a JSON answer or an SSE stream.
 pub const ACCEPT_JSON_OR_SSE: &str = "application/json, text/event-stream";
 
+/// The prefix of the `_meta` keys that carry a 2026-07-28 request's client context; the same
+/// request sent in a session leaves them out.
+pub const CONTEXT_META_PREFIX: &str = "io.modelcontextprotocol/";
+
 /// Request `_meta` a 2026-07-28 client must send with every request.
 pub fn stateless_meta() -> Value {
     serde_json::json!({
@@ -139,6 +143,55 @@ pub fn stateless_request(id: u64, method: &str) -> Value {
         "params": {"_meta": stateless_meta()},
     })
 }
+
+/// An `initialize` of `version` from mcpfleet with no capabilities: what the health probe and
+/// the gateway send to open a session on a server that speaks only the session eras.
+pub fn initialize_request(id: u64, version: Version) -> Value {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": version.as_str(),
+            "capabilities": {},
+            "clientInfo": {"name": "mcpfleet", "version": env!("CARGO_PKG_VERSION")},
+        },
+    })
+}
+
+/// The notification that completes a session's handshake.
+pub const INITIALIZED_NOTIFICATION: &str =
+    r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+
+/// Whether `status` and `body`, the answer to a well-formed 2026-07-28 request, say the server
+/// speaks only the session eras: a 400 carrying JSON-RPC -32022 (unsupported protocol version:
+/// the spec's answer, rmcp's), or a 400 refusing the request without naming it (id null: the
+/// TypeScript SDK's "Server not initialized", answers asking for a session id).
+pub fn refuses_stateless(status: u16, body: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        id: Value,
+        error: Option<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: i64,
+    }
+    if status != 400 {
+        return false;
+    }
+    match first_message::<Answer>(body) {
+        Some(Answer {
+            error: Some(Code { code }),
+            id,
+        }) => code == UNSUPPORTED_PROTOCOL_VERSION || id.is_null(),
+        _ => false,
+    }
+}
+
+/// JSON-RPC error code of a request in a protocol version the server does not speak.
+pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
 /// The first JSON-RPC message of a response body, whether it is plain JSON or an SSE stream
 /// (`data:` lines; priming events without data are skipped).
@@ -221,6 +274,23 @@ mod tests {
         );
         assert!(message_with_id(r#"{"id":2,"result":{}}"#, 1).is_none());
         assert!(message_with_id("not json", 1).is_none());
+    }
+
+    #[test]
+    fn refusals_of_the_stateless_era_are_told_from_other_errors() {
+        let rmcp = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"Unsupported protocol version"}}"#;
+        let typescript = r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: Server not initialized"},"id":null}"#;
+        let named = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad"}}"#;
+        assert!(refuses_stateless(400, rmcp));
+        assert!(refuses_stateless(400, typescript));
+        assert!(refuses_stateless(400, &format!("data: {rmcp}\n\n")));
+        assert!(!refuses_stateless(400, named));
+        assert!(!refuses_stateless(404, typescript));
+        assert!(!refuses_stateless(200, rmcp));
+        assert!(!refuses_stateless(400, "Bad Request"));
+        let init = initialize_request(0, Version::V2025_06_18);
+        assert_eq!(init["params"]["protocolVersion"], "2025-06-18");
+        assert_eq!(init["method"], "initialize");
     }
 
     #[test]

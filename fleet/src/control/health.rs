@@ -12,7 +12,7 @@ use crate::{
     control::supervisor::{Command, Commands},
     serve::registry::{CounterSnapshot, Entry, ServerState},
     spec::{HealthSpec, Isolation},
-    wire::{self, Era},
+    wire::{self, Era, Version},
 };
 
 /// How often a starting server is probed, so start-up and recovery are noticed within tens of
@@ -27,10 +27,12 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
 /// comes up is restarted rather than left starting forever.
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
 
-/// Protocol era the MCP probe speaks: the stateless era needs no session to clean up.
+/// Protocol era the MCP probe speaks first: the stateless era needs no session to clean up.
 pub const PROBE_ERA: Era = Era::Stateless;
 /// The JSON-RPC id of the probe's `tools/list`.
 const PROBE_ID: u64 = 1;
+/// The JSON-RPC id of the `initialize` of a probe in a session.
+const INIT_ID: u64 = 0;
 
 /// Probes servers. Cheap to clone (one HTTP client without a connection pool, so the monitor
 /// never holds idle connections that would show in the servers' connection counts).
@@ -48,6 +50,8 @@ pub enum ProbeError {
     Status(reqwest::StatusCode),
     #[error("bad MCP answer: {0}")]
     Mcp(String),
+    #[error("the server does not speak the stateless era")]
+    StatelessRefused,
 }
 
 impl Prober {
@@ -77,8 +81,20 @@ impl Prober {
         Ok(resp.json::<CounterSnapshot>().await?)
     }
 
-    /// A stateless MCP `tools/list` round trip; succeeds when the answer lists at least one tool.
-    pub async fn mcp(&self, port: u16) -> Result<usize, ProbeError> {
+    /// An MCP `tools/list` round trip in `era`; succeeds when the answer lists at least one
+    /// tool. A server that refuses the stateless era (it speaks only the session eras) is asked
+    /// again in a session, and `era` remembers that for the next probes.
+    pub async fn mcp(&self, port: u16, era: &mut Era) -> Result<usize, ProbeError> {
+        if *era == Era::Stateless {
+            match self.mcp_stateless(port).await {
+                Err(ProbeError::StatelessRefused) => *era = Era::Session,
+                other => return other,
+            }
+        }
+        self.mcp_in_session(port).await
+    }
+
+    async fn mcp_stateless(&self, port: u16) -> Result<usize, ProbeError> {
         let body = wire::stateless_request(PROBE_ID, "tools/list");
         let resp = self
             .client
@@ -90,21 +106,85 @@ impl Prober {
             .json(&body)
             .send()
             .await?;
-        if !resp.status().is_success() {
-            return Err(ProbeError::Status(resp.status()));
-        }
+        let status = resp.status();
         let text = resp.text().await?;
-        let message = wire::message_with_id(&text, PROBE_ID)
-            .ok_or_else(|| ProbeError::Mcp("no JSON-RPC message in the response".into()))?;
-        let tools = message
-            .pointer("/result/tools")
-            .and_then(Value::as_array)
-            .ok_or_else(|| ProbeError::Mcp(format!("no result.tools in {message}")))?;
-        if tools.is_empty() {
-            return Err(ProbeError::Mcp("the server lists no tools".into()));
+        if wire::refuses_stateless(status.as_u16(), &text) {
+            return Err(ProbeError::StatelessRefused);
         }
-        Ok(tools.len())
+        if !status.is_success() {
+            return Err(ProbeError::Status(status));
+        }
+        listed_tools(&text)
     }
+
+    /// `initialize`, `tools/list` and DELETE, as a session-era client would.
+    async fn mcp_in_session(&self, port: u16) -> Result<usize, ProbeError> {
+        let url = self.url(port, "/mcp");
+        let post = || {
+            self.client
+                .post(&url)
+                .header("accept", wire::ACCEPT_JSON_OR_SSE)
+                .header("content-type", "application/json")
+        };
+        let init = post()
+            .json(&wire::initialize_request(INIT_ID, Version::V2025_11_25))
+            .send()
+            .await?;
+        if !init.status().is_success() {
+            return Err(ProbeError::Status(init.status()));
+        }
+        let session = init
+            .headers()
+            .get(wire::SESSION_HEADER)
+            .cloned()
+            .ok_or_else(|| ProbeError::Mcp("initialize gave no session id".into()))?;
+        let answer = wire::message_with_id(&init.text().await?, INIT_ID)
+            .ok_or_else(|| ProbeError::Mcp("no answer to initialize".into()))?;
+        let version = answer
+            .pointer("/result/protocolVersion")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProbeError::Mcp(format!("initialize failed: {answer}")))?
+            .to_string();
+        let in_session = |b: reqwest::RequestBuilder| {
+            b.header(wire::SESSION_HEADER, session.clone())
+                .header(wire::PROTOCOL_VERSION_HEADER, version.as_str())
+        };
+        let outcome = async {
+            in_session(post())
+                .body(wire::INITIALIZED_NOTIFICATION)
+                .send()
+                .await?;
+            let list = in_session(post())
+                .json(
+                    &serde_json::json!({"jsonrpc": "2.0", "id": PROBE_ID, "method": "tools/list"}),
+                )
+                .send()
+                .await?;
+            if !list.status().is_success() {
+                return Err(ProbeError::Status(list.status()));
+            }
+            listed_tools(&list.text().await?)
+        }
+        .await;
+        // Ended whatever the outcome, so probes leave no sessions behind; a server that
+        // cannot end it expires it.
+        let _ = in_session(self.client.delete(&url)).send().await;
+        outcome
+    }
+}
+
+/// The number of tools a `tools/list` answer lists; an error when it lists none.
+fn listed_tools(text: &str) -> Result<usize, ProbeError> {
+    let message = wire::message_with_id(text, PROBE_ID)
+        .ok_or_else(|| ProbeError::Mcp("no JSON-RPC message in the response".into()))?;
+    let tools = message
+        .pointer("/result/tools")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ProbeError::Mcp(format!("no result.tools in {message}")))?;
+    if tools.is_empty() {
+        return Err(ProbeError::Mcp("the server lists no tools".into()));
+    }
+    Ok(tools.len())
 }
 
 /// Watches one server until shutdown.
@@ -122,6 +202,8 @@ pub(crate) async fn monitor(
         .mul_f64(f64::from(entry.identity.index % 97) / 97.0);
     let mut probes: u64 = 0;
     let mut first_healthy = true;
+    // The era the MCP probe speaks: stateless until the server refuses it.
+    let mut era = PROBE_ERA;
     loop {
         let state = entry.state();
         let failing = entry.lifecycle().health.consecutive_failures > 0;
@@ -148,7 +230,7 @@ pub(crate) async fn monitor(
         probes += 1;
         let with_mcp = state == ServerState::Starting
             || probes.is_multiple_of(u64::from(spec.mcp_probe_every));
-        let outcome = probe(&prober, entry.port, with_mcp).await;
+        let outcome = probe(&prober, entry.port, with_mcp, &mut era).await;
         if entry.state() != state {
             // The instance changed under the probe (killed, restarted): its result is stale.
             continue;
@@ -208,10 +290,15 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-async fn probe(prober: &Prober, port: u16, with_mcp: bool) -> Result<CounterSnapshot, ProbeError> {
+async fn probe(
+    prober: &Prober,
+    port: u16,
+    with_mcp: bool,
+    era: &mut Era,
+) -> Result<CounterSnapshot, ProbeError> {
     let counters = prober.healthz(port).await?;
     if with_mcp {
-        prober.mcp(port).await?;
+        prober.mcp(port, era).await?;
     }
     Ok(counters)
 }

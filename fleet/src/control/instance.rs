@@ -49,7 +49,8 @@ impl ChildProgram {
 #[derive(Debug)]
 pub struct Launcher {
     pub isolation: Isolation,
-    pub server: ServerSpec,
+    /// What each group's servers are given, by group name.
+    pub servers: std::collections::BTreeMap<String, ServerSpec>,
     pub child: Option<ChildProgram>,
     pub memory: Option<ServerMemory>,
 }
@@ -77,6 +78,12 @@ pub enum Instance {
 }
 
 impl Launcher {
+    /// What a server of `group` is given; a group the fleet was not started with cannot be
+    /// scaled, so the default is only a fallback.
+    fn server_for(&self, group: &str) -> ServerSpec {
+        self.servers.get(group).cloned().unwrap_or_default()
+    }
+
     pub fn start(
         &self,
         entry: &Arc<Entry>,
@@ -99,7 +106,7 @@ impl Launcher {
         let counters = entry.counters();
         let router = server::app(
             entry.identity.clone(),
-            &self.server,
+            &self.server_for(&entry.identity.group),
             counters.clone(),
             entry.faults.subscribe(),
             match &self.memory {
@@ -144,7 +151,7 @@ impl Launcher {
             .context("process isolation needs a server program, none was configured")?;
         let config = ChildConfig {
             identity: entry.identity.clone(),
-            server: self.server.clone(),
+            server: self.server_for(&entry.identity.group),
             memory_socket: match &self.memory {
                 Some(ServerMemory::Socket(name)) => Some(name.clone()),
                 Some(ServerMemory::Local(_)) | None => None,

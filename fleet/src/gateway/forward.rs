@@ -10,15 +10,15 @@ use std::{
 
 use axum::{
     body::Bytes,
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
 };
-use http_body_util::BodyExt as _;
 use serde_json::Value;
 
 use super::{
     balance::{FailureKind, Lease, Outcome},
     group::{Group, GroupTools},
+    member,
     reply::{failure_kind, jsonrpc_error, relay, upstream_failed},
     restate,
     routing::{Gateway, rng_word},
@@ -46,8 +46,14 @@ pub(super) async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<Group
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
-                let Some((answer, _)) =
-                    exchange(gw, lease, &headers, body.to_string(), TOOLS_LIST_ID).await
+                let Some((answer, _)) = exchange(
+                    gw,
+                    lease,
+                    &headers,
+                    Bytes::from(body.to_string()),
+                    TOOLS_LIST_ID,
+                )
+                .await
                 else {
                     continue;
                 };
@@ -67,16 +73,12 @@ async fn exchange(
     gw: &Gateway,
     lease: Lease,
     headers: &HeaderMap,
-    body: String,
+    body: Bytes,
     id: u64,
 ) -> Option<(Value, StatusCode)> {
     let started = Instant::now();
     let backend = gw.backend(lease.id())?;
-    let response = match gw
-        .upstream
-        .send(&backend, "/mcp", Method::POST, headers, Bytes::from(body))
-        .await
-    {
+    let response = match member::send(gw, &backend, headers, &body).await {
         Ok(r) => r,
         Err(e) => {
             lease.finish(
@@ -88,8 +90,8 @@ async fn exchange(
         }
     };
     let status = response.status();
-    let text = match response.into_body().collect().await {
-        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+    let text = match gw.upstream.read(response.into_body()).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(_) => {
             lease.finish(
                 Outcome::Failure(FailureKind::BadResponse),
@@ -151,11 +153,7 @@ pub(super) async fn to_group(
         };
         let server = lease.id().to_string();
         let started = Instant::now();
-        match gw
-            .upstream
-            .send(&backend, "/mcp", Method::POST, headers, body.clone())
-            .await
-        {
+        match member::send(gw, &backend, headers, body).await {
             Ok(response) => {
                 let server_error = response.status().is_server_error();
                 let relayed = relay(&server, response, body).await;

@@ -8,8 +8,9 @@
 //!   `server/discover`; `tools/list` lists every group's tools under a stable prefix
 //!   (`community__echo`, `security__scan_secrets`), paginated; a `tools/call`, stateless or in
 //!   a session, goes to a healthy member of that group's pool, chosen by power of two choices
-//!   ([`balance`]), as a stateless request; a call that could not reach its server is sent
-//!   once more, to another member when that is safe. A session's GET stream carries
+//!   ([`balance`]), as a stateless request, or, to a member that speaks only the session
+//!   eras, in a session the gateway holds on it; a call that could not reach its server is
+//!   sent once more, to another member when that is safe. A session's GET stream carries
 //!   `notifications/tools/list_changed` when servers join or leave; DELETE answers 204.
 //! - `/mcp?group=NAME` pins a session to one server of that group: the `initialize` goes to a
 //!   member and the session stays there, its tools unprefixed. The session id the client gets
@@ -32,7 +33,10 @@
 //! (`/mcp/{id}`), `session_route` (requests of a pinned session) and `own_session` (of the
 //! gateway's own sessions); `own` (what the
 //! gateway answers as a server), `restate` (the stateless request form: its headers, and a
-//! session's call restated in it); `forward` (sending to a group's member, with one resend),
+//! session's call restated in it, and back); `forward` (sending to a group's member, with one
+//! resend), `member` (to one member in the era it speaks, learnt into `eras`),
+//! `upstream_session` (sessions held on members that speak only the session eras) and
+//! `session_answer` (their answers in the stateless form),
 //! `reply` (answers and errors), `routing` ([`Gateway`], [`follow_registry`]), `backend`,
 //! `group` and `calls` (the state they use); `metrics` and `views` (what `/metrics` and
 //! `/backends` show); [`balance`], [`histogram`], [`session`] (signed session ids) and
@@ -46,9 +50,11 @@ pub mod upstream;
 mod backend;
 mod calls;
 mod entry;
+mod eras;
 mod federated;
 mod forward;
 mod group;
+mod member;
 mod metrics;
 mod own;
 mod own_session;
@@ -56,7 +62,9 @@ mod pinned;
 mod reply;
 mod restate;
 mod routing;
+mod session_answer;
 mod session_route;
+mod upstream_session;
 mod views;
 
 use axum::{Router, routing::any};

@@ -2,7 +2,8 @@
 //! the gateway sends carries, and a call made in one of the gateway's sessions restated in
 //! that form: the tool's own name, the stateless client context in `_meta` (the client's own
 //! `_meta` keys, such as a progress token, kept), and the stateless headers in place of the
-//! session's.
+//! session's. And back: a stateless request in the form of a session the gateway holds on a
+//! member that speaks only the session eras.
 
 use axum::{
     body::Bytes,
@@ -11,8 +12,8 @@ use axum::{
 use serde_json::Value;
 
 use crate::wire::{
-    ACCEPT_JSON_OR_SSE, Era, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER,
-    stateless_meta,
+    ACCEPT_JSON_OR_SSE, CONTEXT_META_PREFIX, Era, METHOD_HEADER, NAME_HEADER,
+    PROTOCOL_VERSION_HEADER, SESSION_HEADER, stateless_meta,
 };
 
 /// `body` (a `tools/call` of a session) as a stateless call of `tool`; `None` when it is not a
@@ -72,6 +73,40 @@ pub(super) fn call_headers(mut headers: HeaderMap, tool: &str) -> HeaderMap {
     headers
 }
 
+/// A stateless request `body` as a request in a session: the stateless client context left
+/// out of `_meta` (the client's own keys, such as a progress token, kept), `_meta` dropped when
+/// nothing is left. `None` when the body is not a JSON object.
+pub(super) fn session_body(body: &[u8]) -> Option<Bytes> {
+    let mut request: Value = serde_json::from_slice(body).ok()?;
+    if let Some(params) = request.get_mut("params").and_then(Value::as_object_mut)
+        && let Some(Value::Object(meta)) = params.get_mut("_meta")
+    {
+        meta.retain(|k, _| !k.starts_with(CONTEXT_META_PREFIX));
+        if meta.is_empty() {
+            params.remove("_meta");
+        }
+    }
+    request
+        .is_object()
+        .then(|| serde_json::to_vec(&request).ok().map(Bytes::from))
+        .flatten()
+}
+
+/// A stateless request's `headers` as those of a request in the session `session` of
+/// `version`: the stateless routing headers left out.
+pub(super) fn session_headers(
+    headers: &HeaderMap,
+    session: &HeaderValue,
+    version: &HeaderValue,
+) -> HeaderMap {
+    let mut headers = headers.clone();
+    headers.remove(METHOD_HEADER);
+    headers.remove(NAME_HEADER);
+    headers.insert(SESSION_HEADER, session.clone());
+    headers.insert(PROTOCOL_VERSION_HEADER, version.clone());
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -105,5 +140,30 @@ mod tests {
         assert_eq!(h[PROTOCOL_VERSION_HEADER], "2026-07-28");
         assert_eq!(h[NAME_HEADER], "echo");
         assert_eq!(h[METHOD_HEADER], "tools/call");
+    }
+
+    #[test]
+    fn a_stateless_request_becomes_one_in_a_session() {
+        let stateless = call_body(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":"p"}}}"#,
+            "echo",
+        )
+        .unwrap();
+        let out: Value = serde_json::from_slice(&session_body(&stateless).unwrap()).unwrap();
+        assert_eq!(out["params"]["_meta"], json!({"progressToken": "p"}));
+        assert_eq!(out["params"]["name"], "echo");
+        let bare = call_body(br#"{"id":1,"params":{"name":"x"}}"#, "echo").unwrap();
+        let out: Value = serde_json::from_slice(&session_body(&bare).unwrap()).unwrap();
+        assert!(out["params"].get("_meta").is_none());
+        assert!(session_body(b"[1]").is_none());
+
+        let h = session_headers(
+            &stateless_headers("tools/call"),
+            &HeaderValue::from_static("s1"),
+            &HeaderValue::from_static("2025-06-18"),
+        );
+        assert_eq!(h[SESSION_HEADER], "s1");
+        assert_eq!(h[PROTOCOL_VERSION_HEADER], "2025-06-18");
+        assert!(h.get(METHOD_HEADER).is_none());
     }
 }

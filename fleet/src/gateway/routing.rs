@@ -19,6 +19,7 @@ use super::{
     backend::{Backend, Directory},
     balance::{MemberStats, Pool},
     calls::CallTable,
+    eras::Eras,
     group::Group,
     session::SessionKey,
     upstream::Upstream,
@@ -46,6 +47,8 @@ pub struct Gateway {
     /// Cancelled when the gateway stops following the registry (the fleet is stopping): GET
     /// streams end then, rather than holding a graceful stop for its whole grace period.
     pub(super) closing: CancellationToken,
+    /// Which members speak only the session eras, and the sessions held on them.
+    pub(super) eras: Arc<Eras>,
 }
 
 /// Most GET streams of the gateway's own sessions open at once; more are refused with 503.
@@ -81,6 +84,7 @@ impl Gateway {
             tools_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
             closing: CancellationToken::new(),
+            eras: Arc::default(),
         }
     }
 
@@ -103,6 +107,9 @@ impl Gateway {
 
     /// Takes `id` out of rotation (`up == false`) or puts it back; false if no group has it.
     pub fn set_up(&self, id: &str, up: bool) -> bool {
+        if !up {
+            self.eras.forget(id);
+        }
         self.backend(id)
             .and_then(|b| self.groups.get(&b.group))
             .is_some_and(|g| g.pool.set_up(id, up))
@@ -131,6 +138,7 @@ impl Gateway {
         let addrs: std::collections::HashSet<SocketAddr> =
             directory.by_id.values().map(|b| b.addr).collect();
         self.upstream.retain(|addr| addrs.contains(addr));
+        self.eras.retain(|id| directory.by_id.contains_key(id));
         *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(directory);
         // A group that gained its first member or lost its last changes the tools listed; any
         // change is announced, and clients list again.

@@ -227,6 +227,19 @@ impl Upstream {
         }
     }
 
+    /// A body read whole, however it is framed (an event stream too), within the timeout: the
+    /// answers the gateway reads itself rather than passing on.
+    pub async fn read(&self, body: Body) -> Result<Bytes, UpstreamError> {
+        tokio::time::timeout(self.timeout, whole(body))
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+    }
+
+    /// How long the gateway waits for a server's answer.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Closes the idle connections to servers not in `keep` (servers that left the fleet).
     pub fn retain(&self, keep: impl Fn(&SocketAddr) -> bool) {
         self.lock().retain(|(_, addr), _| keep(addr));

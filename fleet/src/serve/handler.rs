@@ -12,7 +12,7 @@ use rmcp::{
     handler::server::router::tool::ToolRouter,
     model::{
         CustomRequest, CustomResult, ErrorCode, Implementation, InitializeRequestParams,
-        InitializeResult, ServerCapabilities, ServerConfig,
+        InitializeResult, ProtocolVersion, ServerCapabilities, ServerConfig,
     },
     service::RequestContext,
     tool, tool_handler, tool_router,
@@ -39,6 +39,8 @@ pub struct ServerSetup {
     router: ToolRouter<McpServer>,
     info: ServerConfig,
     max_work: Duration,
+    /// The protocol versions this server speaks: every known one, or only the session eras'.
+    versions: &'static [ProtocolVersion],
     counters: Arc<Counters>,
     /// This server's id: the author of its memory writes.
     pub(super) id: String,
@@ -92,6 +94,11 @@ impl McpServer {
                 router,
                 info,
                 max_work: spec.max_work,
+                versions: if spec.stateless {
+                    ProtocolVersion::KNOWN_VERSIONS
+                } else {
+                    ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25)
+                },
                 counters,
                 id: identity.id.clone(),
                 memory,
@@ -248,6 +255,10 @@ impl McpServer {
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         self.setup.info.clone()
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        std::borrow::Cow::Borrowed(self.setup.versions)
     }
 
     async fn initialize(

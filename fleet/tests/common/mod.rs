@@ -25,12 +25,14 @@ pub fn spec(community: u32, security: u32, isolation: Isolation) -> FleetSpec {
                 profile: Profile::Community,
                 count: community,
                 first_port: 0,
+                stateless: None,
             },
             GroupSpec {
                 name: "security".into(),
                 profile: Profile::Security,
                 count: security,
                 first_port: 0,
+                stateless: None,
             },
         ],
         ..FleetSpec::default()

@@ -2,7 +2,9 @@
 //! it answers: the official Python SDK's client (PyPI `mcp`, installed by the interop fixture;
 //! [`python_sdk`]) and rmcp's client ([`rmcp_client`]), each in the initialize handshake (a
 //! session the gateway holds) and in the 2026-07-28 way (`server/discover`, then stateless
-//! requests). Every one lists both groups' tools through `/mcp` and calls one of each; a
+//! requests). Every one lists every group's tools through `/mcp` and calls one of each (the
+//! `legacy` group's servers speak only the session eras, so the gateway reaches them over
+//! sessions it holds, whatever the client speaks); a
 //! session lives through the kill of the member that served its last call, and hears
 //! `notifications/tools/list_changed` on its GET stream when a group is scaled; a list longer
 //! than a page is followed to its end ([`pages`]). One fleet, started here, serves every test
@@ -41,7 +43,8 @@ struct Addrs {
     admin: SocketAddr,
 }
 
-/// The fleet every test here talks to: 3 community and 1 security server in tasks, health
+/// The fleet every test here talks to: 3 community, 1 security and 2 legacy servers (the
+/// security profile, speaking only the session eras) in tasks, health
 /// checked every 100 ms, with its gateway and admin API, started on first use on a runtime of
 /// its own (each test's runtime ends with the test) and living as long as the test process.
 fn fleet() -> &'static Addrs {
@@ -82,6 +85,10 @@ fn spec() -> FleetSpec {
     spec_of(vec![
         group("community", Profile::Community, COMMUNITY),
         group("security", Profile::Security, 1),
+        GroupSpec {
+            stateless: Some(false),
+            ..group("legacy", Profile::Security, 2)
+        },
     ])
 }
 
@@ -91,6 +98,7 @@ fn group(name: &str, profile: Profile, count: u32) -> GroupSpec {
         profile,
         count,
         first_port: 0,
+        stateless: None,
     }
 }
 
@@ -138,18 +146,30 @@ trait McpClient {
     }
 }
 
-/// Both groups' tools listed through the gateway, each named `group__tool`; then a call of one
-/// tool of each group.
+/// Every group's tools listed through the gateway, each named `group__tool`; then a call of
+/// one tool of each group (`legacy`'s over a session the gateway holds on its member).
 async fn lists_and_calls_both_groups(client: &mut impl McpClient) {
     let tools = client.list().await;
-    for want in ["community__echo", "security__check_package"] {
+    for want in [
+        "community__echo",
+        "security__check_package",
+        "legacy__check_package",
+    ] {
         assert!(tools.iter().any(|t| t == want), "{want} in {tools:?}");
     }
-    let prefixed = |t: &String| t.starts_with("community__") || t.starts_with("security__");
+    let prefixed = |t: &String| {
+        ["community__", "security__", "legacy__"]
+            .iter()
+            .any(|p| t.starts_with(p))
+    };
     assert!(tools.iter().all(prefixed), "{tools:?}");
     client.echo("through the gateway").await;
     let package = json!({"ecosystem": "npm", "name": "lodash", "version": "4.17.20"});
-    let out = client.call("security__check_package", package).await;
+    let out = client
+        .call("security__check_package", package.clone())
+        .await;
+    assert_eq!(out["vulnerable"], true, "{out}");
+    let out = client.call("legacy__check_package", package).await;
     assert_eq!(out["vulnerable"], true, "{out}");
 }
 
