@@ -112,6 +112,35 @@ async fn the_gateway_calls_session_era_members_over_sessions_it_holds() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["structuredContent"]["text"], "in a session");
 
+    // A call asking for progress gets the member's event stream, restated as it passes; one
+    // that does not gets the answer as one JSON body.
+    for (progress, streamed) in [(true, true), (false, false)] {
+        let mut meta = fleet::wire::stateless_meta();
+        if progress {
+            meta["progressToken"] = json!("p1");
+        }
+        let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+            "name": "legacy__echo", "arguments": {"text": "p"}, "_meta": meta}});
+        let resp = common::http()
+            .post(&mcp)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "legacy__echo")
+            .json(&call)
+            .send()
+            .await
+            .unwrap();
+        let kind = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert_eq!(kind.starts_with("text/event-stream"), streamed, "{kind}");
+        let answer = fleet::wire::message_with_id(&resp.text().await.unwrap(), 5).unwrap();
+        assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+        assert_eq!(
+            answer["result"]["structuredContent"]["text"], "p",
+            "{answer}"
+        );
+    }
+
     // Every member learnt; sessions reused, not opened per call.
     for _ in 0..20 {
         echo(&mcp, "again").await;

@@ -90,7 +90,7 @@ async fn ask(gw: &Gateway, backend: &Backend) -> Option<Speaks> {
     let body = wire::stateless_request(DISCOVER_ID, "server/discover").to_string();
     let response = gw
         .upstream
-        .send(backend, "/mcp", Method::POST, &headers, Bytes::from(body))
+        .send_whole(backend, "/mcp", Method::POST, &headers, Bytes::from(body))
         .await
         .ok()?;
     let status = response.status();

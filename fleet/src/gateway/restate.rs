@@ -75,21 +75,25 @@ pub(super) fn call_headers(mut headers: HeaderMap, tool: &str) -> HeaderMap {
 
 /// A stateless request `body` as a request in a session: the stateless client context left
 /// out of `_meta` (the client's own keys, such as a progress token, kept), `_meta` dropped when
-/// nothing is left. `None` when the body is not a JSON object.
-pub(super) fn session_body(body: &[u8]) -> Option<Bytes> {
+/// nothing is left; and whether it asks for progress notifications (has a progress token).
+/// `None` when the body is not a JSON object.
+pub(super) fn session_body(body: &[u8]) -> Option<(Bytes, bool)> {
     let mut request: Value = serde_json::from_slice(body).ok()?;
+    let mut progress = false;
     if let Some(params) = request.get_mut("params").and_then(Value::as_object_mut)
         && let Some(Value::Object(meta)) = params.get_mut("_meta")
     {
         meta.retain(|k, _| !k.starts_with(CONTEXT_META_PREFIX));
+        progress = meta.contains_key("progressToken");
         if meta.is_empty() {
             params.remove("_meta");
         }
     }
-    request
-        .is_object()
-        .then(|| serde_json::to_vec(&request).ok().map(Bytes::from))
-        .flatten()
+    if !request.is_object() {
+        return None;
+    }
+    let body = serde_json::to_vec(&request).ok()?;
+    Some((Bytes::from(body), progress))
 }
 
 /// A stateless request's `headers` as those of a request in the session `session` of
@@ -149,12 +153,16 @@ mod tests {
             "echo",
         )
         .unwrap();
-        let out: Value = serde_json::from_slice(&session_body(&stateless).unwrap()).unwrap();
+        let (out, progress) = session_body(&stateless).unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(out["params"]["_meta"], json!({"progressToken": "p"}));
         assert_eq!(out["params"]["name"], "echo");
+        assert!(progress);
         let bare = call_body(br#"{"id":1,"params":{"name":"x"}}"#, "echo").unwrap();
-        let out: Value = serde_json::from_slice(&session_body(&bare).unwrap()).unwrap();
+        let (out, progress) = session_body(&bare).unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
         assert!(out["params"].get("_meta").is_none());
+        assert!(!progress);
         assert!(session_body(b"[1]").is_none());
 
         let h = session_headers(

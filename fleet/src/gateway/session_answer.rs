@@ -85,7 +85,7 @@ fn event_restated(event: &Bytes) -> Bytes {
 
 /// A JSON-RPC result message with `resultType` added; `None` when there is nothing to add
 /// (a notification, an error, a result that names its type already, not JSON).
-fn message(text: &[u8]) -> Option<Bytes> {
+pub(super) fn message(text: &[u8]) -> Option<Bytes> {
     let mut message: Value = serde_json::from_slice(text).ok()?;
     let result = message.get_mut("result")?.as_object_mut()?;
     if result.contains_key("resultType") {
@@ -93,6 +93,19 @@ fn message(text: &[u8]) -> Option<Bytes> {
     }
     result.insert("resultType".into(), Value::String("complete".into()));
     serde_json::to_vec(&message).ok().map(Bytes::from)
+}
+
+/// Whether `text` is a JSON-RPC answer (an id, and a result or an error), not a notification
+/// or a request of the server's.
+pub(super) fn is_answer(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        id: Option<serde::de::IgnoredAny>,
+        result: Option<serde::de::IgnoredAny>,
+        error: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_str::<Answer>(text)
+        .is_ok_and(|a| a.id.is_some() && (a.result.is_some() || a.error.is_some()))
 }
 
 #[cfg(test)]
@@ -140,5 +153,8 @@ mod tests {
         assert!(out.starts_with("id: 0\nretry: 3000\ndata: \n\n"), "{out}");
         assert!(out.contains("id: 1\r\ndata: "), "{out}");
         assert!(out.ends_with("\r\n\r\n"), "{out}");
+        assert!(is_answer(r#"{"id":1,"error":{}}"#));
+        assert!(!is_answer(r#"{"id":1,"method":"roots/list"}"#));
+        assert!(!is_answer(r#"{"method":"notifications/progress"}"#));
     }
 }

@@ -100,6 +100,15 @@ struct Link {
     ended: bool,
 }
 
+/// How an answer that is not JSON (an event stream) arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// As it comes, its connection driven by a task of its own until the stream ends.
+    Stream,
+    /// Read whole on the request's task, like a JSON answer.
+    Whole,
+}
+
 /// Why one attempt on a link failed.
 enum Failure {
     /// The connection was found closed before the request left: safe to send again.
@@ -144,10 +153,38 @@ impl Upstream {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Response<Body>, UpstreamError> {
+        self.send_as(backend, path, method, headers, body, Read::Stream)
+            .await
+    }
+
+    /// [`Upstream::send`] with every answer read whole, an event stream too (until the server
+    /// ends it, within the timeout): for answers the gateway reads itself. The connection is
+    /// reused after it, as after a JSON answer, where a streamed answer's is not.
+    pub async fn send_whole(
+        &self,
+        backend: &Backend,
+        path: &str,
+        method: Method,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Body>, UpstreamError> {
+        self.send_as(backend, path, method, headers, body, Read::Whole)
+            .await
+    }
+
+    async fn send_as(
+        &self,
+        backend: &Backend,
+        path: &str,
+        method: Method,
+        headers: &HeaderMap,
+        body: Bytes,
+        read: Read,
+    ) -> Result<Response<Body>, UpstreamError> {
         match backend.local.as_deref().map(Slot::get) {
             Some(Some(service)) => {
-                self.call(&service, backend.addr, path, method, headers, body)
-                    .await
+                let request = request(backend.addr, path, method, headers, body)?.map(Body::new);
+                self.call(&service, request, read).await
             }
             // Between instances: its listening socket may still take connections (the
             // supervisor keeps it across restarts), but nobody would answer them.
@@ -155,7 +192,7 @@ impl Upstream {
             // Boxed: the HTTP link's future is about 4.8 KB, and held inline it would make every
             // caller's future that size too, in-process calls included (a future is copied
             // whole when it moves; `memmove` was 8-10 % of the gateway's samples in perf).
-            None => Box::pin(self.send_http(backend.addr, path, method, headers, body)).await,
+            None => Box::pin(self.send_http(backend.addr, path, method, headers, body, read)).await,
         }
     }
 
@@ -165,13 +202,9 @@ impl Upstream {
     async fn call(
         &self,
         service: &Service,
-        backend: SocketAddr,
-        path: &str,
-        method: Method,
-        headers: &HeaderMap,
-        body: Bytes,
+        request: Request<Body>,
+        read: Read,
     ) -> Result<Response<Body>, UpstreamError> {
-        let request = request(backend, path, method, headers, body)?.map(Body::new);
         let response = tokio::time::timeout(self.timeout, service.call(request))
             .await
             .map_err(|_| UpstreamError::Timeout)?
@@ -179,7 +212,7 @@ impl Upstream {
                 CallError::Refused => UpstreamError::Connect,
                 CallError::Ended => UpstreamError::Broken,
             })?;
-        if !is_json(response.headers()) {
+        if read == Read::Stream && !is_json(response.headers()) {
             return Ok(response);
         }
         let (parts, body) = response.into_parts();
@@ -197,6 +230,7 @@ impl Upstream {
         method: Method,
         headers: &HeaderMap,
         body: Bytes,
+        read: Read,
     ) -> Result<Response<Body>, UpstreamError> {
         // A pooled connection the server closed while it idled is found closed before the
         // request leaves; then the next one (or a new one) is tried.
@@ -206,7 +240,7 @@ impl Upstream {
                 None => (self.connect(backend).await?, false),
             };
             let request = request(backend, path, method.clone(), headers, body.clone())?;
-            match link.exchange(request, self.timeout).await {
+            match link.exchange(request, self.timeout, read).await {
                 Ok(Got::Whole(parts, bytes)) => {
                     self.checkin(backend, link);
                     return Ok(Response::from_parts(parts, Body::from(bytes)));
@@ -349,6 +383,7 @@ impl Link {
         &mut self,
         request: Request<Full<Bytes>>,
         timeout: Duration,
+        read: Read,
     ) -> Result<Got, Failure> {
         let Link {
             sender,
@@ -362,7 +397,7 @@ impl Link {
             .await
             .map_err(|_| Failure::Failed(UpstreamError::Timeout))??;
         let (parts, incoming) = response.into_parts();
-        if !is_json(&parts.headers) {
+        if read == Read::Stream && !is_json(&parts.headers) {
             return Ok(Got::Stream(Response::from_parts(parts, incoming)));
         }
         let read = async { whole(incoming).await.map_err(Failure::Failed) };
@@ -430,6 +465,7 @@ mod tests {
                     Method::POST,
                     &headers(),
                     Bytes::from_static(b"{}"),
+                    Read::Stream,
                 )
                 .await
                 .unwrap();
@@ -442,6 +478,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn event_streams_read_whole_reuse_one_connection() {
+        let sse = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                   content-length: 10\r\n\r\ndata: {}\n\n";
+        let server = CannedServer::start(100, sse).await.unwrap();
+        let up = Upstream::new(Duration::from_secs(2));
+        for _ in 0..3 {
+            let r = up
+                .send_http(
+                    server.addr(),
+                    "/mcp",
+                    Method::POST,
+                    &headers(),
+                    Bytes::new(),
+                    Read::Whole,
+                )
+                .await
+                .unwrap();
+            assert_eq!(body(r).await, "data: {}\n\n");
+        }
+        assert_eq!(server.accepted(), 1);
+    }
+
+    #[tokio::test]
     async fn a_pooled_connection_the_server_closed_is_replaced_before_sending() {
         // One answer per connection: every pooled connection is closed by the time it is
         // taken again, and the request goes out on a new one instead of failing.
@@ -450,7 +509,14 @@ mod tests {
         let up = Upstream::new(Duration::from_secs(2));
         for _ in 0..3 {
             let r = up
-                .send_http(addr, "/mcp", Method::POST, &headers(), Bytes::new())
+                .send_http(
+                    addr,
+                    "/mcp",
+                    Method::POST,
+                    &headers(),
+                    Bytes::new(),
+                    Read::Stream,
+                )
                 .await
                 .unwrap();
             assert_eq!(body(r).await, "{}");
@@ -484,7 +550,14 @@ mod tests {
         });
         let up = Upstream::new(Duration::from_secs(2));
         let r = up
-            .send_http(addr, "/mcp", Method::GET, &HeaderMap::new(), Bytes::new())
+            .send_http(
+                addr,
+                "/mcp",
+                Method::GET,
+                &HeaderMap::new(),
+                Bytes::new(),
+                Read::Stream,
+            )
             .await
             .unwrap();
         assert_eq!(r.headers()[header::CONTENT_TYPE], "text/event-stream");
@@ -539,7 +612,16 @@ mod tests {
         let dead = closed_port().unwrap();
         let up = Upstream::new(Duration::from_millis(300));
         let none = HeaderMap::new();
-        let send = |addr| up.send_http(addr, "/mcp", Method::POST, &none, Bytes::new());
+        let send = |addr| {
+            up.send_http(
+                addr,
+                "/mcp",
+                Method::POST,
+                &none,
+                Bytes::new(),
+                Read::Stream,
+            )
+        };
         assert_eq!(send(dead).await.unwrap_err(), UpstreamError::Connect);
 
         // Accepts and never answers.
