@@ -79,18 +79,16 @@ pub use self::{
 };
 
 impl Gateway {
-    /// The gateway's routes. Everything but `/healthz` refuses a foreign `Host` or `Origin`
+    /// The gateway's routes. Every one refuses a foreign `Host`, `Origin` or request target
     /// (403), as the servers do: a web page must not reach the fleet through a rebound name.
     pub fn router(self) -> Router {
-        let guarded = Router::new()
+        Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route("/mcp", any(entry::mcp))
             .route("/mcp/{server}", any(pinned::pinned))
             .route("/metrics", axum::routing::get(metrics::metrics))
             .route("/backends", axum::routing::get(views::backends))
-            .layer(axum::middleware::from_fn(crate::serve::loopback::layer));
-        Router::new()
-            .route("/healthz", axum::routing::get(|| async { "ok" }))
-            .merge(guarded)
+            .layer(axum::middleware::from_fn(crate::serve::loopback::layer))
             .with_state(self)
     }
 }

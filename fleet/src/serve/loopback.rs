@@ -1,13 +1,19 @@
-//! The DNS-rebinding guard shared by every HTTP surface of the fleet (MCP servers and the admin
-//! API): a request must be addressed to a loopback host and, when it carries an `Origin`, come
-//! from a loopback origin; otherwise 403. Without it a web page could have a browser on this
-//! machine call tools or kill servers through a rebound DNS name.
+//! The DNS-rebinding guard shared by every HTTP surface of the fleet (MCP servers, the gateway
+//! and the admin API): a request must be addressed to a loopback host and, when it carries an
+//! `Origin`, come from a loopback origin; otherwise 403. Without it a web page could have a
+//! browser on this machine call tools or kill servers through a rebound DNS name.
+//!
+//! "Addressed to" covers every place an HTTP request names its host: each `Host` header (two
+//! are refused outright: RFC 9110 allows one, and a proxy and a server may each read another),
+//! and the request target's authority, which is where HTTP/2 carries it (`:authority`, often
+//! with no `Host` at all) and where an absolute-form HTTP/1.1 target (`GET http://evil/ ...`)
+//! puts it. Every `Origin` header is checked too.
 
 use std::net::IpAddr;
 
 use axum::{
     extract::Request,
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -29,19 +35,27 @@ fn is_loopback_authority(authority: &str) -> bool {
 fn forbidden(what: &str) -> Response {
     (
         StatusCode::FORBIDDEN,
-        format!("Forbidden: {what} header is not allowed"),
+        format!("Forbidden: {what} is not this machine"),
     )
         .into_response()
 }
 
-/// A 403 response when `Host` or `Origin` names anything but this machine; `None` to go on.
-pub fn refuse_foreign(headers: &HeaderMap) -> Option<Response> {
-    if let Some(host) = headers.get(header::HOST)
-        && !is_loopback_authority(host.to_str().unwrap_or_default())
+/// A 403 response when the request's target authority, a `Host` or an `Origin` names anything
+/// but this machine (or there are two `Host` headers); `None` to go on.
+pub fn refuse_foreign(uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    if uri
+        .authority()
+        .is_some_and(|a| !is_loopback_authority(a.as_str()))
+    {
+        return Some(forbidden("the request target's host"));
+    }
+    let mut hosts = headers.get_all(header::HOST).iter();
+    if let Some(host) = hosts.next()
+        && (hosts.next().is_some() || !is_loopback_authority(host.to_str().unwrap_or_default()))
     {
         return Some(forbidden("Host"));
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
+    for origin in headers.get_all(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
         let authority = origin
             .strip_prefix("http://")
@@ -55,7 +69,7 @@ pub fn refuse_foreign(headers: &HeaderMap) -> Option<Response> {
 
 /// The guard as an axum middleware.
 pub async fn layer(request: Request, next: Next) -> Response {
-    match refuse_foreign(request.headers()) {
+    match refuse_foreign(request.uri(), request.headers()) {
         Some(refusal) => refusal,
         None => next.run(request).await,
     }
@@ -73,7 +87,7 @@ mod tests {
         if let Some(o) = origin {
             h.insert(header::ORIGIN, HeaderValue::from_str(o).expect("header"));
         }
-        refuse_foreign(&h).is_some()
+        refuse_foreign(&Uri::from_static("/mcp"), &h).is_some()
     }
 
     #[test]
@@ -88,5 +102,28 @@ mod tests {
         assert!(refused("127.0.0.1:8000", Some("null")));
         assert!(refused("[::1]evil:80", None));
         assert!(!refused("LOCALHOST", None));
+    }
+
+    #[test]
+    fn every_place_a_request_names_its_host_is_checked() {
+        let loopback =
+            |uri: &'static str| refuse_foreign(&Uri::from_static(uri), &HeaderMap::new()).is_none();
+        // HTTP/2's :authority and absolute-form targets, with no Host header.
+        assert!(loopback("http://127.0.0.1:8000/mcp"));
+        assert!(loopback("/mcp"));
+        assert!(!loopback("http://evil.example:8000/mcp"));
+        assert!(!loopback("http://user@evil.example/mcp"));
+        // A second Host (even a loopback one) or a second, foreign Origin.
+        let mut h = HeaderMap::new();
+        h.append(header::HOST, HeaderValue::from_static("127.0.0.1"));
+        h.append(header::HOST, HeaderValue::from_static("127.0.0.1"));
+        assert!(refuse_foreign(&Uri::from_static("/"), &h).is_some());
+        let mut h = HeaderMap::new();
+        h.append(header::ORIGIN, HeaderValue::from_static("http://localhost"));
+        h.append(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
+        assert!(refuse_foreign(&Uri::from_static("/"), &h).is_some());
     }
 }

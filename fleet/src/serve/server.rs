@@ -56,14 +56,10 @@ async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Respons
     next.run(request).await
 }
 
-/// The one gate in front of rmcp: refuses foreign Host/Origin headers with 403 (DNS-rebinding
-/// guard, for every loopback address rather than rmcp's fixed list), a body over the limit with
+/// The one gate in front of rmcp: refuses a body over the limit with
 /// 413, a body that is not JSON with JSON-RPC -32700 and JSON that is not a single JSON-RPC message
 /// with -32600 (rmcp answers both with a plain-text HTTP 415). A session's DELETE answers 204.
 async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    if let Some(refusal) = crate::serve::loopback::refuse_foreign(request.headers()) {
-        return refusal;
-    }
     if request.method() == Method::DELETE {
         // rmcp ends a session with 202; clients expect 200 or 204 (the Python SDK logs every 202
         // as a failed termination), and nothing is pending that "Accepted" would promise.
@@ -165,9 +161,12 @@ pub fn app(
             spec.max_body_bytes,
             jsonrpc_guard,
         ));
+    // The DNS-rebinding guard covers every route, for every loopback address rather than
+    // rmcp's fixed list (`loopback`).
     Router::new()
         .route("/healthz", get(healthz))
         .with_state(edge_state.clone())
         .merge(mcp)
+        .layer(middleware::from_fn(crate::serve::loopback::layer))
         .layer(middleware::from_fn_with_state(edge_state, edge))
 }
