@@ -193,6 +193,136 @@ pub fn refuses_stateless(status: u16, body: &str) -> bool {
 /// JSON-RPC error code of a request in a protocol version the server does not speak.
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
+/// Why a body is not one JSON-RPC 2.0 message an MCP peer may send: the servers and the gateway
+/// answer each with its JSON-RPC error ([`MessageError::code`]) rather than pass it on (rmcp
+/// answers most of them with a plain-text 415).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("parse error: the body is not UTF-8")]
+    NotUtf8,
+    #[error("parse error: {0}")]
+    Parse(String),
+    #[error("invalid request: expected one JSON-RPC message object (batches are not part of MCP)")]
+    NotObject,
+    #[error("invalid request: not a JSON-RPC 2.0 message (needs \"jsonrpc\": \"2.0\")")]
+    Version,
+    #[error("invalid request: \"method\" must be a string")]
+    Method,
+    #[error("invalid request: \"id\" must be a string or a number")]
+    Id,
+    #[error("invalid params: \"params\" must be an object")]
+    Params,
+    #[error("invalid request: neither a request, a notification nor a response (no \"method\")")]
+    Shape,
+}
+
+impl MessageError {
+    /// The JSON-RPC error code for it.
+    pub const fn code(&self) -> i64 {
+        match self {
+            MessageError::NotUtf8 | MessageError::Parse(_) => -32700,
+            MessageError::Params => -32602,
+            _ => -32600,
+        }
+    }
+}
+
+/// Deepest nesting of arrays and objects a message may have: serde_json's own limit, which the
+/// servers' parsing would hit (skipping a value, as a check does, does not count depth).
+pub const MAX_NESTING: usize = 128;
+
+/// Whether arrays and objects in the JSON `text` nest deeper than `max` (brackets inside
+/// strings do not count). A linear scan, before any parsing.
+fn nesting_exceeds(text: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Checks that `body` is one JSON-RPC 2.0 message of the shape MCP allows: an object with
+/// `"jsonrpc": "2.0"`; a string `method` (a request or notification) or a `result`/`error` (a
+/// response); a string or number `id` when there is one; object `params`. One pass that builds
+/// no tree (each member is kept as its raw text).
+pub fn check_message(body: &[u8]) -> Result<(), MessageError> {
+    use serde_json::value::RawValue;
+    /// A member as its raw text when present, `null` included (`Option` alone reads a `null`
+    /// as absent).
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+        <&RawValue as serde::Deserialize>::deserialize(d).map(Some)
+    }
+    #[derive(serde::Deserialize)]
+    struct Members<'a> {
+        #[serde(borrow, default, deserialize_with = "present")]
+        jsonrpc: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        id: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        method: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        params: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        result: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        error: Option<&'a RawValue>,
+    }
+    let text = std::str::from_utf8(body).map_err(|_| MessageError::NotUtf8)?;
+    if nesting_exceeds(text.as_bytes(), MAX_NESTING) {
+        return Err(MessageError::Parse(format!(
+            "nesting deeper than {MAX_NESTING} levels"
+        )));
+    }
+    // serde reads a struct from an array too: an array (a batch) must not pass as one.
+    if !text.trim_start().starts_with('{') {
+        serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map_err(|e| MessageError::Parse(e.to_string()))?;
+        return Err(MessageError::NotObject);
+    }
+    let m: Members<'_> =
+        serde_json::from_str(text).map_err(|e| MessageError::Parse(e.to_string()))?;
+    let first = |raw: Option<&RawValue>| raw.and_then(|r| r.get().bytes().next());
+    let version = m
+        .jsonrpc
+        .and_then(|r| serde_json::from_str::<std::borrow::Cow<'_, str>>(r.get()).ok());
+    if version.as_deref() != Some("2.0") {
+        return Err(MessageError::Version);
+    }
+    if m.id.is_some() && !matches!(first(m.id), Some(b'"' | b'-' | b'0'..=b'9')) {
+        return Err(MessageError::Id);
+    }
+    if m.method.is_some() && first(m.method) != Some(b'"') {
+        return Err(MessageError::Method);
+    }
+    if m.params.is_some() && first(m.params) != Some(b'{') {
+        return Err(MessageError::Params);
+    }
+    let response = m.id.is_some() && (m.result.is_some() || m.error.is_some());
+    if m.method.is_none() && !response {
+        return Err(MessageError::Shape);
+    }
+    Ok(())
+}
+
 /// The first JSON-RPC message of a response body, whether it is plain JSON or an SSE stream
 /// (`data:` lines; priming events without data are skipped).
 pub fn first_jsonrpc_message(body: &str) -> Option<Value> {
@@ -291,6 +421,59 @@ mod tests {
         let init = initialize_request(0, Version::V2025_06_18);
         assert_eq!(init["params"]["protocolVersion"], "2025-06-18");
         assert_eq!(init["method"], "initialize");
+    }
+
+    #[test]
+    fn only_single_json_rpc_messages_of_mcp_shape_pass() {
+        let ok = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"x","params":{}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"jsonrpc":"2.0","id":-3,"result":{}}"#,
+            r#" {"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m"}}"#,
+        ];
+        for body in ok {
+            assert_eq!(check_message(body.as_bytes()), Ok(()), "{body}");
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let nested = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"a":{}1{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let bad: [(&[u8], i64); 11] = [
+            (
+                b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\xff\"}",
+                -32700,
+            ),
+            (b"{\"jsonrpc\": ", -32700),
+            (deep.as_bytes(), -32700),
+            (nested.as_bytes(), -32700),
+            (br#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#, -32600),
+            (br#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, -32600),
+            (br#"{"id":1,"method":"x"}"#, -32600),
+            (br#"{"jsonrpc":"2.0","id":1,"method":5}"#, -32600),
+            (br#"{"jsonrpc":"2.0","id":{"a":1},"method":"x"}"#, -32600),
+            (
+                br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#,
+                -32602,
+            ),
+            (br#"{"jsonrpc":"2.0","id":1}"#, -32600),
+        ];
+        for (body, code) in bad {
+            let e = check_message(body).expect_err(&String::from_utf8_lossy(body));
+            assert_eq!(e.code(), code, "{e}: {}", String::from_utf8_lossy(body));
+        }
+        assert_eq!(
+            check_message(br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#),
+            Err(MessageError::Id)
+        );
+        // Brackets inside strings, escaped quotes included, do not nest.
+        let text = format!(
+            r#"{{"jsonrpc":"2.0","method":"x","params":{{"t":"\"{}"}}}}"#,
+            "[".repeat(300)
+        );
+        assert_eq!(check_message(text.as_bytes()), Ok(()));
     }
 
     #[test]

@@ -106,3 +106,58 @@ async fn bad_input_gets_proper_errors_and_server_keeps_serving() {
     assert!(requests >= 15, "requests were counted: {requests}");
     fleet.stop().await;
 }
+
+/// Requests no MCP peer may send, to a server and to the gateway: each gets HTTP 400 with a
+/// JSON-RPC error (rmcp alone answered most with a plain-text 415; the gateway answered some
+/// itself as if they were fine), and both keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_of_the_wrong_shape_get_json_rpc_errors_from_server_and_gateway() {
+    let fleet = common::start_with(common::spec(1, 0, Isolation::Task), true).await;
+    let server = fleet.endpoints()[0].mcp_url();
+    let gateway = format!("http://{}/mcp", fleet.gateway_addr().unwrap());
+    let meta = fleet::wire::stateless_meta();
+    let list = |extra: Value| {
+        let mut r = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list",
+            "params": {"_meta": meta}});
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        serde_json::to_vec(&r).unwrap()
+    };
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200)).into_bytes();
+    let not_utf8 =
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{\"x\":\"\xff\"}}";
+    let cases: Vec<(&str, Vec<u8>, i64)> = vec![
+        ("method not a string", list(json!({"method": 5})), -32600),
+        ("object id", list(json!({"id": {"a": 1}})), -32600),
+        ("array params", list(json!({"params": [1]})), -32602),
+        ("JSON-RPC 1.0", list(json!({"jsonrpc": "1.0"})), -32600),
+        (
+            "a batch",
+            format!("[{}]", String::from_utf8(list(json!({}))).unwrap()).into_bytes(),
+            -32600,
+        ),
+        ("nesting 200 deep", deep, -32700),
+        ("invalid UTF-8", not_utf8.to_vec(), -32700),
+    ];
+    for url in [&server, &gateway] {
+        for (what, body, want) in &cases {
+            let (status, answer) = common::send(
+                raw(url)
+                    .header("mcp-protocol-version", "2026-07-28")
+                    .header("mcp-method", "tools/list")
+                    .body(body.clone()),
+            )
+            .await;
+            assert_eq!(
+                (status, code(&answer)),
+                (400, *want),
+                "{url}: {what}: {answer:?}"
+            );
+        }
+    }
+    still_serves(&server).await;
+    let (status, _) = common::post_stateless(&gateway, "tools/list", json!({})).await;
+    assert_eq!(status, 200);
+    fleet.stop().await;
+}

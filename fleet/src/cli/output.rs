@@ -46,7 +46,9 @@ pub fn describe(fleet: &Fleet) -> Vec<String> {
         let (lo, hi) = (ports.iter().min(), ports.iter().max());
         if let (Some(lo), Some(hi)) = (lo, hi) {
             let host = fleet.spec().host;
-            let place = if usize::from(hi - lo) + 1 == ports.len() {
+            let place = if lo == hi {
+                format!("http://{host}:{lo}/mcp")
+            } else if usize::from(hi - lo) + 1 == ports.len() {
                 format!("http://{host}:{lo}-{hi}/mcp")
             } else {
                 format!("http://{host}:PORT/mcp on scattered ports {lo}..{hi} (see /servers)")

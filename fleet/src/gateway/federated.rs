@@ -55,6 +55,16 @@ pub(super) async fn federated(
     body: Bytes,
     face: Face,
 ) -> Response {
+    // What no server would take is refused here, as the servers do: a batch, another JSON-RPC
+    // version, an id or params of the wrong type.
+    if let Err(bad) = crate::wire::check_message(&body) {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            bad.code(),
+            &bad.to_string(),
+        );
+    }
     // One pass over the body that builds no tree: the id, the method and where the tool name
     // sits, so a call is forwarded with only its name edited.
     let Ok(peek) = serde_json::from_slice::<Peek<'_>>(&body) else {

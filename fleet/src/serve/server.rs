@@ -56,9 +56,10 @@ async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Respons
     next.run(request).await
 }
 
-/// The one gate in front of rmcp: refuses a body over the limit with
-/// 413, a body that is not JSON with JSON-RPC -32700 and JSON that is not a single JSON-RPC message
-/// with -32600 (rmcp answers both with a plain-text HTTP 415). A session's DELETE answers 204.
+/// The one gate in front of rmcp: refuses a body over the limit with 413, and a body that is not
+/// one JSON-RPC message of the shape MCP allows with its JSON-RPC error and HTTP 400
+/// ([`crate::wire::check_message`]; rmcp answers most of those with a plain-text 415). A
+/// session's DELETE answers 204.
 async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next) -> Response {
     if request.method() == Method::DELETE {
         // rmcp ends a session with 202; clients expect 200 or 204 (the Python SDK logs every 202
@@ -81,38 +82,8 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
             format!("request body exceeds the limit of {limit} bytes"),
         );
     };
-    /// Just enough structure to tell a JSON-RPC message from other JSON, without building it.
-    #[derive(serde::Deserialize)]
-    struct Probe<'a> {
-        #[serde(borrow)]
-        jsonrpc: Option<std::borrow::Cow<'a, str>>,
-        method: Option<serde::de::IgnoredAny>,
-        result: Option<serde::de::IgnoredAny>,
-        error: Option<serde::de::IgnoredAny>,
-    }
-    match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map(|_| ()) {
-        Err(e) => {
-            return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, format!("parse error: {e}"));
-        }
-        Ok(()) => match serde_json::from_slice::<Probe>(&bytes) {
-            Ok(p)
-                if p.jsonrpc.as_deref() == Some("2.0")
-                    && (p.method.is_some() || p.result.is_some() || p.error.is_some()) => {}
-            Ok(_) => {
-                return jsonrpc_error(
-                    StatusCode::BAD_REQUEST,
-                    -32600,
-                    "invalid request: not a JSON-RPC 2.0 message (needs \"jsonrpc\": \"2.0\" and a method)".into(),
-                );
-            }
-            Err(_) => {
-                return jsonrpc_error(
-                    StatusCode::BAD_REQUEST,
-                    -32600,
-                    "invalid request: expected one JSON-RPC message object (batches are not part of MCP)".into(),
-                );
-            }
-        },
+    if let Err(bad) = crate::wire::check_message(&bytes) {
+        return jsonrpc_error(StatusCode::BAD_REQUEST, bad.code(), bad.to_string());
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
