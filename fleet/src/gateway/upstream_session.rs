@@ -101,17 +101,10 @@ impl MemberSessions {
             held: None,
             _permit: permit,
         };
+        let request = (&body, progress);
         let idle = self.lock().pop();
         if let Some(held) = idle {
-            let response = attempt(
-                upstream,
-                backend,
-                headers,
-                (&body, progress),
-                held,
-                &mut lease,
-            )
-            .await?;
+            let response = attempt(upstream, backend, headers, request, held, &mut lease).await?;
             // 404: the server no longer knows the session (the spec's answer; rmcp's, the
             // SDKs'): it expired, or the instance restarted. The request did not run.
             if response.status() != StatusCode::NOT_FOUND {
@@ -120,15 +113,7 @@ impl MemberSessions {
             lease.held = None;
         }
         let held = self.open(upstream, backend).await?;
-        let response = attempt(
-            upstream,
-            backend,
-            headers,
-            (&body, progress),
-            held,
-            &mut lease,
-        )
-        .await?;
+        let response = attempt(upstream, backend, headers, request, held, &mut lease).await?;
         if response.status() == StatusCode::NOT_FOUND {
             // Refused by a session just opened: the server's answer to pass on.
             lease.held = None;
