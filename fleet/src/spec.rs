@@ -101,6 +101,10 @@ pub struct ServerSpec {
     /// Upper bound for the `work` tool's requested time, so one call cannot hog a server.
     #[serde(with = "millis")]
     pub max_work: Duration,
+    /// Most sessions (2025-11-25 era) one server holds at once; an `initialize` beyond gets
+    /// HTTP 503 and a JSON-RPC error. Each costs memory until ended or idle for
+    /// `session_idle`, so this bounds what one client opening sessions in a loop can take.
+    pub max_sessions: usize,
     /// Whether the servers also speak the stateless era (2026-07-28). `false` makes them
     /// session-era servers (2025-11-25 and older), as most servers deployed today are: a
     /// stateless request gets HTTP 400 and JSON-RPC -32022. A group's `stateless` overrides it.
@@ -157,6 +161,7 @@ impl Default for ServerSpec {
             max_body_bytes: 1 << 20,
             session_idle: Duration::from_secs(60),
             max_work: Duration::from_secs(10),
+            max_sessions: 4096,
             stateless: true,
         }
     }
@@ -362,6 +367,9 @@ impl FleetSpec {
         }
         if self.health.mcp_probe_every == 0 {
             return bad("health.mcp_probe_every must be at least 1".into());
+        }
+        if self.server.max_sessions == 0 {
+            return bad("server.max_sessions must be at least 1".into());
         }
         if self.server.max_body_bytes < 1024 {
             return bad("server.max_body_bytes must be at least 1024".into());

@@ -130,6 +130,11 @@ impl Prober {
             .json(&wire::initialize_request(INIT_ID, Version::V2025_11_25))
             .send()
             .await?;
+        if init.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            // At its session limit (a client filled it): the server answered, coherently, so
+            // it is alive; restarting it would punish it for a client's greed.
+            return Ok(0);
+        }
         if !init.status().is_success() {
             return Err(ProbeError::Status(init.status()));
         }

@@ -56,11 +56,22 @@ async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Respons
     next.run(request).await
 }
 
-/// The one gate in front of rmcp: refuses a body over the limit with 413, and a body that is not
+/// What [`jsonrpc_guard`] bounds.
+#[derive(Clone)]
+struct Gate {
+    max_body_bytes: usize,
+    max_sessions: usize,
+    counters: Arc<Counters>,
+}
+
+/// The one gate in front of rmcp: refuses a body over the limit with 413, a body that is not
 /// one JSON-RPC message of the shape MCP allows with its JSON-RPC error and HTTP 400
-/// ([`crate::wire::check_message`]; rmcp answers most of those with a plain-text 415). A
+/// ([`crate::wire::check_message`]; rmcp answers most of those with a plain-text 415), and an
+/// `initialize` while the server holds its most sessions with 503 and a JSON-RPC error (each
+/// session costs memory until it idles out, and one client opened thousands a second). A
 /// session's DELETE answers 204.
-async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next) -> Response {
+async fn jsonrpc_guard(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let limit = gate.max_body_bytes;
     if request.method() == Method::DELETE {
         // rmcp ends a session with 202; clients expect 200 or 204 (the Python SDK logs every 202
         // as a failed termination), and nothing is pending that "Accepted" would promise.
@@ -85,8 +96,35 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
     if let Err(bad) = crate::wire::check_message(&bytes) {
         return jsonrpc_error(StatusCode::BAD_REQUEST, bad.code(), bad.to_string());
     }
+    if !parts.headers.contains_key(crate::wire::SESSION_HEADER)
+        && opens_a_session(&bytes)
+        && gate.counters.open_sessions.load(Ordering::Relaxed) >= gate.max_sessions as u64
+    {
+        return jsonrpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            -32000,
+            format!(
+                "this server holds its most sessions ({}); end one (DELETE), try again later, or \
+                 send stateless 2026-07-28 requests, which need none",
+                gate.max_sessions
+            ),
+        );
+    }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Whether a checked message is an `initialize` (which opens a session). The text is searched
+/// first, so other requests cost a scan and no parsing.
+fn opens_a_session(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    memchr::memmem::find(body, b"initialize").is_some()
+        && serde_json::from_slice::<Method<'_>>(body)
+            .is_ok_and(|m| m.method.as_deref() == Some("initialize"))
 }
 
 fn jsonrpc_error(status: StatusCode, code: i64, message: String) -> Response {
@@ -120,18 +158,20 @@ pub fn app(
     let config = StreamableHttpServerConfig::default()
         .with_json_response(true)
         .with_max_request_body_bytes(spec.max_body_bytes)
-        // Host and Origin are checked by `jsonrpc_guard`, for every loopback address.
+        // Host and Origin are checked by `loopback`, for every loopback address.
         .disable_allowed_hosts()
         .disable_allowed_origins();
     let service =
         StreamableHttpService::new(move || Ok(handler.fresh()), Arc::new(sessions), config);
+    let gate = Gate {
+        max_body_bytes: spec.max_body_bytes,
+        max_sessions: spec.max_sessions,
+        counters: counters.clone(),
+    };
     let edge_state = Edge { counters, faults };
     let mcp = Router::new()
         .route_service("/mcp", service)
-        .layer(middleware::from_fn_with_state(
-            spec.max_body_bytes,
-            jsonrpc_guard,
-        ));
+        .layer(middleware::from_fn_with_state(gate, jsonrpc_guard));
     // The DNS-rebinding guard covers every route, for every loopback address rather than
     // rmcp's fixed list (`loopback`).
     Router::new()
