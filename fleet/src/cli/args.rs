@@ -147,7 +147,7 @@ pub struct ScaleArgs {
     /// The group to scale (as `fleet status` names it, e.g. `community`).
     pub group: String,
     /// Servers the group should have (0 empties it).
-    #[arg(value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::control::scale::MAX_GROUP_SIZE)))]
+    #[arg(value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::spec::MAX_GROUP_SIZE)))]
     pub count: u32,
     #[command(flatten)]
     pub admin: AdminArgs,

@@ -20,12 +20,8 @@ use crate::{
         supervisor::{self, Commands, TaskGroup},
     },
     serve::registry::{Entry, Identity, Registry},
-    spec::{GroupSpec, HealthSpec, Isolation},
+    spec::{GroupSpec, HealthSpec, Isolation, MAX_GROUP_SIZE},
 };
-
-/// Most servers one group may be scaled to: far beyond what one machine's ports and memory
-/// serve, so a typo (an extra zero) is refused instead of tried.
-pub const MAX_GROUP_SIZE: u32 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScaleError {
