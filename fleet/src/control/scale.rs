@@ -29,6 +29,8 @@ pub enum ScaleError {
     UnknownGroup(String, String),
     #[error("count {0} is over the limit of {MAX_GROUP_SIZE} servers per group")]
     TooMany(u32),
+    #[error("count 0 would empty the group; a group keeps at least 1 server, as in a spec")]
+    Empty,
     #[error("cannot listen for server {id} on {addr}: {source}")]
     Bind {
         id: String,
@@ -167,6 +169,9 @@ impl Scaler {
     pub async fn scale(&self, group: &str, count: u32) -> Result<ScaleOutcome, ScaleError> {
         if count > MAX_GROUP_SIZE {
             return Err(ScaleError::TooMany(count));
+        }
+        if count == 0 {
+            return Err(ScaleError::Empty);
         }
         let spec = self
             .groups
