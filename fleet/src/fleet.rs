@@ -14,6 +14,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     control::{
         admin::{self, AdminState},
+        admin_auth::{AdminToken, TokenError},
         health::Prober,
         instance::{ChildProgram, Launcher, ServerMemory},
         scale::Scaler,
@@ -52,6 +53,8 @@ pub enum StartError {
     MemorySocket(std::io::Error),
     #[error("cannot make the gateway's session key: {0}")]
     SessionKey(crate::gateway::session::SessionError),
+    #[error(transparent)]
+    AdminToken(#[from] TokenError),
 }
 
 /// How a fleet is embedded.
@@ -66,6 +69,9 @@ pub struct FleetOptions {
     /// The shared memory's git repository (created if missing); `None` runs without memory
     /// and without the memory tools.
     pub memory_repo: Option<PathBuf>,
+    /// The token the admin API's requests that change something must carry; `None` makes a
+    /// random one ([`Fleet::admin_token`] gives it either way).
+    pub admin_token: Option<AdminToken>,
 }
 
 /// The fleet's memory: the store (this process owns the repository) and, in process mode,
@@ -105,6 +111,7 @@ pub struct Fleet {
     gateway_addr: Option<SocketAddr>,
     admin_stop: CancellationToken,
     admin_tracker: TaskTracker,
+    admin_token: AdminToken,
     shutdown_requested: CancellationToken,
 }
 
@@ -291,6 +298,10 @@ impl Fleet {
         ));
         scaler.add(sockets);
 
+        let admin_token = match options.admin_token {
+            Some(token) => token,
+            None => AdminToken::random()?,
+        };
         let shutdown_requested = CancellationToken::new();
         let admin_stop = CancellationToken::new();
         let admin_tracker = TaskTracker::new();
@@ -303,6 +314,7 @@ impl Fleet {
                 scaler: scaler.clone(),
                 isolation: spec.isolation,
                 shutdown: shutdown_requested.clone(),
+                token: admin_token.clone(),
             };
             serve_admin(&spec, socket, state, &admin_tracker, &admin_stop)?;
         }
@@ -323,6 +335,7 @@ impl Fleet {
             gateway_addr,
             admin_stop,
             admin_tracker,
+            admin_token,
             shutdown_requested,
         })
     }
@@ -369,6 +382,12 @@ impl Fleet {
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// What the admin API's requests that change something (kill, pause, latency, scale,
+    /// shutdown) must carry as `Authorization: Bearer TOKEN`.
+    pub fn admin_token(&self) -> &AdminToken {
+        &self.admin_token
     }
 
     /// Where the gateway listens, when it runs.

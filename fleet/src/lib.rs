@@ -26,6 +26,7 @@ pub mod wire;
 
 pub use control::{
     admin::{FleetView, HistoryView},
+    admin_auth::{AdminToken, TokenError},
     child::run_if_child,
     instance::ChildProgram,
     logging::init_logging,

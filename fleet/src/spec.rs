@@ -10,6 +10,15 @@ use crate::profile::Profile;
 /// Most threads the gateway may be given.
 pub const MAX_GATEWAY_THREADS: usize = 256;
 
+/// Most servers one group may have, in a spec or scaled at run time (`fleet scale`): far
+/// beyond what one machine's ports and memory serve, so a typo (an extra zero) is refused
+/// instead of tried.
+pub const MAX_GROUP_SIZE: u32 = 10_000;
+
+/// Most servers a whole fleet may have (the groups added up, or `--servers N`): each takes a
+/// port and a descriptor of its own, and the kernel's ephemeral port range holds ~28,000.
+pub const MAX_SERVERS: u32 = 20_000;
+
 /// Everything needed to start a fleet. Every field has a default, so an empty TOML file is the
 /// report's fleet: 346 community servers on 8000-8345 and 154 security servers on 9346-9499.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,8 +211,10 @@ impl FleetSpec {
     /// Scales the groups proportionally so they add up to `total` servers (largest remainder,
     /// every group keeps at least one server when `total` allows it).
     pub fn scaled_to(mut self, total: u32) -> Result<Self, SpecError> {
-        if total == 0 {
-            return Err(SpecError::Invalid("--servers must be at least 1".into()));
+        if total == 0 || total > MAX_SERVERS {
+            return Err(SpecError::Invalid(format!(
+                "--servers is {total}; it must be 1 to {MAX_SERVERS}"
+            )));
         }
         let current: u64 = self.groups.iter().map(|g| u64::from(g.count)).sum();
         if current == 0 {
@@ -310,19 +321,32 @@ impl FleetSpec {
             if !names.insert(g.name.as_str()) {
                 return bad(format!("groups[{i}].name `{}` is used twice", g.name));
             }
-            if g.count == 0 {
-                return bad(format!("groups[{i}].count must be at least 1"));
+            if g.count == 0 || g.count > MAX_GROUP_SIZE {
+                return bad(format!(
+                    "groups[{i}].count is {}; it must be 1 to {MAX_GROUP_SIZE}",
+                    g.count
+                ));
             }
             if g.first_port != 0 {
-                let last = u32::from(g.first_port) + g.count - 1;
-                if last > u32::from(u16::MAX) {
-                    return bad(format!(
-                        "groups[{i}] `{}`: ports {}..={last} run past 65535",
-                        g.name, g.first_port
-                    ));
-                }
-                ports.push((u32::from(g.first_port), last, &g.name));
+                let first = u32::from(g.first_port);
+                // Checked: a count near u32::MAX must not wrap to a range that looks valid.
+                let last = first
+                    .checked_add(g.count - 1)
+                    .filter(|last| *last <= u32::from(u16::MAX))
+                    .ok_or_else(|| {
+                        SpecError::Invalid(format!(
+                            "groups[{i}] `{}`: {} ports from {first} run past 65535",
+                            g.name, g.count
+                        ))
+                    })?;
+                ports.push((first, last, &g.name));
             }
+        }
+        let total: u64 = self.groups.iter().map(|g| u64::from(g.count)).sum();
+        if total > u64::from(MAX_SERVERS) {
+            return bad(format!(
+                "the groups add up to {total} servers; at most {MAX_SERVERS}"
+            ));
         }
         ports.sort();
         for w in ports.windows(2) {
@@ -462,6 +486,67 @@ mod tests {
         let spec: FleetSpec = toml::from_str(overlapping).expect("parses");
         let err = spec.validate().unwrap_err().to_string();
         assert!(err.contains("overlap"), "{err}");
+    }
+
+    /// One group of `count` servers from `first_port`.
+    fn one_group(count: u32, first_port: u16) -> FleetSpec {
+        FleetSpec {
+            groups: vec![GroupSpec {
+                name: "g".into(),
+                profile: Profile::Community,
+                count,
+                first_port,
+                stateless: None,
+            }],
+            ..FleetSpec::default()
+        }
+    }
+
+    /// A count near `u32::MAX` once wrapped `first_port + count - 1` into a range that looked
+    /// valid, and the fleet then tried to allocate for four billion servers.
+    #[test]
+    fn counts_are_bounded_and_port_ranges_cannot_wrap() {
+        for (count, first_port) in [(u32::MAX, 8000), (u32::MAX - 7000, 8000), (u32::MAX, 0)] {
+            let err = one_group(count, first_port)
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("groups[0]"), "{count}@{first_port}: {err}");
+        }
+        let err = one_group(MAX_GROUP_SIZE + 1, 0).validate().unwrap_err();
+        assert!(err.to_string().contains("1 to 10000"), "{err}");
+        one_group(MAX_GROUP_SIZE, 0)
+            .validate()
+            .expect("the limit itself is valid");
+        let err = one_group(MAX_GROUP_SIZE, 60_000).validate().unwrap_err();
+        assert!(err.to_string().contains("run past 65535"), "{err}");
+        let toml = "[[groups]]\nname = \"g\"\nprofile = \"community\"\ncount = 4294967295\n\
+                    first_port = 8000\n";
+        let spec: FleetSpec = toml::from_str(toml).expect("parses");
+        assert!(spec.validate().is_err(), "the issue's spec");
+    }
+
+    #[test]
+    fn the_fleet_total_is_bounded() {
+        let mut spec = one_group(MAX_GROUP_SIZE, 0);
+        for name in ["h", "i"] {
+            let mut g = spec.groups[0].clone();
+            g.name = name.into();
+            spec.groups.push(g);
+        }
+        let err = spec.validate().unwrap_err().to_string();
+        assert!(err.contains("add up to 30000"), "{err}");
+        // `--servers N` is refused before any arithmetic, whatever the spec's ports.
+        for total in [u32::MAX, MAX_SERVERS + 1] {
+            for base in [one_group(1, 8000), one_group(1, 0), FleetSpec::default()] {
+                let err = base.scaled_to(total).unwrap_err().to_string();
+                assert!(err.contains("--servers"), "{total}: {err}");
+            }
+        }
+        let scaled = one_group(1, 0).scaled_to(MAX_GROUP_SIZE).expect("fits");
+        assert_eq!(scaled.server_count(), MAX_GROUP_SIZE as usize);
+        let err = one_group(1, 0).scaled_to(MAX_GROUP_SIZE + 1).unwrap_err();
+        assert!(err.to_string().contains("groups[0].count"), "{err}");
     }
 
     #[test]

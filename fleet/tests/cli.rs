@@ -4,6 +4,7 @@
 
 use std::{
     io::{BufRead, BufReader},
+    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -12,12 +13,14 @@ fn fleet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fleet"))
 }
 
-/// Starts `fleet up` with `args`; returns the child, its admin URL and its "N/N healthy in"
-/// line once it is up.
-fn spawn_up(args: &[&str]) -> (std::process::Child, String, String) {
+/// Starts `fleet up` with `args`, its admin token written to `token_file`; returns the child,
+/// its admin URL and its "N/N healthy in" line once it is up.
+fn spawn_up(args: &[&str], token_file: &Path) -> (std::process::Child, String, String) {
     // Memory has its own tests (memory_fleet.rs); without it these fleets share no repository.
     let mut up = fleet()
         .args(["up", "--no-memory", "--gateway-port", "0"])
+        .arg("--admin-token-file")
+        .arg(token_file)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -50,15 +53,20 @@ fn alive(pid: u64) -> bool {
 
 #[test]
 fn process_mode_children_exit_when_the_supervisor_is_killed() {
-    let (mut up, admin, _) = spawn_up(&[
-        "--servers",
-        "4",
-        "--isolation",
-        "process",
-        "--ephemeral-ports",
-        "--admin-port",
-        "0",
-    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("admin-token");
+    let (mut up, admin, _) = spawn_up(
+        &[
+            "--servers",
+            "4",
+            "--isolation",
+            "process",
+            "--ephemeral-ports",
+            "--admin-port",
+            "0",
+        ],
+        &token_file,
+    );
     let status = fleet()
         .args(["status", "--json", "--admin", &admin])
         .output()
@@ -109,8 +117,19 @@ interval = "500ms"
     )
     .expect("write spec");
     let spec = spec.to_string_lossy().to_string();
-    let (mut up, admin, summary) = spawn_up(&["--spec", &spec, "--startup-timeout", "1m"]);
+    let token_file = dir.path().join("state/admin-token");
+    let (mut up, admin, summary) =
+        spawn_up(&["--spec", &spec, "--startup-timeout", "1m"], &token_file);
     assert!(summary.starts_with("6/6 healthy in"), "{summary}");
+    // Written for this user alone, and named at start-up.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&token_file)
+        .expect("token file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file).expect("token");
+    assert_eq!(token.trim().len(), 64, "{token}");
 
     let status = fleet()
         .args(["status", "--all", "--admin", &admin])
@@ -124,8 +143,20 @@ interval = "500ms"
         "{text}"
     );
 
+    // Without the token the fleet stays up.
+    let refused = fleet()
+        .args(["down", "--admin", &admin, "--admin-token-file"])
+        .arg(dir.path().join("missing"))
+        .output()
+        .expect("down runs");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("admin token file"), "{err}");
+    assert!(up.try_wait().expect("wait").is_none(), "still running");
+
     let down = fleet()
-        .args(["down", "--admin", &admin])
+        .args(["down", "--admin", &admin, "--admin-token-file"])
+        .arg(&token_file)
         .output()
         .expect("down runs");
     assert!(

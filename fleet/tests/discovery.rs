@@ -10,6 +10,18 @@ use std::time::Duration;
 use fleet::{FleetView, Isolation, ScaleOutcome, gateway::BackendsView};
 use serde_json::json;
 
+/// `fleet scale ARGS --admin-token-file TOKEN_FILE`, run to its end.
+async fn fleet_scale(args: &[&str], token_file: &std::path::Path) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .arg("scale")
+        .args(args)
+        .arg("--admin-token-file")
+        .arg(token_file)
+        .output()
+        .await
+        .unwrap()
+}
+
 async fn community(admin: &str, gateway: &str) -> (Vec<String>, Vec<(String, bool)>) {
     let view: FleetView = common::get_json(&format!("{admin}/servers")).await;
     let servers = view
@@ -32,6 +44,10 @@ async fn scaling_a_group_adds_and_removes_servers_the_gateway_routes_to() {
     let admin = format!("http://{}", fleet.admin_addr().unwrap());
     let gateway = format!("http://{}", fleet.gateway_addr().unwrap());
     let mcp = format!("{gateway}/mcp");
+    // Where `fleet up` would have written the token the CLI reads.
+    let tokens = tempfile::tempdir().unwrap();
+    let token_file = tokens.path().join("admin-token");
+    fleet.admin_token().write_to(&token_file).unwrap();
     let echo = || async {
         common::post_stateless(
             &mcp,
@@ -42,8 +58,7 @@ async fn scaling_a_group_adds_and_removes_servers_the_gateway_routes_to() {
     };
 
     // Up to 4: two new servers, healthy, in the gateway's pool, and given calls.
-    let resp = common::http()
-        .post(format!("{admin}/groups/community/scale"))
+    let resp = common::admin_post(&fleet, "/groups/community/scale")
         .json(&json!({"count": 4}))
         .send()
         .await
@@ -82,11 +97,7 @@ async fn scaling_a_group_adds_and_removes_servers_the_gateway_routes_to() {
 
     // Down to 1 with the CLI: the highest indices leave, the gateway stops routing to them,
     // pinned routes to them are 404, and calls keep succeeding.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .args(["scale", "community", "1", "--admin", &admin])
-        .output()
-        .await
-        .unwrap();
+    let out = fleet_scale(&["community", "1", "--admin", &admin], &token_file).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -114,30 +125,44 @@ async fn scaling_a_group_adds_and_removes_servers_the_gateway_routes_to() {
     for (group, body, want) in [
         ("nope", json!({"count": 2}), 404),
         ("community", json!({"count": 1_000_000}), 400),
+        ("community", json!({"count": 0}), 400),
         ("community", json!({"count": -1}), 422),
         ("community", json!({"cuont": 2}), 422),
     ] {
-        let resp = common::http()
-            .post(format!("{admin}/groups/{group}/scale"))
+        let resp = common::admin_post(&fleet, &format!("/groups/{group}/scale"))
             .json(&body)
             .send()
             .await
             .unwrap();
         assert_eq!(resp.status().as_u16(), want, "{group} {body}");
     }
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .args(["scale", "nope", "2", "--admin", &admin])
-        .output()
-        .await
-        .unwrap();
+    let out = fleet_scale(&["nope", "2", "--admin", &admin], &token_file).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no group named \"nope\""), "{stderr}");
+    // Another fleet's token, or none, changes nothing.
+    let other = tokens.path().join("other-token");
+    fleet::AdminToken::random()
+        .unwrap()
+        .write_to(&other)
+        .unwrap();
+    let out = fleet_scale(&["community", "2", "--admin", &admin], &other).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("wrong admin token"),
+        "{stderr}"
+    );
+    let none = tokens.path().join("none");
+    let out = fleet_scale(&["community", "2", "--admin", &admin], &none).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("admin token file"),
+        "{stderr}"
+    );
     assert_eq!(community(&admin, &gateway).await.0, ["community-0000"]);
 
     // Back up to 3: the indices are reused and the servers serve.
-    let resp = common::http()
-        .post(format!("{admin}/groups/community/scale"))
+    let resp = common::admin_post(&fleet, "/groups/community/scale")
         .json(&json!({"count": 3}))
         .send()
         .await

@@ -184,8 +184,7 @@ async fn the_gateway_calls_session_era_members_over_sessions_it_holds() {
 
     // A killed member is forgotten (its next instance may speak otherwise); calls go on.
     let victim = legacy[0]["id"].as_str().unwrap();
-    let resp = common::http()
-        .post(format!("{admin}/servers/{victim}/kill"))
+    let resp = common::admin_post(&fleet, &format!("/servers/{victim}/kill"))
         .json(&json!({}))
         .send()
         .await

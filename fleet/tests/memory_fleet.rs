@@ -30,6 +30,7 @@ async fn start(mut spec: FleetSpec, repo: &Path) -> Fleet {
             admin: true,
             gateway: false,
             memory_repo: Some(repo.to_path_buf()),
+            admin_token: None,
         },
     )
     .await
@@ -427,8 +428,10 @@ async fn kill_9_of_the_owner_mid_storm_loses_no_acknowledged_write() {
             "--admin-port",
             "0",
             "--no-gateway",
-            "--memory-repo",
+            "--admin-token-file",
         ])
+        .arg(dir.path().join("admin-token"))
+        .arg("--memory-repo")
         .arg(&repo)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -23,8 +23,7 @@ async fn admin_view(fleet: &Fleet) -> FleetView {
 }
 
 async fn admin_post(fleet: &Fleet, path: &str, body: Option<serde_json::Value>) -> u16 {
-    let url = format!("http://{}{path}", fleet.admin_addr().expect("admin"));
-    let mut req = common::http().post(url);
+    let mut req = common::admin_post(fleet, path);
     if let Some(b) = body {
         req = req.json(&b);
     }

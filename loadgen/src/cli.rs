@@ -113,6 +113,12 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub admin: Option<reqwest::Url>,
 
+    /// The admin token file of the fleet at --admin, which its fault requests must carry
+    /// (`fleet up` writes it and prints where; the embedded fleet's token is known).
+    #[arg(long, value_name = "PATH", default_value_os_t = fleet::cli::default_admin_token_file(),
+          env = "MCPFLEET_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: std::path::PathBuf,
+
     /// Measure these instead of starting the fleet: MCP endpoint URLs
     /// (`http://127.0.0.1:8000/mcp`, `https://mcp.internal:8443/mcp`; a root URL such as
     /// `http://127.0.0.1:3000` is an MCP endpoint at `/` unless it answers as a fleet admin

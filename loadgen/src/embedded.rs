@@ -140,6 +140,8 @@ pub async fn start(
         // The chaos scenario's load goes through the gateway.
         gateway: true,
         memory_repo: Some(memory_repo.to_path_buf()),
+        // Made at start; the chaos scenario takes it from the fleet in-process.
+        admin_token: None,
     };
     let interrupt = stop.clone();
     // `Fleet::start` spawns every server, monitor and the admin API on the runtime it runs on.

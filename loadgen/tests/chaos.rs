@@ -21,15 +21,21 @@ async fn gateway_fleet(servers: u32) -> fleet::Fleet {
 }
 
 /// A chaos run against `fleet` from outside: load through its gateway's `/mcp`, faults through
-/// its admin API, then `extra`.
+/// its admin API with the token from a file, as `fleet up` writes it, then `extra`.
 async fn chaos_from_outside(fleet: &fleet::Fleet, extra: &[&str]) -> loadgen::runfile::RunFile {
     let gateway = format!("http://{}/mcp", fleet.gateway_addr().unwrap());
     let admin = format!("http://{}", fleet.admin_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin-token");
+    fleet.admin_token().write_to(&token_file).unwrap();
+    let token_file = token_file.display().to_string();
     let mut argv = vec![
         "--target",
         &gateway,
         "--admin",
         &admin,
+        "--admin-token-file",
+        &token_file,
         "--scenario",
         "chaos",
     ];

@@ -70,9 +70,9 @@ pub struct MemoryRepoArgs {
     pub json: bool,
 }
 
-/// Where the memory lives unless told otherwise: `$XDG_DATA_HOME/mcpfleet/memory`, else
-/// `~/.local/share/mcpfleet/memory`, else `.mcpfleet/memory` in the working directory.
-pub fn default_memory_repo() -> PathBuf {
+/// The fleet's state directory: `$XDG_DATA_HOME/mcpfleet`, else
+/// `~/.local/share/mcpfleet`, else `.mcpfleet` in the working directory.
+pub fn state_dir() -> PathBuf {
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -82,9 +82,20 @@ pub fn default_memory_repo() -> PathBuf {
                 .map(|h| PathBuf::from(h).join(".local/share"))
         });
     match data {
-        Some(dir) => dir.join("mcpfleet/memory"),
-        None => PathBuf::from(".mcpfleet/memory"),
+        Some(dir) => dir.join("mcpfleet"),
+        None => PathBuf::from(".mcpfleet"),
     }
+}
+
+/// Where the memory lives unless told otherwise: `memory` in the [`state_dir`].
+pub fn default_memory_repo() -> PathBuf {
+    state_dir().join("memory")
+}
+
+/// Where `fleet up` writes its admin token, and other commands read it, unless told
+/// otherwise: `admin-token` in the [`state_dir`].
+pub fn default_admin_token_file() -> PathBuf {
+    state_dir().join("admin-token")
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +144,10 @@ pub struct UpArgs {
     /// Run without the shared memory (and without the memory tools).
     #[arg(long, conflicts_with = "memory_repo")]
     pub no_memory: bool,
+    /// Where to write the admin token that requests changing the fleet must carry (a new
+    /// random one each start, readable by this user only).
+    #[arg(long, value_name = "PATH", default_value_os_t = default_admin_token_file(), env = "MCPFLEET_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -140,14 +155,17 @@ pub struct AdminArgs {
     /// Admin API of the running fleet.
     #[arg(long, default_value = "http://127.0.0.1:7900", env = "MCPFLEET_ADMIN")]
     pub admin: String,
+    /// The admin token file `fleet up` wrote (read by commands that change the fleet).
+    #[arg(long, value_name = "PATH", default_value_os_t = default_admin_token_file(), env = "MCPFLEET_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct ScaleArgs {
     /// The group to scale (as `fleet status` names it, e.g. `community`).
     pub group: String,
-    /// Servers the group should have (0 empties it).
-    #[arg(value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::control::scale::MAX_GROUP_SIZE)))]
+    /// Servers the group should have (at least 1: a group is never emptied).
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::spec::MAX_GROUP_SIZE)))]
     pub count: u32,
     #[command(flatten)]
     pub admin: AdminArgs,

@@ -14,7 +14,7 @@ use super::{
     output::{describe, progress_printer, render_status},
 };
 use crate::{
-    control::admin::FleetView,
+    control::{admin::FleetView, admin_auth::AdminToken},
     fleet::{Fleet, FleetOptions},
     serve::registry::ServerState,
 };
@@ -82,6 +82,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         spec.isolation.name(),
         spec.groups.len()
     );
+    if let Some(warning) = exposure_warning(spec.host) {
+        eprintln!("{warning}");
+    }
     let started = Instant::now();
     let memory_repo = (!args.no_memory).then(|| args.memory_repo.clone());
     let fleet = Fleet::start(
@@ -94,6 +97,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         },
     )
     .await?;
+    // Written before the fleet is healthy, so it is there once the admin API is named.
+    if let Err(e) = fleet.admin_token().write_to(&args.admin_token_file) {
+        fleet.stop().await;
+        return Err(e.into());
+    }
     let timeout = args.startup_timeout;
     let healthy = fleet.wait_healthy(timeout, progress_printer(total)).await;
     if std::io::stderr().is_terminal() {
@@ -134,6 +142,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             "{healthy}/{total} healthy in {:.2} s",
             elapsed.as_secs_f64()
         );
+        let _ = writeln!(
+            out,
+            "  token      {}  (the admin token, mode 0600: requests that change the fleet carry it)",
+            args.admin_token_file.display()
+        );
         for line in describe(&fleet) {
             let _ = writeln!(out, "{line}");
         }
@@ -148,6 +161,17 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     fleet.stop().await;
     eprintln!("fleet stopped in {:.2} s", t.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The warning for an admin API on an address other machines can reach.
+fn exposure_warning(host: std::net::IpAddr) -> Option<String> {
+    (!host.is_loopback()).then(|| {
+        format!(
+            "warning: --host {host} is not a loopback address: the admin API (and every \
+             server) is then reachable from the network; only its admin token stands between \
+             it and whoever reaches the port"
+        )
+    })
 }
 
 fn admin_client() -> anyhow::Result<reqwest::Client> {
@@ -186,8 +210,10 @@ async fn scale(args: ScaleArgs) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(120))
         .no_proxy()
         .build()?;
+    let token = AdminToken::read_from(&args.admin.admin_token_file)?;
     let resp = client
         .post(format!("{base}/groups/{}/scale", args.group))
+        .header(reqwest::header::AUTHORIZATION, token.bearer())
         .json(&crate::control::admin::ScaleRequest { count: args.count })
         .send()
         .await
@@ -223,12 +249,19 @@ async fn scale(args: ScaleArgs) -> anyhow::Result<()> {
 async fn down(args: AdminArgs) -> anyhow::Result<()> {
     let base = args.admin.trim_end_matches('/').to_string();
     let client = admin_client()?;
-    client
+    let token = AdminToken::read_from(&args.admin_token_file)?;
+    let resp = client
         .post(format!("{base}/shutdown"))
+        .header(reqwest::header::AUTHORIZATION, token.bearer())
         .send()
         .await
-        .with_context(|| format!("no fleet answers at {base} (is `fleet up` running?)"))?
-        .error_for_status()?;
+        .with_context(|| format!("no fleet answers at {base} (is `fleet up` running?)"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let why = body["error"].as_str().unwrap_or("no reason given");
+        bail!("{base} refused to stop ({status}): {why}");
+    }
     // Wait until the admin API is gone: the fleet stops it last.
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
@@ -239,4 +272,16 @@ async fn down(args: AdminArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("asked the fleet at {base} to stop, but it is still answering after 15 s")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_non_loopback_host_warns() {
+        for host in ["127.0.0.1", "::1"] {
+            assert_eq!(super::exposure_warning(host.parse().unwrap()), None);
+        }
+        let warning = super::exposure_warning("0.0.0.0".parse().unwrap()).unwrap();
+        assert!(warning.contains("reachable from the network"), "{warning}");
+    }
 }

@@ -10,7 +10,7 @@ mod output;
 mod stdio;
 
 pub use self::{
-    args::{Cli, default_memory_repo},
+    args::{Cli, default_admin_token_file, default_memory_repo},
     commands::run,
     output::{describe, progress_printer, render_status},
 };

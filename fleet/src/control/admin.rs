@@ -1,5 +1,6 @@
 //! The admin API (127.0.0.1:7900 by default): the fleet's state as JSON and Prometheus text, and
-//! fault injection for chaos tests. `fleet status` and `fleet down` are clients of it.
+//! fault injection for chaos tests. `fleet status` and `fleet down` are clients of it; every
+//! request that changes something needs the fleet's admin token ([`super::admin_auth`]).
 
 use std::{fmt::Write as _, sync::Arc};
 
@@ -14,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    control::supervisor::{Command, CommandError, Commands},
+    control::{
+        admin_auth::{self, AdminToken},
+        supervisor::{Command, CommandError, Commands},
+    },
     serve::registry::{Registry, ServerState, ServerView},
     spec::Isolation,
 };
@@ -27,6 +31,8 @@ pub struct AdminState {
     pub isolation: Isolation,
     /// Cancelled by `POST /shutdown`; whoever runs the fleet stops it then.
     pub shutdown: CancellationToken,
+    /// What every request but a read must present.
+    pub token: AdminToken,
 }
 
 /// Body of `GET /servers`.
@@ -78,6 +84,11 @@ pub fn app(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/shutdown", post(shutdown))
         .route("/healthz", get(|| async { "ok" }))
+        // Inside the loopback guard: a foreign Host is refused before any token is looked at.
+        .layer(axum::middleware::from_fn_with_state(
+            state.token.clone(),
+            admin_auth::require_token,
+        ))
         .layer(axum::middleware::from_fn(crate::serve::loopback::layer))
         .with_state(state)
 }
@@ -145,7 +156,7 @@ async fn scale(
         Err(e) => {
             let status = match &e {
                 ScaleError::UnknownGroup(..) => StatusCode::NOT_FOUND,
-                ScaleError::TooMany(_) => StatusCode::BAD_REQUEST,
+                ScaleError::TooMany(_) | ScaleError::Empty => StatusCode::BAD_REQUEST,
                 ScaleError::Bind { .. } => StatusCode::CONFLICT,
                 ScaleError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
             };

@@ -20,12 +20,8 @@ use crate::{
         supervisor::{self, Commands, TaskGroup},
     },
     serve::registry::{Entry, Identity, Registry},
-    spec::{GroupSpec, HealthSpec, Isolation},
+    spec::{GroupSpec, HealthSpec, Isolation, MAX_GROUP_SIZE},
 };
-
-/// Most servers one group may be scaled to: far beyond what one machine's ports and memory
-/// serve, so a typo (an extra zero) is refused instead of tried.
-pub const MAX_GROUP_SIZE: u32 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScaleError {
@@ -33,6 +29,8 @@ pub enum ScaleError {
     UnknownGroup(String, String),
     #[error("count {0} is over the limit of {MAX_GROUP_SIZE} servers per group")]
     TooMany(u32),
+    #[error("count 0 would empty the group; a group keeps at least 1 server, as in a spec")]
+    Empty,
     #[error("cannot listen for server {id} on {addr}: {source}")]
     Bind {
         id: String,
@@ -171,6 +169,9 @@ impl Scaler {
     pub async fn scale(&self, group: &str, count: u32) -> Result<ScaleOutcome, ScaleError> {
         if count > MAX_GROUP_SIZE {
             return Err(ScaleError::TooMany(count));
+        }
+        if count == 0 {
+            return Err(ScaleError::Empty);
         }
         let spec = self
             .groups

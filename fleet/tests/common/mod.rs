@@ -69,6 +69,7 @@ pub async fn start_with(spec: FleetSpec, gateway: bool) -> Fleet {
             admin: true,
             gateway,
             memory_repo: None,
+            admin_token: None,
         },
     )
     .await
@@ -76,6 +77,14 @@ pub async fn start_with(spec: FleetSpec, gateway: bool) -> Fleet {
     let healthy = fleet.wait_healthy(Duration::from_secs(20), |_, _| {}).await;
     assert_eq!(healthy, total, "every server becomes healthy");
     fleet
+}
+
+/// A POST to the fleet's admin API at `path` (`/servers/x/kill`), carrying its admin token.
+pub fn admin_post(fleet: &Fleet, path: &str) -> reqwest::RequestBuilder {
+    let admin = fleet.admin_addr().expect("the fleet serves its admin API");
+    http()
+        .post(format!("http://{admin}{path}"))
+        .bearer_auth(fleet.admin_token().as_str())
 }
 
 pub fn http() -> reqwest::Client {

@@ -41,6 +41,8 @@ static FLEET_CHANGES: RwLock<()> = RwLock::const_new(());
 struct Addrs {
     gateway: SocketAddr,
     admin: SocketAddr,
+    /// What the admin API's fault and scale requests carry.
+    admin_token: fleet::AdminToken,
 }
 
 /// The fleet every test here talks to: 3 community, 1 security and 2 legacy servers (the
@@ -215,6 +217,7 @@ impl Addrs {
         Addrs {
             gateway: fleet.gateway_addr().unwrap(),
             admin: fleet.admin_addr().unwrap(),
+            admin_token: fleet.admin_token().clone(),
         }
     }
 
@@ -266,7 +269,13 @@ impl Addrs {
     /// POSTs `body` to the admin API's `path`; its answer.
     async fn admin_post(&self, path: &str, body: Value) -> Value {
         let url = format!("http://{}{path}", self.admin);
-        let resp = http().post(&url).json(&body).send().await.unwrap();
+        let resp = http()
+            .post(&url)
+            .bearer_auth(self.admin_token.as_str())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert!(resp.status().is_success(), "{url}: {}", resp.status());
         resp.json().await.unwrap()
     }

@@ -1,7 +1,9 @@
 //! The run file as a whole: its schema version, the top-level [`RunFile`], reading one
-//! (version checked first, then every field, each error naming the file and the field) and
-//! its load phases listed in one place ([`RunFile::load_phases`]), so every reader names them
-//! alike.
+//! (version checked first, then every field, then every histogram decoded, each error naming
+//! the file and the field) and its load phases listed in one place
+//! ([`RunFile::load_phases`]), so every reader names them alike. A histogram that does not
+//! decode fails the file when it is read, so no reader (the gate least of all) judges a run
+//! on figures it could not check.
 
 use std::path::Path;
 
@@ -12,6 +14,7 @@ use super::{
     chaos::ChaosResult,
     claims::Claim,
     health::HealthSweep,
+    histogram::{HistogramError, decode_histogram},
     phase::Results,
     scenarios::{CapacityResult, ConnectionsResult},
     setup::{Config, Environment, FleetFacts},
@@ -89,6 +92,17 @@ impl LoadPhase<'_> {
         }
     }
 
+    /// Where the phase's [`Results`] sit in the run file, as a JSON path: `latency`,
+    /// `capacity.steps[1].results`, ...
+    pub fn json_path(&self) -> String {
+        match self.kind {
+            PhaseKind::Latency => "latency".into(),
+            PhaseKind::Connections => "connections.results".into(),
+            PhaseKind::Capacity { .. } => format!("capacity.steps[{}].results", self.number - 1),
+            PhaseKind::Chaos => "chaos.results".into(),
+        }
+    }
+
     /// The name people read: `latency`, `capacity 800 req/s`, ...
     pub fn label(&self) -> String {
         match self.kind {
@@ -122,6 +136,47 @@ impl RunFile {
         }
         if let Some(c) = &self.chaos {
             out.push(one(PhaseKind::Chaos, &c.results));
+        }
+        out
+    }
+
+    /// Every encoded histogram of the file with its JSON path (`latency.histogram.data`,
+    /// `latency.per_second[3].histogram`, `sync.figures.histograms.ack.data`, ...).
+    pub fn encoded_histograms(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        for phase in self.load_phases() {
+            let at = phase.json_path();
+            let r = phase.results;
+            out.push((format!("{at}.histogram.data"), r.histogram.data.as_str()));
+            for (i, second) in r.per_second.iter().enumerate() {
+                out.push((format!("{at}.per_second[{i}].histogram"), &second.histogram));
+            }
+        }
+        if let Some(f) = self.sync.as_ref().and_then(|s| s.figures.as_ref()) {
+            let h = &f.histograms;
+            let named = [
+                ("ack", &h.ack),
+                ("lag", &h.lag),
+                ("baseline_read", &h.baseline_read),
+            ];
+            for (name, encoded) in named
+                .into_iter()
+                .chain(h.server_lag.iter().map(|e| ("server_lag", e)))
+            {
+                out.push((
+                    format!("sync.figures.histograms.{name}.data"),
+                    &encoded.data,
+                ));
+            }
+            // Older files have the per-second figures without their histograms.
+            for (i, second) in f.per_second.iter().enumerate() {
+                if !second.ack_histogram.is_empty() {
+                    out.push((
+                        format!("sync.figures.per_second[{i}].ack_histogram"),
+                        &second.ack_histogram,
+                    ));
+                }
+            }
         }
         out
     }
@@ -161,6 +216,12 @@ pub enum LoadError {
         field: String,
         message: String,
     },
+    #[error("{path}: field `{field}`: {source}")]
+    Histogram {
+        path: String,
+        field: String,
+        source: HistogramError,
+    },
 }
 
 impl RunFile {
@@ -193,10 +254,18 @@ impl RunFile {
                 max: *READABLE_SCHEMA_VERSIONS.end(),
             });
         }
-        serde_path_to_error::deserialize(value).map_err(|e| LoadError::Field {
+        let run: Self = serde_path_to_error::deserialize(value).map_err(|e| LoadError::Field {
             path: path.into(),
             field: e.path().to_string(),
             message: e.inner().to_string(),
-        })
+        })?;
+        for (field, data) in run.encoded_histograms() {
+            decode_histogram(data).map_err(|source| LoadError::Histogram {
+                path: path.into(),
+                field,
+                source,
+            })?;
+        }
+        Ok(run)
     }
 }

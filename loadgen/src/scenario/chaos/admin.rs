@@ -1,10 +1,11 @@
 //! A client of the fleet's admin API (and of a gateway's `/backends`): the server list and
-//! histories, and the commands that inject and lift faults.
+//! histories, and the commands that inject and lift faults, which carry the fleet's admin
+//! token.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use fleet::{FleetView, HistoryView, gateway::BackendsView};
+use fleet::{AdminToken, FleetView, HistoryView, gateway::BackendsView};
 use reqwest::Url;
 
 use super::fault::Action;
@@ -17,16 +18,18 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Admin {
     base: Url,
     http: reqwest::Client,
+    /// What the fault requests (everything but reads) carry.
+    token: AdminToken,
 }
 
 impl Admin {
-    pub fn new(base: Url) -> anyhow::Result<Self> {
+    pub fn new(base: Url, token: AdminToken) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(ADMIN_TIMEOUT)
             .no_proxy()
             .build()
             .context("cannot build the admin API client")?;
-        Ok(Self { base, http })
+        Ok(Self { base, http, token })
     }
 
     fn url(&self, path: &str) -> anyhow::Result<Url> {
@@ -64,7 +67,10 @@ impl Admin {
     /// Sends one admin command; the error names what the API said.
     async fn post(&self, path: &str, body: Option<serde_json::Value>) -> Result<(), String> {
         let url = self.url(path).map_err(|e| format!("{e:#}"))?;
-        let mut req = self.http.post(url.clone());
+        let mut req = self
+            .http
+            .post(url.clone())
+            .header(reqwest::header::AUTHORIZATION, self.token.bearer());
         if let Some(b) = body {
             req = req.json(&b);
         }

@@ -25,7 +25,7 @@ use super::{
 /// through. Gives whether it was interrupted.
 pub async fn run(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>> {
     let args = cx.args;
-    let (admin_url, targets, backends_url) = match cx.fleet {
+    let (admin_url, token, targets, backends_url) = match cx.fleet {
         Some(f) => {
             // The era --protocol names (the gateway answers every one); `auto` is stateless.
             let version = args.protocol.version().unwrap_or(Version::V2026_07_28);
@@ -33,7 +33,8 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>
                 Some((t, b)) => (Arc::from(vec![t]), Some(b)),
                 None => (cx.targets.clone(), None),
             };
-            (f.admin_url()?, targets, backends)
+            let token = f.fleet.admin_token().clone();
+            (f.admin_url()?, token, targets, backends)
         }
         None => {
             let Some(admin) = args.admin.clone() else {
@@ -48,10 +49,11 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>
                 [one] => one.url.join("/backends").ok(),
                 _ => None,
             };
-            (admin, cx.targets.clone(), backends)
+            let token = fleet::AdminToken::read_from(&args.admin_token_file)?;
+            (admin, token, cx.targets.clone(), backends)
         }
     };
-    let admin = Arc::new(Admin::new(admin_url.clone())?);
+    let admin = Arc::new(Admin::new(admin_url.clone(), token)?);
     let view = admin.servers().await?;
     let backends_url = match backends_url {
         Some(u) if admin.gateway_backends(&u).await.is_some() => Some(u),
