@@ -132,9 +132,7 @@ async fn federated_tools_and_failover_when_a_replica_dies() {
     // to repeat; and the dead one is ejected).
     let victim = fleet.endpoints()[0].clone();
     assert_eq!(victim.group, "community");
-    let admin = fleet.admin_addr().unwrap();
-    let killed = common::http()
-        .post(format!("http://{admin}/servers/{}/kill", victim.id))
+    let killed = common::admin_post(&fleet, &format!("/servers/{}/kill", victim.id))
         .send()
         .await
         .unwrap();

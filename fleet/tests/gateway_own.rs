@@ -105,7 +105,6 @@ async fn the_gateway_answers_as_one_server_and_guards_its_own_routes() {
 async fn a_sessions_stream_hears_of_a_scale_and_ends_with_the_fleet() {
     let fleet = common::start_with(common::spec(2, 0, Isolation::Task), true).await;
     let mcp = format!("http://{}/mcp", fleet.gateway_addr().unwrap());
-    let admin = fleet.admin_addr().unwrap();
     let (_, sid, _) = common::post_session(&mcp, None, common::initialize()).await;
     let stream = common::http()
         .get(&mcp)
@@ -123,8 +122,7 @@ async fn a_sessions_stream_hears_of_a_scale_and_ends_with_the_fleet() {
     );
     let mut body = stream.bytes_stream();
 
-    let scaled = common::http()
-        .post(format!("http://{admin}/groups/community/scale"))
+    let scaled = common::admin_post(&fleet, "/groups/community/scale")
         .json(&json!({"count": 3}))
         .send()
         .await

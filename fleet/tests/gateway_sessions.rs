@@ -214,7 +214,6 @@ async fn a_dead_sessions_server_means_404_then_a_new_session_elsewhere_in_proces
 async fn dead_sessions_server(isolation: Isolation) {
     let fleet = common::start_with(common::spec(3, 0, isolation), true).await;
     let mcp = format!("{}/mcp?group=community", gateway_url(&fleet));
-    let admin = fleet.admin_addr().unwrap();
 
     let sid = open_session(&mcp).await;
     let victim = backend_of(&sid);
@@ -222,8 +221,7 @@ async fn dead_sessions_server(isolation: Isolation) {
     assert_eq!(status, 200);
 
     let killed_at = now_ms();
-    let resp = common::http()
-        .post(format!("http://{admin}/servers/{victim}/kill"))
+    let resp = common::admin_post(&fleet, &format!("/servers/{victim}/kill"))
         .send()
         .await
         .unwrap();
@@ -292,11 +290,9 @@ async fn call_cut_off_by_a_crash(isolation: Isolation) {
     spec.health.timeout = Duration::from_secs(5);
     let fleet = common::start_with(spec, true).await;
     let base = gateway_url(&fleet);
-    let admin = fleet.admin_addr().unwrap();
     // Both members answer slowly, so the call is still in flight when its server dies.
     for s in fleet.endpoints() {
-        let resp = common::http()
-            .post(format!("http://{admin}/servers/{}/latency", s.id))
+        let resp = common::admin_post(&fleet, &format!("/servers/{}/latency", s.id))
             .json(&json!({"ms": 1000}))
             .send()
             .await
@@ -339,8 +335,7 @@ async fn call_cut_off_by_a_crash(isolation: Isolation) {
         }
     }
     let (call, busy) = in_flight.expect("a call is in flight on one member");
-    let resp = common::http()
-        .post(format!("http://{admin}/servers/{busy}/kill"))
+    let resp = common::admin_post(&fleet, &format!("/servers/{busy}/kill"))
         .send()
         .await
         .unwrap();

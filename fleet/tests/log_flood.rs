@@ -16,9 +16,12 @@ const BAD_CALLS: usize = 200;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_s_errors_do_not_flood_the_log() {
     let log = tempfile::NamedTempFile::new().unwrap();
+    let state = tempfile::tempdir().unwrap();
     let mut up = Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args(["up", "--no-memory", "--servers", "1", "--ephemeral-ports"])
         .args(["--admin-port", "0", "--gateway-port", "0"])
+        .arg("--admin-token-file")
+        .arg(state.path().join("admin-token"))
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(log.reopen().unwrap())
