@@ -227,6 +227,27 @@ mod tests {
         )
     }
 
+    /// A `tools/call` of `scan_iac` (id 7) sent to the security group.
+    async fn call(gw: &Gateway) -> Result<(String, Response), Response> {
+        let body = Bytes::from(
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                   "params": {"name": "scan_iac", "arguments": {}}})
+            .to_string(),
+        );
+        let group = &gw.groups["security"];
+        let call = Resend::Call("scan_iac");
+        to_group(
+            gw,
+            "security",
+            group,
+            &HeaderMap::new(),
+            &body,
+            &json!(7),
+            call,
+        )
+        .await
+    }
+
     #[tokio::test]
     async fn an_answer_over_the_limit_is_refused_without_ejecting_its_server() {
         // A healthy member whose answer (100 bytes) is over a 64-byte limit, as a 65 MiB
@@ -239,23 +260,8 @@ mod tests {
         let server = CannedServer::start(100, answer.leak()).await.unwrap();
         let gw = gateway(server.addr(), 64);
         let group = &gw.groups["security"];
-        let body = Bytes::from(
-            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-                   "params": {"name": "scan_iac", "arguments": {}}})
-            .to_string(),
-        );
         for _ in 0..5 {
-            let refused = to_group(
-                &gw,
-                "security",
-                group,
-                &HeaderMap::new(),
-                &body,
-                &json!(7),
-                Resend::Call("scan_iac"),
-            )
-            .await
-            .unwrap_err();
+            let refused = call(&gw).await.unwrap_err();
             assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
             let text = refused.into_body().collect().await.unwrap().to_bytes();
             let error: Value = serde_json::from_slice(&text).unwrap();
@@ -275,18 +281,7 @@ mod tests {
 
         // The same answer under the limit is passed on.
         let gw = gateway(server.addr(), 1024);
-        let group = &gw.groups["security"];
-        let (_, answer) = to_group(
-            &gw,
-            "security",
-            group,
-            &HeaderMap::new(),
-            &body,
-            &json!(7),
-            Resend::Call("scan_iac"),
-        )
-        .await
-        .unwrap();
+        let (_, answer) = call(&gw).await.unwrap();
         assert_eq!(answer.status(), StatusCode::OK);
     }
 }
