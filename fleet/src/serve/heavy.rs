@@ -89,7 +89,7 @@ mod tests {
 
     use std::sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     };
 
     use super::*;
@@ -142,5 +142,31 @@ mod tests {
             err.message
         );
         assert_eq!(err.data.unwrap()["tool"], "scan_iac");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_runs_at_most_one_call_per_slot_at_a_time() {
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..slots() * 3 {
+            let (running, most) = (running.clone(), most.clone());
+            calls.spawn(run(
+                "t",
+                INLINE_BYTES + 1,
+                Duration::from_secs(30),
+                move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(30));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                },
+            ));
+        }
+        while let Some(done) = calls.join_next().await {
+            done.unwrap().unwrap().unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=slots()).contains(&most), "{most} at once");
     }
 }
