@@ -657,4 +657,18 @@ mypkg @ https://example.com/mypkg-1.0.tar.gz
         assert_eq!(detect("just some prose, not requirements at all"), None);
         assert_eq!(detect("# comment\n\n"), None);
     }
+
+    #[test]
+    fn long_lists_are_capped_with_every_package_counted() {
+        let pins: String = (0..MAX_PACKAGES + 2000)
+            .map(|i| format!("p{i}==1.0\n"))
+            .collect();
+        let loose: String = (0..MAX_FINDINGS + 500).map(|i| format!("q{i}\n")).collect();
+        let out = scan(&format!("{pins}{loose}"), Some("requirements.txt"));
+        assert_eq!(out.packages.len(), MAX_PACKAGES);
+        assert_eq!(out.package_count, MAX_PACKAGES + 2000);
+        assert_eq!(out.unpinned.len(), MAX_FINDINGS);
+        assert!(out.truncated);
+        assert!(!scan("a==1.0\n", None).truncated);
+    }
 }
