@@ -118,6 +118,10 @@ pub struct ServerSpec {
     /// session-era servers (2025-11-25 and older), as most servers deployed today are: a
     /// stateless request gets HTTP 400 and JSON-RPC -32022. A group's `stateless` overrides it.
     pub stateless: bool,
+    /// Longest a security tool's call may take, its wait for a free thread included; past it
+    /// the call is answered with an error (JSON-RPC -32603) and its work abandoned.
+    #[serde(with = "millis")]
+    pub tool_deadline: Duration,
 }
 
 impl Default for FleetSpec {
@@ -172,6 +176,7 @@ impl Default for ServerSpec {
             max_work: Duration::from_secs(10),
             max_sessions: 4096,
             stateless: true,
+            tool_deadline: Duration::from_secs(5),
         }
     }
 }

@@ -19,9 +19,10 @@ use super::{
     balance::{FailureKind, Lease, Outcome},
     group::{Group, GroupTools},
     member,
-    reply::{failure_kind, jsonrpc_error, relay, upstream_failed},
+    reply::{jsonrpc_error, outcome, relay, upstream_failed},
     restate,
     routing::{Gateway, rng_word},
+    upstream::UpstreamError,
 };
 use crate::wire;
 
@@ -81,23 +82,15 @@ async fn exchange(
     let response = match member::send(gw, &backend, headers, &body).await {
         Ok(r) => r,
         Err(e) => {
-            lease.finish(
-                Outcome::Failure(failure_kind(e)),
-                started.elapsed(),
-                Instant::now(),
-            );
+            lease.finish(outcome(e), started.elapsed(), Instant::now());
             return None;
         }
     };
     let status = response.status();
     let text = match gw.upstream.read(response.into_body()).await {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(_) => {
-            lease.finish(
-                Outcome::Failure(FailureKind::BadResponse),
-                started.elapsed(),
-                Instant::now(),
-            );
+        Err(e) => {
+            lease.finish(outcome(e), started.elapsed(), Instant::now());
             return None;
         }
     };
@@ -166,17 +159,15 @@ pub(super) async fn to_group(
                 return relayed.map(|answer| (server, answer));
             }
             Err(e) => {
-                lease.finish(
-                    Outcome::Failure(failure_kind(e)),
-                    started.elapsed(),
-                    Instant::now(),
-                );
-                let again = match resend {
-                    Resend::Always => true,
-                    Resend::Call(tool) => {
-                        e.never_sent() || Box::pin(retry_safe(gw, group, tool)).await
-                    }
-                };
+                lease.finish(outcome(e), started.elapsed(), Instant::now());
+                // Too large an answer would be as large from any member.
+                let again = e != UpstreamError::TooLarge
+                    && match resend {
+                        Resend::Always => true,
+                        Resend::Call(tool) => {
+                            e.never_sent() || Box::pin(retry_safe(gw, group, tool)).await
+                        }
+                    };
                 if !again || tried.is_some() {
                     return Err(upstream_failed(&server, e, body));
                 }
@@ -201,4 +192,96 @@ async fn retry_safe(gw: &Gateway, group: &Group, tool: &str) -> bool {
     group_tools(gw, group)
         .await
         .is_ok_and(|t| t.retry_safe.contains(tool))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::{net::SocketAddr, time::Duration};
+
+    use http_body_util::BodyExt as _;
+    use serde_json::json;
+
+    use super::*;
+    use crate::{
+        gateway::{
+            backend::{Backend, Directory},
+            session::SessionKey,
+            upstream::Upstream,
+        },
+        testing::CannedServer,
+    };
+
+    fn gateway(member: SocketAddr, max_answer: usize) -> Gateway {
+        let backend = Backend {
+            id: "security-0000".into(),
+            group: "security".into(),
+            addr: member,
+            local: None,
+        };
+        Gateway::new(
+            Directory::new([backend]),
+            Upstream::new(Duration::from_secs(2)).with_max_answer(max_answer),
+            SessionKey::from_bytes([7; 32]),
+        )
+    }
+
+    /// A `tools/call` of `scan_iac` (id 7) sent to the security group.
+    async fn call(gw: &Gateway) -> Result<(String, Response), Response> {
+        let body = Bytes::from(
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                   "params": {"name": "scan_iac", "arguments": {}}})
+            .to_string(),
+        );
+        let group = &gw.groups["security"];
+        let call = Resend::Call("scan_iac");
+        to_group(
+            gw,
+            "security",
+            group,
+            &HeaderMap::new(),
+            &body,
+            &json!(7),
+            call,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_limit_is_refused_without_ejecting_its_server() {
+        // A healthy member whose answer (100 bytes) is over a 64-byte limit, as a 65 MiB
+        // answer is over the real one: a client asked for too much, the server is fine.
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n\
+             {{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{{\"text\":\"{}\"}}}}",
+            "x".repeat(100 - 45)
+        );
+        let server = CannedServer::start(100, answer.leak()).await.unwrap();
+        let gw = gateway(server.addr(), 64);
+        let group = &gw.groups["security"];
+        for _ in 0..5 {
+            let refused = call(&gw).await.unwrap_err();
+            assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+            let text = refused.into_body().collect().await.unwrap().to_bytes();
+            let error: Value = serde_json::from_slice(&text).unwrap();
+            assert_eq!(error["id"], 7);
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("larger than the gateway's limit"),
+                "{message}"
+            );
+        }
+        // Asked once per call (not again elsewhere), and counted as answers, not failures.
+        assert_eq!(server.requests().len(), 5);
+        let member = &group.pool.snapshot()[0];
+        assert_eq!(member.failures_total, 0);
+        assert!(!member.ejected);
+        assert_eq!(member.successes_total, 5);
+
+        // The same answer under the limit is passed on.
+        let gw = gateway(server.addr(), 1024);
+        let (_, answer) = call(&gw).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
 }

@@ -12,7 +12,7 @@ use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 
 use super::{
-    balance::FailureKind,
+    balance::{FailureKind, Outcome},
     upstream::{self, UpstreamError},
 };
 
@@ -110,12 +110,16 @@ pub(super) fn result(id: Value, result: Value) -> Response {
         .into_response()
 }
 
-pub(super) fn failure_kind(e: UpstreamError) -> FailureKind {
-    match e {
+/// What a failed request says about its server, for the balancer: an answer too large for the
+/// gateway was the request's doing (a client asked for it), so it counts as answered, not as a
+/// failure that would eject a healthy server.
+pub(super) fn outcome(e: UpstreamError) -> Outcome {
+    Outcome::Failure(match e {
         UpstreamError::Connect => FailureKind::Connect,
         UpstreamError::Timeout => FailureKind::Timeout,
         UpstreamError::Broken => FailureKind::BadResponse,
-    }
+        UpstreamError::TooLarge => return Outcome::Success,
+    })
 }
 
 #[cfg(test)]
@@ -155,12 +159,20 @@ mod tests {
     }
 
     #[test]
-    fn upstream_errors_map_to_failure_kinds() {
-        assert_eq!(failure_kind(UpstreamError::Connect), FailureKind::Connect);
-        assert_eq!(failure_kind(UpstreamError::Timeout), FailureKind::Timeout);
+    fn upstream_errors_map_to_outcomes() {
+        let failed = |kind| Outcome::Failure(kind);
         assert_eq!(
-            failure_kind(UpstreamError::Broken),
-            FailureKind::BadResponse
+            outcome(UpstreamError::Connect),
+            failed(FailureKind::Connect)
         );
+        assert_eq!(
+            outcome(UpstreamError::Timeout),
+            failed(FailureKind::Timeout)
+        );
+        assert_eq!(
+            outcome(UpstreamError::Broken),
+            failed(FailureKind::BadResponse)
+        );
+        assert_eq!(outcome(UpstreamError::TooLarge), Outcome::Success);
     }
 }

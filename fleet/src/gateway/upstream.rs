@@ -49,7 +49,7 @@ const HOP_BY_HOP: [header::HeaderName; 8] = [
 /// Idle connections kept per backend; more are closed when they come back.
 const MAX_IDLE_PER_BACKEND: usize = 256;
 /// Largest JSON answer read whole (a memory server's `read_graph` of a large graph is the
-/// biggest the reference fleet sends, a few MB); a larger one is a broken answer.
+/// biggest the reference fleet sends, a few MB); a larger one is refused as too large.
 pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
 /// Idle connections older than this are closed rather than reused: a server may have closed
 /// them meanwhile (hyper's servers give up on a quiet connection after 30 s), and a request
@@ -67,6 +67,10 @@ pub enum UpstreamError {
     Timeout,
     #[error("the connection to the server broke")]
     Broken,
+    /// The answer outgrew what the gateway reads whole ([`MAX_ANSWER`]): the request asked for
+    /// too much, which says nothing about the server's health.
+    #[error("its answer is larger than the gateway's limit of {} MiB", MAX_ANSWER >> 20)]
+    TooLarge,
 }
 
 impl UpstreamError {
@@ -87,6 +91,8 @@ type PoolKey = (std::thread::ThreadId, SocketAddr);
 pub struct Upstream {
     idle: Mutex<HashMap<PoolKey, Vec<(Instant, Link)>>>,
     timeout: Duration,
+    /// Largest answer read whole: [`MAX_ANSWER`], lowered by tests.
+    max_answer: usize,
 }
 
 /// An open connection: the handle requests are sent through, and the state machine that does
@@ -139,7 +145,15 @@ impl Upstream {
         Self {
             idle: Mutex::default(),
             timeout,
+            max_answer: MAX_ANSWER,
         }
+    }
+
+    /// This upstream with a lower answer limit than [`MAX_ANSWER`], for tests.
+    #[cfg(test)]
+    pub fn with_max_answer(mut self, bytes: usize) -> Self {
+        self.max_answer = bytes;
+        self
     }
 
     /// Sends one request to `backend` at `path`, with the client's end-to-end headers: in
@@ -216,7 +230,7 @@ impl Upstream {
             return Ok(response);
         }
         let (parts, body) = response.into_parts();
-        let bytes = tokio::time::timeout(self.timeout, whole(body))
+        let bytes = tokio::time::timeout(self.timeout, whole(body, self.max_answer))
             .await
             .map_err(|_| UpstreamError::Timeout)??;
         Ok(Response::from_parts(parts, Body::from(bytes)))
@@ -240,7 +254,10 @@ impl Upstream {
                 None => (self.connect(backend).await?, false),
             };
             let request = request(backend, path, method.clone(), headers, body.clone())?;
-            match link.exchange(request, self.timeout, read).await {
+            match link
+                .exchange(request, self.timeout, self.max_answer, read)
+                .await
+            {
                 Ok(Got::Whole(parts, bytes)) => {
                     self.checkin(backend, link);
                     return Ok(Response::from_parts(parts, Body::from(bytes)));
@@ -264,7 +281,7 @@ impl Upstream {
     /// A body read whole, however it is framed (an event stream too), within the timeout: the
     /// answers the gateway reads itself rather than passing on.
     pub async fn read(&self, body: Body) -> Result<Bytes, UpstreamError> {
-        tokio::time::timeout(self.timeout, whole(body))
+        tokio::time::timeout(self.timeout, whole(body, self.max_answer))
             .await
             .map_err(|_| UpstreamError::Timeout)?
     }
@@ -354,18 +371,23 @@ fn request(
     Ok(request)
 }
 
-/// A JSON answer's body read whole. Cut off or larger than [`MAX_ANSWER`]: either way not an
-/// answer to pass on.
-async fn whole<B>(body: B) -> Result<Bytes, UpstreamError>
+/// A JSON answer's body read whole: cut off, it is broken; larger than `limit`, too large.
+async fn whole<B>(body: B, limit: usize) -> Result<Bytes, UpstreamError>
 where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    Limited::new(body, MAX_ANSWER)
+    Limited::new(body, limit)
         .collect()
         .await
         .map(|b| b.to_bytes())
-        .map_err(|_| UpstreamError::Broken)
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                UpstreamError::TooLarge
+            } else {
+                UpstreamError::Broken
+            }
+        })
 }
 
 /// True when `headers` announce a JSON body (read whole) rather than a stream.
@@ -383,6 +405,7 @@ impl Link {
         &mut self,
         request: Request<Full<Bytes>>,
         timeout: Duration,
+        limit: usize,
         read: Read,
     ) -> Result<Got, Failure> {
         let Link {
@@ -400,7 +423,7 @@ impl Link {
         if read == Read::Stream && !is_json(&parts.headers) {
             return Ok(Got::Stream(Response::from_parts(parts, incoming)));
         }
-        let read = async { whole(incoming).await.map_err(Failure::Failed) };
+        let read = async { whole(incoming, limit).await.map_err(Failure::Failed) };
         let sent = AtomicBool::new(true);
         let bytes = tokio::time::timeout(timeout, drive(driver, ended, read, &sent))
             .await

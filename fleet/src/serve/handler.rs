@@ -1,6 +1,7 @@
 //! The rmcp handler of one server: its tools by profile (community, security; the memory tools
 //! live in [`super::memory_handler`]), the server's identity as `initialize` announces it, the
-//! open-session gauge, and the JSON-RPC errors for known methods with bad params.
+//! open-session gauge, and the JSON-RPC errors for known methods with bad params. The security
+//! tools run through [`super::heavy`]: off the async workers and within `tool_deadline`.
 
 use std::{
     sync::{Arc, OnceLock, atomic::Ordering},
@@ -23,6 +24,7 @@ use crate::{
     profile::Profile,
     serve::{
         args::Parameters,
+        heavy,
         registry::{Counters, Identity},
     },
     spec::ServerSpec,
@@ -39,6 +41,8 @@ pub struct ServerSetup {
     router: ToolRouter<McpServer>,
     info: ServerConfig,
     max_work: Duration,
+    /// Longest a security tool's call may take ([`heavy::run`]).
+    tool_deadline: Duration,
     /// The protocol versions this server speaks: every known one, or only the session eras'.
     versions: &'static [ProtocolVersion],
     counters: Arc<Counters>,
@@ -94,6 +98,7 @@ impl McpServer {
                 router,
                 info,
                 max_work: spec.max_work,
+                tool_deadline: spec.tool_deadline,
                 versions: if spec.stateless {
                     ProtocolVersion::KNOWN_VERSIONS
                 } else {
@@ -201,7 +206,9 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<security::ScanSecretsArgs>,
     ) -> Result<Json<security::ScanSecretsOutput>, ErrorData> {
-        security::scan_secrets(&args).map(Json).map_err(invalid)
+        let bytes = args.content.len();
+        self.heavy("scan_secrets", bytes, move || security::scan_secrets(&args))
+            .await
     }
 
     #[tool(
@@ -223,7 +230,11 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<security::ScanLockfileArgs>,
     ) -> Result<Json<security::ScanLockfileOutput>, ErrorData> {
-        security::scan_lockfile(&args).map(Json).map_err(invalid)
+        let bytes = args.content.len();
+        self.heavy("scan_lockfile", bytes, move || {
+            security::scan_lockfile(&args)
+        })
+        .await
     }
 
     #[tool(
@@ -234,7 +245,9 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<security::ScanIacArgs>,
     ) -> Result<Json<security::ScanIacOutput>, ErrorData> {
-        security::scan_iac(&args).map(Json).map_err(invalid)
+        let bytes = args.content.len();
+        self.heavy("scan_iac", bytes, move || security::scan_iac(&args))
+            .await
     }
 
     #[tool(
@@ -245,7 +258,23 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<security::AuditToolDescriptionsArgs>,
     ) -> Result<Json<security::AuditToolDescriptionsOutput>, ErrorData> {
-        security::audit_tool_descriptions(&args)
+        let bytes = args.input_bytes();
+        self.heavy("audit_tool_descriptions", bytes, move || {
+            security::audit_tool_descriptions(&args)
+        })
+        .await
+    }
+}
+
+impl McpServer {
+    /// A security tool's work, run by [`heavy::run`] within this server's deadline.
+    async fn heavy<T, F>(&self, tool: &str, bytes: usize, work: F) -> Result<Json<T>, ErrorData>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, ToolInputError> + Send + 'static,
+    {
+        heavy::run(tool, bytes, self.setup.tool_deadline, work)
+            .await?
             .map(Json)
             .map_err(invalid)
     }

@@ -1,5 +1,6 @@
 //! One server's data plane: the router with its HTTP layers ([`server`]), the rmcp handler
-//! and its tools ([`handler`], [`memory_handler`], with [`args`] for tool arguments), the
+//! and its tools ([`handler`], [`memory_handler`], with [`args`] for tool arguments, and
+//! [`heavy`] for where the security tools' work runs), the
 //! [`registry`] of every server's identity, counters and faults, the socket it listens on
 //! ([`socket`]) and the accept loop that serves it ([`listener`]), the in-process path of task-mode servers ([`local`]), the HTTP/1 client
 //! connection rules shared by the gateway and loadgen ([`link`]) and the loopback guard of
@@ -7,6 +8,7 @@
 
 pub mod args;
 pub mod handler;
+pub mod heavy;
 pub mod link;
 pub mod listener;
 pub mod local;

@@ -19,6 +19,9 @@
 //!
 //! Packages are de-duplicated by (name, version) and listed sorted. Versions that do not
 //! parse in the ecosystem's scheme (git or file references) are listed but not checked.
+//! Every package is checked, but the answer lists at most [`MAX_PACKAGES`] packages and
+//! [`MAX_FINDINGS`] unpinned and vulnerable ones (`truncated: true` when a list was cut;
+//! `packageCount` counts them all), so a 1 MiB requirements file cannot make a 10 MB answer.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -26,8 +29,11 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::advisories::{AdvisoryMatch, Ecosystem, lookup};
-use super::text::{LineIndex, MAX_CONTENT_BYTES, check_len, excerpt};
+use super::text::{Capped, LineIndex, MAX_CONTENT_BYTES, MAX_FINDINGS, check_len, excerpt};
 use crate::tools::error::ToolInputError;
+
+/// Most packages one answer lists (a large real lockfile pins a few thousand).
+pub const MAX_PACKAGES: usize = 10_000;
 
 /// Lockfile formats `scan_lockfile` accepts in `format` (matched case-insensitively).
 pub const SUPPORTED_FORMATS: [&str; 3] = ["Cargo.lock", "package-lock.json", "requirements.txt"];
@@ -74,14 +80,17 @@ pub struct VulnerablePackage {
 pub struct ScanLockfileOutput {
     /// The format that was parsed (canonical spelling).
     pub format: String,
-    /// Every pinned package, de-duplicated and sorted by name then version.
+    /// Every pinned package, de-duplicated and sorted by name then version (the first 10000).
     pub packages: Vec<LockfilePackage>,
-    /// requirements.txt only: requirements that do not pin one exact version (not checked).
+    /// requirements.txt only: requirements that do not pin one exact version (not checked;
+    /// the first 1000).
     pub unpinned: Vec<String>,
-    /// Pinned packages with advisories, in `packages` order.
+    /// Pinned packages with advisories, in name and version order (the first 1000).
     pub vulnerable: Vec<VulnerablePackage>,
-    /// Number of entries in `packages`.
+    /// Number of pinned packages, those not listed included.
     pub package_count: usize,
+    /// True when a list was cut at its limit.
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,40 +154,39 @@ pub fn scan_lockfile(args: &ScanLockfileArgs) -> Result<ScanLockfileOutput, Tool
         })?,
     };
     let mut pins: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut unpinned = Vec::new();
+    let mut unpinned = Capped::new(MAX_FINDINGS);
     match format {
         Format::CargoLock => parse_cargo_lock(&args.content, &mut pins)?,
         Format::PackageLock => parse_package_lock(&args.content, &mut pins)?,
         Format::Requirements => parse_requirements(&args.content, &mut pins, &mut unpinned),
     }
     let eco = format.ecosystem();
-    let mut vulnerable = Vec::new();
-    let packages: Vec<LockfilePackage> = pins
-        .into_iter()
-        .map(|(name, version)| {
-            if let Some(v) = eco.parse_version(&version) {
-                let advisories = lookup(eco, &eco.normalize_name(&name), &v);
-                if !advisories.is_empty() {
-                    vulnerable.push(VulnerablePackage {
-                        name: name.clone(),
-                        version: version.clone(),
-                        advisories,
-                    });
-                }
+    let mut vulnerable = Capped::new(MAX_FINDINGS);
+    let mut packages = Capped::new(MAX_PACKAGES);
+    for (name, version) in pins {
+        if let Some(v) = eco.parse_version(&version) {
+            let advisories = lookup(eco, &eco.normalize_name(&name), &v);
+            if !advisories.is_empty() {
+                vulnerable.push(VulnerablePackage {
+                    name: name.clone(),
+                    version: version.clone(),
+                    advisories,
+                });
             }
-            LockfilePackage {
-                ecosystem: eco.as_str().to_string(),
-                name,
-                version,
-            }
-        })
-        .collect();
+        }
+        packages.push(LockfilePackage {
+            ecosystem: eco.as_str().to_string(),
+            name,
+            version,
+        });
+    }
     Ok(ScanLockfileOutput {
         format: format.as_str().to_string(),
-        package_count: packages.len(),
-        packages,
-        unpinned,
-        vulnerable,
+        package_count: packages.total(),
+        truncated: packages.truncated() || unpinned.truncated() || vulnerable.truncated(),
+        packages: packages.into_vec(),
+        unpinned: unpinned.into_vec(),
+        vulnerable: vulnerable.into_vec(),
     })
 }
 
@@ -363,7 +371,7 @@ fn requirement_body(line: &str) -> Option<&str> {
 fn parse_requirements(
     content: &str,
     pins: &mut BTreeSet<(String, String)>,
-    unpinned: &mut Vec<String>,
+    unpinned: &mut Capped<String>,
 ) {
     for line in logical_requirement_lines(content) {
         let Some(line) = requirement_body(&line) else {
@@ -648,5 +656,19 @@ mypkg @ https://example.com/mypkg-1.0.tar.gz
         assert_eq!(detect(REQUIREMENTS), Some(Format::Requirements));
         assert_eq!(detect("just some prose, not requirements at all"), None);
         assert_eq!(detect("# comment\n\n"), None);
+    }
+
+    #[test]
+    fn long_lists_are_capped_with_every_package_counted() {
+        let pins: String = (0..MAX_PACKAGES + 2000)
+            .map(|i| format!("p{i}==1.0\n"))
+            .collect();
+        let loose: String = (0..MAX_FINDINGS + 500).map(|i| format!("q{i}\n")).collect();
+        let out = scan(&format!("{pins}{loose}"), Some("requirements.txt"));
+        assert_eq!(out.packages.len(), MAX_PACKAGES);
+        assert_eq!(out.package_count, MAX_PACKAGES + 2000);
+        assert_eq!(out.unpinned.len(), MAX_FINDINGS);
+        assert!(out.truncated);
+        assert!(!scan("a==1.0\n", None).truncated);
     }
 }

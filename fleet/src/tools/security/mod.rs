@@ -11,8 +11,10 @@
 //!
 //! Every tool takes an args struct (deserialised by the server, unknown fields rejected) and
 //! returns an output struct or a [`ToolInputError`](crate::tools::error::ToolInputError) naming the offending argument. Inputs are
-//! capped (see [`MAX_CONTENT_BYTES`]) so one call's cost is bounded; regexes and the advisory
-//! index are built once, on first use.
+//! capped (see [`MAX_CONTENT_BYTES`]), parsed with nesting bounded before any parser runs, and
+//! checked in time linear in their size, so one call's cost is bounded; every list in an
+//! answer keeps at most [`MAX_FINDINGS`] entries (`truncated: true` when cut). Regexes and the
+//! advisory index are built once, on first use.
 
 pub mod advisories;
 pub mod iac;
@@ -36,4 +38,4 @@ pub use poisoning::{
 };
 pub use secrets::{ScanSecretsArgs, ScanSecretsOutput, SecretFinding, scan_secrets};
 pub use severity::Severity;
-pub use text::MAX_CONTENT_BYTES;
+pub use text::{MAX_CONTENT_BYTES, MAX_FINDINGS};

@@ -42,8 +42,9 @@ pub const ENTROPY_THRESHOLD: f64 = 3.5;
 /// Minimum length of a value for the `generic-high-entropy` rule.
 pub const GENERIC_MIN_LEN: usize = 16;
 
-/// Findings past this many are dropped and `truncated` is set.
-pub const MAX_FINDINGS: usize = 1000;
+/// Findings past this many are dropped and `truncated` is set (the cap every security tool
+/// shares).
+pub use super::text::MAX_FINDINGS;
 
 const MAX_PATH_BYTES: usize = 4096;
 

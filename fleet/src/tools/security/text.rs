@@ -1,12 +1,62 @@
-//! Text handling every security tool shares: the input size cap and its error, line numbers
-//! of match offsets, line counts, and readable excerpts of evidence (invisible characters
-//! escaped, which is also what the poisoning audit looks for).
+//! Text handling every security tool shares: the input size cap and its error, the output cap
+//! (a list that keeps its first [`MAX_FINDINGS`] entries, so a greedy input cannot make a
+//! greedy answer), line numbers of match offsets, line counts, and readable excerpts of
+//! evidence (invisible characters escaped, which is also what the poisoning audit looks for).
 
 use crate::tools::error::ToolInputError;
 
 /// Largest text input any security tool accepts (1 MiB). Larger inputs are refused with a
 /// [`ToolInputError`] naming the field, so a single call's cost stays bounded.
 pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
+
+/// Most entries a security tool lists in one answer (findings, unpinned or vulnerable
+/// packages); past it the rest are dropped and the answer says `truncated: true`. A thousand
+/// findings are more than anyone reads, and keep the largest answer to a few hundred KB.
+pub const MAX_FINDINGS: usize = 1000;
+
+/// A list that keeps its first `max` entries and counts the ones it dropped.
+pub(crate) struct Capped<T> {
+    items: Vec<T>,
+    max: usize,
+    dropped: usize,
+}
+
+impl<T> Capped<T> {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            items: Vec::new(),
+            max,
+            dropped: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, item: T) {
+        if self.items.len() < self.max {
+            self.items.push(item);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Entries kept and dropped.
+    pub(crate) fn total(&self) -> usize {
+        self.items.len() + self.dropped
+    }
+
+    /// True when an entry was dropped.
+    pub(crate) fn truncated(&self) -> bool {
+        self.dropped > 0
+    }
+
+    /// Sorts the entries kept (stably).
+    pub(crate) fn sort_by_key<K: Ord>(&mut self, key: impl FnMut(&T) -> K) {
+        self.items.sort_by_key(key);
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        self.items
+    }
+}
 
 /// Refuses `value` when it is longer than `max` bytes.
 pub(crate) fn check_len(field: &str, value: &str, max: usize) -> Result<(), ToolInputError> {
@@ -145,6 +195,21 @@ mod tests {
             MAX_CONTENT_BYTES,
         );
         assert!(err.is_err_and(|e| e.message.contains("1 MiB")));
+    }
+
+    #[test]
+    fn capped_keeps_the_first_and_counts_the_rest() {
+        let mut list = Capped::new(2);
+        for i in 0..5 {
+            list.push(i);
+        }
+        assert!(list.truncated());
+        assert_eq!(list.total(), 5);
+        assert_eq!(list.into_vec(), vec![0, 1]);
+        let mut short = Capped::new(2);
+        short.push('a');
+        assert!(!short.truncated());
+        assert_eq!(short.into_vec(), ['a']);
     }
 
     #[test]

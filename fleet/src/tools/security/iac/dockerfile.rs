@@ -6,8 +6,13 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use std::collections::HashSet;
+
 use super::{image::image_tag_problem, schema::IacFinding};
-use crate::tools::security::{severity::Severity, text::excerpt};
+use crate::tools::security::{
+    severity::Severity,
+    text::{Capped, MAX_FINDINGS, excerpt},
+};
 
 /// A built-in pattern (a test proves every one compiles).
 pub(super) fn compile(pattern: &str) -> Regex {
@@ -102,10 +107,11 @@ pub(super) fn docker_finding(
     }
 }
 
-pub(super) fn scan_dockerfile(content: &str) -> (Vec<IacFinding>, usize) {
+pub(super) fn scan_dockerfile(content: &str) -> (Capped<IacFinding>, usize) {
     let instructions = parse_dockerfile(content);
-    let mut findings = Vec::new();
-    let mut stages: Vec<String> = Vec::new();
+    let mut findings = Capped::new(MAX_FINDINGS);
+    // Stage names, lower-cased: a set, as a Dockerfile of a thousand stages is a valid input.
+    let mut stages: HashSet<String> = HashSet::new();
     // (line of the final stage's FROM, last USER in it as (line, value)).
     let mut final_from: Option<u32> = None;
     let mut last_user: Option<(u32, String)> = None;
@@ -119,11 +125,11 @@ pub(super) fn scan_dockerfile(content: &str) -> (Vec<IacFinding>, usize) {
                     .filter(|t| !t.starts_with("--"))
                     .collect();
                 let image = tokens.first().copied().unwrap_or("");
-                let is_stage = stages.iter().any(|s| s.eq_ignore_ascii_case(image));
+                let is_stage = stages.contains(&image.to_ascii_lowercase());
                 if let [_, as_kw, alias, ..] = tokens.as_slice()
                     && as_kw.eq_ignore_ascii_case("as")
                 {
-                    stages.push(alias.to_ascii_lowercase());
+                    stages.insert(alias.to_ascii_lowercase());
                 }
                 if !image.is_empty()
                     && !is_stage
@@ -261,6 +267,7 @@ pub(super) fn scan_dockerfile(content: &str) -> (Vec<IacFinding>, usize) {
             }
         }
     }
+    // In line order: the final stage's root-user finding goes where its USER is.
     findings.sort_by_key(|f| f.line.unwrap_or(u32::MAX));
     (findings, instructions.len())
 }

@@ -8,13 +8,16 @@ use serde_yaml_ng::Value;
 use super::{image::image_tag_problem, schema::IacFinding};
 use crate::tools::{
     error::ToolInputError,
-    security::{severity::Severity, text::excerpt},
+    security::{
+        severity::Severity,
+        text::{Capped, MAX_FINDINGS, excerpt},
+    },
 };
 
 pub(super) struct Ctx<'a> {
     document: u32,
     resource: &'a str,
-    findings: &'a mut Vec<IacFinding>,
+    findings: &'a mut Capped<IacFinding>,
 }
 
 impl Ctx<'_> {
@@ -31,8 +34,10 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) fn scan_kubernetes(content: &str) -> Result<(Vec<IacFinding>, usize), ToolInputError> {
-    let mut findings = Vec::new();
+pub(super) fn scan_kubernetes(
+    content: &str,
+) -> Result<(Capped<IacFinding>, usize), ToolInputError> {
+    let mut findings = Capped::new(MAX_FINDINGS);
     let mut objects = 0;
     for (idx, doc) in serde_yaml_ng::Deserializer::from_str(content).enumerate() {
         let value = Value::deserialize(doc).map_err(|e| {
@@ -48,7 +53,7 @@ pub(super) fn scan_object(
     obj: &Value,
     document: u32,
     prefix: &str,
-    findings: &mut Vec<IacFinding>,
+    findings: &mut Capped<IacFinding>,
     objects: &mut usize,
     depth: u8,
 ) {

@@ -36,10 +36,18 @@
 //! Booleans written YAML 1.1 style (`yes`, `on`, `"true"`) count as true, as the Kubernetes
 //! YAML parser reads them.
 //!
+//! YAML nested deeper than [`MAX_FLOW_DEPTH`] flow collections is refused before it is parsed
+//! (the parser's time grows with the square of that depth), and at most
+//! [`MAX_FINDINGS`](crate::tools::security::MAX_FINDINGS) findings are listed, in file order,
+//! with `truncated: true` when there were more.
+//!
 //! Its parts: `schema` holds the tool's arguments and output, `scan` tells the two kinds
 //! apart and dispatches, `dockerfile` and `kubernetes` hold each kind's rules, `image`
-//! the image-tag judgement both share.
+//! the image-tag judgement both share, `depth` the nesting check before parsing.
 
+#[cfg(test)]
+mod bounds_tests;
+mod depth;
 mod dockerfile;
 mod image;
 mod kubernetes;
@@ -48,5 +56,6 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
+pub use depth::MAX_FLOW_DEPTH;
 pub use scan::scan_iac;
 pub use schema::{IacFinding, SUPPORTED_KINDS, ScanIacArgs, ScanIacOutput};

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::{
+    depth::check_flow_depth,
     dockerfile::{compile, scan_dockerfile},
     kubernetes::scan_kubernetes,
     schema::{SUPPORTED_KINDS, ScanIacArgs, ScanIacOutput},
@@ -50,24 +51,23 @@ pub fn scan_iac(args: &ScanIacArgs) -> Result<ScanIacOutput, ToolInputError> {
             )
         })?,
     };
-    match kind {
+    let (name, findings, objects_scanned) = match kind {
         Kind::Dockerfile => {
-            let (findings, objects_scanned) = scan_dockerfile(&args.content);
-            Ok(ScanIacOutput {
-                kind: "dockerfile".into(),
-                findings,
-                objects_scanned,
-            })
+            let (findings, objects) = scan_dockerfile(&args.content);
+            ("dockerfile", findings, objects)
         }
         Kind::Kubernetes => {
-            let (findings, objects_scanned) = scan_kubernetes(&args.content)?;
-            Ok(ScanIacOutput {
-                kind: "kubernetes".into(),
-                findings,
-                objects_scanned,
-            })
+            check_flow_depth(&args.content)?;
+            let (findings, objects) = scan_kubernetes(&args.content)?;
+            ("kubernetes", findings, objects)
         }
-    }
+    };
+    Ok(ScanIacOutput {
+        kind: name.into(),
+        truncated: findings.truncated(),
+        findings: findings.into_vec(),
+        objects_scanned,
+    })
 }
 
 pub(super) static DOCKER_FROM: LazyLock<Regex> = LazyLock::new(|| compile(r"(?im)^\s*FROM\s+\S"));

@@ -48,8 +48,10 @@ pub struct IacFinding {
 pub struct ScanIacOutput {
     /// `dockerfile` or `kubernetes`.
     pub kind: String,
-    /// Findings in file order.
+    /// Findings in file order, at most 1000.
     pub findings: Vec<IacFinding>,
     /// Dockerfile: instructions parsed. Kubernetes: workload objects (with a pod spec) checked.
     pub objects_scanned: usize,
+    /// True when there were more than 1000 findings and the rest were dropped.
+    pub truncated: bool,
 }

@@ -1,7 +1,7 @@
 //! `audit_tool_descriptions` itself: bounds the input, indexes the tool names, runs the name,
 //! text and schema checks of every tool and sums up the findings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -9,8 +9,7 @@ use super::{
     metadata::{audit_name, audit_schema},
     schema::{
         AuditSummary, AuditToolDescriptionsArgs, AuditToolDescriptionsOutput,
-        LONG_DESCRIPTION_CHARS, MAX_SCHEMA_DEPTH, MAX_TOOLS, PoisoningFinding,
-        VERY_LONG_DESCRIPTION_CHARS,
+        LONG_DESCRIPTION_CHARS, MAX_SCHEMA_DEPTH, MAX_TOOLS, VERY_LONG_DESCRIPTION_CHARS,
     },
     text_rules::ToolAudit,
 };
@@ -18,7 +17,7 @@ use crate::tools::{
     error::ToolInputError,
     security::{
         severity::Severity,
-        text::{MAX_CONTENT_BYTES, excerpt},
+        text::{Capped, MAX_CONTENT_BYTES, MAX_FINDINGS, excerpt},
     },
 };
 
@@ -32,16 +31,7 @@ pub fn audit_tool_descriptions(
             format!("has {} tools; the limit is {MAX_TOOLS}", args.tools.len()),
         ));
     }
-    let total: usize = args
-        .tools
-        .iter()
-        .map(|t| {
-            t.name.len()
-                + t.title.as_ref().map_or(0, String::len)
-                + t.description.as_ref().map_or(0, String::len)
-                + t.input_schema.as_ref().map_or(0, |s| value_size(s, 0))
-        })
-        .sum();
+    let total = args.input_bytes();
     if total > MAX_CONTENT_BYTES {
         return Err(ToolInputError::new(
             "tools",
@@ -60,13 +50,14 @@ pub fn audit_tool_descriptions(
             .push(i);
     }
 
-    let mut findings = Vec::new();
+    let mut findings = Capped::new(MAX_FINDINGS);
     let mut flagged = 0;
+    let mut highest: Option<Severity> = None;
     for (i, tool) in args.tools.iter().enumerate() {
         let mut audit = ToolAudit {
             tool: excerpt(&tool.name, 100),
             findings: Vec::new(),
-            seen: HashSet::new(),
+            seen: HashMap::new(),
         };
         audit_name(tool, &by_name, &mut audit);
         if let Some(title) = &tool.title {
@@ -104,15 +95,37 @@ pub fn audit_tool_descriptions(
         if !audit.findings.is_empty() {
             flagged += 1;
         }
-        findings.append(&mut audit.findings);
+        highest = highest.max(audit.findings.iter().map(|f| f.severity).max());
+        for finding in audit.findings {
+            findings.push(finding);
+        }
     }
     let summary = AuditSummary {
         tools_audited: args.tools.len(),
         tools_flagged: flagged,
-        finding_count: findings.len(),
-        highest_severity: findings.iter().map(|f: &PoisoningFinding| f.severity).max(),
+        finding_count: findings.total(),
+        highest_severity: highest,
     };
-    Ok(AuditToolDescriptionsOutput { findings, summary })
+    Ok(AuditToolDescriptionsOutput {
+        truncated: findings.truncated(),
+        findings: findings.into_vec(),
+        summary,
+    })
+}
+
+impl AuditToolDescriptionsArgs {
+    /// Rough byte size of the text to audit: names, titles, descriptions and schemas.
+    pub fn input_bytes(&self) -> usize {
+        self.tools
+            .iter()
+            .map(|t| {
+                t.name.len()
+                    + t.title.as_ref().map_or(0, String::len)
+                    + t.description.as_ref().map_or(0, String::len)
+                    + t.input_schema.as_ref().map_or(0, |s| value_size(s, 0))
+            })
+            .sum()
+    }
 }
 
 /// Rough byte size of the text in a JSON value (keys and strings), depth-limited.

@@ -30,6 +30,8 @@
 //! tool's name and its `inputSchema`, `spans` sentences, words and evidence excerpts.
 
 mod audit;
+#[cfg(test)]
+mod bounds_tests;
 mod metadata;
 mod patterns;
 mod schema;

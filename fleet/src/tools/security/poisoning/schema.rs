@@ -66,7 +66,7 @@ pub struct AuditSummary {
     pub tools_audited: usize,
     /// Number of tools with at least one finding.
     pub tools_flagged: usize,
-    /// Number of findings.
+    /// Number of findings, those dropped past the first 1000 included.
     pub finding_count: usize,
     /// Most severe finding, absent when there are none.
     pub highest_severity: Option<Severity>,
@@ -76,8 +76,10 @@ pub struct AuditSummary {
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditToolDescriptionsOutput {
-    /// Findings, in tool order.
+    /// Findings, in tool order, at most 1000.
     pub findings: Vec<PoisoningFinding>,
     /// Totals.
     pub summary: AuditSummary,
+    /// True when there were more than 1000 findings and the rest were dropped.
+    pub truncated: bool,
 }

@@ -2,7 +2,7 @@
 //! parameter's description): hidden tags, prompt overrides, concealment, sensitive files,
 //! exfiltration, invisible characters and shadowing of other tools, collected per tool.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use regex::Regex;
 
@@ -24,7 +24,8 @@ use crate::tools::security::{
 pub(super) struct ToolAudit {
     pub(super) tool: String,
     pub(super) findings: Vec<PoisoningFinding>,
-    pub(super) seen: HashSet<(&'static str, String)>,
+    /// Where in `findings` each (rule, location) is, so a repeat costs no search.
+    pub(super) seen: HashMap<(&'static str, String), usize>,
 }
 
 impl ToolAudit {
@@ -35,12 +36,14 @@ impl ToolAudit {
         location: &str,
         evidence: String,
     ) {
-        if !self.seen.insert((rule, location.to_string())) {
+        let next = self.findings.len();
+        let at = *self
+            .seen
+            .entry((rule, location.to_string()))
+            .or_insert(next);
+        if at != next {
             // Keep one finding per (rule, location), at the highest severity seen.
-            if let Some(f) = self
-                .findings
-                .iter_mut()
-                .find(|f| f.rule == rule && f.location == location)
+            if let Some(f) = self.findings.get_mut(at)
                 && severity > f.severity
             {
                 f.severity = severity;
@@ -186,25 +189,28 @@ impl ToolAudit {
         if by_name.len() < 2 {
             return;
         }
+        // Words come in text order, so one walk over the sentences finds each word's, and a
+        // sentence is judged once however many tool names it holds: linear in the text.
+        let mut sentences = sentences(text).peekable();
+        let mut judged: Option<usize> = None;
         for (start, end) in identifier_spans(text) {
             let word = text[start..end].to_ascii_lowercase();
-            if word.len() < 3 {
+            if word.len() < 3 || !by_name.contains_key(&word) {
                 continue;
             }
-            let Some(indices) = by_name.get(&word) else {
-                continue;
-            };
-            if indices.contains(&own)
-                || tools
-                    .get(own)
-                    .is_some_and(|t| t.name.eq_ignore_ascii_case(&word))
+            if tools
+                .get(own)
+                .is_some_and(|t| t.name.eq_ignore_ascii_case(&word))
             {
                 continue;
             }
-            let Some((s_start, s_end)) = sentences(text).find(|&(s, e)| s <= start && end <= e)
-            else {
+            while sentences.next_if(|&(_, e)| e < end).is_some() {}
+            let Some(&(s_start, s_end)) = sentences.peek().filter(|&&(s, _)| s <= start) else {
                 continue;
             };
+            if judged.replace(s_start) == Some(s_start) {
+                continue;
+            }
             let sentence = &text[s_start..s_end];
             if !MODAL.is_match(sentence) {
                 continue;
