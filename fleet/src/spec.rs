@@ -397,6 +397,9 @@ impl FleetSpec {
         if self.health.mcp_probe_every == 0 {
             return bad("health.mcp_probe_every must be at least 1".into());
         }
+        if self.server.tool_deadline.is_zero() {
+            return bad("server.tool_deadline must be more than 0".into());
+        }
         if self.server.max_sessions == 0 {
             return bad("server.max_sessions must be at least 1".into());
         }
