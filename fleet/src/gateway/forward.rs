@@ -10,7 +10,7 @@ use std::{
 
 use axum::{
     body::Bytes,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::Response,
 };
 use serde_json::Value;
@@ -42,11 +42,7 @@ pub(super) async fn group_tools(gw: &Gateway, group: &Group) -> Result<Arc<Group
                 };
                 tried.push(lease.id().to_string());
                 let body = wire::stateless_request(TOOLS_LIST_ID, "tools/list");
-                let mut headers = restate::stateless_headers("tools/list");
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
+                let headers = restate::stateless_headers("tools/list");
                 let Some((answer, _)) = exchange(
                     gw,
                     lease,

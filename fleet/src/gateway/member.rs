@@ -9,7 +9,7 @@ use std::sync::{Arc, atomic::Ordering};
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderMap, Method, Response, StatusCode};
 
 use super::{
     backend::Backend,
@@ -82,11 +82,7 @@ async fn after_bad_request(
 /// Asks `backend` which era it speaks with a `server/discover` of the gateway's own, and
 /// records the answer. `None` when the member could not say (unreachable, broken answer).
 async fn ask(gw: &Gateway, backend: &Backend) -> Option<Speaks> {
-    let mut headers = restate::stateless_headers("server/discover");
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let headers = restate::stateless_headers("server/discover");
     let body = wire::stateless_request(DISCOVER_ID, "server/discover").to_string();
     let response = gw
         .upstream

@@ -35,9 +35,14 @@ pub(super) fn call_body(body: &[u8], tool: &str) -> Option<Bytes> {
     serde_json::to_vec(&request).ok().map(Bytes::from)
 }
 
-/// The headers of a 2026-07-28 request of `method`: what it accepts, its version and method.
+/// The headers of a 2026-07-28 request of `method`: what it accepts, its version and method,
+/// and its JSON body.
 pub(super) fn stateless_headers(method: &'static str) -> HeaderMap {
     let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT_JSON_OR_SSE));
     h.insert(
         PROTOCOL_VERSION_HEADER,
@@ -66,10 +71,6 @@ pub(super) fn call_headers(mut headers: HeaderMap, tool: &str) -> HeaderMap {
     // A HeaderMap extended by another takes the other's values for the names both have.
     headers.extend(stateless_headers("tools/call"));
     set_tool_name(&mut headers, tool);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     headers
 }
 
