@@ -74,7 +74,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::spawn(async move {
         // Same accept loop as the fleet (TCP_NODELAY, connection tasks), so only the
         // per-request work differs.
-        fleet::listener::serve(bare, app, Default::default(), Default::default()).await;
+        fleet::listener::serve(
+            bare,
+            app,
+            Default::default(),
+            Default::default(),
+            Default::default(),
+        )
+        .await;
     });
     println!("fleet {}", fleet.endpoints()[0].mcp_url());
     println!("bare http://{bare_addr}/echo");

@@ -23,6 +23,7 @@ use crate::{
     gateway::{self, Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
     memory::{Memory, MemoryHandle, Store, StoreOptions, remote},
     serve::{
+        limits::ConnectionLimits,
         listener,
         registry::{Identity, Registry},
         socket::bind_server,
@@ -169,6 +170,7 @@ fn serve_admin(
     spec: &FleetSpec,
     socket: std::net::TcpListener,
     state: AdminState,
+    limits: &ConnectionLimits,
     tracker: &TaskTracker,
     stop: &CancellationToken,
 ) -> Result<(), StartError> {
@@ -182,6 +184,7 @@ fn serve_admin(
         listener,
         admin::app(state),
         Arc::default(),
+        limits.clone(),
         stop.clone(),
     ));
     Ok(())
@@ -192,6 +195,7 @@ fn serve_gateway(
     spec: &FleetSpec,
     socket: std::net::TcpListener,
     registry: &Arc<Registry>,
+    limits: &ConnectionLimits,
     tracker: &TaskTracker,
     stop: &CancellationToken,
 ) -> Result<(), StartError> {
@@ -216,6 +220,7 @@ fn serve_gateway(
         spec.gateway_threads(),
         gateway.router(),
         Arc::default(),
+        limits.clone(),
         stop.clone(),
     )
     .map_err(|source| StartError::Bind {
@@ -257,6 +262,8 @@ impl Fleet {
                 })
             })
             .transpose()?;
+        // Sized now that every listening socket is open.
+        let limits = ConnectionLimits::new(&spec.http);
         let prober = Prober::new(spec.host, spec.health.timeout)?;
         let memory = match options.memory_repo {
             Some(path) => Some(open_memory(path, spec.isolation).await?),
@@ -277,6 +284,7 @@ impl Fleet {
                 .collect(),
             child,
             memory: server_memory,
+            limits: limits.clone(),
         });
         let registry = Arc::new(Registry::new(
             spec.groups.iter().map(|g| g.name.clone()).collect(),
@@ -316,12 +324,19 @@ impl Fleet {
                 shutdown: shutdown_requested.clone(),
                 token: admin_token.clone(),
             };
-            serve_admin(&spec, socket, state, &admin_tracker, &admin_stop)?;
+            serve_admin(&spec, socket, state, &limits, &admin_tracker, &admin_stop)?;
         }
         let mut gateway_addr = None;
         if let Some(socket) = gateway_socket {
             gateway_addr = socket.local_addr().ok();
-            serve_gateway(&spec, socket, &registry, &admin_tracker, &admin_stop)?;
+            serve_gateway(
+                &spec,
+                socket,
+                &registry,
+                &limits,
+                &admin_tracker,
+                &admin_stop,
+            )?;
         }
         Ok(Self {
             spec,

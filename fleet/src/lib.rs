@@ -35,8 +35,10 @@ pub use control::{
 pub use fleet::{Endpoint, Fleet, FleetOptions, StartError};
 pub use profile::Profile;
 pub use serve::{
+    connection::BodyTimedOut,
+    limits::ConnectionLimits,
     link, listener,
     registry::{Counters, ServerState, Transition},
     socket::raise_fd_limit,
 };
-pub use spec::{FleetSpec, GroupSpec, Isolation};
+pub use spec::{FleetSpec, GroupSpec, HttpSpec, Isolation};

@@ -44,6 +44,7 @@ pub struct FleetSpec {
     pub groups: Vec<GroupSpec>,
     pub health: HealthSpec,
     pub server: ServerSpec,
+    pub http: HttpSpec,
 }
 
 /// A named set of identical servers on consecutive ports.
@@ -124,6 +125,69 @@ pub struct ServerSpec {
     pub tool_deadline: Duration,
 }
 
+/// What every listening socket of the fleet (each server, the gateway, the admin API) allows a
+/// connection: a client that sends slowly, or holds connections it does not use, gets them
+/// closed, and one that opens too many gets HTTP 503 instead of starving the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSpec {
+    /// Most connections one listening socket holds at once; one beyond is answered HTTP 503
+    /// (`Retry-After: 1`) and closed. The whole process also keeps its connections within its
+    /// open-file limit, less a reserve for the health probes and its own files.
+    pub max_connections: usize,
+    /// A request's head must arrive within this: the first request of a connection from its
+    /// opening, each next one on an HTTP/1.1 connection from the end of the one before.
+    #[serde(with = "millis")]
+    pub header_read_timeout: Duration,
+    /// A request's whole body must arrive within this from its head; past it the request is
+    /// answered HTTP 408 and the connection closed.
+    #[serde(with = "millis")]
+    pub body_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (HTTP/2 and any
+    /// connection that keeps sending without finishing a request).
+    #[serde(with = "millis")]
+    pub idle_timeout: Duration,
+}
+
+/// Most connections `[http] max_connections` may allow one listening socket.
+pub const MAX_CONNECTIONS_PER_LISTENER: usize = 1_000_000;
+
+impl Default for HttpSpec {
+    fn default() -> Self {
+        Self {
+            // Well above the 1000+ simultaneous connections the seed report claims per fleet.
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl HttpSpec {
+    fn validate(&self) -> Result<(), SpecError> {
+        if self.max_connections == 0 || self.max_connections > MAX_CONNECTIONS_PER_LISTENER {
+            return Err(SpecError::Invalid(format!(
+                "http.max_connections is {}; it must be 1 to {MAX_CONNECTIONS_PER_LISTENER}",
+                self.max_connections
+            )));
+        }
+        let bounds = Duration::from_millis(10)..=Duration::from_secs(24 * 3600);
+        for (name, value) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("body_read_timeout", self.body_read_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if !bounds.contains(&value) {
+                return Err(SpecError::Invalid(format!(
+                    "http.{name} is {value:?}; it must be 10 ms to 24 h"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for FleetSpec {
     fn default() -> Self {
         Self {
@@ -151,6 +215,7 @@ impl Default for FleetSpec {
             ],
             health: HealthSpec::default(),
             server: ServerSpec::default(),
+            http: HttpSpec::default(),
         }
     }
 }
@@ -406,7 +471,7 @@ impl FleetSpec {
         if self.server.max_body_bytes < 1024 {
             return bad("server.max_body_bytes must be at least 1024".into());
         }
-        Ok(())
+        self.http.validate()
     }
 }
 
@@ -532,6 +597,24 @@ mod tests {
                     first_port = 8000\n";
         let spec: FleetSpec = toml::from_str(toml).expect("parses");
         assert!(spec.validate().is_err(), "the issue's spec");
+    }
+
+    #[test]
+    fn http_limits_are_bounded() {
+        let spec: FleetSpec = toml::from_str("[http]\nidle_timeout = \"2m\"\n").expect("parses");
+        assert_eq!(spec.http.idle_timeout, Duration::from_secs(120));
+        assert_eq!(spec.http.max_connections, 4096);
+        for (toml, field) in [
+            ("max_connections = 0", "max_connections"),
+            ("max_connections = 1000001", "max_connections"),
+            ("header_read_timeout = 0", "header_read_timeout"),
+            ("body_read_timeout = 5", "body_read_timeout"),
+            ("idle_timeout = 90000000", "idle_timeout"),
+        ] {
+            let spec: FleetSpec = toml::from_str(&format!("[http]\n{toml}\n")).expect("parses");
+            let err = spec.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("http.{field}")), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use fleet::{
-    Counters, Fleet, Isolation,
+    ConnectionLimits, Counters, Fleet, Isolation,
     gateway::{Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
     listener,
 };
@@ -35,6 +35,7 @@ async fn gateway(fleet: &Fleet, stop: &CancellationToken) -> String {
         listener,
         gw.router(),
         Arc::new(Counters::default()),
+        ConnectionLimits::default(),
         stop.clone(),
     ));
     format!("http://{addr}")
@@ -303,6 +304,7 @@ async fn a_backend_answering_garbage_is_a_502_with_a_json_rpc_error() {
         listener,
         gw.router(),
         Arc::new(Counters::default()),
+        ConnectionLimits::default(),
         stop.clone(),
     ));
     for url in [format!("{base}/mcp"), format!("{base}/mcp/broken-0000")] {

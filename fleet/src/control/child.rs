@@ -18,11 +18,12 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     memory::{Memory, remote::RemoteMemory},
     serve::{
+        limits::ConnectionLimits,
         listener,
         registry::{Counters, Faults, Identity},
         server,
     },
-    spec::ServerSpec,
+    spec::{HttpSpec, ServerSpec},
 };
 
 /// Prefix of the line a server process writes to stdout once it has applied a fault change.
@@ -42,6 +43,8 @@ pub const LISTEN_FD: RawFd = 3;
 pub struct ChildConfig {
     pub identity: Identity,
     pub server: ServerSpec,
+    #[serde(default)]
+    pub http: HttpSpec,
     /// Abstract socket of the fleet's memory owner, when the fleet runs with memory.
     #[serde(default)]
     pub memory_socket: Option<String>,
@@ -120,7 +123,9 @@ fn run_child(raw: &str) -> anyhow::Result<()> {
                 stop_on_term.cancel();
             }
         });
-        listener::serve(listener, router, counters, stop).await;
+        // Its own budget: this process's descriptors are its own.
+        let limits = ConnectionLimits::new(&config.http);
+        listener::serve(listener, router, counters, limits, stop).await;
         anyhow::Ok(())
     })
 }

@@ -27,6 +27,10 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
 /// comes up is restarted rather than left starting forever.
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a probe whose connection was closed unanswered waits before its one retry: a
+/// server refusing connections beyond its limits answers them within a quarter second.
+const CLOSED_RETRY_AFTER: Duration = Duration::from_millis(300);
+
 /// Protocol era the MCP probe speaks first: the stateless era needs no session to clean up.
 pub const PROBE_ERA: Era = Era::Stateless;
 /// The JSON-RPC id of the probe's `tools/list`.
@@ -72,13 +76,28 @@ impl Prober {
         }
     }
 
-    /// `GET /healthz`, returning the server's own counters.
-    pub async fn healthz(&self, port: u16) -> Result<CounterSnapshot, ProbeError> {
-        let resp = self.client.get(self.url(port, "/healthz")).send().await?;
+    /// `GET /healthz`, returning the server's own counters, or `None` when the server answered
+    /// that it is full (HTTP 503: at its connection cap, or its process out of descriptors).
+    /// A full server answered, coherently, so it is alive; restarting it would punish it for
+    /// its clients' greed and drop every connection it serves.
+    pub async fn healthz(&self, port: u16) -> Result<Option<CounterSnapshot>, ProbeError> {
+        let url = self.url(port, "/healthz");
+        let resp = match self.client.get(&url).send().await {
+            // Closed before any answer: what a server refusing more connections than it can
+            // answer at once does. Once more, after the refusals in hand have been answered.
+            Err(e) if closed_unanswered(&e) => {
+                tokio::time::sleep(CLOSED_RETRY_AFTER).await;
+                self.client.get(&url).send().await?
+            }
+            other => other?,
+        };
+        if resp.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(None);
+        }
         if !resp.status().is_success() {
             return Err(ProbeError::Status(resp.status()));
         }
-        Ok(resp.json::<CounterSnapshot>().await?)
+        Ok(Some(resp.json::<CounterSnapshot>().await?))
     }
 
     /// An MCP `tools/list` round trip in `era`; succeeds when the answer lists at least one
@@ -107,6 +126,10 @@ impl Prober {
             .send()
             .await?;
         let status = resp.status();
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            // Full, as for `healthz`.
+            return Ok(0);
+        }
         let text = resp.text().await?;
         if wire::refuses_stateless(status.as_u16(), &text) {
             return Err(ProbeError::StatelessRefused);
@@ -178,6 +201,20 @@ impl Prober {
     }
 }
 
+/// Whether a request failed because the server closed its connection without answering.
+fn closed_unanswered(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// The number of tools a `tools/list` answer lists; an error when it lists none.
 fn listed_tools(text: &str) -> Result<usize, ProbeError> {
     let message = wire::message_with_id(text, PROBE_ID)
@@ -242,7 +279,9 @@ pub(crate) async fn monitor(
         }
         match outcome {
             Ok(counters) => {
-                if isolation == Isolation::Process {
+                if let Some(counters) = counters
+                    && isolation == Isolation::Process
+                {
                     entry.counters().store(counters);
                 }
                 {
@@ -300,7 +339,7 @@ async fn probe(
     port: u16,
     with_mcp: bool,
     era: &mut Era,
-) -> Result<CounterSnapshot, ProbeError> {
+) -> Result<Option<CounterSnapshot>, ProbeError> {
     let counters = prober.healthz(port).await?;
     if with_mcp {
         prober.mcp(port, era).await?;

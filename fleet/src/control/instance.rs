@@ -17,6 +17,7 @@ use crate::{
     control::child::{CHILD_ENV, ChildConfig, LISTEN_FD},
     memory::Memory,
     serve::{
+        limits::ConnectionLimits,
         listener,
         local::Resident,
         registry::{Entry, Faults},
@@ -53,6 +54,8 @@ pub struct Launcher {
     pub servers: std::collections::BTreeMap<String, ServerSpec>,
     pub child: Option<ChildProgram>,
     pub memory: Option<ServerMemory>,
+    /// What task-mode servers' listeners allow (server processes size their own budget).
+    pub limits: ConnectionLimits,
 }
 
 /// How the servers this launcher starts reach the fleet's memory.
@@ -117,7 +120,13 @@ impl Launcher {
         let stop = CancellationToken::new();
         // The gateway calls the server in-process through the entry (see `local`).
         let resident = Resident::enter(entry.local.clone(), router.clone(), stop.clone());
-        let serve = listener::serve(listener, router, counters, stop.clone());
+        let serve = listener::serve(
+            listener,
+            router,
+            counters,
+            self.limits.clone(),
+            stop.clone(),
+        );
         // The router reads the faults on every request, so a change is in force as soon as it
         // is made; say so for as long as this instance runs.
         let mut faults = entry.faults.subscribe();
@@ -152,6 +161,7 @@ impl Launcher {
         let config = ChildConfig {
             identity: entry.identity.clone(),
             server: self.server_for(&entry.identity.group),
+            http: self.limits.http().clone(),
             memory_socket: match &self.memory {
                 Some(ServerMemory::Socket(name)) => Some(name.clone()),
                 Some(ServerMemory::Local(_)) | None => None,

@@ -52,9 +52,10 @@ const MAX_IDLE_PER_BACKEND: usize = 256;
 /// biggest the reference fleet sends, a few MB); a larger one is refused as too large.
 pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
 /// Idle connections older than this are closed rather than reused: a server may have closed
-/// them meanwhile (hyper's servers give up on a quiet connection after 30 s), and a request
-/// handed to a connection that the server is closing at that moment is lost, not refused.
-const MAX_IDLE: Duration = Duration::from_secs(20);
+/// them meanwhile (the fleet's own after `[http] header_read_timeout`, 10 s by default;
+/// Node's and uvicorn's after 5 s), and a request handed to a connection that the server is
+/// closing at that moment is lost, not refused.
+const MAX_IDLE: Duration = Duration::from_secs(4);
 /// Bounds connecting to a backend.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 

@@ -1,7 +1,9 @@
 //! Serves one router on one listening socket: the accept loop every server of the fleet (and
-//! the admin API) runs. It sets `TCP_NODELAY` (without it SSE responses stall ~40 ms on delayed
-//! ACK), counts open connections, survives accept errors such as EMFILE, and owns its
-//! connection tasks so that killing a server really drops its connections.
+//! the admin API and gateway) runs. It sets `TCP_NODELAY` (without it SSE responses stall
+//! ~40 ms on delayed ACK), counts open connections, admits each within the `[http]` limits
+//! (`limits`; one beyond is answered 503 and closed), serves it under the `[http]` timeouts
+//! (`connection`), survives accept errors such as EMFILE, and owns its connection tasks so that
+//! killing a server really drops its connections.
 
 use std::{
     sync::{
@@ -13,18 +15,28 @@ use std::{
 
 use axum::Router;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::{conn::auto, graceful::GracefulShutdown},
-    service::TowerToHyperService,
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
 };
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::mpsc,
+    sync::{Semaphore, mpsc},
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::serve::{registry::Counters, socket::GRACE};
+use crate::{
+    serve::{
+        connection::{self, Activity, Tracked},
+        limits::ConnectionLimits,
+        registry::Counters,
+        socket::GRACE,
+    },
+    spec::HttpSpec,
+};
+
+/// Longest pause between accept attempts while accepting fails (EMFILE and the like).
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Decrements the open-connection gauge (and the serving thread's share, where connections are
 /// handed out) when a connection ends, however it ends.
@@ -49,6 +61,30 @@ impl Drop for ConnectionGuard {
         if let Some(share) = &self.share {
             share.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// How an accept loop waits after a failed accept (EMFILE/ENFILE, aborted handshakes): 10 ms,
+/// doubling to [`MAX_ACCEPT_BACKOFF`] while failures last, so a lasting shortage neither spins
+/// nor floods the log (one warning per run of failures).
+#[derive(Default)]
+struct AcceptBackoff {
+    delay: Duration,
+}
+
+impl AcceptBackoff {
+    async fn wait(&mut self, e: &std::io::Error) {
+        if self.delay.is_zero() {
+            tracing::warn!("accept failed: {e}; retrying with backoff");
+        } else {
+            tracing::debug!("accept failed again: {e}");
+        }
+        self.delay = (self.delay * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
+        tokio::time::sleep(self.delay).await;
+    }
+
+    fn reset(&mut self) {
+        self.delay = Duration::ZERO;
     }
 }
 
@@ -94,21 +130,47 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     counters: Arc<Counters>,
+    limits: ConnectionLimits,
     stop: CancellationToken,
 ) {
-    serve_incoming(Incoming::Listener(listener), router, counters, stop).await;
+    let cap = limits.listener_cap();
+    let served = Served {
+        router,
+        counters,
+        limits,
+        cap,
+    };
+    serve_incoming(Incoming::Listener(listener), served, stop).await;
 }
 
-async fn serve_incoming(
-    mut incoming: Incoming,
+/// What one listening socket serves, and within which limits; shared by its serving threads.
+#[derive(Clone)]
+struct Served {
     router: Router,
     counters: Arc<Counters>,
-    stop: CancellationToken,
-) {
+    limits: ConnectionLimits,
+    /// This listener's `[http] max_connections`.
+    cap: Arc<Semaphore>,
+}
+
+/// The HTTP/1 and HTTP/2 connection settings every listener uses.
+fn http_builder(http: &HttpSpec) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Without a timer hyper applies no header timeout at all. On HTTP/1.1 it also bounds the
+    // wait for the next request of a kept-alive connection.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(http.header_read_timeout);
+    builder
+}
+
+async fn serve_incoming(mut incoming: Incoming, served: Served, stop: CancellationToken) {
     let share = incoming.share();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
+    let http = served.limits.http().clone();
+    let builder = http_builder(&http);
     let mut connections = JoinSet::new();
+    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
@@ -120,32 +182,52 @@ async fn serve_incoming(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         let stream = match accepted {
-            Ok(stream) => stream,
+            Ok(stream) => {
+                backoff.reset();
+                stream
+            }
             Err(e) => {
-                // EMFILE/ENFILE and aborted handshakes: keep serving, back off briefly.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                backoff.wait(&e).await;
                 continue;
             }
         };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("set_nodelay failed: {e}");
         }
-        let guard = ConnectionGuard::new(counters.clone(), share.clone());
-        let service = TowerToHyperService::new(router.clone());
+        let admitted = match served.limits.admit(&served.cap) {
+            Ok(admitted) => admitted,
+            Err(why) => {
+                if let Some(refusal) = served.limits.refuse(why, stream) {
+                    connections.spawn(refusal);
+                }
+                // Handed over, so it was counted into its thread's share.
+                if let Some(share) = &share {
+                    share.fetch_sub(1, Ordering::Relaxed);
+                }
+                continue;
+            }
+        };
+        let guard = ConnectionGuard::new(served.counters.clone(), share.clone());
+        let activity = Activity::new();
+        let service = Tracked {
+            router: served.router.clone(),
+            activity: activity.clone(),
+            body_timeout: http.body_read_timeout,
+        };
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
-        let conn = graceful.watch(conn);
+        let (http, stop) = (http.clone(), stop.clone());
         connections.spawn(async move {
-            let _guard = guard;
-            if let Err(e) = conn.await {
-                tracing::trace!("connection ended with error: {e}");
-            }
+            let _held = (guard, admitted);
+            connection::drive(conn, &activity, &http, &stop).await;
         });
     }
     drop(incoming);
-    if tokio::time::timeout(GRACE, graceful.shutdown())
+    // Each connection was asked to finish and close when `stop` came, and is dropped after
+    // GRACE; this is the backstop.
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(GRACE + Duration::from_millis(500), drained)
         .await
         .is_err()
     {
@@ -168,6 +250,7 @@ pub fn serve_on_threads(
     threads: usize,
     router: Router,
     counters: Arc<Counters>,
+    limits: ConnectionLimits,
     stop: CancellationToken,
 ) -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     let threads = threads.max(1);
@@ -175,20 +258,28 @@ pub fn serve_on_threads(
     if threads == 1 {
         ended.push(on_thread(format!("{name}-0"), move || async move {
             match TcpListener::from_std(socket) {
-                Ok(listener) => serve(listener, router, counters, stop).await,
+                Ok(listener) => serve(listener, router, counters, limits, stop).await,
                 Err(e) => tracing::error!("cannot serve the listening socket: {e}"),
             }
         })?);
     } else {
         let mut servers = Vec::with_capacity(threads);
+        // One cap for the listening socket, whichever thread serves a connection.
+        let cap = limits.listener_cap();
+        let served = Served {
+            router,
+            counters,
+            limits,
+            cap,
+        };
         for i in 0..threads {
             let (streams_tx, streams) = mpsc::unbounded_channel();
             let share = Arc::new(AtomicUsize::new(0));
             servers.push((streams_tx, share.clone()));
-            let (router, counters, stop) = (router.clone(), counters.clone(), stop.clone());
+            let (served, stop) = (served.clone(), stop.clone());
             let incoming = Incoming::Handed { streams, share };
             ended.push(on_thread(format!("{name}-{i}"), move || {
-                serve_incoming(incoming, router, counters, stop)
+                serve_incoming(incoming, served, stop)
             })?);
         }
         ended.push(on_thread(format!("{name}-accept"), move || async move {
@@ -234,17 +325,19 @@ async fn hand_out(
     servers: Vec<(mpsc::UnboundedSender<std::net::TcpStream>, Arc<AtomicUsize>)>,
     stop: CancellationToken,
 ) {
+    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted.and_then(|(stream, _)| stream.into_std()) {
-            Ok(stream) => stream,
+            Ok(stream) => {
+                backoff.reset();
+                stream
+            }
             Err(e) => {
-                // As in `serve`: EMFILE/ENFILE and aborted handshakes, keep accepting.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                backoff.wait(&e).await;
                 continue;
             }
         };
@@ -316,8 +409,17 @@ mod tests {
         );
         let counters = Arc::new(Counters::default());
         let stop = CancellationToken::new();
-        let ended = serve_on_threads(socket, "spread", 2, router, counters.clone(), stop.clone())
-            .expect("threads start");
+        let limits = ConnectionLimits::new(&HttpSpec::default());
+        let ended = serve_on_threads(
+            socket,
+            "spread",
+            2,
+            router,
+            counters.clone(),
+            limits,
+            stop.clone(),
+        )
+        .expect("threads start");
         // Held open, so every connection counts against its thread while the next arrives.
         let mut held = Vec::new();
         let mut served = std::collections::BTreeMap::<String, usize>::new();

@@ -2,13 +2,17 @@
 //! and its tools ([`handler`], [`memory_handler`], with [`args`] for tool arguments, and
 //! [`heavy`] for where the security tools' work runs), the
 //! [`registry`] of every server's identity, counters and faults, the socket it listens on
-//! ([`socket`]) and the accept loop that serves it ([`listener`]), the in-process path of task-mode servers ([`local`]), the HTTP/1 client
+//! ([`socket`]), the accept loop that serves it ([`listener`]) within the connection
+//! [`limits`] and timeouts of each [`connection`], the in-process path of task-mode servers
+//! ([`local`]), the HTTP/1 client
 //! connection rules shared by the gateway and loadgen ([`link`]) and the loopback guard of
 //! every HTTP surface ([`loopback`]).
 
 pub mod args;
+pub mod connection;
 pub mod handler;
 pub mod heavy;
+pub mod limits;
 pub mod link;
 pub mod listener;
 pub mod local;

@@ -64,7 +64,8 @@ struct Gate {
     counters: Arc<Counters>,
 }
 
-/// The one gate in front of rmcp: refuses a body over the limit with 413, a body that is not
+/// The one gate in front of rmcp: refuses a body over the limit with 413, one that does not
+/// arrive within `[http] body_read_timeout` with 408, a body that is not
 /// one JSON-RPC message of the shape MCP allows with its JSON-RPC error and HTTP 400
 /// ([`crate::wire::check_message`]; rmcp answers most of those with a plain-text 415), and an
 /// `initialize` while the server holds its most sessions with 503 and a JSON-RPC error (each
@@ -86,12 +87,21 @@ async fn jsonrpc_guard(State(gate): State<Gate>, request: Request, next: Next) -
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return jsonrpc_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            -32600,
-            format!("request body exceeds the limit of {limit} bytes"),
-        );
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return match crate::serve::connection::body_timed_out(&e) {
+                // The client sends too slowly; the connection closes after this answer.
+                Some(timed_out) => {
+                    jsonrpc_error(StatusCode::REQUEST_TIMEOUT, -32600, timed_out.to_string())
+                }
+                None => jsonrpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    -32600,
+                    format!("request body exceeds the limit of {limit} bytes"),
+                ),
+            };
+        }
     };
     if let Err(bad) = crate::wire::check_message(&bytes) {
         return jsonrpc_error(StatusCode::BAD_REQUEST, bad.code(), bad.to_string());
