@@ -98,8 +98,8 @@ class Held:
 async def hold(stats, port, head, drip, interval, deadline, host):
     """Holds one connection to `port` until `deadline`, sending `head` and then one byte of
     `drip` every `interval`; reopens it whenever the server closes it."""
-    i = 0
     while now() < deadline:
+        i = 0  # each connection drips from the start of `drip`, so its head stays valid
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port), CONNECT_TIMEOUT)
@@ -120,7 +120,8 @@ async def hold(stats, port, head, drip, interval, deadline, host):
                     stats.held_to_end += 1
                     return
                 try:
-                    data = await asyncio.wait_for(reader.read(4096), min(interval, left) if drip else left)
+                    wait = min(interval, left) if drip else left
+                    data = await asyncio.wait_for(reader.read(4096), wait)
                 except asyncio.TimeoutError:
                     if drip:
                         writer.write(drip[i % len(drip):i % len(drip) + 1])
@@ -311,7 +312,8 @@ async def bombs(port, args, deadline):
 SLOWLORIS_HEAD = b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nContent-Type: application/json\r\n"
 SLOWLORIS_DRIP = b"X-a: b\r\n"
 SLOW_BODY_HEAD = (b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nContent-Type: application/json"
-                  b"\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n")
+                  b"\r\nAccept: application/json, text/event-stream\r\n"
+                  b"Content-Length: 100000\r\n\r\n")
 
 
 async def main(args):

@@ -22,6 +22,8 @@ INTERVAL=${INTERVAL:-2}             # seconds between the bytes slowloris and sl
 LANES=${LANES:-8}                   # session lanes
 SESSION_RATE=${SESSION_RATE:-1000}  # initialize calls per second in all (0: unbounded)
 BOMB_LANES=${BOMB_LANES:-2}
+ATTACKS=${ATTACKS:-slowloris idle slow-body sessions spread bombs}  # any of these
+SPEC_EXTRA=${SPEC_EXTRA:-}          # TOML appended to the fleet's spec, e.g. "[server]\n..."
 RAMP=${RAMP:-5}                     # seconds the attacks run before loadgen starts
 HEALTH_INTERVAL=${HEALTH_INTERVAL:-500}
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-500}
@@ -29,13 +31,29 @@ ADMIN_PORT=${ADMIN_PORT:-31637}
 FIRST_PORT=${FIRST_PORT:-31640}     # community: +0 echo (not attacked), +1..+5 attacked
 SEC_PORT=${SEC_PORT:-31650}         # security: +0 bombs, +1 spread only
 ATTACK_FOR=$((RAMP + 2 + RUN_TIME + 3))
-OUT=$(mktemp -d /tmp/hostile-neighbours.XXXXXX)
 
 for port in "$ADMIN_PORT" $(seq "$FIRST_PORT" $((FIRST_PORT + 5))) "$SEC_PORT" $((SEC_PORT + 1)); do
   python3 -c "import socket,sys; socket.create_server(('127.0.0.1', int(sys.argv[1])))" "$port" \
     2> /dev/null || { echo "port $port is in use; set ADMIN_PORT/FIRST_PORT/SEC_PORT" >&2; exit 2; }
 done
 
+# hostile.py's arguments, checked before anything starts.
+ARGS=(--for "$ATTACK_FOR" --conns "$CONNS" --interval "$INTERVAL" --lanes "$LANES"
+  --session-rate "$SESSION_RATE" --spread-max "$SPREAD_MAX" --bomb-lanes "$BOMB_LANES")
+for attack in $ATTACKS; do
+  case $attack in
+    slowloris) ARGS+=(--slowloris $((FIRST_PORT + 1))) ;;
+    idle) ARGS+=(--idle $((FIRST_PORT + 2))) ;;
+    slow-body) ARGS+=(--slow-body $((FIRST_PORT + 3))) ;;
+    sessions) ARGS+=(--sessions $((FIRST_PORT + 4))) ;;
+    spread) ARGS+=(--spread "$((FIRST_PORT + 1))-$((FIRST_PORT + 5)),$SEC_PORT-$((SEC_PORT + 1))")
+      ;;
+    bombs) ARGS+=(--bombs "$SEC_PORT") ;;
+    *) echo "unknown attack in ATTACKS: $attack" >&2; exit 2 ;;
+  esac
+done
+
+OUT=$(mktemp -d /tmp/hostile-neighbours.XXXXXX)
 cat > "$OUT/fleet.toml" <<TOML
 admin_port = $ADMIN_PORT
 [health]
@@ -52,6 +70,7 @@ profile = "security"
 count = 2
 first_port = $SEC_PORT
 TOML
+printf '%b\n' "$SPEC_EXTRA" >> "$OUT/fleet.toml"
 
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2> /dev/null || true; done; }
@@ -92,12 +111,7 @@ echo "fleet up (ulimit -n $FLEET_NOFILE, pid $FLEET); echo alone for ${RUN_TIME}
 measure alone
 sample > "$OUT/samples" &
 PIDS+=($!)
-python3 benches/hostile.py --for "$ATTACK_FOR" --conns "$CONNS" --interval "$INTERVAL" \
-  --slowloris $((FIRST_PORT + 1)) --idle $((FIRST_PORT + 2)) --slow-body $((FIRST_PORT + 3)) \
-  --sessions $((FIRST_PORT + 4)) --lanes "$LANES" --session-rate "$SESSION_RATE" \
-  --spread "$((FIRST_PORT + 1))-$((FIRST_PORT + 5)),$SEC_PORT-$((SEC_PORT + 1))" \
-  --spread-max "$SPREAD_MAX" --bombs "$SEC_PORT" --bomb-lanes "$BOMB_LANES" \
-  > "$OUT/attacks.jsonl" 2> "$OUT/attacks.err" &
+python3 benches/hostile.py "${ARGS[@]}" > "$OUT/attacks.jsonl" 2> "$OUT/attacks.err" &
 ATTACKER=$!
 PIDS+=("$ATTACKER")
 echo "attacks for ${ATTACK_FOR}s; echo attacked from ${RAMP}s in..."
@@ -114,7 +128,7 @@ if [ -d "/proc/$FLEET" ]; then echo running > "$OUT/fleet.state"; else
 fi
 
 OUT="$OUT" FLEET_NOFILE="$FLEET_NOFILE" RUN_TIME="$RUN_TIME" RATE="$RATE" CONNS="$CONNS" \
-  SPREAD_MAX="$SPREAD_MAX" LANES="$LANES" SESSION_RATE="$SESSION_RATE" \
+  SPREAD_MAX="$SPREAD_MAX" ATTACKS="$ATTACKS" LANES="$LANES" SESSION_RATE="$SESSION_RATE" \
   HEALTH="$HEALTH_INTERVAL/$HEALTH_TIMEOUT" COMMIT="$(git rev-parse --short HEAD)" python3 - <<'PY'
 import collections, datetime, json, os, re
 out = os.environ["OUT"]
@@ -158,9 +172,9 @@ now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
 e = os.environ
 print(f"\n==== hostile neighbours, {now} UTC, commit {e['COMMIT']} ====")
 print(f"fleet: task mode, 6 community + 2 security, ulimit -n {e['FLEET_NOFILE']}, health "
-      f"interval/timeout {e['HEALTH']} ms; loadgen {e['RATE']}/s for {e['RUN_TIME']} s; attacks: "
-      f"{e['CONNS']} conns each, spread up to {e['SPREAD_MAX']}, {e['LANES']} session lanes at "
-      f"{e['SESSION_RATE']}/s")
+      f"interval/timeout {e['HEALTH']} ms; loadgen {e['RATE']}/s for {e['RUN_TIME']} s; attacks "
+      f"{e['ATTACKS']}: {e['CONNS']} conns each, spread up to {e['SPREAD_MAX']}, "
+      f"{e['LANES']} session lanes at {e['SESSION_RATE']}/s")
 print(alone); print(attacked)
 for line in open(os.path.join(out, "attacks.jsonl")):
     print("attack:", line.strip())
@@ -176,7 +190,8 @@ print(f"fleet log: {levels['WARN']} WARN, {levels['ERROR']} ERROR lines; most fr
 for text, n in top.most_common(4):
     print(f"  {n} x {text}")
 restarted = after is None or any(after.get(k, 0) > v for k, v in (before or {}).items())
-print(f"verdict: echo p99 under attack < 50 ms: {'met' if p99 is not None and p99 < 50 else 'NOT met'}; "
+fast = p99 is not None and p99 < 50
+print(f"verdict: echo p99 under attack < 50 ms: {'met' if fast else 'NOT met'}; "
       f"no server restarted: {'NOT met' if restarted else 'met'}")
 print(f"files in {out}")
 PY
