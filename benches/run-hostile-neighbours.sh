@@ -179,7 +179,8 @@ print(alone); print(attacked)
 for line in open(os.path.join(out, "attacks.jsonl")):
     print("attack:", line.strip())
 print("restarts before the attack:", before)
-print("restarts after:", after, "| last errors:", errors)
+print("restarts after:", after, f"(total {sum(after.values())})" if after else "",
+      "| last errors:", errors)
 print("admin GET /servers during the attack:",
       "answered" if "servers" in during else during.get("error"))
 fds, rss = fds or [0], rss or [0]
