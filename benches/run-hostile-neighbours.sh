@@ -19,12 +19,14 @@ FLEET_NOFILE=${FLEET_NOFILE:-4096}  # the fleet's `ulimit -n`
 CONNS=${CONNS:-500}                 # slowloris, idle and slow-body connections, each
 SPREAD_MAX=${SPREAD_MAX:-$((FLEET_NOFILE + 2000))}
 INTERVAL=${INTERVAL:-2}             # seconds between the bytes slowloris and slow-body drip
+REOPEN_AFTER=${REOPEN_AFTER:-0.05}  # seconds before the attacker reopens a closed connection
 LANES=${LANES:-8}                   # session lanes
 SESSION_RATE=${SESSION_RATE:-1000}  # initialize calls per second in all (0: unbounded)
 BOMB_LANES=${BOMB_LANES:-2}
 ATTACKS=${ATTACKS:-slowloris idle slow-body sessions spread bombs}  # any of these
 SPEC_EXTRA=${SPEC_EXTRA:-}          # TOML appended to the fleet's spec, e.g. "[server]\n..."
-RAMP=${RAMP:-5}                     # seconds the attacks run before loadgen starts
+RAMP=${RAMP:-0}                     # seconds the attacks run before loadgen starts (0: its
+                                    # warm-up and first seconds overlap the attacks' ramp-up)
 HEALTH_INTERVAL=${HEALTH_INTERVAL:-500}
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-500}
 ADMIN_PORT=${ADMIN_PORT:-31637}
@@ -39,6 +41,7 @@ done
 
 # hostile.py's arguments, checked before anything starts.
 ARGS=(--for "$ATTACK_FOR" --conns "$CONNS" --interval "$INTERVAL" --lanes "$LANES"
+  --reopen-after "$REOPEN_AFTER"
   --session-rate "$SESSION_RATE" --spread-max "$SPREAD_MAX" --bomb-lanes "$BOMB_LANES")
 for attack in $ATTACKS; do
   case $attack in
@@ -115,9 +118,11 @@ python3 benches/hostile.py "${ARGS[@]}" > "$OUT/attacks.jsonl" 2> "$OUT/attacks.
 ATTACKER=$!
 PIDS+=("$ATTACKER")
 echo "attacks for ${ATTACK_FOR}s; echo attacked from ${RAMP}s in..."
+# Whether the admin API still answers halfway through the attacks.
+(sleep $((ATTACK_FOR / 2)) && { servers 3 || echo '{"error": "no answer in 3 s"}'; } \
+  > "$OUT/servers.during.json" 2> /dev/null) &
+PIDS+=($!)
 sleep "$RAMP"
-servers 3 > "$OUT/servers.during.json" 2> /dev/null || echo '{"error": "no answer in 3 s"}' \
-  > "$OUT/servers.during.json"
 measure attacked
 wait "$ATTACKER" || echo "attacker exited with status $?" >> "$OUT/attacks.err"
 sleep 2
@@ -181,7 +186,7 @@ for line in open(os.path.join(out, "attacks.jsonl")):
 print("restarts before the attack:", before)
 print("restarts after:", after, f"(total {sum(after.values())})" if after else "",
       "| last errors:", errors)
-print("admin GET /servers during the attack:",
+print("admin GET /servers halfway through the attacks:",
       "answered" if "servers" in during else during.get("error"))
 fds, rss = fds or [0], rss or [0]
 print(f"fleet: {open(os.path.join(out, 'fleet.state')).read().strip()}, descriptors "
