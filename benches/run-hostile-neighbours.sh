@@ -147,12 +147,14 @@ def echo(run):
     j, rc = load(f"{run}.json"), open(os.path.join(out, f"{run}.rc")).read().strip()
     if "phases" not in j or not j["phases"]:
         err = open(os.path.join(out, f"{run}.err")).read().strip().splitlines()[-1:]
-        return None, f"echo {run}: no figures (loadgen exit {rc}; {err})"
+        return None, False, f"echo {run}: no figures (loadgen exit {rc}; {err})"
     p = j["phases"][0]; l = p["latency_ms"]
     errors = ", ".join(f"{k} {v}" for k, v in p["errors"].items() if v) or "none"
-    return l["p99"], (f"echo {run}: {p['requests']} requests, {p['ok']} ok (errors: {errors}), "
-                      f"p50 {l['p50']} ms, p99 {l['p99']} ms, p99.9 {l['p99_9']} ms, max "
-                      f"{l['max']} ms (loadgen exit {rc})")
+    # Every call the open model planned sent and answered: failures are worse than slowness.
+    all_ok = p["ok"] >= float(os.environ["RATE"]) * float(os.environ["RUN_TIME"])
+    return l["p99"], all_ok, (
+        f"echo {run}: {p['requests']} requests, {p['ok']} ok (errors: {errors}), p50 {l['p50']} "
+        f"ms, p99 {l['p99']} ms, p99.9 {l['p99_9']} ms, max {l['max']} ms (loadgen exit {rc})")
 def restarts(name):
     j = load(name)
     if "servers" not in j:
@@ -170,7 +172,7 @@ for line in open(os.path.join(out, "samples")):
     parts = line.split()
     if len(parts) == 2:
         fds.append(int(parts[0])); rss.append(int(parts[1]))
-_, alone = echo("alone"); p99, attacked = echo("attacked")
+_, _, alone = echo("alone"); p99, all_ok, attacked = echo("attacked")
 before, _ = restarts("servers.before.json"); after, errors = restarts("servers.after.json")
 during = load("servers.during.json")
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
@@ -197,7 +199,8 @@ for text, n in top.most_common(4):
     print(f"  {n} x {text}")
 restarted = after is None or any(after.get(k, 0) > v for k, v in (before or {}).items())
 fast = p99 is not None and p99 < 50
-print(f"verdict: echo p99 under attack < 50 ms: {'met' if fast else 'NOT met'}; "
-      f"no server restarted: {'NOT met' if restarted else 'met'}")
+print(f"verdict: echo p99 under attack < 50 ms: {'met' if fast else 'NOT met'}; every echo "
+      f"call answered: {'met' if all_ok else 'NOT met'}; no server restarted: "
+      f"{'NOT met' if restarted else 'met'}")
 print(f"files in {out}")
 PY
