@@ -184,7 +184,7 @@ fn serve_admin(
         listener,
         admin::app(state),
         Arc::default(),
-        limits.clone(),
+        limits.for_admin(),
         stop.clone(),
     ));
     Ok(())

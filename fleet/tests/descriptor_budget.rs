@@ -1,8 +1,8 @@
 //! A client that opens more connections than the fleet's process has descriptors for: the
 //! process keeps its connections within its open-file limit less a reserve and refuses the
 //! rest, so its health prober never fails for want of a descriptor (EMFILE) and no healthy
-//! server is restarted. The fleet runs as its own process with a low limit (`ulimit -n`), so
-//! the test process's own limit does not matter.
+//! server is restarted; the admin API still answers. The fleet runs as its own process with a
+//! low limit (`ulimit -n`), so the test process's own limit does not matter.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -87,6 +87,9 @@ async fn connections_beyond_the_descriptors_are_refused_and_no_server_restarts()
     assert!(held.len() > LIMIT as usize, "{} connected", held.len());
     // ~20 probes of each server while the connections are held.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // The admin API answers meanwhile: its few connections are outside the budget.
+    let during = get(&admin).await;
+    assert!(during["servers"].is_array(), "{during}");
     drop(held);
 
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -81,16 +81,7 @@ impl Prober {
     /// A full server answered, coherently, so it is alive; restarting it would punish it for
     /// its clients' greed and drop every connection it serves.
     pub async fn healthz(&self, port: u16) -> Result<Option<CounterSnapshot>, ProbeError> {
-        let url = self.url(port, "/healthz");
-        let resp = match self.client.get(&url).send().await {
-            // Closed before any answer: what a server refusing more connections than it can
-            // answer at once does. Once more, after the refusals in hand have been answered.
-            Err(e) if closed_unanswered(&e) => {
-                tokio::time::sleep(CLOSED_RETRY_AFTER).await;
-                self.client.get(&url).send().await?
-            }
-            other => other?,
-        };
+        let resp = send(self.client.get(self.url(port, "/healthz"))).await?;
         if resp.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
             return Ok(None);
         }
@@ -115,16 +106,16 @@ impl Prober {
 
     async fn mcp_stateless(&self, port: u16) -> Result<usize, ProbeError> {
         let body = wire::stateless_request(PROBE_ID, "tools/list");
-        let resp = self
-            .client
-            .post(self.url(port, "/mcp"))
-            .header("accept", wire::ACCEPT_JSON_OR_SSE)
-            .header("content-type", "application/json")
-            .header(wire::PROTOCOL_VERSION_HEADER, PROBE_ERA.version())
-            .header(wire::METHOD_HEADER, "tools/list")
-            .json(&body)
-            .send()
-            .await?;
+        let resp = send(
+            self.client
+                .post(self.url(port, "/mcp"))
+                .header("accept", wire::ACCEPT_JSON_OR_SSE)
+                .header("content-type", "application/json")
+                .header(wire::PROTOCOL_VERSION_HEADER, PROBE_ERA.version())
+                .header(wire::METHOD_HEADER, "tools/list")
+                .json(&body),
+        )
+        .await?;
         let status = resp.status();
         if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
             // Full, as for `healthz`.
@@ -149,10 +140,8 @@ impl Prober {
                 .header("accept", wire::ACCEPT_JSON_OR_SSE)
                 .header("content-type", "application/json")
         };
-        let init = post()
-            .json(&wire::initialize_request(INIT_ID, Version::V2025_11_25))
-            .send()
-            .await?;
+        let init =
+            send(post().json(&wire::initialize_request(INIT_ID, Version::V2025_11_25))).await?;
         if init.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
             // At its session limit (a client filled it): the server answered, coherently, so
             // it is alive; restarting it would punish it for a client's greed.
@@ -198,6 +187,20 @@ impl Prober {
         // cannot end it expires it.
         let _ = in_session(self.client.delete(&url)).send().await;
         outcome
+    }
+}
+
+/// Sends a probe's request on a new connection. One closed before any answer is what a server
+/// refusing more connections than it can answer at once does (see `serve::limits`): it is sent
+/// once more, after the refusals in hand have been answered.
+async fn send(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+    let again = request.try_clone();
+    match (request.send().await, again) {
+        (Err(e), Some(again)) if closed_unanswered(&e) => {
+            tokio::time::sleep(CLOSED_RETRY_AFTER).await;
+            again.send().await
+        }
+        (outcome, _) => outcome,
     }
 }
 

@@ -50,8 +50,15 @@ const REPORT_EVERY: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     http: HttpSpec,
+    /// Whether connections count against the process's budget (all but the admin API's).
+    in_budget: bool,
     shared: Arc<Shared>,
 }
+
+/// Connections the admin API holds at most, outside the process's budget: an operator can
+/// still look and act (`fleet status`, `fleet down`) while clients hold every other connection
+/// the process may have. Its descriptors come from the reserve.
+const ADMIN_MAX_CONNECTIONS: usize = 32;
 
 #[derive(Debug)]
 struct Shared {
@@ -95,7 +102,7 @@ pub(super) enum Full {
 /// process's budget.
 pub(super) struct Admitted {
     _listener: OwnedSemaphorePermit,
-    _process: OwnedSemaphorePermit,
+    _process: Option<OwnedSemaphorePermit>,
 }
 
 /// The default `[http]` limits, with a budget sized as [`ConnectionLimits::new`] does.
@@ -122,6 +129,7 @@ impl ConnectionLimits {
             .min(Semaphore::MAX_PERMITS);
         Self {
             http: http.clone(),
+            in_budget: true,
             shared: Arc::new(Shared {
                 budget: Arc::new(Semaphore::new(budget)),
                 budget_size: budget,
@@ -129,6 +137,15 @@ impl ConnectionLimits {
                 refused: Mutex::new(Refused::since(Instant::now())),
             }),
         }
+    }
+
+    /// The limits of the admin API's listener: at most [`ADMIN_MAX_CONNECTIONS`], outside the
+    /// process's budget.
+    pub fn for_admin(&self) -> Self {
+        let mut admin = self.clone();
+        admin.http.max_connections = self.http.max_connections.min(ADMIN_MAX_CONNECTIONS);
+        admin.in_budget = false;
+        admin
     }
 
     pub fn http(&self) -> &HttpSpec {
@@ -151,8 +168,12 @@ impl ConnectionLimits {
             .clone()
             .try_acquire_owned()
             .map_err(|_| Full::Listener)?;
-        let process =
-            (self.shared.budget.clone().try_acquire_owned()).map_err(|_| Full::Process)?;
+        let process = if self.in_budget {
+            let permit = self.shared.budget.clone().try_acquire_owned();
+            Some(permit.map_err(|_| Full::Process)?)
+        } else {
+            None
+        };
         Ok(Admitted {
             _listener: listener,
             _process: process,
@@ -323,7 +344,14 @@ mod tests {
             limits.admit(&limits.listener_cap()).err(),
             Some(Full::Process)
         );
-        drop(held);
+        // The admin API still admits, up to its own small cap.
+        let admin = limits.for_admin();
+        let cap = admin.listener_cap();
+        let operators: Vec<_> = (0..ADMIN_MAX_CONNECTIONS)
+            .map(|_| admin.admit(&cap).expect("outside the budget"))
+            .collect();
+        assert_eq!(admin.admit(&cap).err(), Some(Full::Listener));
+        drop((held, operators));
     }
 
     #[tokio::test]
