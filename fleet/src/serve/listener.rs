@@ -133,13 +133,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     stop: CancellationToken,
 ) {
-    let cap = limits.listener_cap();
-    let served = Served {
-        router,
-        counters,
-        limits,
-        cap,
-    };
+    let served = Served::new(router, counters, limits);
     serve_incoming(Incoming::Listener(listener), served, stop).await;
 }
 
@@ -151,6 +145,18 @@ struct Served {
     limits: ConnectionLimits,
     /// This listener's `[http] max_connections`.
     cap: Arc<Semaphore>,
+}
+
+impl Served {
+    fn new(router: Router, counters: Arc<Counters>, limits: ConnectionLimits) -> Self {
+        let cap = limits.listener_cap();
+        Self {
+            router,
+            counters,
+            limits,
+            cap,
+        }
+    }
 }
 
 /// The HTTP/1 and HTTP/2 connection settings every listener uses.
@@ -265,13 +271,7 @@ pub fn serve_on_threads(
     } else {
         let mut servers = Vec::with_capacity(threads);
         // One cap for the listening socket, whichever thread serves a connection.
-        let cap = limits.listener_cap();
-        let served = Served {
-            router,
-            counters,
-            limits,
-            cap,
-        };
+        let served = Served::new(router, counters, limits);
         for i in 0..threads {
             let (streams_tx, streams) = mpsc::unbounded_channel();
             let share = Arc::new(AtomicUsize::new(0));
