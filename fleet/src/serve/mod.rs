@@ -1,6 +1,7 @@
 //! One server's data plane: the router with its HTTP layers ([`server`]), the rmcp handler
 //! and its tools ([`handler`], [`memory_handler`], with [`args`] for tool arguments, and
-//! [`heavy`] for where the security tools' work runs), the
+//! [`heavy`] for where the security tools' work runs), where its sessions live
+//! ([`sessions`], [`session_book`]), the
 //! [`registry`] of every server's identity, counters and faults, the socket it listens on
 //! ([`socket`]) and the accept loop that serves it ([`listener`]), the in-process path of task-mode servers ([`local`]), the HTTP/1 client
 //! connection rules shared by the gateway and loadgen ([`link`]) and the loopback guard of
@@ -16,4 +17,6 @@ pub mod loopback;
 pub mod memory_handler;
 pub mod registry;
 pub mod server;
+pub mod session_book;
+pub mod sessions;
 pub mod socket;
