@@ -1,6 +1,22 @@
 //! Benchmarks and measurement tools for the workspace. Criterion benches live in `benches/`
 //! (`cargo bench -p benches`); `bin/` holds tools that measure a running fleet
-//! (`fleet-startup`, `echo-servers`); figures and the commands behind them are in README.md.
+//! (`fleet-startup`, `echo-servers`, `session-bytes`); figures and the commands behind them
+//! are in README.md.
+
+/// A task-mode fleet of one community server on an ephemeral port, the defaults otherwise.
+pub fn one_community_server() -> fleet::FleetSpec {
+    fleet::FleetSpec {
+        groups: vec![fleet::GroupSpec {
+            name: "community".into(),
+            profile: fleet::Profile::Community,
+            count: 1,
+            first_port: 0,
+            stateless: None,
+        }],
+        ..fleet::FleetSpec::default()
+    }
+    .with_ephemeral_ports()
+}
 
 /// Resident set size of a process in bytes, read from `/proc/<pid>/status` (Linux only).
 pub fn rss_bytes(pid: u32) -> Option<u64> {

@@ -12,7 +12,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use axum::{Json, Router, routing::post};
 use clap::Parser;
-use fleet::{Fleet, FleetOptions, FleetSpec, GroupSpec, Profile};
+use fleet::{Fleet, FleetOptions};
 
 /// The same allocator as the `fleet` and `loadgen` binaries, so both servers are measured as
 /// they are shipped.
@@ -39,17 +39,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let spec = FleetSpec {
-        groups: vec![GroupSpec {
-            name: "community".into(),
-            profile: Profile::Community,
-            count: 1,
-            first_port: 0,
-            stateless: None,
-        }],
-        ..FleetSpec::default()
-    }
-    .with_ephemeral_ports();
+    let spec = benches::one_community_server();
     let fleet = Fleet::start(spec, FleetOptions::default()).await?;
     fleet.wait_healthy(Duration::from_secs(10), |_, _| {}).await;
     let bare = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;

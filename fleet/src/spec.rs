@@ -123,6 +123,11 @@ pub struct ServerSpec {
     /// the call is answered with an error (JSON-RPC -32603) and its work abandoned.
     #[serde(with = "millis")]
     pub tool_deadline: Duration,
+    /// How long an idle session keeps rmcp's in-memory worker (~94 kB of heap) after its last
+    /// request or stream ended; then only what it needs to come back is kept (a few hundred
+    /// bytes) until `session_idle`, and its next request restores it. At most `session_idle`.
+    #[serde(with = "millis")]
+    pub session_resident: Duration,
 }
 
 /// What every listening socket of the fleet (each server, the gateway, the admin API) allows a
@@ -242,6 +247,7 @@ impl Default for ServerSpec {
             max_sessions: 4096,
             stateless: true,
             tool_deadline: Duration::from_secs(5),
+            session_resident: Duration::from_secs(5),
         }
     }
 }

@@ -43,14 +43,7 @@ async fn a_server_holds_at_most_its_sessions_and_keeps_serving() {
     assert_eq!(status, 200);
 
     // Ending one makes room.
-    let ended = common::http()
-        .delete(&url)
-        .header("mcp-session-id", &sessions[0])
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ended.status(), 204);
+    assert_eq!(common::end_session(&url, &sessions[0]).await, 204);
     let room = common::eventually(std::time::Duration::from_secs(5), || {
         fleet.registry().entries()[0].view().open_sessions < MAX as u64
     })

@@ -4,17 +4,12 @@
 //! ones. Everything but protocol messages goes to stderr: a stray byte on stdout would be a
 //! protocol error for the client. The server ends when its client closes stdin.
 
-use std::sync::Arc;
-
 use anyhow::Context as _;
 use rmcp::ServiceExt as _;
 
 use super::args::ServeStdioArgs;
 use crate::{
-    serve::{
-        handler::McpServer,
-        registry::{Counters, Identity},
-    },
+    serve::{handler::McpServer, registry::Identity},
     spec::ServerSpec,
 };
 
@@ -22,12 +17,7 @@ use crate::{
 pub async fn serve_stdio(args: ServeStdioArgs) -> anyhow::Result<()> {
     let identity = Identity::new(args.profile.as_str(), args.profile, 0);
     // No shared memory: a stdio server is one process of its client's, not part of a fleet.
-    let handler = McpServer::new(
-        &identity,
-        &ServerSpec::default(),
-        Arc::new(Counters::default()),
-        None,
-    );
+    let handler = McpServer::new(&identity, &ServerSpec::default(), None);
     let running = handler
         .serve(rmcp::transport::stdio_pipes())
         .await

@@ -1,10 +1,12 @@
 //! The rmcp handler of one server: its tools by profile (community, security; the memory tools
-//! live in [`super::memory_handler`]), the server's identity as `initialize` announces it, the
-//! open-session gauge, and the JSON-RPC errors for known methods with bad params. The security
-//! tools run through [`super::heavy`]: off the async workers and within `tool_deadline`.
+//! live in [`super::memory_handler`]), the server's identity as `initialize` announces it, and
+//! the JSON-RPC errors for known methods with bad params. The security tools run through
+//! [`super::heavy`]: off the async workers and within `tool_deadline`. A handler holds nothing
+//! of its own, so the one rmcp keeps per session costs a pointer: sessions are counted and
+//! kept by [`super::sessions`].
 
 use std::{
-    sync::{Arc, OnceLock, atomic::Ordering},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -22,11 +24,7 @@ use rmcp::{
 use crate::{
     memory::Memory,
     profile::Profile,
-    serve::{
-        args::Parameters,
-        heavy,
-        registry::{Counters, Identity},
-    },
+    serve::{args::Parameters, heavy, registry::Identity},
     spec::ServerSpec,
     tools::{
         community::{self, AddArgs, EchoArgs, JsonQueryArgs, TextStatsArgs, WorkArgs, WorkMode},
@@ -45,7 +43,6 @@ pub struct ServerSetup {
     tool_deadline: Duration,
     /// The protocol versions this server speaks: every known one, or only the session eras'.
     versions: &'static [ProtocolVersion],
-    counters: Arc<Counters>,
     /// This server's id: the author of its memory writes.
     pub(super) id: String,
     /// The fleet's shared memory, when the fleet runs with one.
@@ -56,26 +53,10 @@ pub struct ServerSetup {
 #[derive(Clone)]
 pub struct McpServer {
     pub(super) setup: Arc<ServerSetup>,
-    /// Set once this handler serves an initialized session; dropping the handler (the session
-    /// ended or expired) decrements the open-session gauge.
-    session: Arc<OnceLock<SessionGuard>>,
-}
-
-struct SessionGuard(Arc<Counters>);
-
-impl Drop for SessionGuard {
-    fn drop(&mut self) {
-        self.0.open_sessions.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl McpServer {
-    pub fn new(
-        identity: &Identity,
-        spec: &ServerSpec,
-        counters: Arc<Counters>,
-        memory: Option<Memory>,
-    ) -> Self {
+    pub fn new(identity: &Identity, spec: &ServerSpec, memory: Option<Memory>) -> Self {
         let mut router = match identity.profile {
             Profile::Community => Self::community_router(),
             Profile::Security => Self::security_router(),
@@ -104,11 +85,9 @@ impl McpServer {
                 } else {
                     ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25)
                 },
-                counters,
                 id: identity.id.clone(),
                 memory,
             }),
-            session: Arc::default(),
         }
     }
 
@@ -116,7 +95,6 @@ impl McpServer {
     pub(super) fn fresh(&self) -> Self {
         Self {
             setup: self.setup.clone(),
-            session: Arc::default(),
         }
     }
 }
@@ -296,12 +274,7 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
         context.peer.set_peer_info(request.clone());
-        let result = self.negotiate_initialize(&request)?;
-        let counters = self.setup.counters.clone();
-        if self.session.set(SessionGuard(counters.clone())).is_ok() {
-            counters.open_sessions.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(result)
+        self.negotiate_initialize(&request)
     }
 
     /// rmcp routes a known method whose params do not parse (e.g. `tools/call` without `name`)

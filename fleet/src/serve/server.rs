@@ -17,9 +17,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::sync::watch;
 
 use crate::{
@@ -27,6 +25,7 @@ use crate::{
     serve::{
         handler::McpServer,
         registry::{CounterSnapshot, Counters, Faults, Identity},
+        sessions::Sessions,
     },
     spec::ServerSpec,
 };
@@ -162,17 +161,18 @@ pub fn app(
     faults: watch::Receiver<Faults>,
     memory: Option<Memory>,
 ) -> Router {
-    let handler = McpServer::new(&identity, spec, counters.clone(), memory);
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(spec.session_idle);
-    let config = StreamableHttpServerConfig::default()
+    let handler = McpServer::new(&identity, spec, memory);
+    // Idle sessions leave rmcp's resident machinery after `session_resident` (`sessions`).
+    let (sessions, book) =
+        Sessions::new(counters.clone(), spec.session_resident, spec.session_idle);
+    let mut config = StreamableHttpServerConfig::default()
         .with_json_response(true)
         .with_max_request_body_bytes(spec.max_body_bytes)
         // Host and Origin are checked by `loopback`, for every loopback address.
         .disable_allowed_hosts()
         .disable_allowed_origins();
-    let service =
-        StreamableHttpService::new(move || Ok(handler.fresh()), Arc::new(sessions), config);
+    config.session_store = Some(book);
+    let service = StreamableHttpService::new(move || Ok(handler.fresh()), sessions, config);
     let gate = Gate {
         max_body_bytes: spec.max_body_bytes,
         max_sessions: spec.max_sessions,

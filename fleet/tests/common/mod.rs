@@ -200,6 +200,19 @@ pub async fn post_session(
     (status, sid, fleet::wire::first_jsonrpc_message(&text))
 }
 
+/// Ends a 2025-11-25 session with DELETE; the HTTP status.
+pub async fn end_session(url: &str, session: &str) -> u16 {
+    http()
+        .delete(url)
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("answered")
+        .status()
+        .as_u16()
+}
+
 pub fn initialize() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
