@@ -71,25 +71,32 @@ async fn every_idle_session_stays_usable_and_counted() {
     fleet.stop().await;
 }
 
-/// Sessions idle past `session_resident` leave rmcp's memory and come back on their next
-/// request, unchanged to the client and counted once; past `session_idle` they are gone (404).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_sessions_come_back_until_they_expire() {
-    const N: usize = 40;
-    let mut spec = common::spec(1, 0, Isolation::Task);
-    spec.server.session_resident = Duration::from_millis(50);
-    spec.server.session_idle = Duration::from_millis(1500);
-    let fleet = common::start(spec).await;
-    let url = fleet.endpoints()[0].mcp_url();
+/// Opens `n` sessions on `url`, oldest first.
+async fn open_sessions(url: &str, n: usize) -> Vec<String> {
     let mut sessions = Vec::new();
-    for _ in 0..N {
-        let (status, sid, _) = common::post_session(&url, None, common::initialize()).await;
+    for _ in 0..n {
+        let (status, sid, _) = common::post_session(url, None, common::initialize()).await;
         assert_eq!(status, 200);
         sessions.push(sid.expect("a session id"));
     }
+    sessions
+}
+
+/// Sessions idle past `session_resident` leave rmcp's memory and come back on their next
+/// request, unchanged to the client and counted once. (`session_idle` is long, so however slow
+/// the machine, none expires during the test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_come_back() {
+    const N: usize = 40;
+    let mut spec = common::spec(1, 0, Isolation::Task);
+    spec.server.session_resident = Duration::from_millis(50);
+    spec.server.session_idle = Duration::from_secs(60);
+    let fleet = common::start(spec).await;
+    let url = fleet.endpoints()[0].mcp_url();
+    let sessions = open_sessions(&url, N).await;
     let count = || fleet.registry().entries()[0].view().open_sessions;
     assert_eq!(count(), N as u64);
-    // Well past `session_resident` (the sweep runs every 20 ms here), well before expiry.
+    // Well past `session_resident` (the sweep runs every 20 ms here).
     tokio::time::sleep(Duration::from_millis(400)).await;
     for (i, sid) in sessions.iter().enumerate() {
         let call = json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
@@ -104,12 +111,25 @@ async fn idle_sessions_come_back_until_they_expire() {
         );
     }
     assert_eq!(count(), N as u64, "a restored session is counted once");
+    fleet.stop().await;
+}
 
-    // One session is ended by its client while idle; the rest expire.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(common::end_session(&url, &sessions[0]).await, 204);
-    assert_eq!(count(), N as u64 - 1);
-    let expired = common::eventually(Duration::from_secs(10), || count() == 0).await;
+/// An idle session out of rmcp's memory can still be ended by its client, and the others
+/// expire after `session_idle`: gone (404) and counted out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_end_and_expire() {
+    const N: usize = 10;
+    let mut spec = common::spec(1, 0, Isolation::Task);
+    spec.server.session_resident = Duration::from_millis(50);
+    spec.server.session_idle = Duration::from_secs(2);
+    let fleet = common::start(spec).await;
+    let url = fleet.endpoints()[0].mcp_url();
+    let sessions = open_sessions(&url, N).await;
+    let count = || fleet.registry().entries()[0].view().open_sessions;
+    // The newest session, past `session_resident`, is ended by its client.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(common::end_session(&url, &sessions[N - 1]).await, 204);
+    let expired = common::eventually(Duration::from_secs(20), || count() == 0).await;
     assert!(expired, "idle sessions expire: {} left", count());
     let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
     for sid in [&sessions[0], &sessions[N - 1]] {
