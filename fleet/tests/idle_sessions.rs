@@ -71,15 +71,21 @@ async fn every_idle_session_stays_usable_and_counted() {
     fleet.stop().await;
 }
 
-/// Opens `n` sessions on `url`, oldest first.
-async fn open_sessions(url: &str, n: usize) -> Vec<String> {
+/// A one-server fleet that evicts sessions idle for 50 ms and expires them after `idle`, its
+/// MCP URL, and `n` sessions opened on it, oldest first.
+async fn evicting_fleet(idle: Duration, n: usize) -> (fleet::Fleet, String, Vec<String>) {
+    let mut spec = common::spec(1, 0, Isolation::Task);
+    spec.server.session_resident = Duration::from_millis(50);
+    spec.server.session_idle = idle;
+    let fleet = common::start(spec).await;
+    let url = fleet.endpoints()[0].mcp_url();
     let mut sessions = Vec::new();
     for _ in 0..n {
-        let (status, sid, _) = common::post_session(url, None, common::initialize()).await;
+        let (status, sid, _) = common::post_session(&url, None, common::initialize()).await;
         assert_eq!(status, 200);
         sessions.push(sid.expect("a session id"));
     }
-    sessions
+    (fleet, url, sessions)
 }
 
 /// Sessions idle past `session_resident` leave rmcp's memory and come back on their next
@@ -88,12 +94,7 @@ async fn open_sessions(url: &str, n: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sessions_come_back() {
     const N: usize = 40;
-    let mut spec = common::spec(1, 0, Isolation::Task);
-    spec.server.session_resident = Duration::from_millis(50);
-    spec.server.session_idle = Duration::from_secs(60);
-    let fleet = common::start(spec).await;
-    let url = fleet.endpoints()[0].mcp_url();
-    let sessions = open_sessions(&url, N).await;
+    let (fleet, url, sessions) = evicting_fleet(Duration::from_secs(60), N).await;
     let count = || fleet.registry().entries()[0].view().open_sessions;
     assert_eq!(count(), N as u64);
     // Well past `session_resident` (the sweep runs every 20 ms here).
@@ -119,12 +120,7 @@ async fn idle_sessions_come_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sessions_end_and_expire() {
     const N: usize = 10;
-    let mut spec = common::spec(1, 0, Isolation::Task);
-    spec.server.session_resident = Duration::from_millis(50);
-    spec.server.session_idle = Duration::from_secs(2);
-    let fleet = common::start(spec).await;
-    let url = fleet.endpoints()[0].mcp_url();
-    let sessions = open_sessions(&url, N).await;
+    let (fleet, url, sessions) = evicting_fleet(Duration::from_secs(2), N).await;
     let count = || fleet.registry().entries()[0].view().open_sessions;
     // The newest session, past `session_resident`, is ended by its client.
     tokio::time::sleep(Duration::from_millis(300)).await;
