@@ -15,7 +15,8 @@ use tokio_util::{codec::Framed, sync::CancellationToken};
 
 use super::{
     client::{Client, Pending},
-    protocol::{Channel, Down, RECONNECT_PAUSE, Up, codec, encode},
+    frames::Frames,
+    protocol::{Channel, Down, MAX_DOWN_FRAME, RECONNECT_PAUSE, Up, encode},
 };
 use crate::memory::{error::WriteError, store::FollowPoint};
 
@@ -48,7 +49,7 @@ pub(super) async fn open(name: &str) -> Result<(Channel, FollowPoint), RemoteErr
     let std_stream = std::os::unix::net::UnixStream::connect_addr(&addr).map_err(connect_error)?;
     std_stream.set_nonblocking(true).map_err(connect_error)?;
     let stream = UnixStream::from_std(std_stream).map_err(connect_error)?;
-    let mut channel = Framed::new(stream, codec());
+    let mut channel = Framed::new(stream, Frames::new(MAX_DOWN_FRAME));
     let protocol = |reason: String| RemoteError::Protocol {
         name: name.to_string(),
         reason,

@@ -18,13 +18,15 @@
 //! segment trimmed while it was idle) or not worth replaying asks for a fresh follow point, so
 //! a view never misses a record.
 //!
-//! Its parts: `protocol` is what crosses the socket, [`serve`] the owner's side of it,
+//! Its parts: `frames` is the framing (bounded, grown as data arrives), `protocol` what crosses
+//! the socket, [`serve`] the owner's side of it,
 //! `remote_memory` what a server process calls, `client` that process's place in the log
 //! and its requests in flight, `connection` connecting, reconnecting and dispatching the
 //! owner's answers.
 
 mod client;
 mod connection;
+mod frames;
 mod protocol;
 mod remote_memory;
 mod serve;

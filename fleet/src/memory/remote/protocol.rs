@@ -6,8 +6,9 @@ use std::{io, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use tokio::net::UnixStream;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::Framed;
 
+use super::frames::Frames;
 use crate::memory::{
     error::WriteError,
     graph::ApplyError,
@@ -17,8 +18,12 @@ use crate::memory::{
     store::FollowPoint,
 };
 
-/// Largest frame: a snapshot of a large graph is one frame.
-pub(super) const MAX_FRAME: usize = 1 << 30;
+/// Largest frame a server process reads: a snapshot of a large graph is one frame.
+pub(super) const MAX_DOWN_FRAME: usize = 1 << 30;
+
+/// Largest frame the owner reads: a write, a query or a wait. A write is at most the request
+/// body a server accepts (`[server] max_body_bytes`, 1 MiB by default) in JSON once more.
+pub(super) const MAX_UP_FRAME: usize = 64 << 20;
 
 /// How long a remote write waits for its answer and for the local view to catch up with it.
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -106,13 +111,7 @@ impl From<WireError> for WriteError {
     }
 }
 
-pub(super) type Channel = Framed<UnixStream, LengthDelimitedCodec>;
-
-pub(super) fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME)
-        .new_codec()
-}
+pub(super) type Channel = Framed<UnixStream, Frames>;
 
 pub(super) fn encode<T: Serialize>(message: &T) -> io::Result<bytes::Bytes> {
     serde_json::to_vec(message)

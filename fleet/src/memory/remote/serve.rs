@@ -6,15 +6,18 @@ use std::{
     io,
     os::linux::net::SocketAddrExt as _,
     sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures::{SinkExt as _, StreamExt as _};
 use tokio::{net::UnixListener, sync::mpsc};
 use tokio_util::{codec::Framed, sync::CancellationToken};
 
-use super::protocol::{
-    Channel, Down, RECONNECT_PAUSE, Up, WRITE_TIMEOUT, WireError, codec, encode,
+use super::{
+    frames::Frames,
+    protocol::{
+        Channel, Down, MAX_UP_FRAME, RECONNECT_PAUSE, Up, WRITE_TIMEOUT, WireError, encode,
+    },
 };
 use crate::memory::store::MemoryHandle;
 
@@ -36,8 +39,24 @@ pub fn listen(name: &str) -> io::Result<UnixListener> {
     UnixListener::from_std(listener)
 }
 
-/// Serves the store behind `handle` to server processes until `stop`.
+/// How often, at most, refused connections are reported.
+const REFUSAL_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// The user this process runs as.
+fn own_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::geteuid()
+    }
+}
+
+/// Serves the store behind `handle` to server processes until `stop`. Only processes of this
+/// process's own user are served: the socket's name is visible to every local user
+/// (`/proc/net/unix`), and another user's process could otherwise read the whole graph and
+/// write ops in a server's name.
 pub async fn serve(handle: MemoryHandle, listener: UnixListener, stop: CancellationToken) {
+    let mut last_refusal = None;
     loop {
         let stream = tokio::select! {
             () = stop.cancelled() => return,
@@ -50,10 +69,26 @@ pub async fn serve(handle: MemoryHandle, listener: UnixListener, stop: Cancellat
                 }
             },
         };
+        match stream.peer_cred() {
+            Ok(peer) if peer.uid() == own_uid() => {}
+            refused => {
+                // Dropped unanswered: another user's process gets nothing, not even a version.
+                if last_refusal.is_none_or(|at: Instant| at.elapsed() >= REFUSAL_REPORT_EVERY) {
+                    tracing::warn!(
+                        peer = ?refused.map(|p| (p.uid(), p.pid())),
+                        "memory socket: refused a process of another user (uid, pid)"
+                    );
+                    last_refusal = Some(Instant::now());
+                }
+                continue;
+            }
+        }
         let handle = handle.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_one(handle, Framed::new(stream, codec()), stop).await {
+            if let Err(e) =
+                serve_one(handle, Framed::new(stream, Frames::new(MAX_UP_FRAME)), stop).await
+            {
                 tracing::debug!(error = %e, "memory socket: a server process disconnected");
             }
         });

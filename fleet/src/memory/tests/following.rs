@@ -169,3 +169,57 @@ async fn remote_memory_far_behind_takes_a_snapshot_instead_of_replaying() {
     stop.cancel();
     store.close().unwrap();
 }
+
+/// What a process sees of the memory socket `name`: `served` if the owner sends it anything
+/// (its first frame), `closed` if the owner drops it. Run as `uid` when given.
+async fn peek_socket(name: &str, uid: Option<u32>) -> String {
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let mut command = tokio::process::Command::new(python);
+    command.arg("-c").arg(
+        "import socket, sys\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+         s.connect('\\0' + sys.argv[1])\n\
+         s.settimeout(5)\n\
+         try:\n    data = s.recv(4)\n\
+         except OSError:\n    data = b''\n\
+         print('served' if data else 'closed')\n",
+    );
+    command.arg(name);
+    if let Some(uid) = uid {
+        command.uid(uid);
+    }
+    let out = command.output().await.expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The socket's name is visible to every local user (`/proc/net/unix`): a process of another
+/// user (`nobody`) is dropped before it reads anything, while the fleet's own user is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_process_is_refused_the_memory_socket() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: running a process as another user needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quick()).unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let name = remote::socket_name();
+    let listener = remote::listen(&name).unwrap();
+    tokio::spawn(remote::serve(store.handle(), listener, stop.clone()));
+    assert_eq!(peek_socket(&name, None).await, "served");
+    assert_eq!(peek_socket(&name, Some(65534)).await, "closed");
+    stop.cancel();
+    store.close().unwrap();
+}
