@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    causes::{self, chain},
     control::supervisor::{Command, Commands},
     serve::registry::{CounterSnapshot, Entry, ServerState},
     spec::{HealthSpec, Isolation},
@@ -206,16 +207,7 @@ async fn send(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Resp
 
 /// Whether a request failed because the server closed its connection without answering.
 fn closed_unanswered(e: &reqwest::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_incomplete_message)
-        {
-            return true;
-        }
-        source = s.source();
-    }
-    false
+    causes::find::<hyper::Error>(e).is_some_and(hyper::Error::is_incomplete_message)
 }
 
 /// The number of tools a `tools/list` answer lists; an error when it lists none.
@@ -323,18 +315,6 @@ pub(crate) async fn monitor(
             }
         }
     }
-}
-
-/// An error with its causes, `outer: inner: innermost`, as one line for status displays.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 async fn probe(

@@ -194,20 +194,6 @@ impl hyper::body::Body for DeadlineBody {
     }
 }
 
-/// The [`BodyTimedOut`] behind a body error, if that is what it is.
-pub fn body_timed_out<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a BodyTimedOut> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(timed_out) = e.downcast_ref::<BodyTimedOut>() {
-            return Some(timed_out);
-        }
-        next = e.source();
-    }
-    None
-}
-
 /// Serves `conn` until it ends, or until it goes quiet (see [`Activity::quiet`]) or `stop`:
 /// then it is asked to finish what is in flight and close, and dropped after [`GRACE`].
 pub(super) async fn drive<C>(

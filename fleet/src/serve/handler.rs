@@ -49,7 +49,8 @@ pub struct ServerSetup {
     pub(super) memory: Option<Memory>,
 }
 
-/// The rmcp handler. One is created per session (2025-11-25) or per request (2026-07-28).
+/// The rmcp handler. A clone (one pointer to the shared setup) serves each session
+/// (2025-11-25) or request (2026-07-28).
 #[derive(Clone)]
 pub struct McpServer {
     pub(super) setup: Arc<ServerSetup>,
@@ -88,13 +89,6 @@ impl McpServer {
                 id: identity.id.clone(),
                 memory,
             }),
-        }
-    }
-
-    /// A handler for a new session or request, sharing this one's setup.
-    pub(super) fn fresh(&self) -> Self {
-        Self {
-            setup: self.setup.clone(),
         }
     }
 }

@@ -190,17 +190,17 @@ impl ConnectionLimits {
         why: Full,
         stream: TcpStream,
     ) -> Option<impl Future<Output = ()> + Send + 'static> {
-        let answer = self.answer(why);
         let slot = self.shared.refusing.clone().try_acquire_owned().ok();
         self.count_refusal(why, slot.is_none());
         let Some(slot) = slot else {
             // Answered only if its request is there already (an answer before the request is
             // a protocol error to the client); read, so that closing sends no reset.
             if stream.try_read(&mut [0u8; 4096]).is_ok_and(|n| n > 0) {
-                let _ = stream.try_write(&answer);
+                let _ = stream.try_write(&self.answer(why));
             }
             return None;
         };
+        let answer = self.answer(why);
         Some(async move {
             let _slot = slot;
             let _ = tokio::time::timeout(LINGER, linger(stream, &answer)).await;

@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use crate::{
     memory::Memory,
     serve::{
+        connection::BodyTimedOut,
         handler::McpServer,
         registry::{CounterSnapshot, Counters, Faults, Identity},
         sessions::Sessions,
@@ -89,7 +90,7 @@ async fn jsonrpc_guard(State(gate): State<Gate>, request: Request, next: Next) -
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(e) => {
-            return match crate::serve::connection::body_timed_out(&e) {
+            return match crate::causes::find::<BodyTimedOut>(&e) {
                 // The client sends too slowly; the connection closes after this answer.
                 Some(timed_out) => {
                     jsonrpc_error(StatusCode::REQUEST_TIMEOUT, -32600, timed_out.to_string())
@@ -172,7 +173,7 @@ pub fn app(
         .disable_allowed_hosts()
         .disable_allowed_origins();
     config.session_store = Some(book);
-    let service = StreamableHttpService::new(move || Ok(handler.fresh()), sessions, config);
+    let service = StreamableHttpService::new(move || Ok(handler.clone()), sessions, config);
     let gate = Gate {
         max_body_bytes: spec.max_body_bytes,
         max_sessions: spec.max_sessions,

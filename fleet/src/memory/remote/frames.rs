@@ -12,7 +12,8 @@ use tokio_util::codec::{Decoder, Encoder};
 /// Bytes of the length prefix.
 const HEAD: usize = 4;
 
-/// Length-prefixed frames, each read at most `max` bytes long.
+/// Length-prefixed frames, each read at most `max` bytes long (the limit is the reader's: what
+/// is written is bounded by what the other side reads).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Frames {
     max: usize,
@@ -56,18 +57,15 @@ impl Encoder<Bytes> for Frames {
     type Error = io::Error;
 
     fn encode(&mut self, frame: Bytes, dst: &mut BytesMut) -> io::Result<()> {
-        let length = u32::try_from(frame.len())
-            .ok()
-            .filter(|n| *n as usize <= self.max.max(frame.len()))
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "a frame of {} bytes does not fit a 4-byte length",
-                        frame.len()
-                    ),
-                )
-            })?;
+        let length = u32::try_from(frame.len()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a frame of {} bytes does not fit a 4-byte length",
+                    frame.len()
+                ),
+            )
+        })?;
         dst.reserve(HEAD + frame.len());
         dst.put_u32(length);
         dst.extend_from_slice(&frame);
