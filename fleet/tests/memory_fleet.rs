@@ -322,7 +322,7 @@ async fn bad_memory_calls_get_clear_errors_and_the_fleet_keeps_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn process_mode_servers_follow_the_owners_log() {
+async fn process_mode_servers_read_through_the_owner() {
     let dir = tempfile::tempdir().unwrap();
     let fleet = start(
         common::spec(2, 1, Isolation::Process),
@@ -342,7 +342,7 @@ async fn process_mode_servers_follow_the_owners_log() {
         )
         .await;
         last = created["version"].as_u64().unwrap();
-        // Read-your-writes on A at once, and B once it has caught up.
+        // Read-your-writes on A at once, and on B with the version asked for.
         let here = ok(a, "open_nodes", json!({"names": [name]})).await;
         assert_eq!(here["entities"].as_array().unwrap().len(), 1);
         let there = ok(
@@ -352,8 +352,8 @@ async fn process_mode_servers_follow_the_owners_log() {
         )
         .await;
         assert_eq!(there["entities"].as_array().unwrap().len(), 1, "{there}");
-        // And on C with no wait asked for: servers read the owner's log up to its durable
-        // mark before answering, so an acknowledged write is everywhere at once.
+        // And on C with no wait asked for: every server's reads are answered from the
+        // owner's view, so an acknowledged write is everywhere at once.
         let c = &urls[(i + 2) % 3];
         let plain = ok(c, "open_nodes", json!({"names": [name]})).await;
         assert_eq!(plain["entities"].as_array().unwrap().len(), 1, "{plain}");

@@ -1,17 +1,18 @@
 //! How a server reaches the fleet's memory: the store itself when it runs in the owner's
-//! process (task mode), or through the owner's log and socket (process mode). Both give the
-//! same three things: a local view to read, durable writes, and history.
+//! process (task mode), or the owner over its local socket (process mode). Both give the same
+//! four things, answered from the one view the owner keeps: reads (optionally after a
+//! `minVersion`), the version, durable writes, and history.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use super::{
-    error::{Timeout, WriteError},
+    error::WriteError,
     history::HistoryEntry,
     op::Op,
     owner::Ack,
+    read::{self, Query, ReadAnswer, ReadError},
     remote::RemoteMemory,
     store::MemoryHandle,
-    view::View,
 };
 
 /// A server's access to the shared memory.
@@ -22,43 +23,33 @@ pub enum Memory {
 }
 
 impl Memory {
-    /// The view this server reads from, as it is: call [`Memory::fresh_view`] to read.
-    pub fn view(&self) -> &Arc<View> {
+    /// Answers `query` with everything durable when it is handled, after waiting (at most
+    /// `timeout`) for version `min_version.0` if one is given.
+    pub async fn read(
+        &self,
+        query: Query,
+        min_version: Option<(u64, Duration)>,
+    ) -> Result<ReadAnswer, ReadError> {
         match self {
-            Memory::Local(h) => h.view(),
-            Memory::Remote(r) => r.view(),
+            Memory::Local(h) => Ok(read::answer(h.view(), &query, min_version).await?),
+            Memory::Remote(r) => r.read(query, min_version).await,
         }
     }
 
-    /// The view holding every write durable when this is called: what a read serves from.
-    /// (The store's own view always does; a server process's view catches up from the log.)
-    pub async fn fresh_view(&self) -> &Arc<View> {
+    /// The version every write durable so far has reached.
+    pub async fn version(&self) -> Result<u64, ReadError> {
         match self {
-            Memory::Local(h) => h.view(),
-            Memory::Remote(r) => {
-                r.sync().await;
-                r.view()
-            }
+            Memory::Local(h) => Ok(h.view().version()),
+            Memory::Remote(r) => r.version().await,
         }
     }
 
-    /// Waits until this server's view holds `version` (a `minVersion` read), or fails after
-    /// `timeout`.
-    pub async fn wait_for(&self, version: u64, timeout: Duration) -> Result<(), Timeout> {
-        match self {
-            Memory::Local(h) => h.view().wait_for(version, timeout).await,
-            Memory::Remote(r) => r.wait_for(version, timeout).await,
-        }
-    }
-
-    /// Writes `op` as `server`, with what this server's view has seen; returns once durable
-    /// and visible in this server's view.
+    /// Writes `op` as `server`; returns once durable and readable through every server.
+    /// Its deletes remove what was durable when the owner took it (see the merge semantics).
     pub async fn write(&self, server: &str, op: Op) -> Result<Ack, WriteError> {
-        // Deletes remove what the writer had seen: everything durable when it decided.
-        let seen = self.fresh_view().await.version();
         match self {
-            Memory::Local(h) => h.write(server, seen, op).await,
-            Memory::Remote(r) => r.write(server, seen, op).await,
+            Memory::Local(h) => h.write(server, h.view().version(), op).await,
+            Memory::Remote(r) => r.write(server, op).await,
         }
     }
 

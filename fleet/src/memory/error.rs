@@ -147,7 +147,9 @@ pub enum CloseError {
 }
 
 /// A wait for a version that did not arrive in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize,
+)]
 #[error("timed out waiting for version {wanted} (at {current})")]
 pub struct Timeout {
     pub wanted: u64,

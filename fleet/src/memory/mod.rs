@@ -5,8 +5,8 @@
 //! # How a write becomes durable
 //! One owner thread serialises writes. It takes every queued request (group commit), applies
 //! each to the graph, appends the records to a write-ahead log, runs one `fdatasync`, and
-//! only then applies them to the local [`View`], publishes how far the log is durable (the
-//! [`mark`], which server processes read to catch their views up from the log), acknowledges
+//! only then applies them to the fleet's one [`View`] (every server reads from it: in task
+//! mode directly, in process mode through the owner's socket, see [`remote`]), acknowledges
 //! the writers ([`Ack`]) and passes the batch on. If the log cannot be written nobody in the batch is acknowledged and the batch is
 //! rolled back. A committer thread turns acknowledged batches into git commits (one pretty
 //! JSON file per entity, so `git log -p` reads as a change log, see [`layout`]), at most one
@@ -60,8 +60,8 @@
 //!
 //! # Files
 //! The repository (bare is recommended; a non-bare clone works and its work tree is left
-//! alone) holds the history; `<gitdir>/mcpfleet/` holds what is not history: `owner.lock`,
-//! `wal/<first version>.wal` and `durable` (the mark, rewritten at every open). `git clone --bare` of the repository is a complete backup
+//! alone) holds the history; `<gitdir>/mcpfleet/` holds what is not history: `owner.lock`
+//! and `wal/<first version>.wal`. `git clone --bare` of the repository is a complete backup
 //! of everything committed; [`Store::open`] on such a clone restores it.
 
 mod access;
@@ -72,9 +72,9 @@ pub mod graph;
 pub mod history;
 pub mod layout;
 mod lock;
-pub mod mark;
 pub mod op;
 mod owner;
+pub mod read;
 pub mod remote;
 mod stats;
 mod store;
@@ -95,8 +95,9 @@ pub use op::{
     Relation,
 };
 pub use owner::Ack;
+pub use read::{Query, ReadAnswer, ReadError};
 pub use stats::{LagStats, MemoryStats};
-pub use store::{FollowPoint, MemoryHandle, Store, StoreOptions};
+pub use store::{MemoryHandle, Store, StoreOptions};
 pub use verify::{VerifyReport, verify};
 pub use view::View;
 pub use wal::WalFaults;

@@ -16,7 +16,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::WriteError;
 use super::graph::{ApplyError, Graph, OpResult};
-use super::mark::{Mark, MarkWriter};
 use super::op::{Op, Record};
 use super::stats::Stats;
 use super::view::View;
@@ -65,8 +64,6 @@ struct Write {
 pub(crate) struct Owner {
     pub graph: Graph,
     pub wal: Wal,
-    /// Where server processes learn how far the WAL is durable.
-    pub mark: MarkWriter,
     pub view: Arc<View>,
     pub committer: std::sync::mpsc::Sender<Batch>,
     pub stats: Arc<Stats>,
@@ -207,26 +204,13 @@ impl Owner {
                 self.graph.finish();
                 let records: Arc<[Record]> = records.into();
                 let last = self.graph.version();
-                let position = self.wal.position();
                 let acked_at = Instant::now();
                 let acked_at_us = super::view::wall_us();
-                if let Err(e) = self.view.publish(&records, position, acked_at_us) {
-                    tracing::error!(error = %e, "the local memory view diverged from the owner");
+                // Before anyone is acknowledged: a read through any server after the ack
+                // finds the write.
+                if let Err(e) = self.view.publish(&records, acked_at_us) {
+                    tracing::error!(error = %e, "the memory view diverged from the owner");
                 }
-                // After the local view (so a snapshot of it is never behind the mark) and
-                // before anyone is acknowledged (so a server process that reads after hearing
-                // of a write finds it).
-                let mark = Mark {
-                    version: last,
-                    position,
-                    at_us: acked_at_us,
-                };
-                if let Err(e) = self.mark.publish(mark) {
-                    tracing::error!(error = %e, "cannot publish the durable mark: server processes will not see this write");
-                }
-                // Only now are waiters woken: a server process told "reached" by the owner's
-                // view reads the log up to a mark that already covers the version.
-                self.view.announce();
                 self.stats.batch_acked(last, records.len() as u64);
                 for (reply, mut ack) in acks {
                     ack.acked_at_us = acked_at_us;

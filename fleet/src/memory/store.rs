@@ -14,15 +14,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::archive::{self, Archive};
 use super::committer::Committer;
 use super::error::{CloseError, OpenError, Timeout, WriteError};
-use super::graph::Snapshot;
 use super::history::{self, HistoryEntry, HistoryIndex};
 use super::lock::{OwnerLock, state_dir};
-use super::mark::{self, Mark, MarkWriter};
 use super::op::{Op, validate_server};
 use super::owner::{Ack, Batch, Owner, Request};
 use super::stats::{MemoryStats, Stats};
-use super::view::{View, wall_us};
-use super::wal::{self, Position, Wal, WalFaults};
+use super::view::View;
+use super::wal::{self, Wal, WalFaults};
 
 /// Tuning knobs; the defaults suit a fleet on a small machine.
 #[derive(Debug, Clone)]
@@ -71,18 +69,6 @@ struct OpenStore {
     history: Arc<Mutex<HistoryIndex>>,
     committed: watch::Receiver<u64>,
     path: PathBuf,
-    wal_dir: PathBuf,
-    mark_path: PathBuf,
-}
-
-/// What a view in another process starts from: a snapshot of the owner's view, the WAL
-/// position right after it, and where to read the log and the durable mark from then on.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct FollowPoint {
-    pub snapshot: Snapshot,
-    pub position: Position,
-    pub wal_dir: PathBuf,
-    pub mark_path: PathBuf,
 }
 
 /// A cheap, cloneable handle to an open store, for every server of the fleet. All methods
@@ -148,21 +134,6 @@ impl MemoryHandle {
                 wanted: version,
                 current: *self.store.committed.borrow(),
             }),
-        }
-    }
-
-    /// Where a view in another process starts following the store from (see [`FollowPoint`]).
-    pub fn follow_point(&self) -> FollowPoint {
-        let (snapshot, position) = self.store.view.snapshot_at();
-        FollowPoint {
-            snapshot,
-            // The store's view always has a position (set at open, moved by every batch).
-            position: position.unwrap_or(Position {
-                segment: 0,
-                offset: 0,
-            }),
-            wal_dir: self.store.wal_dir.clone(),
-            mark_path: self.store.mark_path.clone(),
         }
     }
 
@@ -241,18 +212,8 @@ impl Store {
         )));
         let stats = Arc::new(Stats::new(graph.version(), head_version));
         let view = Arc::new(View::from_graph(graph.clone()));
-        let position = wal.position();
-        view.set_position(position);
-        let mark_path = state_dir(&gitdir).join(mark::FILE);
-        let mark = MarkWriter::create(
-            &mark_path,
-            Mark {
-                version: graph.version(),
-                position,
-                at_us: wall_us(),
-            },
-        )
-        .map_err(OpenError::io("publish the durable mark in", &mark_path))?;
+        // Server processes once followed the log through this file; nothing reads it now.
+        let _ = std::fs::remove_file(state_dir(&gitdir).join("durable"));
         let (committed_tx, committed_rx) = watch::channel(head_version);
         let (batch_tx, batch_rx) = std::sync::mpsc::channel::<Batch>();
         if !recovered.records.is_empty() {
@@ -281,7 +242,6 @@ impl Store {
         let owner = Owner {
             graph,
             wal,
-            mark,
             view: view.clone(),
             committer: batch_tx,
             stats: stats.clone(),
@@ -302,8 +262,6 @@ impl Store {
                     history,
                     committed: committed_rx,
                     path: path.to_path_buf(),
-                    wal_dir,
-                    mark_path,
                 }),
             },
             owner: Some(owner),

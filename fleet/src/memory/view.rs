@@ -1,11 +1,11 @@
-//! A read replica of the graph: only durable (acknowledged) records reach it, applied with
-//! the same `apply` as the owner's, so a view at version v holds exactly the owner's state at
-//! v.
+//! What every read of the memory is answered from: the graph as of the last durable
+//! (acknowledged) record, applied with the same `apply` as the owner's, so a view at version v
+//! holds exactly the owner's state at v.
 //!
-//! The store's own view is fed by the owner thread before the writers are acknowledged, so a
-//! writer reads its own write as soon as `write` returns. Other views (e.g. in another
-//! process) start from a [`Snapshot`] and are fed [`Record`]s by any transport through
-//! [`View::apply_batch`] (in process mode: read from the WAL up to the owner's durable mark).
+//! The store's view is fed by the owner thread before the writers are acknowledged, so a
+//! writer reads its own write (through any server) as soon as `write` returns. Tests and
+//! tools can build other views from a [`Snapshot`] and feed them [`Record`]s through
+//! [`View::apply_batch`].
 
 use std::{
     collections::VecDeque,
@@ -18,7 +18,6 @@ use tokio::sync::watch;
 use super::error::{Timeout, ViewError};
 use super::graph::{Graph, KnowledgeGraph, Snapshot, StateError};
 use super::op::{Entity, Record};
-use super::wal::Position;
 
 /// Batches whose arrival a view remembers for [`View::visible_at`]: at 1000 writes/s in
 /// batches of a few, several seconds' worth.
@@ -32,13 +31,9 @@ pub fn wall_us() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// What the view's lock guards: the replica's graph, where the owner's WAL continues after it,
-/// and when recent versions became visible here.
+/// What the view's lock guards: the graph, and when recent versions became visible here.
 struct Replica {
     graph: Graph,
-    /// The owner's view only: where in the WAL the record after the graph's version starts,
-    /// so a follower can start from a snapshot of this view and read on from there.
-    position: Option<Position>,
     /// `(first version, last version, wall µs)` of each recent batch applied, oldest first.
     visible: VecDeque<(u64, u64, u64)>,
 }
@@ -76,7 +71,6 @@ impl View {
         View {
             replica: RwLock::new(Replica {
                 graph,
-                position: None,
                 visible: VecDeque::new(),
             }),
             version: watch::Sender::new(version),
@@ -117,21 +111,9 @@ impl View {
     }
 
     /// Applies records that follow the view's version. Records it already has are skipped;
-    /// a gap is refused (nothing applied) so the feeder knows to resubscribe.
+    /// a gap is refused (nothing applied) so the feeder knows to start again.
     pub fn apply_batch(&self, records: &[Record]) -> Result<(), ViewError> {
-        self.apply_batch_at(records, wall_us())
-    }
-
-    /// [`View::apply_batch`] for records that became visible at `at_us` (wall µs), not now:
-    /// a view that reads the owner's log lazily serves each record from the moment the owner
-    /// published it as durable, so that is when it counts as visible here.
-    pub fn apply_batch_at(&self, records: &[Record], at_us: u64) -> Result<(), ViewError> {
-        let mut replica = self.replica.write().unwrap_or_else(PoisonError::into_inner);
-        let before = replica.graph.version();
-        let result = Self::apply_locked(&mut replica.graph, records);
-        replica.arrived(before, at_us);
-        self.version.send_replace(replica.graph.version());
-        result
+        self.publish(records, wall_us())
     }
 
     /// When `version` became visible in this view (wall µs, see [`wall_us`]), if it arrived
@@ -170,59 +152,15 @@ impl View {
         Ok(())
     }
 
-    /// Owner side: applies a durable batch that ends at WAL `position`, visible from `at_us`.
-    /// Its version is not announced to waiters until [`View::announce`]: the owner first
-    /// publishes the durable mark, so whoever hears of the version from this view (a server
-    /// process waiting over the socket) finds it under the mark too.
-    pub(crate) fn publish(
-        &self,
-        records: &[Record],
-        position: Position,
-        at_us: u64,
-    ) -> Result<(), ViewError> {
+    /// Owner side: applies a durable batch, visible from `at_us` (wall µs), and wakes whoever
+    /// waits for its versions.
+    pub(crate) fn publish(&self, records: &[Record], at_us: u64) -> Result<(), ViewError> {
         let mut replica = self.replica.write().unwrap_or_else(PoisonError::into_inner);
         let before = replica.graph.version();
         let result = Self::apply_locked(&mut replica.graph, records);
         replica.arrived(before, at_us);
-        replica.position = Some(position);
+        self.version.send_replace(replica.graph.version());
         result
-    }
-
-    /// Owner side: wakes whoever waits for the versions [`View::publish`] applied.
-    pub(crate) fn announce(&self) {
-        let replica = self.replica.read().unwrap_or_else(PoisonError::into_inner);
-        self.version.send_replace(replica.graph.version());
-    }
-
-    /// Owner side, at open: where in the WAL the record after the view's version will start.
-    pub(crate) fn set_position(&self, position: Position) {
-        let mut replica = self.replica.write().unwrap_or_else(PoisonError::into_inner);
-        replica.position = Some(position);
-    }
-
-    /// A snapshot of this view and the WAL position right after it (the owner's view only;
-    /// `None` elsewhere): what a follower in another process starts from.
-    pub(crate) fn snapshot_at(&self) -> (Snapshot, Option<Position>) {
-        let replica = self.replica.read().unwrap_or_else(PoisonError::into_inner);
-        (replica.graph.snapshot(), replica.position)
-    }
-
-    /// Replaces the view's state with `snapshot` (a remote view resubscribing after it fell
-    /// behind). A snapshot older than the view is refused: versions never go back.
-    pub fn reset(&self, snapshot: Snapshot) -> Result<(), StateError> {
-        let mut replica = self.replica.write().unwrap_or_else(PoisonError::into_inner);
-        if snapshot.version < replica.graph.version() {
-            return Err(StateError(format!(
-                "snapshot at version {} is older than the view ({})",
-                snapshot.version,
-                replica.graph.version()
-            )));
-        }
-        let before = replica.graph.version();
-        replica.graph = Graph::from_snapshot(snapshot)?;
-        replica.arrived(before, wall_us());
-        self.version.send_replace(replica.graph.version());
-        Ok(())
     }
 
     /// The view's whole state with tags, e.g. to start another view from.
@@ -316,22 +254,5 @@ mod tests {
         // A view started from a snapshot does not know when the snapshot's versions arrived.
         let copy = View::from_snapshot(view.snapshot()).unwrap();
         assert_eq!(copy.visible_at(3), None);
-    }
-
-    #[test]
-    fn the_owners_view_hands_out_snapshots_with_their_wal_position() {
-        let view = View::empty();
-        assert_eq!(view.snapshot_at().1, None);
-        let at = |offset| Position { segment: 1, offset };
-        view.set_position(at(0));
-        view.publish(&[rec(1, "a")], at(90), 5).unwrap();
-        view.announce();
-        let (snap, position) = view.snapshot_at();
-        assert_eq!((snap.version, position), (1, Some(at(90))));
-        assert_eq!(view.visible_at(1), Some(5), "visible from the time given");
-        let follower = View::from_snapshot(snap).unwrap();
-        follower.apply_batch_at(&[rec(2, "b")], 42).unwrap();
-        assert_eq!(follower.visible_at(2), Some(42));
-        assert_eq!(follower.snapshot_at().1, None);
     }
 }

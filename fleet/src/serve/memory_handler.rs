@@ -13,7 +13,7 @@ use rmcp::{
 use crate::{
     memory::{
         Ack, AddObservations, CreateEntities, CreateRelations, DeleteEntities, DeleteObservations,
-        DeleteRelations, KnowledgeGraph, Memory, Op, OpResult, View, WriteError,
+        DeleteRelations, Memory, Op, OpResult, Query, WriteError,
     },
     serve::handler::invalid,
     serve::{args::Parameters, handler::McpServer},
@@ -71,32 +71,23 @@ impl McpServer {
         Ok(self.memory()?.write(&self.setup.id, op).await?)
     }
 
-    /// Waits for `minVersion` if asked, then reads from this server's view.
+    /// Waits for `minVersion` if asked, then reads what the fleet's memory holds.
     async fn read(
         &self,
         min_version: Option<u64>,
         timeout_ms: Option<u64>,
-        query: impl FnOnce(&View) -> KnowledgeGraph,
+        query: Query,
     ) -> MemoryResult<memory_tools::GraphOutput> {
         let memory = self.memory()?;
-        let mut visible_at_us = None;
-        let view = if let Some((version, timeout)) = memory_tools::wait(min_version, timeout_ms)? {
-            memory
-                .wait_for(version, timeout)
-                .await
-                .map_err(|e| MemoryToolError::Failed(e.to_string()))?;
-            let view = memory.view();
-            visible_at_us = view.visible_at(version);
-            view
-        } else {
-            memory.fresh_view().await
-        };
-        // The version is read before the query: the answer holds at least that version.
-        let version = view.version();
+        let wait = memory_tools::wait(min_version, timeout_ms)?;
+        let answer = memory
+            .read(query, wait)
+            .await
+            .map_err(|e| MemoryToolError::Failed(e.to_string()))?;
         Ok(Json(memory_tools::GraphOutput::new(
-            query(view),
-            version,
-            visible_at_us,
+            answer.graph,
+            answer.version,
+            answer.visible_at_us,
         )))
     }
 }
@@ -258,7 +249,7 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<memory_tools::ReadGraphArgs>,
     ) -> MemoryResult<memory_tools::GraphOutput> {
-        self.read(args.min_version, args.timeout_ms, View::read_graph)
+        self.read(args.min_version, args.timeout_ms, Query::ReadGraph)
             .await
     }
 
@@ -270,10 +261,8 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<memory_tools::SearchNodesArgs>,
     ) -> MemoryResult<memory_tools::GraphOutput> {
-        self.read(args.min_version, args.timeout_ms, |v| {
-            v.search_nodes(&args.query)
-        })
-        .await
+        let query = Query::Search(args.query);
+        self.read(args.min_version, args.timeout_ms, query).await
     }
 
     #[tool(
@@ -284,10 +273,8 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<memory_tools::OpenNodesArgs>,
     ) -> MemoryResult<memory_tools::GraphOutput> {
-        self.read(args.min_version, args.timeout_ms, |v| {
-            v.open_nodes(&args.names)
-        })
-        .await
+        let query = Query::Open(args.names);
+        self.read(args.min_version, args.timeout_ms, query).await
     }
 
     #[tool(
@@ -307,7 +294,7 @@ impl McpServer {
     }
 
     #[tool(
-        description = "The version of the shared memory this server's view has reached (every write returns the version it created; reads accept minVersion).",
+        description = "The version the shared memory has reached (every write returns the version it created; reads accept minVersion).",
         annotations(
             read_only_hint = true,
             idempotent_hint = false,
@@ -319,7 +306,11 @@ impl McpServer {
         Parameters(_): Parameters<memory_tools::MemoryVersionArgs>,
     ) -> MemoryResult<memory_tools::MemoryVersionOutput> {
         Ok(Json(memory_tools::MemoryVersionOutput {
-            version: self.memory()?.fresh_view().await.version(),
+            version: self
+                .memory()?
+                .version()
+                .await
+                .map_err(|e| MemoryToolError::Failed(e.to_string()))?,
             server: self.setup.id.clone(),
         }))
     }

@@ -10,32 +10,33 @@ use tokio_util::codec::Framed;
 
 use super::frames::Frames;
 use crate::memory::{
-    error::WriteError,
+    error::{Timeout, WriteError},
     graph::ApplyError,
     history::HistoryEntry,
     op::{InvalidOp, Op},
     owner::Ack,
-    store::FollowPoint,
+    read::{Query, ReadAnswer},
 };
 
-/// Largest frame a server process reads: a snapshot of a large graph is one frame.
+/// Largest frame a server process reads: a `read_graph` of a large graph is one frame.
 pub(super) const MAX_DOWN_FRAME: usize = 1 << 30;
 
-/// Largest frame the owner reads: a write, a query or a wait. A write is at most the request
+/// Largest frame the owner reads: a write or a query. A write is at most the request
 /// body a server accepts (`[server] max_body_bytes`, 1 MiB by default) in JSON once more.
 pub(super) const MAX_UP_FRAME: usize = 64 << 20;
 
-/// How long a remote write waits for its answer and for the local view to catch up with it.
+/// How long a remote call waits for its answer (a read's own wait is at most this).
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Pause before each reconnection attempt after the owner dropped this client.
 pub(super) const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 
-/// Owner to server process.
+/// Most queued frames sent in one write, either way.
+pub(super) const COALESCE_MAX: usize = 64;
+
+/// Owner to server process: answers, each carrying its request's id.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum Down {
-    /// Where to follow from: first on every connection, and the answer to [`Up::Resync`].
-    Follow(Box<FollowPoint>),
     Written {
         id: u64,
         result: Result<Ack, WireError>,
@@ -44,9 +45,11 @@ pub(super) enum Down {
         id: u64,
         entries: Vec<HistoryEntry>,
     },
-    /// The answer to [`Up::Wait`]: the owner's version when it reached the one asked for (or
-    /// gave up waiting).
-    Reached {
+    Read {
+        id: u64,
+        result: Result<ReadAnswer, Timeout>,
+    },
+    Version {
         id: u64,
         version: u64,
     },
@@ -55,26 +58,23 @@ pub(super) enum Down {
 /// Server process to owner.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum Up {
-    Write {
-        id: u64,
-        server: String,
-        seen: u64,
-        op: Op,
-    },
+    /// A write; the owner decides what it has seen (everything durable when it takes it).
+    Write { id: u64, server: String, op: Op },
     History {
         id: u64,
         entity: String,
         limit: usize,
     },
-    /// Say when `version` is durable (a read asked for a version the mark has not reached),
-    /// or that it is not after `timeout_ms` (the reader's own limit, at most a write's).
-    Wait {
+    /// A read, after waiting until `min_version` is durable if one is given, for at most
+    /// `timeout_ms` (the reader's own limit, at most a write's).
+    Read {
         id: u64,
-        version: u64,
+        query: Query,
+        min_version: Option<u64>,
         timeout_ms: u64,
     },
-    /// Send a fresh follow point: this process lost its place in the log.
-    Resync,
+    /// The version every durable write has reached.
+    Version { id: u64 },
 }
 
 /// A [`WriteError`] as it crosses the socket.

@@ -1,25 +1,32 @@
-//! The owner's side of the socket: one task per server process that sends the follow point
-//! first, then runs its writes, history queries and waits and sends the answers back,
-//! coalescing what is queued into one write.
+//! The owner's side of the socket: one task per server process that runs its writes, reads
+//! and history queries (each in a task of its own, a bounded number at once) and sends the
+//! answers back, coalescing what is queued into one write.
 
 use std::{
     io,
     os::linux::net::SocketAddrExt as _,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use futures::{SinkExt as _, StreamExt as _};
-use tokio::{net::UnixListener, sync::mpsc};
+use tokio::{
+    net::UnixListener,
+    sync::{Semaphore, mpsc},
+};
 use tokio_util::{codec::Framed, sync::CancellationToken};
 
 use super::{
     frames::Frames,
     protocol::{
-        Channel, Down, MAX_UP_FRAME, RECONNECT_PAUSE, Up, WRITE_TIMEOUT, WireError, encode,
+        COALESCE_MAX, Channel, Down, MAX_UP_FRAME, RECONNECT_PAUSE, Up, WRITE_TIMEOUT, WireError,
+        encode,
     },
 };
-use crate::memory::store::MemoryHandle;
+use crate::memory::{error::Timeout, read, store::MemoryHandle};
 
 /// A fresh abstract socket name for one fleet.
 pub fn socket_name() -> String {
@@ -95,56 +102,65 @@ pub async fn serve(handle: MemoryHandle, listener: UnixListener, stop: Cancellat
     }
 }
 
-/// One server process: its follow point, and its writes, queries and waits.
+/// Requests of one server process the owner works on at once; beyond them it reads no more
+/// of that process's frames until one is answered, so a greedy process waits on its own socket
+/// buffer instead of growing the owner. Reads waiting for a version do not count: they depend
+/// on writes that may come after them on the same connection.
+const WORK_MAX: usize = 256;
+
+/// Reads of one server process waiting for a version at once; one beyond is answered at once
+/// as a timeout (the version not reached), never left to hold up the connection.
+const WAITS_MAX: usize = 8192;
+
+/// One server process: its writes, reads and history queries, each answered with its id.
 async fn serve_one(
     handle: MemoryHandle,
     channel: Channel,
     stop: CancellationToken,
 ) -> io::Result<()> {
     let (mut sink, mut stream) = channel.split();
-    sink.send(encode(&Down::Follow(Box::new(handle.follow_point())))?)
-        .await?;
-    // Answers are produced by tasks (a write waits for its group commit) and sent from here.
+    // Answers are produced by tasks (a write waits for its group commit, a read may wait for
+    // a version) and sent from here.
     let (answers_tx, mut answers) = mpsc::unbounded_channel::<Down>();
+    let work = Arc::new(Semaphore::new(WORK_MAX));
+    let waits = Arc::new(Semaphore::new(WAITS_MAX));
     loop {
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             Some(answer) = answers.recv() => sink.feed(encode(&answer)?).await?,
-            frame = stream.next() => {
+            // Only this loop takes permits, so one is there when the branch runs.
+            frame = stream.next(), if work.available_permits() > 0 => {
                 let Some(frame) = frame else { return Ok(()) };
                 let up: Up = serde_json::from_slice(&frame?)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                match up {
-                    Up::Write { id, server, seen, op } => {
-                        let handle = handle.clone();
-                        let answers = answers_tx.clone();
-                        tokio::spawn(async move {
-                            let result = handle.write(&server, seen, op).await.map_err(WireError::from);
-                            let _ = answers.send(Down::Written { id, result });
-                        });
-                    }
-                    Up::History { id, entity, limit } => {
-                        let entries = handle.history(&entity, limit);
-                        let _ = answers_tx.send(Down::History { id, entries });
-                    }
-                    Up::Wait { id, version, timeout_ms } => {
-                        let handle = handle.clone();
-                        let answers = answers_tx.clone();
-                        let stop = stop.clone();
-                        let timeout = Duration::from_millis(timeout_ms).min(WRITE_TIMEOUT);
-                        tokio::spawn(async move {
-                            tokio::select! {
-                                () = stop.cancelled() => {}
-                                _ = handle.view().wait_for(version, timeout) => {}
+                let permit = match &up {
+                    Up::Read { id, min_version: Some(version), .. } => {
+                        match waits.clone().try_acquire_owned() {
+                            Ok(permit) => permit,
+                            Err(_) => {
+                                let current = handle.view().version();
+                                let result = Err(Timeout { wanted: *version, current });
+                                let _ = answers_tx.send(Down::Read { id: *id, result });
+                                continue;
                             }
-                            let version = handle.view().version();
-                            let _ = answers.send(Down::Reached { id, version });
-                        });
+                        }
                     }
-                    Up::Resync => {
-                        let _ = answers_tx.send(Down::Follow(Box::new(handle.follow_point())));
-                    }
-                }
+                    _ => match work.clone().try_acquire_owned() {
+                        Ok(permit) => permit,
+                        Err(_) => continue,
+                    },
+                };
+                let handle = handle.clone();
+                let answers = answers_tx.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let answer = tokio::select! {
+                        () = stop.cancelled() => return,
+                        answer = answer(&handle, up) => answer,
+                    };
+                    let _ = answers.send(answer);
+                    drop(permit);
+                });
             }
         }
         // Whatever else is already queued goes out in the same write.
@@ -158,5 +174,39 @@ async fn serve_one(
     }
 }
 
-/// Most queued answers sent in one write.
-const COALESCE_MAX: usize = 64;
+/// The owner's answer to one request.
+async fn answer(handle: &MemoryHandle, up: Up) -> Down {
+    match up {
+        Up::Write { id, server, op } => {
+            // What the writer has seen is everything durable now, as for a server in the
+            // owner's process: its deletes remove that and nothing newer.
+            let seen = handle.view().version();
+            let result = handle
+                .write(&server, seen, op)
+                .await
+                .map_err(WireError::from);
+            Down::Written { id, result }
+        }
+        Up::History { id, entity, limit } => Down::History {
+            id,
+            entries: handle.history(&entity, limit),
+        },
+        Up::Read {
+            id,
+            query,
+            min_version,
+            timeout_ms,
+        } => {
+            let timeout = Duration::from_millis(timeout_ms).min(WRITE_TIMEOUT);
+            let wait = min_version.map(|version| (version, timeout));
+            Down::Read {
+                id,
+                result: read::answer(handle.view(), &query, wait).await,
+            }
+        }
+        Up::Version { id } => Down::Version {
+            id,
+            version: handle.view().version(),
+        },
+    }
+}

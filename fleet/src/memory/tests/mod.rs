@@ -1,9 +1,9 @@
 //! Store-level tests: restart, crash recovery, locks, failures, foreign repositories, clones,
-//! verify, history, and following the store from another view.
+//! verify, history, and the store served to server processes over its socket.
 
 #![allow(clippy::unwrap_used)]
 
 mod durability;
-mod following;
+mod remote;
 mod repositories;
 mod support;

@@ -8,17 +8,12 @@
 //! it is cut off. A damaged record followed by a valid one, or in an older segment, is
 //! corruption of acknowledged data: opening fails rather than silently dropping it.
 //!
-//! Server processes follow the log too ([`Tail`]): the owner publishes the [`Position`] up to
-//! which it is durable (see [`super::mark`]), and a follower reads records up to there, so
-//! nothing is pushed to processes that are not reading.
-//!
 //! Its parts: [`format`] is the framing, the segment files and positions, `recovery` reads
 //! everything back at open and trims what git holds, `writer` is the owner's appending
-//! tail segment (with its fault injection), `tail` the followers' reader.
+//! tail segment (with its fault injection).
 
 mod format;
 mod recovery;
-mod tail;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -30,6 +25,5 @@ pub(crate) use format::encode;
 pub(crate) use format::segments;
 pub use recovery::WalError;
 pub(crate) use recovery::{recover, remove_committed};
-pub use tail::{Tail, TailError};
 pub use writer::WalFaults;
 pub(crate) use writer::{AppendError, Wal};

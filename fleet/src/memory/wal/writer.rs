@@ -9,7 +9,7 @@ use std::{
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
-use super::format::{Position, segment_name, segments, sync_dir};
+use super::format::{segment_name, segments, sync_dir};
 
 /// Fault injection for the WAL: makes appends fail the way a full disk does, so tests and
 /// drills can check that a failed batch acknowledges nothing and leaves the store serving.
@@ -104,14 +104,6 @@ impl Wal {
             segment_bytes,
             faults,
         })
-    }
-
-    /// Where the next record will start: everything before it is durable.
-    pub fn position(&self) -> Position {
-        Position {
-            segment: self.segment,
-            offset: self.len,
-        }
     }
 
     /// Writes a batch (records `first_version..`) and syncs it. On error nothing of it stays.
