@@ -21,7 +21,10 @@ use crate::{
         supervisor::{Commands, TaskGroup},
     },
     gateway::{self, Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
-    memory::{Memory, MemoryHandle, Store, StoreOptions, remote},
+    memory::{
+        Memory, MemoryHandle, Store, StoreOptions,
+        remote::{self, MemorySocket},
+    },
     serve::{
         limits::ConnectionLimits,
         listener,
@@ -76,7 +79,7 @@ pub struct FleetOptions {
 }
 
 /// The fleet's memory: the store (this process owns the repository) and, in process mode,
-/// the socket that server processes follow it through.
+/// the socket server processes reach it through.
 struct FleetMemory {
     store: Store,
     socket_stop: CancellationToken,
@@ -270,7 +273,7 @@ impl Fleet {
             None => None,
         };
         let server_memory = memory.as_ref().map(|(m, socket)| match socket {
-            Some(name) => ServerMemory::Socket(name.clone()),
+            Some(socket) => ServerMemory::Socket(socket.clone()),
             None => ServerMemory::Local(Memory::Local(m.store.handle())),
         });
         let memory = memory.map(|(m, _)| m);
@@ -455,11 +458,11 @@ impl Fleet {
 }
 
 /// Opens the memory repository (off the async threads: it may replay a WAL) and, for
-/// process isolation, starts the socket server processes follow it through.
+/// process isolation, starts the socket server processes reach it through.
 async fn open_memory(
     path: PathBuf,
     isolation: Isolation,
-) -> Result<(FleetMemory, Option<String>), StartError> {
+) -> Result<(FleetMemory, Option<MemorySocket>), StartError> {
     let store = tokio::task::spawn_blocking(move || Store::open(&path, StoreOptions::default()))
         .await
         .map_err(|e| StartError::MemorySocket(std::io::Error::other(e)))??;
@@ -467,10 +470,14 @@ async fn open_memory(
     let socket_tracker = TaskTracker::new();
     let mut socket = None;
     if isolation == Isolation::Process {
-        let name = remote::socket_name();
-        let listener = remote::listen(&name).map_err(StartError::MemorySocket)?;
-        socket_tracker.spawn(remote::serve(store.handle(), listener, socket_stop.clone()));
-        socket = Some(name);
+        let (bound, listener) = MemorySocket::bind(None).map_err(StartError::MemorySocket)?;
+        socket_tracker.spawn(remote::serve(
+            store.handle(),
+            listener,
+            bound.clone(),
+            socket_stop.clone(),
+        ));
+        socket = Some(bound);
     }
     Ok((
         FleetMemory {

@@ -16,7 +16,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    memory::{Memory, remote::RemoteMemory},
+    memory::{
+        Memory,
+        remote::{MemoryAccess, RemoteMemory},
+    },
     serve::{
         limits::ConnectionLimits,
         listener,
@@ -45,9 +48,9 @@ pub struct ChildConfig {
     pub server: ServerSpec,
     #[serde(default)]
     pub http: HttpSpec,
-    /// Abstract socket of the fleet's memory owner, when the fleet runs with memory.
+    /// How to reach the fleet's memory owner, when the fleet runs with memory.
     #[serde(default)]
-    pub memory_socket: Option<String>,
+    pub memory: Option<MemoryAccess>,
 }
 
 /// Serves as a fleet child and returns its exit result if this process was started as one;
@@ -78,9 +81,9 @@ fn run_child(raw: &str) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let stop = CancellationToken::new();
-        let memory = match &config.memory_socket {
-            Some(name) => Some(Memory::Remote(
-                RemoteMemory::connect(name, stop.clone()).await?,
+        let memory = match config.memory.clone() {
+            Some(access) => Some(Memory::Remote(
+                RemoteMemory::connect(access, stop.clone()).await?,
             )),
             None => None,
         };

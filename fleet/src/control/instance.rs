@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     control::child::{CHILD_ENV, ChildConfig, LISTEN_FD},
-    memory::Memory,
+    memory::{Memory, remote::MemorySocket},
     serve::{
         limits::ConnectionLimits,
         listener,
@@ -63,8 +63,8 @@ pub struct Launcher {
 pub enum ServerMemory {
     /// In this process (task mode).
     Local(Memory),
-    /// Through the owner's socket of this abstract name (process mode).
-    Socket(String),
+    /// Through the owner's socket (process mode): each server is given its own access.
+    Socket(MemorySocket),
 }
 
 pub enum Instance {
@@ -162,8 +162,8 @@ impl Launcher {
             identity: entry.identity.clone(),
             server: self.server_for(&entry.identity.group),
             http: self.limits.http().clone(),
-            memory_socket: match &self.memory {
-                Some(ServerMemory::Socket(name)) => Some(name.clone()),
+            memory: match &self.memory {
+                Some(ServerMemory::Socket(socket)) => Some(socket.access(&entry.identity.id)),
                 Some(ServerMemory::Local(_)) | None => None,
             },
         };

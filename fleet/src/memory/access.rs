@@ -44,12 +44,13 @@ impl Memory {
         }
     }
 
-    /// Writes `op` as `server`; returns once durable and readable through every server.
-    /// Its deletes remove what was durable when the owner took it (see the merge semantics).
+    /// Writes `op` as `server` (a server process writes as the server its access proved);
+    /// returns once durable and readable through every server. Its deletes remove what was
+    /// durable when the owner took it (see the merge semantics).
     pub async fn write(&self, server: &str, op: Op) -> Result<Ack, WriteError> {
         match self {
             Memory::Local(h) => h.write(server, h.view().version(), op).await,
-            Memory::Remote(r) => r.write(server, op).await,
+            Memory::Remote(r) => r.write(op).await,
         }
     }
 

@@ -12,7 +12,7 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::protocol::Up;
+use super::{protocol::Up, socket::MemoryAccess};
 use crate::memory::{
     error::{Timeout, WriteError},
     history::HistoryEntry,
@@ -31,8 +31,8 @@ pub(super) enum Pending {
 /// One server process's connection to the owner's memory, shared by its `RemoteMemory`
 /// clones and the connection task.
 pub(super) struct Client {
-    /// The owner's socket, for messages and reconnection.
-    pub(super) socket: String,
+    /// How to reach the owner, for messages and reconnection.
+    pub(super) access: MemoryAccess,
     next_id: AtomicU64,
     pending: Mutex<HashMap<u64, Pending>>,
     /// Frames to the owner; `None` while reconnecting or after the owner is gone.
@@ -40,9 +40,9 @@ pub(super) struct Client {
 }
 
 impl Client {
-    pub(super) fn new(socket: String) -> Client {
+    pub(super) fn new(access: MemoryAccess) -> Client {
         Client {
-            socket,
+            access,
             next_id: AtomicU64::new(1),
             pending: Mutex::default(),
             up: Mutex::default(),

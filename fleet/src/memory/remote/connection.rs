@@ -1,7 +1,7 @@
 //! Connecting to the owner's socket, and the task that carries a process's requests and the
 //! owner's answers, reconnecting when the owner drops the connection.
 
-use std::{io, os::linux::net::SocketAddrExt as _, sync::Arc};
+use std::{io, path::PathBuf, sync::Arc};
 
 use futures::{SinkExt as _, StreamExt as _};
 use tokio::{net::UnixStream, sync::mpsc};
@@ -10,7 +10,10 @@ use tokio_util::{codec::Framed, sync::CancellationToken};
 use super::{
     client::{Client, Pending},
     frames::Frames,
-    protocol::{COALESCE_MAX, Channel, Down, MAX_DOWN_FRAME, RECONNECT_PAUSE, Up, encode},
+    protocol::{
+        COALESCE_MAX, Channel, Down, HELLO_TIMEOUT, MAX_DOWN_FRAME, RECONNECT_PAUSE, Up, encode,
+    },
+    socket::{MemoryAccess, own_uid},
 };
 use crate::memory::error::WriteError;
 
@@ -20,26 +23,63 @@ pub(super) const RECONNECT_TRIES: usize = 20;
 /// Why a server process cannot reach the owner's memory.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    #[error("cannot connect to the fleet's memory at @{name}: {source}")]
+    #[error("cannot connect to the fleet's memory at {}: {source}", .socket.display())]
     Connect {
-        name: String,
+        socket: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("the fleet's memory at @{name} broke the protocol: {reason}")]
-    Protocol { name: String, reason: String },
+    #[error("the fleet's memory at {} {reason}", .socket.display())]
+    Refused { socket: PathBuf, reason: String },
 }
 
-pub(super) async fn open(name: &str) -> Result<Channel, RemoteError> {
+/// Connects to the owner at `access.socket`, checks it runs as this process's user, and
+/// proves which server this is; the connection is then ready for requests.
+pub(super) async fn open(access: &MemoryAccess) -> Result<Channel, RemoteError> {
+    let socket = &access.socket;
     let connect_error = |source| RemoteError::Connect {
-        name: name.to_string(),
+        socket: socket.clone(),
         source,
     };
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).map_err(connect_error)?;
-    let std_stream = std::os::unix::net::UnixStream::connect_addr(&addr).map_err(connect_error)?;
-    std_stream.set_nonblocking(true).map_err(connect_error)?;
-    let stream = UnixStream::from_std(std_stream).map_err(connect_error)?;
-    Ok(Framed::new(stream, Frames::new(MAX_DOWN_FRAME)))
+    let refused = |reason: String| RemoteError::Refused {
+        socket: socket.clone(),
+        reason,
+    };
+    let stream = UnixStream::connect(socket).await.map_err(connect_error)?;
+    match stream.peer_cred() {
+        Ok(peer) if peer.uid() == own_uid() => {}
+        Ok(peer) => {
+            return Err(refused(format!(
+                "runs as uid {}, not as this user",
+                peer.uid()
+            )));
+        }
+        Err(e) => return Err(connect_error(e)),
+    }
+    let mut channel = Framed::new(stream, Frames::new(MAX_DOWN_FRAME));
+    let hello = Up::Hello {
+        server: access.server.clone(),
+        token: access.token.clone(),
+    };
+    channel
+        .send(encode(&hello).map_err(connect_error)?)
+        .await
+        .map_err(connect_error)?;
+    match tokio::time::timeout(HELLO_TIMEOUT, channel.next()).await {
+        Ok(Some(Ok(frame))) => match serde_json::from_slice::<Down>(&frame) {
+            Ok(Down::Welcome) => Ok(channel),
+            Ok(other) => Err(refused(format!("answered the hello with {other:?}"))),
+            Err(e) => Err(refused(format!("broke the protocol: {e}"))),
+        },
+        Ok(Some(Err(e))) => Err(connect_error(e)),
+        Ok(None) => Err(refused(format!(
+            "closed the connection at the hello: the token of server {} is not one it made",
+            access.server
+        ))),
+        Err(_) => Err(refused(format!(
+            "did not answer the hello within {HELLO_TIMEOUT:?}"
+        ))),
+    }
 }
 
 /// Carries this process's requests and the owner's answers, and reconnects when the owner
@@ -68,7 +108,7 @@ pub(super) async fn carry(
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(RECONNECT_PAUSE) => {}
             }
-            match open(&client.socket).await {
+            match open(&client.access).await {
                 Ok(opened) => {
                     fresh = Some(opened);
                     break;
@@ -77,7 +117,7 @@ pub(super) async fn carry(
             }
         }
         let Some(fresh) = fresh else {
-            tracing::warn!(socket = %client.socket, "memory: the owner is gone; memory calls now fail");
+            tracing::warn!(socket = %client.access.socket.display(), "memory: the owner is gone; memory calls now fail");
             return;
         };
         let (up_tx, up_rx) = mpsc::unbounded_channel();
@@ -140,6 +180,7 @@ fn deliver(client: &Client, down: Down) {
                 let _ = tx.send(result);
             }
         }),
+        Down::Welcome => {}
         Down::Version { id, version } => client.answer(id, |p| {
             if let Pending::Version(tx) = p {
                 let _ = tx.send(version);

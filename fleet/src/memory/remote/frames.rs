@@ -23,6 +23,11 @@ impl Frames {
     pub(super) fn new(max: usize) -> Self {
         Self { max }
     }
+
+    /// Changes the limit for the frames still to come (e.g. once the peer has proved who it is).
+    pub(super) fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
 }
 
 impl Decoder for Frames {

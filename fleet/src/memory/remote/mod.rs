@@ -10,22 +10,28 @@
 //! call: 500 processes replayed every write 500 times, and at 1000 writes/s on two cores acks
 //! took seconds.)
 //!
-//! The socket is a Unix socket in the Linux abstract namespace (no file to clean up), carrying
-//! length-delimited JSON frames: requests with an id, answers carrying it. Only processes of
-//! the fleet's own user are served.
+//! The socket is a Unix socket in a private directory carrying length-delimited JSON frames:
+//! a hello proving which server a process is, then requests with an id, answers carrying it.
+//! Only processes of the fleet's own user reach it, and each writes only as the server it
+//! proved to be.
 //!
-//! Its parts: `frames` is the framing (bounded, grown as data arrives), `protocol` what
-//! crosses the socket, [`serve`] the owner's side of it, `remote_memory` what a server process
-//! calls, `client` that process's requests in flight, `connection` connecting, reconnecting
-//! and handing the owner's answers to the calls waiting for them.
+//! Its parts: `socket` is where the socket lives and who may use it (directory, tokens),
+//! `frames` the framing (bounded, grown as data arrives), `protocol` what crosses the socket,
+//! [`serve`] the owner's side (accepting and the hello), `requests` a process's requests
+//! there, `remote_memory` what a server process calls, `client` that process's requests in
+//! flight, `connection` connecting, reconnecting and handing the owner's answers to the calls
+//! waiting for them.
 
 mod client;
 mod connection;
 mod frames;
 mod protocol;
 mod remote_memory;
+mod requests;
 mod serve;
+mod socket;
 
 pub use connection::RemoteError;
 pub use remote_memory::RemoteMemory;
-pub use serve::{listen, serve, socket_name};
+pub use serve::serve;
+pub use socket::{MemoryAccess, MemorySocket};

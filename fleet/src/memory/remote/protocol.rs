@@ -13,7 +13,7 @@ use crate::memory::{
     error::{Timeout, WriteError},
     graph::ApplyError,
     history::HistoryEntry,
-    op::{InvalidOp, Op},
+    op::{InvalidOp, MAX_OP_BYTES, Op},
     owner::Ack,
     read::{Query, ReadAnswer},
 };
@@ -21,9 +21,18 @@ use crate::memory::{
 /// Largest frame a server process reads: a `read_graph` of a large graph is one frame.
 pub(super) const MAX_DOWN_FRAME: usize = 1 << 30;
 
-/// Largest frame the owner reads: a write or a query. A write is at most the request
-/// body a server accepts (`[server] max_body_bytes`, 1 MiB by default) in JSON once more.
-pub(super) const MAX_UP_FRAME: usize = 64 << 20;
+/// Largest frame the owner reads once a process has proved who it is: a write or a query. A
+/// valid op holds at most [`MAX_OP_BYTES`] of text in non-empty strings; JSON writes a byte of
+/// text as at most 6 (`\u00XX`) and adds at most 3 per string (quotes, comma), so 9 bytes per
+/// text byte, plus keys and brackets per item (well under the extra MiB).
+pub(super) const MAX_UP_FRAME: usize = 9 * MAX_OP_BYTES + (1 << 20);
+
+/// Largest frame the owner reads before that: a [`Up::Hello`].
+pub(super) const MAX_HELLO_FRAME: usize = 1024;
+
+/// How long a new connection has to say [`Up::Hello`], and a process to hear back: long
+/// enough for hundreds of server processes starting at once on two cores.
+pub(super) const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a remote call waits for its answer (a read's own wait is at most this).
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,6 +46,8 @@ pub(super) const COALESCE_MAX: usize = 64;
 /// Owner to server process: answers, each carrying its request's id.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum Down {
+    /// The answer to [`Up::Hello`] when the token is right; a wrong one is answered by closing.
+    Welcome,
     Written {
         id: u64,
         result: Result<Ack, WireError>,
@@ -58,8 +69,12 @@ pub(super) enum Down {
 /// Server process to owner.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum Up {
-    /// A write; the owner decides what it has seen (everything durable when it takes it).
-    Write { id: u64, server: String, op: Op },
+    /// The first frame of every connection: the server this process is and the token that
+    /// proves it. Nothing else is read, and nothing is sent, before it.
+    Hello { server: String, token: String },
+    /// A write as the server the connection proved to be; the owner decides what it has seen
+    /// (everything durable when it takes it).
+    Write { id: u64, op: Op },
     History {
         id: u64,
         entity: String,
@@ -117,4 +132,42 @@ pub(super) fn encode<T: Serialize>(message: &T) -> io::Result<bytes::Bytes> {
     serde_json::to_vec(message)
         .map(bytes::Bytes::from)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::memory::op::{CreateEntities, Entity};
+
+    /// The largest valid writes JSON can make (every text byte a control character, written
+    /// as `\u00XX`; strings as short as allowed) fit the owner's frame limit: a limit too
+    /// tight would refuse valid writes.
+    #[test]
+    fn the_worst_valid_writes_fit_the_frame_limit() {
+        let control = |n: usize| "\u{1}".repeat(n);
+        let entities = |count: usize, name: usize, observations: Vec<String>| {
+            Op::CreateEntities(CreateEntities {
+                entities: (0..count)
+                    .map(|_| Entity {
+                        name: control(name),
+                        entity_type: control(name),
+                        observations: observations.clone(),
+                    })
+                    .collect(),
+            })
+        };
+        let many_short = entities(1000, 512, vec![control(1); 1000]);
+        let few_long = entities(255, 1, vec![control(16 * 1024)]);
+        for op in [many_short, few_long] {
+            op.validate().unwrap();
+            let frame = encode(&Up::Write { id: u64::MAX, op }).unwrap();
+            assert!(
+                frame.len() <= MAX_UP_FRAME,
+                "{} bytes > {MAX_UP_FRAME}",
+                frame.len()
+            );
+        }
+    }
 }

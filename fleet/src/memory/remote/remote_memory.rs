@@ -11,6 +11,7 @@ use super::{
     client::{Client, Pending},
     connection::{RemoteError, carry, open},
     protocol::{Up, WRITE_TIMEOUT},
+    socket::MemoryAccess,
 };
 use crate::memory::{
     error::WriteError,
@@ -29,7 +30,8 @@ pub struct RemoteMemory {
 impl std::fmt::Debug for RemoteMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteMemory")
-            .field("socket", &self.client.socket)
+            .field("socket", &self.client.access.socket)
+            .field("server", &self.client.access.server)
             .finish()
     }
 }
@@ -53,11 +55,14 @@ impl Unanswered {
 }
 
 impl RemoteMemory {
-    /// Connects to the owner at abstract socket `name`; from then on calls go to it
-    /// (reconnecting if dropped) until `stop`.
-    pub async fn connect(name: &str, stop: CancellationToken) -> Result<RemoteMemory, RemoteError> {
-        let channel = open(name).await?;
-        let client = Arc::new(Client::new(name.to_string()));
+    /// Connects to the owner as `access` says (proving which server this is); from then on
+    /// calls go to it (reconnecting if dropped) until `stop`.
+    pub async fn connect(
+        access: MemoryAccess,
+        stop: CancellationToken,
+    ) -> Result<RemoteMemory, RemoteError> {
+        let channel = open(&access).await?;
+        let client = Arc::new(Client::new(access));
         // Set before the connection task runs, so a call made at once already has a way out.
         let (up_tx, up_rx) = mpsc::unbounded_channel();
         client.set_up(Some(up_tx));
@@ -114,15 +119,12 @@ impl RemoteMemory {
             .map_err(|e| ReadError::Unavailable(e.describe()))
     }
 
-    /// Sends a write to the owner; returns once it is durable, and so readable through every
-    /// server (reads are answered from the view the owner applied it to before answering).
-    pub async fn write(&self, server: &str, op: Op) -> Result<Ack, WriteError> {
+    /// Sends a write, as the server this process proved to be, to the owner; returns once it
+    /// is durable, and so readable through every server (reads are answered from the view the
+    /// owner applied it to before answering).
+    pub async fn write(&self, op: Op) -> Result<Ack, WriteError> {
         op.validate()?;
-        let write = |id| Up::Write {
-            id,
-            server: server.to_string(),
-            op,
-        };
+        let write = |id| Up::Write { id, op };
         match self.call(write, Pending::Write, WRITE_TIMEOUT).await {
             Ok(result) => result,
             // Whether a write whose answer never came is durable is unknown, so it is not

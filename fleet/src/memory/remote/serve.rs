@@ -1,69 +1,47 @@
-//! The owner's side of the socket: one task per server process that runs its writes, reads
-//! and history queries (each in a task of its own, a bounded number at once) and sends the
-//! answers back, coalescing what is queued into one write.
+//! The owner's side of the socket: accepting server processes of this user only, each of
+//! which must first prove which server it is ([`Up::Hello`] with its token) before anything is
+//! read from it or sent to it; then its requests are served.
 
 use std::{
-    io,
-    os::linux::net::SocketAddrExt as _,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
 use futures::{SinkExt as _, StreamExt as _};
 use tokio::{
-    net::UnixListener,
-    sync::{Semaphore, mpsc},
+    net::{UnixListener, UnixStream},
+    sync::Semaphore,
 };
 use tokio_util::{codec::Framed, sync::CancellationToken};
 
 use super::{
     frames::Frames,
     protocol::{
-        COALESCE_MAX, Channel, Down, MAX_UP_FRAME, RECONNECT_PAUSE, Up, WRITE_TIMEOUT, WireError,
-        encode,
+        Channel, Down, HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_UP_FRAME, RECONNECT_PAUSE, Up, encode,
     },
+    requests::serve_requests,
+    socket::{MemorySocket, own_uid},
 };
-use crate::memory::{error::Timeout, read, store::MemoryHandle};
-
-/// A fresh abstract socket name for one fleet.
-pub fn socket_name() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "mcpfleet-memory-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Listens on the abstract socket `name` (owner side).
-pub fn listen(name: &str) -> io::Result<UnixListener> {
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-    let listener = std::os::unix::net::UnixListener::bind_addr(&addr)?;
-    listener.set_nonblocking(true)?;
-    UnixListener::from_std(listener)
-}
+use crate::memory::store::MemoryHandle;
 
 /// How often, at most, refused connections are reported.
 const REFUSAL_REPORT_EVERY: Duration = Duration::from_secs(10);
 
-/// The user this process runs as.
-fn own_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::geteuid()
-    }
-}
+/// Connections that have not yet proved who they are, at once; more are closed at once, so
+/// silent connections cannot pile up. Room for every server of a large fleet starting at once.
+const GREETING_MAX: usize = 1024;
 
-/// Serves the store behind `handle` to server processes until `stop`. Only processes of this
-/// process's own user are served: the socket's name is visible to every local user
-/// (`/proc/net/unix`), and another user's process could otherwise read the whole graph and
-/// write ops in a server's name.
-pub async fn serve(handle: MemoryHandle, listener: UnixListener, stop: CancellationToken) {
-    let mut last_refusal = None;
+/// Serves the store behind `handle` to server processes on `listener` (bound by `socket`,
+/// whose tokens they must present) until `stop`. Only processes of this process's own user
+/// are served: the directory keeps others out, the peer check covers a mistake in its mode.
+pub async fn serve(
+    handle: MemoryHandle,
+    listener: UnixListener,
+    socket: MemorySocket,
+    stop: CancellationToken,
+) {
+    let greeting = Arc::new(Semaphore::new(GREETING_MAX));
+    let refusals = Arc::new(Refusals::default());
     loop {
         let stream = tokio::select! {
             () = stop.cancelled() => return,
@@ -76,137 +54,94 @@ pub async fn serve(handle: MemoryHandle, listener: UnixListener, stop: Cancellat
                 }
             },
         };
+        // Each refused connection is dropped unanswered: it gets nothing, not even a version.
         match stream.peer_cred() {
             Ok(peer) if peer.uid() == own_uid() => {}
-            refused => {
-                // Dropped unanswered: another user's process gets nothing, not even a version.
-                if last_refusal.is_none_or(|at: Instant| at.elapsed() >= REFUSAL_REPORT_EVERY) {
-                    tracing::warn!(
-                        peer = ?refused.map(|p| (p.uid(), p.pid())),
-                        "memory socket: refused a process of another user (uid, pid)"
-                    );
-                    last_refusal = Some(Instant::now());
-                }
+            Ok(peer) => {
+                refusals.report(&format!(
+                    "a process of uid {} (pid {:?})",
+                    peer.uid(),
+                    peer.pid()
+                ));
+                continue;
+            }
+            Err(e) => {
+                refusals.report(&format!("a process whose credentials cannot be read ({e})"));
                 continue;
             }
         }
-        let handle = handle.clone();
-        let stop = stop.clone();
+        let Ok(permit) = greeting.clone().try_acquire_owned() else {
+            refusals.report(&format!(
+                "a connection beyond {GREETING_MAX} yet to say who they are"
+            ));
+            continue;
+        };
+        let (handle, socket, stop) = (handle.clone(), socket.clone(), stop.clone());
+        let refusals = refusals.clone();
         tokio::spawn(async move {
-            if let Err(e) =
-                serve_one(handle, Framed::new(stream, Frames::new(MAX_UP_FRAME)), stop).await
-            {
+            let greeted = greet(stream, &socket).await;
+            drop(permit);
+            let (server, channel) = match greeted {
+                Ok(Some(greeted)) => greeted,
+                Ok(None) => return,
+                Err(refusal) => return refusals.report(&refusal),
+            };
+            if let Err(e) = serve_requests(handle, server, channel, stop).await {
                 tracing::debug!(error = %e, "memory socket: a server process disconnected");
             }
         });
     }
 }
 
-/// Requests of one server process the owner works on at once; beyond them it reads no more
-/// of that process's frames until one is answered, so a greedy process waits on its own socket
-/// buffer instead of growing the owner. Reads waiting for a version do not count: they depend
-/// on writes that may come after them on the same connection.
-const WORK_MAX: usize = 256;
+/// Refused connections, reported at most once per [`REFUSAL_REPORT_EVERY`] with how many
+/// there were, so a flood of them cannot flood the log.
+#[derive(Default)]
+struct Refusals {
+    /// When the last report was made, and refusals since.
+    state: Mutex<(Option<Instant>, u64)>,
+}
 
-/// Reads of one server process waiting for a version at once; one beyond is answered at once
-/// as a timeout (the version not reached), never left to hold up the connection.
-const WAITS_MAX: usize = 8192;
-
-/// One server process: its writes, reads and history queries, each answered with its id.
-async fn serve_one(
-    handle: MemoryHandle,
-    channel: Channel,
-    stop: CancellationToken,
-) -> io::Result<()> {
-    let (mut sink, mut stream) = channel.split();
-    // Answers are produced by tasks (a write waits for its group commit, a read may wait for
-    // a version) and sent from here.
-    let (answers_tx, mut answers) = mpsc::unbounded_channel::<Down>();
-    let work = Arc::new(Semaphore::new(WORK_MAX));
-    let waits = Arc::new(Semaphore::new(WAITS_MAX));
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            Some(answer) = answers.recv() => sink.feed(encode(&answer)?).await?,
-            // Only this loop takes permits, so one is there when the branch runs.
-            frame = stream.next(), if work.available_permits() > 0 => {
-                let Some(frame) = frame else { return Ok(()) };
-                let up: Up = serde_json::from_slice(&frame?)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                let permit = match &up {
-                    Up::Read { id, min_version: Some(version), .. } => {
-                        match waits.clone().try_acquire_owned() {
-                            Ok(permit) => permit,
-                            Err(_) => {
-                                let current = handle.view().version();
-                                let result = Err(Timeout { wanted: *version, current });
-                                let _ = answers_tx.send(Down::Read { id: *id, result });
-                                continue;
-                            }
-                        }
-                    }
-                    _ => match work.clone().try_acquire_owned() {
-                        Ok(permit) => permit,
-                        Err(_) => continue,
-                    },
-                };
-                let handle = handle.clone();
-                let answers = answers_tx.clone();
-                let stop = stop.clone();
-                tokio::spawn(async move {
-                    let answer = tokio::select! {
-                        () = stop.cancelled() => return,
-                        answer = answer(&handle, up) => answer,
-                    };
-                    let _ = answers.send(answer);
-                    drop(permit);
-                });
-            }
+impl Refusals {
+    fn report(&self, what: &str) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.1 += 1;
+        if state
+            .0
+            .is_none_or(|at| at.elapsed() >= REFUSAL_REPORT_EVERY)
+        {
+            tracing::warn!(refused = state.1, "memory socket: refused {what}");
+            *state = (Some(Instant::now()), 0);
         }
-        // Whatever else is already queued goes out in the same write.
-        for _ in 0..COALESCE_MAX {
-            match answers.try_recv() {
-                Ok(answer) => sink.feed(encode(&answer)?).await?,
-                Err(_) => break,
-            }
-        }
-        sink.flush().await?;
     }
 }
 
-/// The owner's answer to one request.
-async fn answer(handle: &MemoryHandle, up: Up) -> Down {
-    match up {
-        Up::Write { id, server, op } => {
-            // What the writer has seen is everything durable now, as for a server in the
-            // owner's process: its deletes remove that and nothing newer.
-            let seen = handle.view().version();
-            let result = handle
-                .write(&server, seen, op)
-                .await
-                .map_err(WireError::from);
-            Down::Written { id, result }
-        }
-        Up::History { id, entity, limit } => Down::History {
-            id,
-            entries: handle.history(&entity, limit),
-        },
-        Up::Read {
-            id,
-            query,
-            min_version,
-            timeout_ms,
-        } => {
-            let timeout = Duration::from_millis(timeout_ms).min(WRITE_TIMEOUT);
-            let wait = min_version.map(|version| (version, timeout));
-            Down::Read {
-                id,
-                result: read::answer(handle.view(), &query, wait).await,
-            }
-        }
-        Up::Version { id } => Down::Version {
-            id,
-            version: handle.view().version(),
-        },
+/// Reads the first frame: a hello with a token `socket` admits, within [`HELLO_TIMEOUT`] and
+/// [`MAX_HELLO_FRAME`] bytes. Answers it and returns the server it proved to be, with the
+/// frame limit raised for its requests. Anything else closes the connection, nothing said:
+/// `Err` says why, `Ok(None)` is a process that left before proving anything.
+async fn greet(
+    stream: UnixStream,
+    socket: &MemorySocket,
+) -> Result<Option<(String, Channel)>, String> {
+    let mut channel = Framed::new(stream, Frames::new(MAX_HELLO_FRAME));
+    let frame = match tokio::time::timeout(HELLO_TIMEOUT, channel.next()).await {
+        Ok(Some(Ok(frame))) => frame,
+        Ok(Some(Err(e))) => return Err(format!("a connection that sent no proper hello ({e})")),
+        Ok(None) => return Ok(None),
+        Err(_) => return Err(format!("a connection silent for {HELLO_TIMEOUT:?}")),
+    };
+    let Ok(Up::Hello { server, token }) = serde_json::from_slice::<Up>(&frame) else {
+        return Err("a connection that did not start with a hello".into());
+    };
+    if !socket.admits(&server, &token) {
+        return Err(format!(
+            "a connection with a wrong token for server {server:?}"
+        ));
     }
+    let welcome = encode(&Down::Welcome).map_err(|e| e.to_string())?;
+    if channel.send(welcome).await.is_err() {
+        return Ok(None);
+    }
+    channel.codec_mut().set_max(MAX_UP_FRAME);
+    Ok(Some((server, channel)))
 }

@@ -8,18 +8,37 @@ use std::time::Duration;
 use super::support::*;
 use crate::memory::*;
 
-/// The owner's side served on a fresh abstract socket until `stop`.
-fn serve(store: &Store) -> (String, tokio_util::sync::CancellationToken) {
-    let stop = tokio_util::sync::CancellationToken::new();
-    let name = remote::socket_name();
-    let listener = remote::listen(&name).unwrap();
-    tokio::spawn(remote::serve(store.handle(), listener, stop.clone()));
-    (name, stop)
+/// The owner's side of a store, served until `stop`, on a socket in a directory of its own
+/// under `_parent` (readable by everyone, as `/tmp` is).
+struct Served {
+    socket: remote::MemorySocket,
+    stop: tokio_util::sync::CancellationToken,
+    _parent: tempfile::TempDir,
 }
 
-async fn connect(name: &str) -> Memory {
+fn serve(store: &Store) -> Served {
+    use std::os::unix::fs::PermissionsExt as _;
+    let parent = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (socket, listener) = remote::MemorySocket::bind(Some(parent.path())).unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    Memory::Remote(remote::RemoteMemory::connect(name, stop).await.unwrap())
+    tokio::spawn(remote::serve(
+        store.handle(),
+        listener,
+        socket.clone(),
+        stop.clone(),
+    ));
+    Served {
+        socket,
+        stop,
+        _parent: parent,
+    }
+}
+
+async fn connect(served: &Served, server: &str) -> Memory {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let access = served.socket.access(server);
+    Memory::Remote(remote::RemoteMemory::connect(access, stop).await.unwrap())
 }
 
 fn names(answer: &ReadAnswer) -> Vec<&str> {
@@ -38,9 +57,9 @@ fn names(answer: &ReadAnswer) -> Vec<&str> {
 async fn every_server_process_reads_what_is_durable() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), quick()).unwrap();
-    let (name, stop) = serve(&store);
-    let a = connect(&name).await;
-    let b = connect(&name).await;
+    let served = serve(&store);
+    let a = connect(&served, "srv-a").await;
+    let b = connect(&served, "srv-b").await;
 
     let v1 = a.write("srv-a", create(&["x"])).await.unwrap().version;
     let read = b.read(Query::Open(vec!["x".into()]), None).await.unwrap();
@@ -80,7 +99,7 @@ async fn every_server_process_reads_what_is_durable() {
     );
     let all = a.read(Query::ReadGraph, None).await.unwrap();
     assert_eq!(names(&all), vec!["x", "y"]);
-    stop.cancel();
+    served.stop.cancel();
     store.close().unwrap();
 }
 
@@ -91,8 +110,8 @@ async fn every_server_process_reads_what_is_durable() {
 async fn a_remote_delete_removes_what_was_durable_when_it_arrived() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), quick()).unwrap();
-    let (name, stop) = serve(&store);
-    let a = connect(&name).await;
+    let served = serve(&store);
+    let a = connect(&served, "srv-a").await;
     store
         .handle()
         .write("srv-b", 0, create(&["gone"]))
@@ -104,7 +123,7 @@ async fn a_remote_delete_removes_what_was_durable_when_it_arrived() {
     a.write("srv-a", delete).await.unwrap();
     let read = a.read(Query::ReadGraph, None).await.unwrap();
     assert!(read.graph.entities.is_empty(), "{read:?}");
-    stop.cancel();
+    served.stop.cancel();
     store.close().unwrap();
 }
 
@@ -114,8 +133,8 @@ async fn a_remote_delete_removes_what_was_durable_when_it_arrived() {
 async fn many_calls_in_flight_from_one_process_are_all_answered() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), quick()).unwrap();
-    let (name, stop) = serve(&store);
-    let a = connect(&name).await;
+    let served = serve(&store);
+    let a = connect(&served, "srv-a").await;
     let mut calls = tokio::task::JoinSet::new();
     for i in 0..1000 {
         let a = a.clone();
@@ -136,7 +155,7 @@ async fn many_calls_in_flight_from_one_process_are_all_answered() {
         done.unwrap();
     }
     assert_eq!(a.version().await.unwrap(), 250);
-    stop.cancel();
+    served.stop.cancel();
     store.close().unwrap();
 }
 
@@ -147,10 +166,10 @@ async fn many_calls_in_flight_from_one_process_are_all_answered() {
 async fn a_server_process_reconnects_when_the_owner_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), quick()).unwrap();
-    let (name, stop) = serve(&store);
-    let a = connect(&name).await;
+    let served = serve(&store);
+    let a = connect(&served, "srv-a").await;
     let v1 = a.write("srv-a", create(&["before"])).await.unwrap().version;
-    stop.cancel();
+    served.stop.cancel();
     // The connection is dropped by the stopped owner; calls fail until it is back.
     let deadline = std::time::Instant::now() + WAIT;
     loop {
@@ -162,15 +181,13 @@ async fn a_server_process_reconnects_when_the_owner_comes_back() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let back = tokio_util::sync::CancellationToken::new();
-    // The name is free once the stopped task has dropped its listener.
-    let listener = loop {
-        match remote::listen(&name) {
-            Ok(listener) => break listener,
-            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    tokio::spawn(remote::serve(store.handle(), listener, back.clone()));
+    let listener = served.socket.listen().unwrap();
+    tokio::spawn(remote::serve(
+        store.handle(),
+        listener,
+        served.socket.clone(),
+        back.clone(),
+    ));
     let read = loop {
         match a.read(Query::ReadGraph, None).await {
             Ok(read) => break read,
@@ -184,9 +201,11 @@ async fn a_server_process_reconnects_when_the_owner_comes_back() {
     store.close().unwrap();
 }
 
-/// What a process gets from the memory socket `name` when it asks for the version: `served`
-/// if the owner answers, `closed` if it drops the connection. Run as `uid` when given.
-async fn ask_socket(name: &str, uid: Option<u32>) -> String {
+/// What a process gets from the memory socket at `path` when it sends `frames` (each
+/// given as its announced length and its bytes): `refused` if it cannot connect, `served`
+/// if the owner sends it anything (`served, then closed` if the owner then closes),
+/// `closed` if the owner drops it unanswered. Run as `uid` when given.
+async fn knock(path: &std::path::Path, frames: &[(u32, Vec<u8>)], uid: Option<u32>) -> String {
     let python = if std::path::Path::new("/usr/bin/python3").exists() {
         "/usr/bin/python3"
     } else {
@@ -196,14 +215,28 @@ async fn ask_socket(name: &str, uid: Option<u32>) -> String {
     command.arg("-c").arg(
         "import socket, struct, sys\n\
          s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
-         s.connect('\\0' + sys.argv[1])\n\
+         try:\n    s.connect(sys.argv[1])\n\
+         except OSError:\n    print('refused'); sys.exit(0)\n\
          s.settimeout(5)\n\
-         ask = b'{\"Version\":{\"id\":1}}'\n\
-         try:\n    s.sendall(struct.pack('>I', len(ask)) + ask)\n    data = s.recv(4)\n\
-         except OSError:\n    data = b''\n\
-         print('served' if data else 'closed')\n",
+         got, eof = b'', False\n\
+         try:\n\
+         \x20   for i in range(2, len(sys.argv), 2):\n\
+         \x20       s.sendall(struct.pack('>I', int(sys.argv[i])) + bytes.fromhex(sys.argv[i + 1]))\n\
+         \x20   while True:\n\
+         \x20       chunk = s.recv(65536)\n\
+         \x20       if not chunk:\n\
+         \x20           eof = True\n\
+         \x20           break\n\
+         \x20       got += chunk\n\
+         \x20       s.settimeout(1)\n\
+         except OSError:\n    pass\n\
+         print(('served' if got else 'closed') + (', then closed' if got and eof else ''))\n",
     );
-    command.arg(name);
+    command.arg(path);
+    for (length, bytes) in frames {
+        command.arg(length.to_string());
+        command.arg(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    }
     if let Some(uid) = uid {
         command.uid(uid);
     }
@@ -216,10 +249,69 @@ async fn ask_socket(name: &str, uid: Option<u32>) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// The socket's name is visible to every local user (`/proc/net/unix`): a process of another
-/// user (`nobody`) is dropped before it reads anything, while the fleet's own user is served.
+/// A whole frame of `json`.
+fn frame(json: serde_json::Value) -> (u32, Vec<u8>) {
+    let bytes = serde_json::to_vec(&json).unwrap();
+    (bytes.len() as u32, bytes)
+}
+
+fn hello(server: &str, token: &str) -> (u32, Vec<u8>) {
+    frame(serde_json::json!({"Hello": {"server": server, "token": token}}))
+}
+
+/// A process of the fleet's own user must prove which server it is before anything is read
+/// or sent: a request before the hello, garbage, a wrong token, another server's token and a
+/// hello over the size limit are all closed unanswered, and none of them wrote anything; the
+/// right token is welcomed. After the hello, a frame announced over the limit closes the
+/// connection, and the owner serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_process_that_proves_its_server_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quick()).unwrap();
+    let served = serve(&store);
+    let path = served.socket.path();
+    let token_a = served.socket.access("srv-a").token;
+    let write = frame(
+        serde_json::json!({"Write": {"id": 1, "op": {"CreateEntities": {
+        "entities": [{"name": "forged", "entityType": "t", "observations": []}]}}}}),
+    );
+    assert_eq!(
+        knock(path, std::slice::from_ref(&write), None).await,
+        "closed"
+    );
+    assert_eq!(knock(path, &[(5, b"hello".to_vec())], None).await, "closed");
+    assert_eq!(
+        knock(path, &[hello("srv-a", "00ff"), write.clone()], None).await,
+        "closed"
+    );
+    assert_eq!(
+        knock(path, &[hello("srv-b", &token_a), write.clone()], None).await,
+        "closed"
+    );
+    let long = "x".repeat(2000);
+    assert_eq!(knock(path, &[hello(&long, &token_a)], None).await, "closed");
+    assert_eq!(store.handle().view().version(), 0, "nothing was written");
+
+    assert_eq!(
+        knock(path, &[hello("srv-a", &token_a)], None).await,
+        "served"
+    );
+    let huge = (150 << 20, b"{}".to_vec());
+    assert_eq!(
+        knock(path, &[hello("srv-a", &token_a), huge], None).await,
+        "served, then closed"
+    );
+    let a = connect(&served, "srv-a").await;
+    a.write("srv-a", create(&["fine"])).await.unwrap();
+    served.stop.cancel();
+    store.close().unwrap();
+}
+
+/// Another local user (`nobody`) cannot even connect: the socket's directory is private. Were
+/// its mode loosened by mistake, the owner would still drop that user's connection unanswered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_users_process_is_refused_the_memory_socket() {
+    use std::os::unix::fs::PermissionsExt as _;
     // SAFETY: geteuid has no preconditions and cannot fail.
     #[allow(unsafe_code)]
     let root = unsafe { libc::geteuid() } == 0;
@@ -229,9 +321,21 @@ async fn another_users_process_is_refused_the_memory_socket() {
     }
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), quick()).unwrap();
-    let (name, stop) = serve(&store);
-    assert_eq!(ask_socket(&name, None).await, "served");
-    assert_eq!(ask_socket(&name, Some(65534)).await, "closed");
-    stop.cancel();
+    let served = serve(&store);
+    let path = served.socket.path();
+    let token = served.socket.access("srv-a").token;
+    assert_eq!(knock(path, &[hello("srv-a", &token)], None).await, "served");
+    assert_eq!(
+        knock(path, &[hello("srv-a", &token)], Some(65534)).await,
+        "refused"
+    );
+    let open = std::fs::Permissions::from_mode(0o777);
+    std::fs::set_permissions(path.parent().unwrap(), open.clone()).unwrap();
+    std::fs::set_permissions(path, open).unwrap();
+    assert_eq!(
+        knock(path, &[hello("srv-a", &token)], Some(65534)).await,
+        "closed"
+    );
+    served.stop.cancel();
     store.close().unwrap();
 }
