@@ -150,11 +150,10 @@ pub struct GraphOutput {
     pub entities: Vec<Entity>,
     pub relations: Vec<Relation>,
     pub version: u64,
-    /// With `minVersion`: when this server's view reached it, microseconds since the Unix
-    /// epoch (absent when it was reached too long ago to be remembered). Against the write's
-    /// `ackedAtUs` it is the write-to-visible lag without any read's round trip. A server
-    /// process catches up from the owner's log when read, and reports the time of the newest
-    /// durable mark it applied: an upper bound (the write was readable there from its own).
+    /// With `minVersion`: when it became readable, microseconds since the Unix epoch (absent
+    /// when that was too long ago to be remembered). Every server reads the owner's one view,
+    /// which takes a write before its ack, so against the write's `ackedAtUs` this is the
+    /// write-to-visible lag without any read's round trip.
     #[serde(rename = "visibleAtUs", skip_serializing_if = "Option::is_none")]
     pub visible_at_us: Option<u64>,
 }
