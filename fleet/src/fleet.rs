@@ -83,7 +83,8 @@ pub struct FleetOptions {
 struct FleetMemory {
     store: Store,
     socket_stop: CancellationToken,
-    socket_tracker: TaskTracker,
+    /// The thread serving the socket, in process mode.
+    socket_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// One server as a client sees it.
@@ -446,8 +447,13 @@ impl Fleet {
         self.admin_tracker.wait().await;
         if let Some(memory) = self.memory {
             memory.socket_stop.cancel();
-            memory.socket_tracker.close();
-            memory.socket_tracker.wait().await;
+            if let Some(thread) = memory.socket_thread
+                && tokio::task::spawn_blocking(move || thread.join())
+                    .await
+                    .is_err()
+            {
+                tracing::error!("the memory socket's thread panicked");
+            }
             match tokio::task::spawn_blocking(move || memory.store.close()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "closing the memory"),
@@ -467,23 +473,21 @@ async fn open_memory(
         .await
         .map_err(|e| StartError::MemorySocket(std::io::Error::other(e)))??;
     let socket_stop = CancellationToken::new();
-    let socket_tracker = TaskTracker::new();
     let mut socket = None;
+    let mut socket_thread = None;
     if isolation == Isolation::Process {
         let (bound, listener) = MemorySocket::bind(None).map_err(StartError::MemorySocket)?;
-        socket_tracker.spawn(remote::serve(
-            store.handle(),
-            listener,
-            bound.clone(),
-            socket_stop.clone(),
-        ));
+        socket_thread = Some(
+            remote::serve_on_thread(store.handle(), listener, bound.clone(), socket_stop.clone())
+                .map_err(StartError::MemorySocket)?,
+        );
         socket = Some(bound);
     }
     Ok((
         FleetMemory {
             store,
             socket_stop,
-            socket_tracker,
+            socket_thread,
         },
         socket,
     ))

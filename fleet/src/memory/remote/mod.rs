@@ -33,5 +33,5 @@ mod socket;
 
 pub use connection::RemoteError;
 pub use remote_memory::RemoteMemory;
-pub use serve::serve;
+pub use serve::{serve, serve_on_thread};
 pub use socket::{MemoryAccess, MemorySocket};

@@ -31,15 +31,39 @@ const REFUSAL_REPORT_EVERY: Duration = Duration::from_secs(10);
 /// silent connections cannot pile up. Room for every server of a large fleet starting at once.
 const GREETING_MAX: usize = 1024;
 
+/// [`serve`] on a thread and runtime of its own (`memory-socket`), so that hundreds of server
+/// processes' memory calls cannot starve the rest of the fleet's process (supervisor, admin
+/// API, gateway), nor it them. Returns when the thread is started; it ends after `stop`.
+pub fn serve_on_thread(
+    handle: MemoryHandle,
+    listener: std::os::unix::net::UnixListener,
+    socket: MemorySocket,
+    stop: CancellationToken,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("memory-socket".into())
+        .spawn(move || runtime.block_on(serve(handle, listener, socket, stop)))
+}
+
 /// Serves the store behind `handle` to server processes on `listener` (bound by `socket`,
 /// whose tokens they must present) until `stop`. Only processes of this process's own user
 /// are served: the directory keeps others out, the peer check covers a mistake in its mode.
 pub async fn serve(
     handle: MemoryHandle,
-    listener: UnixListener,
+    listener: std::os::unix::net::UnixListener,
     socket: MemorySocket,
     stop: CancellationToken,
 ) {
+    let listener = match UnixListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, "memory socket: cannot listen; server processes have no memory");
+            return;
+        }
+    };
     let greeting = Arc::new(Semaphore::new(GREETING_MAX));
     let refusals = Arc::new(Refusals::default());
     loop {

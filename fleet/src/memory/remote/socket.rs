@@ -8,7 +8,10 @@
 
 use std::{
     fs, io,
-    os::unix::fs::{DirBuilderExt as _, MetadataExt as _},
+    os::unix::{
+        fs::{DirBuilderExt as _, MetadataExt as _},
+        net::UnixListener,
+    },
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -81,7 +84,7 @@ impl MemorySocket {
     /// Binds a fresh socket in a new private directory under `parent` (the temporary
     /// directory when `None`), first removing such directories left by fleets of this user
     /// that were killed.
-    pub fn bind(parent: Option<&Path>) -> io::Result<(MemorySocket, tokio::net::UnixListener)> {
+    pub fn bind(parent: Option<&Path>) -> io::Result<(MemorySocket, UnixListener)> {
         let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
         remove_stale(&parent);
         let mut random = [0u8; 8];
@@ -108,8 +111,8 @@ impl MemorySocket {
     }
 
     /// Listens on the socket's path, replacing a socket file left there (the owner's serving
-    /// task restarting).
-    pub fn listen(&self) -> io::Result<tokio::net::UnixListener> {
+    /// task restarting). Non-blocking, for [`super::serve`] on any runtime.
+    pub fn listen(&self) -> io::Result<UnixListener> {
         let path = &self.inner.path;
         if path.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(io::Error::new(
@@ -125,7 +128,9 @@ impl MemorySocket {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        tokio::net::UnixListener::bind(path)
+        let listener = UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
     }
 
     pub fn path(&self) -> &Path {
