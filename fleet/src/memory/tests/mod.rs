@@ -7,3 +7,4 @@ mod durability;
 mod following;
 mod repositories;
 mod support;
+mod verifying;
