@@ -7,6 +7,8 @@
 # whose entity count grows with the history); one-op-per-commit histories cap the live
 # entities (ONE_PER_COMMIT_MAX_ENTITIES) because each of their commits stores a new copy of
 # the flat entities/ tree, which would otherwise reach tens of GB at 30k commits.
+# Repositories live in /dev/shm when it exists (tmpfs: the builder's thousands of fsyncs are
+# free, and both tools read from memory, as they would from a page-cached repository).
 # BEFORE=<fleet binary> times a second build on the same repositories in the same run (old vs
 # new side by side). Wall and CPU (user+sys) seconds; the ratio is verify CPU / fsck CPU.
 #
@@ -22,7 +24,9 @@ target=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p fleet --bin fleet -p benches --bin memory-history
 fleet_bin=$target/release/fleet
 history_bin=$target/release/memory-history
-work=${KEEP:-$(mktemp -d /tmp/verify-scale.XXXXXX)}
+root=/tmp
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then root=/dev/shm; fi
+work=${KEEP:-$(mktemp -d "$root/verify-scale.XXXXXX")}
 mkdir -p "$work"
 cleanup() {
   if [ -z "${KEEP:-}" ]; then rm -rf "$work"; fi

@@ -118,7 +118,7 @@ fn main() -> anyhow::Result<()> {
         created: 0,
         max_entities: args.max_entities.unwrap_or(usize::MAX),
     };
-    let mut commits = 0u64;
+    let mut commit_ms: Vec<f64> = Vec::new();
     while archive.version() < args.ops {
         let first = archive.version() + 1;
         let n = args.per_commit.min(args.ops - archive.version());
@@ -131,16 +131,23 @@ fn main() -> anyhow::Result<()> {
                 op: mix.op(),
             })
             .collect();
+        let commit_started = Instant::now();
         archive.append(batch).context("apply a batch")?;
         archive.commit().context("commit a batch")?;
-        commits += 1;
+        commit_ms.push(commit_started.elapsed().as_secs_f64() * 1000.0);
     }
+    let tenth = commit_ms.len().div_ceil(10);
+    let mean = |ms: &[f64]| ms.iter().sum::<f64>() / ms.len().max(1) as f64;
     println!(
-        "{}: {} ops in {commits} commits, {} live entities, built in {:.1} s",
+        "{}: {} ops in {} commits, {} live entities, built in {:.1} s; a commit (apply, \
+         objects, pack, ref) took {:.2} ms on average over the first tenth, {:.2} ms over the last",
         args.path.display(),
         archive.version(),
+        commit_ms.len(),
         mix.live.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        mean(&commit_ms[..tenth]),
+        mean(&commit_ms[commit_ms.len() - tenth..]),
     );
     Ok(())
 }

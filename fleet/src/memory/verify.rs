@@ -2,9 +2,9 @@
 //! every tree and blob they reach is read with hash verification, the ops of every commit
 //! are replayed from the root and each commit's files are compared with what its ops
 //! produce (and the whole head tree with the full replay), versions must be consecutive, and
-//! the WAL past the head must be readable and apply. Each object is read and hash-checked
-//! once (a commit's data directories are loaded once and kept, see `trees`), so the time
-//! grows with the bytes of the history, as `git fsck --full`'s does, not with ops x entities.
+//! the WAL past the head must be readable and apply. Each tree is read and hash-checked once
+//! (a commit's data directories are loaded once and kept, see `trees`), so the time grows
+//! with the bytes of the history, as `git fsck --full`'s does, not with ops x entities.
 
 use std::{
     collections::{BTreeSet, HashSet},
