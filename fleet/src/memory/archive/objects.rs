@@ -55,7 +55,7 @@ pub(super) const TREE_MODE: i32 = 0o040000;
 pub(super) type TreeUpdates = Vec<(Vec<u8>, bool, Option<(i32, Oid)>)>;
 
 /// Git's tree order: names compared bytewise, a tree's name as if it ended in `/`.
-pub(super) fn git_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
+pub(crate) fn git_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
     let n = a.len().min(b.len());
     a[..n].cmp(&b[..n]).then_with(|| {
         let next = |s: &[u8], tree: bool| s.get(n).copied().or(tree.then_some(b'/'));

@@ -7,3 +7,4 @@ mod durability;
 mod remote;
 mod repositories;
 mod support;
+mod verifying;
