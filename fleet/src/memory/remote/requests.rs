@@ -40,7 +40,7 @@ pub(super) async fn serve_requests(
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             Some(answer) = answers.recv() => sink.feed(encode(&answer)?).await?,
-            // Only this loop takes permits, so one is there when the branch runs.
+            // Only this loop takes permits.
             frame = stream.next(), if work.available_permits() > 0 => {
                 let Some(frame) = frame else { return Ok(()) };
                 let up: Up = serde_json::from_slice(&frame?)
@@ -57,9 +57,10 @@ pub(super) async fn serve_requests(
                             }
                         }
                     }
-                    _ => match work.clone().try_acquire_owned() {
+                    // At once: the branch runs only with a permit free.
+                    _ => match work.clone().acquire_owned().await {
                         Ok(permit) => permit,
-                        Err(_) => continue,
+                        Err(_) => return Ok(()),
                     },
                 };
                 let handle = handle.clone();
