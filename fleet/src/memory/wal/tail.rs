@@ -9,7 +9,7 @@ use std::{
 };
 
 use super::{
-    format::{Position, parse_at, segment_name},
+    format::{Frame, Position, SEGMENT_HEADER, parse_frame, segment_name},
     recovery::WalError,
 };
 use crate::memory::op::Record;
@@ -101,7 +101,7 @@ impl Tail {
             let next = self.version + 1;
             self.file = open_segment(&self.dir, next)?;
             self.segment = next;
-            self.offset = 0;
+            self.offset = SEGMENT_HEADER as u64;
         }
         Ok(out)
     }
@@ -119,8 +119,12 @@ impl Tail {
             .map_err(|source| self.io(source))?;
         let mut at = 0;
         while at < self.buf.len() && self.version < to_version {
-            let (record, next) = match parse_at(&self.buf, at) {
-                Ok(Some(parsed)) => parsed,
+            let (record, next) = match parse_frame(&self.buf, at, 0) {
+                Ok(Some((Frame::Record(record), _, next))) => (record, next),
+                Ok(Some((Frame::End(_) | Frame::InGit, _, next))) => {
+                    at = next;
+                    continue;
+                }
                 Ok(None) => break,
                 Err(reason) => return Err(self.corrupt_at(self.offset + at as u64, reason)),
             };
