@@ -1,5 +1,5 @@
 //! Store-level tests: restart, crash recovery, locks, failures, foreign repositories, clones,
-//! verify, history, and following the store from another view.
+//! verify, history, following the store from another view, and a damaged write-ahead log.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,3 +7,4 @@ mod durability;
 mod following;
 mod repositories;
 mod support;
+mod wal_damage;

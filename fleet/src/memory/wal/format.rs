@@ -231,6 +231,22 @@ pub(super) fn parse_frame(
     Ok(Some((frame, version, end)))
 }
 
+/// Appends `record` in format-1 framing, as builds before batch ends wrote it (for tests of
+/// reading old logs).
+#[cfg(test)]
+pub(crate) fn encode_v1(record: &Record, out: &mut Vec<u8>) {
+    let Ok(payload) = serde_json::to_vec(record) else {
+        return;
+    };
+    out.extend_from_slice(
+        &u32::try_from(payload.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+}
+
 /// Parses one format-1 record at `buf[at..]`: Ok(Some((record, next offset))), Ok(None) at
 /// the end, Err(reason) if damaged.
 pub(super) fn parse_v1(buf: &[u8], at: usize) -> Result<Option<(Record, usize)>, String> {

@@ -29,10 +29,10 @@ mod tests;
 mod writer;
 
 pub use format::Position;
-/// The store tests look at which segments exist.
-#[cfg(test)]
-pub(crate) use format::segments;
 pub(crate) use format::{encode, end_batch};
+/// The store tests look at which segments exist and write old-format logs.
+#[cfg(test)]
+pub(crate) use format::{encode_v1, segments};
 pub use recovery::WalError;
 pub(crate) use recovery::{recover, remove_committed};
 pub use salvage::{Salvaged, salvage};

@@ -30,14 +30,6 @@ fn batch(versions: RangeInclusive<u64>) -> Vec<u8> {
     buf
 }
 
-/// Format 1 framing, as builds before batch ends wrote it.
-fn encode_v1(record: &Record, out: &mut Vec<u8>) {
-    let payload = serde_json::to_vec(record).unwrap();
-    out.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
-}
-
 /// Writes `batches` through the owner's writer, rotating at `segment_bytes`.
 fn write_log(dir: &Path, batches: &[RangeInclusive<u64>], segment_bytes: u64) {
     let mut wal = Wal::open(dir, *batches[0].start(), segment_bytes, None).unwrap();
