@@ -15,10 +15,12 @@
 //! nothing is pushed to processes that are not reading.
 //!
 //! Its parts: [`format`] is the framing, the segment files and positions, `scan` reads one
-//! segment into frames and damage, `recovery` decides what they mean at open and trims what
-//! git holds, `salvage` sets damaged segments aside, `writer` is the owner's appending tail
-//! segment (with its fault injection), `tail` the followers' reader.
+//! segment into frames and damage, `recovery` decides what they mean at open, `error` says
+//! why it refuses, `salvage` sets damaged segments aside, `writer` is the owner's appending
+//! tail segment (with its fault injection) and trims what git holds, `tail` the followers'
+//! reader.
 
+mod error;
 mod format;
 mod recovery;
 mod salvage;
@@ -28,14 +30,14 @@ mod tail;
 mod tests;
 mod writer;
 
+pub use error::WalError;
 pub use format::Position;
 pub(crate) use format::{encode, end_batch};
 /// The store tests look at which segments exist and write old-format logs.
 #[cfg(test)]
 pub(crate) use format::{encode_v1, segments};
-pub use recovery::WalError;
-pub(crate) use recovery::{recover, remove_committed};
+pub(crate) use recovery::recover;
 pub use salvage::{Salvaged, salvage};
 pub use tail::{Tail, TailError};
 pub use writer::WalFaults;
-pub(crate) use writer::{AppendError, Wal};
+pub(crate) use writer::{AppendError, Wal, remove_committed};

@@ -20,51 +20,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use super::error::WalError;
 use super::format::{is_v2, near_end_frame, segments, sync_dir};
 use super::scan::{Item, Segment, scan};
 use crate::memory::op::Record;
-
-/// Why the WAL cannot be read back.
-#[derive(Debug, thiserror::Error)]
-pub enum WalError {
-    #[error("cannot read WAL {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("WAL {path} is damaged at byte {offset}: {reason}")]
-    Corrupt {
-        path: PathBuf,
-        offset: u64,
-        reason: String,
-    },
-    /// Acknowledged writes that git does not hold cannot be read back.
-    #[error(
-        "WAL {path} is damaged at byte {offset} ({reason}): acknowledged versions {} are not in git (git holds up to version {head}). Nothing was changed. Restore {} from a copy, or accept losing versions {first} and later with `fleet memory salvage-wal --memory-repo {}`",
-        versions(*first, *last), path.parent().map_or(path.as_path(), |p| p).display(), repo.display()
-    )]
-    Damaged {
-        path: PathBuf,
-        offset: u64,
-        reason: String,
-        /// First and (if any good frame names it) last version that cannot be recovered.
-        first: u64,
-        last: Option<u64>,
-        head: u64,
-        /// Bytes of `path` that hold whole batches before the damage (what salvaging keeps).
-        keep: u64,
-        repo: PathBuf,
-    },
-}
-
-fn versions(first: u64, last: Option<u64>) -> String {
-    match last {
-        Some(last) if last > first => format!("{first}..={last}"),
-        Some(_) => format!("{first}"),
-        None => format!("from {first} on"),
-    }
-}
 
 /// What recovery found.
 #[derive(Debug, Default)]
@@ -353,25 +312,4 @@ impl<'a> Decider<'a> {
         tracing::warn!("{note}");
         self.out.notes.push(note);
     }
-}
-
-/// Deletes the segments whose records are all at or below `committed` (durably in git).
-/// Returns how many were removed.
-pub(crate) fn remove_committed(dir: &Path, committed: u64) -> io::Result<usize> {
-    let segs = segments(dir)?;
-    let mut removed = 0;
-    for pair in segs.windows(2) {
-        let (_, path) = &pair[0];
-        let (next_first, _) = pair[1];
-        if next_first.saturating_sub(1) <= committed {
-            fs::remove_file(path)?;
-            removed += 1;
-        } else {
-            break;
-        }
-    }
-    if removed > 0 {
-        sync_dir(dir)?;
-    }
-    Ok(removed)
 }

@@ -13,7 +13,7 @@ use std::{
 };
 
 use super::format::{segments, sync_dir};
-use super::recovery::{WalError, recover};
+use super::{error::WalError, recovery::recover};
 use crate::memory::{archive, error::OpenError, lock::state_dir};
 
 /// What [`salvage`] did.

@@ -9,8 +9,8 @@ use std::{
 };
 
 use super::{
+    error::WalError,
     format::{Frame, Position, SEGMENT_HEADER, parse_frame, segment_name},
-    recovery::WalError,
 };
 use crate::memory::op::Record;
 

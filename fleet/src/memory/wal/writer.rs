@@ -1,6 +1,7 @@
 //! The owner's side of the log: the open tail segment that batches are appended to and
 //! fdatasynced, rotated by size and cut back after a failed append, and the fault injection
-//! that makes appends fail like a full disk. Opening always starts a new segment rather than
+//! that makes appends fail like a full disk; and the deletion of segments once git durably
+//! holds every record in them. Opening always starts a new segment rather than
 //! appending to an old one: a segment recovery found damage in (or an old format-1 segment)
 //! then only ever holds what git will hold after the next commit, and is trimmed with it.
 
@@ -11,7 +12,7 @@ use std::{
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
-use super::format::{Position, segment_header, segment_name, sync_dir};
+use super::format::{Position, segment_header, segment_name, segments, sync_dir};
 
 /// Fault injection for the WAL: makes appends fail the way a full disk does, so tests and
 /// drills can check that a failed batch acknowledges nothing and leaves the store serving.
@@ -168,4 +169,25 @@ fn create_segment(dir: &Path, first: u64) -> io::Result<(File, u64)> {
     file.write_all(&header)?;
     sync_dir(dir)?;
     Ok((file, header.len() as u64))
+}
+
+/// Deletes the segments whose records are all at or below `committed` (durably in git).
+/// Returns how many were removed.
+pub(crate) fn remove_committed(dir: &Path, committed: u64) -> io::Result<usize> {
+    let segs = segments(dir)?;
+    let mut removed = 0;
+    for pair in segs.windows(2) {
+        let (_, path) = &pair[0];
+        let (next_first, _) = pair[1];
+        if next_first.saturating_sub(1) <= committed {
+            fs::remove_file(path)?;
+            removed += 1;
+        } else {
+            break;
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
 }
