@@ -29,8 +29,18 @@ const CYCLES: usize = 5;
 const SERVERS: &str = "12";
 const WRITERS: usize = 8;
 
+/// A `fleet up` process group, killed whole when dropped: a failing assertion leaves nothing
+/// running.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        kill_group(&mut self.0);
+    }
+}
+
 /// `fleet up` in process mode, in a process group of its own (its servers join it).
-fn up(dir: &Path, repo: &Path) -> (Child, Vec<String>) {
+fn up(dir: &Path, repo: &Path) -> (Group, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args(["up", "--servers", SERVERS, "--isolation", "process"])
         .args(["--ephemeral-ports", "--admin-port", "0", "--no-gateway"])
@@ -43,7 +53,9 @@ fn up(dir: &Path, repo: &Path) -> (Child, Vec<String>) {
         .stderr(Stdio::null())
         .spawn()
         .expect("fleet up starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stdout = child.stdout.take().unwrap();
+    let group = Group(child);
+    let mut lines = BufReader::new(stdout).lines();
     let admin = lines
         .find_map(|l| {
             let l = l.ok()?;
@@ -59,7 +71,7 @@ fn up(dir: &Path, repo: &Path) -> (Child, Vec<String>) {
     });
     let urls = view["servers"].as_array().unwrap().iter();
     let urls = urls.map(|s| format!("http://127.0.0.1:{}/mcp", s["port"].as_u64().unwrap()));
-    (child, urls.collect())
+    (group, urls.collect())
 }
 
 fn blocking<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
@@ -169,7 +181,7 @@ async fn kill_9_of_a_process_mode_fleet_mid_storm_loses_no_acknowledged_write() 
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert!(
-            kill_group(&mut fleet),
+            kill_group(&mut fleet.0),
             "cycle {cycle}: the fleet was already gone"
         );
         stop.store(true, Ordering::Relaxed);
@@ -185,9 +197,18 @@ async fn kill_9_of_a_process_mode_fleet_mid_storm_loses_no_acknowledged_write() 
 
     // A fresh fleet on the same repository shows every acknowledged write.
     let (mut fleet, urls) = tokio::task::block_in_place(|| up(dir.path(), &repo));
-    let graph = call(&urls[0], "read_graph", json!({}))
-        .await
-        .expect("read_graph");
+    // Its servers may still be starting: retry for a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let graph = loop {
+        if let Some(graph) = call(&urls[0], "read_graph", json!({})).await {
+            break graph;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fresh fleet never answered read_graph"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let mut present: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for e in graph["entities"].as_array().unwrap() {
         let obs = e["observations"].as_array().unwrap().iter();
@@ -208,17 +229,14 @@ async fn kill_9_of_a_process_mode_fleet_mid_storm_loses_no_acknowledged_write() 
     );
 
     // A clean stop (Ctrl-C) commits everything; then git and verify must find it sound.
-    assert!(signal("-INT", &fleet.id().to_string()));
+    assert!(signal("-INT", &fleet.0.id().to_string()));
     let deadline = Instant::now() + Duration::from_secs(20);
-    while fleet.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            kill_group(&mut fleet);
-            panic!("fleet up did not stop on Ctrl-C");
-        }
+    while fleet.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "fleet up did not stop on Ctrl-C");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Anything of the group still running (nothing should be) goes too.
-    kill_group(&mut fleet);
+    drop(fleet);
     let fsck = Command::new("git")
         .args(["fsck", "--full"])
         .current_dir(&repo)
