@@ -156,6 +156,31 @@ fn a_damaged_length_with_acknowledged_records_after_it_is_refused_in_both_format
 }
 
 #[test]
+fn a_format_1_torn_tail_is_cut_and_a_damaged_segment_header_only_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut buf = Vec::new();
+    (1..=5).for_each(|v| encode_v1(&record(v), &mut buf));
+    let whole = buf.len();
+    let mut half = Vec::new();
+    encode_v1(&record(6), &mut half);
+    buf.extend_from_slice(&half[..half.len() / 2]);
+    let v1 = dir.path().join(format!("{:020}.wal", 1));
+    fs::write(&v1, &buf).unwrap();
+    let r = recover(dir.path(), 0, true).unwrap();
+    assert_eq!((versions(&r).len(), r.torn.is_some()), (5, true));
+    assert_eq!(fs::metadata(&v1).unwrap().len(), whole as u64);
+    // Format 2 after it, its segment header damaged: every frame checks itself.
+    write_log(dir.path(), &[6..=7], 1 << 20);
+    let v2 = last_segment(dir.path());
+    let mut bytes = fs::read(&v2).unwrap();
+    bytes[9] ^= 0x04;
+    fs::write(&v2, &bytes).unwrap();
+    let r = recover(dir.path(), 0, false).unwrap();
+    assert_eq!(versions(&r), [1, 2, 3, 4, 5, 6, 7]);
+    assert!(r.notes[0].contains("segment header"), "{:?}", r.notes);
+}
+
+#[test]
 fn every_single_bit_flip_recovers_everything_above_the_head_or_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let batches = [1..=1, 2..=3, 4..=6, 7..=7, 8..=9];
