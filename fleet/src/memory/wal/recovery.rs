@@ -65,6 +65,9 @@ pub(crate) fn recover(dir: &Path, head: u64, repair: bool) -> Result<Recovered, 
         last: None,
         pending: Vec::new(),
         pending_at: 0,
+        last_close: read
+            .last()
+            .and_then(|s| s.items.iter().rposition(|i| i.closes(s.v2))),
     };
     d.run()?;
     let out = d.out;
@@ -99,6 +102,9 @@ struct Decider<'a> {
     /// Records of the batch being read, and where it starts in its segment.
     pending: Vec<(u64, Option<&'a Record>)>,
     pending_at: u64,
+    /// Index of the last batch end (or format-1 record) in the last segment: damage before
+    /// it cannot be a torn tail.
+    last_close: Option<usize>,
 }
 
 impl<'a> Decider<'a> {
@@ -227,7 +233,7 @@ impl<'a> Decider<'a> {
     ) -> Result<bool, WalError> {
         let segs = self.segs;
         let seg = &segs[si];
-        let closes_after = self.after(si, ii).any(|(s, item)| item.closes(s.v2));
+        let closes_after = self.last_close.is_some_and(|c| c > ii);
         if si + 1 == self.segs.len() && !closes_after {
             let only_end = ii + 1 == seg.items.len()
                 && end == seg.len
