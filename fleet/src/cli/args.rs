@@ -58,6 +58,11 @@ pub enum MemoryCmd {
     /// yielding exactly the files it holds, and the WAL readable. Takes the owner lock, so it
     /// cannot run on a repository a fleet is serving. Exits non-zero on any problem.
     Verify(MemoryRepoArgs),
+    /// When opening refuses because acknowledged writes in the write-ahead log are damaged
+    /// and no intact copy of `<gitdir>/mcpfleet/wal/` exists: keep every whole batch before
+    /// the damage and set the rest aside in `mcpfleet/wal-quarantine/` (nothing is deleted),
+    /// giving up the versions from the damage on. Takes the owner lock.
+    SalvageWal(MemoryRepoArgs),
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Down(args) => down(args).await,
         Cmd::Scale(args) => scale(args).await,
         Cmd::Memory(MemoryCmd::Verify(args)) => verify_memory(args).await,
+        Cmd::Memory(MemoryCmd::SalvageWal(args)) => super::salvage::salvage_wal(args).await,
         Cmd::ServeStdio(args) => super::stdio::serve_stdio(args).await,
     }
 }

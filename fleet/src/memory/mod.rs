@@ -61,7 +61,7 @@
 //! # Files
 //! The repository (bare is recommended; a non-bare clone works and its work tree is left
 //! alone) holds the history; `<gitdir>/mcpfleet/` holds what is not history: `owner.lock`
-//! and `wal/<first version>.wal`. `git clone --bare` of the repository is a complete backup
+//! and `wal/<first version>.wal2`. `git clone --bare` of the repository is a complete backup
 //! of everything committed; [`Store::open`] on such a clone restores it.
 
 mod access;

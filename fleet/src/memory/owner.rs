@@ -199,6 +199,12 @@ impl Owner {
             self.refuse(refused);
             return None;
         }
+        // Closes the batch in the same fsync: recovery keeps a batch only with its end.
+        wal::end_batch(
+            buf,
+            first_version,
+            u32::try_from(records.len()).unwrap_or(u32::MAX),
+        );
         match self.wal.append(buf, first_version) {
             Ok(()) => {
                 self.graph.finish();

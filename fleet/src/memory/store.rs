@@ -51,7 +51,7 @@ impl Default for StoreOptions {
             commit_interval: Duration::from_millis(100),
             max_batch: 4096,
             max_commit_ops: 1_000_000,
-            wal_segment_bytes: 64 << 20,
+            wal_segment_bytes: 4 << 20,
             history_scan_ops: 100_000,
             history_per_entity: 1000,
             max_packs: 16,

@@ -325,6 +325,7 @@ fn check_wal(dir: &Path, mut graph: Graph, report: &mut VerifyReport) {
                     path.display()
                 ));
             }
+            report.notes.extend(r.notes);
             for rec in &r.records {
                 if let Err(e) = graph.apply(&rec.op, rec.version, rec.seen) {
                     report.problem(format!("WAL record {} does not apply: {e}", rec.version));

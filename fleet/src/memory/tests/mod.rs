@@ -1,5 +1,6 @@
 //! Store-level tests: restart, crash recovery, locks, failures, foreign repositories, clones,
-//! verify, history, and the store served to server processes over its socket.
+//! verify, history, the store served to server processes over its socket, and a damaged
+//! write-ahead log.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,3 +9,4 @@ mod remote;
 mod repositories;
 mod support;
 mod verifying;
+mod wal_damage;

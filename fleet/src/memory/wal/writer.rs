@@ -1,6 +1,9 @@
 //! The owner's side of the log: the open tail segment that batches are appended to and
 //! fdatasynced, rotated by size and cut back after a failed append, and the fault injection
-//! that makes appends fail like a full disk.
+//! that makes appends fail like a full disk; and the deletion of segments once git durably
+//! holds every record in them. Opening always starts a new segment rather than
+//! appending to an old one: a segment recovery found damage in (or an old format-1 segment)
+//! then only ever holds what git will hold after the next commit, and is trimmed with it.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -9,7 +12,7 @@ use std::{
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
-use super::format::{segment_name, segments, sync_dir};
+use super::format::{segment_header, segment_name, segments, sync_dir};
 
 /// Fault injection for the WAL: makes appends fail the way a full disk does, so tests and
 /// drills can check that a failed batch acknowledges nothing and leaves the store serving.
@@ -73,8 +76,8 @@ pub(crate) struct Wal {
 }
 
 impl Wal {
-    /// Opens the last segment for appending, or starts one at `next_version` if there is
-    /// none or the last one is full.
+    /// Starts a new segment at `next_version` (recovery has read every record before it;
+    /// a segment of that name can only hold a cut-off torn tail, and is started afresh).
     pub fn open(
         dir: &Path,
         next_version: u64,
@@ -88,18 +91,11 @@ impl Wal {
                 sync_dir(d)?;
             }
         }
-        let last = segments(dir)?.pop();
-        let (segment, path) = match last {
-            Some((first, path)) if fs::metadata(&path)?.len() < segment_bytes => (first, path),
-            _ => (next_version, dir.join(segment_name(next_version))),
-        };
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        let len = file.metadata()?.len();
-        sync_dir(dir)?;
+        let (file, len) = create_segment(dir, next_version)?;
         Ok(Wal {
             dir: dir.to_path_buf(),
             file,
-            segment,
+            segment: next_version,
             len,
             segment_bytes,
             faults,
@@ -146,13 +142,44 @@ impl Wal {
     }
 
     fn rotate(&mut self, first_version: u64) -> io::Result<()> {
-        let path = self.dir.join(segment_name(first_version));
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        let len = file.metadata()?.len();
-        sync_dir(&self.dir)?;
+        let (file, len) = create_segment(&self.dir, first_version)?;
         self.file = file;
         self.segment = first_version;
         self.len = len;
         Ok(())
     }
+}
+
+/// Creates (or empties) segment `first` with its header; the header becomes durable with the
+/// first batch's `fdatasync`, the directory entry now. Returns the file and its length.
+fn create_segment(dir: &Path, first: u64) -> io::Result<(File, u64)> {
+    let path = dir.join(segment_name(first));
+    // Appending, so that writes after a cut-back start at the file's end.
+    let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+    file.set_len(0)?;
+    let header = segment_header(first);
+    file.write_all(&header)?;
+    sync_dir(dir)?;
+    Ok((file, header.len() as u64))
+}
+
+/// Deletes the segments whose records are all at or below `committed` (durably in git).
+/// Returns how many were removed.
+pub(crate) fn remove_committed(dir: &Path, committed: u64) -> io::Result<usize> {
+    let segs = segments(dir)?;
+    let mut removed = 0;
+    for pair in segs.windows(2) {
+        let (_, path) = &pair[0];
+        let (next_first, _) = pair[1];
+        if next_first.saturating_sub(1) <= committed {
+            fs::remove_file(path)?;
+            removed += 1;
+        } else {
+            break;
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
 }
