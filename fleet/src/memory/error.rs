@@ -67,8 +67,9 @@ fn wrap_io<E>(
     move |source| variant(action, path, source)
 }
 
-/// Why a write was not acknowledged. Only `Ok(Ack)` means durable; every error means the op
-/// was not applied (it has no version and nobody will ever see it).
+/// Why a write was not acknowledged. Only `Ok(Ack)` means durable; every error but
+/// [`WriteError::Unknown`] means the op was not applied (it has no version and nobody will ever
+/// see it).
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// Refused before submission; the field is named.
@@ -89,6 +90,10 @@ pub enum WriteError {
     Poisoned(String),
     #[error("the memory store is closed")]
     Closed,
+    /// Sent, but the answer never came (the connection to the owner was lost, or it did not
+    /// answer in time): the write may be durable. Read before retrying.
+    #[error("the write's outcome is unknown, it may be durable (read before retrying): {0}")]
+    Unknown(String),
 }
 
 /// Why the git side could not take a batch.

@@ -3,7 +3,7 @@
 
 use std::{io, path::PathBuf, sync::Arc};
 
-use futures::{SinkExt as _, StreamExt as _};
+use futures::{SinkExt as _, StreamExt as _, stream::SplitSink};
 use tokio::{net::UnixStream, sync::mpsc};
 use tokio_util::{codec::Framed, sync::CancellationToken};
 
@@ -73,7 +73,8 @@ pub(super) async fn open(access: &MemoryAccess) -> Result<Channel, RemoteError> 
         },
         Ok(Some(Err(e))) => Err(connect_error(e)),
         Ok(None) => Err(refused(format!(
-            "closed the connection at the hello: the token of server {} is not one it made",
+            "closed the connection at the hello (a token it did not make for server {}, too \
+             many connections waiting to say hello, or the owner stopping)",
             access.server
         ))),
         Err(_) => Err(refused(format!(
@@ -127,39 +128,54 @@ pub(super) async fn carry(
     }
 }
 
+/// One connection: this process's requests written by a task of their own while the owner's
+/// answers are read here, so neither side can block the other by writing while nobody reads.
 async fn run_connection(
     client: &Client,
     channel: Channel,
-    mut up: mpsc::UnboundedReceiver<Up>,
+    up: mpsc::UnboundedReceiver<Up>,
     stop: &CancellationToken,
 ) -> Result<(), String> {
-    let (mut sink, mut stream) = channel.split();
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            Some(message) = up.recv() => {
-                sink.feed(encode(&message).map_err(|e| e.to_string())?)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                // Whatever else is already queued goes out in the same write.
-                for _ in 0..COALESCE_MAX {
-                    let Ok(message) = up.try_recv() else { break };
-                    sink.feed(encode(&message).map_err(|e| e.to_string())?)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                sink.flush().await.map_err(|e| e.to_string())?;
-            }
-            frame = stream.next() => {
-                let frame = match frame {
-                    Some(Ok(frame)) => frame,
-                    Some(Err(e)) => return Err(e.to_string()),
-                    None => return Err("closed by the owner".into()),
-                };
-                deliver(client, serde_json::from_slice::<Down>(&frame).map_err(|e| e.to_string())?);
-            }
+    let (sink, mut stream) = channel.split();
+    let mut writer = tokio::spawn(write_requests(sink, up));
+    let outcome = loop {
+        let frame = tokio::select! {
+            () = stop.cancelled() => break Ok(()),
+            done = &mut writer => break match done {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            frame = stream.next() => frame,
+        };
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => break Err(e.to_string()),
+            None => break Err("closed by the owner".into()),
+        };
+        match serde_json::from_slice::<Down>(&frame) {
+            Ok(down) => deliver(client, down),
+            Err(e) => break Err(e.to_string()),
         }
+    };
+    writer.abort();
+    outcome
+}
+
+/// Writes this process's requests as they come, coalescing what is queued into one write.
+async fn write_requests(
+    mut sink: SplitSink<Channel, bytes::Bytes>,
+    mut up: mpsc::UnboundedReceiver<Up>,
+) -> io::Result<()> {
+    while let Some(message) = up.recv().await {
+        sink.feed(encode(&message)?).await?;
+        for _ in 0..COALESCE_MAX {
+            let Ok(message) = up.try_recv() else { break };
+            sink.feed(encode(&message)?).await?;
+        }
+        sink.flush().await?;
     }
+    Ok(())
 }
 
 /// Hands one answer of the owner to the call waiting for it.

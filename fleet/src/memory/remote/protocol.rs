@@ -100,6 +100,7 @@ pub(super) enum WireError {
     Storage(String),
     Poisoned(String),
     Closed,
+    Unknown(String),
 }
 
 impl From<WriteError> for WireError {
@@ -109,6 +110,7 @@ impl From<WriteError> for WireError {
             WriteError::Rejected(e) => WireError::Rejected(e),
             WriteError::Storage(e) => WireError::Storage(e),
             WriteError::Poisoned(e) => WireError::Poisoned(e),
+            WriteError::Unknown(e) => WireError::Unknown(e),
             WriteError::Closed => WireError::Closed,
         }
     }
@@ -121,6 +123,7 @@ impl From<WireError> for WriteError {
             WireError::Rejected(e) => WriteError::Rejected(e),
             WireError::Storage(e) => WriteError::Storage(e),
             WireError::Poisoned(e) => WriteError::Poisoned(e),
+            WireError::Unknown(e) => WriteError::Unknown(e),
             WireError::Closed => WriteError::Closed,
         }
     }

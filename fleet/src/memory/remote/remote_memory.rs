@@ -127,12 +127,17 @@ impl RemoteMemory {
         let write = |id| Up::Write { id, op };
         match self.call(write, Pending::Write, WRITE_TIMEOUT).await {
             Ok(result) => result,
-            // Whether a write whose answer never came is durable is unknown, so it is not
-            // acknowledged.
-            Err(Unanswered::TimedOut) => Err(WriteError::Storage(format!(
-                "no answer from the fleet's memory within {WRITE_TIMEOUT:?}"
+            // Never sent: certainly not applied.
+            Err(e @ Unanswered::NoConnection) => Err(WriteError::Storage(format!(
+                "not sent to the fleet's memory: {}",
+                e.describe()
             ))),
-            Err(_) => Err(WriteError::Closed),
+            // Sent: whether it became durable is unknown, so it is neither acknowledged nor
+            // reported as not applied.
+            Err(e) => Err(WriteError::Unknown(format!(
+                "the fleet's memory: {}",
+                e.describe()
+            ))),
         }
     }
 
@@ -149,6 +154,6 @@ impl RemoteMemory {
         };
         self.call(query, Pending::History, WRITE_TIMEOUT)
             .await
-            .map_err(|_| WriteError::Closed)
+            .map_err(|e| WriteError::Storage(format!("the fleet's memory: {}", e.describe())))
     }
 }

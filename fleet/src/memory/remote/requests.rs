@@ -1,28 +1,34 @@
 //! One server process's requests on the owner's side: each run in a task of its own (a
-//! bounded number at once), the answers sent back with their ids, what is queued coalesced into
-//! one write.
+//! bounded number at once), the answers written back with their ids by a writer of their own,
+//! what is queued coalesced into one write.
 
 use std::{io, sync::Arc, time::Duration};
 
-use futures::{SinkExt as _, StreamExt as _};
-use tokio::sync::{Semaphore, mpsc};
+use futures::{SinkExt as _, StreamExt as _, stream::SplitSink};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{COALESCE_MAX, Channel, Down, Up, WRITE_TIMEOUT, WireError, encode};
 use crate::memory::{error::Timeout, read, store::MemoryHandle};
 
-/// Requests of one server process the owner works on at once; beyond them it reads no more
-/// of that process's frames until one is answered, so a greedy process waits on its own socket
-/// buffer instead of growing the owner. Reads waiting for a version do not count: they depend
-/// on writes that may come after them on the same connection.
+/// Requests of one server process the owner works on at once, answers not yet delivered
+/// included; beyond them it reads no more of that process's frames until one is delivered, so a
+/// greedy process (or one that does not read its answers) waits on its own socket buffer instead
+/// of growing the owner. Reads waiting for a version count apart: they depend on writes that may
+/// come after them on the same connection.
 const WORK_MAX: usize = 256;
 
-/// Reads of one server process waiting for a version at once; one beyond is answered at once
-/// as a timeout (the version not reached), never left to hold up the connection.
-const WAITS_MAX: usize = 8192;
+/// Reads of one server process waiting for a version not yet durable, at once; one beyond is
+/// answered at once as a timeout, never left to hold up the connection.
+const WAITS_MAX: usize = 1024;
+
+/// An answer on its way out, with the permit it holds until it is written.
+type Outgoing = (Down, OwnedSemaphorePermit);
 
 /// Serves the requests of the server process `server` (proved by its hello) until it
-/// disconnects or `stop`.
+/// disconnects or `stop`. Frames are read and answers written by two tasks, so neither side
+/// can block the other by writing while nobody reads (a large answer and a large write crossing
+/// fill both socket buffers).
 pub(super) async fn serve_requests(
     handle: MemoryHandle,
     server: String,
@@ -30,62 +36,93 @@ pub(super) async fn serve_requests(
     stop: CancellationToken,
 ) -> io::Result<()> {
     let server: Arc<str> = server.into();
-    let (mut sink, mut stream) = channel.split();
-    // Answers are produced by tasks (a write waits for its group commit, a read may wait for
-    // a version) and sent from here.
-    let (answers_tx, mut answers) = mpsc::unbounded_channel::<Down>();
+    let (sink, mut stream) = channel.split();
+    let (answers_tx, answers) = mpsc::unbounded_channel::<Outgoing>();
+    let mut writer = tokio::spawn(write_answers(sink, answers));
     let work = Arc::new(Semaphore::new(WORK_MAX));
     let waits = Arc::new(Semaphore::new(WAITS_MAX));
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            Some(answer) = answers.recv() => sink.feed(encode(&answer)?).await?,
-            // Only this loop takes permits.
-            frame = stream.next(), if work.available_permits() > 0 => {
-                let Some(frame) = frame else { return Ok(()) };
-                let up: Up = serde_json::from_slice(&frame?)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                let permit = match &up {
-                    Up::Read { id, min_version: Some(version), .. } => {
-                        match waits.clone().try_acquire_owned() {
-                            Ok(permit) => permit,
-                            Err(_) => {
-                                let current = handle.view().version();
-                                let result = Err(Timeout { wanted: *version, current });
-                                let _ = answers_tx.send(Down::Read { id: *id, result });
-                                continue;
-                            }
-                        }
-                    }
-                    // At once: the branch runs only with a permit free.
-                    _ => match work.clone().acquire_owned().await {
-                        Ok(permit) => permit,
-                        Err(_) => return Ok(()),
-                    },
+    let outcome = loop {
+        // A permit first: at the limit, this process's frames wait in its socket buffer.
+        let permit = tokio::select! {
+            () = stop.cancelled() => break Ok(()),
+            permit = work.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break Ok(()),
+            },
+        };
+        let frame = tokio::select! {
+            () = stop.cancelled() => break Ok(()),
+            // The writer ended: the connection is broken.
+            done = &mut writer => break done.unwrap_or_else(|e| Err(io::Error::other(e))),
+            frame = stream.next() => frame,
+        };
+        let Some(frame) = frame else { break Ok(()) };
+        let up: Up = match frame.and_then(|frame| {
+            serde_json::from_slice(&frame)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        }) {
+            Ok(up) => up,
+            Err(e) => break Err(e),
+        };
+        let permit = match &up {
+            Up::Read {
+                id,
+                min_version: Some(version),
+                ..
+            } if *version > handle.view().version() => {
+                // A read that will wait holds a wait permit instead.
+                let Ok(wait) = waits.clone().try_acquire_owned() else {
+                    let current = handle.view().version();
+                    let result = Err(Timeout {
+                        wanted: *version,
+                        current,
+                    });
+                    let _ = answers_tx.send((Down::Read { id: *id, result }, permit));
+                    continue;
                 };
-                let handle = handle.clone();
-                let server = server.clone();
-                let answers = answers_tx.clone();
-                let stop = stop.clone();
-                tokio::spawn(async move {
-                    let answer = tokio::select! {
-                        () = stop.cancelled() => return,
-                        answer = answer(&handle, &server, up) => answer,
-                    };
-                    let _ = answers.send(answer);
-                    drop(permit);
-                });
+                drop(permit);
+                wait
             }
-        }
-        // Whatever else is already queued goes out in the same write.
+            _ => permit,
+        };
+        let (handle, server, answers, stop) = (
+            handle.clone(),
+            server.clone(),
+            answers_tx.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                answer = answer(&handle, &server, up) => {
+                    let _ = answers.send((answer, permit));
+                }
+            }
+        });
+    };
+    writer.abort();
+    outcome
+}
+
+/// Writes answers as they come, coalescing what is queued into one write; each answer's
+/// permit is released once it is written.
+async fn write_answers(
+    mut sink: SplitSink<Channel, bytes::Bytes>,
+    mut answers: mpsc::UnboundedReceiver<Outgoing>,
+) -> io::Result<()> {
+    while let Some((answer, permit)) = answers.recv().await {
+        sink.feed(encode(&answer)?).await?;
+        drop(permit);
         for _ in 0..COALESCE_MAX {
-            match answers.try_recv() {
-                Ok(answer) => sink.feed(encode(&answer)?).await?,
-                Err(_) => break,
-            }
+            let Ok((answer, permit)) = answers.try_recv() else {
+                break;
+            };
+            sink.feed(encode(&answer)?).await?;
+            drop(permit);
         }
         sink.flush().await?;
     }
+    Ok(())
 }
 
 /// The owner's answer to one request of `server`.

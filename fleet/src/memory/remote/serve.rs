@@ -3,6 +3,7 @@
 //! read from it or sent to it; then its requests are served.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -48,6 +49,42 @@ pub fn serve_on_thread(
         .spawn(move || runtime.block_on(serve(handle, listener, socket, stop)))
 }
 
+/// Connections one proved server may hold at once: one, plus room for a reconnection that
+/// overlaps the old connection's end. Each holds up to the per-connection request limits, so
+/// this bounds what one token can make the owner hold.
+const CONNECTIONS_PER_SERVER: usize = 4;
+
+/// Connections held per proved server.
+#[derive(Default)]
+struct Held(Mutex<HashMap<String, usize>>);
+
+/// One connection counted in [`Held`] until dropped.
+struct HeldGuard(Arc<Held>, String);
+
+impl Held {
+    fn take(self: &Arc<Self>, server: &str) -> Option<HeldGuard> {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = held.entry(server.to_string()).or_default();
+        if *n >= CONNECTIONS_PER_SERVER {
+            return None;
+        }
+        *n += 1;
+        Some(HeldGuard(self.clone(), server.to_string()))
+    }
+}
+
+impl Drop for HeldGuard {
+    fn drop(&mut self) {
+        let mut held = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// Serves the store behind `handle` to server processes on `listener` (bound by `socket`,
 /// whose tokens they must present) until `stop`. Only processes of this process's own user
 /// are served: the directory keeps others out, the peer check covers a mistake in its mode.
@@ -66,6 +103,7 @@ pub async fn serve(
     };
     let greeting = Arc::new(Semaphore::new(GREETING_MAX));
     let refusals = Arc::new(Refusals::default());
+    let held = Arc::new(Held::default());
     loop {
         let stream = tokio::select! {
             () = stop.cancelled() => return,
@@ -101,11 +139,11 @@ pub async fn serve(
             continue;
         };
         let (handle, socket, stop) = (handle.clone(), socket.clone(), stop.clone());
-        let refusals = refusals.clone();
+        let (refusals, held) = (refusals.clone(), held.clone());
         tokio::spawn(async move {
-            let greeted = greet(stream, &socket).await;
+            let greeted = greet(stream, &socket, &held).await;
             drop(permit);
-            let (server, channel) = match greeted {
+            let (server, channel, _held) = match greeted {
                 Ok(Some(greeted)) => greeted,
                 Ok(None) => return,
                 Err(refusal) => return refusals.report(&refusal),
@@ -146,7 +184,8 @@ impl Refusals {
 async fn greet(
     stream: UnixStream,
     socket: &MemorySocket,
-) -> Result<Option<(String, Channel)>, String> {
+    held: &Arc<Held>,
+) -> Result<Option<(String, Channel, HeldGuard)>, String> {
     let mut channel = Framed::new(stream, Frames::new(MAX_HELLO_FRAME));
     let frame = match tokio::time::timeout(HELLO_TIMEOUT, channel.next()).await {
         Ok(Some(Ok(frame))) => frame,
@@ -162,10 +201,15 @@ async fn greet(
             "a connection with a wrong token for server {server:?}"
         ));
     }
+    let Some(guard) = held.take(&server) else {
+        return Err(format!(
+            "a connection of server {server:?} beyond {CONNECTIONS_PER_SERVER} at once"
+        ));
+    };
     let welcome = encode(&Down::Welcome).map_err(|e| e.to_string())?;
     if channel.send(welcome).await.is_err() {
         return Ok(None);
     }
     channel.codec_mut().set_max(MAX_UP_FRAME);
-    Ok(Some((server, channel)))
+    Ok(Some((server, channel, guard)))
 }

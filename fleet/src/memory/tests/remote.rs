@@ -339,3 +339,115 @@ async fn another_users_process_is_refused_the_memory_socket() {
     served.stop.cancel();
     store.close().unwrap();
 }
+
+/// A server process whose large writes cross the owner's large answers on one connection:
+/// both sides write more than a socket buffer holds at once, and each must keep reading while
+/// it writes, or both would wait for the other for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_writes_crossing_large_answers_do_not_block_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quick()).unwrap();
+    let served = serve(&store);
+    let a = connect(&served, "srv-a").await;
+    let big = |name: String| {
+        crate::memory::test_ops::create_entities(&[&name], "t", |_| "x".repeat(16 * 1024))
+    };
+    let observations = |name: &str| {
+        Op::AddObservations(AddObservations {
+            observations: vec![ObservationAddition {
+                entity_name: name.into(),
+                contents: (0..40)
+                    .map(|i| format!("{i:02}{}", "y".repeat(16 * 1024 - 2)))
+                    .collect(),
+            }],
+        })
+    };
+    // A graph whose read_graph answer is well over a socket buffer (~650 kB of JSON).
+    for i in 0..40 {
+        a.write("srv-a", big(format!("e{i}"))).await.unwrap();
+    }
+    let storm = async {
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let a = a.clone();
+            calls.spawn(async move {
+                if i % 2 == 0 {
+                    a.read(Query::ReadGraph, None).await.map(|_| ())
+                } else {
+                    // ~650 kB each.
+                    let name = format!("e{i}");
+                    a.write("srv-a", observations(&name))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| ReadError::Unavailable(e.to_string()))
+                }
+            });
+        }
+        while let Some(done) = calls.join_next().await {
+            done.unwrap().unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), storm)
+        .await
+        .expect("the connection is blocked");
+    served.stop.cancel();
+    store.close().unwrap();
+}
+
+/// With the waiting reads of a process at their limit, a read whose version is already there
+/// is still answered (it does not wait), and one that would wait is told at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_already_satisfied_is_answered_when_the_waits_are_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quick()).unwrap();
+    let served = serve(&store);
+    let a = connect(&served, "srv-a").await;
+    let v = a.write("srv-a", create(&["x"])).await.unwrap().version;
+    let mut waiting = tokio::task::JoinSet::new();
+    for _ in 0..1100 {
+        let a = a.clone();
+        waiting.spawn(async move {
+            a.read(Query::ReadGraph, Some((1_000_000, Duration::from_secs(5))))
+                .await
+        });
+    }
+    // Let the waits reach the owner.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let read = a
+        .read(Query::Open(vec!["x".into()]), Some((v, WAIT)))
+        .await
+        .unwrap();
+    assert_eq!(names(&read), vec!["x"]);
+    waiting.abort_all();
+    served.stop.cancel();
+    store.close().unwrap();
+}
+
+/// One server's token opens a few connections at once (a reconnection overlapping the old
+/// one), not any number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_holds_a_few_connections_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quick()).unwrap();
+    let served = serve(&store);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let access = served.socket.access("srv-a");
+        held.push(
+            remote::RemoteMemory::connect(access, stop.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let access = served.socket.access("srv-a");
+    let err = remote::RemoteMemory::connect(access, stop.clone())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("at the hello"), "{err}");
+    // Another server is not affected.
+    connect(&served, "srv-b").await;
+    stop.cancel();
+    served.stop.cancel();
+    store.close().unwrap();
+}
