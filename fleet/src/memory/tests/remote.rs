@@ -35,6 +35,19 @@ fn serve(store: &Store) -> Served {
     }
 }
 
+/// A fresh store (in a temporary directory, kept alive by the first element) and its socket.
+fn open_served() -> (tempfile::TempDir, Store, Served) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quick()).unwrap();
+    let served = serve(&store);
+    (dir, store, served)
+}
+
+fn close(store: Store, served: Served) {
+    served.stop.cancel();
+    store.close().unwrap();
+}
+
 async fn connect(served: &Served, server: &str) -> Memory {
     let stop = tokio_util::sync::CancellationToken::new();
     let access = served.socket.access(server);
@@ -55,9 +68,7 @@ fn names(answer: &ReadAnswer) -> Vec<&str> {
 /// reaches it, one never reached times out as a timeout, and the version is the owner's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_process_reads_what_is_durable() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), quick()).unwrap();
-    let served = serve(&store);
+    let (_dir, store, served) = open_served();
     let a = connect(&served, "srv-a").await;
     let b = connect(&served, "srv-b").await;
 
@@ -99,8 +110,7 @@ async fn every_server_process_reads_what_is_durable() {
     );
     let all = a.read(Query::ReadGraph, None).await.unwrap();
     assert_eq!(names(&all), vec!["x", "y"]);
-    served.stop.cancel();
-    store.close().unwrap();
+    close(store, served);
 }
 
 /// A server process's delete removes everything durable when the owner took it: the owner
@@ -108,9 +118,7 @@ async fn every_server_process_reads_what_is_durable() {
 /// it (were `seen` left at 0, add-wins would keep it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_delete_removes_what_was_durable_when_it_arrived() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), quick()).unwrap();
-    let served = serve(&store);
+    let (_dir, store, served) = open_served();
     let a = connect(&served, "srv-a").await;
     store
         .handle()
@@ -123,17 +131,14 @@ async fn a_remote_delete_removes_what_was_durable_when_it_arrived() {
     a.write("srv-a", delete).await.unwrap();
     let read = a.read(Query::ReadGraph, None).await.unwrap();
     assert!(read.graph.entities.is_empty(), "{read:?}");
-    served.stop.cancel();
-    store.close().unwrap();
+    close(store, served);
 }
 
 /// One process with far more calls in flight than the owner works on at once for it: every
 /// one is answered, and right.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_calls_in_flight_from_one_process_are_all_answered() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), quick()).unwrap();
-    let served = serve(&store);
+    let (_dir, store, served) = open_served();
     let a = connect(&served, "srv-a").await;
     let mut calls = tokio::task::JoinSet::new();
     for i in 0..1000 {
@@ -155,8 +160,7 @@ async fn many_calls_in_flight_from_one_process_are_all_answered() {
         done.unwrap();
     }
     assert_eq!(a.version().await.unwrap(), 250);
-    served.stop.cancel();
-    store.close().unwrap();
+    close(store, served);
 }
 
 /// The owner's socket goes away (its serving task stopped) and comes back under the same
@@ -164,9 +168,7 @@ async fn many_calls_in_flight_from_one_process_are_all_answered() {
 /// acknowledged lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_process_reconnects_when_the_owner_comes_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), quick()).unwrap();
-    let served = serve(&store);
+    let (_dir, store, served) = open_served();
     let a = connect(&served, "srv-a").await;
     let v1 = a.write("srv-a", create(&["before"])).await.unwrap().version;
     served.stop.cancel();
@@ -266,9 +268,7 @@ fn hello(server: &str, token: &str) -> (u32, Vec<u8>) {
 /// connection, and the owner serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_process_that_proves_its_server_is_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), quick()).unwrap();
-    let served = serve(&store);
+    let (_dir, store, served) = open_served();
     let path = served.socket.path();
     let token_a = served.socket.access("srv-a").token;
     let write = frame(
@@ -303,8 +303,7 @@ async fn only_a_process_that_proves_its_server_is_served() {
     );
     let a = connect(&served, "srv-a").await;
     a.write("srv-a", create(&["fine"])).await.unwrap();
-    served.stop.cancel();
-    store.close().unwrap();
+    close(store, served);
 }
 
 /// Another local user (`nobody`) cannot even connect: the socket's directory is private. Were
@@ -319,9 +318,7 @@ async fn another_users_process_is_refused_the_memory_socket() {
         eprintln!("skipped: running a process as another user needs root");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), quick()).unwrap();
-    let served = serve(&store);
+    let (_dir, store, served) = open_served();
     let path = served.socket.path();
     let token = served.socket.access("srv-a").token;
     assert_eq!(knock(path, &[hello("srv-a", &token)], None).await, "served");
@@ -336,8 +333,7 @@ async fn another_users_process_is_refused_the_memory_socket() {
         knock(path, &[hello("srv-a", &token)], Some(65534)).await,
         "closed"
     );
-    served.stop.cancel();
-    store.close().unwrap();
+    close(store, served);
 }
 
 /// A server process whose large writes cross the owner's large answers on one connection:
@@ -345,9 +341,7 @@ async fn another_users_process_is_refused_the_memory_socket() {
 /// it writes, or both would wait for the other for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_writes_crossing_large_answers_do_not_block_the_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), quick()).unwrap();
-    let served = serve(&store);
+    let (_dir, store, served) = open_served();
     let a = connect(&served, "srv-a").await;
     let big = |name: String| {
         crate::memory::test_ops::create_entities(&[&name], "t", |_| "x".repeat(16 * 1024))
@@ -390,17 +384,14 @@ async fn large_writes_crossing_large_answers_do_not_block_the_connection() {
     tokio::time::timeout(Duration::from_secs(20), storm)
         .await
         .expect("the connection is blocked");
-    served.stop.cancel();
-    store.close().unwrap();
+    close(store, served);
 }
 
 /// With the waiting reads of a process at their limit, a read whose version is already there
 /// is still answered (it does not wait), and one that would wait is told at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_already_satisfied_is_answered_when_the_waits_are_full() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), quick()).unwrap();
-    let served = serve(&store);
+    let (_dir, store, served) = open_served();
     let a = connect(&served, "srv-a").await;
     let v = a.write("srv-a", create(&["x"])).await.unwrap().version;
     let mut waiting = tokio::task::JoinSet::new();
@@ -419,17 +410,14 @@ async fn a_read_already_satisfied_is_answered_when_the_waits_are_full() {
         .unwrap();
     assert_eq!(names(&read), vec!["x"]);
     waiting.abort_all();
-    served.stop.cancel();
-    store.close().unwrap();
+    close(store, served);
 }
 
 /// One server's token opens a few connections at once (a reconnection overlapping the old
 /// one), not any number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_server_holds_a_few_connections_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), quick()).unwrap();
-    let served = serve(&store);
+    let (_dir, store, served) = open_served();
     let stop = tokio_util::sync::CancellationToken::new();
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -448,6 +436,5 @@ async fn one_server_holds_a_few_connections_at_once() {
     // Another server is not affected.
     connect(&served, "srv-b").await;
     stop.cancel();
-    served.stop.cancel();
-    store.close().unwrap();
+    close(store, served);
 }
