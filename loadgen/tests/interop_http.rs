@@ -25,6 +25,10 @@ fn run(dir: &Path, url: &str, more: &[&str]) -> Value {
     flags.extend_from_slice(more);
     let args = common::short_latency(&out, &flags);
     let (code, stdout, stderr) = common::loadgen(&args);
+    assert!(
+        out.join("run.json").exists(),
+        "no run file (exit {code}):\n{stdout}\n{stderr}"
+    );
     let run = common::run_file(&out);
     assert_eq!(
         code, 0,
