@@ -10,6 +10,7 @@
 //! [`memory`] and [`tools`] are what the servers offer; `fleet` and [`cli`] assemble it all.
 //! Public are only the modules other crates use, and the items below.
 
+mod accept_backoff;
 mod causes;
 pub mod cli;
 mod control;

@@ -26,6 +26,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    accept_backoff::AcceptBackoff,
     serve::{
         connection::{self, Activity, Tracked},
         limits::ConnectionLimits,
@@ -34,9 +35,6 @@ use crate::{
     },
     spec::HttpSpec,
 };
-
-/// Longest pause between accept attempts while accepting fails (EMFILE and the like).
-const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Decrements the open-connection gauge (and the serving thread's share, where connections are
 /// handed out) when a connection ends, however it ends.
@@ -61,30 +59,6 @@ impl Drop for ConnectionGuard {
         if let Some(share) = &self.share {
             share.fetch_sub(1, Ordering::Relaxed);
         }
-    }
-}
-
-/// How an accept loop waits after a failed accept (EMFILE/ENFILE, aborted handshakes): 10 ms,
-/// doubling to [`MAX_ACCEPT_BACKOFF`] while failures last, so a lasting shortage neither spins
-/// nor floods the log (one warning per run of failures).
-#[derive(Default)]
-struct AcceptBackoff {
-    delay: Duration,
-}
-
-impl AcceptBackoff {
-    async fn wait(&mut self, e: &std::io::Error) {
-        if self.delay.is_zero() {
-            tracing::warn!("accept failed: {e}; retrying with backoff");
-        } else {
-            tracing::debug!("accept failed again: {e}");
-        }
-        self.delay = (self.delay * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
-        tokio::time::sleep(self.delay).await;
-    }
-
-    fn reset(&mut self) {
-        self.delay = Duration::ZERO;
     }
 }
 

@@ -36,7 +36,7 @@ pub(super) struct Client {
     next_id: AtomicU64,
     pending: Mutex<HashMap<u64, Pending>>,
     /// Frames to the owner; `None` while reconnecting or after the owner is gone.
-    up: Mutex<Option<mpsc::UnboundedSender<Up>>>,
+    up: Mutex<Option<mpsc::UnboundedSender<(Up, ())>>>,
 }
 
 impl Client {
@@ -64,7 +64,9 @@ impl Client {
             .insert(id, pending(tx));
         let sent = {
             let guard = self.up.lock().unwrap_or_else(PoisonError::into_inner);
-            guard.as_ref().is_some_and(|tx| tx.send(up(id)).is_ok())
+            guard
+                .as_ref()
+                .is_some_and(|tx| tx.send((up(id), ())).is_ok())
         };
         if sent {
             Some((id, rx))
@@ -82,7 +84,7 @@ impl Client {
     }
 
     /// Where this process's requests go from now on (`None`: nowhere, they fail at once).
-    pub(super) fn set_up(&self, up: Option<mpsc::UnboundedSender<Up>>) {
+    pub(super) fn set_up(&self, up: Option<mpsc::UnboundedSender<(Up, ())>>) {
         *self.up.lock().unwrap_or_else(PoisonError::into_inner) = up;
     }
 

@@ -3,7 +3,7 @@
 
 use std::{io, path::PathBuf, sync::Arc};
 
-use futures::{SinkExt as _, StreamExt as _, stream::SplitSink};
+use futures::{SinkExt as _, StreamExt as _};
 use tokio::{net::UnixStream, sync::mpsc};
 use tokio_util::{codec::Framed, sync::CancellationToken};
 
@@ -11,7 +11,7 @@ use super::{
     client::{Client, Pending},
     frames::Frames,
     protocol::{
-        COALESCE_MAX, Channel, Down, HELLO_TIMEOUT, MAX_DOWN_FRAME, RECONNECT_PAUSE, Up, encode,
+        Channel, Down, HELLO_TIMEOUT, MAX_DOWN_FRAME, RECONNECT_PAUSE, Up, encode, write_frames,
     },
     socket::{MemoryAccess, own_uid},
 };
@@ -89,7 +89,7 @@ pub(super) async fn open(access: &MemoryAccess) -> Result<Channel, RemoteError> 
 pub(super) async fn carry(
     client: Arc<Client>,
     mut channel: Channel,
-    mut up: mpsc::UnboundedReceiver<Up>,
+    mut up: mpsc::UnboundedReceiver<(Up, ())>,
     stop: CancellationToken,
 ) {
     loop {
@@ -133,11 +133,11 @@ pub(super) async fn carry(
 async fn run_connection(
     client: &Client,
     channel: Channel,
-    up: mpsc::UnboundedReceiver<Up>,
+    up: mpsc::UnboundedReceiver<(Up, ())>,
     stop: &CancellationToken,
 ) -> Result<(), String> {
     let (sink, mut stream) = channel.split();
-    let mut writer = tokio::spawn(write_requests(sink, up));
+    let mut writer = tokio::spawn(write_frames(sink, up));
     let outcome = loop {
         let frame = tokio::select! {
             () = stop.cancelled() => break Ok(()),
@@ -160,22 +160,6 @@ async fn run_connection(
     };
     writer.abort();
     outcome
-}
-
-/// Writes this process's requests as they come, coalescing what is queued into one write.
-async fn write_requests(
-    mut sink: SplitSink<Channel, bytes::Bytes>,
-    mut up: mpsc::UnboundedReceiver<Up>,
-) -> io::Result<()> {
-    while let Some(message) = up.recv().await {
-        sink.feed(encode(&message)?).await?;
-        for _ in 0..COALESCE_MAX {
-            let Ok(message) = up.try_recv() else { break };
-            sink.feed(encode(&message)?).await?;
-        }
-        sink.flush().await?;
-    }
-    Ok(())
 }
 
 /// Hands one answer of the owner to the call waiting for it.

@@ -131,6 +131,30 @@ impl From<WireError> for WriteError {
 
 pub(super) type Channel = Framed<UnixStream, Frames>;
 
+/// Writes the messages of `queue` to `sink` as they come, coalescing what is queued into one
+/// write (at most [`COALESCE_MAX`]), each with a guard dropped once it is written: the
+/// writing half of either side, run as a task of its own so that it never stops that side from
+/// reading (a large message each way would fill both socket buffers).
+pub(super) async fn write_frames<M: Serialize, G>(
+    mut sink: futures::stream::SplitSink<Channel, bytes::Bytes>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<(M, G)>,
+) -> io::Result<()> {
+    use futures::SinkExt as _;
+    while let Some((message, guard)) = queue.recv().await {
+        sink.feed(encode(&message)?).await?;
+        drop(guard);
+        for _ in 0..COALESCE_MAX {
+            let Ok((message, guard)) = queue.try_recv() else {
+                break;
+            };
+            sink.feed(encode(&message)?).await?;
+            drop(guard);
+        }
+        sink.flush().await?;
+    }
+    Ok(())
+}
+
 pub(super) fn encode<T: Serialize>(message: &T) -> io::Result<bytes::Bytes> {
     serde_json::to_vec(message)
         .map(bytes::Bytes::from)

@@ -4,11 +4,11 @@
 
 use std::{io, sync::Arc, time::Duration};
 
-use futures::{SinkExt as _, StreamExt as _, stream::SplitSink};
+use futures::StreamExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{COALESCE_MAX, Channel, Down, Up, WRITE_TIMEOUT, WireError, encode};
+use super::protocol::{Channel, Down, Up, WRITE_TIMEOUT, WireError, write_frames};
 use crate::memory::{error::Timeout, read, store::MemoryHandle};
 
 /// Requests of one server process the owner works on at once, answers not yet delivered
@@ -38,7 +38,7 @@ pub(super) async fn serve_requests(
     let server: Arc<str> = server.into();
     let (sink, mut stream) = channel.split();
     let (answers_tx, answers) = mpsc::unbounded_channel::<Outgoing>();
-    let mut writer = tokio::spawn(write_answers(sink, answers));
+    let mut writer = tokio::spawn(write_frames(sink, answers));
     let work = Arc::new(Semaphore::new(WORK_MAX));
     let waits = Arc::new(Semaphore::new(WAITS_MAX));
     let outcome = loop {
@@ -102,27 +102,6 @@ pub(super) async fn serve_requests(
     };
     writer.abort();
     outcome
-}
-
-/// Writes answers as they come, coalescing what is queued into one write; each answer's
-/// permit is released once it is written.
-async fn write_answers(
-    mut sink: SplitSink<Channel, bytes::Bytes>,
-    mut answers: mpsc::UnboundedReceiver<Outgoing>,
-) -> io::Result<()> {
-    while let Some((answer, permit)) = answers.recv().await {
-        sink.feed(encode(&answer)?).await?;
-        drop(permit);
-        for _ in 0..COALESCE_MAX {
-            let Ok((answer, permit)) = answers.try_recv() else {
-                break;
-            };
-            sink.feed(encode(&answer)?).await?;
-            drop(permit);
-        }
-        sink.flush().await?;
-    }
-    Ok(())
 }
 
 /// The owner's answer to one request of `server`.

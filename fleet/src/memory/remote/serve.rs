@@ -17,13 +17,11 @@ use tokio_util::{codec::Framed, sync::CancellationToken};
 
 use super::{
     frames::Frames,
-    protocol::{
-        Channel, Down, HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_UP_FRAME, RECONNECT_PAUSE, Up, encode,
-    },
+    protocol::{Channel, Down, HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_UP_FRAME, Up, encode},
     requests::serve_requests,
     socket::{MemorySocket, own_uid},
 };
-use crate::memory::store::MemoryHandle;
+use crate::{accept_backoff::AcceptBackoff, memory::store::MemoryHandle};
 
 /// How often, at most, refused connections are reported.
 const REFUSAL_REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -104,14 +102,17 @@ pub async fn serve(
     let greeting = Arc::new(Semaphore::new(GREETING_MAX));
     let refusals = Arc::new(Refusals::default());
     let held = Arc::new(Held::default());
+    let mut backoff = AcceptBackoff::default();
     loop {
         let stream = tokio::select! {
             () = stop.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    backoff.reset();
+                    stream
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "memory socket: accept failed");
-                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                    backoff.wait(&e).await;
                     continue;
                 }
             },
