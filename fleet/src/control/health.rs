@@ -6,6 +6,7 @@
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use serde_json::Value;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -224,6 +225,38 @@ fn listed_tools(text: &str) -> Result<usize, ProbeError> {
     Ok(tools.len())
 }
 
+/// Slots the fleet's probes are spread over within one interval.
+const PHASE_SLOTS: u32 = 97;
+
+/// Where server `index` starts: its first probe's delay within the interval, and its probe
+/// count. Both spread the fleet: the probes over the interval instead of 500 at once, and the
+/// MCP probes (every `mcp_probe_every`th) over the rounds, since with aligned counts every
+/// server's `tools/list` came in the same round, a burst that stalled a loaded 500-server
+/// fleet for ~100 ms every `interval * mcp_probe_every` (servers sharing a slot get
+/// consecutive counts, so they fall in different rounds).
+fn phase(index: u32, interval: Duration) -> (Duration, u64) {
+    let slot = index % PHASE_SLOTS;
+    (
+        interval.mul_f64(f64::from(slot) / f64::from(PHASE_SLOTS)),
+        u64::from(index / PHASE_SLOTS),
+    )
+}
+
+/// The regular probe after the one due `at`: one `interval` later, or as many as it takes to
+/// be after `now`. Due times stay on the server's phase however late a probe runs, because
+/// waiting an interval from whenever it ran lets the fleet's probes drift together: under
+/// load, timers firing late in one batch started their next waits together, and the 500
+/// probes came in a burst every interval instead of spread over it (measured: the
+/// supervisor's probing in ~0.5 s of each 2 s, stalling a loaded fleet's answers by tens of ms).
+fn next_on_phase(at: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = at + interval;
+    if next > now {
+        return next;
+    }
+    let behind = now.duration_since(next).as_nanos() / interval.as_nanos().max(1);
+    next + interval * u32::try_from(behind + 1).unwrap_or(u32::MAX)
+}
+
 /// Watches one server until shutdown.
 pub(crate) async fn monitor(
     entry: Arc<Entry>,
@@ -233,32 +266,36 @@ pub(crate) async fn monitor(
     commands: Commands,
     shutdown: CancellationToken,
 ) {
-    // Spread the fleet's probes over the interval instead of probing 500 servers at once.
-    let offset = spec
-        .interval
-        .mul_f64(f64::from(entry.identity.index % 97) / 97.0);
-    let mut probes: u64 = 0;
-    let mut first_healthy = true;
+    let (offset, mut probes) = phase(entry.identity.index, spec.interval);
+    // When the next regular probe is due, on this server's phase; `None` until the server is
+    // up and not failing (probes then go at their own pace), and again after.
+    let mut regular: Option<Instant> = None;
     // The era the MCP probe speaks: stateless until the server refuses it.
     let mut era = PROBE_ERA;
     loop {
         let state = entry.state();
         let failing = entry.lifecycle().health.consecutive_failures > 0;
-        let wait = match state {
-            ServerState::Starting | ServerState::Restarting => STARTING_PROBE_EVERY,
-            _ if first_healthy => offset,
-            _ if failing => RETRY_AFTER_FAILURE.min(spec.interval),
-            _ => spec.interval,
+        let now = Instant::now();
+        let due = match state {
+            ServerState::Starting | ServerState::Restarting => {
+                regular = None;
+                now + STARTING_PROBE_EVERY
+            }
+            _ if failing => {
+                regular = None;
+                now + RETRY_AFTER_FAILURE.min(spec.interval)
+            }
+            _ => *regular.get_or_insert(now + offset),
         };
-        if !matches!(state, ServerState::Starting | ServerState::Restarting) {
-            first_healthy = false;
-        }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep_until(due) => {}
             // Killed or restarted while waiting out a long interval: probe the new instance
             // at the starting pace now, not at the end of the interval.
             () = entry.state_changed() => continue,
+        }
+        if let Some(at) = regular {
+            regular = Some(next_on_phase(at, spec.interval, Instant::now()));
         }
         let state = entry.state();
         if matches!(state, ServerState::Restarting | ServerState::Stopped) {
@@ -328,4 +365,49 @@ async fn probe(
         prober.mcp(port, era).await?;
     }
     Ok(counters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regular_probes_keep_their_phase_when_late() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(2);
+        let ms = Duration::from_millis;
+        // On time, or late by less than an interval: the next is one interval after the due time.
+        assert_eq!(next_on_phase(t0, s, t0 + ms(10)), t0 + s);
+        assert_eq!(next_on_phase(t0, s, t0 + ms(1999)), t0 + s);
+        // Late by more: missed ones are skipped, the phase kept.
+        assert_eq!(next_on_phase(t0, s, t0 + s), t0 + 2 * s);
+        assert_eq!(next_on_phase(t0, s, t0 + ms(5500)), t0 + 3 * s);
+    }
+
+    /// 500 servers, MCP probe every 5th: each round carries about a fifth of the MCP probes,
+    /// and within a round they are spread over the interval as the plain probes are.
+    #[test]
+    fn mcp_probes_are_spread_over_rounds_and_the_interval() {
+        let (servers, every, interval) = (500u32, 5u64, Duration::from_secs(2));
+        for round in 0..every {
+            let mut starts: Vec<Duration> = (0..servers)
+                .map(|i| phase(i, interval))
+                .filter(|(_, count)| (count + round + 1).is_multiple_of(every))
+                .map(|(offset, _)| offset)
+                .collect();
+            assert!(
+                (80..=120).contains(&starts.len()),
+                "round {round}: {} MCP probes",
+                starts.len()
+            );
+            starts.sort();
+            // No more than two in any one slot of the interval.
+            let most_at_once = starts
+                .chunk_by(|a, b| a == b)
+                .map(<[Duration]>::len)
+                .max()
+                .unwrap_or(0);
+            assert!(most_at_once <= 2, "round {round}: {most_at_once} at once");
+        }
+    }
 }

@@ -53,7 +53,9 @@ where
 /// kept-alive connection the peer closed while idle is found closed before a request is
 /// handed over. `handed_over` is set by `work` once its request is given to the connection.
 /// If the connection ends, what it delivered before ending is ready now; anything else will
-/// never come.
+/// never come. A request not handed over before the end never left: `work` is not polled
+/// then, since it would hand its request to the dead connection (which takes it and never
+/// answers) and turn a safe retry into an unknown outcome.
 pub async fn drive<D, T>(
     driver: &mut D,
     ended: &mut bool,
@@ -64,21 +66,21 @@ where
     D: Future + Unpin,
 {
     let mut work = std::pin::pin!(work);
-    let missed = |handed_over: &AtomicBool| {
+    let after_end = |work| {
         if handed_over.load(Ordering::Relaxed) {
-            Miss::Lost
+            futures::FutureExt::now_or_never(work).ok_or(Miss::Lost)
         } else {
-            Miss::NotSent
+            Err(Miss::NotSent)
         }
     };
     if *ended {
-        return futures::FutureExt::now_or_never(work).ok_or_else(|| missed(handed_over));
+        return after_end(work);
     }
     tokio::select! {
         biased;
         _ = driver => {
             *ended = true;
-            futures::FutureExt::now_or_never(work).ok_or_else(|| missed(handed_over))
+            after_end(work)
         }
         done = &mut work => Ok(done),
     }
@@ -97,15 +99,15 @@ mod tests {
         let r = drive(&mut gone, &mut ended, std::future::pending::<u8>(), &sent).await;
         assert_eq!(r, Err(Miss::NotSent));
         assert!(ended);
-        // Ended earlier, and the answer had arrived: it is still delivered.
-        assert_eq!(
-            drive(&mut gone, &mut ended, async { 7 }, &sent).await,
-            Ok(7)
-        );
         // Handed over, then the connection ended: lost.
         sent.store(true, Ordering::Relaxed);
         let r = drive(&mut gone, &mut ended, std::future::pending::<u8>(), &sent).await;
         assert_eq!(r, Err(Miss::Lost));
+        // Handed over, and the answer had arrived before the end: it is still delivered.
+        assert_eq!(
+            drive(&mut gone, &mut ended, async { 7 }, &sent).await,
+            Ok(7)
+        );
         // A live connection: the exchange finishes while the driver keeps running.
         let mut live = std::future::pending::<()>();
         let mut ended = false;
@@ -114,5 +116,25 @@ mod tests {
             Ok(1)
         );
         assert!(!ended);
+    }
+
+    /// A kept-alive connection the peer closed while it sat idle: the driver ends on its first
+    /// poll. The exchange, had it run, would hand its request to the dead connection (hyper's
+    /// sender still says ready) and never hear back; it must not run, and the miss is one a
+    /// caller may safely retry.
+    #[tokio::test]
+    async fn a_request_is_not_handed_to_a_connection_found_closed() {
+        let sent = AtomicBool::new(false);
+        let mut ended = false;
+        let mut gone = std::future::ready(());
+        let work = async {
+            sent.store(true, Ordering::Relaxed);
+            std::future::pending::<u8>().await
+        };
+        assert_eq!(
+            drive(&mut gone, &mut ended, work, &sent).await,
+            Err(Miss::NotSent)
+        );
+        assert!(!sent.load(Ordering::Relaxed), "the request was handed over");
     }
 }

@@ -446,6 +446,44 @@ mod tests {
         }
     }
 
+    /// A server that closes a kept-alive connection while it sits idle (as a fleet server
+    /// does after `[http] header_read_timeout`): the next exchange goes out on a new
+    /// connection instead of failing, since the request never left.
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_replaced() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let server = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    if matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {
+                        let reply = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        let _ = stream.write_all(reply.as_bytes()).await;
+                        // Closed once the client is done with it and idle.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                });
+            }
+        });
+        let url: Url = format!("http://{addr}/mcp").parse().unwrap();
+        let mut conn = Conn::new(&url, &settings(Duration::from_secs(2))).unwrap();
+        for _ in 0..3 {
+            let x = conn
+                .exchange(Method::POST, HeaderMap::new(), Bytes::from_static(b"{}"))
+                .await
+                .unwrap();
+            assert_eq!((x.status, &x.body[..]), (200, &b"ok"[..]));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 3);
+        server.abort();
+    }
+
     #[tokio::test]
     async fn an_oversized_body_is_a_protocol_error() {
         let size = MAX_BODY + 1;
