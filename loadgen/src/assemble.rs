@@ -37,6 +37,28 @@ pub(crate) async fn measure_and_judge(
     dir: &Path,
     stop: &CancellationToken,
 ) -> anyhow::Result<RunFile> {
+    if let Some(shard) = args.shard {
+        let others: Vec<&str> = args
+            .scenario_list()
+            .iter()
+            .map(|s| s.name())
+            .filter(|s| !matches!(*s, "health" | "latency"))
+            .collect();
+        if !others.is_empty() {
+            bail!(
+                "--shard measures the health sweep and the latency scenario; leave out {} \
+                 (--scenario health,latency)",
+                others.join(", ")
+            );
+        }
+        if (args.users as usize) < shard.count as usize {
+            bail!(
+                "--users {} cannot be shared by {} shards: give every shard at least one user",
+                args.users,
+                shard.count
+            );
+        }
+    }
     // Credentials are read first: a missing secret or a bad key fails before anything starts.
     let oauth = oauth::client_from_args(args)?;
     let fleet = if args.targets.is_empty() {
@@ -133,6 +155,15 @@ pub(crate) async fn measure_and_judge(
         chaos: m.chaos,
         auth: oauth.as_deref().and_then(oauth::facts),
         stdio,
+        shard: args.shard.map(|s| runfile::ShardFacts {
+            index: s.index,
+            count: s.count,
+            run_id: args.run_id.clone().unwrap_or_default(),
+            host: host_name(),
+            start_at: None,
+            start_late_ms: None,
+        }),
+        merged_from: Vec::new(),
         claims,
     })
 }
@@ -178,4 +209,14 @@ fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Con
             .uses_tls()
             .then(|| tls::describe_trust(args.cacert.as_ref(), args.insecure)),
     }
+}
+
+/// This machine's name, as a shard's run file records it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -93,6 +93,21 @@ pub struct Args {
     #[arg(long, default_value = "2", value_name = "TIME", value_parser = span)]
     pub warmup: Duration,
 
+    /// Run shard I of a sharded run of N generators (1-based, e.g. `2/4`): this process sends
+    /// its share of the latency scenario's users and of its --rate, its open-model send times
+    /// offset so that the N shards together keep one generator's schedule. Every shard's run
+    /// file says which shard it is; `loadgen merge` makes one run of them. Needs --run-id and
+    /// the targets of the run (--target); sharded runs measure the health sweep and the
+    /// latency scenario.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse, requires = "run_id",
+          requires = "targets")]
+    pub shard: Option<Shard>,
+
+    /// Names the sharded run this shard belongs to: every shard of a run takes the same one,
+    /// and `loadgen merge` refuses shards of different runs.
+    #[arg(long, value_name = "ID", requires = "shard")]
+    pub run_id: Option<String>,
+
     /// Scale the embedded fleet to N servers (proportionally over its groups) [default: 500].
     /// Above 500 the default port ranges overlap: add --ephemeral-ports.
     #[arg(long, value_name = "N", conflicts_with = "targets",
@@ -352,6 +367,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Merge the run files of a sharded run's shards (`--shard I/N`) into one run: histograms
+    /// added (exact percentiles), counts summed, seconds lined up by the wall clock, claims
+    /// judged again. Exit 0 when every claim holds, 1 when one failed, 2 when the files are
+    /// not the whole set of one run's shards (the message names the file).
+    Merge {
+        /// The shards' run.json files or run folders, one per shard, in any order.
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<PathBuf>,
+        /// The folder to write the merged run.json, report.html and exports into [default: a
+        /// new run folder beside the other runs].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Claims to judge the merged run against (TOML) [default: the seed report's].
+        #[arg(long, value_name = "FILE")]
+        claims: Option<PathBuf>,
+        /// Print the outcome as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write index.html listing the runs in a folder, their verdicts and a trend of key
     /// figures.
     Index {
@@ -363,6 +397,39 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Which shard of a sharded run this process is (`--shard I/N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    fn parse(s: &str) -> Result<Self, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected I/N, e.g. 2/4"))?;
+        let number = |x: &str| {
+            x.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{s:?}: {x:?} is not a whole number"))
+        };
+        let (index, count) = (number(i)?, number(n)?);
+        if count == 0 || index == 0 || index > count {
+            return Err(format!("{s:?}: shards count from 1 to N (N at least 1)"));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// This shard's part of `total` (users): an even split, the first shards taking one more
+    /// while the remainder lasts.
+    pub fn share(&self, total: usize) -> usize {
+        let (n, i) = (self.count as usize, self.index as usize - 1);
+        total / n + usize::from(i < total % n)
+    }
 }
 
 /// A scenario `--scenario` can name.
@@ -560,5 +627,20 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(a.targets.len(), 2);
+    }
+
+    #[test]
+    fn shards_split_users_evenly_and_parse_strictly() {
+        let s = |i, n| Shard { index: i, count: n };
+        assert_eq!(Shard::parse("2/4"), Ok(s(2, 4)));
+        for bad in ["0/2", "3/2", "1/0", "2", "a/2", "1/b", ""] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        // 10 users over 4 shards: 3, 3, 2, 2; always the whole.
+        let shares: Vec<usize> = (1..=4).map(|i| s(i, 4).share(10)).collect();
+        assert_eq!(shares, [3, 3, 2, 2]);
+        for (total, n) in [(7, 3), (64, 5), (5, 5)] {
+            assert_eq!((1..=n).map(|i| s(i, n).share(total)).sum::<usize>(), total);
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! The subcommands that read run files rather than measure: `report` (which also writes the
-//! run's exports again), `compare`, `gate` and `index`. Each is a thin shell over the
+//! run's exports again), `compare`, `gate`, `merge` (in `crate::merge`) and `index`. Each is a thin shell over the
 //! `reports` crate, which never measures anything.
 
 use std::{
@@ -43,6 +43,12 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             (vec![("comparison", shown(&out))], json)
         }
         Command::Gate { .. } => return gate(command),
+        Command::Merge {
+            runs,
+            out,
+            claims,
+            json,
+        } => return crate::merge::run(&runs, out, claims.as_deref(), json),
         Command::Index { dir, json } => {
             let dir = dir.unwrap_or_else(output::default_runs_dir);
             let index = output::write_index(&dir)?;

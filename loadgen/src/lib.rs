@@ -18,6 +18,7 @@ mod embedded;
 mod lock;
 mod mcp;
 mod measure;
+mod merge;
 mod mix;
 mod output;
 mod recorder;

@@ -7,7 +7,7 @@ use crate::{
     recorder::{CallStats, Recorder},
     runfile::{
         Breakdown, EncodedHistogram, EngineFacts, ErrorClass, LatencySummary, PhaseSetup, Results,
-        SecondSummary, percentiles,
+        SecondSummary, encode_histogram, percentiles,
     },
 };
 
@@ -32,9 +32,11 @@ pub fn of(recorder: &Recorder, measured_s: f64) -> anyhow::Result<Results> {
         latency_us: LatencySummary::of(h),
         service_latency_us: LatencySummary::of(&recorder.service_us),
         ttfb_us: LatencySummary::of(&recorder.ttfb_us),
-        by_call: breakdown(&recorder.by_call),
-        by_group: breakdown(&recorder.by_group),
-        by_server: breakdown(&recorder.by_server),
+        service_histogram: Some(EncodedHistogram::of(&recorder.service_us)?),
+        ttfb_histogram: Some(EncodedHistogram::of(&recorder.ttfb_us)?),
+        by_call: breakdown(&recorder.by_call)?,
+        by_group: breakdown(&recorder.by_group)?,
+        by_server: breakdown(&recorder.by_server)?,
         percentiles_us: percentiles(h),
         per_second: recorder
             .per_second
@@ -64,23 +66,28 @@ pub fn of(recorder: &Recorder, measured_s: f64) -> anyhow::Result<Results> {
 }
 
 /// One line per key, most requested first.
-fn breakdown<T: hdrhistogram::Counter>(map: &BTreeMap<String, CallStats<T>>) -> Vec<Breakdown> {
+fn breakdown<T: hdrhistogram::Counter>(
+    map: &BTreeMap<String, CallStats<T>>,
+) -> anyhow::Result<Vec<Breakdown>> {
     let mut lines: Vec<Breakdown> = map
         .iter()
-        .map(|(name, s)| Breakdown {
-            name: name.clone(),
-            requests: s.ok + s.errors,
-            ok: s.ok,
-            errors: s.errors,
-            latency_us: LatencySummary::of(&s.latency_us),
+        .map(|(name, s)| {
+            Ok(Breakdown {
+                name: name.clone(),
+                requests: s.ok + s.errors,
+                ok: s.ok,
+                errors: s.errors,
+                latency_us: LatencySummary::of(&s.latency_us),
+                histogram: Some(encode_histogram(&s.latency_us)?),
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     lines.sort_by(|a, b| {
         b.requests
             .cmp(&a.requests)
             .then_with(|| a.name.cmp(&b.name))
     });
-    lines
+    Ok(lines)
 }
 
 #[cfg(test)]

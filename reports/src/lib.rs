@@ -18,6 +18,7 @@ mod format;
 pub mod gate;
 pub mod html;
 pub mod index;
+pub mod merge;
 pub mod run;
 pub mod stats;
 #[cfg(any(test, feature = "testing"))]

@@ -105,6 +105,7 @@ fn breakdown(map: BTreeMap<String, Keyed>) -> Vec<Breakdown> {
             ok: k.ok,
             errors: k.errors,
             latency_us: LatencySummary::of(&k.h),
+            histogram: Some(encode_histogram(&k.h).expect("encodes")),
         })
         .collect();
     lines.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.name.cmp(&b.name)));
@@ -202,6 +203,8 @@ pub fn run(spec: &Spec) -> RunFile {
         latency_us: LatencySummary::of(&all),
         service_latency_us: LatencySummary::of(&service),
         ttfb_us: LatencySummary::of(&ttfb),
+        service_histogram: Some(EncodedHistogram::of(&service).expect("encodes")),
+        ttfb_histogram: Some(EncodedHistogram::of(&ttfb).expect("encodes")),
         by_call: breakdown(by_call),
         by_group: breakdown(by_group),
         by_server: breakdown(by_server),
@@ -352,6 +355,8 @@ pub fn run(spec: &Spec) -> RunFile {
         chaos: None,
         auth: None,
         stdio: None,
+        shard: None,
+        merged_from: Vec::new(),
         claims,
     }
 }

@@ -31,6 +31,9 @@ pub struct Phase {
     /// What every HTTP request carries (timeout, extra headers, TLS, credentials).
     pub settings: Arc<HttpSettings>,
     pub pacing: Pacing,
+    /// Added to every open-model send time: a shard's place in the shared schedule (shard I
+    /// of N at N/R apart, offset by (I-1)/R, so the shards together send at R).
+    pub open_offset: Duration,
     /// The servers run in this process (their CPU shows in ours).
     pub embedded: bool,
     /// The phase's verdict rests on the count of client sockets (the connections scenario):

@@ -228,7 +228,9 @@ impl PhaseRun {
             Pacing::Closed => Instant::now(),
             Pacing::Open { rate } => {
                 let k = self.next.fetch_add(1, Ordering::Relaxed);
-                self.clock.ramped + Duration::from_secs_f64(k as f64 / rate)
+                self.clock.ramped
+                    + self.phase.open_offset
+                    + Duration::from_secs_f64(k as f64 / rate)
             }
             Pacing::PerUser { rate } => {
                 let interval = Duration::from_secs_f64(1.0 / rate);

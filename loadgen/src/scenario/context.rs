@@ -48,6 +48,7 @@ impl Context<'_> {
             duration: self.args.duration,
             settings: self.settings.clone(),
             pacing: Pacing::Closed,
+            open_offset: Duration::ZERO,
             embedded: self.fleet.is_some(),
             sockets_are_evidence: false,
         }

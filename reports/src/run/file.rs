@@ -18,6 +18,7 @@ use super::{
     phase::Results,
     scenarios::{CapacityResult, ConnectionsResult},
     setup::{Config, Environment, FleetFacts},
+    shard::{MergedShard, ShardFacts},
     stdio::StdioFacts,
     sync::SyncResult,
 };
@@ -55,6 +56,13 @@ pub struct RunFile {
     /// The stdio server processes, for stdio targets (absent otherwise and in older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdio: Option<StdioFacts>,
+    /// Which shard of a sharded run this file is (`--shard I/N`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardFacts>,
+    /// The shards this file was merged from (`loadgen merge`), each with its own figures;
+    /// empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedShard>,
     pub claims: Vec<Claim>,
 }
 
@@ -148,6 +156,25 @@ impl RunFile {
             let at = phase.json_path();
             let r = phase.results;
             out.push((format!("{at}.histogram.data"), r.histogram.data.as_str()));
+            for (name, h) in [
+                ("service_histogram", &r.service_histogram),
+                ("ttfb_histogram", &r.ttfb_histogram),
+            ] {
+                if let Some(h) = h {
+                    out.push((format!("{at}.{name}.data"), h.data.as_str()));
+                }
+            }
+            for (list, rows) in [
+                ("by_call", &r.by_call),
+                ("by_group", &r.by_group),
+                ("by_server", &r.by_server),
+            ] {
+                for (i, row) in rows.iter().enumerate() {
+                    if let Some(h) = &row.histogram {
+                        out.push((format!("{at}.{list}[{i}].histogram"), h.as_str()));
+                    }
+                }
+            }
             for (i, second) in r.per_second.iter().enumerate() {
                 out.push((format!("{at}.per_second[{i}].histogram"), &second.histogram));
             }

@@ -42,6 +42,10 @@
 //! - `stdio` (stdio targets only): the server processes: started, exited, restarted, the
 //!   negotiated version, CPU seconds and peak CPU and RSS, their stderr logs, and a sample of
 //!   CPU and RSS each second.
+//! - `shard` (sharded runs only, `--shard I/N`): `index`, `count`, the `run_id` every shard of
+//!   the run shares, the `host`, the wall-clock `start_at` agreed, if any, and the estimated
+//!   clock offset. `merged_from` (files `loadgen merge` wrote): each shard's file, host, rate,
+//!   p99 and CPU, and whether it was saturated or late.
 //! - `claims`: the claims with a `verdict` of `pass`, `fail` or `not_measured`, what was
 //!   `measured`, the `criterion` applied and a `note`.
 //!
@@ -62,6 +66,7 @@ mod histogram;
 mod phase;
 mod scenarios;
 mod setup;
+mod shard;
 mod stdio;
 mod sync;
 
@@ -80,6 +85,7 @@ pub use phase::{
 };
 pub use scenarios::{CapacityResult, CapacityStep, ConnectionsResult};
 pub use setup::{Config, Environment, FleetFacts, MixShare, unix_ms, utc_timestamp};
+pub use shard::{MergedShard, ShardFacts};
 pub use stdio::{StdioFacts, StdioSample};
 pub use sync::{
     SyncCheck, SyncCleanup, SyncFigures, SyncHistograms, SyncHistory, SyncResult, SyncSecond,

@@ -31,6 +31,12 @@ pub struct Results {
     /// compare it with `latency_us` rather than taking it for the tool's latency.
     #[serde(default)]
     pub ttfb_us: LatencySummary,
+    /// The histograms behind `service_latency_us` and `ttfb_us`, encoded as `histogram` is, so
+    /// that shards of one run merge exactly. Absent from older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_histogram: Option<EncodedHistogram>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb_histogram: Option<EncodedHistogram>,
     /// Outcomes and latency per call (tool name, or method), most requested first.
     pub by_call: Vec<Breakdown>,
     /// Outcomes and latency per target group.
@@ -124,6 +130,10 @@ pub struct Breakdown {
     pub ok: u64,
     pub errors: u64,
     pub latency_us: LatencySummary,
+    /// The histogram behind `latency_us` (encoded as [`Results::histogram`]'s data), so that
+    /// shards of one run merge exactly. Absent from older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
 }
 
 /// [`PERCENTILES`] of `h`, then its maximum as percentile 100.

@@ -1,0 +1,116 @@
+//! A sharded run end to end: two loadgen shards (`--shard 1/2`, `--shard 2/2`) measure one
+//! fleet at once, then `loadgen merge` makes one run of their files: counts summed,
+//! histograms added exactly, the whole run's rate; and shard sets that are not one whole run
+//! are refused with exit 2 and a message naming the file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{loadgen, run::launch};
+use loadgen::runfile::{RunFile, decode_histogram};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_merge_into_one_exact_run() {
+    let spec = fleet::FleetSpec::default()
+        .scaled_to(4)
+        .unwrap()
+        .with_ephemeral_ports();
+    let fleet = fleet::Fleet::start(spec, fleet::FleetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        fleet
+            .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
+            .await,
+        4
+    );
+    let urls: Vec<String> = fleet.endpoints().iter().map(|e| e.mcp_url()).collect();
+    let shard = |which: &'static str| {
+        let mut extra = vec![
+            "--scenario",
+            "health,latency",
+            "--run-time",
+            "2",
+            "--warmup",
+            "0",
+            "--users",
+            "8",
+            "--rate",
+            "200",
+            "--run-id",
+            "shards-test",
+            "--shard",
+            which,
+            "--target",
+        ];
+        extra.extend(urls.iter().map(String::as_str));
+        extra
+    };
+    let (a, b) = (shard("1/2"), shard("2/2"));
+    let ((dir1, one), (dir2, two)) = tokio::join!(launch(&a), launch(&b));
+    let (one, two) = (one.expect("shard 1").run, two.expect("shard 2").run);
+    for (run, index) in [(&one, 1), (&two, 2)] {
+        let facts = run.shard.as_ref().expect("shard facts");
+        assert_eq!((facts.index, facts.count), (index, 2));
+        assert_eq!(facts.run_id, "shards-test");
+        let l = run.latency.as_ref().expect("latency");
+        assert_eq!(l.setup.users, 4, "each shard runs half the users");
+        assert_eq!(l.setup.target_rps, Some(100.0), "and half the rate");
+    }
+    let out = tempfile::tempdir().unwrap();
+    let path = |d: &tempfile::TempDir| d.path().to_str().unwrap().to_string();
+    let (o, d1, d2) = (path(&out), path(&dir1), path(&dir2));
+    let (code, stdout, stderr) = loadgen(&["merge", &d2, &d1, "--out", &o]);
+    assert!(code == 0 || code == 1, "exit {code}: {stdout}{stderr}");
+    let merged = RunFile::load(&out.path().join("run.json")).expect("merged run file");
+    assert!(out.path().join("report.html").exists());
+    let m = merged.latency.as_ref().expect("latency");
+    let (l1, l2) = (one.latency.as_ref().unwrap(), two.latency.as_ref().unwrap());
+    assert_eq!(m.requests, l1.requests + l2.requests);
+    assert_eq!(m.ok, l1.ok + l2.ok);
+    assert_eq!(m.setup.target_rps, Some(200.0));
+    assert_eq!(m.setup.users, 8);
+    let mut sum = decode_histogram(&l1.histogram.data).unwrap();
+    sum.add(decode_histogram(&l2.histogram.data).unwrap())
+        .unwrap();
+    assert_eq!(m.latency_us.count, sum.len());
+    assert_eq!(m.latency_us.p99, sum.value_at_quantile(0.99));
+    assert_eq!(m.latency_us.p50, sum.value_at_quantile(0.5));
+    assert_eq!(merged.merged_from.len(), 2);
+    assert!(!merged.claims.is_empty(), "claims judged on the merged run");
+
+    // Not one whole run: refused, exit 2, the file named.
+    let (code, _, stderr) = loadgen(&["merge", &d1, "--out", &o]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("shard(s) [2] of 2 missing"), "{stderr}");
+    let (code, _, stderr) = loadgen(&["merge", &d1, &d1, "--out", &o]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("are both shard 1") && stderr.contains(&d1),
+        "{stderr}"
+    );
+    let (code, _, stderr) = loadgen(&["merge", &o, "--out", &d1]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("already a merged run"), "{stderr}");
+}
+
+#[test]
+fn shard_flags_are_checked_at_the_edge() {
+    let (code, _, stderr) = loadgen(&[
+        "--shard",
+        "3/2",
+        "--run-id",
+        "x",
+        "--target",
+        "http://127.0.0.1:1/mcp",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("shards count from 1 to N"), "{stderr}");
+    let (code, _, stderr) = loadgen(&["--shard", "1/2", "--target", "http://127.0.0.1:1/mcp"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--run-id"), "{stderr}");
+    let (code, _, stderr) = loadgen(&["--shard", "1/2", "--run-id", "x"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--target"), "{stderr}");
+}

@@ -1,0 +1,113 @@
+//! One run from the run files of its shards (`loadgen --shard I/N`, then `loadgen merge`).
+//!
+//! Averaging percentiles is wrong, and most load tools do it (or round latencies first); here
+//! every shard's histograms are *added*, which is exact to the histograms' precision: the
+//! merged p99 is the p99 of every request of every shard. Counts and error classes are summed,
+//! each second of the window is the sum of the shards' same wall-clock second, the
+//! connections held are summed per second, and each shard's own figures are kept
+//! ([`crate::run::MergedShard`]) so a saturated or late shard shows instead of vanishing in the
+//! sum. Shards are checked first ([`check`]): files of different runs, schema versions or
+//! configurations, a missing or duplicated shard are refused, naming the file.
+//!
+//! The claims of the merged run are left to the caller, which knows the claim set.
+
+mod check;
+mod phase;
+mod series;
+#[cfg(test)]
+mod tests;
+
+use crate::run::{MergedShard, RunFile};
+
+pub use check::MergeError;
+
+/// A shard's run file and the name it is known by (its path), for messages.
+pub struct ShardRun {
+    pub name: String,
+    pub run: RunFile,
+}
+
+/// A shard whose generator used more of its machine than this was likely saturated.
+const SATURATED_PERCENT: f64 = 90.0;
+/// A shard that started measuring this much after the agreed instant is flagged late.
+const LATE_MS: f64 = 100.0;
+/// A shard that completed less than this share of the shards' mean request count is flagged.
+const SHORT_SHARE: f64 = 0.9;
+
+/// The run the shards make together. Its claims are those of the first shard until the caller
+/// re-evaluates them on the merged figures.
+pub fn merge(shards: &[ShardRun]) -> Result<RunFile, MergeError> {
+    let order = check::shard_set(shards)?;
+    let ordered: Vec<&ShardRun> = order.iter().map(|&i| &shards[i]).collect();
+    let first = &ordered[0].run;
+    let latency = match first.latency {
+        Some(_) => {
+            let parts: Vec<(&str, &crate::run::Results)> = ordered
+                .iter()
+                .filter_map(|s| s.run.latency.as_ref().map(|r| (s.name.as_str(), r)))
+                .collect();
+            Some(phase::merge_results(&parts)?)
+        }
+        None => None,
+    };
+    let mut merged = first.clone();
+    merged.latency = latency;
+    merged.started_at = ordered
+        .iter()
+        .map(|s| s.run.started_at.clone())
+        .min()
+        .unwrap_or_default();
+    merged.finished_at = ordered
+        .iter()
+        .map(|s| s.run.finished_at.clone())
+        .max()
+        .unwrap_or_default();
+    merged.interrupted = ordered.iter().any(|s| s.run.interrupted);
+    merged.shard = None;
+    merged.merged_from = shard_lines(&ordered);
+    Ok(merged)
+}
+
+/// Each shard's own figures, flagged where they deserve a second look.
+fn shard_lines(shards: &[&ShardRun]) -> Vec<MergedShard> {
+    let requests = |s: &ShardRun| s.run.latency.as_ref().map_or(0, |r| r.requests);
+    let mean = shards.iter().map(|s| requests(s) as f64).sum::<f64>() / shards.len() as f64;
+    shards
+        .iter()
+        .filter_map(|s| {
+            let facts = s.run.shard.as_ref()?;
+            let latency = s.run.latency.as_ref();
+            let generator = latency
+                .and_then(|r| r.cpu)
+                .map(|c| c.generator_percent_of_machine);
+            let mut flags = Vec::new();
+            if let Some(p) = generator.filter(|p| *p > SATURATED_PERCENT) {
+                flags.push(format!(
+                    "generator saturated: {p:.0} % of its machine's CPU"
+                ));
+            }
+            if let Some(late) = facts.start_late_ms.filter(|ms| *ms > LATE_MS) {
+                flags.push(format!(
+                    "started measuring {late:.0} ms after the agreed instant"
+                ));
+            }
+            if mean > 0.0 && (requests(s) as f64) < SHORT_SHARE * mean {
+                flags.push(format!(
+                    "completed {} requests, {:.0} % of the shards' mean",
+                    requests(s),
+                    requests(s) as f64 * 100.0 / mean
+                ));
+            }
+            Some(MergedShard {
+                index: facts.index,
+                file: s.name.clone(),
+                host: facts.host.clone(),
+                throughput_rps: latency.map_or(0.0, |r| r.throughput_rps),
+                p99_us: latency.map_or(0, |r| r.latency_us.p99),
+                generator_percent_of_machine: generator,
+                start_late_ms: facts.start_late_ms,
+                flags,
+            })
+        })
+        .collect()
+}

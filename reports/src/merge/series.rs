@@ -1,0 +1,122 @@
+//! The shards' time series on one wall clock: second *k* of the merged window is the sum of
+//! every shard's second that started in the same wall-clock second (counts, error classes and
+//! histograms added), and the connections held are summed per second. Shards started at
+//! slightly different instants (each its own process) fall into the nearest second.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use super::{MergeError, phase::add};
+use crate::run::{ConnectionSample, ErrorClass, Results, SecondSummary};
+
+/// Per second: ok, errors, errors by class, the histogram.
+type Second = (u64, u64, BTreeMap<ErrorClass, u64>, Option<Histogram<u64>>);
+
+/// The shards' series on one clock.
+pub(super) struct Aligned {
+    pub per_second: Vec<SecondSummary>,
+    pub connections: Vec<ConnectionSample>,
+    /// The earliest shard's phase start, ms since the epoch.
+    pub started_unix_ms: Option<u64>,
+    /// The merged measured window, seconds from that start.
+    pub window_s: [f64; 2],
+}
+
+/// The merged per-second summaries and connection samples, and where they sit in time.
+pub(super) fn align(parts: &[(&str, &Results)]) -> Result<Aligned, MergeError> {
+    let mut starts = Vec::new();
+    for (file, r) in parts {
+        let at = r.started_unix_ms.ok_or_else(|| MergeError::Unmergeable {
+            file: (*file).into(),
+            what: "the phase has no wall-clock start (started_unix_ms), so its seconds cannot \
+                   be lined up with the other shards'"
+                .into(),
+        })?;
+        starts.push(at as f64);
+    }
+    let phase_start = starts.iter().copied().fold(f64::INFINITY, f64::min);
+    // The merged window starts with the earliest shard's and lasts as long as the longest.
+    let window_start = parts
+        .iter()
+        .zip(&starts)
+        .map(|((_, r), s)| s + r.window_s[0] * 1000.0)
+        .fold(f64::INFINITY, f64::min);
+    let mut seconds: BTreeMap<usize, Second> = BTreeMap::new();
+    let mut connections: BTreeMap<usize, (Option<u64>, Option<u64>)> = BTreeMap::new();
+    let mut window_end: f64 = window_start;
+    for ((file, r), start) in parts.iter().zip(&starts) {
+        let first_second = start + r.window_s[0] * 1000.0;
+        window_end = window_end.max(start + r.window_s[1] * 1000.0);
+        for (i, s) in r.per_second.iter().enumerate() {
+            let slot = slot(first_second + i as f64 * 1000.0, window_start);
+            let sum = seconds.entry(slot).or_default();
+            sum.0 += s.ok;
+            sum.1 += s.errors;
+            for (class, n) in &s.errors_by_class {
+                *sum.2.entry(*class).or_insert(0) += n;
+            }
+            add(
+                &mut sum.3,
+                &s.histogram,
+                file,
+                &format!("per_second[{i}].histogram"),
+            )?;
+        }
+        for c in &r.connections {
+            let slot = slot(start + c.t * 1000.0, phase_start);
+            let sum = connections.entry(slot).or_default();
+            sum.0 = plus(sum.0, c.client);
+            sum.1 = plus(sum.1, c.server);
+        }
+    }
+    let last = seconds.keys().next_back().map_or(0, |k| k + 1);
+    let per_second = (0..last)
+        .map(|k| {
+            let (ok, errors, classes, h) = seconds.remove(&k).unwrap_or_default();
+            let h = match h {
+                Some(h) => h,
+                // A second no shard recorded: empty, at the per-second precision.
+                None => Histogram::new(2).map_err(|e| MergeError::Unmergeable {
+                    file: parts[0].0.into(),
+                    what: format!("an empty second's histogram: {e:?}"),
+                })?,
+            };
+            SecondSummary::of(ok, errors, classes, &h).map_err(|source| MergeError::Histogram {
+                file: parts[0].0.into(),
+                field: format!("per_second[{k}].histogram"),
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let connections = connections
+        .into_iter()
+        .map(|(k, (client, server))| ConnectionSample {
+            t: k as f64,
+            client,
+            server,
+        })
+        .collect();
+    let window = [
+        (window_start - phase_start) / 1000.0,
+        (window_end - phase_start) / 1000.0,
+    ];
+    Ok(Aligned {
+        per_second,
+        connections,
+        started_unix_ms: Some(phase_start as u64),
+        window_s: window,
+    })
+}
+
+/// The whole second, from `origin`, that `at` (ms) falls nearest to.
+fn slot(at: f64, origin: f64) -> usize {
+    ((at - origin) / 1000.0).round().max(0.0) as usize
+}
+
+fn plus(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    }
+}
