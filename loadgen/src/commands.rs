@@ -10,7 +10,7 @@ use std::{
 use anyhow::Context as _;
 use reports::gate;
 
-use crate::{cli::Command, output, runfile::RunFile};
+use crate::{cli::Command, output};
 
 /// Runs a subcommand; the exit code is the subcommand's (see each).
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -69,16 +69,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A run file named by itself or by its folder, read and checked.
-pub fn load(path: &Path) -> anyhow::Result<(PathBuf, RunFile)> {
-    let file = if path.is_dir() {
-        path.join("run.json")
-    } else {
-        path.to_path_buf()
-    };
-    let run = RunFile::load(&file)?;
-    Ok((file, run))
-}
+pub use crate::runfile::load;
 
 fn beside(file: &Path, name: &str) -> PathBuf {
     file.parent().unwrap_or(Path::new(".")).join(name)

@@ -26,7 +26,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let mut shards = Vec::with_capacity(runs.len());
     for path in runs {
-        let (file, run) = crate::commands::load(path)?;
+        let (file, run) = crate::runfile::load(path)?;
         shards.push(ShardRun {
             name: file.display().to_string(),
             run,

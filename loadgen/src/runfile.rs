@@ -3,3 +3,14 @@
 //! turns what a phase recorded into it.
 
 pub use reports::run::*;
+
+/// A run file named by itself or by its folder, read and checked.
+pub fn load(path: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, RunFile)> {
+    let file = if path.is_dir() {
+        path.join("run.json")
+    } else {
+        path.to_path_buf()
+    };
+    let run = RunFile::load(&file)?;
+    Ok((file, run))
+}

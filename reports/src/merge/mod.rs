@@ -11,6 +11,7 @@
 //!
 //! The claims of the merged run are left to the caller, which knows the claim set.
 
+mod add;
 mod check;
 mod phase;
 mod series;

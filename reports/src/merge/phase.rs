@@ -5,36 +5,11 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use super::{MergeError, series};
+use super::{MergeError, add::add, series};
 use crate::run::{
     Breakdown, EncodedHistogram, EngineFacts, LatencySummary, PhaseSetup, Results,
-    decode_histogram, encode_histogram, percentiles,
+    encode_histogram, percentiles,
 };
-
-/// Adds `data` (an encoded histogram of `file` at `field`) into `into`.
-pub(super) fn add(
-    into: &mut Option<Histogram<u64>>,
-    data: &str,
-    file: &str,
-    field: &str,
-) -> Result<(), MergeError> {
-    let histogram_error = |source| MergeError::Histogram {
-        file: file.into(),
-        field: field.into(),
-        source,
-    };
-    let h = decode_histogram(data).map_err(histogram_error)?;
-    match into {
-        Some(sum) => sum.add(&h).map_err(|e| MergeError::Unmergeable {
-            file: file.into(),
-            what: format!("{field}: cannot be added to the other shards' ({e:?})"),
-        }),
-        None => {
-            *into = Some(h);
-            Ok(())
-        }
-    }
-}
 
 /// The histogram a field needs, or why the file cannot be merged without it.
 fn needed<'a>(h: Option<&'a str>, file: &str, field: &str) -> Result<&'a str, MergeError> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use super::{MergeError, phase::add};
+use super::{MergeError, add::add};
 use crate::run::{ConnectionSample, ErrorClass, Results, SecondSummary};
 
 /// Per second: ok, errors, errors by class, the histogram.
