@@ -135,6 +135,7 @@ pub(crate) async fn measure_and_judge(
         },
     );
     m.interrupted |= m.health.interrupted;
+    let latency_started = m.latency.as_ref().and_then(|l| l.started_unix_ms);
     Ok(RunFile {
         schema_version: runfile::SCHEMA_VERSION,
         tool: runfile::Tool {
@@ -160,8 +161,8 @@ pub(crate) async fn measure_and_judge(
             count: s.count,
             run_id: args.run_id.clone().unwrap_or_default(),
             host: host_name(),
-            start_at: None,
-            start_late_ms: None,
+            start_at: args.start_at.as_ref().map(|s| s.text.clone()),
+            start_late_ms: start_late_ms(args, latency_started),
         }),
         merged_from: Vec::new(),
         claims,
@@ -219,4 +220,11 @@ fn host_name() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// How late the latency phase began against `--start-at`, in ms (never negative: a shard waits
+/// for the instant).
+fn start_late_ms(args: &Args, started_unix_ms: Option<u64>) -> Option<f64> {
+    let at = runfile::unix_ms(args.start_at.as_ref()?.at)?;
+    Some(started_unix_ms?.saturating_sub(at) as f64)
 }

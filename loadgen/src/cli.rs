@@ -103,6 +103,13 @@ pub struct Args {
           requires = "targets")]
     pub shard: Option<Shard>,
 
+    /// Start the latency scenario at this wall-clock instant (RFC 3339, e.g.
+    /// `2026-12-07T12:00:00Z`), so that the shards of a run, started one by one or on several
+    /// machines, measure the same seconds. Waits until then after the health sweep; each run
+    /// file records how late its phase began against it. At most 24 h ahead.
+    #[arg(long, value_name = "RFC3339", value_parser = start_at)]
+    pub start_at: Option<StartAt>,
+
     /// Names the sharded run this shard belongs to: every shard of a run takes the same one,
     /// and `loadgen merge` refuses shards of different runs.
     #[arg(long, value_name = "ID", requires = "shard")]
@@ -397,6 +404,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--start-at`: the instant, and how it was written (for the run file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartAt {
+    pub at: std::time::SystemTime,
+    pub text: String,
+}
+
+/// Furthest ahead `--start-at` may be: beyond, it is more likely a mistyped date than a plan.
+const START_AT_MAX_AHEAD: Duration = Duration::from_secs(24 * 3600);
+
+fn start_at(s: &str) -> Result<StartAt, String> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-12-07T12:00:00Z: {e}"))?;
+    let at = std::time::SystemTime::from(parsed);
+    if at
+        .duration_since(std::time::SystemTime::now())
+        .is_ok_and(|ahead| ahead > START_AT_MAX_AHEAD)
+    {
+        return Err(format!("{s:?} is more than 24 h ahead"));
+    }
+    Ok(StartAt {
+        at,
+        text: parsed.to_rfc3339(),
+    })
 }
 
 /// Which shard of a sharded run this process is (`--shard I/N`).

@@ -26,8 +26,16 @@ async fn two_shards_merge_into_one_exact_run() {
         4
     );
     let urls: Vec<String> = fleet.endpoints().iter().map(|e| e.mcp_url()).collect();
+    // Both shards measure from one agreed instant, a little ahead.
+    let start_at = (chrono::Utc::now() + chrono::Duration::seconds(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let agreed_ms = chrono::DateTime::parse_from_rfc3339(&start_at)
+        .unwrap()
+        .timestamp_millis() as u64;
     let shard = |which: &'static str| {
         let mut extra = vec![
+            "--start-at",
+            start_at.as_str(),
             "--scenario",
             "health,latency",
             "--run-time",
@@ -57,6 +65,10 @@ async fn two_shards_merge_into_one_exact_run() {
         let l = run.latency.as_ref().expect("latency");
         assert_eq!(l.setup.users, 4, "each shard runs half the users");
         assert_eq!(l.setup.target_rps, Some(100.0), "and half the rate");
+        // Neither began before the agreed instant, and each says how late it was.
+        assert!(l.started_unix_ms.unwrap() >= agreed_ms);
+        assert!(facts.start_late_ms.is_some());
+        assert!(facts.start_at.is_some());
     }
     let out = tempfile::tempdir().unwrap();
     let path = |d: &tempfile::TempDir| d.path().to_str().unwrap().to_string();
@@ -110,6 +122,14 @@ fn shard_flags_are_checked_at_the_edge() {
     let (code, _, stderr) = loadgen(&["--shard", "1/2", "--target", "http://127.0.0.1:1/mcp"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--run-id"), "{stderr}");
+    for (when, says) in [
+        ("yesterday", "not an RFC 3339 time"),
+        ("2999-01-01T00:00:00Z", "more than 24 h ahead"),
+    ] {
+        let (code, _, stderr) = loadgen(&["--start-at", when]);
+        assert_eq!(code, 2);
+        assert!(stderr.contains(says), "{stderr}");
+    }
     let (code, _, stderr) = loadgen(&["--shard", "1/2", "--run-id", "x"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--target"), "{stderr}");
