@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the third-party MCP software the interop tests start, pinned, from the registries:
-# the official Python SDK (PyPI) into a venv and the TypeScript SDK with its reference
+# the official Python SDK (PyPI) into a venv (with `hdrhistogram`, an HdrHistogram implementation
+# nobody here wrote, to check merged runs) and the TypeScript SDK with its reference
 # `server-everything` (npm). Idempotent and safe to run from several test binaries at once (one
 # flock). Prints the install folder on success.
 #
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=${1:-${CARGO_TARGET_DIR:-target}/interop}
-PY_PACKAGES=(mcp==2.3.0 uvicorn==0.38.0 pyjwt==2.10.1 cryptography==46.0.3)
+PY_PACKAGES=(mcp==2.3.0 uvicorn==0.38.0 pyjwt==2.10.1 cryptography==46.0.3 hdrhistogram==0.10.8)
 NPM_PACKAGES=(@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/sdk@1.32.2)
 stamp="ready-$(printf '%s\n' "${PY_PACKAGES[@]}" "${NPM_PACKAGES[@]}" | md5sum | cut -c1-12)"
 mkdir -p "$dir"

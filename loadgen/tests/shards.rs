@@ -8,7 +8,7 @@
 mod common;
 
 use common::{loadgen, run::launch};
-use loadgen::runfile::{RunFile, decode_histogram};
+use loadgen::runfile::{LatencySummary, RunFile, decode_histogram};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_merge_into_one_exact_run() {
@@ -90,6 +90,7 @@ async fn two_shards_merge_into_one_exact_run() {
     assert_eq!(m.latency_us.p99, sum.value_at_quantile(0.99));
     assert_eq!(m.latency_us.p50, sum.value_at_quantile(0.5));
     assert_eq!(merged.merged_from.len(), 2);
+    independent_merge_agrees(&[&dir1, &dir2], &m.latency_us);
     assert!(!merged.claims.is_empty(), "claims judged on the merged run");
 
     // Not one whole run: refused, exit 2, the file named.
@@ -105,6 +106,33 @@ async fn two_shards_merge_into_one_exact_run() {
     let (code, _, stderr) = loadgen(&["merge", &o, "--out", &d1]);
     assert_eq!(code, 2);
     assert!(stderr.contains("already a merged run"), "{stderr}");
+}
+
+/// The shards' histograms added by an HdrHistogram implementation nobody here wrote (Python's
+/// `hdrh`) give the merged run's count and percentiles.
+fn independent_merge_agrees(shards: &[&tempfile::TempDir], merged: &LatencySummary) {
+    let Some(software) = common::interop::software() else {
+        return;
+    };
+    let out = std::process::Command::new(software.python())
+        .arg(common::interop::Software::script("hdr_merge_check.py"))
+        .args(shards.iter().map(|d| d.path().join("run.json")))
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let ours = serde_json::json!({
+        "count": merged.count,
+        "p50": merged.p50,
+        "p90": merged.p90,
+        "p99": merged.p99,
+        "p99_9": merged.p99_9,
+    });
+    assert_eq!(theirs, ours);
 }
 
 #[test]
