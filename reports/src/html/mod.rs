@@ -3,9 +3,9 @@
 //! goes through [`esc`](crate::escape::esc).
 //!
 //! [`render`] lays the page out in the reader's order, one child module a section: the claims
-//! and the report's own diagnostics first, then the health sweep, each scenario's section
-//! (phases, held connections, capacity, sync, chaos) and the configuration last. The page
-//! template and its stylesheet live in `page`; charts are placed by `figure`.
+//! and the report's own diagnostics first, a merged run's shards, then the health sweep, each
+//! scenario's section (phases, held connections, capacity, sync, chaos) and the configuration
+//! last. The page template and its stylesheet live in `page`; charts are placed by `figure`.
 
 mod capacity;
 mod chaos;
@@ -20,6 +20,7 @@ mod phase;
 mod phase_charts;
 #[cfg(test)]
 mod sample;
+mod shards;
 mod sync;
 mod sync_charts;
 mod tables;
@@ -35,6 +36,7 @@ pub fn render(run: &RunFile) -> String {
     page::open(&mut h, run);
     claims::section(&mut h, run);
     diagnostics::section(&mut h, run);
+    shards::section(&mut h, run);
     health::section(&mut h, run);
     if let Some(r) = &run.latency {
         phase::section(&mut h, "latency", "Latency scenario", r);

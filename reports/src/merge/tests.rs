@@ -181,4 +181,10 @@ fn a_saturated_or_short_shard_is_flagged() {
         "{flags:?}"
     );
     assert!(merged.merged_from[0].flags.is_empty());
+    // The report shows the shards, the flagged one marked.
+    let html = crate::html::render(&merged);
+    assert!(html.contains("<section id=\"shards\">"));
+    assert!(html.contains("class=\"flagged\"") && html.contains("generator saturated"));
+    let one = crate::html::render(&shard(1, 2, 1).run);
+    assert!(one.contains("<section id=\"shard\">") && one.contains("Shard 1 of 2"));
 }
