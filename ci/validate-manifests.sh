@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Checks deploy/: every Kubernetes manifest against the Kubernetes API schemas in strict mode
+# (`kubernetes-validate` from PyPI, pinned, in a venv under target/), that the check rejects a
+# manifest with an unknown field (so it can fail), the Dockerfile's shape (multi-stage, an
+# unprivileged numeric USER), and, with LOADGEN and FLEET set to built binaries, a dry run of
+# the Jobs' own shell commands on loopback: the shards Job's command for every completion index
+# against a small `fleet up`, then the merge Job's command (merge and gate) on their files, with
+# the volume paths moved to a temporary folder. No cluster or container runtime is needed.
+#
+# Usage: [LOADGEN=target/release/loadgen FLEET=target/release/fleet] ci/validate-manifests.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${CARGO_TARGET_DIR:-target}/kube-validate
+if [[ ! -x "$venv/bin/kubernetes-validate" ]]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
+fi
+"$venv/bin/kubernetes-validate" --strict --quiet deploy/kubernetes/*.yaml
+echo "manifests: $(ls deploy/kubernetes/*.yaml | wc -l) valid against Kubernetes 1.37 (strict)"
+
+tmp=$(mktemp -d)
+fleet_pid=
+cleanup() {
+  [[ -n "$fleet_pid" ]] && kill "$fleet_pid" 2>/dev/null && wait "$fleet_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# The check can fail: a field Kubernetes does not know is rejected.
+sed 's/^  backoffLimit: 0$/  backoffLimit: 0\n  retryForever: true/' deploy/kubernetes/loadgen-merge.yaml >"$tmp/bad.yaml"
+if "$venv/bin/kubernetes-validate" --strict --quiet "$tmp/bad.yaml" >/dev/null 2>&1; then
+  echo "manifests: a Job with an unknown field passed the strict check" >&2
+  exit 1
+fi
+
+froms=$(grep -c '^FROM ' deploy/Dockerfile)
+user=$(awk '$1 == "USER" {u = $2} END {print u}' deploy/Dockerfile)
+if ((froms < 2)) || [[ ! "$user" =~ ^[1-9][0-9]*(:[0-9]+)?$ ]]; then
+  echo "deploy/Dockerfile: expected a multi-stage build ($froms FROM) ending as a numeric non-root USER ($user)" >&2
+  exit 1
+fi
+echo "Dockerfile: $froms stages, runs as $user"
+
+[[ -n "${LOADGEN:-}" && -n "${FLEET:-}" ]] || exit 0
+loadgen=$(realpath "$LOADGEN")
+fleet=$(realpath "$FLEET")
+# The Jobs' commands, with the volumes' paths moved into $tmp.
+"$venv/bin/python" - "$tmp" <<'PY'
+import sys, yaml
+tmp = sys.argv[1]
+for job in ("loadgen-shards", "loadgen-merge"):
+    with open(f"deploy/kubernetes/{job}.yaml") as f:
+        doc = yaml.safe_load(f)
+    script = doc["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    script = script.replace("/runs/", f"{tmp}/runs/").replace("/etc/mcpfleet/", f"{tmp}/etc/")
+    with open(f"{tmp}/{job}.sh", "w") as f:
+        f.write(script)
+PY
+mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/runs"
+ln -s "$loadgen" "$tmp/bin/loadgen"
+cp ci/gates.toml "$tmp/etc/gates.toml"
+"$fleet" up --servers 2 --no-memory --no-gateway --ephemeral-ports --admin-port 0 >"$tmp/up" 2>&1 &
+fleet_pid=$!
+for _ in $(seq 100); do grep -q 'http://.*/mcp' "$tmp/up" 2>/dev/null && break; sleep 0.1; done
+targets=$(grep -o 'http://[0-9.]*:[0-9-]*/mcp' "$tmp/up" | tr '\n' ' ')
+[[ -n "$targets" ]] || { cat "$tmp/up" >&2; exit 1; }
+export PATH="$tmp/bin:$PATH" RUN_ID=dry-run SHARDS=2 TARGETS="$targets" RATE=200 USERS=8 \
+  RUN_TIME=2 WARMUP=0 START_AT=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)
+pids=()
+for index in 0 1; do
+  JOB_COMPLETION_INDEX=$index timeout 120 sh "$tmp/loadgen-shards.sh" >"$tmp/shard-$index.log" 2>&1 &
+  pids+=($!)
+done
+for i in 0 1; do
+  wait "${pids[$i]}" || { echo "shards Job command, index $i, failed:" >&2; cat "$tmp/shard-$i.log" >&2; exit 1; }
+done
+timeout 120 sh "$tmp/loadgen-merge.sh" >"$tmp/merge.log" 2>&1 || {
+  echo "merge Job command failed:" >&2; cat "$tmp/merge.log" >&2; exit 1; }
+[[ -f "$tmp/runs/dry-run/merged/report.html" ]] || { echo "no merged report" >&2; exit 1; }
+echo "dry run: the shards Job's command (2 shards) and the merge Job's (merge, gate) passed on loopback"
