@@ -42,21 +42,22 @@ pub(crate) async fn measure_and_judge(
             .scenario_list()
             .iter()
             .map(|s| s.name())
-            .filter(|s| !matches!(*s, "health" | "latency"))
+            .filter(|s| !matches!(*s, "health" | "latency" | "connections"))
             .collect();
         if !others.is_empty() {
             bail!(
-                "--shard measures the health sweep and the latency scenario; leave out {} \
-                 (--scenario health,latency)",
+                "--shard measures the health sweep and the latency and connections scenarios; \
+                 leave out {} (e.g. --scenario health,latency,connections)",
                 others.join(", ")
             );
         }
-        if (args.users as usize) < shard.count as usize {
-            bail!(
-                "--users {} cannot be shared by {} shards: give every shard at least one user",
-                args.users,
-                shard.count
-            );
+        for (flag, n) in [("--users", args.users), ("--connections", args.connections)] {
+            if (n as usize) < shard.count as usize {
+                bail!(
+                    "{flag} {n} cannot be shared by {} shards: give every shard at least one",
+                    shard.count
+                );
+            }
         }
     }
     // Credentials are read first: a missing secret or a bad key fails before anything starts.

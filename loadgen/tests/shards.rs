@@ -1,13 +1,13 @@
 //! A sharded run end to end: two loadgen shards (`--shard 1/2`, `--shard 2/2`) measure one
 //! fleet at once, then `loadgen merge` makes one run of their files: counts summed,
-//! histograms added exactly, the whole run's rate; and shard sets that are not one whole run
+//! histograms added exactly, the whole run's rate and connections held; and shard sets that are not one whole run
 //! are refused with exit 2 and a message naming the file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{loadgen, run::launch};
+use common::loadgen;
 use loadgen::runfile::{LatencySummary, RunFile, decode_histogram};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +37,15 @@ async fn two_shards_merge_into_one_exact_run() {
             "--start-at",
             start_at.as_str(),
             "--scenario",
-            "health,latency",
+            "health,latency,connections",
+            "--connections",
+            "8",
+            "--hold",
+            "2",
+            "--connections-ramp-up",
+            "0",
+            "--connection-rate",
+            "5",
             "--run-time",
             "2",
             "--warmup",
@@ -56,8 +64,36 @@ async fn two_shards_merge_into_one_exact_run() {
         extra
     };
     let (a, b) = (shard("1/2"), shard("2/2"));
-    let ((dir1, one), (dir2, two)) = tokio::join!(launch(&a), launch(&b));
-    let (one, two) = (one.expect("shard 1").run, two.expect("shard 2").run);
+    // Separate processes, as shards are: each counts its own sockets.
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let spawn = |extra: &[&str], dir: &tempfile::TempDir| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(extra)
+            .args(["--out", dir.path().to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("loadgen starts")
+    };
+    let (first, second) = (spawn(&a, &dir1), spawn(&b, &dir2));
+    let finish = |child: std::process::Child| {
+        let out = child.wait_with_output().expect("loadgen ends");
+        let code = out.status.code().unwrap_or(-1);
+        assert!(
+            code == 0 || code == 1,
+            "exit {code}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Waited for off the runtime, which serves the fleet meanwhile.
+    tokio::task::spawn_blocking(move || {
+        finish(first);
+        finish(second);
+    })
+    .await
+    .unwrap();
+    let one = RunFile::load(&dir1.path().join("run.json")).expect("shard 1's run file");
+    let two = RunFile::load(&dir2.path().join("run.json")).expect("shard 2's run file");
     for (run, index) in [(&one, 1), (&two, 2)] {
         let facts = run.shard.as_ref().expect("shard facts");
         assert_eq!((facts.index, facts.count), (index, 2));
@@ -90,6 +126,19 @@ async fn two_shards_merge_into_one_exact_run() {
     assert_eq!(m.latency_us.p99, sum.value_at_quantile(0.99));
     assert_eq!(m.latency_us.p50, sum.value_at_quantile(0.5));
     assert_eq!(merged.merged_from.len(), 2);
+    // Each shard held its half of the connections; the run held them all.
+    for run in [&one, &two] {
+        let c = run.connections.as_ref().expect("connections");
+        assert_eq!((c.asked, c.held()), (4, Some(4)));
+    }
+    let c = merged.connections.as_ref().expect("connections");
+    assert_eq!((c.asked, c.held()), (8, Some(8)));
+    assert!(c.samples > 0);
+    assert_eq!(
+        c.results.requests,
+        one.connections.as_ref().unwrap().results.requests
+            + two.connections.as_ref().unwrap().results.requests
+    );
     independent_merge_agrees(&[&dir1, &dir2], &m.latency_us);
     assert!(!merged.claims.is_empty(), "claims judged on the merged run");
 

@@ -16,8 +16,13 @@ use super::context::{Context, SHORT_WARMUP};
 pub async fn run(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult, bool)> {
     let args = cx.args;
     let rate = args.connection_rate;
+    // A shard holds its share of the run's connections.
+    let users = match args.shard {
+        Some(shard) => shard.share(args.connections as usize),
+        None => args.connections as usize,
+    };
     let phase = Phase {
-        users: args.connections as usize,
+        users,
         ramp_up: args.connections_ramp_up,
         warmup: SHORT_WARMUP,
         duration: args.hold,

@@ -13,6 +13,7 @@
 
 mod add;
 mod check;
+mod connections;
 mod phase;
 mod series;
 #[cfg(test)]
@@ -41,18 +42,19 @@ pub fn merge(shards: &[ShardRun]) -> Result<RunFile, MergeError> {
     let order = check::shard_set(shards)?;
     let ordered: Vec<&ShardRun> = order.iter().map(|&i| &shards[i]).collect();
     let first = &ordered[0].run;
-    let latency = match first.latency {
-        Some(_) => {
-            let parts: Vec<(&str, &crate::run::Results)> = ordered
-                .iter()
-                .filter_map(|s| s.run.latency.as_ref().map(|r| (s.name.as_str(), r)))
-                .collect();
-            Some(phase::merge_results(&parts)?)
-        }
+    let latency = match parts(&ordered, "latency", |r| r.latency.as_ref())? {
+        Some(parts) => Some(phase::merge_results(&parts)?),
+        None => None,
+    };
+    let connections = match parts(&ordered, "connections", |r| {
+        r.connections.as_ref().map(|c| &c.results)
+    })? {
+        Some(parts) => Some(connections::merge(&ordered, &parts)?),
         None => None,
     };
     let mut merged = first.clone();
     merged.latency = latency;
+    merged.connections = connections;
     merged.started_at = ordered
         .iter()
         .map(|s| s.run.started_at.clone())
@@ -67,6 +69,32 @@ pub fn merge(shards: &[ShardRun]) -> Result<RunFile, MergeError> {
     merged.shard = None;
     merged.merged_from = shard_lines(&ordered);
     Ok(merged)
+}
+
+/// Every shard's results of one phase, or `None` when no shard ran it; a shard without it
+/// while others have it cannot be merged.
+fn parts<'a>(
+    shards: &[&'a ShardRun],
+    phase: &str,
+    results: impl Fn(&'a RunFile) -> Option<&'a crate::run::Results>,
+) -> Result<Option<Vec<(&'a str, &'a crate::run::Results)>>, MergeError> {
+    let found: Vec<_> = shards
+        .iter()
+        .map(|s| (s.name.as_str(), results(&s.run)))
+        .collect();
+    if found.iter().all(|(_, r)| r.is_none()) {
+        return Ok(None);
+    }
+    found
+        .into_iter()
+        .map(|(file, r)| {
+            r.map(|r| (file, r)).ok_or_else(|| MergeError::Unmergeable {
+                file: file.into(),
+                what: format!("has no {phase} results while the other shards have them"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// Each shard's own figures, flagged where they deserve a second look.

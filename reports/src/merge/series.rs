@@ -1,7 +1,8 @@
 //! The shards' time series on one wall clock: second *k* of the merged window is the sum of
 //! every shard's second that started in the same wall-clock second (counts, error classes and
-//! histograms added), and the connections held are summed per second. Shards started at
-//! slightly different instants (each its own process) fall into the nearest second.
+//! histograms added), and the connections held are summed per second (the seconds every shard
+//! sampled). Shards started at slightly different instants (each its own process) fall into the
+//! nearest second.
 
 use std::collections::BTreeMap;
 
@@ -43,9 +44,10 @@ pub(super) fn align(parts: &[(&str, &Results)]) -> Result<Aligned, MergeError> {
         .map(|((_, r), s)| s + r.window_s[0] * 1000.0)
         .fold(f64::INFINITY, f64::min);
     let mut seconds: BTreeMap<usize, Second> = BTreeMap::new();
-    let mut connections: BTreeMap<usize, (Option<u64>, Option<u64>)> = BTreeMap::new();
+    // Per second: each shard's sample (the last, if two fell into one second).
+    let mut connections: BTreeMap<usize, BTreeMap<usize, ConnectionSample>> = BTreeMap::new();
     let mut window_end: f64 = window_start;
-    for ((file, r), start) in parts.iter().zip(&starts) {
+    for (shard, ((file, r), start)) in parts.iter().zip(&starts).enumerate() {
         let first_second = start + r.window_s[0] * 1000.0;
         window_end = window_end.max(start + r.window_s[1] * 1000.0);
         for (i, s) in r.per_second.iter().enumerate() {
@@ -65,9 +67,7 @@ pub(super) fn align(parts: &[(&str, &Results)]) -> Result<Aligned, MergeError> {
         }
         for c in &r.connections {
             let slot = slot(start + c.t * 1000.0, phase_start);
-            let sum = connections.entry(slot).or_default();
-            sum.0 = plus(sum.0, c.client);
-            sum.1 = plus(sum.1, c.server);
+            connections.entry(slot).or_default().insert(shard, *c);
         }
     }
     let last = seconds.keys().next_back().map_or(0, |k| k + 1);
@@ -89,12 +89,15 @@ pub(super) fn align(parts: &[(&str, &Results)]) -> Result<Aligned, MergeError> {
             })
         })
         .collect::<Result<_, _>>()?;
+    // Only the seconds every shard sampled: a sum missing a shard would look like connections
+    // dropped.
     let connections = connections
         .into_iter()
-        .map(|(k, (client, server))| ConnectionSample {
+        .filter(|(_, by_shard)| by_shard.len() == parts.len())
+        .map(|(k, by_shard)| ConnectionSample {
             t: k as f64,
-            client,
-            server,
+            client: by_shard.values().fold(None, |sum, c| plus(sum, c.client)),
+            server: by_shard.values().fold(None, |sum, c| plus(sum, c.server)),
         })
         .collect();
     let window = [
