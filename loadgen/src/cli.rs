@@ -95,10 +95,11 @@ pub struct Args {
 
     /// Run shard I of a sharded run of N generators (1-based, e.g. `2/4`): this process sends
     /// its share of the latency scenario's users and of its --rate (its open-model send times
-    /// offset so that the N shards together keep one generator's schedule) and holds its share
-    /// of --connections. Every shard's run file says which shard it is; `loadgen merge` makes
-    /// one run of them. Needs --run-id and the targets of the run (--target); sharded runs
-    /// measure the health sweep and the latency and connections scenarios.
+    /// offset so that the N shards together keep one generator's schedule), holds its share
+    /// of --connections and sends its share of --chaos-rate (shard 1 alone injects the
+    /// faults). Every shard's run file says which shard it is; `loadgen merge` makes one run of
+    /// them. Needs --run-id and the targets of the run (--target); sharded runs measure the
+    /// health sweep and the latency, connections and chaos scenarios.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse, requires = "run_id",
           requires = "targets")]
     pub shard: Option<Shard>,

@@ -65,33 +65,9 @@ async fn two_shards_merge_into_one_exact_run() {
     };
     let (a, b) = (shard("1/2"), shard("2/2"));
     // Separate processes, as shards are: each counts its own sockets.
-    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let spawn = |extra: &[&str], dir: &tempfile::TempDir| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
-            .args(extra)
-            .args(["--out", dir.path().to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("loadgen starts")
-    };
-    let (first, second) = (spawn(&a, &dir1), spawn(&b, &dir2));
-    let finish = |child: std::process::Child| {
-        let out = child.wait_with_output().expect("loadgen ends");
-        let code = out.status.code().unwrap_or(-1);
-        assert!(
-            code == 0 || code == 1,
-            "exit {code}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    // Waited for off the runtime, which serves the fleet meanwhile.
-    tokio::task::spawn_blocking(move || {
-        finish(first);
-        finish(second);
-    })
-    .await
-    .unwrap();
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut dirs = run_shards(vec![owned(&a), owned(&b)]).await.into_iter();
+    let (dir1, dir2) = (dirs.next().unwrap(), dirs.next().unwrap());
     let one = RunFile::load(&dir1.path().join("run.json")).expect("shard 1's run file");
     let two = RunFile::load(&dir2.path().join("run.json")).expect("shard 2's run file");
     for (run, index) in [(&one, 1), (&two, 2)] {
@@ -155,6 +131,109 @@ async fn two_shards_merge_into_one_exact_run() {
     let (code, _, stderr) = loadgen(&["merge", &o, "--out", &d1]);
     assert_eq!(code, 2);
     assert!(stderr.contains("already a merged run"), "{stderr}");
+}
+
+/// Runs the loadgen binary once per argument list at once, each into its own folder, and gives
+/// the folders once all have ended (exit 0 or 1: a failed claim is no failure here).
+async fn run_shards(shards: Vec<Vec<String>>) -> Vec<tempfile::TempDir> {
+    tokio::task::spawn_blocking(move || {
+        let running: Vec<_> = shards
+            .iter()
+            .map(|args| {
+                let dir = tempfile::tempdir().unwrap();
+                let child = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+                    .args(args)
+                    .args(["--out", dir.path().to_str().unwrap()])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("loadgen starts");
+                (dir, child)
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|(dir, child)| {
+                let out = child.wait_with_output().expect("loadgen ends");
+                let code = out.status.code().unwrap_or(-1);
+                assert!(
+                    code == 0 || code == 1,
+                    "exit {code}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                dir
+            })
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+/// Chaos in a sharded run: only shard 1 injects the faults, every shard sends its share of the
+/// load, and the merged run has shard 1's faults over everyone's load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_faults_come_from_shard_one() {
+    let options = fleet::FleetOptions {
+        admin: true,
+        gateway: true,
+        ..Default::default()
+    };
+    let fleet = common::run::healthy_fleet(4, options).await;
+    let gateway = format!("http://{}/mcp", fleet.gateway_addr().unwrap());
+    let admin = format!("http://{}", fleet.admin_addr().unwrap());
+    let token_dir = tempfile::tempdir().unwrap();
+    let token_file = token_dir.path().join("admin-token");
+    fleet.admin_token().write_to(&token_file).unwrap();
+    let shard = |which: &str| -> Vec<String> {
+        [
+            "--target",
+            &gateway,
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            token_file.to_str().unwrap(),
+            "--scenario",
+            "chaos",
+            "--chaos",
+            "kill:1",
+            "--chaos-time",
+            "3",
+            "--chaos-rate",
+            "200",
+            "--run-id",
+            "chaos-shards",
+            "--shard",
+            which,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
+    };
+    let dirs = run_shards(vec![shard("1/2"), shard("2/2")]).await;
+    let load = |d: &tempfile::TempDir| RunFile::load(&d.path().join("run.json")).unwrap();
+    let (one, two) = (load(&dirs[0]), load(&dirs[1]));
+    let (c1, c2) = (one.chaos.as_ref().unwrap(), two.chaos.as_ref().unwrap());
+    assert_eq!(c1.faults.len(), 1, "shard 1 injects the fault");
+    assert!(c2.faults.is_empty(), "shard 2 only sends load");
+    assert_eq!(c1.results.setup.target_rps, Some(100.0));
+    let out = tempfile::tempdir().unwrap();
+    let path = |d: &tempfile::TempDir| d.path().to_str().unwrap().to_string();
+    let (code, stdout, stderr) = loadgen(&[
+        "merge",
+        &path(&dirs[1]),
+        &path(&dirs[0]),
+        "--out",
+        &path(&out),
+    ]);
+    assert!(code == 0 || code == 1, "exit {code}: {stdout}{stderr}");
+    let merged = RunFile::load(&out.path().join("run.json")).unwrap();
+    let c = merged.chaos.as_ref().unwrap();
+    assert_eq!(c.faults, c1.faults);
+    assert_eq!(
+        c.results.requests,
+        c1.results.requests + c2.results.requests
+    );
+    assert_eq!(c.results.setup.target_rps, Some(200.0));
 }
 
 /// The shards' histograms added by an HdrHistogram implementation nobody here wrote (Python's

@@ -52,9 +52,14 @@ pub fn merge(shards: &[ShardRun]) -> Result<RunFile, MergeError> {
         Some(parts) => Some(connections::merge(&ordered, &parts)?),
         None => None,
     };
+    let chaos = match parts(&ordered, "chaos", |r| r.chaos.as_ref().map(|c| &c.results))? {
+        Some(parts) => Some(chaos(&ordered, &parts)?),
+        None => None,
+    };
     let mut merged = first.clone();
     merged.latency = latency;
     merged.connections = connections;
+    merged.chaos = chaos;
     merged.started_at = ordered
         .iter()
         .map(|s| s.run.started_at.clone())
@@ -68,6 +73,35 @@ pub fn merge(shards: &[ShardRun]) -> Result<RunFile, MergeError> {
     merged.interrupted = ordered.iter().any(|s| s.run.interrupted);
     merged.shard = None;
     merged.merged_from = shard_lines(&ordered);
+    Ok(merged)
+}
+
+/// The chaos scenario of a sharded run: every shard's load merged, the faults as shard 1 (the
+/// one that injects them) recorded them.
+fn chaos(
+    shards: &[&ShardRun],
+    parts: &[(&str, &crate::run::Results)],
+) -> Result<crate::run::ChaosResult, MergeError> {
+    let first = shards[0].run.chaos.as_ref();
+    let mut merged = first.cloned().ok_or(MergeError::Empty)?;
+    for s in &shards[1..] {
+        let specs = s
+            .run
+            .chaos
+            .as_ref()
+            .map(|c| c.specs.join(","))
+            .unwrap_or_default();
+        if specs != merged.specs.join(",") {
+            return Err(MergeError::DifferentConfig {
+                file: s.name.clone(),
+                first: shards[0].name.clone(),
+                field: "chaos.specs",
+                found: specs,
+                expected: merged.specs.join(","),
+            });
+        }
+    }
+    merged.results = phase::merge_results(parts)?;
     Ok(merged)
 }
 

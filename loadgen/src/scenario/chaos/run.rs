@@ -63,14 +63,19 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let planned = plan(&args.chaos, &servers, args.chaos_time, seed)
+    let mut planned = plan(&args.chaos, &servers, args.chaos_time, seed)
         .map_err(|e| anyhow::anyhow!("--chaos: {e}"))?;
+    // A sharded run's faults are injected once, by shard 1; the others only send their share
+    // of the load.
+    if args.shard.is_some_and(|s| s.index != 1) {
+        planned.clear();
+    }
     let specs: Vec<String> = args.chaos.iter().map(ToString::to_string).collect();
     let load_target = match &*targets {
         [one] => one.url.to_string(),
         many => format!("{} targets", many.len()),
     };
-    let phase = Phase {
+    let mut phase = Phase {
         targets,
         users: (args.users as usize).max(64),
         ramp_up: Duration::ZERO,
@@ -81,6 +86,13 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>
         },
         ..cx.phase_base("chaos")
     };
+    if let Some(shard) = args.shard {
+        phase.users = shard.share(phase.users).max(1);
+        phase.pacing = Pacing::Open {
+            rate: args.chaos_rate / f64::from(shard.count),
+        };
+        phase.open_offset = Duration::from_secs_f64(f64::from(shard.index - 1) / args.chaos_rate);
+    }
     progress!(
         "chaos: {} faults ({}) among {} servers over the first {:.0} s; load {} req/s to {} \
          for {:.0} s",
