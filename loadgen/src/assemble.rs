@@ -166,6 +166,7 @@ pub(crate) async fn measure_and_judge(
             host: host_name(),
             start_at: args.start_at.as_ref().map(|s| s.text.clone()),
             start_late_ms: start_late_ms(args, latency_started),
+            clock: m.clock,
         }),
         merged_from: Vec::new(),
         claims,

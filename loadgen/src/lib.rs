@@ -12,6 +12,7 @@ mod assemble;
 mod attack;
 mod claims;
 mod cli;
+mod clock;
 pub mod commands;
 mod cpu;
 mod embedded;

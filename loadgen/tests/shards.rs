@@ -81,6 +81,10 @@ async fn two_shards_merge_into_one_exact_run() {
         assert!(l.started_unix_ms.unwrap() >= agreed_ms);
         assert!(facts.start_late_ms.is_some());
         assert!(facts.start_at.is_some());
+        // One machine: the clock against the servers' is 0 within the measurement's error.
+        let clock = facts.clock.expect("the fleet's servers send Date headers");
+        assert!(clock.error_ms < 1000.0, "{clock:?}");
+        assert!(clock.offset_ms.abs() <= clock.error_ms + 2.0, "{clock:?}");
     }
     let out = tempfile::tempdir().unwrap();
     let path = |d: &tempfile::TempDir| d.path().to_str().unwrap().to_string();

@@ -27,6 +27,8 @@ pub(crate) struct Measured {
     pub(crate) chaos: Option<runfile::ChaosResult>,
     pub(crate) interrupted: bool,
     pub(crate) server_connections_max: Option<u64>,
+    /// A shard's clock against the servers', measured after the sweep.
+    pub(crate) clock: Option<runfile::ClockOffset>,
 }
 
 /// The health sweep (always: it also finds each server's protocol era), then the scenarios
@@ -88,6 +90,21 @@ pub(crate) async fn measure_all(
              --tool NAME[:JSON] or --request METHOD[:JSON])"
         );
     }
+    let clock = match (args.shard, targets.first()) {
+        (Some(_), Some(first)) => {
+            let clock = crate::clock::estimate(first, &settings).await;
+            match clock {
+                Some(c) => progress!(
+                    "shard: this clock is {:+.0} ms (± {:.0}) from the servers'",
+                    c.offset_ms,
+                    c.error_ms
+                ),
+                None => progress!("shard: the servers send no Date header; clock not compared"),
+            }
+            clock
+        }
+        _ => None,
+    };
     let cx = Context {
         args,
         targets: targets.to_vec().into(),
@@ -104,6 +121,7 @@ pub(crate) async fn measure_all(
         sync: None,
         chaos: None,
         server_connections_max: None,
+        clock,
     };
     let max_server = |r: &runfile::Results| r.connections.iter().filter_map(|c| c.server).max();
     for choice in args.scenario_list() {

@@ -1,5 +1,5 @@
-//! The shards section of a merged run (`loadgen merge`): each shard's host, rate, p99 and
-//! generator CPU beside the merged figures, and a flag on a saturated, late or short shard, so
+//! The shards section of a merged run (`loadgen merge`): each shard's host, rate, p99,
+//! generator CPU and clock beside the merged figures, and a flag on a saturated, late or short shard, so
 //! one bad generator shows instead of vanishing in the sum. A shard's own run file gets one
 //! line saying which shard of which run it is.
 
@@ -37,7 +37,8 @@ pub(super) fn section(h: &mut String, run: &RunFile) {
         "<section id=\"shards\">\n<h2>Shards</h2>\n<p>This run was merged from {} shards: their \
          histograms added (exact percentiles), counts summed, seconds lined up by the wall \
          clock. {}</p>\n<table>\n<tr><th>shard</th><th>host</th><th>req/s</th><th>p99</th>\
-         <th>generator CPU</th><th>started late</th><th>flags</th><th>file</th></tr>",
+         <th>generator CPU</th><th>started late</th><th>clock vs servers</th><th>flags</th>\
+         <th>file</th></tr>",
         run.merged_from.len(),
         if flagged == 0 {
             "No shard was flagged.".to_string()
@@ -60,7 +61,7 @@ pub(super) fn section(h: &mut String, run: &RunFile) {
         let _ = writeln!(
             h,
             "<tr{}><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td><code>{}</code></td></tr>",
+             <td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             if s.flags.is_empty() {
                 ""
             } else {
@@ -74,6 +75,10 @@ pub(super) fn section(h: &mut String, run: &RunFile) {
                 .map_or("-".to_string(), |p| format!("{p:.0} %")),
             s.start_late_ms
                 .map_or("-".to_string(), |ms| format!("{ms:.0} ms")),
+            s.clock.map_or("-".to_string(), |c| format!(
+                "{:+.0} ms ± {:.0}",
+                c.offset_ms, c.error_ms
+            )),
             flags,
             esc(&s.file)
         );

@@ -35,6 +35,9 @@ const SATURATED_PERCENT: f64 = 90.0;
 const LATE_MS: f64 = 100.0;
 /// A shard that completed less than this share of the shards' mean request count is flagged.
 const SHORT_SHARE: f64 = 0.9;
+/// A shard whose clock is this far (beyond the measurements' error) from the shards' median is
+/// flagged: its seconds land a quarter of a second off the others'.
+const CLOCK_APART_MS: f64 = 250.0;
 
 /// The run the shards make together. Its claims are those of the first shard until the caller
 /// re-evaluates them on the merged figures.
@@ -135,6 +138,12 @@ fn parts<'a>(
 fn shard_lines(shards: &[&ShardRun]) -> Vec<MergedShard> {
     let requests = |s: &ShardRun| s.run.latency.as_ref().map_or(0, |r| r.requests);
     let mean = shards.iter().map(|s| requests(s) as f64).sum::<f64>() / shards.len() as f64;
+    let mut offsets: Vec<f64> = shards
+        .iter()
+        .filter_map(|s| s.run.shard.as_ref()?.clock.map(|c| c.offset_ms))
+        .collect();
+    offsets.sort_by(f64::total_cmp);
+    let median = offsets.get(offsets.len() / 2).copied();
     shards
         .iter()
         .filter_map(|s| {
@@ -154,6 +163,16 @@ fn shard_lines(shards: &[&ShardRun]) -> Vec<MergedShard> {
                     "started measuring {late:.0} ms after the agreed instant"
                 ));
             }
+            if let (Some(c), Some(median)) = (facts.clock, median) {
+                let apart = (c.offset_ms - median).abs() - c.error_ms;
+                if apart > CLOCK_APART_MS {
+                    flags.push(format!(
+                        "its clock is {:.0} ms off the shards' median (by the servers' Date \
+                         headers): its seconds are misplaced in the merged run",
+                        c.offset_ms - median
+                    ));
+                }
+            }
             if mean > 0.0 && (requests(s) as f64) < SHORT_SHARE * mean {
                 flags.push(format!(
                     "completed {} requests, {:.0} % of the shards' mean",
@@ -169,6 +188,7 @@ fn shard_lines(shards: &[&ShardRun]) -> Vec<MergedShard> {
                 p99_us: latency.map_or(0, |r| r.latency_us.p99),
                 generator_percent_of_machine: generator,
                 start_late_ms: facts.start_late_ms,
+                clock: facts.clock,
                 flags,
             })
         })

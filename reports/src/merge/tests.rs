@@ -24,6 +24,7 @@ fn shard(index: u32, count: u32, seed: u64) -> ShardRun {
         host: format!("host-{index}"),
         start_at: None,
         start_late_ms: None,
+        clock: None,
     });
     ShardRun {
         name: format!("shard-{index}.json"),
@@ -187,4 +188,31 @@ fn a_saturated_or_short_shard_is_flagged() {
     assert!(html.contains("class=\"flagged\"") && html.contains("generator saturated"));
     let one = crate::html::render(&shard(1, 2, 1).run);
     assert!(one.contains("<section id=\"shard\">") && one.contains("Shard 1 of 2"));
+}
+
+#[test]
+fn a_shard_whose_clock_is_off_is_flagged() {
+    let with_clock = |index, offset_ms| {
+        let mut s = shard(index, 3, u64::from(index));
+        if let Some(f) = s.run.shard.as_mut() {
+            f.clock = Some(crate::run::ClockOffset {
+                offset_ms,
+                error_ms: 15.0,
+            });
+        }
+        s
+    };
+    let merged = merge(&[
+        with_clock(1, 3.0),
+        with_clock(2, -8.0),
+        with_clock(3, 640.0),
+    ])
+    .expect("merges");
+    let flagged: Vec<u32> = merged
+        .merged_from
+        .iter()
+        .filter(|s| s.flags.iter().any(|f| f.contains("its clock is")))
+        .map(|s| s.index)
+        .collect();
+    assert_eq!(flagged, [3]);
 }

@@ -43,9 +43,10 @@
 //!   negotiated version, CPU seconds and peak CPU and RSS, their stderr logs, and a sample of
 //!   CPU and RSS each second.
 //! - `shard` (sharded runs only, `--shard I/N`): `index`, `count`, the `run_id` every shard of
-//!   the run shares, the `host`, the wall-clock `start_at` agreed, if any, and the estimated
-//!   clock offset. `merged_from` (files `loadgen merge` wrote): each shard's file, host, rate,
-//!   p99 and CPU, and whether it was saturated or late.
+//!   the run shares, the `host`, the wall-clock `start_at` agreed, if any, how late its phase
+//!   began against it, and its `clock` offset from the servers' (`Date` headers).
+//!   `merged_from` (files `loadgen merge` wrote): each shard's file, host, rate, p99, CPU and
+//!   clock, and whether it was saturated, late, short or off the other shards' clocks.
 //! - `claims`: the claims with a `verdict` of `pass`, `fail` or `not_measured`, what was
 //!   `measured`, the `criterion` applied and a `note`.
 //!
@@ -85,7 +86,7 @@ pub use phase::{
 };
 pub use scenarios::{CapacityResult, CapacityStep, ConnectionsResult};
 pub use setup::{Config, Environment, FleetFacts, MixShare, unix_ms, utc_timestamp};
-pub use shard::{MergedShard, ShardFacts};
+pub use shard::{ClockOffset, MergedShard, ShardFacts};
 pub use stdio::{StdioFacts, StdioSample};
 pub use sync::{
     SyncCheck, SyncCleanup, SyncFigures, SyncHistograms, SyncHistory, SyncResult, SyncSecond,

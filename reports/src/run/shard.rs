@@ -17,10 +17,22 @@ pub struct ShardFacts {
     /// The wall-clock instant the shards agreed to start measuring at (RFC 3339), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_at: Option<String>,
-    /// How late this shard's measured window began against the agreed instant, in ms (its own
-    /// clock; the shards' clock offset is what NTP leaves, not measured here).
+    /// How late this shard's latency phase began against the agreed instant, in ms, by its own
+    /// clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_late_ms: Option<f64>,
+    /// This machine's clock against the servers' (their HTTP `Date` headers), measured after
+    /// the health sweep; `None` when the servers send no `Date`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockOffset>,
+}
+
+/// A clock's offset from the servers' clock: positive when this one is ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockOffset {
+    pub offset_ms: f64,
+    /// Half the span the servers' second turned in: the offset is within this of the truth.
+    pub error_ms: f64,
 }
 
 /// One shard of a merged run: its file and its own figures.
@@ -37,6 +49,9 @@ pub struct MergedShard {
     pub generator_percent_of_machine: Option<f64>,
     /// How late it started against the agreed instant, ms, if recorded.
     pub start_late_ms: Option<f64>,
+    /// Its clock against the servers', if measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockOffset>,
     /// Why this shard's figures deserve a second look (saturated generator, late start,
     /// fewer requests than its share), empty when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
