@@ -122,6 +122,14 @@ async fn two_shards_merge_into_one_exact_run() {
     independent_merge_agrees(&[&dir1, &dir2], &m.latency_us);
     assert!(!merged.claims.is_empty(), "claims judged on the merged run");
 
+    // A merged run is a run like any other to `compare` and `gate`.
+    let (code, _, stderr) = loadgen(&["compare", &d1, &o, "--out", &format!("{o}/compare.html")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.path().join("compare.html").exists());
+    let gates = concat!(env!("CARGO_MANIFEST_DIR"), "/../ci/gates.toml");
+    let (code, stdout, stderr) = loadgen(&["gate", "--config", gates, &o]);
+    assert!(code == 0 || code == 1, "exit {code}: {stdout}{stderr}");
+
     // Not one whole run: refused, exit 2, the file named.
     let (code, _, stderr) = loadgen(&["merge", &d1, "--out", &o]);
     assert_eq!(code, 2);
