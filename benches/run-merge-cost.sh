@@ -11,26 +11,12 @@ shards=${1:-64}
 servers=${2:-500}
 rate=${3:-1000}
 repeats=${4:-3}
-cargo build --release -q -p loadgen -p fleet
-out=$(mktemp -d)
-fleet_pid=
-cleanup() {
-  [[ -n "$fleet_pid" ]] && kill "$fleet_pid" 2>/dev/null && wait "$fleet_pid" 2>/dev/null
-  rm -rf "$out"
-}
-trap cleanup EXIT
-target/release/fleet up --servers "$servers" --no-memory --no-gateway --ephemeral-ports \
-  --admin-port 0 >"$out/up" 2>&1 &
-fleet_pid=$!
-for _ in $(seq 300); do grep -q 'healthy in' "$out/up" 2>/dev/null && break; sleep 0.1; done
-# Its servers by its admin API (with ephemeral ports they are scattered).
-admin=$(grep -o 'admin *http://[0-9.]*:[0-9]*' "$out/up" | grep -o 'http://.*' | head -1)
-[[ -n "$admin" ]] || { cat "$out/up" >&2; exit 1; }
+source benches/fleet-up.sh
+fleet_up "$servers"
 target/release/loadgen --target "$admin" --scenario health,latency --rate "$rate" \
   --users 64 --run-time 60 --warmup 1 --shard "1/$shards" --run-id merge-cost \
   --out "$out/shard-1" >"$out/shard.log" 2>&1 || [[ $? -eq 1 ]] || { cat "$out/shard.log" >&2; exit 1; }
-kill "$fleet_pid" && wait "$fleet_pid" 2>/dev/null || true
-fleet_pid=
+fleet_down
 python3 - "$out" "$shards" <<'PY'
 import json, os, sys
 out, shards = sys.argv[1], int(sys.argv[2])

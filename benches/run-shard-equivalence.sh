@@ -12,20 +12,8 @@ rate=${2:-2000}
 secs=${3:-10}
 repeats=${4:-3}
 users=64
-cargo build --release -q -p loadgen -p fleet
-out=$(mktemp -d)
-fleet_pid=
-cleanup() {
-  [[ -n "$fleet_pid" ]] && kill "$fleet_pid" 2>/dev/null && wait "$fleet_pid" 2>/dev/null
-  rm -rf "$out"
-}
-trap cleanup EXIT
-target/release/fleet up --servers "$servers" --no-memory --no-gateway --ephemeral-ports \
-  --admin-port 0 >"$out/up" 2>&1 &
-fleet_pid=$!
-for _ in $(seq 300); do grep -q 'healthy in' "$out/up" 2>/dev/null && break; sleep 0.1; done
-admin=$(grep -o 'admin *http://[0-9.]*:[0-9]*' "$out/up" | grep -o 'http://.*' | head -1)
-[[ -n "$admin" ]] || { cat "$out/up" >&2; exit 1; }
+source benches/fleet-up.sh
+fleet_up "$servers"
 common=(--target "$admin" --scenario health,latency --rate "$rate" --users "$users"
   --run-time "$secs" --warmup 1)
 ok() { [[ $1 -eq 0 || $1 -eq 1 ]]; }

@@ -12,19 +12,7 @@ use loadgen::runfile::{LatencySummary, RunFile, decode_histogram};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_merge_into_one_exact_run() {
-    let spec = fleet::FleetSpec::default()
-        .scaled_to(4)
-        .unwrap()
-        .with_ephemeral_ports();
-    let fleet = fleet::Fleet::start(spec, fleet::FleetOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        fleet
-            .wait_healthy(std::time::Duration::from_secs(10), |_, _| {})
-            .await,
-        4
-    );
+    let fleet = common::run::healthy_fleet(4, fleet::FleetOptions::default()).await;
     let urls: Vec<String> = fleet.endpoints().iter().map(|e| e.mcp_url()).collect();
     // Both shards measure from one agreed instant, a little ahead.
     let start_at = (chrono::Utc::now() + chrono::Duration::seconds(2))

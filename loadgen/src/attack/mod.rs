@@ -22,5 +22,5 @@ mod progress;
 mod run;
 mod users;
 
-pub use phase::{ConnectionSample, Pacing, Phase, PhaseOutcome};
+pub use phase::{Pacing, Phase, PhaseOutcome};
 pub use run::run;

@@ -2,7 +2,7 @@
 //! per-connection rate while the connections are counted on both sides.
 
 use crate::{
-    attack::{ConnectionSample, Pacing, Phase},
+    attack::{Pacing, Phase},
     runfile::ConnectionsResult,
     verbosity::progress,
 };
@@ -39,26 +39,14 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult, bool)> 
     );
     let (results, interrupted) = cx.run_phase(&phase).await?;
     let [from, to] = results.window_s;
-    let during: Vec<_> = results
-        .connections
-        .iter()
-        .filter(|s| s.t >= from && s.t <= to)
-        .copied()
-        .collect();
-    let min = |f: fn(&ConnectionSample) -> Option<u64>| {
-        during
-            .iter()
-            .map(f)
-            .collect::<Option<Vec<u64>>>()?
-            .into_iter()
-            .min()
-    };
+    let (held_min_client, held_min_server, samples) =
+        ConnectionsResult::held_during(&results.connections, from, to);
     let result = ConnectionsResult {
         asked: phase.users,
         per_connection_rps: rate,
-        held_min_client: min(|s| s.client),
-        held_min_server: min(|s| s.server),
-        samples: during.len(),
+        held_min_client,
+        held_min_server,
+        samples,
         results,
     };
     progress!(

@@ -29,27 +29,16 @@ pub(super) fn merge(
         });
     }
     let results = phase::merge_results(parts)?;
+    // Seconds wholly inside the merged window: the merged samples sit on whole seconds.
     let [from, to] = results.window_s;
-    let during: Vec<_> = results
-        .connections
-        .iter()
-        .filter(|c| c.t >= from.ceil() && c.t <= to.floor())
-        .copied()
-        .collect();
-    let min = |f: fn(&crate::run::ConnectionSample) -> Option<u64>| {
-        during
-            .iter()
-            .map(f)
-            .collect::<Option<Vec<u64>>>()?
-            .into_iter()
-            .min()
-    };
+    let (held_min_client, held_min_server, samples) =
+        ConnectionsResult::held_during(&results.connections, from.ceil(), to.floor());
     Ok(ConnectionsResult {
         asked: each.iter().map(|c| c.asked).sum(),
         per_connection_rps: first.per_connection_rps,
-        held_min_client: min(|c| c.client),
-        held_min_server: min(|c| c.server),
-        samples: during.len(),
+        held_min_client,
+        held_min_server,
+        samples,
         results,
     })
 }

@@ -23,6 +23,29 @@ pub struct ConnectionsResult {
 }
 
 impl ConnectionsResult {
+    /// The fewest connections held, client side and server side, over the samples taken at
+    /// seconds `from..=to` of the phase, and how many there were: a side is `None` when a
+    /// sample lacks it.
+    pub fn held_during(
+        samples: &[super::phase::ConnectionSample],
+        from: f64,
+        to: f64,
+    ) -> (Option<u64>, Option<u64>, usize) {
+        let during: Vec<_> = samples
+            .iter()
+            .filter(|s| s.t >= from && s.t <= to)
+            .collect();
+        let min = |f: fn(&super::phase::ConnectionSample) -> Option<u64>| {
+            during
+                .iter()
+                .map(|s| f(s))
+                .collect::<Option<Vec<u64>>>()?
+                .into_iter()
+                .min()
+        };
+        (min(|s| s.client), min(|s| s.server), during.len())
+    }
+
     /// Connections held for the whole window: the client side's minimum, checked against the
     /// servers' minimum where they report one (the lower of the two counts).
     pub fn held(&self) -> Option<u64> {
