@@ -7,7 +7,8 @@ cargo build --release -q -p loadgen -p fleet
 out=$(mktemp -d)
 fleet_pid=
 cleanup() {
-  [[ -n "$fleet_pid" ]] && kill "$fleet_pid" 2>/dev/null && wait "$fleet_pid" 2>/dev/null
+  # The trap's status is the script's: a stopped fleet's exit status must not become it.
+  if [[ -n "$fleet_pid" ]]; then kill "$fleet_pid" 2>/dev/null; wait "$fleet_pid" 2>/dev/null || true; fi
   rm -rf "$out"
 }
 trap cleanup EXIT

@@ -21,7 +21,8 @@ echo "manifests: $(ls deploy/kubernetes/*.yaml | wc -l) valid against Kubernetes
 tmp=$(mktemp -d)
 fleet_pid=
 cleanup() {
-  [[ -n "$fleet_pid" ]] && kill "$fleet_pid" 2>/dev/null && wait "$fleet_pid" 2>/dev/null
+  # The trap's status is the script's: a stopped fleet's exit status must not become it.
+  if [[ -n "$fleet_pid" ]]; then kill "$fleet_pid" 2>/dev/null; wait "$fleet_pid" 2>/dev/null || true; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -39,7 +40,11 @@ if ((froms < 2)) || [[ ! "$user" =~ ^[1-9][0-9]*(:[0-9]+)?$ ]]; then
   echo "deploy/Dockerfile: expected a multi-stage build ($froms FROM) ending as a numeric non-root USER ($user)" >&2
   exit 1
 fi
-echo "Dockerfile: $froms stages, runs as $user"
+for kept_out in target/ .git/; do
+  grep -qx "$kept_out" deploy/Dockerfile.dockerignore || {
+    echo "deploy/Dockerfile.dockerignore: $kept_out must stay out of the build context" >&2; exit 1; }
+done
+echo "Dockerfile: $froms stages, runs as $user, target/ and .git/ kept out of its context"
 
 [[ -n "${LOADGEN:-}" && -n "${FLEET:-}" ]] || exit 0
 loadgen=$(realpath "$LOADGEN")

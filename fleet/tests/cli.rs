@@ -241,3 +241,32 @@ fn status_without_a_fleet_says_so() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is `fleet up` running?"));
 }
+
+/// SIGTERM (how `kill`, systemd and Kubernetes stop a service) stops the fleet as Ctrl-C does:
+/// a clean stop and exit status 0, not a death by signal.
+#[test]
+fn sigterm_stops_the_fleet_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("admin-token");
+    let (mut up, _, _) = spawn_up(
+        &["--servers", "2", "--ephemeral-ports", "--admin-port", "0"],
+        &token_file,
+    );
+    let sent = Command::new("kill")
+        .args(["-TERM", &up.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = up.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fleet up did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

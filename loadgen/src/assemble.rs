@@ -53,7 +53,14 @@ pub(crate) async fn measure_and_judge(
                 others.join(", ")
             );
         }
-        for (flag, n) in [("--users", args.users), ("--connections", args.connections)] {
+        let connections = args
+            .scenario_list()
+            .contains(&crate::cli::ScenarioChoice::Connections);
+        let shared = [
+            ("--users", args.users, true),
+            ("--connections", args.connections, connections),
+        ];
+        for (flag, n, _) in shared.into_iter().filter(|(_, _, used)| *used) {
             if (n as usize) < shard.count as usize {
                 bail!(
                     "{flag} {n} cannot be shared by {} shards: give every shard at least one",
@@ -138,7 +145,15 @@ pub(crate) async fn measure_and_judge(
         },
     );
     m.interrupted |= m.health.interrupted;
-    let latency_started = m.latency.as_ref().and_then(|l| l.started_unix_ms);
+    // The first load phase is the one that waited for --start-at.
+    let latency_started = [
+        m.latency.as_ref(),
+        m.connections.as_ref().map(|c| &c.results),
+        m.chaos.as_ref().map(|c| &c.results),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|r| r.started_unix_ms);
     Ok(RunFile {
         schema_version: runfile::SCHEMA_VERSION,
         tool: runfile::Tool {
@@ -226,8 +241,8 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// How late the latency phase began against `--start-at`, in ms (never negative: a shard waits
-/// for the instant).
+/// How late the first load phase began against `--start-at`, in ms (never negative: a shard
+/// waits for the instant).
 fn start_late_ms(args: &Args, started_unix_ms: Option<u64>) -> Option<f64> {
     let at = runfile::unix_ms(args.start_at.as_ref()?.at)?;
     Some(started_unix_ms?.saturating_sub(at) as f64)

@@ -104,10 +104,10 @@ pub struct Args {
           requires = "targets")]
     pub shard: Option<Shard>,
 
-    /// Start the latency scenario at this wall-clock instant (RFC 3339, e.g.
-    /// `2026-12-07T12:00:00Z`), so that the shards of a run, started one by one or on several
-    /// machines, measure the same seconds. Waits until then after the health sweep; each run
-    /// file records how late its phase began against it. At most 24 h ahead.
+    /// Start measuring at this wall-clock instant (RFC 3339, e.g. `2026-12-07T12:00:00Z`), so
+    /// that the shards of a run, started one by one or on several machines, measure the same
+    /// seconds. Waits until then after the health sweep, before the first load phase; each run
+    /// file records how late that phase began against it. At most 24 h ahead.
     #[arg(long, value_name = "RFC3339", value_parser = start_at)]
     pub start_at: Option<StartAt>,
 
@@ -452,8 +452,11 @@ impl Shard {
                 .map_err(|_| format!("{s:?}: {x:?} is not a whole number"))
         };
         let (index, count) = (number(i)?, number(n)?);
-        if count == 0 || index == 0 || index > count {
-            return Err(format!("{s:?}: shards count from 1 to N (N at least 1)"));
+        if count == 0 || index == 0 || index > count || count > reports::merge::MAX_SHARDS {
+            return Err(format!(
+                "{s:?}: shards count from 1 to N (N from 1 to {})",
+                reports::merge::MAX_SHARDS
+            ));
         }
         Ok(Self { index, count })
     }

@@ -24,36 +24,56 @@ const SPACING: Duration = Duration::from_millis(20);
 /// Calls at most: a little over a second of them, so one second boundary falls among them.
 const MAX_CALLS: u32 = 70;
 
-/// The offset of this machine's clock from the first HTTP target's, or `None` when it has no
-/// `Date` header (or answers no call).
+/// The offset of this machine's clock from the first HTTP target's, or why there is none.
 pub async fn estimate(
     target: &Target,
     settings: &std::sync::Arc<HttpSettings>,
-) -> Option<ClockOffset> {
+) -> Result<ClockOffset, String> {
     if !matches!(target.transport, Transport::StreamableHttp) {
-        return None;
+        return Err("the first target is not an HTTP server".into());
     }
-    let mut client = HttpClient::new(&target.url, settings, target.version).ok()?;
+    let mut client = HttpClient::new(&target.url, settings, target.version)
+        .map_err(|e| format!("no client for {}: {}", target.url, e.name()))?;
+    let found = watch_the_second_turn(&mut client, &target.url).await;
+    // A session the calls opened is ended, as the load's are.
+    client.close().await;
+    found
+}
+
+async fn watch_the_second_turn(
+    client: &mut HttpClient,
+    url: &reqwest::Url,
+) -> Result<ClockOffset, String> {
     let mut before: Option<(SystemTime, u64)> = None;
     for id in 1..=u64::from(MAX_CALLS) {
         let sent = SystemTime::now();
-        let answer = client.request(&HttpCall::tools_list(), id).await.ok()?;
+        let answer = client
+            .request(&HttpCall::tools_list(), id)
+            .await
+            .map_err(|e| format!("a call to {url} failed ({})", e.name()))?;
         let received = SystemTime::now();
-        let date = answer.headers.get(http::header::DATE)?.to_str().ok()?;
-        let second = httpdate::parse_http_date(date)
-            .ok()?
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok()?
+        let date = answer
+            .headers
+            .get(http::header::DATE)
+            .ok_or_else(|| format!("{url} sends no Date header"))?;
+        let second = date
+            .to_str()
+            .ok()
+            .and_then(|d| httpdate::parse_http_date(d).ok())
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .ok_or_else(|| format!("{url} sends a Date header that is no HTTP date"))?
             .as_secs();
         if let Some((sent_before, second_before)) = before
             && second > second_before
         {
-            return Some(offset(sent_before, received, second));
+            return Ok(offset(sent_before, received, second));
         }
         before = Some((sent, second));
         tokio::time::sleep(SPACING).await;
     }
-    None
+    Err(format!(
+        "{url}'s Date header did not turn to the next second within {MAX_CALLS} calls"
+    ))
 }
 
 /// The offset when the server's clock turned to `second` between `from` and `to` (our clock).

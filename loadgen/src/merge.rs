@@ -94,17 +94,24 @@ pub fn run(
     Ok(ExitCode::from(status))
 }
 
-/// The load model of the whole run in words: the shards' wording names each one's share.
+/// The load model of the whole run in words, per phase: the shards' wording names each one's
+/// share.
 fn describe_load(run: &mut RunFile) {
-    let describe = |r: &Results| {
-        let pacing = match r.setup.target_rps {
-            Some(rate) => Pacing::Open { rate },
-            None => Pacing::Closed,
-        };
-        load_model(pacing, r.setup.users)
+    let open = |r: &Results| match r.setup.target_rps {
+        Some(rate) => Pacing::Open { rate },
+        None => Pacing::Closed,
     };
     if let Some(r) = run.latency.as_mut() {
-        r.setup.load_model = describe(r);
+        r.setup.load_model = load_model(open(r), r.setup.users);
         run.config.load_model = r.setup.load_model.clone();
+    }
+    if let Some(c) = run.connections.as_mut() {
+        let pacing = Pacing::PerUser {
+            rate: c.per_connection_rps,
+        };
+        c.results.setup.load_model = load_model(pacing, c.results.setup.users);
+    }
+    if let Some(c) = run.chaos.as_mut() {
+        c.results.setup.load_model = load_model(open(&c.results), c.results.setup.users);
     }
 }

@@ -154,8 +154,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     let stop = fleet.shutdown_requested();
+    // SIGTERM is how `kill`, systemd and Kubernetes ask a service to stop: the same clean stop
+    // as Ctrl-C (server processes ended, memory committed), not a death by signal.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => { r.context("waiting for Ctrl-C")?; eprintln!("Ctrl-C: stopping"); }
+        _ = term.recv() => eprintln!("SIGTERM: stopping"),
         () = stop.cancelled() => eprintln!("stop requested through the admin API"),
     }
     let t = Instant::now();

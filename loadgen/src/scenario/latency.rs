@@ -26,9 +26,6 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(Results, bool)> {
             phase.open_offset = Duration::from_secs_f64(f64::from(shard.index - 1) / rate);
         }
     }
-    if let Some(start) = &cx.args.start_at {
-        wait_until(start, cx).await;
-    }
     progress!(
         "latency: {} users, {:.0} s ramp-up + {:.0} s warm-up + {:.0} s measured; {}",
         phase.users,
@@ -38,27 +35,4 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(Results, bool)> {
         load_model(phase.pacing, phase.users)
     );
     cx.run_phase(&phase).await
-}
-
-/// Waits for `--start-at` (or Ctrl-C); a time already past is said and not waited for.
-async fn wait_until(start: &crate::cli::StartAt, cx: &Context<'_>) {
-    match start.at.duration_since(std::time::SystemTime::now()) {
-        Ok(ahead) => {
-            progress!(
-                "latency: waiting {:.1} s, until {}, to start with the other shards",
-                ahead.as_secs_f64(),
-                start.text
-            );
-            tokio::select! {
-                () = cx.stop.cancelled() => {}
-                () = tokio::time::sleep(ahead) => {}
-            }
-        }
-        Err(past) => progress!(
-            "latency: --start-at {} was {:.1} s ago: starting now, late (the run file says by \
-             how much)",
-            start.text,
-            past.duration().as_secs_f64()
-        ),
-    }
 }

@@ -91,18 +91,20 @@ pub(crate) async fn measure_all(
         );
     }
     let clock = match (args.shard, targets.first()) {
-        (Some(_), Some(first)) => {
-            let clock = crate::clock::estimate(first, &settings).await;
-            match clock {
-                Some(c) => progress!(
+        (Some(_), Some(first)) => match crate::clock::estimate(first, &settings).await {
+            Ok(c) => {
+                progress!(
                     "shard: this clock is {:+.0} ms (± {:.0}) from the servers'",
                     c.offset_ms,
                     c.error_ms
-                ),
-                None => progress!("shard: the servers send no Date header; clock not compared"),
+                );
+                Some(c)
             }
-            clock
-        }
+            Err(why) => {
+                eprintln!("shard: clock not compared with the servers': {why}");
+                None
+            }
+        },
         _ => None,
     };
     let cx = Context {
@@ -124,6 +126,10 @@ pub(crate) async fn measure_all(
         clock,
     };
     let max_server = |r: &runfile::Results| r.connections.iter().filter_map(|c| c.server).max();
+    // Shards measure from one agreed instant: the first load phase starts then.
+    if let Some(start) = &args.start_at {
+        wait_until(start, stop).await;
+    }
     for choice in args.scenario_list() {
         if stop.is_cancelled() {
             m.interrupted = true;
@@ -170,4 +176,26 @@ pub(crate) async fn measure_all(
         }
     }
     Ok(m)
+}
+
+/// Waits for `--start-at` (or Ctrl-C); a time already past is said and not waited for.
+async fn wait_until(start: &crate::cli::StartAt, stop: &CancellationToken) {
+    match start.at.duration_since(std::time::SystemTime::now()) {
+        Ok(ahead) => {
+            progress!(
+                "waiting {:.1} s, until {} (--start-at), to start measuring with the other shards",
+                ahead.as_secs_f64(),
+                start.text
+            );
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(ahead) => {}
+            }
+        }
+        Err(past) => progress!(
+            "--start-at {} was {:.1} s ago: starting now, late (the run file says by how much)",
+            start.text,
+            past.duration().as_secs_f64()
+        ),
+    }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::ShardRun;
-use crate::run::{Config, HistogramError};
+use crate::run::{Config, HistogramError, PhaseSetup, RunFile};
 
 /// Why shard files cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +38,10 @@ pub enum MergeError {
         first: String,
         expected: u32,
     },
-    #[error("{file} says it is shard {index} of {count}: shards count from 1 to {count}")]
+    #[error(
+        "{file} says it is shard {index} of {count}: shards count from 1 to the shard count, \
+         at most {MAX_SHARDS}"
+    )]
     OutOfRange {
         file: String,
         index: u32,
@@ -76,6 +79,10 @@ pub enum MergeError {
     },
 }
 
+/// Most shards a run may have (as `--shard` allows): a corrupt count cannot make the check
+/// list billions of missing shards.
+pub const MAX_SHARDS: u32 = 10_000;
+
 /// The shards' positions in `shards`, ordered by shard number, once the set is whole.
 pub(super) fn shard_set(shards: &[ShardRun]) -> Result<Vec<usize>, MergeError> {
     let first = shards.first().ok_or(MergeError::Empty)?;
@@ -109,7 +116,7 @@ pub(super) fn shard_set(shards: &[ShardRun]) -> Result<Vec<usize>, MergeError> {
                 expected: base.count,
             });
         }
-        if f.index == 0 || f.index > f.count {
+        if f.index == 0 || f.index > f.count || f.count > MAX_SHARDS {
             return Err(MergeError::OutOfRange {
                 file: file(),
                 index: f.index,
@@ -123,15 +130,24 @@ pub(super) fn shard_set(shards: &[ShardRun]) -> Result<Vec<usize>, MergeError> {
                 index: f.index,
             });
         }
-        same_config(&s.run.config, &first.run.config).map_err(|(field, found, expected)| {
-            MergeError::DifferentConfig {
+        if f.start_at != base.start_at {
+            return Err(MergeError::DifferentConfig {
+                file: file(),
+                first: first.name.clone(),
+                field: "shard.start_at",
+                found: format!("{:?}", f.start_at),
+                expected: format!("{:?}", base.start_at),
+            });
+        }
+        same_phases(&s.run, &first.run)
+            .and_then(|()| same_config(&s.run.config, &first.run.config))
+            .map_err(|(field, found, expected)| MergeError::DifferentConfig {
                 file: file(),
                 first: first.name.clone(),
                 field,
                 found,
                 expected,
-            }
-        })?;
+            })?;
         seen.insert(f.index, at);
     }
     let missing: Vec<u32> = (1..=base.count).filter(|i| !seen.contains_key(i)).collect();
@@ -156,10 +172,12 @@ fn facts(s: &ShardRun) -> Result<&crate::run::ShardFacts, MergeError> {
     })
 }
 
-/// The configuration fields every shard must share; the users (each shard's share) and the
-/// load model's wording (which names the shard's rate) are the shard's own.
+/// The configuration every shard must share: each records the whole run's (its share of users
+/// and rate is in its phases), so any difference is a shard of another run's settings.
 fn same_config(c: &Config, first: &Config) -> Result<(), (&'static str, String, String)> {
-    let fields: [(&'static str, String, String); 9] = [
+    let fields: [(&'static str, String, String); 11] = [
+        ("users", c.users.to_string(), first.users.to_string()),
+        ("load_model", c.load_model.clone(), first.load_model.clone()),
         ("mode", c.mode.clone(), first.mode.clone()),
         ("servers", c.servers.to_string(), first.servers.to_string()),
         (
@@ -190,6 +208,38 @@ fn same_config(c: &Config, first: &Config) -> Result<(), (&'static str, String, 
         Some(differs) => Err(differs),
         None => Ok(()),
     }
+}
+
+/// Each load phase's timing, and the open-model phases' rate (every shard sends R/N), must be
+/// the first shard's; the users are each shard's share and may differ by one.
+fn same_phases(run: &RunFile, first: &RunFile) -> Result<(), (&'static str, String, String)> {
+    let setups = |r: &RunFile| -> Vec<(&'static str, PhaseSetup, bool)> {
+        let mut out = Vec::new();
+        if let Some(l) = &r.latency {
+            out.push(("latency", l.setup.clone(), true));
+        }
+        if let Some(c) = &r.connections {
+            out.push(("connections", c.results.setup.clone(), false));
+        }
+        if let Some(c) = &r.chaos {
+            out.push(("chaos", c.results.setup.clone(), true));
+        }
+        out
+    };
+    for ((phase, a, open), (_, b, _)) in setups(run).into_iter().zip(setups(first)) {
+        let timing = |s: &PhaseSetup| format!("{}+{}+{} s", s.ramp_up_s, s.warmup_s, s.duration_s);
+        if timing(&a) != timing(&b) {
+            return Err((phase, timing(&a), timing(&b)));
+        }
+        if open && a.target_rps != b.target_rps {
+            return Err((
+                phase,
+                format!("{:?} req/s", a.target_rps),
+                format!("{:?} req/s", b.target_rps),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn mix(c: &Config) -> Vec<(String, String, String)> {

@@ -21,7 +21,7 @@ mod tests;
 
 use crate::run::{MergedShard, RunFile};
 
-pub use check::MergeError;
+pub use check::{MAX_SHARDS, MergeError};
 
 /// A shard's run file and the name it is known by (its path), for messages.
 pub struct ShardRun {
@@ -33,7 +33,7 @@ pub struct ShardRun {
 const SATURATED_PERCENT: f64 = 90.0;
 /// A shard that started measuring this much after the agreed instant is flagged late.
 const LATE_MS: f64 = 100.0;
-/// A shard that completed less than this share of the shards' mean request count is flagged.
+/// A shard that completed less than this part of its share of the requests is flagged.
 const SHORT_SHARE: f64 = 0.9;
 /// A shard whose clock is this far (beyond the measurements' error) from the shards' median is
 /// flagged: its seconds land a quarter of a second off the others'.
@@ -46,7 +46,7 @@ pub fn merge(shards: &[ShardRun]) -> Result<RunFile, MergeError> {
     let ordered: Vec<&ShardRun> = order.iter().map(|&i| &shards[i]).collect();
     let first = &ordered[0].run;
     let latency = match parts(&ordered, "latency", |r| r.latency.as_ref())? {
-        Some(parts) => Some(phase::merge_results(&parts)?),
+        Some(parts) => Some(phase::merge_results(&parts, "latency")?),
         None => None,
     };
     let connections = match parts(&ordered, "connections", |r| {
@@ -104,7 +104,7 @@ fn chaos(
             });
         }
     }
-    merged.results = phase::merge_results(parts)?;
+    merged.results = phase::merge_results(parts, "chaos")?;
     Ok(merged)
 }
 
@@ -137,13 +137,26 @@ fn parts<'a>(
 /// Each shard's own figures, flagged where they deserve a second look.
 fn shard_lines(shards: &[&ShardRun]) -> Vec<MergedShard> {
     let requests = |s: &ShardRun| s.run.latency.as_ref().map_or(0, |r| r.requests);
-    let mean = shards.iter().map(|s| requests(s) as f64).sum::<f64>() / shards.len() as f64;
+    // Each shard's expected part of the requests: its share of the rate in the open model (all
+    // equal), of the users in the closed loop (which may differ by one).
+    let weight = |s: &ShardRun| {
+        s.run
+            .latency
+            .as_ref()
+            .map_or(0.0, |r| r.setup.target_rps.unwrap_or(r.setup.users as f64))
+    };
+    let total: f64 = shards.iter().map(|s| requests(s) as f64).sum();
+    let weights: f64 = shards.iter().map(|s| weight(s)).sum();
     let mut offsets: Vec<f64> = shards
         .iter()
         .filter_map(|s| s.run.shard.as_ref()?.clock.map(|c| c.offset_ms))
         .collect();
     offsets.sort_by(f64::total_cmp);
-    let median = offsets.get(offsets.len() / 2).copied();
+    let median = match offsets.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(offsets[n / 2]),
+        n => Some((offsets[n / 2 - 1] + offsets[n / 2]) / 2.0),
+    };
     shards
         .iter()
         .filter_map(|s| {
@@ -173,11 +186,16 @@ fn shard_lines(shards: &[&ShardRun]) -> Vec<MergedShard> {
                     ));
                 }
             }
-            if mean > 0.0 && (requests(s) as f64) < SHORT_SHARE * mean {
+            let expected = if weights > 0.0 {
+                total * weight(s) / weights
+            } else {
+                0.0
+            };
+            if expected > 0.0 && (requests(s) as f64) < SHORT_SHARE * expected {
                 flags.push(format!(
-                    "completed {} requests, {:.0} % of the shards' mean",
+                    "completed {} requests, {:.0} % of its share of the run's",
                     requests(s),
-                    requests(s) as f64 * 100.0 / mean
+                    requests(s) as f64 * 100.0 / expected
                 ));
             }
             Some(MergedShard {

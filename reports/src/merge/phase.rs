@@ -28,13 +28,16 @@ fn encoded(h: &Histogram<u64>, file: &str, field: &str) -> Result<EncodedHistogr
 }
 
 /// The phase the shards `parts` (file name, its results) ran together.
-pub(super) fn merge_results(parts: &[(&str, &Results)]) -> Result<Results, MergeError> {
+pub(super) fn merge_results(
+    parts: &[(&str, &Results)],
+    phase: &str,
+) -> Result<Results, MergeError> {
     let (first_file, first) = parts[0];
     let mut latency = None;
     let mut service = None;
     let mut ttfb = None;
     let mut errors = BTreeMap::new();
-    let (mut requests, mut ok, mut throughput) = (0, 0, 0.0);
+    let (mut requests, mut ok) = (0, 0);
     let mut engine = EngineFacts {
         name: first.engine.name.clone(),
         version: first.engine.version.clone(),
@@ -59,7 +62,6 @@ pub(super) fn merge_results(parts: &[(&str, &Results)]) -> Result<Results, Merge
         add(&mut ttfb, t, file, "ttfb_histogram")?;
         requests += r.requests;
         ok += r.ok;
-        throughput += r.throughput_rps;
         for (class, n) in &r.errors {
             *errors.entry(*class).or_insert(0) += n;
         }
@@ -83,13 +85,20 @@ pub(super) fn merge_results(parts: &[(&str, &Results)]) -> Result<Results, Merge
         connections,
         started_unix_ms,
         window_s,
-    } = series::align(parts)?;
+    } = series::align(parts, phase)?;
+    // As one run's: the requests over the measured time (a shard stopped early counts at its
+    // rate over the whole window, not as if it had run to the end).
+    let measured_s = parts.iter().map(|(_, r)| r.measured_s).fold(0.0, f64::max);
     Ok(Results {
-        measured_s: parts.iter().map(|(_, r)| r.measured_s).fold(0.0, f64::max),
+        measured_s,
         requests,
         ok,
         errors,
-        throughput_rps: throughput,
+        throughput_rps: if measured_s > 0.0 {
+            requests as f64 / measured_s
+        } else {
+            0.0
+        },
         latency_us: LatencySummary::of(&latency),
         service_latency_us: LatencySummary::of(&service),
         ttfb_us: LatencySummary::of(&ttfb),

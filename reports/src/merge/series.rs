@@ -25,7 +25,7 @@ pub(super) struct Aligned {
 }
 
 /// The merged per-second summaries and connection samples, and where they sit in time.
-pub(super) fn align(parts: &[(&str, &Results)]) -> Result<Aligned, MergeError> {
+pub(super) fn align(parts: &[(&str, &Results)], phase: &str) -> Result<Aligned, MergeError> {
     let mut starts = Vec::new();
     for (file, r) in parts {
         let at = r.started_unix_ms.ok_or_else(|| MergeError::Unmergeable {
@@ -36,6 +36,7 @@ pub(super) fn align(parts: &[(&str, &Results)]) -> Result<Aligned, MergeError> {
         })?;
         starts.push(at as f64);
     }
+    together(parts, &starts, phase)?;
     let phase_start = starts.iter().copied().fold(f64::INFINITY, f64::min);
     // The merged window starts with the earliest shard's and lasts as long as the longest.
     let window_start = parts
@@ -110,6 +111,63 @@ pub(super) fn align(parts: &[(&str, &Results)]) -> Result<Aligned, MergeError> {
         started_unix_ms: Some(phase_start as u64),
         window_s: window,
     })
+}
+
+/// Least share of the shortest shard window that every shard's window must cover: shards that
+/// did not run together did not put their combined load on the servers.
+const TOGETHER: f64 = 0.5;
+
+/// Refuses shards whose measured windows (ms since the epoch, from `starts`) did not overlap for
+/// at least [`TOGETHER`] of the shortest, naming the one that started last or ended first.
+fn together(parts: &[(&str, &Results)], starts: &[f64], phase: &str) -> Result<(), MergeError> {
+    let windows: Vec<(f64, f64)> = parts
+        .iter()
+        .zip(starts)
+        .map(|((_, r), s)| (s + r.window_s[0] * 1000.0, s + r.window_s[1] * 1000.0))
+        .collect();
+    let shortest = windows
+        .iter()
+        .map(|(a, b)| b - a)
+        .fold(f64::INFINITY, f64::min);
+    let (latest_start, late) = windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.0, i))
+        .fold((f64::NEG_INFINITY, 0), |m, x| if x.0 > m.0 { x } else { m });
+    let (earliest_end, early) = windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.1, i))
+        .fold((f64::INFINITY, 0), |m, x| if x.0 < m.0 { x } else { m });
+    let overlap = earliest_end - latest_start;
+    if shortest > 0.0 && overlap < TOGETHER * shortest {
+        let odd = if late != 0 { late } else { early };
+        return Err(MergeError::Unmergeable {
+            file: parts[odd].0.into(),
+            what: format!(
+                "its {phase} phase overlapped the other shards' for {:.1} s of {:.1} s: shards \
+                 that did not run together cannot be merged into one run (give them one \
+                 --start-at)",
+                overlap.max(0.0) / 1000.0,
+                shortest / 1000.0
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The span of time every shard's measured window covers, ms since the epoch.
+pub(super) fn common_window(parts: &[(&str, &Results)]) -> Option<(f64, f64)> {
+    let windows = parts.iter().map(|(_, r)| {
+        let s = r.started_unix_ms? as f64;
+        Some((s + r.window_s[0] * 1000.0, s + r.window_s[1] * 1000.0))
+    });
+    let mut span = (f64::NEG_INFINITY, f64::INFINITY);
+    for w in windows {
+        let (a, b) = w?;
+        span = (span.0.max(a), span.1.min(b));
+    }
+    (span.0 < span.1).then_some(span)
 }
 
 /// The whole second, from `origin`, that `at` (ms) falls nearest to.

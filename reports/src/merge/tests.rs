@@ -178,7 +178,7 @@ fn a_saturated_or_short_shard_is_flagged() {
         "{flags:?}"
     );
     assert!(
-        flags.iter().any(|f| f.contains("of the shards' mean")),
+        flags.iter().any(|f| f.contains("of its share")),
         "{flags:?}"
     );
     assert!(merged.merged_from[0].flags.is_empty());
@@ -215,4 +215,63 @@ fn a_shard_whose_clock_is_off_is_flagged() {
         .map(|s| s.index)
         .collect();
     assert_eq!(flagged, [3]);
+}
+
+#[test]
+fn shards_that_did_not_run_together_are_refused() {
+    let mut late = shard(2, 2, 2);
+    // 10 s windows, the second starting 8 s after the first: 2 s together.
+    if let Some(l) = late.run.latency.as_mut() {
+        l.started_unix_ms = l.started_unix_ms.map(|t| t + 8_000);
+    }
+    let e = merge(&[shard(1, 2, 1), late])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("shard-2.json") && e.contains("did not run together"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_uneven_share_of_users_is_no_short_shard() {
+    // The closed loop with 7 users over 4 shards: 2, 2, 2 and 1 user.
+    let shards: Vec<ShardRun> = (1..=4u32)
+        .map(|i| {
+            let mut s = shard(i, 4, u64::from(i));
+            let users = if i == 4 { 1 } else { 2 };
+            if let Some(l) = s.run.latency.as_mut() {
+                l.setup.target_rps = None;
+                l.setup.users = users;
+                l.requests = 1000 * users as u64;
+            }
+            s
+        })
+        .collect();
+    let merged = merge(&shards).expect("merges");
+    assert!(
+        merged.merged_from.iter().all(|s| s.flags.is_empty()),
+        "{:?}",
+        merged.merged_from
+    );
+}
+
+#[test]
+fn shards_of_another_rate_or_user_count_are_refused() {
+    let msg = |shards: &[ShardRun]| {
+        merge(shards)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let mut other = shard(2, 2, 2);
+    other.run.config.users += 1;
+    assert!(msg(&[shard(1, 2, 1), other]).contains("users differs"));
+    let mut faster = shard(2, 2, 2);
+    if let Some(l) = faster.run.latency.as_mut() {
+        l.setup.target_rps = Some(9_999.0);
+    }
+    let e = msg(&[shard(1, 2, 1), faster]);
+    assert!(e.contains("latency differs"), "{e}");
 }
