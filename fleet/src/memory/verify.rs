@@ -1,8 +1,10 @@
 //! Integrity check of a memory repository that is not open: every commit of `main` and
 //! every tree and blob they reach is read with hash verification, the ops of every commit
 //! are replayed from the root and each commit's files are compared with what its ops
-//! produce (and the whole head tree with the full replay), versions must be consecutive, and
-//! the WAL past the head must be readable and apply. Each tree is read and hash-checked once
+//! produce, where the layout its `meta.json` states puts them (a file elsewhere, e.g. in the
+//! wrong bucket, is reported by name; a commit that changes the layout must hold exactly the
+//! replayed graph), the whole head tree is compared with the full replay, versions must be
+//! consecutive, and the WAL past the head must be readable and apply. Each tree is read and hash-checked once
 //! (a commit's data directories are loaded once and kept, see `trees`), so the time grows
 //! with the bytes of the history, as `git fsck --full`'s does, not with ops x entities.
 
@@ -17,7 +19,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::archive::{self, Identity};
 use super::error::OpenError;
 use super::graph::{Graph, Touched};
-use super::layout::{self, EntityFile, META, OPS, README, RelationFile, TombstoneFile};
+use super::layout::{
+    ENTITIES, EntityFile, Layout, META, OPS, README, RELATIONS, RelationFile, TOMBSTONES,
+    TombstoneFile,
+};
 use super::lock::{OwnerLock, state_dir};
 use super::wal;
 
@@ -161,9 +166,9 @@ fn check_objects(
     }
 }
 
-fn compare<T: DeserializeOwned + PartialEq>(
-    repo: &Repository,
-    dirs: &Dirs<'_>,
+fn compare<'r, T: DeserializeOwned + PartialEq>(
+    repo: &'r Repository,
+    dirs: &Dirs<'r>,
     commit: Oid,
     path: &str,
     expected: Option<T>,
@@ -179,16 +184,35 @@ fn compare<T: DeserializeOwned + PartialEq>(
 }
 
 /// Paths a set of touched keys may change.
-fn expected_paths(t: &Touched) -> BTreeSet<String> {
+fn expected_paths(t: &Touched, layout: Layout) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for n in &t.entities {
-        out.insert(layout::entity_path(n));
-        out.insert(layout::tombstone_path(n));
+        out.insert(layout.entity_path(n));
+        out.insert(layout.tombstone_path(n));
     }
     for f in &t.relation_sources {
-        out.insert(layout::relation_path(f));
+        out.insert(layout.relation_path(f));
     }
     out
+}
+
+/// Where the data file at `path` belongs by its content, if it can be read and that is
+/// somewhere else (a file moved to the wrong bucket or directory).
+fn misplaced<'r>(
+    repo: &'r Repository,
+    dirs: &Dirs<'r>,
+    path: &str,
+    layout: Layout,
+) -> Option<String> {
+    let value: serde_json::Value = dirs.read(repo, path).ok()??;
+    let key = |v: &serde_json::Value, k: &str| v.get(k)?.as_str().map(str::to_string);
+    let expected = match path.split_once('/')?.0 {
+        ENTITIES => layout.entity_path(&key(&value, "name")?),
+        TOMBSTONES => layout.tombstone_path(&key(&value, "name")?),
+        RELATIONS => layout.relation_path(&key(value.get(0)?, "from")?),
+        _ => return None,
+    };
+    (expected != path).then_some(expected)
 }
 
 /// Replays every commit, checking objects, versions and files; returns the replayed graph.
@@ -197,6 +221,7 @@ fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Gra
     let mut visited = HashSet::new();
     let mut replay = Graph::new();
     let mut prev: Option<Dirs<'_>> = None;
+    let mut prev_layout = None;
     for (i, &oid) in commits.iter().enumerate() {
         report.commits += 1;
         report.objects_checked += 1;
@@ -214,9 +239,12 @@ fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Gra
         let dirs = Dirs::load(repo, tree, prev.as_ref());
         check_objects(repo, &dirs, &mut visited, report);
         let tree = &dirs.root;
-        let meta = match archive::read_meta(repo, tree) {
+        let (meta, layout) = match archive::read_meta(repo, tree)
+            .map_err(|(_, e)| e)
+            .and_then(|m| m.layout().map(|l| (m, l)))
+        {
             Ok(m) => m,
-            Err((_, e)) => {
+            Err(e) => {
                 report.problem(format!("commit {oid}: {e}"));
                 return replay;
             }
@@ -258,26 +286,53 @@ fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Gra
                 replay.version()
             ));
         }
-        let allowed = expected_paths(&touched);
-        match changed_paths(repo, prev.as_ref(), &dirs) {
-            Ok(paths) => {
-                for p in paths {
-                    let ours = p == OPS || p == META || (i == 0 && p == README);
-                    if !ours && !allowed.contains(&p) {
-                        report.problem(format!(
-                            "commit {oid} changes {p} but none of its ops touched it"
-                        ));
+        let moved = prev_layout.is_some_and(|l| l != layout);
+        prev_layout = Some(layout);
+        if moved {
+            // A layout change rewrites every file: the tree must hold exactly the graph.
+            match archive::load_graph(repo, tree) {
+                Ok((loaded, _)) if loaded == replay => {}
+                Ok(_) => report.problem(format!(
+                    "commit {oid} changes the layout but its files differ from the replay"
+                )),
+                Err(e) => report.problem(format!("commit {oid}: {e}")),
+            }
+        } else {
+            let allowed = expected_paths(&touched, layout);
+            match changed_paths(repo, prev.as_ref(), &dirs) {
+                Ok(paths) => {
+                    for p in paths {
+                        let ours = p == OPS || p == META || (i == 0 && p == README);
+                        if ours || allowed.contains(&p) {
+                            continue;
+                        }
+                        match misplaced(repo, &dirs, &p, layout) {
+                            Some(home) => {
+                                let file = |p: &str| p.rsplit('/').next().map(str::to_string);
+                                let what = if file(&p) == file(&home) {
+                                    "bucket"
+                                } else {
+                                    "place"
+                                };
+                                report.problem(format!(
+                                    "commit {oid}: {p} is in the wrong {what}: it belongs in {home}"
+                                ));
+                            }
+                            None => report.problem(format!(
+                                "commit {oid} changes {p} but none of its ops touched it"
+                            )),
+                        }
                     }
                 }
+                Err(e) => report.problem(format!("commit {oid}: cannot diff: {e}")),
             }
-            Err(e) => report.problem(format!("commit {oid}: cannot diff: {e}")),
         }
         for n in &touched.entities {
             compare::<EntityFile>(
                 repo,
                 &dirs,
                 oid,
-                &layout::entity_path(n),
+                &layout.entity_path(n),
                 replay.entity_file(n),
                 report,
             );
@@ -285,7 +340,7 @@ fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Gra
                 repo,
                 &dirs,
                 oid,
-                &layout::tombstone_path(n),
+                &layout.tombstone_path(n),
                 replay.tombstone_file(n),
                 report,
             );
@@ -296,7 +351,7 @@ fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Gra
                 repo,
                 &dirs,
                 oid,
-                &layout::relation_path(f),
+                &layout.relation_path(f),
                 (!rels.is_empty()).then_some(rels),
                 report,
             );
