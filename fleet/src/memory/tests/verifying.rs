@@ -79,11 +79,11 @@ fn verify_costs_what_the_history_holds_not_history_times_entities() {
 }
 
 /// A file a forged commit sets (content and mode) or removes (None).
-type Change<'a> = (&'a str, Option<(&'a [u8], FileMode)>);
+pub(super) type Change<'a> = (&'a str, Option<(&'a [u8], FileMode)>);
 
 /// Commits on top of `main` what the owner would for `records` (their `ops.jsonl` and
 /// `meta.json`) with `files` set to a blob and mode, or removed (None).
-fn forge(repo: &Repository, records: &[Record], files: &[Change<'_>]) -> Oid {
+pub(super) fn forge(repo: &Repository, records: &[Record], files: &[Change<'_>]) -> Oid {
     let head = repo
         .find_reference("refs/heads/main")
         .unwrap()
@@ -120,7 +120,7 @@ fn forge(repo: &Repository, records: &[Record], files: &[Change<'_>]) -> Oid {
     .unwrap()
 }
 
-fn record(version: u64, op: Op) -> Record {
+pub(super) fn record(version: u64, op: Op) -> Record {
     Record {
         version,
         server: "community-0001".into(),
@@ -131,7 +131,7 @@ fn record(version: u64, op: Op) -> Record {
 }
 
 /// A store at version 2: entities `a` and `b`, a relation from `a` to `b`.
-async fn two_entities(path: &Path) -> Repository {
+pub(super) async fn two_entities(path: &Path) -> Repository {
     let store = Store::open(path, quick()).unwrap();
     let h = store.handle();
     h.write("srv-1", 0, create(&["a", "b"])).await.unwrap();
@@ -141,7 +141,7 @@ async fn two_entities(path: &Path) -> Repository {
 }
 
 /// The entity file of `name` as the owner writes it after `op` at version 3.
-fn entity_after(path: &Path, op: &Op, name: &str) -> Vec<u8> {
+pub(super) fn entity_after(path: &Path, op: &Op, name: &str) -> Vec<u8> {
     let mut g = head_graph(path);
     g.apply(op, 3, 2).unwrap();
     layout::pretty(&g.entity_file(name).unwrap())
@@ -152,13 +152,13 @@ fn remove_loose(repo: &Repository, id: Oid) {
     fs::remove_file(repo.path().join("objects").join(&hex[..2]).join(&hex[2..])).unwrap();
 }
 
-fn problems(path: &Path) -> Vec<String> {
+pub(super) fn problems(path: &Path) -> Vec<String> {
     let report = verify(path).unwrap();
     assert!(!report.is_ok());
     report.problems
 }
 
-fn assert_reported(problems: &[String], needles: &[&str]) {
+pub(super) fn assert_reported(problems: &[String], needles: &[&str]) {
     assert!(
         problems
             .iter()
