@@ -9,7 +9,7 @@
 //! deletes, so every directory of the layout changes; it is drawn from a fixed seed, so the
 //! same arguments build the same graph. `--max-entities` caps the live entities (further
 //! creates become observations) to bound the size of a one-op-per-commit history, whose
-//! every commit stores a new copy of the flat `entities/` tree.
+//! every commit stored a new copy of the flat `entities/` tree in format 1.
 //!
 //! `cargo run --release -p benches --bin memory-history -- --path /tmp/h --ops 30000 --per-commit 100`
 
