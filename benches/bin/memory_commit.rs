@@ -74,7 +74,8 @@ fn append(archive: &mut Archive, ops: Vec<Op>) -> anyhow::Result<()> {
 fn build(dir: &std::path::Path, n: usize, layout: Layout) -> anyhow::Result<Archive> {
     let mut archive = Archive::open(dir)?;
     archive.set_layout(layout);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(20_000) {
+    // At most ~10 commits to build it: each rewrites the trees it touches.
+    for chunk in (0..n).collect::<Vec<_>>().chunks((n / 10).max(20_000)) {
         let ops = chunk
             .iter()
             .map(|i| {

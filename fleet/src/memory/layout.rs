@@ -21,11 +21,22 @@
 //! bounded by the commit's ops, not by N. The hash is of the entity name, not of the file
 //! name, so a bucket never depends on how a name is encoded.
 //!
-//! Measured before choosing (`memory-commit` in benches/, 100 `add_observations` to distinct
-//! entities per commit, tree bytes written and median time per commit, release build, shared
-//! 2-core machine):
+//! Measured before choosing (`memory-commit` in benches/: 100 `add_observations` to distinct
+//! entities per commit, median time per commit and tree KB written; release build, shared
+//! 2-core machine, repositories in /dev/shm; 2026-12-07):
 //!
-//! (figures: see benches/README.md, "Per-commit cost of the memory layout")
+//! | entities | flat (format 1) | 256 (`ab/`) | 4096 (`abc/`) | 256 x 256 (`ab/cd/`) |
+//! |---|---|---|---|---|
+//! | 20k | 14.3 ms, 918 KB | 10.4 ms, 317 KB | 8.7 ms, 146 KB | 10.7 ms, 178 KB |
+//! | 200k | 127.7 ms, 9180 KB | 42.8 ms, 2981 KB | 13.0 ms, 347 KB | 20.9 ms, 600 KB |
+//! | 2M | | | 37.8 ms, 2335 KB | 22.5 ms, 758 KB |
+//!
+//! One level of 4096 is cheapest up to a few 100k entities, but its buckets grow with N (its
+//! cost is the flat layout's divided by 4096, plus a 127 KB directory every commit), so it
+//! triples from 200k to 2M. Two levels of 256 stop growing once the first-level buckets are
+//! full (256 entries, ~65k entities): 20.9 ms at 200k, 22.5 ms at 2M. A fleet writing 1000
+//! ops/s, mostly creates, passes a million entities within the hour, so the shape whose cost
+//! stays flat in N wins.
 //!
 //! Format 1 repositories are still read: a commit's `meta.json` says which layout its files
 //! follow, and the first commit after opening one moves every file to the fanned layout.

@@ -4,31 +4,27 @@
 //! produce, where the layout its `meta.json` states puts them (a file elsewhere, e.g. in the
 //! wrong bucket, is reported by name; a commit that changes the layout must hold exactly the
 //! replayed graph), the whole head tree is compared with the full replay, versions must be
-//! consecutive, and the WAL past the head must be readable and apply. Each tree is read and hash-checked once
-//! (a commit's data directories are loaded once and kept, see `trees`), so the time grows
-//! with the bytes of the history, as `git fsck --full`'s does, not with ops x entities.
+//! consecutive, and the WAL past the head must be readable and apply. Each tree is read and
+//! hash-checked once (a commit's data directories are loaded once and kept, see `trees`; the
+//! checks of a commit's files are in `files`), so the time grows with the bytes of the
+//! history, as `git fsck --full`'s does, not with ops x entities.
 
-use std::{
-    collections::{BTreeSet, HashSet},
-    path::Path,
-};
+use std::{collections::HashSet, path::Path};
 
 use git2::{Oid, Repository, Tree};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::Serialize;
 
 use super::archive::{self, Identity};
 use super::error::OpenError;
-use super::graph::{Graph, Touched};
-use super::layout::{
-    ENTITIES, EntityFile, Layout, META, OPS, README, RELATIONS, RelationFile, TOMBSTONES,
-    TombstoneFile,
-};
+use super::graph::Graph;
+use super::layout::OPS;
 use super::lock::{OwnerLock, state_dir};
 use super::wal;
 
+mod files;
 mod trees;
 
-use trees::{Dirs, changed_paths};
+use trees::Dirs;
 
 /// Problems listed in full; beyond this they are only counted.
 const MAX_PROBLEMS: usize = 100;
@@ -166,55 +162,6 @@ fn check_objects(
     }
 }
 
-fn compare<'r, T: DeserializeOwned + PartialEq>(
-    repo: &'r Repository,
-    dirs: &Dirs<'r>,
-    commit: Oid,
-    path: &str,
-    expected: Option<T>,
-    report: &mut VerifyReport,
-) {
-    match dirs.read::<T>(repo, path) {
-        Ok(found) if found == expected => {}
-        Ok(_) => report.problem(format!(
-            "commit {commit}: {path} is not what the commit's ops produce"
-        )),
-        Err(e) => report.problem(format!("commit {commit}: {path} is unreadable: {e}")),
-    }
-}
-
-/// Paths a set of touched keys may change.
-fn expected_paths(t: &Touched, layout: Layout) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for n in &t.entities {
-        out.insert(layout.entity_path(n));
-        out.insert(layout.tombstone_path(n));
-    }
-    for f in &t.relation_sources {
-        out.insert(layout.relation_path(f));
-    }
-    out
-}
-
-/// Where the data file at `path` belongs by its content, if it can be read and that is
-/// somewhere else (a file moved to the wrong bucket or directory).
-fn misplaced<'r>(
-    repo: &'r Repository,
-    dirs: &Dirs<'r>,
-    path: &str,
-    layout: Layout,
-) -> Option<String> {
-    let value: serde_json::Value = dirs.read(repo, path).ok()??;
-    let key = |v: &serde_json::Value, k: &str| v.get(k)?.as_str().map(str::to_string);
-    let expected = match path.split_once('/')?.0 {
-        ENTITIES => layout.entity_path(&key(&value, "name")?),
-        TOMBSTONES => layout.tombstone_path(&key(&value, "name")?),
-        RELATIONS => layout.relation_path(&key(value.get(0)?, "from")?),
-        _ => return None,
-    };
-    (expected != path).then_some(expected)
-}
-
 /// Replays every commit, checking objects, versions and files; returns the replayed graph.
 fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Graph {
     let commits = chain(repo, head, report);
@@ -286,76 +233,22 @@ fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Gra
                 replay.version()
             ));
         }
-        let moved = prev_layout.is_some_and(|l| l != layout);
+        let commit = files::Commit {
+            oid,
+            root: i == 0,
+            layout,
+            moved: prev_layout.is_some_and(|l| l != layout),
+        };
         prev_layout = Some(layout);
-        if moved {
-            // A layout change rewrites every file: the tree must hold exactly the graph.
-            match archive::load_graph(repo, tree) {
-                Ok((loaded, _)) if loaded == replay => {}
-                Ok(_) => report.problem(format!(
-                    "commit {oid} changes the layout but its files differ from the replay"
-                )),
-                Err(e) => report.problem(format!("commit {oid}: {e}")),
-            }
-        } else {
-            let allowed = expected_paths(&touched, layout);
-            match changed_paths(repo, prev.as_ref(), &dirs) {
-                Ok(paths) => {
-                    for p in paths {
-                        let ours = p == OPS || p == META || (i == 0 && p == README);
-                        if ours || allowed.contains(&p) {
-                            continue;
-                        }
-                        match misplaced(repo, &dirs, &p, layout) {
-                            Some(home) => {
-                                let file = |p: &str| p.rsplit('/').next().map(str::to_string);
-                                let what = if file(&p) == file(&home) {
-                                    "bucket"
-                                } else {
-                                    "place"
-                                };
-                                report.problem(format!(
-                                    "commit {oid}: {p} is in the wrong {what}: it belongs in {home}"
-                                ));
-                            }
-                            None => report.problem(format!(
-                                "commit {oid} changes {p} but none of its ops touched it"
-                            )),
-                        }
-                    }
-                }
-                Err(e) => report.problem(format!("commit {oid}: cannot diff: {e}")),
-            }
-        }
-        for n in &touched.entities {
-            compare::<EntityFile>(
-                repo,
-                &dirs,
-                oid,
-                &layout.entity_path(n),
-                replay.entity_file(n),
-                report,
-            );
-            compare::<TombstoneFile>(
-                repo,
-                &dirs,
-                oid,
-                &layout.tombstone_path(n),
-                replay.tombstone_file(n),
-                report,
-            );
-        }
-        for f in &touched.relation_sources {
-            let rels = replay.relation_files_from(f);
-            compare::<Vec<RelationFile>>(
-                repo,
-                &dirs,
-                oid,
-                &layout.relation_path(f),
-                (!rels.is_empty()).then_some(rels),
-                report,
-            );
-        }
+        files::check(
+            repo,
+            prev.as_ref(),
+            &dirs,
+            &commit,
+            &touched,
+            &replay,
+            report,
+        );
         prev = Some(dirs);
     }
     if let Some(last) = &prev {
