@@ -140,7 +140,9 @@ fn check_objects(
         }
         report.objects_checked += 1;
         let push_entries = |t: &Tree<'_>, stack: &mut Vec<(String, Oid)>| {
-            for e in t.iter() {
+            // Most entries (untouched buckets, unchanged files) were checked with an
+            // earlier commit: skip them before building their path.
+            for e in t.iter().filter(|e| !visited.contains(&e.id())) {
                 let name = e.name().unwrap_or("?");
                 stack.push((format!("{path}/{name}"), e.id()));
             }
