@@ -120,6 +120,18 @@ fn timed_commit(
     Ok((ms, info.trees_written, info.tree_bytes))
 }
 
+/// Bytes of the repository's pack files.
+fn pack_bytes(gitdir: &std::path::Path) -> u64 {
+    std::fs::read_dir(gitdir.join("objects/pack"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -170,6 +182,23 @@ fn main() -> anyhow::Result<()> {
                 median(&mut ms),
                 median(&mut trees),
                 median(&mut bytes)
+            );
+        }
+        // What opening a format-1 repository costs once: its next commit moves every file.
+        for ((name, layout), archive) in layouts.iter().zip(&mut archives) {
+            if *layout != Layout::Flat {
+                continue;
+            }
+            archive.set_layout(Layout::CURRENT);
+            let before = pack_bytes(archive.gitdir());
+            let (ms, trees, bytes) = timed_commit(archive, n, args.ops, args.rounds)?;
+            let after = pack_bytes(archive.gitdir());
+            eprintln!(
+                "{n} entities, {name} -> format 2 (one commit of {} ops): {ms:.0} ms, {trees} trees, {} KB of trees, packs {} -> {} KB",
+                args.ops,
+                bytes / 1024,
+                before >> 10,
+                after >> 10
             );
         }
         drop(archives);

@@ -3,10 +3,11 @@
 //! `meta.json`. Only the trees on the path of a changed file are rebuilt; a subtree with no
 //! effective change keeps its id unhashed, so a commit's cost follows what it changed. When the
 //! head's files follow another layout (a format-1 repository's first commit here), every data
-//! file is written afresh in the new layout and the old directories are dropped: one commit
-//! moves them all, and the history before it stays as it was.
+//! file is written afresh in the new layout (the blobs of files the commit's ops did not touch
+//! are taken over, not written again) and the old directories are dropped: one commit moves
+//! them all, and the history before it stays as it was.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::Path};
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
@@ -78,18 +79,45 @@ fn write_dir(
         .transpose()
 }
 
-/// The data files a commit writes: those of the touched keys or, when `all`, every file of
-/// the graph (a layout change).
+/// The head's data directories when a commit changes the layout: files of keys the pending
+/// ops did not touch hold what the graph would write, so their blobs are taken over (already
+/// in the repository) instead of each being serialised, hashed and packed again.
+struct OldFiles<'r> {
+    layout: Layout,
+    dirs: Vec<(&'static str, Tree<'r>)>,
+    touched: Touched,
+}
+
+impl OldFiles<'_> {
+    fn blob(&self, dir: &str, name: &str) -> Option<Oid> {
+        let touched = if dir == RELATIONS {
+            &self.touched.relation_sources
+        } else {
+            &self.touched.entities
+        };
+        if touched.contains(name) {
+            return None;
+        }
+        let (_, tree) = self.dirs.iter().find(|(d, _)| *d == dir)?;
+        let entry = tree
+            .get_path(Path::new(&self.layout.file_in_dir(name)))
+            .ok()?;
+        (entry.kind() == Some(ObjectType::Blob)).then(|| entry.id())
+    }
+}
+
+/// The data files a commit writes: those of the touched keys or, on a layout change (`old`),
+/// every file of the graph.
 fn data_files(
     graph: &Graph,
     layout: Layout,
-    all: bool,
+    old: Option<&OldFiles<'_>>,
     objects: &mut NewObjects,
 ) -> Result<BTreeMap<&'static str, Files>, ArchiveError> {
     let Touched {
         entities,
         relation_sources,
-    } = if all {
+    } = if old.is_some() {
         let s = graph.snapshot();
         Touched {
             entities: s
@@ -104,10 +132,15 @@ fn data_files(
         graph.touched()
     };
     let mut dirs: BTreeMap<&'static str, Files> = BTreeMap::new();
-    let mut file = |objects: &mut NewObjects, dir: &'static str, name: &str, bytes| {
-        let blob = match bytes {
-            Some(b) => Some(objects.put(ObjectType::Blob, b)?),
-            None => None,
+    let mut file = |objects: &mut NewObjects,
+                    dir: &'static str,
+                    name: &str,
+                    bytes: &dyn Fn() -> Option<Vec<u8>>| {
+        let blob = match old.and_then(|o| o.blob(dir, name)) {
+            Some(id) => Some(id),
+            None => bytes()
+                .map(|b| objects.put(ObjectType::Blob, b))
+                .transpose()?,
         };
         dirs.entry(dir)
             .or_default()
@@ -115,15 +148,18 @@ fn data_files(
         Ok::<_, ArchiveError>(())
     };
     for name in &entities {
-        let entity = graph.entity_file(name).map(|f| layout::pretty(&f));
-        file(objects, ENTITIES, name, entity)?;
-        let tomb = graph.tombstone_file(name).map(|f| layout::pretty(&f));
-        file(objects, TOMBSTONES, name, tomb)?;
+        file(objects, ENTITIES, name, &|| {
+            graph.entity_file(name).map(|f| layout::pretty(&f))
+        })?;
+        file(objects, TOMBSTONES, name, &|| {
+            graph.tombstone_file(name).map(|f| layout::pretty(&f))
+        })?;
     }
     for from in &relation_sources {
-        let rels = graph.relation_files_from(from);
-        let bytes = (!rels.is_empty()).then(|| layout::pretty(&rels));
-        file(objects, RELATIONS, from, bytes)?;
+        file(objects, RELATIONS, from, &|| {
+            let rels = graph.relation_files_from(from);
+            (!rels.is_empty()).then(|| layout::pretty(&rels))
+        })?;
     }
     Ok(dirs)
 }
@@ -141,7 +177,23 @@ pub(super) fn commit_tree(
     objects: &mut NewObjects,
 ) -> Result<Oid, ArchiveError> {
     let moving = base_layout != layout;
-    let mut dirs = data_files(graph, layout, moving, objects)?;
+    let old_files = match moving {
+        true => {
+            let mut dirs = Vec::new();
+            for dir in [ENTITIES, RELATIONS, TOMBSTONES] {
+                if let Some(t) = subtree(repo, Some(base), dir)? {
+                    dirs.push((dir, t));
+                }
+            }
+            Some(OldFiles {
+                layout: base_layout,
+                dirs,
+                touched: graph.touched(),
+            })
+        }
+        false => None,
+    };
+    let mut dirs = data_files(graph, layout, old_files.as_ref(), objects)?;
     let mut root = TreeUpdates::new();
     for dir in [ENTITIES, RELATIONS, TOMBSTONES] {
         let files = dirs.remove(dir).unwrap_or_default();
