@@ -242,6 +242,7 @@ fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Gra
             moved: prev_layout.is_some_and(|l| l != layout),
         };
         prev_layout = Some(layout);
+        let mut problems = Vec::new();
         files::check(
             repo,
             prev.as_ref(),
@@ -249,8 +250,11 @@ fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Gra
             &commit,
             &touched,
             &replay,
-            report,
+            &mut problems,
         );
+        for p in problems {
+            report.problem(p);
+        }
         prev = Some(dirs);
     }
     if let Some(last) = &prev {

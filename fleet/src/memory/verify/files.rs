@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use git2::{Oid, Repository};
 use serde::de::DeserializeOwned;
 
-use super::VerifyReport;
 use super::trees::{Dirs, changed_paths};
 use crate::memory::{
     archive,
@@ -37,14 +36,14 @@ fn compare<'r, T: DeserializeOwned + PartialEq>(
     commit: Oid,
     path: &str,
     expected: Option<T>,
-    report: &mut VerifyReport,
+    problems: &mut Vec<String>,
 ) {
     match dirs.read::<T>(repo, path) {
         Ok(found) if found == expected => {}
-        Ok(_) => report.problem(format!(
+        Ok(_) => problems.push(format!(
             "commit {commit}: {path} is not what the commit's ops produce"
         )),
-        Err(e) => report.problem(format!("commit {commit}: {path} is unreadable: {e}")),
+        Err(e) => problems.push(format!("commit {commit}: {path} is unreadable: {e}")),
     }
 }
 
@@ -81,7 +80,7 @@ fn misplaced<'r>(
 }
 
 /// Checks the files of a commit (`dirs`, its parent's `prev`) whose ops touched `touched`,
-/// against `replay`, the graph after its ops.
+/// against `replay`, the graph after its ops; adds what is wrong to `problems`.
 pub(super) fn check<'r>(
     repo: &'r Repository,
     prev: Option<&Dirs<'r>>,
@@ -89,7 +88,7 @@ pub(super) fn check<'r>(
     c: &Commit,
     touched: &Touched,
     replay: &Graph,
-    report: &mut VerifyReport,
+    problems: &mut Vec<String>,
 ) {
     let Commit {
         oid,
@@ -101,10 +100,10 @@ pub(super) fn check<'r>(
         // A layout change rewrites every file: the tree must hold exactly the graph.
         match archive::load_graph(repo, &dirs.root) {
             Ok((loaded, _)) if loaded == *replay => {}
-            Ok(_) => report.problem(format!(
+            Ok(_) => problems.push(format!(
                 "commit {oid} changes the layout but its files differ from the replay"
             )),
-            Err(e) => report.problem(format!("commit {oid}: {e}")),
+            Err(e) => problems.push(format!("commit {oid}: {e}")),
         }
     } else {
         let allowed = expected_paths(touched, layout);
@@ -123,17 +122,17 @@ pub(super) fn check<'r>(
                             } else {
                                 "place"
                             };
-                            report.problem(format!(
+                            problems.push(format!(
                                 "commit {oid}: {p} is in the wrong {what}: it belongs in {home}"
                             ));
                         }
-                        None => report.problem(format!(
+                        None => problems.push(format!(
                             "commit {oid} changes {p} but none of its ops touched it"
                         )),
                     }
                 }
             }
-            Err(e) => report.problem(format!("commit {oid}: cannot diff: {e}")),
+            Err(e) => problems.push(format!("commit {oid}: cannot diff: {e}")),
         }
     }
     for n in &touched.entities {
@@ -143,7 +142,7 @@ pub(super) fn check<'r>(
             oid,
             &layout.entity_path(n),
             replay.entity_file(n),
-            report,
+            problems,
         );
         compare::<TombstoneFile>(
             repo,
@@ -151,7 +150,7 @@ pub(super) fn check<'r>(
             oid,
             &layout.tombstone_path(n),
             replay.tombstone_file(n),
-            report,
+            problems,
         );
     }
     for f in &touched.relation_sources {
@@ -162,7 +161,7 @@ pub(super) fn check<'r>(
             oid,
             &layout.relation_path(f),
             (!rels.is_empty()).then_some(rels),
-            report,
+            problems,
         );
     }
 }
