@@ -40,6 +40,7 @@
 //!
 //! Format 1 repositories are still read: a commit's `meta.json` says which layout its files
 //! follow, and the first commit after opening one moves every file to the fanned layout.
+
 use serde::{Deserialize, Serialize};
 
 /// `meta.json`'s `format`: how a repository says it is a memory store.
