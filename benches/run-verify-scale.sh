@@ -5,8 +5,9 @@
 # whether verify's cost grows with the history alone, as fsck's does, or with history x graph.
 # Repositories are built by `memory-history` (the store's own commit path, a fixed-seed op mix
 # whose entity count grows with the history); one-op-per-commit histories cap the live
-# entities (ONE_PER_COMMIT_MAX_ENTITIES) because each of their commits stores a new copy of
-# the flat entities/ tree, which would otherwise reach tens of GB at 30k commits.
+# entities (ONE_PER_COMMIT_MAX_ENTITIES): in format 1 each of their commits stored a new copy of
+# the flat entities/ tree, which would have reached tens of GB at 30k commits (format 2's buckets
+# no longer need the cap; it is kept so that figures compare with earlier runs).
 # Repositories live in /dev/shm when it exists (tmpfs: the builder's thousands of fsyncs are
 # free, and both tools read from memory, as they would from a page-cached repository).
 # BEFORE=<fleet binary> times a second build on the same repositories in the same run (old vs

@@ -9,7 +9,7 @@
 //! deletes, so every directory of the layout changes; it is drawn from a fixed seed, so the
 //! same arguments build the same graph. `--max-entities` caps the live entities (further
 //! creates become observations) to bound the size of a one-op-per-commit history, whose
-//! every commit stores a new copy of the flat `entities/` tree.
+//! every commit stored a new copy of the flat `entities/` tree in format 1.
 //!
 //! `cargo run --release -p benches --bin memory-history -- --path /tmp/h --ops 30000 --per-commit 100`
 
@@ -37,6 +37,10 @@ struct Args {
     /// Live entities at most; creates beyond it become observations.
     #[arg(long)]
     max_entities: Option<usize>,
+    /// Write format 1 (every file directly in its directory) instead of the buckets of
+    /// format 2: the same history in the build-before's layout, to compare verify on both.
+    #[arg(long)]
+    flat: bool,
 }
 
 /// xorshift64*: a fixed, dependency-free sequence (the graph only needs to be repeatable).
@@ -112,6 +116,9 @@ fn main() -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let mut archive = Archive::open(&args.path).context("create the repository")?;
+    if args.flat {
+        archive.set_layout(fleet::memory::layout::Layout::Flat);
+    }
     let mut mix = Mix {
         draw: Draw(0x9e37_79b9_7f4a_7c15),
         live: Vec::new(),

@@ -3,7 +3,8 @@
 //!
 //! Bounded on purpose: the rebuild reads at most `scan_ops` of the newest ops and each
 //! entity keeps its newest `per_entity` entries. Older history is still in git
-//! (`git log -p -- entities/<name>.json` or `ops.jsonl`).
+//! (`git log -p ops.jsonl`, or `git log -p -- entities/ab/cd/<name>.json` for one entity since
+//! its repository moved to format 2; before that, `entities/<name>.json`).
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},

@@ -222,7 +222,7 @@ impl Store {
                 acked_at: std::time::Instant::now(),
             });
         }
-        let mut archive = Archive::new(gitdir.clone(), opened.head, opened.graph);
+        let mut archive = Archive::new(gitdir.clone(), opened.head, opened.graph, opened.layout);
         archive.set_max_packs(options.max_packs);
         let committer = Committer {
             archive,

@@ -19,7 +19,7 @@
 //!
 //! Its parts: `objects` builds git objects (trees, commits) and holds the names the archive
 //! writes under, `pack` writes them as a durable packfile, `consolidate` keeps the number
-//! of packs small, `read` loads what a commit holds, `open` finds, locks and initialises a
+//! of packs small, `read` loads what a commit holds, `tree` builds a commit's tree in the layout, `open` finds, locks and initialises a
 //! repository, `writer` is the [`Archive`] that turns batches into commits.
 
 mod consolidate;
@@ -29,6 +29,7 @@ mod pack;
 mod read;
 #[cfg(test)]
 mod tests;
+mod tree;
 mod writer;
 
 pub(crate) use objects::{MAIN, git_order};

@@ -45,6 +45,16 @@ impl NewObjects {
     pub(super) fn len(&self) -> usize {
         self.items.len()
     }
+
+    /// Number of new tree objects and their bytes.
+    pub(super) fn trees(&self) -> (usize, usize) {
+        self.items
+            .iter()
+            .filter(|(_, kind, _)| *kind == ObjectType::Tree)
+            .fold((0, 0), |(n, bytes), (_, _, data)| {
+                (n + 1, bytes + data.len())
+            })
+    }
 }
 
 pub(super) const BLOB_MODE: i32 = 0o100644;

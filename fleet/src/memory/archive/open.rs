@@ -18,7 +18,7 @@ use super::{
 use crate::memory::{
     error::{ArchiveError, OpenError},
     graph::Graph,
-    layout::{self, META, Meta, OPS, README, README_TEXT},
+    layout::{self, FORMAT_VERSION, Layout, META, Meta, OPS, README, README_TEXT},
     lock::OwnerLock,
 };
 
@@ -107,6 +107,8 @@ pub(crate) struct Opened {
     pub lock: OwnerLock,
     pub head: Oid,
     pub graph: Graph,
+    /// The layout of the head commit's files.
+    pub layout: Layout,
 }
 
 /// Finds (or creates), locks, clears stale git locks, identifies and loads a repository.
@@ -126,12 +128,14 @@ pub(crate) fn open_locked(path: &Path) -> Result<Opened, OpenError> {
         }
     };
     let tree = head_tree(&repo, head).map_err(corrupt)?;
-    let (graph, _) = load_graph(&repo, &tree).map_err(corrupt)?;
+    let (graph, meta) = load_graph(&repo, &tree).map_err(corrupt)?;
+    let layout = meta.layout().map_err(corrupt)?;
     Ok(Opened {
         gitdir,
         lock,
         head,
         graph,
+        layout,
     })
 }
 
@@ -161,7 +165,7 @@ pub(super) fn init_root(gitdir: &Path) -> Result<Oid, ArchiveError> {
             None,
             (COMMITTER, now),
             (COMMITTER, now),
-            "Initialise the mcpfleet memory (format 1, empty graph)\n",
+            &format!("Initialise the mcpfleet memory (format {FORMAT_VERSION}, empty graph)\n"),
         ),
     )?;
     write_pack(&repo, &objects)?;

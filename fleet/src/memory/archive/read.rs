@@ -1,17 +1,18 @@
 //! Reading a repository's state: whether it is ours (its `meta.json`), the graph a commit's
-//! tree holds (entity, relation and tombstone files) and a commit's `ops.jsonl`.
+//! tree holds (entity, relation and tombstone files, found where the layout its `meta.json`
+//! states puts them) and a commit's `ops.jsonl`.
 
 use std::path::Path;
 
-use git2::{Commit, ErrorCode, Oid, Repository, Tree};
+use git2::{Commit, ErrorCode, ObjectType, Oid, Repository, Tree};
 
 use super::objects::MAIN;
 use crate::memory::{
     error::OpenError,
     graph::{Graph, StateError},
     layout::{
-        self, ENTITIES, EntityFile, FORMAT, FORMAT_VERSION, META, Meta, OPS, RELATIONS,
-        RelationFile, TOMBSTONES, TombstoneFile,
+        ENTITIES, EntityFile, FORMAT, META, Meta, OPS, RELATIONS, RelationFile, TOMBSTONES,
+        TombstoneFile,
     },
     op::Record,
 };
@@ -61,15 +62,7 @@ pub(crate) fn read_meta(repo: &Repository, tree: &Tree<'_>) -> Result<Meta, (boo
     if meta.format != FORMAT {
         return Err((true, format!("{META} has format {:?}", meta.format)));
     }
-    if meta.format_version != FORMAT_VERSION {
-        return Err((
-            true,
-            format!(
-                "{META} has format_version {}, this build reads {FORMAT_VERSION}",
-                meta.format_version
-            ),
-        ));
-    }
+    meta.layout().map_err(|e| (true, e))?;
     Ok(meta)
 }
 
@@ -113,38 +106,52 @@ pub(crate) fn identify(repo: &Repository, path: &Path) -> Result<Identity, OpenE
     }
 }
 
+/// Parses every file under `dir` (at any depth), passing its path from the root.
 pub(super) fn parse_entries<T: serde::de::DeserializeOwned>(
     repo: &Repository,
     tree: &Tree<'_>,
     dir: &str,
     mut each: impl FnMut(&str, T) -> Result<(), String>,
 ) -> Result<(), String> {
-    let sub = match tree.get_path(Path::new(dir)) {
-        Ok(entry) => repo
-            .find_tree(entry.id())
-            .map_err(|e| format!("cannot read {dir}/: {}", e.message()))?,
+    let mut stack = match tree.get_path(Path::new(dir)) {
+        Ok(entry) => vec![(dir.to_string(), entry.id())],
         Err(e) if e.code() == ErrorCode::NotFound => return Ok(()),
         Err(e) => return Err(format!("cannot read {dir}/: {}", e.message())),
     };
-    for entry in sub.iter() {
-        let name = entry
-            .name()
-            .map_err(|_| format!("{dir}/ has a non-UTF-8 file name"))?
-            .to_string();
-        let blob = repo
-            .find_blob(entry.id())
-            .map_err(|e| format!("cannot read {dir}/{name}: {}", e.message()))?;
-        let value: T = serde_json::from_slice(blob.content())
-            .map_err(|e| format!("{dir}/{name} is not valid: {e}"))?;
-        each(&name, value).map_err(|e| format!("{dir}/{name}: {e}"))?;
+    while let Some((path, id)) = stack.pop() {
+        let sub = repo
+            .find_tree(id)
+            .map_err(|e| format!("cannot read {path}/: {}", e.message()))?;
+        for entry in sub.iter() {
+            let name = entry
+                .name()
+                .map_err(|_| format!("{path}/ has a non-UTF-8 file name"))?;
+            let file = format!("{path}/{name}");
+            if entry.kind() == Some(ObjectType::Tree) {
+                stack.push((file, entry.id()));
+                continue;
+            }
+            let blob = repo
+                .find_blob(entry.id())
+                .map_err(|e| format!("cannot read {file}: {}", e.message()))?;
+            let value: T = serde_json::from_slice(blob.content())
+                .map_err(|e| format!("{file} is not valid: {e}"))?;
+            each(&file, value).map_err(|e| format!("{file}: {e}"))?;
+        }
     }
     Ok(())
 }
 
-pub(super) fn expect_file(file: &str, path: &str) -> Result<(), String> {
-    match path.rsplit_once('/') {
-        Some((_, expected)) if expected == file => Ok(()),
-        _ => Err(format!("holds data that belongs in {path}")),
+/// Checks that the file at `path` is where its content says it belongs (`expected`).
+pub(super) fn expect_file(path: &str, expected: &str) -> Result<(), String> {
+    if path == expected {
+        return Ok(());
+    }
+    let file = |p: &str| p.rsplit_once('/').map(|(_, f)| f.to_string());
+    if file(path) == file(expected) {
+        Err(format!("is in the wrong bucket: it belongs in {expected}"))
+    } else {
+        Err(format!("holds data that belongs in {expected}"))
     }
 }
 
@@ -155,9 +162,10 @@ pub(super) fn state(e: StateError) -> String {
 /// Loads the graph (with tags and tombstones) stored in a commit's tree.
 pub(crate) fn load_graph(repo: &Repository, tree: &Tree<'_>) -> Result<(Graph, Meta), String> {
     let meta = read_meta(repo, tree).map_err(|(_, e)| e)?;
+    let layout = meta.layout()?;
     let mut g = Graph::new();
     parse_entries(repo, tree, ENTITIES, |file, e: EntityFile| {
-        expect_file(file, &layout::entity_path(&e.name))?;
+        expect_file(file, &layout.entity_path(&e.name))?;
         g.insert_entity_file(e).map_err(state)
     })?;
     parse_entries(repo, tree, RELATIONS, |file, rs: Vec<RelationFile>| {
@@ -165,13 +173,13 @@ pub(crate) fn load_graph(repo: &Repository, tree: &Tree<'_>) -> Result<(Graph, M
             return Err("is empty".into());
         }
         for r in rs {
-            expect_file(file, &layout::relation_path(&r.from))?;
+            expect_file(file, &layout.relation_path(&r.from))?;
             g.insert_relation_file(r).map_err(state)?;
         }
         Ok(())
     })?;
     parse_entries(repo, tree, TOMBSTONES, |file, t: TombstoneFile| {
-        expect_file(file, &layout::tombstone_path(&t.name))?;
+        expect_file(file, &layout.tombstone_path(&t.name))?;
         g.insert_tombstone_file(t).map_err(state)
     })?;
     g.set_loaded_version(meta.version).map_err(state)?;

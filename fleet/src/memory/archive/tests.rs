@@ -13,7 +13,7 @@ use git2::Repository;
 
 use super::{consolidate::*, objects::*, read::*, writer::*};
 use crate::memory::op::{CreateEntities, CreateRelations, DeleteEntities, Entity, Op, Relation};
-use crate::memory::{error::OpenError, op::Record};
+use crate::memory::{error::OpenError, layout::Layout, op::Record};
 
 fn rec(version: u64, server: &str, op: Op) -> Record {
     Record {
@@ -80,10 +80,13 @@ fn commits_load_back_and_describe_their_authors() {
     assert_eq!(g, expected);
     let tree = head.tree().unwrap();
     assert!(
-        tree.get_path(Path::new("tombstones/%2Ehidden.json"))
+        tree.get_path(Path::new(&Layout::CURRENT.tombstone_path(".hidden")))
             .is_ok()
     );
-    assert!(tree.get_path(Path::new("entities/%2Ehidden.json")).is_err());
+    assert!(
+        tree.get_path(Path::new(&Layout::CURRENT.entity_path(".hidden")))
+            .is_err()
+    );
     assert!(
         tree.get_path(Path::new("relations")).is_err(),
         "empty dir removed"

@@ -8,21 +8,19 @@ use std::{
     sync::Arc,
 };
 
-use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
+use git2::{ErrorCode, ObjectType, Oid, Repository};
 
 use super::{
     consolidate::{consolidate_packs, pack_count},
-    objects::{
-        BLOB_MODE, COMMITTER, MAIN, NewObjects, TREE_MODE, TreeUpdates, commit_bytes, email,
-        merge_tree, now_ms,
-    },
+    objects::{COMMITTER, MAIN, NewObjects, commit_bytes, email, now_ms},
     open::open_locked,
     pack::{sync_ref, write_pack},
+    tree::commit_tree,
 };
 use crate::memory::{
     error::{ArchiveError, OpenError},
-    graph::{Graph, Touched},
-    layout::{self, ENTITIES, META, Meta, OPS, RELATIONS, TOMBSTONES},
+    graph::Graph,
+    layout::Layout,
     lock::{OwnerLock, state_dir},
     op::Record,
     wal,
@@ -87,6 +85,10 @@ pub struct CommitInfo {
     pub durable: bool,
     /// Packs merged after this commit to keep their number low (0 if none).
     pub merged_packs: usize,
+    /// Tree objects this commit wrote, and their bytes (uncompressed): what a commit costs
+    /// beyond its files.
+    pub trees_written: usize,
+    pub tree_bytes: usize,
     pub(crate) oid: Oid,
     pub(crate) batches: Vec<Arc<[Record]>>,
 }
@@ -101,6 +103,10 @@ pub struct Archive {
     head_version: u64,
     /// Version whose commit is known durable (== head_version unless a ref fsync failed).
     durable_version: u64,
+    /// Layout of `head`'s files, and the layout commits are written in (they differ until
+    /// the first commit after opening an older format, which moves every file).
+    head_layout: Layout,
+    layout: Layout,
     graph: Graph,
     pending: Vec<Arc<[Record]>>,
     max_packs: usize,
@@ -139,13 +145,19 @@ impl Archive {
             });
         }
         let head = opened.head;
-        let mut a = Archive::new(opened.gitdir, head, opened.graph);
+        let mut a = Archive::new(opened.gitdir, head, opened.graph, opened.layout);
         a._lock = Some(opened.lock);
         Ok(a)
     }
 
-    /// An archive whose head `head` holds `graph` (already loaded by the caller).
-    pub(crate) fn new(gitdir: PathBuf, head: Oid, mut graph: Graph) -> Archive {
+    /// An archive whose head `head` holds `graph` (already loaded by the caller) in files
+    /// that follow `head_layout`.
+    pub(crate) fn new(
+        gitdir: PathBuf,
+        head: Oid,
+        mut graph: Graph,
+        head_layout: Layout,
+    ) -> Archive {
         let version = graph.version();
         graph.begin(false);
         Archive {
@@ -153,6 +165,8 @@ impl Archive {
             head,
             head_version: version,
             durable_version: version,
+            head_layout,
+            layout: Layout::CURRENT,
             graph,
             pending: Vec::new(),
             max_packs: 16,
@@ -164,6 +178,20 @@ impl Archive {
     /// object writes slow down with many). At least 2.
     pub fn set_max_packs(&mut self, max_packs: usize) {
         self.max_packs = max_packs.max(2);
+    }
+
+    /// Writes the next commits in `layout` instead of the newest format's. Only for tests and
+    /// measurements that need a repository in an older format ([`Layout::Flat`]) or a bucket
+    /// shape under consideration; a fanned shape other than [`Layout::CURRENT`] makes a
+    /// repository this build cannot open again.
+    #[doc(hidden)]
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
+    }
+
+    /// The layout of the head commit's files.
+    pub fn head_layout(&self) -> Layout {
+        self.head_layout
     }
 
     /// Version of the newest appended record.
@@ -228,7 +256,16 @@ impl Archive {
             .map_err(ArchiveError::git("read the head tree"))?;
         let records: Vec<&Record> = self.pending.iter().flat_map(|b| b.iter()).collect();
         let mut objects = NewObjects::default();
-        let tree = self.build_tree(&repo, &parent_tree, &records, &mut objects)?;
+        let tree = commit_tree(
+            &repo,
+            &parent_tree,
+            self.head_layout,
+            self.layout,
+            &self.graph,
+            &records,
+            &mut objects,
+        )?;
+        let (trees_written, tree_bytes) = objects.trees();
         let (message, author, author_ms) = describe(&records);
         let oid = objects.put(
             ObjectType::Commit,
@@ -263,6 +300,7 @@ impl Archive {
         let ops = records.len();
         self.head = oid;
         self.head_version = last_version;
+        self.head_layout = self.layout;
         self.graph.finish();
         self.graph.begin(false);
         let batches = std::mem::take(&mut self.pending);
@@ -294,75 +332,10 @@ impl Archive {
             ops,
             durable,
             merged_packs,
+            trees_written,
+            tree_bytes,
             oid,
             batches,
         }))
-    }
-
-    /// The head tree with every touched file rewritten (or removed), plus this commit's
-    /// `ops.jsonl` and `meta.json`; new objects go to `objects`. Returns the root tree id.
-    fn build_tree(
-        &self,
-        repo: &Repository,
-        base: &Tree<'_>,
-        records: &[&Record],
-        objects: &mut NewObjects,
-    ) -> Result<Oid, ArchiveError> {
-        let Touched {
-            entities,
-            relation_sources,
-        } = self.graph.touched();
-        let mut dirs: BTreeMap<&str, TreeUpdates> = BTreeMap::new();
-        let mut file = |objects: &mut NewObjects,
-                        dir: &'static str,
-                        name: &str,
-                        bytes: Option<Vec<u8>>|
-         -> Result<(), ArchiveError> {
-            let entry = match bytes {
-                Some(b) => Some((BLOB_MODE, objects.put(ObjectType::Blob, b)?)),
-                None => None,
-            };
-            let file = format!("{}.json", layout::file_stem(name)).into_bytes();
-            dirs.entry(dir).or_default().push((file, false, entry));
-            Ok(())
-        };
-        for name in &entities {
-            let entity = self.graph.entity_file(name).map(|f| layout::pretty(&f));
-            file(objects, ENTITIES, name, entity)?;
-            let tomb = self.graph.tombstone_file(name).map(|f| layout::pretty(&f));
-            file(objects, TOMBSTONES, name, tomb)?;
-        }
-        for from in &relation_sources {
-            let rels = self.graph.relation_files_from(from);
-            let bytes = (!rels.is_empty()).then(|| layout::pretty(&rels));
-            file(objects, RELATIONS, from, bytes)?;
-        }
-        let mut root = TreeUpdates::new();
-        for (dir, updates) in dirs {
-            let sub = match base.get_name(dir) {
-                Some(e) if e.kind() == Some(ObjectType::Tree) => Some(
-                    repo.find_tree(e.id())
-                        .map_err(ArchiveError::git("read a tree of the head"))?,
-                ),
-                _ => None,
-            };
-            let entry = match merge_tree(sub.as_ref(), updates) {
-                Some(bytes) => Some((TREE_MODE, objects.put(ObjectType::Tree, bytes)?)),
-                None => None,
-            };
-            root.push((dir.as_bytes().to_vec(), true, entry));
-        }
-        let mut ops = Vec::with_capacity(records.len() * 200);
-        for r in records {
-            let _ = serde_json::to_writer(&mut ops, r);
-            ops.push(b'\n');
-        }
-        let meta = layout::pretty(&Meta::new(self.graph.version()));
-        for (name, bytes) in [(OPS, ops), (META, meta)] {
-            let id = objects.put(ObjectType::Blob, bytes)?;
-            root.push((name.as_bytes().to_vec(), false, Some((BLOB_MODE, id))));
-        }
-        let bytes = merge_tree(Some(base), root).unwrap_or_default();
-        objects.put(ObjectType::Tree, bytes)
     }
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod durability;
+mod layouts;
 mod remote;
 mod repositories;
 mod support;

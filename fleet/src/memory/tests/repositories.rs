@@ -80,7 +80,11 @@ async fn clones_are_backups_that_open_restores() {
         .status()
         .is_ok_and(|s| s.success());
     if cloned {
-        assert!(worktree.join("entities/b%2Fc.json").is_file());
+        assert!(
+            worktree
+                .join(layout::Layout::CURRENT.entity_path("b/c"))
+                .is_file()
+        );
         clones.push(worktree);
     }
     for clone in clones {
@@ -114,7 +118,8 @@ async fn verify_reports_a_tree_edited_outside_the_owner() {
     assert_eq!(report.commits, 2);
     assert!(report.objects_checked >= 8);
 
-    // Someone edits entities/a.json by hand and commits it.
+    // Someone edits a's entity file by hand and commits it.
+    let a_path = layout::Layout::CURRENT.entity_path("a");
     let repo = Repository::open(dir.path()).unwrap();
     let head = repo
         .find_reference("refs/heads/main")
@@ -123,7 +128,7 @@ async fn verify_reports_a_tree_edited_outside_the_owner() {
         .unwrap();
     let tree = head.tree().unwrap();
     let mut file: serde_json::Value = serde_json::from_slice(
-        repo.find_blob(tree.get_path(Path::new("entities/a.json")).unwrap().id())
+        repo.find_blob(tree.get_path(Path::new(&a_path)).unwrap().id())
             .unwrap()
             .content(),
     )
@@ -131,7 +136,7 @@ async fn verify_reports_a_tree_edited_outside_the_owner() {
     file["entityType"] = "hacked".into();
     let blob = repo.blob(&serde_json::to_vec(&file).unwrap()).unwrap();
     let mut upd = git2::build::TreeUpdateBuilder::new();
-    upd.upsert("entities/a.json", blob, git2::FileMode::Blob);
+    upd.upsert(&a_path, blob, git2::FileMode::Blob);
     let new_tree = repo
         .find_tree(upd.create_updated(&repo, &tree).unwrap())
         .unwrap();
@@ -151,7 +156,7 @@ async fn verify_reports_a_tree_edited_outside_the_owner() {
         report
             .problems
             .iter()
-            .any(|p| p.contains("changes entities/a.json but none of its ops touched it")),
+            .any(|p| p.contains(&format!("changes {a_path} but none of its ops touched it"))),
         "{:?}",
         report.problems
     );

@@ -12,7 +12,7 @@ use git2::{FileMode, Oid, Repository, Signature, build::TreeUpdateBuilder};
 
 use super::support::*;
 use crate::memory::{
-    layout::{self, Meta},
+    layout::{self, Layout, Meta},
     *,
 };
 
@@ -79,11 +79,11 @@ fn verify_costs_what_the_history_holds_not_history_times_entities() {
 }
 
 /// A file a forged commit sets (content and mode) or removes (None).
-type Change<'a> = (&'a str, Option<(&'a [u8], FileMode)>);
+pub(super) type Change<'a> = (&'a str, Option<(&'a [u8], FileMode)>);
 
 /// Commits on top of `main` what the owner would for `records` (their `ops.jsonl` and
 /// `meta.json`) with `files` set to a blob and mode, or removed (None).
-fn forge(repo: &Repository, records: &[Record], files: &[Change<'_>]) -> Oid {
+pub(super) fn forge(repo: &Repository, records: &[Record], files: &[Change<'_>]) -> Oid {
     let head = repo
         .find_reference("refs/heads/main")
         .unwrap()
@@ -120,7 +120,7 @@ fn forge(repo: &Repository, records: &[Record], files: &[Change<'_>]) -> Oid {
     .unwrap()
 }
 
-fn record(version: u64, op: Op) -> Record {
+pub(super) fn record(version: u64, op: Op) -> Record {
     Record {
         version,
         server: "community-0001".into(),
@@ -131,7 +131,7 @@ fn record(version: u64, op: Op) -> Record {
 }
 
 /// A store at version 2: entities `a` and `b`, a relation from `a` to `b`.
-async fn two_entities(path: &Path) -> Repository {
+pub(super) async fn two_entities(path: &Path) -> Repository {
     let store = Store::open(path, quick()).unwrap();
     let h = store.handle();
     h.write("srv-1", 0, create(&["a", "b"])).await.unwrap();
@@ -140,8 +140,8 @@ async fn two_entities(path: &Path) -> Repository {
     Repository::open(path).unwrap()
 }
 
-/// `entities/<name>.json` as the owner writes it after `op` at version 3.
-fn entity_after(path: &Path, op: &Op, name: &str) -> Vec<u8> {
+/// The entity file of `name` as the owner writes it after `op` at version 3.
+pub(super) fn entity_after(path: &Path, op: &Op, name: &str) -> Vec<u8> {
     let mut g = head_graph(path);
     g.apply(op, 3, 2).unwrap();
     layout::pretty(&g.entity_file(name).unwrap())
@@ -152,13 +152,13 @@ fn remove_loose(repo: &Repository, id: Oid) {
     fs::remove_file(repo.path().join("objects").join(&hex[..2]).join(&hex[2..])).unwrap();
 }
 
-fn problems(path: &Path) -> Vec<String> {
+pub(super) fn problems(path: &Path) -> Vec<String> {
     let report = verify(path).unwrap();
     assert!(!report.is_ok());
     report.problems
 }
 
-fn assert_reported(problems: &[String], needles: &[&str]) {
+pub(super) fn assert_reported(problems: &[String], needles: &[&str]) {
     assert!(
         problems
             .iter()
@@ -171,12 +171,13 @@ fn assert_reported(problems: &[String], needles: &[&str]) {
 async fn verify_reports_files_that_differ_from_their_ops() {
     let dir = tempfile::tempdir().unwrap();
     let repo = two_entities(dir.path()).await;
-    // The op adds an observation to `a`; entities/a.json stays as it was.
+    // The op adds an observation to `a`; a's entity file stays as it was.
     forge(&repo, &[record(3, observe("a", "lost"))], &[]);
     let found = problems(dir.path());
+    let a = Layout::CURRENT.entity_path("a");
     assert_reported(
         &found,
-        &["entities/a.json is not what the commit's ops produce"],
+        &[&format!("{a} is not what the commit's ops produce")],
     );
 }
 
@@ -187,27 +188,29 @@ async fn verify_reports_files_changed_removed_or_added_by_no_op() {
     let op = observe("b", "seen");
     let b = entity_after(dir.path(), &op, "b");
     let a = entity_after(dir.path(), &op, "a");
+    let [a_path, b_path, rel_path] = [
+        Layout::CURRENT.entity_path("a"),
+        Layout::CURRENT.entity_path("b"),
+        Layout::CURRENT.relation_path("a"),
+    ];
     forge(
         &repo,
         &[record(3, op)],
         &[
-            ("entities/b.json", Some((&b, FileMode::Blob))),
-            ("entities/a.json", Some((&a, FileMode::BlobExecutable))),
-            ("relations/a.json", None),
+            (&b_path, Some((&b, FileMode::Blob))),
+            (&a_path, Some((&a, FileMode::BlobExecutable))),
+            (&rel_path, None),
             ("extra/notes.txt", Some((b"hello", FileMode::Blob))),
         ],
     );
     let found = problems(dir.path());
-    for p in ["entities/a.json", "relations/a.json", "extra/notes.txt"] {
+    for p in [a_path.as_str(), &rel_path, "extra/notes.txt"] {
         assert_reported(
             &found,
             &[&format!("changes {p} but none of its ops touched it")],
         );
     }
-    assert!(
-        !found.iter().any(|p| p.contains("entities/b.json")),
-        "{found:?}"
-    );
+    assert!(!found.iter().any(|p| p.contains(&b_path)), "{found:?}");
 }
 
 #[tokio::test]
@@ -216,10 +219,11 @@ async fn verify_reports_missing_objects_of_touched_files() {
     let repo = two_entities(dir.path()).await;
     let op = observe("a", "gone");
     let a = entity_after(dir.path(), &op, "a");
+    let a_path = Layout::CURRENT.entity_path("a");
     let commit = forge(
         &repo,
         &[record(3, op)],
-        &[("entities/a.json", Some((&a, FileMode::Blob)))],
+        &[(&a_path, Some((&a, FileMode::Blob)))],
     );
     let entities = repo
         .find_commit(commit)
@@ -234,15 +238,12 @@ async fn verify_reports_missing_objects_of_touched_files() {
     // The blob of the touched file is gone.
     remove_loose(&repo, blob);
     let found = problems(dir.path());
-    assert_reported(
-        &found,
-        &["entities/a.json", &blob.to_string(), "unreadable"],
-    );
-    assert_reported(&found, &["commit", "entities/a.json is unreadable"]);
+    assert_reported(&found, &[&a_path, &blob.to_string(), "unreadable"]);
+    assert_reported(&found, &["commit", &format!("{a_path} is unreadable")]);
 
     // The whole entities directory of the commit is gone.
     remove_loose(&repo, entities);
     let found = problems(dir.path());
     assert_reported(&found, &["entities (", "unreadable"]);
-    assert_reported(&found, &["commit", "entities/a.json"]);
+    assert_reported(&found, &["commit", &a_path]);
 }

@@ -1,6 +1,6 @@
 //! The trees of one commit as verify reads them: the root and the three data directories
 //! (`entities/`, `relations/`, `tombstones/`), each loaded and hash-checked once per distinct
-//! tree and then kept, and the files that differ between two commits found by a merge walk of
+//! tree and then kept (the bucket trees below them are small and read as needed), and the files that differ between two commits found by a merge walk of
 //! their trees. Both exist so that verify costs what the history holds, as `git fsck` does:
 //! looking a file up by path from the root loads its directory again on every call (libgit2
 //! caches no tree over 4 KiB), and with one file per entity that made each looked-up file cost
@@ -70,30 +70,40 @@ impl<'r> Dirs<'r> {
         })
     }
 
-    /// The parsed file at `path` (`<data dir>/<file>`), None if there is none.
+    /// The parsed file at `path` (`<data dir>/<buckets...>/<file>`), None if there is none.
+    /// Bucket trees below a data directory are small; only the directory itself is kept.
     pub(super) fn read<T: DeserializeOwned>(
         &self,
-        repo: &Repository,
+        repo: &'r Repository,
         path: &str,
     ) -> Result<Option<T>, String> {
         let (dir, file) = path.split_once('/').unwrap_or(("", path));
         let Some(i) = DATA_DIRS.iter().position(|d| *d == dir) else {
             return Err(format!("{path} is not in a data directory"));
         };
-        let tree = match &self.dirs[i] {
+        let mut tree = match &self.dirs[i] {
             Dir::Absent => return Ok(None),
             Dir::Unreadable(e) => return Err(e.clone()),
-            Dir::Present(t) => t,
+            Dir::Present(t) => t.clone(),
         };
-        let Some(entry) = tree.get_name(file) else {
-            return Ok(None);
-        };
-        let blob = repo
-            .find_blob(entry.id())
-            .map_err(|e| e.message().to_string())?;
-        serde_json::from_slice(blob.content())
-            .map(Some)
-            .map_err(|e| e.to_string())
+        let mut parts = file.split('/').peekable();
+        while let Some(part) = parts.next() {
+            let Some((id, kind)) = tree.get_name(part).map(|e| (e.id(), e.kind())) else {
+                return Ok(None);
+            };
+            if parts.peek().is_some() {
+                if kind != Some(ObjectType::Tree) {
+                    return Ok(None);
+                }
+                tree = repo.find_tree(id).map_err(|e| e.message().to_string())?;
+                continue;
+            }
+            let blob = repo.find_blob(id).map_err(|e| e.message().to_string())?;
+            return serde_json::from_slice(blob.content())
+                .map(Some)
+                .map_err(|e| e.to_string());
+        }
+        Ok(None)
     }
 }
 
