@@ -36,21 +36,23 @@ pub(super) fn align(parts: &[(&str, &Results)], phase: &str) -> Result<Aligned, 
         })?;
         starts.push(at as f64);
     }
-    together(parts, &starts, phase)?;
-    let phase_start = starts.iter().copied().fold(f64::INFINITY, f64::min);
-    // The merged window starts with the earliest shard's and lasts as long as the longest.
-    let window_start = parts
+    let windows: Vec<(f64, f64)> = parts
         .iter()
         .zip(&starts)
-        .map(|((_, r), s)| s + r.window_s[0] * 1000.0)
-        .fold(f64::INFINITY, f64::min);
+        .map(|((_, r), s)| wall_window(*s, r))
+        .collect();
+    together(parts, &windows, phase)?;
+    let phase_start = starts.iter().copied().fold(f64::INFINITY, f64::min);
+    // The merged window starts with the earliest shard's and lasts as long as the longest.
+    let window_start = windows.iter().map(|w| w.0).fold(f64::INFINITY, f64::min);
     let mut seconds: BTreeMap<usize, Second> = BTreeMap::new();
     // Per second: each shard's sample (the last, if two fell into one second).
     let mut connections: BTreeMap<usize, BTreeMap<usize, ConnectionSample>> = BTreeMap::new();
     let mut window_end: f64 = window_start;
-    for (shard, ((file, r), start)) in parts.iter().zip(&starts).enumerate() {
-        let first_second = start + r.window_s[0] * 1000.0;
-        window_end = window_end.max(start + r.window_s[1] * 1000.0);
+    for (shard, (((file, r), start), (first_second, end))) in
+        parts.iter().zip(&starts).zip(&windows).enumerate()
+    {
+        window_end = window_end.max(*end);
         for (i, s) in r.per_second.iter().enumerate() {
             let slot = slot(first_second + i as f64 * 1000.0, window_start);
             let sum = seconds.entry(slot).or_default();
@@ -117,14 +119,22 @@ pub(super) fn align(parts: &[(&str, &Results)], phase: &str) -> Result<Aligned, 
 /// did not run together did not put their combined load on the servers.
 const TOGETHER: f64 = 0.5;
 
-/// Refuses shards whose measured windows (ms since the epoch, from `starts`) did not overlap for
-/// at least [`TOGETHER`] of the shortest, naming the one that started last or ended first.
-fn together(parts: &[(&str, &Results)], starts: &[f64], phase: &str) -> Result<(), MergeError> {
-    let windows: Vec<(f64, f64)> = parts
-        .iter()
-        .zip(starts)
-        .map(|((_, r), s)| (s + r.window_s[0] * 1000.0, s + r.window_s[1] * 1000.0))
-        .collect();
+/// A phase's measured window on the wall clock (ms since the epoch), its phase having started
+/// at `start_ms`.
+fn wall_window(start_ms: f64, r: &Results) -> (f64, f64) {
+    (
+        start_ms + r.window_s[0] * 1000.0,
+        start_ms + r.window_s[1] * 1000.0,
+    )
+}
+
+/// Refuses shards whose measured `windows` (ms since the epoch, one per part) did not overlap
+/// for at least [`TOGETHER`] of the shortest, naming the one that started last or ended first.
+fn together(
+    parts: &[(&str, &Results)],
+    windows: &[(f64, f64)],
+    phase: &str,
+) -> Result<(), MergeError> {
     let shortest = windows
         .iter()
         .map(|(a, b)| b - a)
@@ -158,10 +168,9 @@ fn together(parts: &[(&str, &Results)], starts: &[f64], phase: &str) -> Result<(
 
 /// The span of time every shard's measured window covers, ms since the epoch.
 pub(super) fn common_window(parts: &[(&str, &Results)]) -> Option<(f64, f64)> {
-    let windows = parts.iter().map(|(_, r)| {
-        let s = r.started_unix_ms? as f64;
-        Some((s + r.window_s[0] * 1000.0, s + r.window_s[1] * 1000.0))
-    });
+    let windows = parts
+        .iter()
+        .map(|(_, r)| Some(wall_window(r.started_unix_ms? as f64, r)));
     let mut span = (f64::NEG_INFINITY, f64::INFINITY);
     for w in windows {
         let (a, b) = w?;
