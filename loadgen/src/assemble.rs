@@ -131,19 +131,6 @@ pub(crate) async fn measure_and_judge(
         ..f
     });
     let config = config(args, &targets, &m.health);
-    let claims = claims::evaluate(
-        claim_specs,
-        &claims::Evidence {
-            config: &config,
-            fleet: facts.as_ref(),
-            health: &m.health,
-            latency: m.latency.as_ref(),
-            connections: m.connections.as_ref(),
-            capacity: m.capacity.as_ref(),
-            sync: m.sync.as_ref(),
-            chaos: m.chaos.as_ref(),
-        },
-    );
     m.interrupted |= m.health.interrupted;
     // The first load phase is the one that waited for --start-at.
     let latency_started = [
@@ -154,7 +141,7 @@ pub(crate) async fn measure_and_judge(
     .into_iter()
     .flatten()
     .find_map(|r| r.started_unix_ms);
-    Ok(RunFile {
+    let mut run = RunFile {
         schema_version: runfile::SCHEMA_VERSION,
         tool: runfile::Tool {
             name: env!("CARGO_PKG_NAME").into(),
@@ -184,8 +171,10 @@ pub(crate) async fn measure_and_judge(
             clock: m.clock,
         }),
         merged_from: Vec::new(),
-        claims,
-    })
+        claims: Vec::new(),
+    };
+    run.claims = claims::evaluate(claim_specs, &claims::Evidence::of(&run));
+    Ok(run)
 }
 
 fn config(args: &Args, targets: &[Target], health: &measure::HealthSweep) -> Config {

@@ -41,19 +41,7 @@ pub fn run(
     };
     describe_load(&mut merged);
     let specs = claims::load(claims_file)?;
-    merged.claims = claims::evaluate(
-        &specs,
-        &claims::Evidence {
-            config: &merged.config,
-            fleet: merged.fleet.as_ref(),
-            health: &merged.health,
-            latency: merged.latency.as_ref(),
-            connections: merged.connections.as_ref(),
-            capacity: merged.capacity.as_ref(),
-            sync: merged.sync.as_ref(),
-            chaos: merged.chaos.as_ref(),
-        },
-    );
+    merged.claims = claims::evaluate(&specs, &claims::Evidence::of(&merged));
     let dir = match out {
         Some(dir) => {
             std::fs::create_dir_all(&dir)

@@ -6,7 +6,8 @@ use crate::{
     fmt_micros,
     measure::HealthSweep,
     runfile::{
-        CapacityResult, ChaosResult, Config, ConnectionsResult, FleetFacts, Results, SyncResult,
+        CapacityResult, ChaosResult, Config, ConnectionsResult, FleetFacts, Results, RunFile,
+        SyncResult,
     },
 };
 
@@ -22,6 +23,22 @@ pub struct Evidence<'a> {
     pub capacity: Option<&'a CapacityResult>,
     pub sync: Option<&'a SyncResult>,
     pub chaos: Option<&'a ChaosResult>,
+}
+
+impl<'a> Evidence<'a> {
+    /// What `run` measured: the evidence a finished run (or a merge of shards) is judged on.
+    pub fn of(run: &'a RunFile) -> Self {
+        Self {
+            config: &run.config,
+            fleet: run.fleet.as_ref(),
+            health: &run.health,
+            latency: run.latency.as_ref(),
+            connections: run.connections.as_ref(),
+            capacity: run.capacity.as_ref(),
+            sync: run.sync.as_ref(),
+            chaos: run.chaos.as_ref(),
+        }
+    }
 }
 
 impl Evidence<'_> {
