@@ -7,7 +7,7 @@ use crate::{
     verbosity::progress,
 };
 
-use super::context::{Context, SHORT_WARMUP};
+use super::context::{Context, SHORT_WARMUP, shard_share};
 
 /// The connections scenario: --connections users, each on its own connection, opened over
 /// --connections-ramp-up and held for --hold at --connection-rate each. The connections are
@@ -16,13 +16,8 @@ use super::context::{Context, SHORT_WARMUP};
 pub async fn run(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult, bool)> {
     let args = cx.args;
     let rate = args.connection_rate;
-    // A shard holds its share of the run's connections.
-    let users = match args.shard {
-        Some(shard) => shard.share(args.connections as usize),
-        None => args.connections as usize,
-    };
-    let phase = Phase {
-        users,
+    let mut phase = Phase {
+        users: args.connections as usize,
         ramp_up: args.connections_ramp_up,
         warmup: SHORT_WARMUP,
         duration: args.hold,
@@ -30,6 +25,8 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(ConnectionsResult, bool)> 
         sockets_are_evidence: true,
         ..cx.phase_base("connections")
     };
+    // A shard holds its share of the run's connections.
+    shard_share(&mut phase, args.shard);
     progress!(
         "connections: opening {} connections over {:.0} s, holding them {:.0} s at {rate} req/s \
          each",

@@ -55,6 +55,22 @@ impl Context<'_> {
     }
 }
 
+/// This shard's part of `phase` in a sharded run (none otherwise): its share of the users
+/// (at least one), and in the open model its share of the rate, its send times offset by
+/// (I-1)/R so that the N shards together keep the schedule of one generator at R.
+pub(crate) fn shard_share(phase: &mut Phase, shard: Option<crate::cli::Shard>) {
+    let Some(shard) = shard else {
+        return;
+    };
+    phase.users = shard.share(phase.users).max(1);
+    if let Pacing::Open { rate } = phase.pacing {
+        phase.pacing = Pacing::Open {
+            rate: rate / f64::from(shard.count),
+        };
+        phase.open_offset = Duration::from_secs_f64(f64::from(shard.index - 1) / rate);
+    }
+}
+
 /// The run file's view of a phase.
 fn results(phase: &Phase, outcome: PhaseOutcome) -> anyhow::Result<Results> {
     let mut r = crate::results::of(&outcome.recorder, outcome.measured.as_secs_f64())?;

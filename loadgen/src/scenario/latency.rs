@@ -1,15 +1,9 @@
 //! The latency scenario: --users users over all targets with the tool mix, closed loop or open
 //! model (--rate).
 
-use std::time::Duration;
+use crate::{attack::Phase, runfile::Results, verbosity::progress};
 
-use crate::{
-    attack::{Pacing, Phase},
-    runfile::Results,
-    verbosity::progress,
-};
-
-use super::context::{Context, latency_pacing, load_model};
+use super::context::{Context, latency_pacing, load_model, shard_share};
 
 /// The latency scenario: --users users over all targets with the tool mix, closed loop or
 /// open model (--rate).
@@ -18,14 +12,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(Results, bool)> {
         pacing: latency_pacing(cx.args),
         ..cx.phase_base("latency")
     };
-    if let Some(shard) = cx.args.shard {
-        phase.users = shard.share(phase.users);
-        if let Pacing::Open { rate } = phase.pacing {
-            let n = f64::from(shard.count);
-            phase.pacing = Pacing::Open { rate: rate / n };
-            phase.open_offset = Duration::from_secs_f64(f64::from(shard.index - 1) / rate);
-        }
-    }
+    shard_share(&mut phase, cx.args.shard);
     progress!(
         "latency: {} users, {:.0} s ramp-up + {:.0} s warm-up + {:.0} s measured; {}",
         phase.users,

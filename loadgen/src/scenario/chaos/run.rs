@@ -9,7 +9,7 @@ use crate::{
     attack::{Pacing, Phase},
     mcp::Version,
     runfile::ChaosResult,
-    scenario::context::{Context, SHORT_WARMUP},
+    scenario::context::{Context, SHORT_WARMUP, shard_share},
     verbosity::progress,
 };
 
@@ -86,13 +86,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<Option<(ChaosResult, bool)>
         },
         ..cx.phase_base("chaos")
     };
-    if let Some(shard) = args.shard {
-        phase.users = shard.share(phase.users).max(1);
-        phase.pacing = Pacing::Open {
-            rate: args.chaos_rate / f64::from(shard.count),
-        };
-        phase.open_offset = Duration::from_secs_f64(f64::from(shard.index - 1) / args.chaos_rate);
-    }
+    shard_share(&mut phase, args.shard);
     progress!(
         "chaos: {} faults ({}) among {} servers over the first {:.0} s; load {} req/s to {} \
          for {:.0} s",
