@@ -635,7 +635,13 @@ async fn sync_writes_are_visible_across_servers_and_none_is_lost() {
     assert!(server.p99 <= 1, "{server:?}");
     assert_eq!(f.ack_us.count, f.acked);
     assert!(f.ack_us.p50 >= f.ack_service_us.p50.min(f.ack_us.p50));
-    assert_eq!(f.baseline_read_us.count + f.baseline_failures, f.visible);
+    // One write in four (by its number in the timetable) takes a baseline read.
+    let sampled = f.baseline_read_us.count + f.baseline_failures;
+    assert!(
+        sampled.abs_diff(f.visible / 4) <= 1,
+        "{sampled} of {}",
+        f.visible
+    );
     assert!(f.warmup_acked > 0, "the warm-up wrote too");
     assert_eq!(f.per_second.len(), 2);
     assert_eq!(f.per_second.iter().map(|s| s.writes).sum::<u64>(), f.writes);

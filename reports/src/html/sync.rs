@@ -36,7 +36,8 @@ fn intro(h: &mut String, f: &SyncFigures) {
          (<code>create_entities</code>); {}, <code>open_nodes</code> with \
          <code>minVersion</code> = the version A acknowledged (waiting up to {} ms) must \
          return it; then the same read without <code>minVersion</code> gives the baseline \
-         read. Probes are named <code>sync-{}-N</code>.</p>",
+         read ({} of the {} visible writes took one). Probes are named \
+         <code>sync-{}-N</code>.</p>",
         f.rate_wps,
         f.users,
         f.measured_s,
@@ -59,6 +60,8 @@ fn intro(h: &mut String, f: &SyncFigures) {
             "then on a random other server B"
         },
         f.visible_wait_ms,
+        f.baseline_read_us.count + f.baseline_failures,
+        f.visible,
         esc(&f.tag),
     );
 }

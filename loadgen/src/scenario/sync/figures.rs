@@ -19,7 +19,7 @@ use crate::{
 use std::collections::BTreeMap;
 
 #[cfg(test)]
-use super::tally::{Probe, probe_name};
+use super::tally::{Baseline, Probe, probe_name};
 use super::{
     load::WARMUP,
     tally::{SecondTally, Tally, millis},
@@ -205,7 +205,7 @@ pub(crate) fn example_figures(lags_us: &[u64], invisible: u64, lost: u64) -> Syn
             Some(0),
             Duration::from_micros(*lag),
             None,
-            Some(Duration::from_micros(150)),
+            Baseline::Read(Duration::from_micros(150)),
         );
     }
     for _ in 0..invisible {

@@ -10,8 +10,8 @@
 //!    not run and says why (not an error).
 //! 2. **Load** (open model). `--sync-rate` writes per second, write *n* intended at
 //!    `start + n / rate`, for a 1 s warm-up and then `--sync-time` measured seconds, at most
-//!    `USERS` (256) in flight (plain tokio tasks; goose adds nothing to three calls in sequence).
-//!    A user stays busy for the write, the read and the baseline read, so the pool is large
+//!    `USERS` (256) in flight (plain tokio tasks; goose adds nothing to calls in sequence).
+//!    A user stays busy for the write, the read and any baseline read, so the pool is large
 //!    enough that the generator's own limit does not show in the ack latency at the rates
 //!    this scenario is for.
 //!    Write *n*: a random server A and a random server B ≠ A (B = A when there is only one
@@ -19,8 +19,9 @@
 //!    `sync-<tag>-<n>` of type `sync-probe` with one observation (the writer and the send
 //!    time); its result carries the version N the write created. Then on B,
 //!    `open_nodes{names:[name], minVersion:N, timeoutMs}`: B waits until its view has reached
-//!    N and answers. Then, on B again, the same `open_nodes` without `minVersion` (the
-//!    baseline read). Connections come from a pool per server shared by all users (one
+//!    N and answers. Then, for every `BASELINE_EVERY`th (4th) write, on B again the same
+//!    `open_nodes` without `minVersion` (the baseline read: a reference, sampled so that it
+//!    does not add half again to the load being judged). Connections come from a pool per server shared by all users (one
 //!    opened per server beforehand, more only when calls to one server overlap), so the run
 //!    holds about one connection per server rather than users × servers.
 //! 3. **Final check** (after the load). Every acknowledged probe, warm-up ones included, is

@@ -13,6 +13,16 @@ use crate::{
     recorder::{coarse_histogram, new_histogram},
 };
 
+/// The plain read (no `minVersion`) beside a write's read-back, which shows what a read costs
+/// on the same server at that moment, so the lag can be told from the read's own round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Baseline {
+    Read(Duration),
+    Failed,
+    /// Only every `BASELINE_EVERY`th write takes one.
+    NotSampled,
+}
+
 /// What the load recorded (behind one lock: a few thousand writes a second do not contend).
 pub(super) struct Tally {
     pub(super) ack: Histogram<u64>,
@@ -155,9 +165,13 @@ impl Tally {
         slot: Option<usize>,
         lag: Duration,
         server_lag: Option<Duration>,
-        baseline: Option<Duration>,
+        baseline: Baseline,
     ) {
-        self.calls += 2;
+        self.calls += if baseline == Baseline::NotSampled {
+            1
+        } else {
+            2
+        };
         let Some(s) = slot else { return };
         self.visible += 1;
         self.lag.saturating_record(micros(lag));
@@ -167,8 +181,9 @@ impl Tally {
         }
         self.second(s).lag.saturating_record(micros(lag));
         match baseline {
-            Some(b) => self.baseline.saturating_record(micros(b)),
-            None => self.baseline_failures += 1,
+            Baseline::Read(b) => self.baseline.saturating_record(micros(b)),
+            Baseline::Failed => self.baseline_failures += 1,
+            Baseline::NotSampled => {}
         }
     }
 
@@ -201,4 +216,23 @@ pub(super) fn millis(d: Duration) -> u64 {
 /// A latency in whole microseconds, at least 1 (the histograms' lowest value).
 pub(super) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsampled_baseline_is_neither_a_read_nor_a_failure() {
+        let mut tally = Tally::default();
+        let ms = Duration::from_millis(1);
+        tally.visible(Some(0), ms, None, Baseline::Read(ms));
+        tally.visible(Some(0), ms, None, Baseline::NotSampled);
+        tally.visible(Some(0), ms, None, Baseline::Failed);
+        assert_eq!(tally.visible, 3);
+        assert_eq!(tally.lag.len(), 3);
+        assert_eq!(tally.baseline.len(), 1);
+        assert_eq!(tally.baseline_failures, 1);
+        assert_eq!(tally.calls, 2 + 1 + 2);
+    }
 }
