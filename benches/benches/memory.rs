@@ -120,6 +120,7 @@ fn parse(c: &mut Criterion) {
                 server: "community-0001".into(),
                 seen: i as u64,
                 time_ms: 1_764_000_000_000,
+                hlc: 1_764_000_000_000 << 16,
                 op,
             };
             serde_json::to_vec(&record).expect("records serialise")
@@ -242,6 +243,7 @@ fn commit_path(c: &mut Criterion) {
                 server: format!("srv-{:04}", i % 7),
                 seen: first + i as u64 - 1,
                 time_ms: 1_700_000_000_000,
+                hlc: 0,
                 op,
             })
             .collect()

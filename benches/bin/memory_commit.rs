@@ -63,6 +63,7 @@ fn append(archive: &mut Archive, ops: Vec<Op>) -> anyhow::Result<()> {
             server: format!("srv-{:04}", version % 7),
             seen: version - 1,
             time_ms: 1_700_000_000_000,
+            hlc: 0,
             op,
         });
     }

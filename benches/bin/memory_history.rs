@@ -135,6 +135,7 @@ fn main() -> anyhow::Result<()> {
                 server: format!("community-{:04}", (first + i) % 500),
                 seen: first + i - 1,
                 time_ms: 1_780_000_000_000 + first + i,
+                hlc: 0,
                 op: mix.op(),
             })
             .collect();

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! README.md                             what this repository is (root commit only)
-//! meta.json                             {"format":"mcpfleet-memory","format_version":2,"version":N}
+//! meta.json                             {"format":"mcpfleet-memory","format_version":2,"version":N,"hlc":S}
 //! ops.jsonl                             the records of this commit, one JSON object per line
 //! entities/<bucket>/<file-safe name>.json  one entity: name, entityType, observations, versions
 //! relations/<bucket>/<file-safe from>.json the relations from one entity, sorted
@@ -70,6 +70,10 @@ pub struct Meta {
     pub format_version: u32,
     /// Version of the last op in this commit (0 for the root commit).
     pub version: u64,
+    /// Clock stamp of the last op in this commit ([`super::hlc`]), so that a reopened store
+    /// stamps after it even when the WAL holds nothing newer; absent before stamps existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hlc: Option<u64>,
 }
 
 impl Meta {
@@ -84,6 +88,7 @@ impl Meta {
             format: FORMAT.into(),
             format_version: layout.format_version(),
             version,
+            hlc: None,
         }
     }
 
@@ -264,7 +269,8 @@ memory server). It is written by one owner process; do not commit to it by hand.
 - `tombstones/<bucket>/<name>.json`: deleted entities (type and delete version)
 - `ops.jsonl`: the operations of the commit that last changed it; `git log -p ops.jsonl`
   lists every operation ever acknowledged, in order
-- `meta.json`: format and the version of the last operation in the commit
+- `meta.json`: format, and the version and clock stamp (`hlc`: ms << 16 | counter) of the
+  last operation in the commit
 
 `<bucket>` is `ab/cd`, the first two bytes (hex) of the SHA-256 of the entity name, so that a
 commit rewrites a few small trees rather than one per directory holding every entity (format 1,

@@ -70,6 +70,7 @@ mod committer;
 pub mod error;
 pub mod graph;
 pub mod history;
+pub mod hlc;
 pub mod layout;
 mod lock;
 pub mod op;

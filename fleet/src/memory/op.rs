@@ -206,6 +206,10 @@ pub struct Record {
     /// When the owner ordered it, in milliseconds since the Unix epoch (informational only:
     /// never used by `apply`).
     pub time_ms: u64,
+    /// The owner's hybrid logical clock stamp ([`super::hlc`]): increasing with the version,
+    /// close to the wall clock. 0 in records written before stamps existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hlc: u64,
     pub op: Op,
 }
 
@@ -416,6 +420,10 @@ pub fn validate_server(server: &str) -> Result<(), InvalidOp> {
             format!("must be 1-{MAX_SERVER_BYTES} characters of [A-Za-z0-9._-]"),
         ))
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

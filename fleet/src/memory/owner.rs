@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::WriteError;
 use super::graph::{ApplyError, Graph, OpResult};
+use super::hlc;
 use super::op::{Op, Record};
 use super::stats::Stats;
 use super::view::View;
@@ -69,6 +70,8 @@ pub(crate) struct Owner {
     pub stats: Arc<Stats>,
     pub max_batch: usize,
     pub poisoned: Option<String>,
+    /// The last stamp given ([`hlc`]): restored at open from the head commit and the WAL.
+    pub hlc: u64,
 }
 
 fn now_ms() -> u64 {
@@ -171,11 +174,14 @@ impl Owner {
             let seen = w.seen.min(version - 1);
             match self.graph.apply(&w.op, version, seen) {
                 Ok(result) => {
+                    // Kept even if the batch is rolled back: stamps only need to increase.
+                    self.hlc = hlc::next(self.hlc, time_ms);
                     let record = Record {
                         version,
                         server: w.server,
                         seen,
                         time_ms,
+                        hlc: self.hlc,
                         op: w.op,
                     };
                     wal::encode(&record, buf);

@@ -178,6 +178,11 @@ impl Store {
         let wal_dir = state_dir(&gitdir).join("wal");
         let recovered = wal::recover(&wal_dir, opened.graph.version(), true)?;
         let head_version = opened.graph.version();
+        let hlc = recovered
+            .records
+            .iter()
+            .map(|r| r.hlc)
+            .fold(opened.hlc, u64::max);
         let mut graph = opened.graph.clone();
         for r in &recovered.records {
             graph
@@ -247,6 +252,7 @@ impl Store {
             stats: stats.clone(),
             max_batch: options.max_batch.max(1),
             poisoned: None,
+            hlc,
         };
         // If this fails the owner (and its sender) is dropped, so the committer finishes.
         let owner = std::thread::Builder::new()

@@ -207,6 +207,7 @@ mod tests {
             server: "s".into(),
             seen: 0,
             time_ms: 0,
+            hlc: 0,
             op: Op::CreateEntities(CreateEntities {
                 entities: vec![Entity {
                     name: name.into(),

@@ -109,6 +109,8 @@ pub(crate) struct Opened {
     pub graph: Graph,
     /// The layout of the head commit's files.
     pub layout: Layout,
+    /// The clock stamp of the head commit's last op (0 if it has none).
+    pub hlc: u64,
 }
 
 /// Finds (or creates), locks, clears stale git locks, identifies and loads a repository.
@@ -136,6 +138,7 @@ pub(crate) fn open_locked(path: &Path) -> Result<Opened, OpenError> {
         head,
         graph,
         layout,
+        hlc: meta.hlc.unwrap_or(0),
     })
 }
 

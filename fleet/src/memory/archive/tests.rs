@@ -21,6 +21,7 @@ fn rec(version: u64, server: &str, op: Op) -> Record {
         server: server.into(),
         seen: version - 1,
         time_ms: 1_700_000_000_000 + version,
+        hlc: 0,
         op,
     }
 }

@@ -210,7 +210,11 @@ pub(super) fn commit_tree(
         let _ = serde_json::to_writer(&mut ops, r);
         ops.push(b'\n');
     }
-    let meta = layout::pretty(&Meta::of(graph.version(), layout));
+    let meta = Meta {
+        hlc: records.iter().map(|r| r.hlc).max().filter(|&h| h > 0),
+        ..Meta::of(graph.version(), layout)
+    };
+    let meta = layout::pretty(&meta);
     for (name, bytes) in [(OPS, ops), (META, meta)] {
         let id = objects.put(ObjectType::Blob, bytes)?;
         root.push((name.as_bytes().to_vec(), false, Some((BLOB_MODE, id))));

@@ -8,6 +8,7 @@ mod durability;
 mod layouts;
 mod remote;
 mod repositories;
+mod stamps;
 mod support;
 mod verifying;
 mod wal_damage;

@@ -39,6 +39,7 @@ fn history(path: &Path, commits: u64, per_commit: u64) {
                     server: format!("srv-{}", version % 5),
                     seen: version - 1,
                     time_ms: 1_780_000_000_000,
+                    hlc: 0,
                     op: create(&[&format!("probe-{version}")]),
                 }
             })
@@ -125,6 +126,7 @@ pub(super) fn record(version: u64, op: Op) -> Record {
         version,
         server: "community-0001".into(),
         seen: version - 1,
+        hlc: 0,
         time_ms: 1_780_000_000_000,
         op,
     }

@@ -192,6 +192,7 @@ async fn a_format_1_log_opens_and_is_trimmed_after_the_next_commit() {
             server,
             seen,
             time_ms,
+            hlc: 0,
             op,
         };
         wal::encode_v1(&record, &mut buf);

@@ -16,6 +16,7 @@ fn record(version: u64) -> Record {
         server: "srv-1".into(),
         seen: version - 1,
         time_ms: 1,
+        hlc: 0,
         op: Op::DeleteEntities(DeleteEntities {
             entity_names: vec![format!("e{version}")],
         }),
