@@ -24,6 +24,7 @@ use crate::{
     memory::{
         Memory, MemoryHandle, Store, StoreOptions,
         remote::{self, MemorySocket},
+        replica::ReplicaOptions,
     },
     serve::{
         limits::ConnectionLimits,
@@ -73,6 +74,8 @@ pub struct FleetOptions {
     /// The shared memory's git repository (created if missing); `None` runs without memory
     /// and without the memory tools.
     pub memory_repo: Option<PathBuf>,
+    /// Peer repositories the memory's history is published to (none by default).
+    pub memory_replica: ReplicaOptions,
     /// The token the admin API's requests that change something must carry; `None` makes a
     /// random one ([`Fleet::admin_token`] gives it either way).
     pub admin_token: Option<AdminToken>,
@@ -270,7 +273,7 @@ impl Fleet {
         let limits = ConnectionLimits::new(&spec.http);
         let prober = Prober::new(spec.host, spec.health.timeout)?;
         let memory = match options.memory_repo {
-            Some(path) => Some(open_memory(path, spec.isolation).await?),
+            Some(path) => Some(open_memory(path, options.memory_replica, spec.isolation).await?),
             None => None,
         };
         let server_memory = memory.as_ref().map(|(m, socket)| match socket {
@@ -327,6 +330,7 @@ impl Fleet {
                 isolation: spec.isolation,
                 shutdown: shutdown_requested.clone(),
                 token: admin_token.clone(),
+                memory: memory.as_ref().map(|m| m.store.handle()),
             };
             serve_admin(&spec, socket, state, &limits, &admin_tracker, &admin_stop)?;
         }
@@ -467,9 +471,14 @@ impl Fleet {
 /// process isolation, starts the socket server processes reach it through.
 async fn open_memory(
     path: PathBuf,
+    replica: ReplicaOptions,
     isolation: Isolation,
 ) -> Result<(FleetMemory, Option<MemorySocket>), StartError> {
-    let store = tokio::task::spawn_blocking(move || Store::open(&path, StoreOptions::default()))
+    let options = StoreOptions {
+        replica,
+        ..StoreOptions::default()
+    };
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, options))
         .await
         .map_err(|e| StartError::MemorySocket(std::io::Error::other(e)))??;
     let socket_stop = CancellationToken::new();

@@ -30,6 +30,7 @@ async fn start(mut spec: FleetSpec, repo: &Path) -> Fleet {
             admin: true,
             gateway: false,
             memory_repo: Some(repo.to_path_buf()),
+            memory_replica: Default::default(),
             admin_token: None,
         },
     )

@@ -140,6 +140,7 @@ pub async fn start(
         // The chaos scenario's load goes through the gateway.
         gateway: true,
         memory_repo: Some(memory_repo.to_path_buf()),
+        memory_replica: Default::default(),
         // Made at start; the chaos scenario takes it from the fleet in-process.
         admin_token: None,
     };

@@ -16,6 +16,7 @@ use super::{
 use crate::{
     control::{admin::FleetView, admin_auth::AdminToken},
     fleet::{Fleet, FleetOptions},
+    memory::replica::ReplicaOptions,
     serve::registry::ServerState,
 };
 
@@ -94,6 +95,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             admin: true,
             gateway: !args.no_gateway,
             memory_repo,
+            memory_replica: ReplicaOptions {
+                peers: args.memory_peers.clone(),
+                node_id: args.memory_node_id.clone(),
+                ..ReplicaOptions::default()
+            },
             ..Default::default()
         },
     )

@@ -78,6 +78,18 @@ pub fn describe(fleet: &Fleet) -> Vec<String> {
             memory.path().display(),
             memory.view().version()
         ));
+        let stats = memory.stats();
+        if let Some(node) = stats.node {
+            lines.push(format!(
+                "             published as node {node} to {}",
+                stats
+                    .peers
+                    .iter()
+                    .map(|p| p.url.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
     lines
 }
@@ -147,5 +159,37 @@ pub fn render_status(view: &FleetView, all: bool) -> String {
             );
         }
     }
+    if let Some(memory) = &view.memory {
+        render_memory(&mut out, memory);
+    }
     out
+}
+
+/// The memory's versions and, when it publishes, each peer: the lines that tell an operator
+/// whether git keeps up and whether the other nodes get the history.
+fn render_memory(out: &mut String, m: &crate::memory::MemoryStats) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "\nmemory: version {} acknowledged, {} committed (commit lag p99 {:.1} ms){}",
+        m.acked_version,
+        m.committed_version,
+        m.commit_lag.p99_ms,
+        m.node
+            .as_deref()
+            .map_or(String::new(), |n| format!(", node {n}"))
+    );
+    for p in &m.peers {
+        let _ = writeln!(
+            out,
+            "  peer {:<40} {:<8} pushed version {}{}",
+            p.url,
+            p.state,
+            p.pushed_version,
+            p.last_error.as_deref().map_or(String::new(), |e| format!(
+                "  ({} failures: {e})",
+                p.failures
+            ))
+        );
+    }
 }

@@ -19,6 +19,7 @@ use crate::{
         admin_auth::{self, AdminToken},
         supervisor::{Command, CommandError, Commands},
     },
+    memory::MemoryHandle,
     serve::registry::{Registry, ServerState, ServerView},
     spec::Isolation,
 };
@@ -33,6 +34,8 @@ pub struct AdminState {
     pub shutdown: CancellationToken,
     /// What every request but a read must present.
     pub token: AdminToken,
+    /// The shared memory, whose state `/servers` and `/metrics` include.
+    pub memory: Option<MemoryHandle>,
 }
 
 /// Body of `GET /servers`.
@@ -43,6 +46,9 @@ pub struct FleetView {
     pub healthy: usize,
     pub uptime_ms: u64,
     pub servers: Vec<ServerView>,
+    /// The shared memory's state, when the fleet has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::memory::MemoryStats>,
 }
 
 /// Body of `GET /servers/{id}/history`: the server's recent state transitions, which tell
@@ -135,6 +141,7 @@ async fn servers(State(s): State<AdminState>) -> Json<FleetView> {
             .count(),
         uptime_ms: s.registry.uptime().as_millis() as u64,
         servers,
+        memory: s.memory.as_ref().map(MemoryHandle::stats),
     })
 }
 
@@ -231,7 +238,13 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render_metrics(&views),
+        {
+            let mut text = render_metrics(&views);
+            if let Some(memory) = &s.memory {
+                super::memory_metrics::render(&mut text, &memory.stats());
+            }
+            text
+        },
     )
 }
 

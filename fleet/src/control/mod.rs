@@ -9,5 +9,6 @@ pub mod child;
 pub mod health;
 pub mod instance;
 pub mod logging;
+pub mod memory_metrics;
 pub mod scale;
 pub mod supervisor;

@@ -77,6 +77,7 @@ pub mod op;
 mod owner;
 pub mod read;
 pub mod remote;
+pub mod replica;
 mod stats;
 mod store;
 pub mod verify;

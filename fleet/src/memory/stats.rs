@@ -92,12 +92,14 @@ impl Stats {
                 p99_ms: ms(h.value_at_quantile(0.99)),
                 max_ms: ms(h.max()),
             },
+            node: None,
+            peers: Vec::new(),
         }
     }
 }
 
 /// How long acknowledged ops waited for their durable git commit (since this open).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct LagStats {
     /// Ops measured.
     pub samples: u64,
@@ -108,7 +110,7 @@ pub struct LagStats {
 }
 
 /// A point-in-time picture of the store (counts are since this open).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct MemoryStats {
     /// Newest acknowledged (WAL-durable) version.
     pub acked_version: u64,
@@ -135,6 +137,10 @@ pub struct MemoryStats {
     pub pack_merges: u64,
     /// Acknowledgement to durable commit.
     pub commit_lag: LagStats,
+    /// This node's id, when it publishes to peers.
+    pub node: Option<String>,
+    /// The peer repositories this node publishes to.
+    pub peers: Vec<super::replica::PeerStatus>,
 }
 
 /// `total / count`, or 0 when nothing was counted.

@@ -18,6 +18,7 @@ use super::history::{self, HistoryEntry, HistoryIndex};
 use super::lock::{OwnerLock, state_dir};
 use super::op::{Op, validate_server};
 use super::owner::{Ack, Batch, Owner, Request};
+use super::replica::{NodeId, PeerBoard, Publisher, ReplicaOptions};
 use super::stats::{MemoryStats, Stats};
 use super::view::View;
 use super::wal::{self, Wal, WalFaults};
@@ -43,6 +44,8 @@ pub struct StoreOptions {
     pub max_packs: usize,
     /// Fault injection for tests and drills (see [`WalFaults`]).
     pub wal_faults: Option<Arc<WalFaults>>,
+    /// Peer repositories to publish the history to (none by default).
+    pub replica: ReplicaOptions,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +59,7 @@ impl Default for StoreOptions {
             history_per_entity: 1000,
             max_packs: 16,
             wal_faults: None,
+            replica: ReplicaOptions::default(),
         }
     }
 }
@@ -69,6 +73,8 @@ struct OpenStore {
     history: Arc<Mutex<HistoryIndex>>,
     committed: watch::Receiver<u64>,
     path: PathBuf,
+    /// This node's id and its peers, when it publishes to any.
+    peers: Option<PeerBoard>,
 }
 
 /// A cheap, cloneable handle to an open store, for every server of the fleet. All methods
@@ -140,7 +146,12 @@ impl MemoryHandle {
     /// Batch sizes, versions acknowledged and committed, and the commit lag: what tells an
     /// operator whether git keeps up with the writers.
     pub fn stats(&self) -> MemoryStats {
-        self.store.stats.snapshot(self.store.view.version())
+        let mut stats = self.store.stats.snapshot(self.store.view.version());
+        if let Some(board) = &self.store.peers {
+            stats.node = Some(board.node.to_string());
+            stats.peers = board.peers();
+        }
+        stats
     }
 
     /// The path the store was opened at.
@@ -155,6 +166,8 @@ pub struct Store {
     handle: MemoryHandle,
     owner: Option<JoinHandle<()>>,
     committer: Option<JoinHandle<Result<(), String>>>,
+    /// Stopped after the committer, so its last commit is published too.
+    publisher: Option<Publisher>,
     lock: Option<OwnerLock>,
 }
 
@@ -239,6 +252,15 @@ impl Store {
             interval: options.commit_interval,
             max_commit_ops: options.max_commit_ops.max(1),
         };
+        let publisher = if options.replica.peers.is_empty() {
+            None
+        } else {
+            let node = NodeId::resolve(&state_dir(&gitdir), options.replica.node_id.as_ref())
+                .map_err(OpenError::io("keep the node id of", path))?;
+            let publisher = Publisher::start(gitdir.clone(), node, &options.replica, stats.clone())
+                .map_err(OpenError::io("start the publishing thread for", path))?;
+            Some(publisher)
+        };
         let committer = std::thread::Builder::new()
             .name("memory-committer".into())
             .spawn(move || committer.run())
@@ -268,10 +290,12 @@ impl Store {
                     history,
                     committed: committed_rx,
                     path: path.to_path_buf(),
+                    peers: publisher.as_ref().map(Publisher::board),
                 }),
             },
             owner: Some(owner),
             committer: Some(committer),
+            publisher,
             lock: Some(opened.lock),
         })
     }
@@ -316,6 +340,9 @@ impl Store {
                     }));
                 }
             }
+        }
+        if let Some(mut publisher) = self.publisher.take() {
+            publisher.stop();
         }
         self.lock.take();
         result

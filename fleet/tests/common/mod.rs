@@ -69,6 +69,7 @@ pub async fn start_with(spec: FleetSpec, gateway: bool) -> Fleet {
             admin: true,
             gateway,
             memory_repo: None,
+            memory_replica: Default::default(),
             admin_token: None,
         },
     )

@@ -1,0 +1,191 @@
+//! Replication of the memory between fleet nodes through git. Each node keeps its own owner,
+//! WAL and repository and publishes its history to every peer repository (any URL libgit2
+//! pushes to: a path, `file://`, `ssh://`) on a ref of its own, `refs/heads/nodes/<node-id>`,
+//! so no two nodes ever push the same ref and a peer repository holds every node's history
+//! side by side (a continuous off-machine backup: a clone of that ref opens as the node's
+//! memory). Publishing runs on its own thread, about once per `interval` and only when the
+//! head moved; it never holds up a write, and an unreachable peer is retried with backoff and
+//! shown in `fleet status` and `/metrics`.
+//!
+//! Merging other nodes' histories into this node's graph is the next step (see the README's
+//! memory section); this module only publishes.
+
+mod node;
+mod peer;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::Ordering,
+        mpsc::{self, RecvTimeoutError},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use git2::Repository;
+
+pub use node::{MAX_NODE_ID, NodeId};
+pub use peer::PeerStatus;
+
+use super::stats::Stats;
+use peer::Peer;
+
+/// Where and how often to publish. No peers: nothing runs.
+#[derive(Debug, Clone)]
+pub struct ReplicaOptions {
+    /// Peer repository URLs (they must exist: `git init --bare` one).
+    pub peers: Vec<String>,
+    /// This node's id; `None` uses the one remembered in the repository, or makes one.
+    pub node_id: Option<NodeId>,
+    /// Least time between two publishing rounds.
+    pub interval: Duration,
+}
+
+impl Default for ReplicaOptions {
+    fn default() -> Self {
+        Self {
+            peers: Vec::new(),
+            node_id: None,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// This node's id and its peers' status, as the publishing thread last left it.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerBoard {
+    pub(crate) node: NodeId,
+    status: Arc<Mutex<Vec<PeerStatus>>>,
+}
+
+impl PeerBoard {
+    pub(crate) fn peers(&self) -> Vec<PeerStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The publishing thread and the peers' status it keeps.
+pub(crate) struct Publisher {
+    board: PeerBoard,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Publisher {
+    /// Starts publishing `gitdir`'s `refs/heads/main` to `options.peers` as `node`.
+    pub(crate) fn start(
+        gitdir: PathBuf,
+        node: NodeId,
+        options: &ReplicaOptions,
+        stats: Arc<Stats>,
+    ) -> std::io::Result<Publisher> {
+        let peers: Vec<Peer> = options.peers.iter().cloned().map(Peer::new).collect();
+        let status = Arc::new(Mutex::new(peers.iter().map(|p| p.status.clone()).collect()));
+        let (stop, stopped) = mpsc::channel();
+        let round = Round {
+            gitdir,
+            node: node.clone(),
+            peers,
+            stats,
+            status: status.clone(),
+        };
+        let interval = options.interval;
+        let thread = std::thread::Builder::new()
+            .name("memory-publish".into())
+            .spawn(move || round.run(&stopped, interval))?;
+        Ok(Publisher {
+            board: PeerBoard { node, status },
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn board(&self) -> PeerBoard {
+        self.board.clone()
+    }
+
+    /// Publishes once more (what the committer made last) and ends the thread.
+    pub(crate) fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the memory publishing thread panicked");
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Round {
+    gitdir: PathBuf,
+    node: NodeId,
+    peers: Vec<Peer>,
+    stats: Arc<Stats>,
+    status: Arc<Mutex<Vec<PeerStatus>>>,
+}
+
+impl Round {
+    fn run(mut self, stopped: &mpsc::Receiver<()>, interval: Duration) {
+        let mut repo = None;
+        loop {
+            let last = match stopped.recv_timeout(interval) {
+                Err(RecvTimeoutError::Timeout) => false,
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
+            };
+            if repo.is_none() {
+                match Repository::open(&self.gitdir) {
+                    Ok(r) => repo = Some(r),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot open the memory repository to publish it")
+                    }
+                }
+            }
+            if let Some(repo) = &repo {
+                self.publish(repo, last);
+            }
+            if last {
+                return;
+            }
+        }
+    }
+
+    /// Pushes the head to every peer that lacks it and is not backing off (the last round
+    /// tries failing peers once more regardless).
+    fn publish(&mut self, repo: &Repository, last: bool) {
+        // Read before the head: the head holds at least this version.
+        let version = self.stats.committed_version.load(Ordering::Acquire);
+        let Ok(head) = repo.refname_to_id("refs/heads/main") else {
+            return;
+        };
+        let now = if last {
+            Instant::now() + Duration::from_secs(3600)
+        } else {
+            Instant::now()
+        };
+        let mut changed = false;
+        for peer in &mut self.peers {
+            if peer.due(head, now) {
+                peer.push(repo, &self.node, head, version);
+                changed = true;
+            }
+        }
+        if changed {
+            *self.status.lock().unwrap_or_else(PoisonError::into_inner) =
+                self.peers.iter().map(|p| p.status.clone()).collect();
+        }
+    }
+}

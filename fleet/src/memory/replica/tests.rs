@@ -1,0 +1,180 @@
+//! Publishing through real git repositories: a bare peer in a temporary directory receives
+//! the node's history on its own ref, a clone of that ref opens as the same memory, an
+//! unreachable peer is retried and reported without holding up writes, and a second node
+//! publishing under the same id is refused, not overwritten.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{path::Path, time::Duration};
+
+use git2::Repository;
+
+use crate::memory::{
+    Store, StoreOptions,
+    op::{CreateEntities, Entity, Op},
+    replica::{NodeId, ReplicaOptions},
+};
+
+fn options(peers: &[&Path], node: &str) -> StoreOptions {
+    StoreOptions {
+        commit_interval: Duration::from_millis(5),
+        replica: ReplicaOptions {
+            peers: peers.iter().map(|p| p.display().to_string()).collect(),
+            node_id: Some(NodeId::parse(node).unwrap()),
+            interval: Duration::from_millis(50),
+        },
+        ..StoreOptions::default()
+    }
+}
+
+fn create(name: &str) -> Op {
+    Op::CreateEntities(CreateEntities {
+        entities: vec![Entity {
+            name: name.into(),
+            entity_type: "thing".into(),
+            observations: vec![],
+        }],
+    })
+}
+
+fn node_ref(peer: &Path, node: &str) -> Option<git2::Oid> {
+    Repository::open(peer)
+        .unwrap()
+        .refname_to_id(&format!("refs/heads/nodes/{node}"))
+        .ok()
+}
+
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("not within 5 s: {what}");
+}
+
+#[tokio::test]
+async fn the_history_reaches_the_peer_on_the_nodes_own_ref_and_a_clone_of_it_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = dir.path().join("peer.git");
+    Repository::init_bare(&peer).unwrap();
+    let repo = dir.path().join("node-a");
+    let store = Store::open(&repo, options(&[&peer], "node-a")).unwrap();
+    let h = store.handle();
+    for i in 0..5 {
+        h.write("srv-1", 0, create(&format!("e{i}"))).await.unwrap();
+    }
+    h.wait_committed(5, Duration::from_secs(5)).await.unwrap();
+    let head = || {
+        Repository::open(&repo)
+            .unwrap()
+            .refname_to_id("refs/heads/main")
+            .unwrap()
+    };
+    eventually("the peer holds the head", || {
+        node_ref(&peer, "node-a") == Some(head())
+    })
+    .await;
+    let stats = h.stats();
+    assert_eq!(stats.node.as_deref(), Some("node-a"));
+    assert_eq!(stats.peers.len(), 1);
+    assert_eq!(stats.peers[0].state, "ok");
+    assert!(stats.peers[0].last_success_ms.is_some());
+    let graph = crate::memory::graph::Graph::from_snapshot(h.view().snapshot()).unwrap();
+    h.write("srv-1", 5, create("last")).await.unwrap();
+    store.close().unwrap();
+    assert_eq!(
+        node_ref(&peer, "node-a"),
+        Some(head()),
+        "closing publishes the last commit"
+    );
+
+    // The peer's ref is a backup: cloned, it opens as this node's memory.
+    let restored = dir.path().join("restored.git");
+    let clone = Repository::init_bare(&restored).unwrap();
+    clone
+        .remote_anonymous(peer.to_str().unwrap())
+        .unwrap()
+        .fetch(&["refs/heads/nodes/node-a:refs/heads/main"], None, None)
+        .unwrap();
+    drop(clone);
+    let store = Store::open(&restored, StoreOptions::default()).unwrap();
+    let view = store.handle().view().clone();
+    assert_eq!(view.version(), 6);
+    assert!(view.entity("last").is_some());
+    assert!(view.entity("e4").is_some());
+    assert_eq!(graph.entity_count(), 5);
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_peer_is_reported_and_retried_without_holding_up_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-peer.git");
+    let good = dir.path().join("good.git");
+    Repository::init_bare(&good).unwrap();
+    let repo = dir.path().join("node-a");
+    let store = Store::open(&repo, options(&[&missing, &good], "node-a")).unwrap();
+    let h = store.handle();
+    let started = std::time::Instant::now();
+    for i in 0..20 {
+        h.write("srv-1", 0, create(&format!("e{i}"))).await.unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    h.wait_committed(20, Duration::from_secs(5)).await.unwrap();
+    eventually("the good peer is published to", || {
+        node_ref(&good, "node-a").is_some()
+    })
+    .await;
+    eventually("the missing peer failed", || {
+        h.stats().peers[0].state == "failing"
+    })
+    .await;
+    let stats = h.stats();
+    let bad = &stats.peers[0];
+    assert!(
+        bad.failures >= 1 && bad.last_success_ms.is_none(),
+        "{bad:?}"
+    );
+    assert!(bad.last_error.as_deref().is_some_and(|e| !e.is_empty()));
+    assert_eq!(stats.peers[1].state, "ok");
+    // It comes up: the next try (after its backoff) publishes.
+    Repository::init_bare(&missing).unwrap();
+    eventually("the peer that came up is published to", || {
+        node_ref(&missing, "node-a").is_some()
+    })
+    .await;
+    assert_eq!(h.stats().peers[0].failures, 0);
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn two_nodes_under_one_id_are_refused_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = dir.path().join("peer.git");
+    Repository::init_bare(&peer).unwrap();
+    let first = Store::open(&dir.path().join("a"), options(&[&peer], "same")).unwrap();
+    first
+        .handle()
+        .write("srv-1", 0, create("from-a"))
+        .await
+        .unwrap();
+    first.close().unwrap();
+    let published = node_ref(&peer, "same").unwrap();
+
+    let second = Store::open(&dir.path().join("b"), options(&[&peer], "same")).unwrap();
+    let h = second.handle();
+    h.write("srv-1", 0, create("from-b")).await.unwrap();
+    eventually("the push is refused", || {
+        h.stats().peers[0].state == "failing"
+    })
+    .await;
+    let error = h.stats().peers[0].last_error.clone().unwrap();
+    assert!(
+        error.contains("another node publishes under the id"),
+        "{error}"
+    );
+    second.close().unwrap();
+    assert_eq!(node_ref(&peer, "same"), Some(published), "left alone");
+}
