@@ -21,7 +21,13 @@ fn head(repo: &std::path::Path, name: &str) -> Option<git2::Oid> {
 async fn a_node_publishes_its_memory_to_its_peers() {
     let dir = tempfile::tempdir().unwrap();
     let peer = dir.path().join("peer.git");
-    git2::Repository::init_bare(&peer).unwrap();
+    let made = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args(["memory", "init-peer"])
+        .arg(&peer)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    assert!(String::from_utf8_lossy(&made.stdout).contains("created, a bare repository"));
     let missing = dir.path().join("missing.git");
     let repo = dir.path().join("memory");
     let mut up = Command::new(env!("CARGO_BIN_EXE_fleet"))
@@ -142,6 +148,16 @@ async fn a_node_publishes_its_memory_to_its_peers() {
         head(&repo, "refs/heads/main")
     );
     assert!(head(&missing, "refs/heads/nodes/node-a").is_none());
+    let listed = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args(["memory", "init-peer"])
+        .arg(&peer)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("exists") && listed.contains("node node-a: history up to version 1"),
+        "{listed}"
+    );
 }
 
 /// Kills the fleet if the test fails before stopping it.

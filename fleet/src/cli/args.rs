@@ -64,6 +64,17 @@ pub enum MemoryCmd {
     /// the damage and set the rest aside in `mcpfleet/wal-quarantine/` (nothing is deleted),
     /// giving up the versions from the damage on. Takes the owner lock.
     SalvageWal(MemoryRepoArgs),
+    /// Make a peer repository that nodes publish their memory to (`fleet up --memory-peer
+    /// PATH`): a bare git repository, created if missing; an existing repository is left as
+    /// it is. Lists the nodes it already holds.
+    InitPeer(InitPeerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitPeerArgs {
+    /// Where the peer repository lives (a shared volume, say).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Args)]

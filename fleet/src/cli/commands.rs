@@ -10,7 +10,9 @@ use std::{
 use anyhow::{Context, bail};
 
 use super::{
-    args::{AdminArgs, Cli, Cmd, MemoryCmd, MemoryRepoArgs, ScaleArgs, StatusArgs, UpArgs},
+    args::{
+        AdminArgs, Cli, Cmd, InitPeerArgs, MemoryCmd, MemoryRepoArgs, ScaleArgs, StatusArgs, UpArgs,
+    },
     output::{describe, progress_printer, render_status},
 };
 use crate::{
@@ -28,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Scale(args) => scale(args).await,
         Cmd::Memory(MemoryCmd::Verify(args)) => verify_memory(args).await,
         Cmd::Memory(MemoryCmd::SalvageWal(args)) => super::salvage::salvage_wal(args).await,
+        Cmd::Memory(MemoryCmd::InitPeer(args)) => init_peer(&args),
         Cmd::ServeStdio(args) => super::stdio::serve_stdio(args).await,
     }
 }
@@ -72,6 +75,16 @@ async fn verify_memory(args: MemoryRepoArgs) -> anyhow::Result<()> {
     }
     if !args.json {
         println!("ok");
+    }
+    Ok(())
+}
+
+fn init_peer(args: &InitPeerArgs) -> anyhow::Result<()> {
+    let peer = crate::memory::replica::init_peer(&args.path)?;
+    let verb = if peer.created { "created" } else { "exists" };
+    println!("{}: {verb}, a bare repository", args.path.display());
+    for (node, version) in &peer.nodes {
+        println!("  node {node}: history up to version {version}");
     }
     Ok(())
 }

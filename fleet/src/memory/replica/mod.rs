@@ -12,6 +12,7 @@
 
 mod node;
 mod peer;
+mod peer_repo;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,7 @@ use git2::Repository;
 
 pub use node::{MAX_NODE_ID, NodeId};
 pub use peer::PeerStatus;
+pub use peer_repo::{PeerRepo, PeerRepoError, init_peer};
 
 use super::stats::Stats;
 use peer::Peer;

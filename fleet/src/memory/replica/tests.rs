@@ -178,3 +178,39 @@ async fn two_nodes_under_one_id_are_refused_not_overwritten() {
     second.close().unwrap();
     assert_eq!(node_ref(&peer, "same"), Some(published), "left alone");
 }
+
+#[tokio::test]
+async fn three_nodes_share_one_peer_made_by_init_peer_each_on_its_own_ref() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = dir.path().join("shared/peer.git");
+    let made = crate::memory::replica::init_peer(&peer).unwrap();
+    assert!(made.created && made.nodes.is_empty());
+    for (n, writes) in [("node-a", 1u64), ("node-b", 2), ("node-c", 3)] {
+        let store = Store::open(&dir.path().join(n), options(&[&peer], n)).unwrap();
+        for i in 0..writes {
+            store
+                .handle()
+                .write("srv-1", 0, create(&format!("{n}-{i}")))
+                .await
+                .unwrap();
+        }
+        store.close().unwrap();
+    }
+    let again = crate::memory::replica::init_peer(&peer).unwrap();
+    assert!(!again.created);
+    assert_eq!(
+        again.nodes,
+        [
+            ("node-a".to_string(), 1),
+            ("node-b".to_string(), 2),
+            ("node-c".to_string(), 3)
+        ]
+    );
+    // Not a repository and not empty: refused, nothing made.
+    let busy = dir.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("file"), "x").unwrap();
+    let e = crate::memory::replica::init_peer(&busy).unwrap_err();
+    assert!(e.to_string().contains("is not a git repository"), "{e}");
+    assert!(!busy.join("HEAD").exists());
+}
