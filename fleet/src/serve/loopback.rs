@@ -1,7 +1,11 @@
 //! The DNS-rebinding guard shared by every HTTP surface of the fleet (MCP servers, the gateway
-//! and the admin API): a request must be addressed to a loopback host and, when it carries an
-//! `Origin`, come from a loopback origin; otherwise 403. Without it a web page could have a
-//! browser on this machine call tools or kill servers through a rebound DNS name.
+//! and the admin API): a request must be addressed to `localhost` or an IP address (a loopback
+//! one, or any literal address: what a fleet node on a network is called by, e.g. the pod IP a
+//! gateway on another machine uses) and, when it carries an `Origin`, come from a loopback
+//! origin; otherwise 403. Without it a web page could have a browser on this machine call tools
+//! or kill servers through a rebound DNS name. Rebinding needs a DNS name in the `Host` (the
+//! page's own, re-pointed at this machine); a browser sends an IP literal only to that very
+//! address, so letting literals through opens nothing to a page, while names stay refused.
 //!
 //! "Addressed to" covers every place an HTTP request names its host: each `Host` header (two
 //! are refused outright: RFC 9110 allows one, and a proxy and a server may each read another),
@@ -32,6 +36,25 @@ fn is_loopback_authority(authority: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether an authority names this machine ([`is_loopback_authority`]) or is an IP literal
+/// (`10.1.2.3:8000`, `[fd00::1]`), which no rebound name can be.
+fn is_own_or_literal_authority(authority: &str) -> bool {
+    if is_loopback_authority(authority) {
+        return true;
+    }
+    let a = authority.trim();
+    match a.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').is_some_and(|(h, port)| {
+            (port.is_empty() || port.starts_with(':')) && h.parse::<std::net::Ipv6Addr>().is_ok()
+        }),
+        None => a
+            .split_once(':')
+            .map_or(a, |(h, _)| h)
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok(),
+    }
+}
+
 fn forbidden(what: &str) -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -45,13 +68,14 @@ fn forbidden(what: &str) -> Response {
 pub fn refuse_foreign(uri: &Uri, headers: &HeaderMap) -> Option<Response> {
     if uri
         .authority()
-        .is_some_and(|a| !is_loopback_authority(a.as_str()))
+        .is_some_and(|a| !is_own_or_literal_authority(a.as_str()))
     {
         return Some(forbidden("the request target's host"));
     }
     let mut hosts = headers.get_all(header::HOST).iter();
     if let Some(host) = hosts.next()
-        && (hosts.next().is_some() || !is_loopback_authority(host.to_str().unwrap_or_default()))
+        && (hosts.next().is_some()
+            || !is_own_or_literal_authority(host.to_str().unwrap_or_default()))
     {
         return Some(forbidden("Host"));
     }
@@ -102,6 +126,22 @@ mod tests {
         assert!(refused("127.0.0.1:8000", Some("null")));
         assert!(refused("[::1]evil:80", None));
         assert!(!refused("LOCALHOST", None));
+    }
+
+    #[test]
+    fn an_ip_literal_host_passes_a_name_does_not_and_origins_stay_loopback() {
+        // How a gateway on another machine addresses a node: by its IP.
+        assert!(!refused("10.1.2.3:7900", None));
+        assert!(!refused("10.1.2.3", None));
+        assert!(!refused("[fd00::1]:8000", None));
+        assert!(refused("10.1.2.3.evil.example:7900", None));
+        assert!(refused("10.1.2.3:7900", Some("http://10.1.2.3:7900")));
+        assert!(refused("[fd00::1]evil:80", None));
+        assert!(refused("fleet-0.fleet-nodes:7900", None));
+        let target =
+            |uri: &'static str| refuse_foreign(&Uri::from_static(uri), &HeaderMap::new()).is_none();
+        assert!(target("http://10.1.2.3:8000/mcp"));
+        assert!(!target("http://node.example:8000/mcp"));
     }
 
     #[test]
