@@ -83,3 +83,50 @@ timeout 120 sh "$tmp/loadgen-merge.sh" >"$tmp/merge.log" 2>&1 || {
   echo "merge Job command failed:" >&2; cat "$tmp/merge.log" >&2; exit 1; }
 [[ -f "$tmp/runs/dry-run/merged/report.html" ]] || { echo "no merged report" >&2; exit 1; }
 echo "dry run: the shards Job's command (2 shards) and the merge Job's (merge, gate) passed on loopback"
+kill "$fleet_pid" 2>/dev/null; wait "$fleet_pid" 2>/dev/null || true; fleet_pid=
+
+# The fleet StatefulSet's commands for two pods: the init container makes the peer repository,
+# each node publishes its memory there under its pod name. Volumes move into $tmp, 0.0.0.0 to
+# loopback, and each node gets 2 servers on ephemeral ports (the manifest's own ports would
+# collide on one machine).
+"$venv/bin/python" - "$tmp" <<'PY'
+import sys, yaml
+tmp = sys.argv[1]
+with open("deploy/kubernetes/fleet-nodes.yaml") as f:
+    sets = [d for d in yaml.safe_load_all(f) if d and d["kind"] == "StatefulSet"]
+pod = sets[0]["spec"]["template"]["spec"]
+for name, args in (("init-peer", pod["initContainers"][0]["args"]), ("node", pod["containers"][0]["args"])):
+    with open(f"{tmp}/{name}.args", "w") as f:
+        f.write("\0".join(args))
+PY
+mkdir -p "$tmp/peer" "$tmp/bin"
+ln -sf "$fleet" "$tmp/bin/fleet"
+node_pids=()
+stop_nodes() { for p in "${node_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done; }
+trap 'stop_nodes; cleanup' EXIT
+for pod in fleet-0 fleet-1; do
+  mapfile -d '' -t init <"$tmp/init-peer.args"
+  init=("${init[@]//\/peer\//$tmp/peer/}")
+  PATH="$tmp/bin:$PATH" "${init[@]}" >/dev/null || { echo "init container failed for $pod" >&2; exit 1; }
+  mapfile -d '' -t node <"$tmp/node.args"
+  for i in "${!node[@]}"; do
+    node[$i]=${node[$i]//\$(POD_NAME)/$pod}
+    node[$i]=${node[$i]//0.0.0.0/127.0.0.1}
+    node[$i]=${node[$i]//\/peer\//$tmp/peer/}
+    node[$i]=${node[$i]//\/memory\//$tmp/$pod/}
+  done
+  mkdir -p "$tmp/$pod"
+  PATH="$tmp/bin:$PATH" "${node[@]}" --servers 2 --ephemeral-ports --admin-port 0 >"$tmp/$pod.log" 2>&1 &
+  node_pids+=($!)
+done
+published() {
+  local out
+  out=$("$fleet" memory init-peer "$tmp/peer/memory.git") \
+    && grep -q 'node fleet-0' <<<"$out" && grep -q 'node fleet-1' <<<"$out"
+}
+for _ in $(seq 150); do published && break; sleep 0.2; done
+published || {
+  echo "the StatefulSet's nodes did not publish to the peer repository:" >&2
+  cat "$tmp/fleet-0.log" "$tmp/fleet-1.log" >&2; exit 1; }
+stop_nodes
+echo "dry run: the fleet StatefulSet's commands (init container, two nodes) published both nodes' memory to the peer"
