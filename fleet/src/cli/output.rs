@@ -192,4 +192,11 @@ fn render_memory(out: &mut String, m: &crate::memory::MemoryStats) {
             ))
         );
     }
+    for n in &m.nodes {
+        let _ = writeln!(
+            out,
+            "  node {:<40} version {} (fetched from {})",
+            n.node, n.version, n.via
+        );
+    }
 }

@@ -82,6 +82,20 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
             |p| p.last_success_ms.map_or(0.0, |ms| ms as f64 / 1000.0),
         ),
     ];
+    let name = "mcpfleet_memory_node_version";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Newest version of another node's history fetched from the peers."
+    );
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for n in &stats.nodes {
+        let _ = writeln!(
+            out,
+            "{name}{{node=\"{node}\",of=\"{}\"}} {}",
+            label(&n.node),
+            n.version
+        );
+    }
     for (name, help, value) in per_peer {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} gauge");

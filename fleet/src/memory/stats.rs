@@ -94,6 +94,7 @@ impl Stats {
             },
             node: None,
             peers: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 }
@@ -141,6 +142,9 @@ pub struct MemoryStats {
     pub node: Option<String>,
     /// The peer repositories this node publishes to.
     pub peers: Vec<super::replica::PeerStatus>,
+    /// The other nodes whose histories the peers hold, and how far each has got.
+    #[serde(default)]
+    pub nodes: Vec<super::replica::NodeSeen>,
 }
 
 /// `total / count`, or 0 when nothing was counted.

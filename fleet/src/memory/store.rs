@@ -150,6 +150,7 @@ impl MemoryHandle {
         if let Some(board) = &self.store.peers {
             stats.node = Some(board.node.to_string());
             stats.peers = board.peers();
+            stats.nodes = board.nodes();
         }
         stats
     }

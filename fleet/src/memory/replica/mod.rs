@@ -7,8 +7,10 @@
 //! head moved; it never holds up a write, and an unreachable peer is retried with backoff and
 //! shown in `fleet status` and `/metrics`.
 //!
-//! Merging other nodes' histories into this node's graph is the next step (see the README's
-//! memory section); this module only publishes.
+//! Each round also fetches every node's published ref from every peer into
+//! `refs/peers/<peer index>/<node id>`, so this repository holds the other nodes' histories and
+//! `fleet status` shows how far each has got. Merging them into this node's graph is the next
+//! step (see the README's memory section).
 
 mod node;
 mod peer;
@@ -17,6 +19,7 @@ mod peer_repo;
 mod tests;
 
 use std::{
+    collections::{BTreeMap, HashMap},
     path::PathBuf,
     sync::{
         Arc, Mutex, PoisonError,
@@ -27,7 +30,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use git2::Repository;
+use git2::{Oid, Repository};
 
 pub use node::{MAX_NODE_ID, NodeId};
 pub use peer::PeerStatus;
@@ -57,18 +60,48 @@ impl Default for ReplicaOptions {
     }
 }
 
-/// This node's id and its peers' status, as the publishing thread last left it.
+/// Most other nodes reported: a peer repository is not trusted to hold a sane number.
+const MAX_NODES: usize = 256;
+
+/// Another node's history as fetched from the peers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeSeen {
+    /// The node's id (its ref's name at the peers).
+    pub node: String,
+    /// The version of its newest commit fetched.
+    pub version: u64,
+    /// The peer it was fetched from (user and password left out).
+    pub via: String,
+}
+
+/// What the publishing thread last found: the peers' status and the other nodes' heads.
+#[derive(Debug, Default)]
+struct Board {
+    peers: Vec<PeerStatus>,
+    nodes: Vec<NodeSeen>,
+}
+
+/// This node's id, its peers' status and the other nodes, as the thread last left them.
 #[derive(Debug, Clone)]
 pub(crate) struct PeerBoard {
     pub(crate) node: NodeId,
-    status: Arc<Mutex<Vec<PeerStatus>>>,
+    board: Arc<Mutex<Board>>,
 }
 
 impl PeerBoard {
     pub(crate) fn peers(&self) -> Vec<PeerStatus> {
-        self.status
+        self.board
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .peers
+            .clone()
+    }
+
+    pub(crate) fn nodes(&self) -> Vec<NodeSeen> {
+        self.board
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .nodes
             .clone()
     }
 }
@@ -89,21 +122,25 @@ impl Publisher {
         stats: Arc<Stats>,
     ) -> std::io::Result<Publisher> {
         let peers: Vec<Peer> = options.peers.iter().cloned().map(Peer::new).collect();
-        let status = Arc::new(Mutex::new(peers.iter().map(|p| p.status.clone()).collect()));
+        let board = Arc::new(Mutex::new(Board {
+            peers: peers.iter().map(|p| p.status.clone()).collect(),
+            nodes: Vec::new(),
+        }));
         let (stop, stopped) = mpsc::channel();
         let round = Round {
             gitdir,
             node: node.clone(),
             peers,
             stats,
-            status: status.clone(),
+            board: board.clone(),
+            versions: HashMap::new(),
         };
         let interval = options.interval;
         let thread = std::thread::Builder::new()
             .name("memory-publish".into())
             .spawn(move || round.run(&stopped, interval))?;
         Ok(Publisher {
-            board: PeerBoard { node, status },
+            board: PeerBoard { node, board },
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -137,7 +174,9 @@ struct Round {
     node: NodeId,
     peers: Vec<Peer>,
     stats: Arc<Stats>,
-    status: Arc<Mutex<Vec<PeerStatus>>>,
+    board: Arc<Mutex<Board>>,
+    /// The version of each node head read so far (a head's meta.json never changes).
+    versions: HashMap<Oid, u64>,
 }
 
 impl Round {
@@ -165,8 +204,9 @@ impl Round {
         }
     }
 
-    /// Pushes the head to every peer that lacks it and is not backing off (the last round
-    /// tries failing peers once more regardless).
+    /// Pushes the head to every peer that lacks it and fetches the other nodes' heads from
+    /// every peer, skipping peers that are backing off (the last round only pushes, and tries
+    /// failing peers once more regardless).
     fn publish(&mut self, repo: &Repository, last: bool) {
         // Read before the head: the head holds at least this version.
         let version = self.stats.committed_version.load(Ordering::Acquire);
@@ -178,16 +218,41 @@ impl Round {
         } else {
             Instant::now()
         };
-        let mut changed = false;
-        for peer in &mut self.peers {
+        let mut seen: BTreeMap<String, NodeSeen> = BTreeMap::new();
+        for (index, peer) in self.peers.iter_mut().enumerate() {
+            if !peer.ready(now) {
+                continue;
+            }
             if peer.due(head, now) {
                 peer.push(repo, &self.node, head, version);
-                changed = true;
+            }
+            if last || !peer.ready(now) {
+                continue;
+            }
+            for (node, oid) in peer.fetch(repo, index) {
+                if node == self.node.as_str() || seen.len() >= MAX_NODES {
+                    continue;
+                }
+                let version = *self
+                    .versions
+                    .entry(oid)
+                    .or_insert_with(|| version_at(repo, oid).unwrap_or(0));
+                if seen.get(&node).is_none_or(|s| s.version < version) {
+                    let via = peer.status.url.clone();
+                    seen.insert(node.clone(), NodeSeen { node, version, via });
+                }
             }
         }
-        if changed {
-            *self.status.lock().unwrap_or_else(PoisonError::into_inner) =
-                self.peers.iter().map(|p| p.status.clone()).collect();
+        let mut board = self.board.lock().unwrap_or_else(PoisonError::into_inner);
+        board.peers = self.peers.iter().map(|p| p.status.clone()).collect();
+        if !last {
+            board.nodes = seen.into_values().collect();
         }
     }
+}
+
+/// The version a memory commit's `meta.json` states.
+pub(super) fn version_at(repo: &Repository, oid: Oid) -> Option<u64> {
+    let tree = repo.find_commit(oid).ok()?.tree().ok()?;
+    Some(super::archive::read_meta(repo, &tree).ok()?.version)
 }

@@ -68,6 +68,24 @@ impl Peer {
         self.pushed != Some(head) && now >= self.next_try
     }
 
+    /// True if no backoff holds the next try.
+    pub(super) fn ready(&self, now: Instant) -> bool {
+        now >= self.next_try
+    }
+
+    /// Fetches every node's published history at the peer into `refs/peers/<index>/<node>`;
+    /// returns the nodes and heads found, or records the failure (with backoff) and returns
+    /// nothing.
+    pub(super) fn fetch(&mut self, repo: &Repository, index: usize) -> Vec<(String, Oid)> {
+        match fetch(repo, &self.url, index) {
+            Ok(heads) => heads,
+            Err(e) => {
+                self.failed(e);
+                Vec::new()
+            }
+        }
+    }
+
     /// Pushes `head` (the commit of `version`) and records the outcome.
     pub(super) fn push(&mut self, repo: &Repository, node: &NodeId, head: Oid, version: u64) {
         match push(repo, &self.url, node) {
@@ -83,19 +101,45 @@ impl Peer {
                 self.status.failures = 0;
                 self.status.last_error = None;
             }
-            Err(e) => {
-                let e: String = e.chars().take(MAX_ERROR).collect();
-                if self.status.failures == 0 {
-                    tracing::warn!(peer = %self.status.url, error = %e, "cannot publish the memory to a peer; retrying with backoff");
-                }
-                self.next_try = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                self.status.state = "failing".into();
-                self.status.failures = self.status.failures.saturating_add(1);
-                self.status.last_error = Some(e);
-            }
+            Err(e) => self.failed(e),
         }
     }
+
+    fn failed(&mut self, e: String) {
+        let e: String = e.chars().take(MAX_ERROR).collect();
+        if self.status.failures == 0 {
+            tracing::warn!(peer = %self.status.url, error = %e, "cannot exchange the memory with a peer; retrying with backoff");
+        }
+        self.next_try = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        self.status.state = "failing".into();
+        self.status.failures = self.status.failures.saturating_add(1);
+        self.status.last_error = Some(e);
+    }
+}
+
+/// Fetches `refs/heads/nodes/*` at `url` into `refs/peers/<index>/*` (forced: the local copy
+/// follows the peer), and lists what it holds.
+fn fetch(repo: &Repository, url: &str, index: usize) -> Result<Vec<(String, Oid)>, String> {
+    let mut remote = repo
+        .remote_anonymous(url)
+        .map_err(|e| format!("bad peer URL: {}", e.message()))?;
+    let refspec = format!("+refs/heads/nodes/*:refs/peers/{index}/*");
+    remote
+        .fetch(&[refspec.as_str()], None, None)
+        .map_err(|e| e.message().to_string())?;
+    let prefix = format!("refs/peers/{index}/");
+    let mut heads = Vec::new();
+    for r in repo
+        .references_glob(&format!("{prefix}*"))
+        .map_err(|e| e.message().to_string())?
+    {
+        let Ok(r) = r else { continue };
+        if let (Ok(name), Some(oid)) = (r.name(), r.target()) {
+            heads.push((name.trim_start_matches(&prefix).to_string(), oid));
+        }
+    }
+    Ok(heads)
 }
 
 /// Pushes `refs/heads/main` to `refs/heads/nodes/<node>` at `url`, fast-forward only.

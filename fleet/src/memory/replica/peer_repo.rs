@@ -7,8 +7,6 @@ use std::path::Path;
 
 use git2::{Repository, RepositoryInitOptions};
 
-use crate::memory::{archive, layout::Meta};
-
 /// What [`init_peer`] found or made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerRepo {
@@ -61,16 +59,9 @@ pub fn init_peer(path: &Path) -> Result<PeerRepo, PeerRepoError> {
             continue;
         };
         let node = name.trim_start_matches("refs/heads/nodes/").to_string();
-        let version = version_at(&repo, oid).unwrap_or(0);
+        let version = super::version_at(&repo, oid).unwrap_or(0);
         nodes.push((node, version));
     }
     nodes.sort();
     Ok(PeerRepo { created, nodes })
-}
-
-/// The version a memory commit's `meta.json` states.
-fn version_at(repo: &Repository, oid: git2::Oid) -> Option<u64> {
-    let tree = repo.find_commit(oid).ok()?.tree().ok()?;
-    let meta: Meta = archive::read_meta(repo, &tree).ok()?;
-    Some(meta.version)
 }

@@ -72,8 +72,8 @@ async fn the_history_reaches_the_peer_on_the_nodes_own_ref_and_a_clone_of_it_res
             .refname_to_id("refs/heads/main")
             .unwrap()
     };
-    eventually("the peer holds the head", || {
-        node_ref(&peer, "node-a") == Some(head())
+    eventually("the peer holds the head, and the status says so", || {
+        node_ref(&peer, "node-a") == Some(head()) && h.stats().peers[0].state == "ok"
     })
     .await;
     let stats = h.stats();
@@ -142,7 +142,7 @@ async fn an_unreachable_peer_is_reported_and_retried_without_holding_up_writes()
     // It comes up: the next try (after its backoff) publishes.
     Repository::init_bare(&missing).unwrap();
     eventually("the peer that came up is published to", || {
-        node_ref(&missing, "node-a").is_some()
+        node_ref(&missing, "node-a").is_some() && h.stats().peers[0].state == "ok"
     })
     .await;
     assert_eq!(h.stats().peers[0].failures, 0);
@@ -205,6 +205,27 @@ async fn three_nodes_share_one_peer_made_by_init_peer_each_on_its_own_ref() {
             ("node-b".to_string(), 2),
             ("node-c".to_string(), 3)
         ]
+    );
+    // Node a, started again, fetches the others' histories and shows how far each got.
+    let store = Store::open(&dir.path().join("node-a"), options(&[&peer], "node-a")).unwrap();
+    let h = store.handle();
+    eventually("node a sees b and c", || h.stats().nodes.len() == 2).await;
+    let nodes: Vec<(String, u64)> = h
+        .stats()
+        .nodes
+        .into_iter()
+        .map(|n| (n.node, n.version))
+        .collect();
+    assert_eq!(
+        nodes,
+        [("node-b".to_string(), 2), ("node-c".to_string(), 3)]
+    );
+    store.close().unwrap();
+    let local = Repository::open(dir.path().join("node-a")).unwrap();
+    assert_eq!(
+        local.refname_to_id("refs/peers/0/node-c").ok(),
+        node_ref(&peer, "node-c"),
+        "the other histories are in this repository"
     );
     // Not a repository and not empty: refused, nothing made.
     let busy = dir.path().join("busy");
