@@ -70,6 +70,7 @@ async fn changes_need_the_token_and_reads_do_not() {
         format!("/servers/{id}/history"),
         "/metrics".into(),
         "/healthz".into(),
+        "/readyz".into(),
     ] {
         let resp = common::http()
             .get(format!("{admin}{path}"))
@@ -109,5 +110,51 @@ async fn scaling_to_zero_is_refused() {
         "{error}"
     );
     assert_eq!(fleet.registry().entries().len(), 2);
+    fleet.stop().await;
+}
+
+/// `/readyz` is what a readiness probe asks: 503 while a server is not healthy, 200 again
+/// once it is (`/healthz` answers 200 whenever the admin API does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_the_servers_health() {
+    let fleet = common::start(common::spec(2, 0, Isolation::Task)).await;
+    let admin = format!("http://{}", fleet.admin_addr().unwrap());
+    let ready = || async {
+        let resp = common::http()
+            .get(format!("{admin}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    };
+    assert_eq!(ready().await, (200, "2/2 servers healthy\n".to_string()));
+    let view: FleetView = common::get_json(&format!("{admin}/servers")).await;
+    let id = view.servers[0].id.clone();
+    let paused = common::admin_post(&fleet, &format!("/servers/{id}/pause"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paused.status(), 200);
+    let mut answer = ready().await;
+    for _ in 0..200 {
+        if answer.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = ready().await;
+    }
+    assert_eq!(answer, (503, "1/2 servers healthy\n".to_string()));
+    common::admin_post(&fleet, &format!("/servers/{id}/resume"))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        answer = ready().await;
+        if answer.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer.0, 200, "{answer:?}");
     fleet.stop().await;
 }

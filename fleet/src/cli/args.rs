@@ -161,17 +161,19 @@ pub struct UpArgs {
     /// Run without the shared memory (and without the memory tools).
     #[arg(long, conflicts_with = "memory_repo")]
     pub no_memory: bool,
-    /// Publish the memory's history to this peer git repository (repeatable): a path,
-    /// `file://` or `ssh://` URL of an existing repository (`git init --bare` one). Each node
+    /// Publish the memory's history to this peer git repository (repeatable): the path or
+    /// `file://` URL of an existing repository on a local or shared volume (`fleet memory
+    /// init-peer PATH` makes one). Each node
     /// pushes to its own ref, `refs/heads/nodes/<node id>`, about once a second when it has
     /// new commits; a peer that cannot be reached is retried with backoff and shown in `fleet
     /// status` and /metrics, never holding up writes.
-    #[arg(long = "memory-peer", value_name = "URL", conflicts_with = "no_memory")]
+    #[arg(long = "memory-peer", value_name = "URL", conflicts_with = "no_memory",
+          value_parser = parse_peer)]
     pub memory_peers: Vec<String>,
     /// This node's id among nodes publishing to the same peers (letters, digits, '.', '_',
     /// '-'; at most 64). Default: the one remembered in the repository, else the host name
     /// and 8 random hex digits (then remembered).
-    #[arg(long, value_name = "ID", value_parser = parse_node_id, conflicts_with = "no_memory")]
+    #[arg(long, value_name = "ID", value_parser = parse_node_id, requires = "memory_peers")]
     pub memory_node_id: Option<NodeId>,
     /// Where to write the admin token that requests changing the fleet must carry (a new
     /// random one each start, readable by this user only).
@@ -253,4 +255,8 @@ impl UpArgs {
 
 fn parse_node_id(s: &str) -> Result<NodeId, String> {
     NodeId::parse(s)
+}
+
+fn parse_peer(s: &str) -> Result<String, String> {
+    crate::memory::replica::check_url(s).map(|()| s.to_string())
 }

@@ -90,6 +90,7 @@ pub fn app(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/shutdown", post(shutdown))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         // Inside the loopback guard: a foreign Host is refused before any token is looked at.
         .layer(axum::middleware::from_fn_with_state(
             state.token.clone(),
@@ -128,6 +129,25 @@ fn entry(s: &AdminState, id: &str) -> Result<Arc<crate::serve::registry::Entry>,
     s.registry
         .get(id)
         .ok_or_else(|| CommandError::UnknownServer(id.to_string()).into())
+}
+
+/// 200 once every server is healthy, else 503 saying how many are: what a load balancer or a
+/// Kubernetes readiness probe should ask (`/healthz` only says the admin API answers).
+async fn readyz(State(s): State<AdminState>) -> (StatusCode, String) {
+    let entries = s.registry.entries();
+    let healthy = entries
+        .iter()
+        .filter(|e| e.view().state == ServerState::Healthy)
+        .count();
+    let status = if healthy == entries.len() && healthy > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        format!("{healthy}/{} servers healthy\n", entries.len()),
+    )
 }
 
 async fn servers(State(s): State<AdminState>) -> Json<FleetView> {

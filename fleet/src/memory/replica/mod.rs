@@ -1,6 +1,6 @@
 //! Replication of the memory between fleet nodes through git. Each node keeps its own owner,
-//! WAL and repository and publishes its history to every peer repository (any URL libgit2
-//! pushes to: a path, `file://`, `ssh://`) on a ref of its own, `refs/heads/nodes/<node-id>`,
+//! WAL and repository and publishes its history to every peer repository (a path or `file://`
+//! URL: a local or shared volume) on a ref of its own, `refs/heads/nodes/<node-id>`,
 //! so no two nodes ever push the same ref and a peer repository holds every node's history
 //! side by side (a continuous off-machine backup: a clone of that ref opens as the node's
 //! memory). Publishing runs on its own thread, about once per `interval` and only when the
@@ -33,7 +33,7 @@ use std::{
 use git2::{Oid, Repository};
 
 pub use node::{MAX_NODE_ID, NodeId};
-pub use peer::PeerStatus;
+pub use peer::{PeerStatus, check_url};
 pub use peer_repo::{PeerRepo, PeerRepoError, init_peer};
 
 use super::stats::Stats;
@@ -62,6 +62,8 @@ impl Default for ReplicaOptions {
 
 /// Most other nodes reported: a peer repository is not trusted to hold a sane number.
 const MAX_NODES: usize = 256;
+/// Versions of node heads remembered before the cache starts afresh.
+const MAX_CACHED_HEADS: usize = 10_000;
 
 /// Another node's history as fetched from the peers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -181,22 +183,19 @@ struct Round {
 
 impl Round {
     fn run(mut self, stopped: &mpsc::Receiver<()>, interval: Duration) {
-        let mut repo = None;
         loop {
             let last = match stopped.recv_timeout(interval) {
                 Err(RecvTimeoutError::Timeout) => false,
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
             };
-            if repo.is_none() {
-                match Repository::open(&self.gitdir) {
-                    Ok(r) => repo = Some(r),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot open the memory repository to publish it")
-                    }
+            // Opened afresh each round: a kept `Repository` holds every pack it ever read
+            // open, including the ones the committer merges and deletes (descriptors and disk
+            // space never freed).
+            match Repository::open(&self.gitdir) {
+                Ok(repo) => self.publish(&repo, last),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the memory repository to publish it")
                 }
-            }
-            if let Some(repo) = &repo {
-                self.publish(repo, last);
             }
             if last {
                 return;
@@ -208,47 +207,88 @@ impl Round {
     /// every peer, skipping peers that are backing off (the last round only pushes, and tries
     /// failing peers once more regardless).
     fn publish(&mut self, repo: &Repository, last: bool) {
-        // Read before the head: the head holds at least this version.
-        let version = self.stats.committed_version.load(Ordering::Acquire);
-        let Ok(head) = repo.refname_to_id("refs/heads/main") else {
+        // Only a durable head goes out: the committer moves `main` before it fsyncs the ref,
+        // and a head lost to a power cut would be replaced by another commit of the same
+        // versions, which the peers would then refuse as a rewrite. The committed version is
+        // published after the fsync.
+        let durable = self.stats.committed_version.load(Ordering::Acquire);
+        let Ok(mut head) = repo.refname_to_id("refs/heads/main") else {
             return;
         };
+        let mut version = version_at(repo, head).unwrap_or(0);
+        if version > durable {
+            match first_durable(repo, head, durable) {
+                Some((oid, v)) => (head, version) = (oid, v),
+                None => return,
+            }
+        }
         let now = if last {
             Instant::now() + Duration::from_secs(3600)
         } else {
             Instant::now()
         };
         let mut seen: BTreeMap<String, NodeSeen> = BTreeMap::new();
-        for (index, peer) in self.peers.iter_mut().enumerate() {
+        for index in 0..self.peers.len() {
+            let peer = &mut self.peers[index];
             if !peer.ready(now) {
                 continue;
             }
             if peer.due(head, now) {
                 peer.push(repo, &self.node, head, version);
             }
-            if last || !peer.ready(now) {
-                continue;
-            }
-            for (node, oid) in peer.fetch(repo, index) {
+            let fetched = if last || !peer.ready(now) {
+                Vec::new()
+            } else {
+                peer.fetch(repo, index)
+            };
+            let via = peer.status.url.clone();
+            self.show_peers();
+            for (node, oid) in fetched {
                 if node == self.node.as_str() || seen.len() >= MAX_NODES {
                     continue;
+                }
+                if self.versions.len() > MAX_CACHED_HEADS {
+                    self.versions.clear();
                 }
                 let version = *self
                     .versions
                     .entry(oid)
                     .or_insert_with(|| version_at(repo, oid).unwrap_or(0));
                 if seen.get(&node).is_none_or(|s| s.version < version) {
-                    let via = peer.status.url.clone();
+                    let via = via.clone();
                     seen.insert(node.clone(), NodeSeen { node, version, via });
                 }
             }
         }
-        let mut board = self.board.lock().unwrap_or_else(PoisonError::into_inner);
-        board.peers = self.peers.iter().map(|p| p.status.clone()).collect();
         if !last {
-            board.nodes = seen.into_values().collect();
+            self.board
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .nodes = seen.into_values().collect();
         }
     }
+
+    /// Shows the peers' status as it is now, after each peer (a slow one delays no other's).
+    fn show_peers(&self) {
+        self.board
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .peers = self.peers.iter().map(|p| p.status.clone()).collect();
+    }
+}
+
+/// The newest commit at or before `head` whose version is at most `durable` (a few parents
+/// back at most: the committer is one commit ahead of its fsync), with its version.
+fn first_durable(repo: &Repository, head: Oid, durable: u64) -> Option<(Oid, u64)> {
+    let mut oid = head;
+    for _ in 0..8 {
+        oid = repo.find_commit(oid).ok()?.parent_id(0).ok()?;
+        let version = version_at(repo, oid)?;
+        if version <= durable {
+            return Some((oid, version));
+        }
+    }
+    None
 }
 
 /// The version a memory commit's `meta.json` states.

@@ -184,8 +184,24 @@ fn refusal(node: &NodeId, why: &str) -> String {
     )
 }
 
-/// `url` without a password or user (`https://user:secret@host/x` -> `https://host/x`).
+/// Whether this build can reach `url`: a path or a `file://` URL (libgit2 is built without
+/// its network transports, so `ssh://` and `https://` peers would only ever fail).
+pub fn check_url(url: &str) -> Result<(), String> {
+    match url.split_once("://") {
+        None if !url.is_empty() => Ok(()),
+        Some(("file", rest)) if !rest.is_empty() => Ok(()),
+        _ => Err(format!(
+            "peer {:?}: only a path or a file:// URL is supported (a repository on a local or \
+             shared volume); this build has no ssh:// or https:// transport",
+            redact(url)
+        )),
+    }
+}
+
+/// `url` without a password or user (`https://user:secret@host/x` -> `https://host/x`) or a
+/// query (`?token=...`).
 pub(super) fn redact(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -215,5 +231,22 @@ mod tests {
         assert_eq!(redact("ssh://git@host:22/x"), "ssh://host:22/x");
         assert_eq!(redact("/srv/peer.git"), "/srv/peer.git");
         assert_eq!(redact("file:///srv/p"), "file:///srv/p");
+        assert_eq!(redact("https://h/x?token=abc#f"), "https://h/x");
+    }
+
+    #[test]
+    fn only_local_peers_are_accepted() {
+        assert!(check_url("/srv/peer.git").is_ok());
+        assert!(check_url("peer.git").is_ok());
+        assert!(check_url("file:///srv/peer.git").is_ok());
+        for bad in [
+            "",
+            "ssh://git@host/x",
+            "https://h/x?token=s3cret",
+            "file://",
+        ] {
+            let e = check_url(bad).unwrap_err();
+            assert!(!e.contains("s3cret"), "{e}");
+        }
     }
 }

@@ -48,9 +48,24 @@ pub fn init_peer(path: &Path) -> Result<PeerRepo, PeerRepoError> {
         Err(_) if empty => {
             let mut options = RepositoryInitOptions::new();
             options.bare(true).mkpath(true);
-            (Repository::init_opts(path, &options).map_err(git)?, true)
+            match Repository::init_opts(path, &options) {
+                Ok(repo) => (repo, true),
+                // Several nodes starting at once may race to make it: if another made it
+                // meanwhile, it opens now.
+                Err(e) => {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    (Repository::open_bare(path).map_err(|_| git(e))?, false)
+                }
+            }
         }
-        Err(_) => return Err(PeerRepoError::NotARepository { path: shown }),
+        Err(_) => {
+            // Or it is being made by another node right now.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            match Repository::open_bare(path) {
+                Ok(repo) => (repo, false),
+                Err(_) => return Err(PeerRepoError::NotARepository { path: shown }),
+            }
+        }
     };
     let mut nodes = Vec::new();
     for r in repo.references_glob("refs/heads/nodes/*").map_err(git)? {
