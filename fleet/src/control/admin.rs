@@ -134,20 +134,22 @@ fn entry(s: &AdminState, id: &str) -> Result<Arc<crate::serve::registry::Entry>,
 /// 200 once every server is healthy, else 503 saying how many are: what a load balancer or a
 /// Kubernetes readiness probe should ask (`/healthz` only says the admin API answers).
 async fn readyz(State(s): State<AdminState>) -> (StatusCode, String) {
-    let entries = s.registry.entries();
-    let healthy = entries
-        .iter()
-        .filter(|e| e.view().state == ServerState::Healthy)
-        .count();
-    let status = if healthy == entries.len() && healthy > 0 {
+    readiness(s.registry.entries().iter().map(|e| e.view().state))
+}
+
+/// 200 when there are servers and all are healthy, else 503; the body says how many are.
+fn readiness(states: impl Iterator<Item = ServerState>) -> (StatusCode, String) {
+    let (mut total, mut healthy) = (0, 0);
+    for state in states {
+        total += 1;
+        healthy += usize::from(state == ServerState::Healthy);
+    }
+    let status = if healthy == total && total > 0 {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        format!("{healthy}/{} servers healthy\n", entries.len()),
-    )
+    (status, format!("{healthy}/{total} servers healthy\n"))
 }
 
 async fn servers(State(s): State<AdminState>) -> Json<FleetView> {
@@ -349,4 +351,31 @@ pub fn render_metrics(views: &[ServerView]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_when_every_server_is_healthy() {
+        use ServerState::*;
+        let ready = |states: &[ServerState]| readiness(states.iter().copied());
+        assert_eq!(
+            ready(&[Healthy, Healthy]),
+            (StatusCode::OK, "2/2 servers healthy\n".into())
+        );
+        for not_yet in [Starting, Unhealthy, Restarting, Stopped] {
+            assert_eq!(
+                ready(&[Healthy, not_yet]).0,
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+        assert_eq!(ready(&[Healthy, Starting]).1, "1/2 servers healthy\n");
+        assert_eq!(
+            ready(&[]).0,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no servers: not ready"
+        );
+    }
 }
