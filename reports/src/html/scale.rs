@@ -54,33 +54,46 @@ pub(super) fn section(h: &mut String, s: &ScaleResult) {
         if sw.interrupted { ", interrupted" } else { "" },
     );
     super::health::failures(h, &sw.failures);
+    // Server processes exist in process isolation only; task mode has the one process.
+    let processes = f.memory_before.server_processes + f.memory_after.server_processes > 0;
     h.push_str(
-        "<table>\n<tr><th class=\"num\">servers</th><th class=\"num\">fleet process RSS</th>\
-         <th class=\"num\">server processes</th><th class=\"num\">their RSS, added up</th>\
-         <th class=\"num\">their PSS, added up</th></tr>\n",
+        "<table>\n<tr><th class=\"num\">servers</th><th class=\"num\">fleet process RSS</th>",
     );
+    if processes {
+        h.push_str(
+            "<th class=\"num\">server processes</th><th class=\"num\">their RSS, added up</th>\
+             <th class=\"num\">their PSS, added up</th>",
+        );
+    }
+    h.push_str("</tr>\n");
     for m in [&f.memory_before, &f.memory_after] {
-        memory_row(h, m);
+        memory_row(h, m, processes);
     }
     h.push_str(
         "</table>\n<p class=\"note\">The embedded fleet runs in loadgen's own process, so its \
-         RSS includes the load generator's. Server processes (process isolation) share pages \
-         such as the binary's code: RSS counts them in every process, PSS divides them among \
-         the processes.</p>\n</section>\n",
+         RSS includes the load generator's, and what earlier scenarios left allocated. Server \
+         processes (process isolation) share pages such as the binary's code: RSS counts them \
+         in every process, PSS divides them among the processes.</p>\n</section>\n",
     );
 }
 
-fn memory_row(h: &mut String, m: &FleetMemory) {
-    let _ = writeln!(
+fn memory_row(h: &mut String, m: &FleetMemory, processes: bool) {
+    let _ = write!(
         h,
-        "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-         <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+        "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td>",
         m.servers,
         mib(m.fleet_rss_bytes),
-        m.server_processes,
-        mib(m.servers_rss_bytes),
-        mib(m.servers_pss_bytes),
     );
+    if processes {
+        let _ = write!(
+            h,
+            "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+            m.server_processes,
+            mib(m.servers_rss_bytes),
+            mib(m.servers_pss_bytes),
+        );
+    }
+    h.push_str("</tr>\n");
 }
 
 /// Bytes as MiB, `-` when unknown.
@@ -148,8 +161,16 @@ mod tests {
             assert!(html.contains(marker), "{marker}");
         }
         let mut run = sample_run();
-        run.scale = Some(grown(None));
-        assert!(render(&run).contains("<strong>only 998 of 1000</strong>"));
+        let mut task = grown(None);
+        if let Some(f) = task.figures.as_mut() {
+            for m in [&mut f.memory_before, &mut f.memory_after] {
+                (m.server_processes, m.servers_rss_bytes, m.servers_pss_bytes) = (0, None, None);
+            }
+        }
+        run.scale = Some(task);
+        let html = render(&run);
+        assert!(html.contains("<strong>only 998 of 1000</strong>"));
+        assert!(!html.contains("server processes"), "task mode has none");
     }
 
     #[test]
