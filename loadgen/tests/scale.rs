@@ -142,4 +142,19 @@ async fn the_step_says_why_it_did_not_run() {
     assert!(!s.ran, "{s:?}");
     assert!(s.reason.contains("already has 4 servers"), "{}", s.reason);
     assert_eq!(run.fleet.as_ref().unwrap().servers, 4);
+
+    // A size the fleet refuses (here a group over its limit) ends the step, not the run.
+    let run = quick(&[
+        "--scenario",
+        "scale",
+        "--servers",
+        "4",
+        "--scale-to",
+        "20000",
+        "--ephemeral-ports",
+    ])
+    .await;
+    let s = run.scale.as_ref().unwrap();
+    assert!(!s.ran && s.reason.contains("--scale-to 20000"), "{s:?}");
+    assert_eq!(run.fleet.as_ref().unwrap().servers, 4);
 }

@@ -46,7 +46,11 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(ScaleResult, bool)> {
              health sweep measured them all"
         )));
     }
-    let groups = proportional(f, &before, cx.args.scale_to)?;
+    // A size the fleet refuses (a group over its limit) is said, not the end of the run.
+    let groups = match proportional(f, &before, cx.args.scale_to) {
+        Ok(groups) => groups,
+        Err(e) => return Ok(skipped(format!("{e:#}"))),
+    };
     let memory_before = memory(f);
     let admin = Admin::new(f.admin_url()?, f.fleet.admin_token().clone())?;
     let plan: Vec<String> = groups
