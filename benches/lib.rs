@@ -18,29 +18,8 @@ pub fn one_community_server() -> fleet::FleetSpec {
     .with_ephemeral_ports()
 }
 
-/// Resident set size of a process in bytes, read from `/proc/<pid>/status` (Linux only).
-pub fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status_kb(&status, "VmRSS:").map(|kb| kb * 1024)
-}
-
-/// Proportional set size of a process in bytes (`/proc/<pid>/smaps_rollup`): shared pages
-/// (the binary's code, shared libraries) divided among the processes sharing them, so a sum
-/// over many processes is the memory they really use together, unlike a sum of RSS.
-pub fn pss_bytes(pid: u32) -> Option<u64> {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    status_kb(&rollup, "Pss:").map(|kb| kb * 1024)
-}
-
-fn status_kb(text: &str, key: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
+/// A process's RSS and PSS, as the fleet's neighbours read them.
+pub use fleet::proc_memory::{pss_bytes, rss_bytes};
 
 /// Median of a non-empty slice (sorted copy); `None` when empty.
 pub fn median(values: &[f64]) -> Option<f64> {

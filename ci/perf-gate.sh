@@ -36,8 +36,9 @@ mkdir -p "$out"
 
 # A small fleet, every scenario the gate judges, about 25 s a run on a 2-core machine.
 # The head binary also runs the chaos scenario (2 of the 20 servers killed under load through
-# the gateway): a baseline built from an older branch may not know it, and the relative rules do
-# not compare it anyway.
+# the gateway) and the scale step (the fleet grown to 40 through its admin API and swept, well
+# under a second): a baseline built from an older branch may not know them, and the relative
+# rules do not compare them anyway.
 measure() { # $1: binary, $2: run folder, $3: scenarios, rest: more flags
   local bin=$1 dir=$2 scenarios=$3
   shift 3
@@ -65,8 +66,8 @@ for i in $(seq "$repeats"); do
     measure "$baseline_bin" "$out/baseline-$i" latency,connections,sync
     baselines+=(--baseline "$out/baseline-$i")
   fi
-  measure "$head_bin" "$out/head-$i" latency,connections,sync,chaos --chaos-time 3 \
-    --chaos-rate 200
+  measure "$head_bin" "$out/head-$i" latency,connections,sync,chaos,scale --chaos-time 3 \
+    --chaos-rate 200 --scale-to 40
   heads+=("$out/head-$i")
 done
 

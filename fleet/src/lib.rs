@@ -17,6 +17,7 @@ mod control;
 mod fleet;
 pub mod gateway;
 pub mod memory;
+pub mod proc_memory;
 mod profile;
 mod serve;
 mod spec;

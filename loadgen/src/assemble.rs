@@ -159,6 +159,7 @@ pub(crate) async fn measure_and_judge(
         capacity: m.capacity,
         sync: m.sync,
         chaos: m.chaos,
+        scale: m.scale,
         auth: oauth.as_deref().and_then(oauth::facts),
         stdio,
         shard: args.shard.map(|s| runfile::ShardFacts {

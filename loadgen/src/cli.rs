@@ -34,6 +34,9 @@ use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec, transport::tl
           fleet has one, while --chaos faults (default: kill 10 % of the servers) are injected \
           through the fleet's admin API; success rate, failures by class, and per fault the \
           time until the fleet and the gateway noticed and until the server was healthy again;\n\
+        - scale: the embedded fleet grown to --scale-to servers (default 1000) through its \
+          admin API, timed until all are healthy, its memory read at both sizes, and every \
+          server swept;\n\
         - health: the sweep alone.\n\
         It writes run.json and a self-contained report.html into a new run folder, with \
         phases.csv (a row per second of every phase) and an HdrHistogram interval log per \
@@ -47,6 +50,7 @@ use crate::{scenario::chaos::fault::FaultSpec, target::TargetSpec, transport::tl
     after_help = "Examples:\n  cargo run --release -p loadgen\n  \
         loadgen --servers 50 --users 16 --run-time 5 --scenario latency\n  \
         loadgen --scenario connections --connections 2000 --ephemeral-ports --servers 1000\n  \
+        loadgen --scenario scale --isolation process --scale-to 1000\n  \
         loadgen --target http://127.0.0.1:8000/mcp --tool 'echo:{\"text\":\"hi\"}' --rate 500\n  \
         loadgen --target https://mcp.internal:8443/mcp --cacert ca.pem --scenario latency\n  \
         loadgen report target/mcpfleet-runs/20261124T050000Z\n  \
@@ -60,7 +64,7 @@ pub struct Args {
     pub command: Option<Command>,
 
     /// Scenarios to run, in order; `all` runs health, latency, connections, capacity, sync,
-    /// chaos.
+    /// chaos, scale.
     #[arg(
         long = "scenario",
         value_enum,
@@ -297,6 +301,14 @@ pub struct Args {
     #[arg(long, default_value = "500", value_name = "REQ/S", value_parser = rate)]
     pub chaos_rate: f64,
 
+    /// Servers the scale step grows the embedded fleet to, through its admin API
+    /// (`POST /groups/{group}/scale`, proportionally over the groups: 346/154 -> 692/308),
+    /// waiting until all are healthy and sweeping them. Skipped (saying why) when the fleet
+    /// already has that many, and for --target servers, which loadgen cannot scale.
+    #[arg(long, default_value_t = 1000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    pub scale_to: u32,
+
     /// Claims to judge the run against (TOML, see ci/claims/seed-report.toml for the format)
     /// [default: the seed report's claims, built in].
     #[arg(long, value_name = "FILE")]
@@ -478,6 +490,7 @@ pub enum ScenarioChoice {
     Capacity,
     Sync,
     Chaos,
+    Scale,
     All,
 }
 
@@ -512,7 +525,7 @@ impl Args {
     pub fn scenario_list(&self) -> Vec<ScenarioChoice> {
         use ScenarioChoice::*;
         let all = self.scenarios.contains(&All);
-        [Health, Latency, Connections, Capacity, Sync, Chaos]
+        [Health, Latency, Connections, Capacity, Sync, Chaos, Scale]
             .into_iter()
             .filter(|s| all || self.scenarios.contains(s))
             .collect()
@@ -528,6 +541,7 @@ impl ScenarioChoice {
             ScenarioChoice::Capacity => "capacity",
             ScenarioChoice::Sync => "sync",
             ScenarioChoice::Chaos => "chaos",
+            ScenarioChoice::Scale => "scale",
             ScenarioChoice::All => "all",
         }
     }
@@ -600,7 +614,13 @@ mod tests {
         let e = Args::try_parse_from(["loadgen", "--capacity-step", "3x"]).unwrap_err();
         let e = e.to_string();
         assert!(e.contains("--capacity-step") && e.contains("1m30s"), "{e}");
-        assert_eq!(a.scenario_list().len(), 6, "all by default");
+        assert_eq!(a.scenario_list().len(), 7, "all by default");
+        assert_eq!(
+            a.scenario_list().last(),
+            Some(&ScenarioChoice::Scale),
+            "scale ends it"
+        );
+        assert_eq!(a.scale_to, 1000);
         assert_eq!(a.chaos.len(), 1);
         assert_eq!(a.chaos[0].to_string(), "kill:10%");
         assert_eq!(a.isolation, fleet::Isolation::Task);

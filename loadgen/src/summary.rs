@@ -92,6 +92,9 @@ pub fn summary(outcome: &RunOutcome) -> String {
             slowest.map_or(String::new(), |ms| format!(" (slowest {ms} ms)")),
         ));
     }
+    if let Some(s) = &run.scale {
+        lines.push_str(&format!("scale: {}\n", s.reason));
+    }
     let exports: String = outcome
         .exports
         .paths()

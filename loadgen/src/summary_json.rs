@@ -14,7 +14,8 @@
 //!   `measured_s`, `throughput_rps`, `success_percent`, `latency_ms` {`mean`, `p50`, `p90`,
 //!   `p99`, `p99_9`, `max`} of the successful requests.
 //! - `capacity` {`best_rps`, `p99_bound_ms`}, `sync` {`ran`, `reason`}, `chaos` {`faults`,
-//!   `recovered`, `recoverable`, `slowest_recovery_ms`} when those scenarios ran.
+//!   `recovered`, `recoverable`, `slowest_recovery_ms`}, `scale` {`ran`, `reason`,
+//!   `servers` (the size it grew to), `answered`, `healthy_s`} when those scenarios ran.
 //! - `claims[]`: `id`, `title`, `verdict` (`pass`, `fail`, `not_measured`), `measured`,
 //!   `criterion`, `note`; `verdicts`: how many of each.
 //! - `paths`: `run_dir`, `run_file`, `report`, `csv`, `interval_logs` (phase -> path),
@@ -43,6 +44,8 @@ pub struct SummaryJson<'a> {
     sync: Option<Sync<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     chaos: Option<Chaos>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scale: Option<Scale<'a>>,
     claims: &'a [Claim],
     verdicts: BTreeMap<&'static str, usize>,
     paths: Paths<'a>,
@@ -65,6 +68,15 @@ struct Phase {
     throughput_rps: f64,
     success_percent: Option<f64>,
     latency_ms: LatencyMs,
+}
+
+#[derive(Debug, Serialize)]
+struct Scale<'a> {
+    ran: bool,
+    reason: &'a str,
+    servers: Option<usize>,
+    answered: Option<usize>,
+    healthy_s: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -171,6 +183,16 @@ pub fn summary_json(outcome: &RunOutcome, status: u8) -> SummaryJson<'_> {
                 recoverable,
                 recovered: recoverable - never,
                 slowest_recovery_ms: slowest,
+            }
+        }),
+        scale: run.scale.as_ref().map(|s| {
+            let f = s.figures.as_ref();
+            Scale {
+                ran: s.ran,
+                reason: &s.reason,
+                servers: f.map(|f| f.to_servers),
+                answered: f.map(|f| f.sweep.ok),
+                healthy_s: f.and_then(|f| f.healthy_s),
             }
         }),
         claims: &run.claims,

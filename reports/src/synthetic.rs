@@ -353,6 +353,7 @@ pub fn run(spec: &Spec) -> RunFile {
         capacity: None,
         sync,
         chaos: None,
+        scale: None,
         auth: None,
         stdio: None,
         shard: None,

@@ -938,3 +938,49 @@ fn ci_gates_toml_passes_a_healthy_run_and_fails_broken_ones() {
     let o = gate::evaluate(&config, &[], &[named("errors.json", run(&errors))]);
     assert_eq!(failed_names(&o), ["latency.errors"]);
 }
+
+/// A healthy run whose fleet grew from 20 to 40 servers, `answered` of them answering the sweep.
+fn with_scale(answered: usize) -> RunFile {
+    use reports::run::{FleetMemory, ScaleFigures, ScaleResult};
+    let mut file = run(&Spec::default());
+    let mut sweep = file.health.clone();
+    (sweep.servers, sweep.ok) = (40, answered);
+    file.scale = Some(ScaleResult {
+        ran: true,
+        reason: String::new(),
+        figures: Some(ScaleFigures {
+            isolation: "task".into(),
+            from_servers: 20,
+            to_servers: 40,
+            groups: vec![],
+            request_ms: 3.0,
+            healthy_s: (answered == 40).then_some(0.05),
+            healthy: answered,
+            wait_limit_s: 60.0,
+            memory_before: FleetMemory::default(),
+            memory_after: FleetMemory::default(),
+            sweep,
+        }),
+    });
+    file
+}
+
+#[test]
+fn a_grown_fleet_must_answer_in_full() {
+    let config = Config::default();
+    let good = gate::evaluate(&config, &[], &[named("ok.json", with_scale(40))]);
+    assert!(good.passed(), "{}", good.summary());
+    assert_eq!(check(&good, "scale.answered", None).status, Status::Passed);
+
+    let o = gate::evaluate(&config, &[], &[named("bad.json", with_scale(39))]);
+    assert_eq!(failed_names(&o), ["scale.answered"]);
+    assert!(
+        check(&o, "scale.answered", None)
+            .message
+            .contains("39 answered")
+    );
+
+    // A run without the step has no such check.
+    let o = gate::evaluate(&config, &[], &[healthy("plain.json")]);
+    assert!(o.checks.iter().all(|c| c.name != "scale.answered"));
+}

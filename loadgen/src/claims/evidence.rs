@@ -1,17 +1,21 @@
 //! What a run measured, as the claims need it ([`Evidence`]), and each metric's value read from
 //! it with a description in words, or why this run did not measure it. The sync scenario's
-//! metrics are in [`super::sync_metrics`].
+//! metrics are in [`super::sync_metrics`], the scale step's in [`super::scale_metrics`].
 
 use crate::{
     fmt_micros,
     measure::HealthSweep,
     runfile::{
         CapacityResult, ChaosResult, Config, ConnectionsResult, FleetFacts, Results, RunFile,
-        SyncResult,
+        ScaleResult, SyncResult,
     },
 };
 
-use super::{spec::Metric, sync_metrics::sync_value};
+use super::{
+    scale_metrics::{scale_missing, scale_servers, scale_value},
+    spec::Metric,
+    sync_metrics::sync_value,
+};
 
 /// What a run measured, as the claims need it.
 pub struct Evidence<'a> {
@@ -23,6 +27,7 @@ pub struct Evidence<'a> {
     pub capacity: Option<&'a CapacityResult>,
     pub sync: Option<&'a SyncResult>,
     pub chaos: Option<&'a ChaosResult>,
+    pub scale: Option<&'a ScaleResult>,
 }
 
 impl<'a> Evidence<'a> {
@@ -37,11 +42,30 @@ impl<'a> Evidence<'a> {
             capacity: run.capacity.as_ref(),
             sync: run.sync.as_ref(),
             chaos: run.chaos.as_ref(),
+            scale: run.scale.as_ref(),
         }
     }
 }
 
 impl Evidence<'_> {
+    /// The servers the sweep behind `metric` covered: what a claim's `min_servers` is checked
+    /// against.
+    pub(crate) fn servers_measured(&self, metric: Metric) -> usize {
+        match metric {
+            Metric::ScaleServersAnswered => scale_servers(self.scale, self.health),
+            _ => self.health.servers,
+        }
+    }
+
+    /// Why `metric` was measured on fewer servers than it could have been, when a step that
+    /// grows the fleet was left out or could not run.
+    pub(crate) fn too_few_why(&self, metric: Metric) -> Option<String> {
+        match metric {
+            Metric::ScaleServersAnswered => scale_missing(self.scale),
+            _ => None,
+        }
+    }
+
     /// The metric's value with a human description, or why this run did not measure it.
     pub(crate) fn value(&self, metric: Metric) -> Result<(f64, String), String> {
         let not_run = |scenario: &str| {
@@ -102,6 +126,7 @@ impl Evidence<'_> {
                 let c = self.chaos.ok_or_else(|| not_run("chaos"))?;
                 chaos_value(metric, c)
             }
+            "scale" => scale_value(self.scale, h),
             other => Err(format!(
                 "needs the `{other}` scenario, which this version of loadgen does not run yet"
             )),

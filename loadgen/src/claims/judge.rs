@@ -28,13 +28,14 @@ fn judge(spec: &ClaimSpec, e: &Evidence) -> Claim {
         note: spec.note.clone(),
     };
     let mut notes = Vec::new();
+    let servers = e.servers_measured(spec.metric);
     if let Some(min) = spec.min_servers
-        && e.health.servers < min
+        && servers < min
     {
         notes.push(format!(
-            "this run measured {} servers; the claim needs at least {min}",
-            e.health.servers
+            "this run measured {servers} servers; the claim needs at least {min}"
         ));
+        notes.extend(e.too_few_why(spec.metric));
     } else {
         match e.value(spec.metric) {
             Ok((value, measured)) => {

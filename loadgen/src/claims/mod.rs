@@ -5,6 +5,7 @@
 
 mod evidence;
 mod judge;
+mod scale_metrics;
 mod spec;
 mod sync_metrics;
 #[cfg(test)]

@@ -45,6 +45,9 @@ pub enum Metric {
     RecoveryS,
     /// Share of the chaos scenario's requests that succeeded while servers failed.
     ChaosSuccessPercent,
+    /// Servers that answered a sweep after the fleet was grown to its size through the admin
+    /// API (the `scale` step); the health sweep's count when the step did not run.
+    ScaleServersAnswered,
 }
 
 impl Metric {
@@ -67,6 +70,7 @@ impl Metric {
             Metric::CapacityRps => "capacity",
             Metric::SyncLagP99Ms | Metric::LostWrites => "sync",
             Metric::RecoveryS | Metric::ChaosSuccessPercent => "chaos",
+            Metric::ScaleServersAnswered => "scale",
         }
     }
 

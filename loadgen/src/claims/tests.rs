@@ -12,7 +12,10 @@ use crate::{
     mcp::ErrorClass,
     measure::HealthSweep,
     recorder::Recorder,
-    runfile::{ChaosResult, Claim, Config, SyncFigures, SyncResult, Verdict},
+    runfile::{
+        ChaosResult, Claim, Config, FleetMemory, ScaleFigures, ScaleResult, SyncFigures,
+        SyncResult, Verdict,
+    },
 };
 
 fn config(users: usize) -> Config {
@@ -59,6 +62,7 @@ fn evidence<'a>(config: &'a Config, health: &'a HealthSweep) -> Evidence<'a> {
         capacity: None,
         sync: None,
         chaos: None,
+        scale: None,
     }
 }
 
@@ -316,4 +320,86 @@ fn own_claims_judge_throughput() {
     );
     assert_eq!(claims[0].verdict, Verdict::Pass);
     assert_eq!(claims[0].criterion, "throughput_rps >= 0.5");
+}
+
+/// A scale step that grew 500 servers to `servers`, of which `ok` answered its sweep.
+fn scaled(servers: usize, ok: usize) -> ScaleResult {
+    ScaleResult {
+        ran: true,
+        reason: String::new(),
+        figures: Some(ScaleFigures {
+            isolation: "task".into(),
+            from_servers: 500,
+            to_servers: servers,
+            groups: vec![],
+            request_ms: 3.0,
+            healthy_s: Some(0.5),
+            healthy: servers,
+            wait_limit_s: 60.0,
+            memory_before: FleetMemory::default(),
+            memory_after: FleetMemory::default(),
+            sweep: sweep(servers, ok),
+        }),
+    }
+}
+
+/// The scale claim judged on a 500-server health sweep (or `health`) and `scale`.
+fn scale_claim(health: &HealthSweep, scale: Option<&ScaleResult>) -> Claim {
+    let config = config(64);
+    let e = Evidence {
+        scale,
+        ..evidence(&config, health)
+    };
+    let specs = load(None).unwrap();
+    evaluate(&specs, &e)
+        .into_iter()
+        .find(|c| c.id == "scale_1000_servers")
+        .unwrap()
+}
+
+#[test]
+fn the_scale_claim_is_judged_on_the_sweep_after_the_fleet_grew() {
+    let h = sweep(500, 500);
+    let c = scale_claim(&h, Some(&scaled(1000, 1000)));
+    assert_eq!(c.verdict, Verdict::Pass, "{c:?}");
+    let measured = c.measured.unwrap();
+    assert!(measured.contains("1000/1000 servers answered after the fleet grew from 500"));
+    assert!(
+        measured.contains("0.50 s after the scale request"),
+        "{measured}"
+    );
+
+    // One server that does not answer at 1000 fails it.
+    let c = scale_claim(&h, Some(&scaled(1000, 999)));
+    assert_eq!(c.verdict, Verdict::Fail, "{c:?}");
+
+    // Growing to fewer servers than the claim names says nothing about it.
+    let c = scale_claim(&h, Some(&scaled(16, 16)));
+    assert_eq!(c.verdict, Verdict::NotMeasured);
+    assert!(c.note.contains("measured 16 servers"), "{}", c.note);
+
+    // Without the step, the 500-server sweep is too small, and the note says why.
+    let c = scale_claim(&h, None);
+    assert_eq!(c.verdict, Verdict::NotMeasured);
+    assert!(c.note.contains("did not include it"), "{}", c.note);
+    let skipped = ScaleResult {
+        ran: false,
+        reason: "the servers are --target servers".into(),
+        figures: None,
+    };
+    let c = scale_claim(&h, Some(&skipped));
+    assert_eq!(c.verdict, Verdict::NotMeasured);
+    assert!(
+        c.note.contains("did not run: the servers are --target"),
+        "{}",
+        c.note
+    );
+
+    // A fleet started at 1000 (`--servers 1000 --ephemeral-ports`) is judged on its sweep.
+    let started_big = sweep(1000, 1000);
+    let c = scale_claim(&started_big, Some(&skipped));
+    assert_eq!(c.verdict, Verdict::Pass, "{c:?}");
+    assert!(c.measured.unwrap().contains("health sweep"));
+    let c = scale_claim(&sweep(1000, 990), None);
+    assert_eq!(c.verdict, Verdict::Fail);
 }

@@ -15,7 +15,7 @@ use crate::{
     verbosity::progress,
 };
 
-use super::{capacity, chaos, connections, context::Context, latency, sync};
+use super::{capacity, chaos, connections, context::Context, latency, scale, sync};
 
 /// Everything the scenarios measured.
 pub(crate) struct Measured {
@@ -25,6 +25,7 @@ pub(crate) struct Measured {
     pub(crate) capacity: Option<runfile::CapacityResult>,
     pub(crate) sync: Option<runfile::SyncResult>,
     pub(crate) chaos: Option<runfile::ChaosResult>,
+    pub(crate) scale: Option<runfile::ScaleResult>,
     pub(crate) interrupted: bool,
     pub(crate) server_connections_max: Option<u64>,
     /// A shard's clock against the servers', measured after the sweep.
@@ -122,6 +123,7 @@ pub(crate) async fn measure_all(
         capacity: None,
         sync: None,
         chaos: None,
+        scale: None,
         server_connections_max: None,
         clock,
     };
@@ -172,6 +174,11 @@ pub(crate) async fn measure_all(
                     m.interrupted |= interrupted;
                     m.chaos = Some(r);
                 }
+            }
+            ScenarioChoice::Scale => {
+                let (r, interrupted) = scale::run(&cx).await?;
+                m.interrupted |= interrupted;
+                m.scale = Some(r);
             }
         }
     }

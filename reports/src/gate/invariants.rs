@@ -1,12 +1,13 @@
 //! The first layer: facts scheduler noise cannot break, checked on every judged run (no errors,
 //! connections held, the intended rate achieved, no lost memory write, not interrupted, the
-//! required scenarios present, the chaos scenario's recoveries).
+//! required scenarios present, the chaos scenario's recoveries, every server of a grown fleet
+//! answering).
 
 use super::{
     check::Checks,
     config::{Invariants, Phase, sync_figures},
 };
-use crate::run::{ChaosResult, Results, RunFile, SyncFigures};
+use crate::run::{ChaosResult, Results, RunFile, ScaleFigures, SyncFigures};
 
 /// Every invariant of one run.
 pub(super) fn check(inv: &Invariants, run: &RunFile, c: &mut Checks) {
@@ -99,6 +100,29 @@ pub(super) fn check(inv: &Invariants, run: &RunFile, c: &mut Checks) {
     if let Some(chaos) = &run.chaos {
         chaos_invariants(inv, chaos, c);
     }
+    if let Some(f) = run.scale.as_ref().and_then(|s| s.figures.as_ref()) {
+        scale_answered(f, c);
+    }
+}
+
+/// The scale step: a fleet grown while serving must have every server healthy within the wait
+/// and answering the sweep; one that does not is a fault, whatever the machine's load.
+fn scale_answered(f: &ScaleFigures, c: &mut Checks) {
+    let sw = &f.sweep;
+    let ok = f.healthy_s.is_some() && sw.ok == f.to_servers && !sw.interrupted;
+    c.judge(
+        "scale.answered",
+        ok,
+        format!(
+            "{} of {} answered, {} healthy",
+            sw.ok, f.to_servers, f.healthy
+        ),
+        "all".into(),
+        format!(
+            "the fleet grew from {} to {} servers: {} healthy within {:.0} s, {} answered",
+            f.from_servers, f.to_servers, f.healthy, f.wait_limit_s, sw.ok
+        ),
+    );
 }
 
 fn chaos_invariants(inv: &Invariants, chaos: &ChaosResult, c: &mut Checks) {

@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
-use crate::{escape::esc, run::RunFile};
+use crate::{
+    escape::esc,
+    run::{RunFile, SweepFailure},
+};
 
 /// The sweep's counts and up to twenty failures.
 pub(super) fn section(h: &mut String, run: &RunFile) {
@@ -23,7 +26,13 @@ pub(super) fn section(h: &mut String, run: &RunFile) {
         if hs.interrupted { ", interrupted" } else { "" },
         esc(&eras.join(", "))
     );
-    for f in hs.failures.iter().take(20) {
+    failures(h, &hs.failures);
+    h.push_str("</section>\n");
+}
+
+/// The first twenty servers a sweep found failing (the scale step's sweep too).
+pub(super) fn failures(h: &mut String, failures: &[SweepFailure]) {
+    for f in failures.iter().take(20) {
         let _ = writeln!(
             h,
             "<div class=\"note\">{} {}: {}</div>",
@@ -32,5 +41,4 @@ pub(super) fn section(h: &mut String, run: &RunFile) {
             f.error.name()
         );
     }
-    h.push_str("</section>\n");
 }

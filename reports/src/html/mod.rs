@@ -4,7 +4,7 @@
 //!
 //! [`render`] lays the page out in the reader's order, one child module a section: the claims
 //! and the report's own diagnostics first, a merged run's shards, then the health sweep, each
-//! scenario's section (phases, held connections, capacity, sync, chaos) and the configuration
+//! scenario's section (phases, held connections, capacity, sync, chaos, scale) and the configuration
 //! last. The page template and its stylesheet live in `page`; charts are placed by `figure`.
 
 mod capacity;
@@ -20,6 +20,7 @@ mod phase;
 mod phase_charts;
 #[cfg(test)]
 mod sample;
+mod scale;
 mod shards;
 mod sync;
 mod sync_charts;
@@ -52,6 +53,9 @@ pub fn render(run: &RunFile) -> String {
     }
     if let Some(c) = &run.chaos {
         chaos::section(&mut h, c);
+    }
+    if let Some(s) = &run.scale {
+        scale::section(&mut h, s);
     }
     config::section(&mut h, run);
     page::close(&mut h);

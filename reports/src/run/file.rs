@@ -16,6 +16,7 @@ use super::{
     health::HealthSweep,
     histogram::{HistogramError, decode_histogram},
     phase::Results,
+    scale::ScaleResult,
     scenarios::{CapacityResult, ConnectionsResult},
     setup::{Config, Environment, FleetFacts},
     shard::{MergedShard, ShardFacts},
@@ -49,6 +50,9 @@ pub struct RunFile {
     /// The chaos scenario, if it ran (absent from files written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<ChaosResult>,
+    /// The scale step, if it was asked for (absent from files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<ScaleResult>,
     /// How requests were authorized, when targets asked for OAuth tokens (absent otherwise, and
     /// from files written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]

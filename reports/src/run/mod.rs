@@ -35,6 +35,12 @@
 //!   (summaries, HdrHistograms, per second with each second's ack histogram), visibility
 //!   failures by kind, and the final check that no acknowledged write is missing
 //!   (`check.lost`); see loadgen's `sync` module.
+//! - `scale` (optional; absent from older files): the embedded fleet grown through its admin
+//!   API at the end of the run, or why it was not (`ran`, `reason`): `figures` holds the sizes
+//!   before and after (per group), the time from the scale request to every server healthy
+//!   (`healthy_s`), the fleet's memory at both sizes (`memory_before`, `memory_after`: the
+//!   fleet process's RSS, and in process isolation its servers' RSS and PSS added up) and a
+//!   sweep of every server at the new size (`sweep`, as `health`).
 //! - `auth` (optional; absent when no target asked for a token): the OAuth client
 //!   credentials used, the authorization servers, and the token fetches counted and timed apart
 //!   from the measured calls (`token_fetches`, `after_401`, `failures`, `fetch_total_us`,
@@ -54,7 +60,7 @@
 //! The schema is split by part, one file each: `file` (the top level, its version and
 //! reading), `setup` (configuration, environment, fleet), `health`, `phase` (one load
 //! phase's [`Results`]), `histogram` (the histogram encoding), `scenarios` (held
-//! connections, capacity), `sync`, `chaos`, `auth`, `stdio`, `claims` and `error_class`. Every type is
+//! connections, capacity), `sync`, `chaos`, `scale`, `auth`, `stdio`, `claims` and `error_class`. Every type is
 //! re-exported here, so `reports::run::X` names it whatever file holds it.
 
 mod auth;
@@ -65,6 +71,7 @@ mod file;
 mod health;
 mod histogram;
 mod phase;
+mod scale;
 mod scenarios;
 mod setup;
 mod shard;
@@ -84,6 +91,7 @@ pub use phase::{
     Breakdown, ConnectionSample, CpuUse, EngineFacts, LatencySummary, PERCENTILES, Percentile,
     PhaseSetup, Results, SecondSummary, percentiles,
 };
+pub use scale::{FleetMemory, ScaleFigures, ScaleGroup, ScaleResult};
 pub use scenarios::{CapacityResult, CapacityStep, ConnectionsResult};
 pub use setup::{Config, Environment, FleetFacts, MixShare, unix_ms, utc_timestamp};
 pub use shard::{ClockOffset, MergedShard, ShardFacts};

@@ -14,12 +14,9 @@ use fleet::{HistoryView, ServerState};
 use reqwest::Url;
 use tokio_util::sync::CancellationToken;
 
-use crate::runfile::FaultRecord;
+use crate::{runfile::FaultRecord, scenario::admin::Admin};
 
-use super::{
-    admin::Admin,
-    fault::{Action, Planned},
-};
+use super::fault::{Action, Planned};
 
 /// How long, after the load, loadgen waits for faulted servers to be healthy again.
 pub const RECOVERY_WAIT: Duration = Duration::from_secs(15);

@@ -4,7 +4,6 @@
 //! rotation (its `/backends`) and when the server was healthy again. The client side, success
 //! rate and failures by class, is the load's own result.
 
-pub mod admin;
 pub mod fault;
 pub mod inject;
 mod run;

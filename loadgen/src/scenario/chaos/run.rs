@@ -9,12 +9,14 @@ use crate::{
     attack::{Pacing, Phase},
     mcp::Version,
     runfile::ChaosResult,
-    scenario::context::{Context, SHORT_WARMUP, shard_share},
+    scenario::{
+        admin::Admin,
+        context::{Context, SHORT_WARMUP, shard_share},
+    },
     verbosity::progress,
 };
 
 use super::{
-    admin::Admin,
     fault::{INJECT_WITHIN, plan},
     inject::{RECOVERY_WAIT, collect, inject},
 };

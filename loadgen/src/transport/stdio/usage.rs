@@ -43,7 +43,10 @@ impl UsageSampler {
         for (pid, start, ticks) in group_members(groups) {
             let before = self.seen.get(&(pid, start)).copied().unwrap_or(0);
             used += ticks.saturating_sub(before);
-            rss_bytes += rss(pid).unwrap_or(0);
+            rss_bytes += u32::try_from(pid)
+                .ok()
+                .and_then(fleet::proc_memory::rss_bytes)
+                .unwrap_or(0);
             current.insert((pid, start), ticks);
         }
         let wall = now.saturating_duration_since(self.last_at).as_secs_f64();
@@ -96,20 +99,6 @@ fn group_members(groups: &[u64]) -> Vec<(u64, u64, u64)> {
 
 fn is_number(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Resident set size of a process, from `VmRSS` in `/proc/<pid>/status`.
-fn rss(pid: u64) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 #[cfg(test)]

@@ -1,17 +1,21 @@
 //! A client of the fleet's admin API (and of a gateway's `/backends`): the server list and
-//! histories, and the commands that inject and lift faults, which carry the fleet's admin
-//! token.
+//! histories, the commands that inject and lift faults (the chaos scenario) and grow a group
+//! (the scale step), which carry the fleet's admin token.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use fleet::{AdminToken, FleetView, HistoryView, gateway::BackendsView};
+use fleet::{AdminToken, FleetView, HistoryView, ScaleOutcome, gateway::BackendsView};
 use reqwest::Url;
 
-use super::fault::Action;
+use super::chaos::fault::Action;
 
 /// Admin API requests are quick; a hung admin API must not hang the run.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A scale request binds and starts every new server before it answers: hundreds of them may
+/// take longer than a status read.
+const SCALE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A client of the fleet's admin API (and of a gateway's `/backends`).
 #[derive(Debug, Clone)]
@@ -55,7 +59,7 @@ impl Admin {
             .with_context(|| format!("{url} did not answer a fleet's server list"))
     }
 
-    pub(super) async fn history(&self, id: &str) -> anyhow::Result<HistoryView> {
+    pub(crate) async fn history(&self, id: &str) -> anyhow::Result<HistoryView> {
         let url = self.url(&format!("/servers/{id}/history"))?;
         let resp = self.http.get(url.clone()).send().await?;
         if !resp.status().is_success() {
@@ -85,6 +89,29 @@ impl Admin {
         }
     }
 
+    /// Grows or shrinks `group` to `count` servers (`POST /groups/{group}/scale`, what `fleet
+    /// scale` sends); answers once the new servers are bound and starting.
+    pub async fn scale(&self, group: &str, count: u32) -> anyhow::Result<ScaleOutcome> {
+        let url = self.url(&format!("/groups/{group}/scale"))?;
+        let resp = self
+            .http
+            .post(url.clone())
+            .timeout(SCALE_TIMEOUT)
+            .header(reqwest::header::AUTHORIZATION, self.token.bearer())
+            .json(&serde_json::json!({ "count": count }))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the fleet admin API at {url}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            anyhow::bail!("{url} answered {status} {}", text.trim());
+        }
+        resp.json()
+            .await
+            .with_context(|| format!("{url} did not answer a scale outcome"))
+    }
+
     /// A gateway's `/backends` (when the load goes through one); `None` when `url` does not
     /// answer one.
     pub async fn gateway_backends(&self, url: &Url) -> Option<BackendsView> {
@@ -95,7 +122,7 @@ impl Admin {
         resp.json().await.ok()
     }
 
-    pub(super) async fn inject(&self, server: &str, action: Action) -> Result<(), String> {
+    pub(crate) async fn inject(&self, server: &str, action: Action) -> Result<(), String> {
         match action {
             Action::Kill => self.post(&format!("/servers/{server}/kill"), None).await,
             Action::Pause { .. } => self.post(&format!("/servers/{server}/pause"), None).await,
@@ -107,7 +134,7 @@ impl Admin {
         }
     }
 
-    pub(super) async fn lift(&self, server: &str, action: Action) -> Result<(), String> {
+    pub(crate) async fn lift(&self, server: &str, action: Action) -> Result<(), String> {
         match action {
             Action::Kill => Ok(()),
             Action::Pause { .. } => self.post(&format!("/servers/{server}/resume"), None).await,
