@@ -28,6 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Memory(MemoryCmd::Verify(args)) => verify_memory(args).await,
         Cmd::Memory(MemoryCmd::SalvageWal(args)) => super::salvage::salvage_wal(args).await,
         Cmd::ServeStdio(args) => super::stdio::serve_stdio(args).await,
+        Cmd::Gateway(args) => super::gateway::gateway(args).await,
     }
 }
 

@@ -21,6 +21,7 @@ use super::{
     calls::CallTable,
     eras::Eras,
     group::Group,
+    nodes::table::NodeTable,
     session::SessionKey,
     upstream::Upstream,
 };
@@ -49,6 +50,9 @@ pub struct Gateway {
     pub(super) closing: CancellationToken,
     /// Which members speak only the session eras, and the sessions held on them.
     pub(super) eras: Arc<Eras>,
+    /// The nodes a standalone gateway follows (`fleet gateway`), shown in `/metrics`; `None`
+    /// for the gateway inside a fleet.
+    pub(super) nodes: Option<Arc<NodeTable>>,
 }
 
 /// Most GET streams of the gateway's own sessions open at once; more are refused with 503.
@@ -85,7 +89,14 @@ impl Gateway {
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
             closing: CancellationToken::new(),
             eras: Arc::default(),
+            nodes: None,
         }
+    }
+
+    /// The same gateway, its `/metrics` also showing `nodes` (a standalone gateway's).
+    pub fn with_nodes(mut self, nodes: Arc<NodeTable>) -> Self {
+        self.nodes = Some(nodes);
+        self
     }
 
     /// Every group's members as the balancer sees them.
