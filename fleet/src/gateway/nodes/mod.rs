@@ -13,7 +13,8 @@
 //!   servers join and leave with its answers, a server is in rotation while its node answers
 //!   and calls it healthy, and every server of a node that stops answering leaves rotation at
 //!   that poll; joins, leaves and state changes are logged.
-//! - `config`: the timings and bounds; [`table`]: the nodes' state as the gateway's `/metrics` shows it.
+//! - [`table`]: the nodes' state as the gateway's `/metrics` shows it; `config`: the
+//!   follower's timings and bounds ([`NodesConfig`]) and how ids are qualified.
 //!
 //! Server ids are qualified by their node, `NODE~SERVER` (`10.0.0.5:7900~community-0000`, or
 //! `a~community-0000` for `--node a=http://...`), since every node numbers its servers from
@@ -26,3 +27,6 @@ pub mod source;
 pub mod table;
 
 pub use self::config::{NODE_SEPARATOR, NodesConfig, qualified_id};
+
+#[cfg(test)]
+mod tests;
