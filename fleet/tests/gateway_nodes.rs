@@ -188,6 +188,20 @@ async fn one_gateway_over_three_nodes_survives_losing_one() {
         "{before:?} -> {after:?}"
     );
 
+    // `?group=NAME`: a session held by one server of the group, whichever node it is on.
+    let group = format!("{mcp}?group=community");
+    let (status, sid, _) = common::post_session(&group, None, common::initialize()).await;
+    assert_eq!(status, 200);
+    let sid = sid.unwrap();
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "in a session"}}});
+    let (status, _, body) = common::post_session(&group, Some(&sid), call).await;
+    assert_eq!(status, 200, "{body:?}");
+    assert_eq!(
+        body.unwrap()["result"]["structuredContent"]["text"],
+        "in a session"
+    );
+
     // A client nobody here wrote: rmcp's, in a session on the gateway.
     let client = common::client(&mcp, ProtocolVersion::V_2025_11_25).await;
     let tools = client.list_all_tools().await.unwrap();

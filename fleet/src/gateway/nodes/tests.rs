@@ -1,6 +1,6 @@
 //! The follower against a node that answers what the test says: a good list, then garbage
-//! (refused, the previous view kept), then nothing (every server out of rotation), then the
-//! list again (back in rotation).
+//! and then too much (each refused, the previous view kept), then nothing (every server out of
+//! rotation), then the list again (back in rotation); and a node that never answers.
 
 use std::{
     sync::{Arc, Mutex},
@@ -61,6 +61,7 @@ async fn garbage_is_refused_and_a_silent_node_leaves_rotation() {
     let table = Arc::new(NodeTable::default());
     let cfg = NodesConfig {
         poll_timeout: Duration::from_millis(500),
+        max_answer_bytes: 4096,
         ..NodesConfig::default()
     };
     let source = source::fixed(vec![node]).unwrap();
@@ -93,6 +94,13 @@ async fn garbage_is_refused_and_a_silent_node_leaves_rotation() {
     let row = &table.rows()[0];
     assert_eq!((row.up, row.servers, row.refused), (true, 2, 1));
 
+    // Over the size cap: refused the same way.
+    *answer.lock().unwrap() = Some(format!("{}{}", list("healthy"), " ".repeat(4096)));
+    follower.round().await;
+    follower.apply(&gw);
+    assert_eq!(rotation(&gw)[1], ("a~community-0001".to_string(), false));
+    assert_eq!(table.rows()[0].refused, 2);
+
     // Not answering (a 503): every server out of rotation, still known.
     *answer.lock().unwrap() = None;
     follower.round().await;
@@ -109,4 +117,20 @@ async fn garbage_is_refused_and_a_silent_node_leaves_rotation() {
     follower.round().await;
     follower.apply(&gw);
     assert_eq!(rotation(&gw), both_up);
+}
+
+#[tokio::test]
+async fn a_node_that_never_answers_is_down_within_the_poll_timeout() {
+    let silent = crate::testing::SilentServer::start().await.unwrap();
+    let node = source::parse_node(&silent.url("")).unwrap();
+    let cfg = NodesConfig {
+        poll_timeout: Duration::from_millis(200),
+        ..NodesConfig::default()
+    };
+    let table = Arc::new(NodeTable::default());
+    let mut follower = Follower::new(source::fixed(vec![node]).unwrap(), cfg, table, None).unwrap();
+    let started = std::time::Instant::now();
+    follower.round().await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(!follower.has_view());
 }
