@@ -298,3 +298,17 @@ fn bad_flags_are_usage_errors() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn no_node_answering_is_a_clear_error() {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args(["gateway", "--port", "0", "--startup-timeout", "1s"])
+        .args(["--node", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:1: no answer"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -131,9 +131,10 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         }
         if started.elapsed() >= args.startup_timeout {
             bail!(
-                "no node answered GET /servers within {:?}; the gateway learns its groups from \
-                 them (is `fleet up` running there?)",
-                args.startup_timeout
+                "no node answered GET /servers within {:?} (the gateway learns its groups from \
+                 them; is `fleet up` running there?): {}",
+                args.startup_timeout,
+                follower.silent()
             );
         }
         tokio::time::sleep(cfg.poll_every).await;

@@ -45,6 +45,8 @@ struct Tracked {
     refused: u64,
     /// The last refusal logged, so a node repeating one is not logged every second.
     last_refusal: Option<String>,
+    /// Why the node's last poll got no answer, while it has none.
+    silent: Option<String>,
 }
 
 /// Polls the nodes and applies what it learns to a gateway.
@@ -103,6 +105,22 @@ impl Follower {
     /// Whether some node has answered: the gateway learns its groups from the first answers.
     pub fn has_view(&self) -> bool {
         self.nodes.values().any(|t| t.view.is_some())
+    }
+
+    /// Each node that has not answered, and why (for an error naming them), `; `-separated.
+    pub fn silent(&self) -> String {
+        let why: Vec<String> = self
+            .nodes
+            .values()
+            .map(|t| {
+                let reason = t.silent.as_deref().or(t.last_refusal.as_deref());
+                format!("{}: {}", t.node.name, reason.unwrap_or("not asked yet"))
+            })
+            .collect();
+        if why.is_empty() {
+            return "no node found (the name gave no address)".into();
+        }
+        why.join("; ")
     }
 
     /// Every known server of every node, qualified by its node.
@@ -228,6 +246,7 @@ fn track(node: &Node) -> Tracked {
         up: false,
         refused: 0,
         last_refusal: None,
+        silent: None,
     }
 }
 
@@ -266,6 +285,7 @@ fn learn(t: &mut Tracked, answer: Result<NodeView, PollError>) {
             t.up = true;
             t.view = Some(view);
             t.last_refusal = None;
+            t.silent = None;
         }
         Err(e) if e.is_down() => {
             if t.up {
@@ -273,6 +293,7 @@ fn learn(t: &mut Tracked, answer: Result<NodeView, PollError>) {
                 tracing::warn!(node = %name, "node stopped answering ({e}): its {servers} servers are out of rotation");
             }
             t.up = false;
+            t.silent = Some(e.to_string());
         }
         Err(e) => {
             t.refused += 1;
