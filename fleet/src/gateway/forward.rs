@@ -133,7 +133,12 @@ pub(super) async fn to_group(
 ) -> Result<(String, Response), Response> {
     let mut tried: Option<String> = None;
     for _ in 0..2 {
-        let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
+        // A resend avoids the member that failed, and its node's other servers (a standalone
+        // gateway's node that failed one call has likely failed whole).
+        let shunned = tried
+            .as_deref()
+            .map_or_else(Vec::new, |t| gw.with_node_siblings(t));
+        let exclude: Vec<&str> = shunned.iter().map(String::as_str).collect();
         let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
             break;
         };
@@ -279,5 +284,42 @@ mod tests {
         let gw = gateway(server.addr(), 1024);
         let (_, answer) = call(&gw).await.unwrap();
         assert_eq!(answer.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_resend_avoids_the_failed_members_whole_node() {
+        // Node a's ten servers are gone with their node (connections refused), node b's one
+        // answers: a call that first lands on node a is sent again to node b, never to
+        // another of node a's servers.
+        let body = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let good = CannedServer::start(100, answer.leak()).await.unwrap();
+        let dead = crate::testing::closed_port().unwrap();
+        let member = |id: String, addr| Backend {
+            id,
+            group: "security".into(),
+            addr,
+            local: None,
+        };
+        let mut backends: Vec<Backend> = (0..10)
+            .map(|i| member(format!("a~security-{i:04}"), dead))
+            .collect();
+        backends.push(member("b~security-0000".into(), good.addr()));
+        let gw = Gateway::new(
+            Directory::new(backends),
+            Upstream::new(Duration::from_secs(2)),
+            SessionKey::from_bytes([7; 32]),
+        );
+        for _ in 0..5 {
+            let (server, answer) = call(&gw).await.expect("node b answers");
+            assert_eq!(server, "b~security-0000");
+            assert_eq!(answer.status(), StatusCode::OK);
+        }
+        // Inside one fleet (no node in the ids) a resend avoids the failed server alone.
+        assert_eq!(gw.with_node_siblings("security-0000"), ["security-0000"]);
+        assert_eq!(gw.with_node_siblings("a~security-0003").len(), 10);
     }
 }

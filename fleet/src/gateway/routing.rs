@@ -21,7 +21,7 @@ use super::{
     calls::CallTable,
     eras::Eras,
     group::Group,
-    nodes::table::NodeTable,
+    nodes::{NODE_SEPARATOR, table::NodeTable},
     session::SessionKey,
     upstream::Upstream,
 };
@@ -114,6 +114,29 @@ impl Gateway {
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned()
+    }
+
+    /// `id` and, for a server of a standalone gateway's node (`NODE~SERVER`), every other
+    /// server of that node: what a resend avoids after `id` failed, since what failed one call
+    /// on a node (the node killed, unreachable) fails its other servers too. Inside one fleet
+    /// ids carry no node, and this is `id` alone.
+    pub(super) fn with_node_siblings(&self, id: &str) -> Vec<String> {
+        let Some((node, _)) = id.split_once(NODE_SEPARATOR) else {
+            return vec![id.to_string()];
+        };
+        let prefix = format!("{node}{NODE_SEPARATOR}");
+        let directory = self.directory.read().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<String> = directory
+            .by_id
+            .range(prefix.clone()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        if !ids.iter().any(|k| k == id) {
+            ids.push(id.to_string());
+        }
+        ids
     }
 
     /// Takes `id` out of rotation (`up == false`) or puts it back; false if no group has it.
