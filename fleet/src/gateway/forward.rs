@@ -134,12 +134,22 @@ pub(super) async fn to_group(
     let mut tried: Option<String> = None;
     for _ in 0..2 {
         // A resend avoids the member that failed, and its node's other servers (a standalone
-        // gateway's node that failed one call has likely failed whole).
+        // gateway's node that failed one call has likely failed whole), unless no other node
+        // has a member: then another server of the same node, as inside one fleet.
         let shunned = tried
             .as_deref()
             .map_or_else(Vec::new, |t| gw.with_node_siblings(t));
         let exclude: Vec<&str> = shunned.iter().map(String::as_str).collect();
-        let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
+        let failed: Vec<&str> = tried.iter().map(String::as_str).collect();
+        let picked = group
+            .pool
+            .pick(&exclude, Instant::now(), rng_word(gw))
+            .or_else(|| {
+                (exclude.len() > failed.len())
+                    .then(|| group.pool.pick(&failed, Instant::now(), rng_word(gw)))
+                    .flatten()
+            });
+        let Some(lease) = picked else {
             break;
         };
         let Some(backend) = gw.backend(lease.id()) else {
@@ -317,6 +327,21 @@ mod tests {
             let (server, answer) = call(&gw).await.expect("node b answers");
             assert_eq!(server, "b~security-0000");
             assert_eq!(answer.status(), StatusCode::OK);
+        }
+        // With no other node in the group, the resend goes to another server of the same one.
+        let only_a = Gateway::new(
+            Directory::new([
+                member("a~security-0000".into(), dead),
+                member("a~security-0001".into(), good.addr()),
+            ]),
+            Upstream::new(Duration::from_secs(2)),
+            SessionKey::from_bytes([7; 32]),
+        );
+        for _ in 0..5 {
+            let (server, _) = call(&only_a)
+                .await
+                .expect("the node's other server answers");
+            assert_eq!(server, "a~security-0001");
         }
         // Inside one fleet (no node in the ids) a resend avoids the failed server alone.
         assert_eq!(gw.with_node_siblings("security-0000"), ["security-0000"]);
