@@ -83,18 +83,30 @@ async fn exchange(
     node: &Node,
     cfg: &NodesConfig,
 ) -> Result<NodeView, PollError> {
-    let ip = tokio::net::lookup_host((node.host.as_str(), node.port))
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((node.host.as_str(), node.port))
         .await
         .map_err(|e| PollError::Unreachable(format!("cannot resolve {}: {e}", node.host)))?
-        .next()
-        .ok_or_else(|| PollError::Unreachable(format!("{} has no address", node.host)))?
-        .ip();
+        .collect();
     let unreachable = |e: reqwest::Error| PollError::Unreachable(crate::causes::chain(&e));
-    let mut response = client
-        .get(format!("{}/servers", node.url))
-        .send()
-        .await
-        .map_err(unreachable)?;
+    // Asked by its address, as the node's servers are called (the fleet's rebinding guard
+    // refuses a `Host` that is a name other than `localhost`); of a name's addresses the first
+    // that answers (`localhost` may give ::1 first to a node listening on 127.0.0.1 only).
+    let mut answered = Err(PollError::Unreachable(format!(
+        "{} has no address",
+        node.host
+    )));
+    for addr in addrs {
+        answered = client
+            .get(format!("http://{addr}/servers"))
+            .send()
+            .await
+            .map(|r| (addr.ip(), r))
+            .map_err(unreachable);
+        if answered.is_ok() {
+            break;
+        }
+    }
+    let (ip, mut response) = answered?;
     if !response.status().is_success() {
         return Err(PollError::Status(response.status().as_u16()));
     }
