@@ -40,6 +40,9 @@ pub enum Cmd {
     /// Work with the fleet's git-backed memory repository.
     #[command(subcommand)]
     Memory(MemoryCmd),
+    /// One MCP endpoint over the servers of many fleet nodes (their admin APIs), following
+    /// their joins, leaves and health; a node that stops answering leaves rotation.
+    Gateway(super::gateway::GatewayArgs),
     /// Serve one reference server over stdio (newline-delimited JSON-RPC on stdin/stdout,
     /// logs on stderr) until stdin closes: what an MCP host spawns as a stdio server.
     ServeStdio(ServeStdioArgs),

@@ -32,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Memory(MemoryCmd::SalvageWal(args)) => super::salvage::salvage_wal(args).await,
         Cmd::Memory(MemoryCmd::InitPeer(args)) => init_peer(&args),
         Cmd::ServeStdio(args) => super::stdio::serve_stdio(args).await,
+        Cmd::Gateway(args) => super::gateway::gateway(args).await,
     }
 }
 

@@ -133,8 +133,23 @@ pub(super) async fn to_group(
 ) -> Result<(String, Response), Response> {
     let mut tried: Option<String> = None;
     for _ in 0..2 {
-        let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
-        let Some(lease) = group.pool.pick(&exclude, Instant::now(), rng_word(gw)) else {
+        // A resend avoids the member that failed, and its node's other servers (a standalone
+        // gateway's node that failed one call has likely failed whole), unless no other node
+        // has a member: then another server of the same node, as inside one fleet.
+        let shunned = tried
+            .as_deref()
+            .map_or_else(Vec::new, |t| gw.with_node_siblings(t));
+        let exclude: Vec<&str> = shunned.iter().map(String::as_str).collect();
+        let failed: Vec<&str> = tried.iter().map(String::as_str).collect();
+        let picked = group
+            .pool
+            .pick(&exclude, Instant::now(), rng_word(gw))
+            .or_else(|| {
+                (exclude.len() > failed.len())
+                    .then(|| group.pool.pick(&failed, Instant::now(), rng_word(gw)))
+                    .flatten()
+            });
+        let Some(lease) = picked else {
             break;
         };
         let Some(backend) = gw.backend(lease.id()) else {
@@ -279,5 +294,57 @@ mod tests {
         let gw = gateway(server.addr(), 1024);
         let (_, answer) = call(&gw).await.unwrap();
         assert_eq!(answer.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_resend_avoids_the_failed_members_whole_node() {
+        // Node a's ten servers are gone with their node (connections refused), node b's one
+        // answers: a call that first lands on node a is sent again to node b, never to
+        // another of node a's servers.
+        let body = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let good = CannedServer::start(100, answer.leak()).await.unwrap();
+        let dead = crate::testing::closed_port().unwrap();
+        let member = |id: String, addr| Backend {
+            id,
+            group: "security".into(),
+            addr,
+            local: None,
+        };
+        let mut backends: Vec<Backend> = (0..10)
+            .map(|i| member(format!("a~security-{i:04}"), dead))
+            .collect();
+        backends.push(member("b~security-0000".into(), good.addr()));
+        let gw = Gateway::new(
+            Directory::new(backends),
+            Upstream::new(Duration::from_secs(2)),
+            SessionKey::from_bytes([7; 32]),
+        );
+        for _ in 0..5 {
+            let (server, answer) = call(&gw).await.expect("node b answers");
+            assert_eq!(server, "b~security-0000");
+            assert_eq!(answer.status(), StatusCode::OK);
+        }
+        // With no other node in the group, the resend goes to another server of the same one.
+        let only_a = Gateway::new(
+            Directory::new([
+                member("a~security-0000".into(), dead),
+                member("a~security-0001".into(), good.addr()),
+            ]),
+            Upstream::new(Duration::from_secs(2)),
+            SessionKey::from_bytes([7; 32]),
+        );
+        for _ in 0..5 {
+            let (server, _) = call(&only_a)
+                .await
+                .expect("the node's other server answers");
+            assert_eq!(server, "a~security-0001");
+        }
+        // Inside one fleet (no node in the ids) a resend avoids the failed server alone.
+        assert_eq!(gw.with_node_siblings("security-0000"), ["security-0000"]);
+        assert_eq!(gw.with_node_siblings("a~security-0003").len(), 10);
     }
 }

@@ -31,7 +31,8 @@ pub(super) async fn metrics(State(gw): State<Gateway>) -> Response {
 }
 
 /// The metrics text (separate from the handler so tests can read it): group counters, then
-/// each member's state, failures and latency, then `/mcp` requests by group, method and tool.
+/// each member's state, failures and latency, then `/mcp` requests by group, method and tool,
+/// then (a standalone gateway's) the nodes.
 pub fn render_metrics(gw: &Gateway) -> String {
     let mut out = String::new();
     group_counters(&mut out, gw);
@@ -44,6 +45,9 @@ pub fn render_metrics(gw: &Gateway) -> String {
     member_failures(&mut out, &members);
     member_latency(&mut out, &members);
     requests(&mut out, gw);
+    if let Some(nodes) = &gw.nodes {
+        nodes.render(&mut out);
+    }
     out
 }
 

@@ -21,6 +21,7 @@ use super::{
     calls::CallTable,
     eras::Eras,
     group::Group,
+    nodes::{NODE_SEPARATOR, table::NodeTable},
     session::SessionKey,
     upstream::Upstream,
 };
@@ -49,6 +50,9 @@ pub struct Gateway {
     pub(super) closing: CancellationToken,
     /// Which members speak only the session eras, and the sessions held on them.
     pub(super) eras: Arc<Eras>,
+    /// The nodes a standalone gateway follows (`fleet gateway`), shown in `/metrics`; `None`
+    /// for the gateway inside a fleet.
+    pub(super) nodes: Option<Arc<NodeTable>>,
 }
 
 /// Most GET streams of the gateway's own sessions open at once; more are refused with 503.
@@ -85,7 +89,14 @@ impl Gateway {
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
             closing: CancellationToken::new(),
             eras: Arc::default(),
+            nodes: None,
         }
+    }
+
+    /// The same gateway, its `/metrics` also showing `nodes` (a standalone gateway's).
+    pub fn with_nodes(mut self, nodes: Arc<NodeTable>) -> Self {
+        self.nodes = Some(nodes);
+        self
     }
 
     /// Every group's members as the balancer sees them.
@@ -103,6 +114,29 @@ impl Gateway {
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned()
+    }
+
+    /// `id` and, for a server of a standalone gateway's node (`NODE~SERVER`), every other
+    /// server of that node: what a resend avoids after `id` failed, since what failed one call
+    /// on a node (the node killed, unreachable) fails its other servers too. Inside one fleet
+    /// ids carry no node, and this is `id` alone.
+    pub(super) fn with_node_siblings(&self, id: &str) -> Vec<String> {
+        let Some((node, _)) = id.split_once(NODE_SEPARATOR) else {
+            return vec![id.to_string()];
+        };
+        let prefix = format!("{node}{NODE_SEPARATOR}");
+        let directory = self.directory.read().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<String> = directory
+            .by_id
+            .range(prefix.clone()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        if !ids.iter().any(|k| k == id) {
+            ids.push(id.to_string());
+        }
+        ids
     }
 
     /// Takes `id` out of rotation (`up == false`) or puts it back; false if no group has it.
