@@ -95,7 +95,11 @@ tmp = sys.argv[1]
 with open("deploy/kubernetes/fleet-nodes.yaml") as f:
     sets = [d for d in yaml.safe_load_all(f) if d and d["kind"] == "StatefulSet"]
 pod = sets[0]["spec"]["template"]["spec"]
-for name, args in (("init-peer", pod["initContainers"][0]["args"]), ("node", pod["containers"][0]["args"])):
+with open("deploy/kubernetes/fleet-gateway.yaml") as f:
+    gateway = [d for d in yaml.safe_load_all(f) if d and d["kind"] == "Deployment"][0]
+gateway = gateway["spec"]["template"]["spec"]["containers"][0]["args"]
+for name, args in (("init-peer", pod["initContainers"][0]["args"]),
+                   ("node", pod["containers"][0]["args"]), ("gateway", gateway)):
     with open(f"{tmp}/{name}.args", "w") as f:
         f.write("\0".join(args))
 PY
@@ -128,5 +132,34 @@ for _ in $(seq 150); do published && break; sleep 0.2; done
 published || {
   echo "the StatefulSet's nodes did not publish to the peer repository:" >&2
   cat "$tmp/fleet-0.log" "$tmp/fleet-1.log" >&2; exit 1; }
-stop_nodes
 echo "dry run: the fleet StatefulSet's commands (init container, two nodes) published both nodes' memory to the peer"
+
+# The gateway Deployment's command over node fleet-0, found through DNS as in the cluster
+# (localhost instead of the headless Service), called by the Service's name.
+admin_port=$(grep -o 'admin *http://127.0.0.1:[0-9]*' "$tmp/fleet-0.log" | grep -o '[0-9]*$')
+mapfile -d '' -t gw <"$tmp/gateway.args"
+for i in "${!gw[@]}"; do
+  gw[$i]=${gw[$i]//0.0.0.0/127.0.0.1}
+  gw[$i]=${gw[$i]/#dns:fleet-nodes.*:7900/dns:localhost:$admin_port}
+  [[ "${gw[$i]}" == 7990 ]] && gw[$i]=0
+done
+PATH="$tmp/bin:$PATH" "${gw[@]}" >"$tmp/gateway.out" 2>"$tmp/gateway.log" &
+node_pids+=($!)
+for _ in $(seq 150); do grep -q 'gateway *http://' "$tmp/gateway.out" && break; sleep 0.2; done
+mcp=$(grep -o 'http://127.0.0.1:[0-9]*/mcp' "$tmp/gateway.out" | head -1)
+[[ -n "$mcp" ]] || { echo "the gateway Deployment's command did not start:" >&2; cat "$tmp/gateway.log" >&2; exit 1; }
+"$venv/bin/python" - "$mcp" <<'PY' || { echo "the gateway did not list the node's tools:" >&2; cat "$tmp/gateway.log" >&2; exit 1; }
+import json, sys, urllib.request
+body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {
+    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+              "io.modelcontextprotocol/clientCapabilities": {},
+              "io.modelcontextprotocol/clientInfo": {"name": "validate-manifests", "version": "1"}}}}).encode()
+req = urllib.request.Request(sys.argv[1], data=body, headers={
+    "Host": "fleet-gateway.mcpfleet.svc", "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/list"})
+tools = json.load(urllib.request.urlopen(req, timeout=10))["result"]["tools"]
+assert any(t["name"] == "community__echo" for t in tools), tools
+PY
+stop_nodes
+echo "dry run: the gateway Deployment's command found node fleet-0 in DNS and served its tools by the Service's name"

@@ -256,11 +256,29 @@ async fn nodes_are_found_in_dns() {
     let dir = tempfile::tempdir().unwrap();
     let node = start_node(dir.path(), "a", 0);
     let port = port_of(&node.admin);
-    let args = [format!("--discover=dns:localhost:{port}")];
+    let args = [
+        format!("--discover=dns:localhost:{port}"),
+        "--allowed-host=fleet-gateway.mcpfleet.svc".into(),
+    ];
     let (mut gateway, mcp) = start_gateway(&args, &dir.path().join("gateway.log"));
     let name = format!("127.0.0.1:{port}");
     assert_eq!(node_up(&mcp, &name).await, Some(1.0));
     assert!(echo(&mcp).await);
+    // Addressed by its Service's name (allowed) and by another name (the rebinding guard).
+    let health = mcp.replace("/mcp", "/healthz");
+    for (host, want) in [
+        ("fleet-gateway.mcpfleet.svc:7990", 200),
+        ("elsewhere.example:7990", 403),
+    ] {
+        let status = common::http()
+            .get(&health)
+            .header("host", host)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, want, "{host}");
+    }
     let call =
         json!({"name": "scan_secrets", "arguments": {"content": "key = AKIAABCDEFGHIJKLMNOP"}});
     let (status, body) =
@@ -273,7 +291,11 @@ async fn nodes_are_found_in_dns() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--node", "http://h:1", "--allowed-host", "h:80"],
+            "--allowed-host \"h:80\"",
+        ),
         (&[], "--node"),
         (&["--node", "ftp://127.0.0.1:7900"], "ftp://127.0.0.1:7900"),
         (&["--node", "http://127.0.0.1"], "no port"),

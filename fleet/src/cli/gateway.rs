@@ -24,7 +24,7 @@ use crate::{
         session::SessionKey,
         upstream::Upstream,
     },
-    serve::{limits::ConnectionLimits, listener, socket::bind_server},
+    serve::{limits::ConnectionLimits, listener, loopback::AllowedHosts, socket::bind_server},
 };
 
 /// How long the gateway waits for a server's response headers, as the in-fleet one does.
@@ -60,6 +60,11 @@ pub struct GatewayArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 7990)]
     pub port: u16,
+    /// A host name clients may address the gateway by (repeatable), such as its Kubernetes
+    /// Service's `fleet-gateway.mcpfleet.svc`: requests naming any other host than
+    /// `localhost`, an IP address or these are refused with 403 (the DNS-rebinding guard).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
     /// Threads serving the gateway [default: one per four CPUs, at least one].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
@@ -112,6 +117,7 @@ fn usage_error(message: String) -> ! {
 
 pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let (source, cfg) = args.settings().unwrap_or_else(|e| usage_error(e));
+    let allowed = AllowedHosts::new(&args.allowed_hosts).unwrap_or_else(|e| usage_error(e));
     let token = args
         .admin_token_file
         .as_deref()
@@ -153,7 +159,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         socket,
         "gateway",
         threads,
-        gw.clone().router(),
+        gw.clone().router_allowing(allowed),
         Arc::default(),
         ConnectionLimits::default(),
         stop.clone(),

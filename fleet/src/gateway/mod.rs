@@ -84,13 +84,22 @@ impl Gateway {
     /// The gateway's routes. Every one refuses a foreign `Host`, `Origin` or request target
     /// (403), as the servers do: a web page must not reach the fleet through a rebound name.
     pub fn router(self) -> Router {
+        self.router_allowing(crate::serve::loopback::AllowedHosts::default())
+    }
+
+    /// [`Gateway::router`], also answering requests addressed to the host names in `allowed`
+    /// (the names a proxy or a Kubernetes Service gives the gateway).
+    pub fn router_allowing(self, allowed: crate::serve::loopback::AllowedHosts) -> Router {
         Router::new()
             .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route("/mcp", any(entry::mcp))
             .route("/mcp/{server}", any(pinned::pinned))
             .route("/metrics", axum::routing::get(metrics::metrics))
             .route("/backends", axum::routing::get(views::backends))
-            .layer(axum::middleware::from_fn(crate::serve::loopback::layer))
+            .layer(axum::middleware::from_fn_with_state(
+                allowed,
+                crate::serve::loopback::layer_allowing,
+            ))
             .with_state(self)
     }
 }

@@ -63,19 +63,63 @@ fn forbidden(what: &str) -> Response {
         .into_response()
 }
 
+/// Host names a listener answers to besides `localhost` and IP literals: the names a proxy or
+/// a Kubernetes Service gives it (`fleet-gateway.mcpfleet.svc`), compared without the port and
+/// case. Naming one vouches that it cannot be rebound to a page's origin.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedHosts(std::sync::Arc<[String]>);
+
+impl AllowedHosts {
+    /// Checks each name (a DNS name, no port, scheme or path) and keeps it lower-cased.
+    pub fn new(names: &[String]) -> Result<Self, String> {
+        let mut kept = Vec::with_capacity(names.len());
+        for n in names {
+            let valid = !n.is_empty()
+                && n.len() <= 253
+                && n.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !valid {
+                return Err(format!(
+                    "--allowed-host {n:?}: give a host name such as fleet-gateway.mcpfleet.svc \
+                     (letters, digits, '-' and dots; no port, scheme or path)"
+                ));
+            }
+            kept.push(n.to_ascii_lowercase());
+        }
+        Ok(Self(kept.into()))
+    }
+
+    fn allows(&self, authority: &str) -> bool {
+        if is_own_or_literal_authority(authority) {
+            return true;
+        }
+        let a = authority.trim().to_ascii_lowercase();
+        let host = a.split_once(':').map_or(a.as_str(), |(h, _)| h);
+        self.0.iter().any(|n| n == host)
+    }
+}
+
 /// A 403 response when the request's target authority, a `Host` or an `Origin` names anything
 /// but this machine (or there are two `Host` headers); `None` to go on.
 pub fn refuse_foreign(uri: &Uri, headers: &HeaderMap) -> Option<Response> {
-    if uri
-        .authority()
-        .is_some_and(|a| !is_own_or_literal_authority(a.as_str()))
-    {
+    refuse_foreign_but(uri, headers, &AllowedHosts::default())
+}
+
+/// [`refuse_foreign`], also letting through a target or `Host` that names one of `allowed`.
+pub fn refuse_foreign_but(
+    uri: &Uri,
+    headers: &HeaderMap,
+    allowed: &AllowedHosts,
+) -> Option<Response> {
+    if uri.authority().is_some_and(|a| !allowed.allows(a.as_str())) {
         return Some(forbidden("the request target's host"));
     }
     let mut hosts = headers.get_all(header::HOST).iter();
     if let Some(host) = hosts.next()
-        && (hosts.next().is_some()
-            || !is_own_or_literal_authority(host.to_str().unwrap_or_default()))
+        && (hosts.next().is_some() || !allowed.allows(host.to_str().unwrap_or_default()))
     {
         return Some(forbidden("Host"));
     }
@@ -94,6 +138,18 @@ pub fn refuse_foreign(uri: &Uri, headers: &HeaderMap) -> Option<Response> {
 /// The guard as an axum middleware.
 pub async fn layer(request: Request, next: Next) -> Response {
     match refuse_foreign(request.uri(), request.headers()) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
+    }
+}
+
+/// The guard with names allowed, as an axum middleware (`from_fn_with_state`).
+pub async fn layer_allowing(
+    axum::extract::State(allowed): axum::extract::State<AllowedHosts>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match refuse_foreign_but(request.uri(), request.headers(), &allowed) {
         Some(refusal) => refusal,
         None => next.run(request).await,
     }
@@ -142,6 +198,35 @@ mod tests {
             |uri: &'static str| refuse_foreign(&Uri::from_static(uri), &HeaderMap::new()).is_none();
         assert!(target("http://10.1.2.3:8000/mcp"));
         assert!(!target("http://node.example:8000/mcp"));
+    }
+
+    #[test]
+    fn named_hosts_pass_only_when_allowed() {
+        let allowed = AllowedHosts::new(&["fleet-gateway.mcpfleet.svc".into()]).expect("valid");
+        let passes = |host: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_str(host).expect("header"));
+            refuse_foreign_but(&Uri::from_static("/mcp"), &h, &allowed).is_none()
+        };
+        assert!(passes("fleet-gateway.mcpfleet.svc:7990"));
+        assert!(passes("FLEET-GATEWAY.mcpfleet.svc"));
+        assert!(passes("127.0.0.1:7990"));
+        assert!(!passes("fleet-gateway.mcpfleet.svc.evil.example"));
+        assert!(!passes("evil.example"));
+        for bad in ["", "a b", "host:80", "http://x", "a..b", "x/y"] {
+            assert!(AllowedHosts::new(&[bad.to_string()]).is_err(), "{bad}");
+        }
+        // An Origin is never allowed by name: a page's origin is exactly what rebinding uses.
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::HOST,
+            HeaderValue::from_static("fleet-gateway.mcpfleet.svc"),
+        );
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://fleet-gateway.mcpfleet.svc"),
+        );
+        assert!(refuse_foreign_but(&Uri::from_static("/mcp"), &h, &allowed).is_some());
     }
 
     #[test]
