@@ -106,7 +106,10 @@ PY
 mkdir -p "$tmp/peer" "$tmp/bin"
 ln -sf "$fleet" "$tmp/bin/fleet"
 node_pids=()
-stop_nodes() { for p in "${node_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done; }
+stop_nodes() {
+  for p in "${node_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  node_pids=()
+}
 trap 'stop_nodes; cleanup' EXIT
 for pod in fleet-0 fleet-1; do
   mapfile -d '' -t init <"$tmp/init-peer.args"
