@@ -19,10 +19,16 @@ fi
 echo "manifests: $(ls deploy/kubernetes/*.yaml | wc -l) valid against Kubernetes 1.37 (strict)"
 
 tmp=$(mktemp -d)
-fleet_pid=
+# Every fleet and gateway started below, stopped between the dry runs and at exit. The trap's
+# status is the script's (and runs under set -e): a process already gone, or its exit status,
+# must not become it.
+background=()
+stop_background() {
+  for p in "${background[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  background=()
+}
 cleanup() {
-  # The trap's status is the script's: a stopped fleet's exit status must not become it.
-  if [[ -n "$fleet_pid" ]]; then kill "$fleet_pid" 2>/dev/null; wait "$fleet_pid" 2>/dev/null || true; fi
+  stop_background
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -65,7 +71,7 @@ mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/runs"
 ln -s "$loadgen" "$tmp/bin/loadgen"
 cp ci/gates.toml "$tmp/etc/gates.toml"
 "$fleet" up --servers 2 --no-memory --no-gateway --ephemeral-ports --admin-port 0 >"$tmp/up" 2>&1 &
-fleet_pid=$!
+background+=($!)
 for _ in $(seq 100); do grep -q 'http://.*/mcp' "$tmp/up" 2>/dev/null && break; sleep 0.1; done
 targets=$(grep -o 'http://[0-9.]*:[0-9-]*/mcp' "$tmp/up" | tr '\n' ' ')
 [[ -n "$targets" ]] || { cat "$tmp/up" >&2; exit 1; }
@@ -83,7 +89,7 @@ timeout 120 sh "$tmp/loadgen-merge.sh" >"$tmp/merge.log" 2>&1 || {
   echo "merge Job command failed:" >&2; cat "$tmp/merge.log" >&2; exit 1; }
 [[ -f "$tmp/runs/dry-run/merged/report.html" ]] || { echo "no merged report" >&2; exit 1; }
 echo "dry run: the shards Job's command (2 shards) and the merge Job's (merge, gate) passed on loopback"
-kill "$fleet_pid" 2>/dev/null; wait "$fleet_pid" 2>/dev/null || true; fleet_pid=
+stop_background
 
 # The fleet StatefulSet's commands for two pods: the init container makes the peer repository,
 # each node publishes its memory there under its pod name. Volumes move into $tmp, 0.0.0.0 to
@@ -105,15 +111,9 @@ for name, args in (("init-peer", pod["initContainers"][0]["args"]),
 PY
 mkdir -p "$tmp/peer" "$tmp/bin"
 ln -sf "$fleet" "$tmp/bin/fleet"
-node_pids=()
-stop_nodes() {
-  for p in "${node_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  node_pids=()
-}
-trap 'stop_nodes; cleanup' EXIT
+mapfile -d '' -t init <"$tmp/init-peer.args"
+init=("${init[@]//\/peer\//$tmp/peer/}")
 for pod in fleet-0 fleet-1; do
-  mapfile -d '' -t init <"$tmp/init-peer.args"
-  init=("${init[@]//\/peer\//$tmp/peer/}")
   PATH="$tmp/bin:$PATH" "${init[@]}" >/dev/null || { echo "init container failed for $pod" >&2; exit 1; }
   mapfile -d '' -t node <"$tmp/node.args"
   for i in "${!node[@]}"; do
@@ -124,7 +124,7 @@ for pod in fleet-0 fleet-1; do
   done
   mkdir -p "$tmp/$pod"
   PATH="$tmp/bin:$PATH" "${node[@]}" --servers 2 --ephemeral-ports --admin-port 0 >"$tmp/$pod.log" 2>&1 &
-  node_pids+=($!)
+  background+=($!)
 done
 published() {
   local out
@@ -147,7 +147,7 @@ for i in "${!gw[@]}"; do
   [[ "${gw[$i]}" == 7990 ]] && gw[$i]=0
 done
 PATH="$tmp/bin:$PATH" "${gw[@]}" >"$tmp/gateway.out" 2>"$tmp/gateway.log" &
-node_pids+=($!)
+background+=($!)
 for _ in $(seq 150); do grep -q 'gateway *http://' "$tmp/gateway.out" && break; sleep 0.2; done
 mcp=$(grep -o 'http://127.0.0.1:[0-9]*/mcp' "$tmp/gateway.out" | head -1)
 [[ -n "$mcp" ]] || { echo "the gateway Deployment's command did not start:" >&2; cat "$tmp/gateway.log" >&2; exit 1; }
@@ -164,5 +164,5 @@ req = urllib.request.Request(sys.argv[1], data=body, headers={
 tools = json.load(urllib.request.urlopen(req, timeout=10))["result"]["tools"]
 assert any(t["name"] == "community__echo" for t in tools), tools
 PY
-stop_nodes
+stop_background
 echo "dry run: the gateway Deployment's command found node fleet-0 in DNS and served its tools by the Service's name"
