@@ -27,7 +27,7 @@ use std::{
         mpsc::{self, RecvTimeoutError},
     },
     thread::JoinHandle,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use git2::{Oid, Repository};
@@ -177,7 +177,7 @@ struct Round {
     peers: Vec<Peer>,
     stats: Arc<Stats>,
     board: Arc<Mutex<Board>>,
-    /// The version of each node head read so far (a head's meta.json never changes).
+    /// The version of each head read so far, this node's and the others'.
     versions: HashMap<Oid, u64>,
 }
 
@@ -215,28 +215,24 @@ impl Round {
         let Ok(mut head) = repo.refname_to_id("refs/heads/main") else {
             return;
         };
-        let mut version = version_at(repo, head).unwrap_or(0);
+        let mut version = self.version_of(repo, head);
         if version > durable {
             match first_durable(repo, head, durable) {
                 Some((oid, v)) => (head, version) = (oid, v),
                 None => return,
             }
         }
-        let now = if last {
-            Instant::now() + Duration::from_secs(3600)
-        } else {
-            Instant::now()
-        };
         let mut seen: BTreeMap<String, NodeSeen> = BTreeMap::new();
         for index in 0..self.peers.len() {
             let peer = &mut self.peers[index];
-            if !peer.ready(now) {
+            if !last && !peer.ready() {
                 continue;
             }
-            if peer.due(head, now) {
+            if peer.lacks(head) {
                 peer.push(repo, &self.node, head, version);
             }
-            let fetched = if last || !peer.ready(now) {
+            // Not after a failed push (it is backing off now), nor on the way out.
+            let fetched = if last || !peer.ready() {
                 Vec::new()
             } else {
                 peer.fetch(repo, index)
@@ -247,13 +243,7 @@ impl Round {
                 if node == self.node.as_str() || seen.len() >= MAX_NODES {
                     continue;
                 }
-                if self.versions.len() > MAX_CACHED_HEADS {
-                    self.versions.clear();
-                }
-                let version = *self
-                    .versions
-                    .entry(oid)
-                    .or_insert_with(|| version_at(repo, oid).unwrap_or(0));
+                let version = self.version_of(repo, oid);
                 if seen.get(&node).is_none_or(|s| s.version < version) {
                     let via = via.clone();
                     seen.insert(node.clone(), NodeSeen { node, version, via });
@@ -266,6 +256,22 @@ impl Round {
                 .unwrap_or_else(PoisonError::into_inner)
                 .nodes = seen.into_values().collect();
         }
+    }
+
+    /// The version a commit holds (0 if unreadable, asked again next time), remembered: a
+    /// commit never changes, and the same heads come back every round.
+    fn version_of(&mut self, repo: &Repository, oid: Oid) -> u64 {
+        if let Some(&v) = self.versions.get(&oid) {
+            return v;
+        }
+        let Some(v) = version_at(repo, oid) else {
+            return 0;
+        };
+        if self.versions.len() >= MAX_CACHED_HEADS {
+            self.versions.clear();
+        }
+        self.versions.insert(oid, v);
+        v
     }
 
     /// Shows the peers' status as it is now, after each peer (a slow one delays no other's).

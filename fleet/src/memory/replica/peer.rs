@@ -63,14 +63,14 @@ impl Peer {
         }
     }
 
-    /// True if `head` is not yet on the peer and no backoff holds the next try.
-    pub(super) fn due(&self, head: Oid, now: Instant) -> bool {
-        self.pushed != Some(head) && now >= self.next_try
+    /// True if `head` is not yet on the peer.
+    pub(super) fn lacks(&self, head: Oid) -> bool {
+        self.pushed != Some(head)
     }
 
     /// True if no backoff holds the next try.
-    pub(super) fn ready(&self, now: Instant) -> bool {
-        now >= self.next_try
+    pub(super) fn ready(&self) -> bool {
+        Instant::now() >= self.next_try
     }
 
     /// Fetches every node's published history at the peer into `refs/peers/<index>/<node>`;
