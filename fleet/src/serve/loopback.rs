@@ -91,21 +91,22 @@ impl AllowedHosts {
         }
         Ok(Self(kept.into()))
     }
+}
 
-    fn allows(&self, authority: &str) -> bool {
-        if is_own_or_literal_authority(authority) {
-            return true;
-        }
-        let a = authority.trim().to_ascii_lowercase();
-        let host = a.split_once(':').map_or(a.as_str(), |(h, _)| h);
-        self.0.iter().any(|n| n == host)
+/// Whether an authority names this machine, an IP address or one of `names` (lower-cased).
+fn allows(names: &[String], authority: &str) -> bool {
+    if is_own_or_literal_authority(authority) {
+        return true;
     }
+    let a = authority.trim().to_ascii_lowercase();
+    let host = a.split_once(':').map_or(a.as_str(), |(h, _)| h);
+    names.iter().any(|n| n == host)
 }
 
 /// A 403 response when the request's target authority, a `Host` or an `Origin` names anything
 /// but this machine (or there are two `Host` headers); `None` to go on.
 pub fn refuse_foreign(uri: &Uri, headers: &HeaderMap) -> Option<Response> {
-    refuse_foreign_but(uri, headers, &AllowedHosts::default())
+    refuse_unless(uri, headers, &[])
 }
 
 /// [`refuse_foreign`], also letting through a target or `Host` that names one of `allowed`.
@@ -114,12 +115,17 @@ pub fn refuse_foreign_but(
     headers: &HeaderMap,
     allowed: &AllowedHosts,
 ) -> Option<Response> {
-    if uri.authority().is_some_and(|a| !allowed.allows(a.as_str())) {
+    refuse_unless(uri, headers, &allowed.0)
+}
+
+/// The guard itself, with `names` (lower-cased) allowed besides this machine and IP addresses.
+fn refuse_unless(uri: &Uri, headers: &HeaderMap, names: &[String]) -> Option<Response> {
+    if uri.authority().is_some_and(|a| !allows(names, a.as_str())) {
         return Some(forbidden("the request target's host"));
     }
     let mut hosts = headers.get_all(header::HOST).iter();
     if let Some(host) = hosts.next()
-        && (hosts.next().is_some() || !allowed.allows(host.to_str().unwrap_or_default()))
+        && (hosts.next().is_some() || !allows(names, host.to_str().unwrap_or_default()))
     {
         return Some(forbidden("Host"));
     }
