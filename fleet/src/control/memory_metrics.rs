@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::memory::MemoryStats;
+use crate::{gateway::histogram::label, memory::MemoryStats};
 
 /// Appends the memory's metrics in Prometheus text format.
 pub fn render(out: &mut String, stats: &MemoryStats) {
@@ -108,13 +108,6 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
             );
         }
     }
-}
-
-/// A label value as the text format wants it: backslash, quote and newline escaped.
-fn label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
