@@ -16,6 +16,14 @@ pub fn next(last: u64, wall_ms: u64) -> u64 {
     wall.max(last.saturating_add(1))
 }
 
+/// The wall clock in milliseconds since the Unix epoch (0 before it): what records, commits
+/// and peer status are timed by.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The wall-clock milliseconds of a stamp.
 pub fn wall_ms(stamp: u64) -> u64 {
     stamp >> COUNTER_BITS

@@ -8,7 +8,7 @@
 use std::{
     collections::VecDeque,
     sync::{Arc, atomic::Ordering},
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 
 use serde::Serialize;
@@ -72,13 +72,6 @@ pub(crate) struct Owner {
     pub poisoned: Option<String>,
     /// The last stamp given ([`hlc`]): restored at open from the head commit and the WAL.
     pub hlc: u64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 impl Owner {
@@ -162,7 +155,7 @@ impl Owner {
         }
         buf.clear();
         let first_version = self.graph.version() + 1;
-        let time_ms = now_ms();
+        let time_ms = hlc::now_ms();
         let mut records = Vec::with_capacity(pending.len());
         let mut acks = Vec::with_capacity(pending.len());
         let mut refused = Vec::new();

@@ -2,10 +2,7 @@
 //! git's order and commit headers, plus the names the archive writes under (its ref, its
 //! committer, the e-mail domain of writers). Pure functions, no I/O.
 
-use std::{
-    collections::HashSet,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::collections::HashSet;
 
 use git2::{ObjectType, Oid, Tree};
 
@@ -156,11 +153,4 @@ pub(super) fn commit_bytes(
 
 pub(super) fn email(server: &str) -> String {
     format!("{server}@{EMAIL_DOMAIN}")
-}
-
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

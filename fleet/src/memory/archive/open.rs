@@ -9,9 +9,7 @@ use std::{
 use git2::{ObjectType, Oid, Repository, RepositoryInitOptions};
 
 use super::{
-    objects::{
-        BLOB_MODE, COMMITTER, MAIN, NewObjects, TreeUpdates, commit_bytes, merge_tree, now_ms,
-    },
+    objects::{BLOB_MODE, COMMITTER, MAIN, NewObjects, TreeUpdates, commit_bytes, merge_tree},
     pack::{TMP_PACK_PREFIX, fsync, sync_ref, write_pack},
     read::{Identity, head_tree, identify, load_graph},
 };
@@ -160,7 +158,7 @@ pub(super) fn init_root(gitdir: &Path) -> Result<Oid, ArchiveError> {
         ObjectType::Tree,
         merge_tree(None, updates).unwrap_or_default(),
     )?;
-    let now = now_ms();
+    let now = crate::memory::hlc::now_ms();
     let commit = objects.put(
         ObjectType::Commit,
         commit_bytes(

@@ -12,7 +12,7 @@ use git2::{ErrorCode, ObjectType, Oid, Repository};
 
 use super::{
     consolidate::{consolidate_packs, pack_count},
-    objects::{COMMITTER, MAIN, NewObjects, commit_bytes, email, now_ms},
+    objects::{COMMITTER, MAIN, NewObjects, commit_bytes, email},
     open::open_locked,
     pack::{sync_ref, write_pack},
     tree::commit_tree,
@@ -273,7 +273,7 @@ impl Archive {
                 tree,
                 Some(self.head),
                 (&author, author_ms),
-                (COMMITTER, now_ms()),
+                (COMMITTER, crate::memory::hlc::now_ms()),
                 &message,
             ),
         )?;

@@ -6,7 +6,7 @@
 
 use std::{
     cell::RefCell,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use git2::{Oid, PushOptions, RemoteCallbacks, Repository};
@@ -97,7 +97,7 @@ impl Peer {
                 self.backoff = FIRST_BACKOFF;
                 self.status.state = "ok".into();
                 self.status.pushed_version = version;
-                self.status.last_success_ms = Some(now_ms());
+                self.status.last_success_ms = Some(crate::memory::hlc::now_ms());
                 self.status.failures = 0;
                 self.status.last_error = None;
             }
@@ -210,12 +210,6 @@ pub(super) fn redact(url: &str) -> String {
         Some((_, host)) => format!("{scheme}://{host}{path}"),
         None => url.to_string(),
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
