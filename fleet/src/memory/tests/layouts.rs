@@ -77,12 +77,6 @@ fn a_commit_rewrites_the_trees_of_its_buckets_not_one_entry_per_entity() {
     assert!(flat > 3000 * 40, "{flat} bytes of trees in the flat layout");
 }
 
-fn meta_at(repo: &Repository, commit: Oid) -> Meta {
-    let tree = repo.find_commit(commit).unwrap().tree().unwrap();
-    let blob = tree.get_name("meta.json").unwrap().to_object(repo).unwrap();
-    serde_json::from_slice(blob.as_blob().unwrap().content()).unwrap()
-}
-
 fn has(repo: &Repository, commit: Oid, path: &str) -> bool {
     let tree = repo.find_commit(commit).unwrap().tree().unwrap();
     tree.get_path(Path::new(path)).is_ok()

@@ -9,21 +9,8 @@ use crate::memory::{hlc, *};
 
 fn head_meta_hlc(path: &std::path::Path) -> Option<u64> {
     let repo = git2::Repository::open(path).unwrap();
-    let tree = repo
-        .find_commit(repo.refname_to_id("refs/heads/main").unwrap())
-        .unwrap()
-        .tree()
-        .unwrap();
-    let blob = tree
-        .get_path(std::path::Path::new(layout::META))
-        .unwrap()
-        .to_object(&repo)
-        .unwrap()
-        .peel_to_blob()
-        .unwrap();
-    serde_json::from_slice::<layout::Meta>(blob.content())
-        .unwrap()
-        .hlc
+    let head = repo.refname_to_id("refs/heads/main").unwrap();
+    meta_at(&repo, head).hlc
 }
 
 #[tokio::test]

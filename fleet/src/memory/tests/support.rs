@@ -117,3 +117,10 @@ pub(super) fn git_fsck(path: &Path) {
         );
     }
 }
+
+/// The `meta.json` of `commit`.
+pub(super) fn meta_at(repo: &Repository, commit: git2::Oid) -> layout::Meta {
+    let tree = repo.find_commit(commit).unwrap().tree().unwrap();
+    let blob = tree.get_name("meta.json").unwrap().to_object(repo).unwrap();
+    serde_json::from_slice(blob.as_blob().unwrap().content()).unwrap()
+}
