@@ -116,6 +116,8 @@ fn parse(c: &mut Criterion) {
         .enumerate()
         .map(|(i, op)| {
             let record = Record {
+                effect: None,
+                deps: Default::default(),
                 version: i as u64 + 1,
                 server: "community-0001".into(),
                 seen: i as u64,
@@ -239,6 +241,8 @@ fn commit_path(c: &mut Criterion) {
         ops.into_iter()
             .enumerate()
             .map(|(i, op)| Record {
+                effect: None,
+                deps: Default::default(),
                 version: first + i as u64,
                 server: format!("srv-{:04}", i % 7),
                 seen: first + i as u64 - 1,

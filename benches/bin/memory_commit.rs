@@ -59,6 +59,8 @@ fn append(archive: &mut Archive, ops: Vec<Op>) -> anyhow::Result<()> {
     for op in ops {
         version += 1;
         batch.push(Record {
+            effect: None,
+            deps: Default::default(),
             version,
             server: format!("srv-{:04}", version % 7),
             seen: version - 1,

@@ -131,6 +131,8 @@ fn main() -> anyhow::Result<()> {
         let n = args.per_commit.min(args.ops - archive.version());
         let batch: Arc<[Record]> = (0..n)
             .map(|i| Record {
+                effect: None,
+                deps: Default::default(),
                 version: first + i,
                 server: format!("community-{:04}", (first + i) % 500),
                 seen: first + i - 1,

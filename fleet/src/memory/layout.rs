@@ -179,15 +179,44 @@ pub struct EntityFile {
     pub versions: EntityVersions,
 }
 
-/// Version tags of an entity file: which op last added each element.
+/// Version tags of an entity file: which adds each element owes its existence to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntityVersions {
-    /// Version of the create that made the entity exist; `null` once a delete removed the
-    /// create while observations added by ops the deleter had not seen kept the entity.
-    pub entity: Option<u64>,
-    /// One tag per observation, parallel to `observations`.
-    pub observations: Vec<u64>,
+    /// Tags of the creates that made the entity exist; `null` once deletes removed them
+    /// while observations added by ops the deleter had not seen kept the entity.
+    pub entity: Option<TagsFile>,
+    /// The tags of each observation, parallel to `observations`.
+    pub observations: Vec<TagsFile>,
+    /// Stamp of the create whose `entityType` holds (last writer wins across nodes); 0 in
+    /// files written before stamps existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub type_hlc: u64,
+    /// Node of that create, if not this repository's node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_node: Option<String>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// The tags of one element: a bare version (one add on this node, without a stamp, as
+/// written before tags had stamps) or a list of tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TagsFile {
+    Version(u64),
+    Tags(Vec<TagFile>),
+}
+
+/// One tag: `[version, stamp]` for an add written on this node, `[version, stamp, node,
+/// version there]` for one written on another node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TagFile {
+    There(u64, u64, String, u64),
+    Here(u64, u64),
 }
 
 /// One element of `relations/<from>.json`.
@@ -197,8 +226,8 @@ pub struct RelationFile {
     pub from: String,
     pub to: String,
     pub relation_type: String,
-    /// Version of the op that created the relation.
-    pub version: u64,
+    /// Tags of the adds that created the relation.
+    pub version: TagsFile,
 }
 
 /// `tombstones/<name>.json`: remembers a deleted entity so that an `add_observations` that
@@ -210,6 +239,11 @@ pub struct TombstoneFile {
     pub entity_type: String,
     /// Version of the op that deleted the entity.
     pub deleted: u64,
+    /// Stamp and node of the create its type came from (see [`EntityVersions`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub type_hlc: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_node: Option<String>,
 }
 
 /// Injective, file-system-safe file name for an entity name: bytes outside `[A-Za-z0-9._-]`

@@ -67,6 +67,7 @@
 mod access;
 pub mod archive;
 mod committer;
+pub mod effect;
 pub mod error;
 pub mod graph;
 pub mod history;

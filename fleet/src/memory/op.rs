@@ -119,6 +119,8 @@ pub enum Op {
     DeleteEntities(DeleteEntities),
     DeleteObservations(DeleteObservations),
     DeleteRelations(DeleteRelations),
+    /// A write made on another node, merged here (never sent by a writer).
+    Merged(Box<Merged>),
 }
 
 /// The `tool` tag of an [`Op`].
@@ -131,6 +133,7 @@ enum Tool {
     DeleteEntities,
     DeleteObservations,
     DeleteRelations,
+    Merged,
 }
 
 /// Reads an [`Op`] without serde's buffering of internally tagged enums (every value copied
@@ -187,6 +190,7 @@ impl Op {
                 Op::DeleteObservations(DeleteObservations::deserialize(args)?)
             }
             Tool::DeleteRelations => Op::DeleteRelations(DeleteRelations::deserialize(args)?),
+            Tool::Merged => Op::Merged(Box::new(Merged::deserialize(args)?)),
         })
     }
 }
@@ -211,6 +215,13 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub hlc: u64,
     pub op: Op,
+    /// What the op did, where the op alone does not say it ([`Effect`]): what other nodes
+    /// apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
+    /// The other nodes' writes the writer's view held: other nodes merge them first.
+    #[serde(default, skip_serializing_if = "Deps::is_empty")]
+    pub deps: Deps,
 }
 
 /// A write refused before it reached the owner, naming the offending field like
@@ -289,6 +300,7 @@ impl Op {
             Op::DeleteEntities(_) => "delete_entities",
             Op::DeleteObservations(_) => "delete_observations",
             Op::DeleteRelations(_) => "delete_relations",
+            Op::Merged(_) => "merged",
         }
     }
 
@@ -364,6 +376,12 @@ impl Op {
                 }
                 "relations"
             }
+            Op::Merged(_) => {
+                return Err(InvalidOp::new(
+                    "tool",
+                    "merged writes come only from other nodes' histories",
+                ));
+            }
         };
         if c.bytes > MAX_OP_BYTES {
             return Err(InvalidOp::new(
@@ -397,6 +415,25 @@ impl Op {
             Op::DeleteObservations(a) => {
                 names.extend(a.deletions.iter().map(|d| d.entity_name.as_str()));
             }
+            Op::Merged(m) => {
+                let e = &m.effect;
+                names.extend(e.entities.iter().map(|e| e.name.as_str()));
+                names.extend(e.observations.iter().map(|o| o.entity_name.as_str()));
+                for r in &e.relations {
+                    names.push(r.from.as_str());
+                    names.push(r.to.as_str());
+                }
+                for r in &e.removed {
+                    match r {
+                        Removal::Entity { name, .. } => names.push(name),
+                        Removal::Observation { entity, .. } => names.push(entity),
+                        Removal::Relation { relation, .. } => {
+                            names.push(relation.from.as_str());
+                            names.push(relation.to.as_str());
+                        }
+                    }
+                }
+            }
         }
         let mut seen = std::collections::HashSet::with_capacity(names.len());
         names.retain(|n| seen.insert(*n));
@@ -425,6 +462,74 @@ pub fn validate_server(server: &str) -> Result<(), InvalidOp> {
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
+
+// ---- what a write did, as other nodes merge it (see `super::effect`) ----
+
+/// An add named by a delete: `[node, version there]`; an empty node is the record's origin.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DotRef(pub String, pub u64);
+
+/// One element a delete took adds away from, and which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "element", rename_all = "snake_case")]
+pub enum Removal {
+    /// The entity's own existence (its creates).
+    Entity { name: String, dots: Vec<DotRef> },
+    Observation {
+        entity: String,
+        text: String,
+        dots: Vec<DotRef>,
+    },
+    Relation {
+        #[serde(flatten)]
+        relation: Relation,
+        dots: Vec<DotRef>,
+    },
+}
+
+/// The elements one write added (each under the write's own dot) and the adds it removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Effect {
+    /// Entities created, with their type and observations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<Entity>,
+    /// Observations added to entities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observations: Vec<ObservationAddition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relations: Vec<Relation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<Removal>,
+}
+
+impl Effect {
+    pub fn is_empty(&self) -> bool {
+        self.entities.is_empty()
+            && self.observations.is_empty()
+            && self.relations.is_empty()
+            && self.removed.is_empty()
+    }
+}
+
+/// A write made on another node, merged here: who wrote it, where it stands in that node's
+/// history, its stamp, and what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Merged {
+    pub node: String,
+    /// Its version on `node`.
+    pub version: u64,
+    pub hlc: u64,
+    /// The server on `node` that wrote it.
+    pub server: String,
+    /// The tool it came from there, e.g. `delete_entities`.
+    pub from_tool: String,
+    pub effect: Effect,
+}
+
+/// Versions of other nodes' writes a write had seen: they must be merged before it.
+pub type Deps = std::collections::BTreeMap<String, u64>;
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::WriteError;
 use super::graph::{ApplyError, Graph, OpResult};
 use super::hlc;
-use super::op::{Op, Record};
+use super::op::{Deps, Effect, Op, Record};
 use super::stats::Stats;
 use super::view::View;
 use super::wal::{self, AppendError, Wal};
@@ -165,10 +165,19 @@ impl Owner {
         {
             let version = self.graph.version() + 1;
             let seen = w.seen.min(version - 1);
-            match self.graph.apply(&w.op, version, seen) {
+            let stamp = hlc::next(self.hlc, time_ms);
+            match self.graph.apply_at(&w.op, version, seen, stamp) {
                 Ok(result) => {
                     // Kept even if the batch is rolled back: stamps only need to increase.
-                    self.hlc = hlc::next(self.hlc, time_ms);
+                    self.hlc = stamp;
+                    let removed = self.graph.take_removed();
+                    let effect = (!Effect::is_plain(&w.op, &result, &removed))
+                        .then(|| Effect::of_result(&result, removed));
+                    let deps: Deps = self
+                        .graph
+                        .nodes()
+                        .map(|(n, v)| (n.to_string(), v))
+                        .collect();
                     let record = Record {
                         version,
                         server: w.server,
@@ -176,6 +185,8 @@ impl Owner {
                         time_ms,
                         hlc: self.hlc,
                         op: w.op,
+                        effect,
+                        deps,
                     };
                     wal::encode(&record, buf);
                     records.push(record);

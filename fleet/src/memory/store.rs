@@ -199,15 +199,13 @@ impl Store {
             .fold(opened.hlc, u64::max);
         let mut graph = opened.graph.clone();
         for r in &recovered.records {
-            graph
-                .apply(&r.op, r.version, r.seen)
-                .map_err(|e| OpenError::Corrupt {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "WAL record {} does not apply to the archive: {e}",
-                        r.version
-                    ),
-                })?;
+            graph.apply_record(r).map_err(|e| OpenError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "WAL record {} does not apply to the archive: {e}",
+                    r.version
+                ),
+            })?;
         }
         if !recovered.records.is_empty() {
             tracing::info!(

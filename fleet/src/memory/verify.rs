@@ -222,7 +222,7 @@ fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Gra
         }
         replay.begin(false);
         for r in &ops {
-            if let Err(e) = replay.apply(&r.op, r.version, r.seen) {
+            if let Err(e) = replay.apply_record(r) {
                 report.problem(format!("commit {oid}: op {}: {e}", r.version));
                 return replay;
             }
@@ -281,7 +281,7 @@ fn check_wal(dir: &Path, mut graph: Graph, report: &mut VerifyReport) {
             }
             report.notes.extend(r.notes);
             for rec in &r.records {
-                if let Err(e) = graph.apply(&rec.op, rec.version, rec.seen) {
+                if let Err(e) = graph.apply_record(rec) {
                     report.problem(format!("WAL record {} does not apply: {e}", rec.version));
                     break;
                 }

@@ -143,7 +143,7 @@ impl View {
                 continue;
             }
             graph
-                .apply(&r.op, r.version, r.seen)
+                .apply_record(r)
                 .map_err(|source| ViewError::Diverged {
                     version: r.version,
                     source,
@@ -203,6 +203,8 @@ mod tests {
 
     fn rec(version: u64, name: &str) -> Record {
         Record {
+            effect: None,
+            deps: Default::default(),
             version,
             server: "s".into(),
             seen: 0,

@@ -17,6 +17,8 @@ use crate::memory::{error::OpenError, layout::Layout, op::Record};
 
 fn rec(version: u64, server: &str, op: Op) -> Record {
     Record {
+        effect: None,
+        deps: Default::default(),
         version,
         server: server.into(),
         seen: version - 1,

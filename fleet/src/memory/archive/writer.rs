@@ -224,7 +224,7 @@ impl Archive {
     /// stream is not this archive's: the archive must not be used further.
     pub fn append(&mut self, batch: Arc<[Record]>) -> Result<(), ArchiveError> {
         for r in batch.iter() {
-            self.graph.apply(&r.op, r.version, r.seen)?;
+            self.graph.apply_record(r)?;
         }
         if !batch.is_empty() {
             self.pending.push(batch);

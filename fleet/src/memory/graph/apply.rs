@@ -1,47 +1,99 @@
 //! The merge rules: [`Graph::apply`] and one function per op kind, deterministic in (state,
-//! op, version, seen). Add wins, deletes remove only what the deleter had seen (see the
-//! [memory module documentation](crate::memory)).
+//! op, version, seen, stamp). Add wins, deletes remove only what the deleter had seen (see
+//! the [memory module documentation](crate::memory)).
 
 use std::{collections::BTreeSet, sync::Arc};
 
 use super::{
-    data::{EntityState, Graph, Observation, Observations, Tombstone, range_start},
+    data::{
+        EntityState, Graph, Observation, Observations, Tags, Tombstone, TypeStamp, range_start,
+    },
     results::{AddedObservations, ApplyError, Deleted, OpResult},
+    tags::{self, Tag},
 };
 use crate::memory::op::{
     AddObservations, CreateEntities, CreateRelations, DeleteEntities, DeleteObservations,
-    DeleteRelations, Entity, Op, Relation,
+    DeleteRelations, DotRef, Entity, Op, Record, Relation, Removal,
 };
+
+/// Splits `tags` into those added at or before `seen` (removed) and the rest (kept).
+fn split(tags: &Tags, seen: u64) -> (Tags, Tags) {
+    tags.iter().cloned().partition(|t| t.local <= seen)
+}
 
 impl Graph {
     /// Applies `op` as version `version` written by someone whose view was at `seen`
-    /// (clamped below `version`). Deterministic in (state, op, version, seen). A refused op
-    /// changes nothing and the graph stays at its version.
+    /// (clamped below `version`), without a stamp. Deterministic in (state, op, version,
+    /// seen). A refused op changes nothing and the graph stays at its version.
     pub fn apply(&mut self, op: &Op, version: u64, seen: u64) -> Result<OpResult, ApplyError> {
+        self.apply_at(op, version, seen, 0)
+    }
+
+    /// Applies a record as the owner ordered it (its stamp included).
+    pub fn apply_record(&mut self, r: &Record) -> Result<OpResult, ApplyError> {
+        self.apply_at(&r.op, r.version, r.seen, r.hlc)
+    }
+
+    /// Applies `op` as version `version`, seen `seen`, stamped `hlc`.
+    pub fn apply_at(
+        &mut self,
+        op: &Op,
+        version: u64,
+        seen: u64,
+        hlc: u64,
+    ) -> Result<OpResult, ApplyError> {
         if version != self.version + 1 {
             return Err(ApplyError::OutOfOrder {
                 current: self.version,
                 version,
             });
         }
+        self.removed.clear();
         let seen = seen.min(version - 1);
+        let tag = Tag::here(version, hlc);
         let result = match op {
-            Op::CreateEntities(a) => OpResult::CreatedEntities(self.create_entities(a, version)),
-            Op::CreateRelations(a) => OpResult::CreatedRelations(self.create_relations(a, version)),
+            Op::CreateEntities(a) => OpResult::CreatedEntities(self.create_entities(a, &tag)),
+            Op::CreateRelations(a) => OpResult::CreatedRelations(self.create_relations(a, &tag)),
             Op::AddObservations(a) => {
-                OpResult::AddedObservations(self.add_observations(a, version, seen)?)
+                OpResult::AddedObservations(self.add_observations(a, &tag, seen)?)
             }
             Op::DeleteEntities(a) => OpResult::Deleted(self.delete_entities(a, version, seen)),
             Op::DeleteObservations(a) => {
                 OpResult::Deleted(self.delete_observations(a, version, seen))
             }
             Op::DeleteRelations(a) => OpResult::Deleted(self.delete_relations(a, seen)),
+            Op::Merged(m) => OpResult::Deleted(self.merge(m, version)?),
         };
         self.version = version;
         Ok(result)
     }
 
-    pub(super) fn create_entities(&mut self, a: &CreateEntities, version: u64) -> Vec<Entity> {
+    /// What the last op applied removed, as dots other nodes can find: empty unless it was
+    /// a delete.
+    pub fn take_removed(&mut self) -> Vec<Removal> {
+        std::mem::take(&mut self.removed)
+    }
+
+    /// The dot other nodes know a tag by ("" for this node: the record's origin).
+    pub(super) fn dot_ref(t: &Tag) -> DotRef {
+        match &t.from {
+            None => DotRef(String::new(), t.local),
+            Some(d) => DotRef(d.node.to_string(), d.version),
+        }
+    }
+
+    pub(super) fn note_removed(
+        &mut self,
+        removal: impl FnOnce(Vec<DotRef>) -> Removal,
+        gone: &Tags,
+    ) {
+        if !gone.is_empty() {
+            self.removed
+                .push(removal(gone.iter().map(Self::dot_ref).collect()));
+        }
+    }
+
+    pub(super) fn create_entities(&mut self, a: &CreateEntities, tag: &Tag) -> Vec<Entity> {
         let mut created = Vec::new();
         for e in &a.entities {
             if self.entities.contains_key(&e.name) {
@@ -52,7 +104,7 @@ impl Graph {
                 if !observations.contains(text) {
                     observations.push(Observation {
                         text: Arc::from(text.as_str()),
-                        version,
+                        tags: tags::one(tag.clone()),
                     });
                 }
             }
@@ -68,7 +120,11 @@ impl Graph {
                 &e.name,
                 EntityState {
                     entity_type: e.entity_type.clone(),
-                    created: Some(version),
+                    type_stamp: TypeStamp {
+                        hlc: tag.hlc,
+                        node: tag.from.as_ref().map(|d| d.node.clone()),
+                    },
+                    created: tags::one(tag.clone()),
                     observations,
                 },
             );
@@ -76,13 +132,13 @@ impl Graph {
         created
     }
 
-    pub(super) fn create_relations(&mut self, a: &CreateRelations, version: u64) -> Vec<Relation> {
+    pub(super) fn create_relations(&mut self, a: &CreateRelations, tag: &Tag) -> Vec<Relation> {
         let mut created = Vec::new();
         for r in &a.relations {
             if self.relations.contains_key(r) {
                 continue;
             }
-            self.set_relation(r, Some(version));
+            self.set_relation(r, Some(tags::one(tag.clone())));
             created.push(r.clone());
         }
         created
@@ -91,7 +147,7 @@ impl Graph {
     pub(super) fn add_observations(
         &mut self,
         a: &AddObservations,
-        version: u64,
+        tag: &Tag,
         seen: u64,
     ) -> Result<Vec<AddedObservations>, ApplyError> {
         // Decide first, change after: a refused op leaves no trace.
@@ -113,17 +169,7 @@ impl Graph {
             if !self.entities.contains_key(name) && !o.contents.is_empty() {
                 // Add wins over a delete the writer had not seen: the entity comes back with
                 // its type and only the new observations.
-                if let Some(t) = self.tombstones.get(name).cloned() {
-                    self.set_tombstone(name, None);
-                    self.insert_entity(
-                        name,
-                        EntityState {
-                            entity_type: t.entity_type,
-                            created: None,
-                            observations: Observations::default(),
-                        },
-                    );
-                }
+                self.revive(name);
             }
             for text in &o.contents {
                 let new = self
@@ -131,7 +177,7 @@ impl Graph {
                     .get(name)
                     .is_some_and(|e| !e.observations.contains(text));
                 if new {
-                    self.push_observation(name, text, version);
+                    self.insert_observation(name, text, tags::one(tag.clone()));
                     added.push(text.clone());
                 }
             }
@@ -143,15 +189,37 @@ impl Graph {
         Ok(results)
     }
 
+    /// Brings a deleted entity back, empty, with the type it had (none if it never existed
+    /// here: only a write from another node can name such an entity).
+    pub(super) fn revive(&mut self, name: &str) {
+        let (entity_type, type_stamp) = match self.tombstones.get(name).cloned() {
+            Some(t) => {
+                self.set_tombstone(name, None);
+                (t.entity_type, t.type_stamp)
+            }
+            None => (String::new(), TypeStamp::default()),
+        };
+        self.insert_entity(
+            name,
+            EntityState {
+                entity_type,
+                type_stamp,
+                created: Tags::new(),
+                observations: Observations::default(),
+            },
+        );
+    }
+
     /// Removes the entity if nothing keeps it, leaving a tombstone.
     pub(super) fn settle(&mut self, name: &str, version: u64, deleted: &mut Deleted) {
         if self.entities.get(name).is_some_and(EntityState::is_empty)
-            && let Some(entity_type) = self.remove_entity(name)
+            && let Some((entity_type, type_stamp)) = self.remove_entity(name)
         {
             self.set_tombstone(
                 name,
                 Some(Tombstone {
                     entity_type,
+                    type_stamp,
                     deleted: version,
                 }),
             );
@@ -160,13 +228,70 @@ impl Graph {
     }
 
     pub(super) fn remove_relation(&mut self, r: &Relation, seen: u64, deleted: &mut Deleted) {
-        match self.relations.get(r) {
-            Some(&tag) if tag <= seen => {
-                self.set_relation(r, None);
-                deleted.relations += 1;
+        let Some(tags) = self.relations.get(r) else {
+            return;
+        };
+        let (gone, kept) = split(tags, seen);
+        self.note_removed(
+            |dots| Removal::Relation {
+                relation: r.clone(),
+                dots,
+            },
+            &gone,
+        );
+        if kept.is_empty() {
+            self.set_relation(r, None);
+            deleted.relations += 1;
+        } else {
+            if !gone.is_empty() {
+                self.set_relation(r, Some(kept));
             }
-            Some(_) => deleted.kept += 1,
-            None => {}
+            deleted.kept += 1;
+        }
+    }
+
+    /// Removes the observation's tags added at or before `seen`, and the observation if none
+    /// is left. Returns its text if it kept some tags but lost others: its place may have
+    /// changed ([`Graph::reposition`] it once the indexes no longer matter).
+    pub(super) fn remove_observation_seen(
+        &mut self,
+        name: &str,
+        i: usize,
+        seen: u64,
+        deleted: &mut Deleted,
+    ) -> Option<String> {
+        let o = self
+            .entities
+            .get(name)
+            .and_then(|e| e.observations.items.get(i))?;
+        let text = o.text.to_string();
+        let (gone, kept) = split(&o.tags, seen);
+        self.note_removed(
+            |dots| Removal::Observation {
+                entity: name.to_string(),
+                text,
+                dots,
+            },
+            &gone,
+        );
+        deleted.kept += usize::from(!kept.is_empty());
+        if kept.is_empty() {
+            self.remove_observation(name, i);
+            deleted.observations += 1;
+            None
+        } else if gone.is_empty() {
+            None
+        } else {
+            let text = self
+                .entities
+                .get(name)?
+                .observations
+                .items
+                .get(i)?
+                .text
+                .to_string();
+            self.set_observation_tags(name, i, kept);
+            Some(text)
         }
     }
 
@@ -206,27 +331,32 @@ impl Graph {
             let Some(e) = self.entities.get(name) else {
                 continue;
             };
-            let created = e.created;
-            // From the newest down, so each removal is cheap and the undo log re-inserts
-            // at the right places.
-            let old: Vec<usize> = e
-                .observations
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| o.version <= seen)
-                .map(|(i, _)| i)
-                .collect();
-            let kept = e.observations.len() - old.len();
-            match created {
-                Some(tag) if tag <= seen => self.set_created(name, None),
-                Some(_) => deleted.kept += 1,
-                None => {}
+            let (gone, kept) = split(&e.created, seen);
+            let count = e.observations.len();
+            if !e.created.is_empty() {
+                self.note_removed(
+                    |dots| Removal::Entity {
+                        name: name.clone(),
+                        dots,
+                    },
+                    &gone,
+                );
+                if !kept.is_empty() {
+                    deleted.kept += 1;
+                }
+                if !gone.is_empty() {
+                    self.set_created(name, kept);
+                }
             }
-            for &i in old.iter().rev() {
-                self.remove_observation(name, i);
+            // From the newest down, so each removal leaves the indexes still to visit alone
+            // and the undo log re-inserts at the right places.
+            let mut moved = Vec::new();
+            for i in (0..count).rev() {
+                moved.extend(self.remove_observation_seen(name, i, seen, &mut deleted));
             }
-            deleted.observations += old.len();
-            deleted.kept += kept;
+            for text in moved {
+                self.reposition(name, &text);
+            }
             self.settle(name, version, &mut deleted);
         }
         deleted
@@ -245,18 +375,14 @@ impl Graph {
                 continue;
             }
             for text in &d.observations {
-                let found = self.entities.get(name).and_then(|e| {
-                    e.observations
-                        .position(text)
-                        .map(|i| (i, e.observations.items[i].version))
-                });
-                match found {
-                    Some((i, tag)) if tag <= seen => {
-                        self.remove_observation(name, i);
-                        deleted.observations += 1;
-                    }
-                    Some(_) => deleted.kept += 1,
-                    None => {}
+                let found = self
+                    .entities
+                    .get(name)
+                    .and_then(|e| e.observations.position(text));
+                if let Some(i) = found
+                    && let Some(text) = self.remove_observation_seen(name, i, seen, &mut deleted)
+                {
+                    self.reposition(name, &text);
                 }
             }
             self.settle(name, version, &mut deleted);

@@ -7,6 +7,8 @@ use std::{
     sync::Arc,
 };
 
+pub(crate) use super::tags::Tags;
+
 use serde::{Deserialize, Serialize};
 
 use crate::memory::{
@@ -17,7 +19,7 @@ use crate::memory::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Observation {
     pub(super) text: Arc<str>,
-    pub(super) version: u64,
+    pub(super) tags: Tags,
 }
 
 /// Observations in insertion order, with a set of their texts so that the duplicate check of
@@ -65,10 +67,32 @@ impl Observations {
         self.items.push(o);
     }
 
-    pub(super) fn pop(&mut self) {
-        if let Some(o) = self.items.pop() {
-            self.texts.remove(&o.text);
+    /// Where `o` belongs: after every observation whose first tag orders before or with its
+    /// own (the end, on one node).
+    pub(super) fn place_of(&self, o: &Observation, me: &str) -> usize {
+        let Some(key) = super::tags::first(&o.tags, me) else {
+            return self.items.len();
+        };
+        let before = |x: &Observation| {
+            super::tags::first(&x.tags, me).is_none_or(|k| k.cmp_key(key, me).is_le())
+        };
+        match self.items.last() {
+            Some(last) if !before(last) => self.items.partition_point(before),
+            _ => self.items.len(),
         }
+    }
+
+    /// Whether observation `i` is still between its neighbours by first tag.
+    pub(super) fn in_place(&self, i: usize, me: &str) -> bool {
+        let key = |j: usize| {
+            self.items
+                .get(j)
+                .and_then(|o| super::tags::first(&o.tags, me))
+        };
+        let Some(k) = key(i) else { return true };
+        let after_prev = i == 0 || key(i - 1).is_none_or(|p| p.cmp_key(k, me).is_le());
+        let before_next = key(i + 1).is_none_or(|n| k.cmp_key(n, me).is_le());
+        after_prev && before_next
     }
 
     pub(super) fn insert(&mut self, i: usize, o: Observation) {
@@ -89,21 +113,32 @@ impl Observations {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct EntityState {
     pub(super) entity_type: String,
-    /// Tag of the create that made the entity exist; `None` once removed by a delete while
-    /// newer observations keep the entity.
-    pub(super) created: Option<u64>,
+    /// Which create set `entity_type`: the last writer (by stamp, then node) wins.
+    pub(super) type_stamp: TypeStamp,
+    /// Tags of the creates that made the entity exist; empty once deletes removed them while
+    /// observations they had not seen keep the entity.
+    pub(super) created: Tags,
     pub(super) observations: Observations,
 }
 
 impl EntityState {
     pub(super) fn is_empty(&self) -> bool {
-        self.created.is_none() && self.observations.is_empty()
+        self.created.is_empty() && self.observations.is_empty()
     }
+}
+
+/// The create an entity's type comes from: its stamp and, if written elsewhere, its node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct TypeStamp {
+    pub(super) hlc: u64,
+    pub(super) node: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Tombstone {
     pub(super) entity_type: String,
+    /// The stamp of that type, restored if the entity comes back.
+    pub(super) type_stamp: TypeStamp,
     pub(super) deleted: u64,
 }
 
@@ -122,11 +157,13 @@ pub(crate) struct Touched {
 pub(super) enum Undo {
     EntityInserted(String),
     EntityRemoved(String, EntityState),
-    Created(String, Option<u64>),
-    ObservationPushed(String),
+    Created(String, Tags),
+    EntityType(String, String, TypeStamp),
+    ObservationInserted(String, usize),
     ObservationRemoved(String, usize, Observation),
+    ObservationTags(String, usize, Tags),
     Tombstone(String, Option<Tombstone>),
-    Relation(Relation, Option<u64>),
+    Relation(Relation, Option<Tags>),
 }
 
 /// Changed keys since `begin`, and with `undo` the log to take them back.
@@ -134,6 +171,8 @@ pub(super) enum Undo {
 pub(super) struct Journal {
     pub(super) undo: Option<Vec<Undo>>,
     pub(super) version: u64,
+    /// The other nodes' versions at `begin` (kept only with an undo log).
+    pub(super) nodes: Option<BTreeMap<Arc<str>, u64>>,
     pub(super) entities: HashSet<String>,
     pub(super) relation_sources: HashSet<String>,
 }
@@ -143,12 +182,19 @@ pub(super) struct Journal {
 #[derive(Debug, Default)]
 pub struct Graph {
     pub(super) version: u64,
+    /// This node's id (empty when it never replicated): what other nodes call the adds
+    /// written here.
+    pub(super) me: Arc<str>,
+    /// For each other node, the newest of its versions applied here.
+    pub(super) nodes: BTreeMap<Arc<str>, u64>,
     pub(super) entities: BTreeMap<String, EntityState>,
-    pub(super) relations: BTreeMap<Relation, u64>,
+    pub(super) relations: BTreeMap<Relation, Tags>,
     /// (to, from, relationType) of every relation, to find the relations to an entity.
     pub(super) incoming: BTreeSet<(String, String, String)>,
     pub(super) tombstones: BTreeMap<String, Tombstone>,
     pub(super) journal: Option<Journal>,
+    /// What the last op applied removed ([`Graph::take_removed`]).
+    pub(super) removed: Vec<crate::memory::op::Removal>,
 }
 
 impl Clone for Graph {
@@ -156,11 +202,14 @@ impl Clone for Graph {
     fn clone(&self) -> Self {
         Self {
             version: self.version,
+            me: self.me.clone(),
+            nodes: self.nodes.clone(),
             entities: self.entities.clone(),
             relations: self.relations.clone(),
             incoming: self.incoming.clone(),
             tombstones: self.tombstones.clone(),
             journal: None,
+            removed: Vec::new(),
         }
     }
 }
@@ -169,6 +218,8 @@ impl PartialEq for Graph {
     /// Equal state and tags; journals are ignored.
     fn eq(&self, other: &Self) -> bool {
         self.version == other.version
+            && self.me == other.me
+            && self.nodes == other.nodes
             && self.entities == other.entities
             && self.relations == other.relations
             && self.tombstones == other.tombstones
@@ -182,6 +233,12 @@ impl Eq for Graph {}
 pub struct Snapshot {
     /// Version of the last op applied.
     pub version: u64,
+    /// The node the graph belongs to (empty if it never replicated).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node: String,
+    /// For each other node, the newest of its versions applied.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, u64>,
     pub entities: Vec<EntityFile>,
     pub relations: Vec<RelationFile>,
     pub tombstones: Vec<TombstoneFile>,
@@ -208,6 +265,22 @@ impl Graph {
     /// Version of the last op applied.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// This node's id (empty if it never replicated).
+    pub fn node(&self) -> &str {
+        &self.me
+    }
+
+    /// Names the node the graph belongs to: adds written here are this node's adds for the
+    /// other nodes. Set once, before the first replicated record.
+    pub fn set_node(&mut self, node: &str) {
+        self.me = Arc::from(node);
+    }
+
+    /// For each other node, the newest of its versions applied here.
+    pub fn nodes(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.nodes.iter().map(|(n, v)| (&**n, *v))
     }
 
     /// Entities that exist (for stats and reports).

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use super::{
     data::{
-        EntityState, Graph, Observation, Observations, Snapshot, Tombstone, incoming_key,
-        range_start,
+        EntityState, Graph, Observation, Observations, Snapshot, Tombstone, TypeStamp,
+        incoming_key, range_start,
     },
     results::StateError,
+    tags,
 };
 use crate::memory::{
     layout::{EntityFile, EntityVersions, RelationFile, TombstoneFile},
@@ -24,8 +25,14 @@ impl Graph {
             entity_type: e.entity_type.clone(),
             observations: e.observations.iter().map(|o| o.text.to_string()).collect(),
             versions: EntityVersions {
-                entity: e.created,
-                observations: e.observations.iter().map(|o| o.version).collect(),
+                entity: (!e.created.is_empty()).then(|| tags::to_file(&e.created)),
+                observations: e
+                    .observations
+                    .iter()
+                    .map(|o| tags::to_file(&o.tags))
+                    .collect(),
+                type_hlc: e.type_stamp.hlc,
+                type_node: e.type_stamp.node.as_ref().map(|n| n.to_string()),
             },
         })
     }
@@ -35,11 +42,11 @@ impl Graph {
         self.relations
             .range(range_start(from)..)
             .take_while(|(r, _)| r.from == from)
-            .map(|(r, &version)| RelationFile {
+            .map(|(r, t)| RelationFile {
                 from: r.from.clone(),
                 to: r.to.clone(),
                 relation_type: r.relation_type.clone(),
-                version,
+                version: tags::to_file(t),
             })
             .collect()
     }
@@ -48,6 +55,8 @@ impl Graph {
         self.tombstones.get(name).map(|t| TombstoneFile {
             name: name.to_string(),
             entity_type: t.entity_type.clone(),
+            type_hlc: t.type_stamp.hlc,
+            type_node: t.type_stamp.node.as_ref().map(|n| n.to_string()),
             deleted: t.deleted,
         })
     }
@@ -58,27 +67,41 @@ impl Graph {
         if f.observations.len() != f.versions.observations.len() {
             return bad("observations and their versions differ in length");
         }
-        if f.versions.entity.is_none() && f.observations.is_empty() {
+        let created = match &f.versions.entity {
+            None => Default::default(),
+            Some(t) => match tags::from_file(t) {
+                Some(t) => t,
+                None => return bad("an empty list of entity tags"),
+            },
+        };
+        if created.is_empty() && f.observations.is_empty() {
             return bad("neither created nor observed");
         }
         if self.entities.contains_key(&f.name) || self.tombstones.contains_key(&f.name) {
             return bad("appears twice");
         }
         let mut observations = Observations::default();
-        for (text, &version) in f.observations.iter().zip(&f.versions.observations) {
+        for (text, t) in f.observations.iter().zip(&f.versions.observations) {
             if observations.contains(text) {
                 return bad("has a duplicate observation");
             }
+            let Some(tags) = tags::from_file(t) else {
+                return bad("an observation with an empty list of tags");
+            };
             observations.push(Observation {
                 text: Arc::from(text.as_str()),
-                version,
+                tags,
             });
         }
         self.entities.insert(
             f.name,
             EntityState {
                 entity_type: f.entity_type,
-                created: f.versions.entity,
+                type_stamp: TypeStamp {
+                    hlc: f.versions.type_hlc,
+                    node: f.versions.type_node.map(|n| Arc::from(n.as_str())),
+                },
+                created,
                 observations,
             },
         );
@@ -94,8 +117,13 @@ impl Graph {
         if self.relations.contains_key(&r) {
             return Err(StateError(format!("relation {r:?} appears twice")));
         }
+        let Some(tags) = tags::from_file(&f.version) else {
+            return Err(StateError(format!(
+                "relation {r:?} has an empty list of tags"
+            )));
+        };
         self.incoming.insert(incoming_key(&r));
-        self.relations.insert(r, f.version);
+        self.relations.insert(r, tags);
         Ok(())
     }
 
@@ -110,6 +138,10 @@ impl Graph {
             f.name,
             Tombstone {
                 entity_type: f.entity_type,
+                type_stamp: TypeStamp {
+                    hlc: f.type_hlc,
+                    node: f.type_node.map(|n| Arc::from(n.as_str())),
+                },
                 deleted: f.deleted,
             },
         );
@@ -122,11 +154,10 @@ impl Graph {
             .entities
             .values()
             .flat_map(|e| {
-                e.created
-                    .into_iter()
-                    .chain(e.observations.iter().map(|o| o.version))
+                std::iter::once(tags::newest(&e.created))
+                    .chain(e.observations.iter().map(|o| tags::newest(&o.tags)))
             })
-            .chain(self.relations.values().copied())
+            .chain(self.relations.values().map(tags::newest))
             .chain(self.tombstones.values().map(|t| t.deleted))
             .max()
             .unwrap_or(0);
@@ -143,6 +174,12 @@ impl Graph {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             version: self.version,
+            node: self.me.to_string(),
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(n, v)| (n.to_string(), *v))
+                .collect(),
             entities: self
                 .entities
                 .keys()
@@ -151,11 +188,11 @@ impl Graph {
             relations: self
                 .relations
                 .iter()
-                .map(|(r, &version)| RelationFile {
+                .map(|(r, t)| RelationFile {
                     from: r.from.clone(),
                     to: r.to.clone(),
                     relation_type: r.relation_type.clone(),
-                    version,
+                    version: tags::to_file(t),
                 })
                 .collect(),
             tombstones: self
@@ -169,6 +206,12 @@ impl Graph {
     /// Rebuilds a graph from a snapshot, refusing inconsistent ones.
     pub fn from_snapshot(s: Snapshot) -> Result<Graph, StateError> {
         let mut g = Graph::new();
+        g.set_node(&s.node);
+        g.nodes = s
+            .nodes
+            .into_iter()
+            .map(|(n, v)| (Arc::from(n.as_str()), v))
+            .collect();
         for e in s.entities {
             g.insert_entity_file(e)?;
         }

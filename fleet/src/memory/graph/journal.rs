@@ -5,7 +5,8 @@
 use std::{collections::HashSet, sync::Arc};
 
 use super::data::{
-    EntityState, Graph, Journal, Observation, Tombstone, Touched, Undo, incoming_key,
+    EntityState, Graph, Journal, Observation, Tags, Tombstone, Touched, TypeStamp, Undo,
+    incoming_key,
 };
 use crate::memory::op::Relation;
 
@@ -16,6 +17,7 @@ impl Graph {
         self.journal = Some(Journal {
             undo: undo.then(Vec::new),
             version: self.version,
+            nodes: undo.then(|| self.nodes.clone()),
             entities: HashSet::new(),
             relation_sources: HashSet::new(),
         });
@@ -49,6 +51,7 @@ impl Graph {
         let Some(Journal {
             undo: Some(log),
             version,
+            nodes,
             ..
         }) = self.journal.take()
         else {
@@ -67,14 +70,29 @@ impl Graph {
                         e.created = prior;
                     }
                 }
-                Undo::ObservationPushed(name) => {
+                Undo::EntityType(name, prior, stamp) => {
                     if let Some(e) = self.entities.get_mut(&name) {
-                        e.observations.pop();
+                        e.entity_type = prior;
+                        e.type_stamp = stamp;
+                    }
+                }
+                Undo::ObservationInserted(name, i) => {
+                    if let Some(e) = self.entities.get_mut(&name) {
+                        e.observations.remove(i);
                     }
                 }
                 Undo::ObservationRemoved(name, i, o) => {
                     if let Some(e) = self.entities.get_mut(&name) {
                         e.observations.insert(i, o);
+                    }
+                }
+                Undo::ObservationTags(name, i, prior) => {
+                    if let Some(o) = self
+                        .entities
+                        .get_mut(&name)
+                        .and_then(|e| e.observations.items.get_mut(i))
+                    {
+                        o.tags = prior;
                     }
                 }
                 Undo::Tombstone(name, prior) => match prior {
@@ -98,6 +116,9 @@ impl Graph {
             }
         }
         self.version = version;
+        if let Some(nodes) = nodes {
+            self.nodes = nodes;
+        }
         true
     }
 
@@ -121,32 +142,77 @@ impl Graph {
         self.entities.insert(name.to_string(), state);
     }
 
-    pub(super) fn remove_entity(&mut self, name: &str) -> Option<String> {
+    pub(super) fn remove_entity(&mut self, name: &str) -> Option<(String, TypeStamp)> {
         let state = self.entities.remove(name)?;
-        let entity_type = state.entity_type.clone();
+        let kept = (state.entity_type.clone(), state.type_stamp.clone());
         self.log(Some(name), || Undo::EntityRemoved(name.to_string(), state));
-        Some(entity_type)
+        Some(kept)
     }
 
-    pub(super) fn set_created(&mut self, name: &str, created: Option<u64>) {
-        let Some(prior) = self.entities.get(name).map(|e| e.created) else {
-            return;
-        };
-        self.log(Some(name), || Undo::Created(name.to_string(), prior));
-        if let Some(e) = self.entities.get_mut(name) {
-            e.created = created;
-        }
-    }
-
-    pub(super) fn push_observation(&mut self, name: &str, text: &str, version: u64) {
+    pub(super) fn set_created(&mut self, name: &str, created: Tags) {
         let Some(e) = self.entities.get_mut(name) else {
             return;
         };
-        e.observations.push(Observation {
-            text: Arc::from(text),
-            version,
+        let prior = std::mem::replace(&mut e.created, created);
+        self.log(Some(name), || Undo::Created(name.to_string(), prior));
+    }
+
+    pub(super) fn set_entity_type(&mut self, name: &str, entity_type: &str, stamp: TypeStamp) {
+        let Some(e) = self.entities.get_mut(name) else {
+            return;
+        };
+        let prior = std::mem::replace(&mut e.entity_type, entity_type.to_string());
+        let prior_stamp = std::mem::replace(&mut e.type_stamp, stamp);
+        self.log(Some(name), || {
+            Undo::EntityType(name.to_string(), prior, prior_stamp)
         });
-        self.log(Some(name), || Undo::ObservationPushed(name.to_string()));
+    }
+
+    /// Inserts an observation at its place: after every observation whose first tag orders
+    /// before or with its own (on one node that is the end: stamps only grow).
+    pub(super) fn insert_observation(&mut self, name: &str, text: &str, tags: Tags) {
+        let me = self.me.clone();
+        let Some(e) = self.entities.get_mut(name) else {
+            return;
+        };
+        let o = Observation {
+            text: Arc::from(text),
+            tags,
+        };
+        let i = e.observations.place_of(&o, &me);
+        e.observations.insert(i, o);
+        self.log(Some(name), || {
+            Undo::ObservationInserted(name.to_string(), i)
+        });
+    }
+
+    /// Replaces an observation's tags (not with none: remove it instead); its place may
+    /// then be wrong until [`Graph::reposition`].
+    pub(super) fn set_observation_tags(&mut self, name: &str, i: usize, tags: Tags) {
+        let Some(o) = self
+            .entities
+            .get_mut(name)
+            .and_then(|e| e.observations.items.get_mut(i))
+        else {
+            return;
+        };
+        let prior = std::mem::replace(&mut o.tags, tags);
+        self.log(Some(name), || {
+            Undo::ObservationTags(name.to_string(), i, prior)
+        });
+    }
+
+    /// Moves an observation whose tags changed to the place its first tag gives it.
+    pub(super) fn reposition(&mut self, name: &str, text: &str) {
+        let me = self.me.clone();
+        let Some((i, o)) = self.entities.get(name).and_then(|e| {
+            let i = e.observations.position(text)?;
+            (!e.observations.in_place(i, &me)).then(|| (i, e.observations.items[i].clone()))
+        }) else {
+            return;
+        };
+        self.remove_observation(name, i);
+        self.insert_observation(name, text, o.tags);
     }
 
     pub(super) fn remove_observation(&mut self, name: &str, i: usize) {
@@ -170,8 +236,8 @@ impl Graph {
         self.log(Some(name), || Undo::Tombstone(name.to_string(), prior));
     }
 
-    pub(super) fn set_relation(&mut self, rel: &Relation, tag: Option<u64>) {
-        let prior = match tag {
+    pub(super) fn set_relation(&mut self, rel: &Relation, tags: Option<Tags>) {
+        let prior = match tags {
             Some(v) => {
                 self.incoming.insert(incoming_key(rel));
                 self.relations.insert(rel.clone(), v)

@@ -5,14 +5,19 @@
 //! Its parts: `results` are the shapes `apply` and the queries return, `data` the graph's
 //! tagged state and its journal types, `journal` the change log (touched keys, undo) and the
 //! primitive mutations that write it, `apply` the merge rules of every op, `query` the
-//! reads, `files` the conversion to and from the archive's files and snapshots.
+//! reads, `tags` why each element exists, `merge` how other nodes' writes are applied,
+//! `files` the conversion to and from the archive's files and snapshots.
 
 mod apply;
 mod data;
 mod files;
 mod journal;
+mod merge;
+#[cfg(test)]
+mod merge_tests;
 mod query;
 mod results;
+mod tags;
 #[cfg(test)]
 mod tests;
 

@@ -60,6 +60,10 @@ pub enum ApplyError {
     EntityNotFound { name: String },
     #[error("version {version} cannot follow version {current}: versions must be consecutive")]
     OutOfOrder { current: u64, version: u64 },
+    #[error("node {node:?}'s version {version} is merged already")]
+    AlreadyMerged { node: String, version: u64 },
+    #[error("a write of node {node:?} cannot be merged into that node's own memory")]
+    OwnNode { node: String },
 }
 
 /// A snapshot that cannot become a graph.

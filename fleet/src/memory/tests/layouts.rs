@@ -170,7 +170,7 @@ async fn a_format_1_repository_opens_moves_on_its_next_commit_and_verifies() {
     // The same graph, and what the history's ops replay to.
     let mut replay = Graph::new();
     for r in git_ops(path).values() {
-        replay.apply(&r.op, r.version, r.seen).unwrap();
+        replay.apply_record(r).unwrap();
     }
     let now = head_graph(path);
     assert_eq!(now, replay);

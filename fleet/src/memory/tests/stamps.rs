@@ -38,6 +38,8 @@ async fn stamps_increase_across_restarts_from_the_log_and_from_git() {
     let ahead = (now_ms + 3_600_000) << 16;
     let mut buf = Vec::new();
     let record = Record {
+        effect: None,
+        deps: Default::default(),
         version: 3,
         server: "srv-2".into(),
         seen: 2,

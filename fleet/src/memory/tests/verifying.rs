@@ -35,6 +35,8 @@ fn history(path: &Path, commits: u64, per_commit: u64) {
             .map(|i| {
                 let version = c * per_commit + i + 1;
                 Record {
+                    effect: None,
+                    deps: Default::default(),
                     version,
                     server: format!("srv-{}", version % 5),
                     seen: version - 1,
@@ -123,6 +125,8 @@ pub(super) fn forge(repo: &Repository, records: &[Record], files: &[Change<'_>])
 
 pub(super) fn record(version: u64, op: Op) -> Record {
     Record {
+        effect: None,
+        deps: Default::default(),
         version,
         server: "community-0001".into(),
         seen: version - 1,

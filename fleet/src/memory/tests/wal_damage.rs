@@ -188,6 +188,8 @@ async fn a_format_1_log_opens_and_is_trimmed_after_the_next_commit() {
         let seen = version - 1;
         let (server, time_ms) = ("srv-1".to_string(), 1);
         let record = Record {
+            effect: None,
+            deps: Default::default(),
             version,
             server,
             seen,

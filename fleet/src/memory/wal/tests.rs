@@ -12,6 +12,8 @@ use crate::memory::op::{DeleteEntities, Op, Record};
 
 fn record(version: u64) -> Record {
     Record {
+        effect: None,
+        deps: Default::default(),
         version,
         server: "srv-1".into(),
         seen: version - 1,
