@@ -27,6 +27,16 @@ pub enum OpenError {
     },
     #[error("memory repository {path} is damaged: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "memory repository {path} holds the history of node {written:?}, not of node {given:?}: \
+         open it as {written:?} (--memory-node-id {written}), or start node {given:?} on an \
+         empty repository (it catches up from the peers)"
+    )]
+    OtherNode {
+        path: PathBuf,
+        written: String,
+        given: String,
+    },
     #[error(transparent)]
     Wal(#[from] WalError),
     #[error("cannot {action} {path}: {source}")]

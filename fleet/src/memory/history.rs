@@ -17,7 +17,23 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::archive::{MAIN, commit_ops};
-use super::op::Record;
+use super::op::{Op, Record};
+
+/// The tool a merged write came from, as one of the known names (`merged` for any other:
+/// the name comes from another node's history).
+fn merged_tool(tool: &str) -> &'static str {
+    [
+        "create_entities",
+        "create_relations",
+        "add_observations",
+        "delete_entities",
+        "delete_observations",
+        "delete_relations",
+    ]
+    .into_iter()
+    .find(|t| *t == tool)
+    .unwrap_or("merged")
+}
 
 /// One committed op that named an entity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -32,6 +48,10 @@ pub struct HistoryEntry {
     pub version: u64,
     /// The tool, e.g. `add_observations`.
     pub operation: String,
+    /// The node that wrote it, when another node did (it was merged here); absent for this
+    /// node's own writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +60,7 @@ struct Entry {
     time_ms: u64,
     server: Arc<str>,
     tool: &'static str,
+    node: Option<Arc<str>>,
 }
 
 /// Index from entity name to its newest ops. Commits are kept as version ranges so an entry
@@ -77,7 +98,10 @@ impl HistoryIndex {
         let mut last = None;
         for r in records {
             let server = self.intern(&r.server);
-            let tool = r.op.tool();
+            let (tool, node) = match &r.op {
+                Op::Merged(m) => (merged_tool(&m.from_tool), Some(self.intern(&m.node))),
+                op => (op.tool(), None),
+            };
             for name in r.op.entity_names() {
                 let list = self.entries.entry(name.to_string()).or_default();
                 list.push_back(Entry {
@@ -85,6 +109,7 @@ impl HistoryIndex {
                     time_ms: r.time_ms,
                     server: server.clone(),
                     tool,
+                    node: node.clone(),
                 });
                 if list.len() > self.per_entity {
                     list.pop_front();
@@ -119,6 +144,7 @@ impl HistoryIndex {
                 server: e.server.to_string(),
                 version: e.version,
                 operation: e.tool.to_string(),
+                node: e.node.as_ref().map(|n| n.to_string()),
             })
             .collect()
     }

@@ -74,6 +74,13 @@ pub struct Meta {
     /// stamps after it even when the WAL holds nothing newer; absent before stamps existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hlc: Option<u64>,
+    /// The node that wrote this history (absent if it never replicated): its own adds are
+    /// this node's adds for the other nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// For each other node, the newest of its versions merged into this commit's state.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub nodes: std::collections::BTreeMap<String, u64>,
 }
 
 impl Meta {
@@ -89,6 +96,8 @@ impl Meta {
             format_version: layout.format_version(),
             version,
             hlc: None,
+            node: None,
+            nodes: Default::default(),
         }
     }
 

@@ -25,6 +25,9 @@ use super::wal::{self, AppendError, Wal};
 /// Log bytes after which a batch is closed even if more writes are queued, so a burst of
 /// large ops cannot make one huge buffer and one very long fsync.
 const MAX_BATCH_BYTES: usize = 64 << 20;
+/// How far ahead of this node's clock another node's stamp may be and still move this
+/// node's clock forward.
+const MAX_CLOCK_AHEAD_MS: u64 = 60_000;
 
 /// A durable write: its version in the total order and what it did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -135,6 +138,19 @@ impl Owner {
         }
     }
 
+    /// The stamp to stamp after: the last one, or a merged write's own if later (so this
+    /// node's next writes order after what it has seen), unless that one is further ahead of
+    /// this node's clock than [`MAX_CLOCK_AHEAD_MS`] (a peer's broken clock must not drag
+    /// every later stamp into the future).
+    fn stamp_base(&self, op: &Op, now_ms: u64) -> u64 {
+        match op {
+            Op::Merged(m) if hlc::wall_ms(m.hlc) <= now_ms.saturating_add(MAX_CLOCK_AHEAD_MS) => {
+                self.hlc.max(m.hlc)
+            }
+            _ => self.hlc,
+        }
+    }
+
     fn refuse(&self, refused: Vec<(oneshot::Sender<Result<Ack, WriteError>>, ApplyError)>) {
         self.stats
             .ops_rejected
@@ -165,19 +181,25 @@ impl Owner {
         {
             let version = self.graph.version() + 1;
             let seen = w.seen.min(version - 1);
-            let stamp = hlc::next(self.hlc, time_ms);
+            let stamp = hlc::next(self.stamp_base(&w.op, time_ms), time_ms);
             match self.graph.apply_at(&w.op, version, seen, stamp) {
                 Ok(result) => {
                     // Kept even if the batch is rolled back: stamps only need to increase.
                     self.hlc = stamp;
                     let removed = self.graph.take_removed();
-                    let effect = (!Effect::is_plain(&w.op, &result, &removed))
-                        .then(|| Effect::of_result(&result, removed));
-                    let deps: Deps = self
-                        .graph
-                        .nodes()
-                        .map(|(n, v)| (n.to_string(), v))
-                        .collect();
+                    let (effect, deps) = if matches!(w.op, Op::Merged(_)) {
+                        // Its effect travels in the op; other nodes read it from its origin.
+                        (None, Deps::new())
+                    } else {
+                        let effect = (!Effect::is_plain(&w.op, &result, &removed))
+                            .then(|| Effect::of_result(&result, removed));
+                        let deps: Deps = self
+                            .graph
+                            .nodes()
+                            .map(|(n, v)| (n.to_string(), v))
+                            .collect();
+                        (effect, deps)
+                    };
                     let record = Record {
                         version,
                         server: w.server,

@@ -14,11 +14,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::archive::{self, Archive};
 use super::committer::Committer;
 use super::error::{CloseError, OpenError, Timeout, WriteError};
+use super::graph::Graph;
 use super::history::{self, HistoryEntry, HistoryIndex};
 use super::lock::{OwnerLock, state_dir};
 use super::op::{Op, validate_server};
 use super::owner::{Ack, Batch, Owner, Request};
-use super::replica::{NodeId, PeerBoard, Publisher, ReplicaOptions};
+use super::replica::{Merger, NodeId, PeerBoard, Publisher, ReplicaOptions};
 use super::stats::{MemoryStats, Stats};
 use super::view::View;
 use super::wal::{self, Wal, WalFaults};
@@ -187,8 +188,20 @@ impl Store {
     /// replays the WAL past it (cutting off a torn tail) and lets the committer commit the
     /// replayed ops.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, OpenError> {
-        let opened = archive::open_locked(path)?;
+        let mut opened = archive::open_locked(path)?;
         let gitdir = opened.gitdir;
+        let node = if options.replica.peers.is_empty() {
+            None
+        } else {
+            let node = node_of(
+                path,
+                &gitdir,
+                &opened.graph,
+                options.replica.node_id.as_ref(),
+            )?;
+            opened.graph.set_node(node.as_str());
+            Some(node)
+        };
         let wal_dir = state_dir(&gitdir).join("wal");
         let recovered = wal::recover(&wal_dir, opened.graph.version(), true)?;
         let head_version = opened.graph.version();
@@ -251,20 +264,26 @@ impl Store {
             interval: options.commit_interval,
             max_commit_ops: options.max_commit_ops.max(1),
         };
-        let publisher = if options.replica.peers.is_empty() {
-            None
-        } else {
-            let node = NodeId::resolve(&state_dir(&gitdir), options.replica.node_id.as_ref())
-                .map_err(OpenError::io("keep the node id of", path))?;
-            let publisher = Publisher::start(gitdir.clone(), node, &options.replica, stats.clone())
+        let (tx, rx) = mpsc::unbounded_channel();
+        let publisher = match node {
+            None => None,
+            Some(node) => {
+                let merger = Merger::new(tx.clone(), view.clone(), node.clone());
+                let publisher = Publisher::start(
+                    gitdir.clone(),
+                    node,
+                    &options.replica,
+                    stats.clone(),
+                    merger,
+                )
                 .map_err(OpenError::io("start the publishing thread for", path))?;
-            Some(publisher)
+                Some(publisher)
+            }
         };
         let committer = std::thread::Builder::new()
             .name("memory-committer".into())
             .spawn(move || committer.run())
             .map_err(OpenError::io("start the committer thread for", path))?;
-        let (tx, rx) = mpsc::unbounded_channel();
         let owner = Owner {
             graph,
             wal,
@@ -354,4 +373,32 @@ impl Drop for Store {
             tracing::error!(error = %e, "closing the memory store");
         }
     }
+}
+
+/// The node a repository replicates as: the one its history was written by (a restored copy
+/// goes on as that node), else the one given, else the one remembered or made for it.
+fn node_of(
+    path: &Path,
+    gitdir: &Path,
+    graph: &Graph,
+    given: Option<&NodeId>,
+) -> Result<NodeId, OpenError> {
+    let written = match graph.node() {
+        "" => None,
+        w => Some(NodeId::parse(w).map_err(|reason| OpenError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        })?),
+    };
+    if let (Some(w), Some(g)) = (&written, given)
+        && w != g
+    {
+        return Err(OpenError::OtherNode {
+            path: path.to_path_buf(),
+            written: w.to_string(),
+            given: g.to_string(),
+        });
+    }
+    NodeId::resolve(&state_dir(gitdir), written.as_ref().or(given))
+        .map_err(OpenError::io("keep the node id of", path))
 }

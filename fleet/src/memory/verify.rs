@@ -198,6 +198,13 @@ fn check_history(repo: &Repository, head: Oid, report: &mut VerifyReport) -> Gra
                 return replay;
             }
         };
+        // The node is named from the first commit that replicated on: before it, no write
+        // of another node was merged and nothing depends on the name.
+        if replay.node().is_empty()
+            && let Some(node) = &meta.node
+        {
+            replay.set_node(node);
+        }
         let ops_id = |t: &Tree<'_>| t.get_path(Path::new(OPS)).map(|e| e.id()).ok();
         let ops = if i > 0 && prev.as_ref().and_then(|p| ops_id(&p.root)) == ops_id(tree) {
             // The owner replaces ops.jsonl in every commit; this one was made by someone else.

@@ -97,6 +97,11 @@ impl View {
         *self.version.borrow()
     }
 
+    /// For each other node, the newest of its versions merged into this view.
+    pub fn merged_versions(&self) -> std::collections::BTreeMap<String, u64> {
+        self.read(|g| g.nodes().map(|(n, v)| (n.to_string(), v)).collect())
+    }
+
     /// Waits until the view reaches `min_version` (e.g. the version of a write made through
     /// another server), or fails after `timeout`.
     pub async fn wait_for(&self, min_version: u64, timeout: Duration) -> Result<(), Timeout> {

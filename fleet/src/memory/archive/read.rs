@@ -183,6 +183,7 @@ pub(crate) fn load_graph(repo: &Repository, tree: &Tree<'_>) -> Result<(Graph, M
         g.insert_tombstone_file(t).map_err(state)
     })?;
     g.set_loaded_version(meta.version).map_err(state)?;
+    g.set_loaded_nodes(meta.node.as_deref().unwrap_or(""), &meta.nodes);
     Ok((g, meta))
 }
 

@@ -170,6 +170,19 @@ impl Graph {
         Ok(())
     }
 
+    /// Sets this node's id and the other nodes' merged versions after loading files.
+    pub(crate) fn set_loaded_nodes(
+        &mut self,
+        node: &str,
+        nodes: &std::collections::BTreeMap<String, u64>,
+    ) {
+        self.me = Arc::from(node);
+        self.nodes = nodes
+            .iter()
+            .map(|(n, v)| (Arc::from(n.as_str()), *v))
+            .collect();
+    }
+
     /// The whole state with tags, for a view elsewhere to start from.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -206,12 +219,7 @@ impl Graph {
     /// Rebuilds a graph from a snapshot, refusing inconsistent ones.
     pub fn from_snapshot(s: Snapshot) -> Result<Graph, StateError> {
         let mut g = Graph::new();
-        g.set_node(&s.node);
-        g.nodes = s
-            .nodes
-            .into_iter()
-            .map(|(n, v)| (Arc::from(n.as_str()), v))
-            .collect();
+        g.set_loaded_nodes(&s.node, &s.nodes);
         for e in s.entities {
             g.insert_entity_file(e)?;
         }

@@ -8,10 +8,13 @@
 //! shown in `fleet status` and `/metrics`.
 //!
 //! Each round also fetches every node's published ref from every peer into
-//! `refs/peers/<peer index>/<node id>`, so this repository holds the other nodes' histories and
-//! `fleet status` shows how far each has got. Merging them into this node's graph is the next
-//! step (see the README's memory section).
+//! `refs/peers/<peer index>/<node id>`, so this repository holds the other nodes' histories,
+//! and merges their writes into this node's graph ([`merge`]); `fleet status` shows how far
+//! each node has got and how much of it is merged here.
 
+mod merge;
+#[cfg(test)]
+mod merge_tests;
 mod node;
 mod peer;
 mod peer_repo;
@@ -35,6 +38,8 @@ use git2::{Oid, Repository};
 pub use node::{MAX_NODE_ID, NodeId};
 pub use peer::{PeerStatus, check_url};
 pub use peer_repo::{PeerRepo, PeerRepoError, init_peer};
+
+pub(crate) use merge::Merger;
 
 use super::stats::Stats;
 use peer::Peer;
@@ -74,6 +79,14 @@ pub struct NodeSeen {
     pub version: u64,
     /// The peer it was fetched from (user and password left out).
     pub via: String,
+    /// How far its history is taken into this node's memory: every write of its own up to
+    /// this version is merged (equal to `version` once caught up).
+    #[serde(default)]
+    pub merged: u64,
+    /// Its writes fetched but waiting for writes of a node not fetched yet that they had
+    /// seen.
+    #[serde(default)]
+    pub waiting: usize,
 }
 
 /// What the publishing thread last found: the peers' status and the other nodes' heads.
@@ -122,6 +135,7 @@ impl Publisher {
         node: NodeId,
         options: &ReplicaOptions,
         stats: Arc<Stats>,
+        merger: Merger,
     ) -> std::io::Result<Publisher> {
         let peers: Vec<Peer> = options.peers.iter().cloned().map(Peer::new).collect();
         let board = Arc::new(Mutex::new(Board {
@@ -136,6 +150,7 @@ impl Publisher {
             stats,
             board: board.clone(),
             versions: HashMap::new(),
+            merger,
         };
         let interval = options.interval;
         let thread = std::thread::Builder::new()
@@ -179,6 +194,7 @@ struct Round {
     board: Arc<Mutex<Board>>,
     /// The version of each head read so far, this node's and the others'.
     versions: HashMap<Oid, u64>,
+    merger: Merger,
 }
 
 impl Round {
@@ -223,6 +239,7 @@ impl Round {
             }
         }
         let mut seen: BTreeMap<String, NodeSeen> = BTreeMap::new();
+        let mut heads: BTreeMap<String, Oid> = BTreeMap::new();
         for index in 0..self.peers.len() {
             let peer = &mut self.peers[index];
             if !last && !peer.ready() {
@@ -246,11 +263,26 @@ impl Round {
                 let version = self.version_of(repo, oid);
                 if seen.get(&node).is_none_or(|s| s.version < version) {
                     let via = via.clone();
-                    seen.insert(node.clone(), NodeSeen { node, version, via });
+                    heads.insert(node.clone(), oid);
+                    seen.insert(
+                        node.clone(),
+                        NodeSeen {
+                            node,
+                            version,
+                            via,
+                            merged: 0,
+                            waiting: 0,
+                        },
+                    );
                 }
             }
         }
         if !last {
+            for (node, m) in self.merger.round(repo, &heads) {
+                if let Some(s) = seen.get_mut(&node) {
+                    (s.merged, s.waiting) = (m.merged, m.waiting);
+                }
+            }
             self.board
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
