@@ -10,7 +10,7 @@ use super::{
     history::HistoryEntry,
     op::Op,
     owner::Ack,
-    read::{self, Query, ReadAnswer, ReadError},
+    read::{self, MinVersion, Query, ReadAnswer, ReadError},
     remote::RemoteMemory,
     store::MemoryHandle,
 };
@@ -28,7 +28,7 @@ impl Memory {
     pub async fn read(
         &self,
         query: Query,
-        min_version: Option<(u64, Duration)>,
+        min_version: Option<(MinVersion, Duration)>,
     ) -> Result<ReadAnswer, ReadError> {
         match self {
             Memory::Local(h) => Ok(read::answer(h.view(), &query, min_version).await?),
@@ -36,10 +36,14 @@ impl Memory {
         }
     }
 
-    /// The version every write durable so far has reached.
-    pub async fn version(&self) -> Result<u64, ReadError> {
+    /// The version every write durable so far has reached, and the node the memory belongs
+    /// to if it replicates.
+    pub async fn version(&self) -> Result<(u64, Option<String>), ReadError> {
         match self {
-            Memory::Local(h) => Ok(h.view().version()),
+            Memory::Local(h) => {
+                let node = h.view().node();
+                Ok((h.view().version(), (!node.is_empty()).then_some(node)))
+            }
             Memory::Remote(r) => r.version().await,
         }
     }

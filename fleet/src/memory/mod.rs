@@ -98,7 +98,7 @@ pub use op::{
     Relation,
 };
 pub use owner::Ack;
-pub use read::{Query, ReadAnswer, ReadError};
+pub use read::{MinVersion, Query, ReadAnswer, ReadError};
 pub use stats::{LagStats, MemoryStats};
 pub use store::{MemoryHandle, Store, StoreOptions};
 pub use verify::{VerifyReport, verify};

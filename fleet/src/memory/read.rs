@@ -30,6 +30,24 @@ impl Query {
     }
 }
 
+/// What a read waits for before answering: a version of this memory, or, naming another
+/// node, that node's writes up to its version merged here (versions are per node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinVersion {
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+impl From<u64> for MinVersion {
+    fn from(version: u64) -> MinVersion {
+        MinVersion {
+            version,
+            node: None,
+        }
+    }
+}
+
 /// A read's answer: the graph it found, the version it holds at least, and, for a read that
 /// waited for a version, when that version became visible.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,12 +76,20 @@ pub enum ReadError {
 pub(crate) async fn answer(
     view: &View,
     query: &Query,
-    min_version: Option<(u64, Duration)>,
+    min_version: Option<(MinVersion, Duration)>,
 ) -> Result<ReadAnswer, Timeout> {
     let mut visible_at_us = None;
-    if let Some((version, timeout)) = min_version {
-        view.wait_for(version, timeout).await?;
-        visible_at_us = view.visible_at(version);
+    match min_version {
+        None => {}
+        Some((MinVersion { version, node }, timeout)) => match node {
+            Some(node) if node != view.node() => {
+                view.wait_for_merged(&node, version, timeout).await?;
+            }
+            _ => {
+                view.wait_for(version, timeout).await?;
+                visible_at_us = view.visible_at(version);
+            }
+        },
     }
     // The version is read before the query: the answer holds at least that version.
     let version = view.version();

@@ -97,6 +97,41 @@ impl View {
         *self.version.borrow()
     }
 
+    /// The node this view's memory belongs to (empty if it never replicated).
+    pub fn node(&self) -> String {
+        self.read(|g| g.node().to_string())
+    }
+
+    /// The newest version of `node`'s writes merged into this view (0: none).
+    pub fn merged_version(&self, node: &str) -> u64 {
+        self.read(|g| g.nodes().find(|(n, _)| *n == node).map_or(0, |(_, v)| v))
+    }
+
+    /// Waits until `node`'s writes up to its `version` are merged here, or fails after
+    /// `timeout`.
+    pub async fn wait_for_merged(
+        &self,
+        node: &str,
+        version: u64,
+        timeout: Duration,
+    ) -> Result<(), Timeout> {
+        let mut rx = self.version.subscribe();
+        let reached = async {
+            // Checked after each new version, outside the version channel's lock.
+            while self.merged_version(node) < version {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, reached)
+            .await
+            .map_err(|_| Timeout {
+                wanted: version,
+                current: self.merged_version(node),
+            })
+    }
+
     /// For each other node, the newest of its versions merged into this view.
     pub fn merged_versions(&self) -> std::collections::BTreeMap<String, u64> {
         self.read(|g| g.nodes().map(|(n, v)| (n.to_string(), v)).collect())

@@ -75,11 +75,12 @@ impl McpServer {
     async fn read(
         &self,
         min_version: Option<u64>,
+        min_version_node: Option<String>,
         timeout_ms: Option<u64>,
         query: Query,
     ) -> MemoryResult<memory_tools::GraphOutput> {
         let memory = self.memory()?;
-        let wait = memory_tools::wait(min_version, timeout_ms)?;
+        let wait = memory_tools::wait(min_version, min_version_node, timeout_ms)?;
         let answer = memory
             .read(query, wait)
             .await
@@ -249,8 +250,13 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<memory_tools::ReadGraphArgs>,
     ) -> MemoryResult<memory_tools::GraphOutput> {
-        self.read(args.min_version, args.timeout_ms, Query::ReadGraph)
-            .await
+        self.read(
+            args.min_version,
+            args.min_version_node,
+            args.timeout_ms,
+            Query::ReadGraph,
+        )
+        .await
     }
 
     #[tool(
@@ -262,7 +268,13 @@ impl McpServer {
         Parameters(args): Parameters<memory_tools::SearchNodesArgs>,
     ) -> MemoryResult<memory_tools::GraphOutput> {
         let query = Query::Search(args.query);
-        self.read(args.min_version, args.timeout_ms, query).await
+        self.read(
+            args.min_version,
+            args.min_version_node,
+            args.timeout_ms,
+            query,
+        )
+        .await
     }
 
     #[tool(
@@ -274,7 +286,13 @@ impl McpServer {
         Parameters(args): Parameters<memory_tools::OpenNodesArgs>,
     ) -> MemoryResult<memory_tools::GraphOutput> {
         let query = Query::Open(args.names);
-        self.read(args.min_version, args.timeout_ms, query).await
+        self.read(
+            args.min_version,
+            args.min_version_node,
+            args.timeout_ms,
+            query,
+        )
+        .await
     }
 
     #[tool(
@@ -305,12 +323,14 @@ impl McpServer {
         &self,
         Parameters(_): Parameters<memory_tools::MemoryVersionArgs>,
     ) -> MemoryResult<memory_tools::MemoryVersionOutput> {
+        let (version, node) = self
+            .memory()?
+            .version()
+            .await
+            .map_err(|e| MemoryToolError::Failed(e.to_string()))?;
         Ok(Json(memory_tools::MemoryVersionOutput {
-            version: self
-                .memory()?
-                .version()
-                .await
-                .map_err(|e| MemoryToolError::Failed(e.to_string()))?,
+            version,
+            node,
             server: self.setup.id.clone(),
         }))
     }

@@ -9,7 +9,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::error::ToolInputError;
-use crate::memory::{AddedObservations, Deleted, Entity, HistoryEntry, KnowledgeGraph, Relation};
+use crate::memory::{
+    AddedObservations, Deleted, Entity, HistoryEntry, KnowledgeGraph, MinVersion, Relation,
+    replica::NodeId,
+};
 
 /// How long a read waits for `minVersion` when the caller does not say.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
@@ -25,6 +28,11 @@ pub struct ReadGraphArgs {
     /// write on another server returned).
     #[serde(default)]
     pub min_version: Option<u64>,
+    /// The node `minVersion` is a version of, as `memory_version` names it, when the write
+    /// was made on another node of a replicating fleet (versions are per node); absent: this
+    /// server's own.
+    #[serde(default)]
+    pub min_version_node: Option<String>,
     /// How long to wait for `minVersion`, in milliseconds (default 5000, at most 60000).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
@@ -38,6 +46,11 @@ pub struct SearchNodesArgs {
     /// Answer only once this server's view has reached this version.
     #[serde(default)]
     pub min_version: Option<u64>,
+    /// The node `minVersion` is a version of, as `memory_version` names it, when the write
+    /// was made on another node of a replicating fleet (versions are per node); absent: this
+    /// server's own.
+    #[serde(default)]
+    pub min_version_node: Option<String>,
     /// How long to wait for `minVersion`, in milliseconds (default 5000, at most 60000).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
@@ -51,6 +64,11 @@ pub struct OpenNodesArgs {
     /// Answer only once this server's view has reached this version.
     #[serde(default)]
     pub min_version: Option<u64>,
+    /// The node `minVersion` is a version of, as `memory_version` names it, when the write
+    /// was made on another node of a replicating fleet (versions are per node); absent: this
+    /// server's own.
+    #[serde(default)]
+    pub min_version_node: Option<String>,
     /// How long to wait for `minVersion`, in milliseconds (default 5000, at most 60000).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
@@ -73,8 +91,14 @@ pub struct MemoryVersionArgs {}
 /// The wait a read asked for: `(min_version, timeout)`, or `None` to answer at once.
 pub fn wait(
     min_version: Option<u64>,
+    min_version_node: Option<String>,
     timeout_ms: Option<u64>,
-) -> Result<Option<(u64, Duration)>, ToolInputError> {
+) -> Result<Option<(MinVersion, Duration)>, ToolInputError> {
+    if let Some(node) = &min_version_node
+        && let Err(why) = NodeId::parse(node)
+    {
+        return Err(ToolInputError::new("minVersionNode", why));
+    }
     let timeout = match timeout_ms {
         None => DEFAULT_WAIT,
         Some(ms) if Duration::from_millis(ms) > MAX_WAIT => {
@@ -85,7 +109,10 @@ pub fn wait(
         }
         Some(ms) => Duration::from_millis(ms),
     };
-    Ok(min_version.map(|v| (v, timeout)))
+    Ok(min_version.map(|version| {
+        let node = min_version_node;
+        (MinVersion { version, node }, timeout)
+    }))
 }
 
 /// `history`'s limit, checked.
@@ -181,6 +208,10 @@ pub struct MemoryHistoryOutput {
 pub struct MemoryVersionOutput {
     /// The version this server's view has reached.
     pub version: u64,
+    /// The node of a replicating fleet this server's memory belongs to (what other nodes'
+    /// reads name in `minVersionNode`); absent when the fleet does not replicate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// This server's id.
     pub server: String,
 }
@@ -191,14 +222,31 @@ mod tests {
 
     #[test]
     fn waits_and_limits_are_checked() {
-        assert_eq!(wait(None, None), Ok(None));
-        assert_eq!(wait(Some(3), None), Ok(Some((3, DEFAULT_WAIT))));
+        assert_eq!(wait(None, None, None), Ok(None));
         assert_eq!(
-            wait(Some(3), Some(10)),
-            Ok(Some((3, Duration::from_millis(10))))
+            wait(Some(3), None, None),
+            Ok(Some((3.into(), DEFAULT_WAIT)))
         );
         assert_eq!(
-            wait(Some(3), Some(60_001)).map_err(|e| e.field),
+            wait(Some(3), None, Some(10)),
+            Ok(Some((3.into(), Duration::from_millis(10))))
+        );
+        assert_eq!(
+            wait(Some(3), Some("node-b".into()), None),
+            Ok(Some((
+                MinVersion {
+                    version: 3,
+                    node: Some("node-b".into())
+                },
+                DEFAULT_WAIT
+            )))
+        );
+        assert_eq!(
+            wait(Some(3), Some("../x".into()), None).map_err(|e| e.field),
+            Err("minVersionNode".into())
+        );
+        assert_eq!(
+            wait(Some(3), None, Some(60_001)).map_err(|e| e.field),
             Err("timeoutMs".into())
         );
         assert_eq!(history_limit(None), Ok(20));

@@ -23,9 +23,11 @@ pub(super) fn sync_value(metric: Metric, f: &SyncFigures) -> Result<(f64, String
                 return Err("no acknowledged write of the measured window was read back".into());
             }
             let pairs = if f.same_server {
-                "on the same server (only one server)"
+                "on the same server (only one server)".to_string()
+            } else if f.nodes >= 2 {
+                format!("on a server of another node ({} nodes)", f.nodes)
             } else {
-                "on another server"
+                "on another server".to_string()
             };
             let context = format!(
                 "over {read_back} writes at {:.0} writes/s on {} servers{isolation}; the lag \

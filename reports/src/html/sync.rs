@@ -55,9 +55,15 @@ fn intro(h: &mut String, f: &SyncFigures) {
             String::new()
         },
         if f.same_server {
-            "then on the same server (there is only one)"
+            "then on the same server (there is only one)".to_string()
+        } else if f.nodes >= 2 {
+            format!(
+                "then on a random server B of another node (the servers belong to {} \
+                 replicating nodes, so the lag is the replication's)",
+                f.nodes
+            )
         } else {
-            "then on a random other server B"
+            "then on a random other server B".to_string()
         },
         f.visible_wait_ms,
         f.baseline_read_us.count + f.baseline_failures,

@@ -37,6 +37,11 @@ pub struct SyncFigures {
     pub isolation: Option<String>,
     /// Servers written to and read from (those offering the memory tools).
     pub servers: usize,
+    /// Nodes of a replicating fleet the servers belong to (their `memory_version` says; 0
+    /// when none replicates). With two or more, every write is read back on a server of
+    /// another node, so the lag is the replication's.
+    #[serde(default)]
+    pub nodes: usize,
     /// Targets left out: lacking the memory tools, or not answering `tools/list` or
     /// `memory_version` before the run.
     pub servers_left_out: usize,
@@ -142,8 +147,13 @@ pub struct SyncCheck {
     pub skipped: Option<String>,
     /// Servers every acknowledged probe was read back on.
     pub servers: Vec<String>,
-    /// The highest acknowledged version: each read waited for it (`minVersion`).
+    /// The highest acknowledged version: each read waited for it (`minVersion`). Across
+    /// nodes (versions are per node) the highest of each, in `node_versions`.
     pub min_version: u64,
+    /// Per node that took writes, its highest acknowledged version: every checked server
+    /// waited until it held (had merged) each.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_versions: BTreeMap<String, u64>,
     /// Acknowledged writes checked (warm-up included).
     pub acked: u64,
     /// Every read of the check answered.

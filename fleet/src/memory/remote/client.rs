@@ -25,7 +25,7 @@ pub(super) enum Pending {
     Write(oneshot::Sender<Result<Ack, WriteError>>),
     History(oneshot::Sender<Vec<HistoryEntry>>),
     Read(oneshot::Sender<Result<ReadAnswer, Timeout>>),
-    Version(oneshot::Sender<u64>),
+    Version(oneshot::Sender<(u64, Option<String>)>),
 }
 
 /// One server process's connection to the owner's memory, shared by its `RemoteMemory`

@@ -181,9 +181,9 @@ fn deliver(client: &Client, down: Down) {
             }
         }),
         Down::Welcome => {}
-        Down::Version { id, version } => client.answer(id, |p| {
+        Down::Version { id, version, node } => client.answer(id, |p| {
             if let Pending::Version(tx) = p {
-                let _ = tx.send(version);
+                let _ = tx.send((version, node));
             }
         }),
     }

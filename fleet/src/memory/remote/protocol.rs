@@ -63,6 +63,9 @@ pub(super) enum Down {
     Version {
         id: u64,
         version: u64,
+        /// The node the memory belongs to, if it replicates.
+        #[serde(default)]
+        node: Option<String>,
     },
 }
 
@@ -86,6 +89,9 @@ pub(super) enum Up {
         id: u64,
         query: Query,
         min_version: Option<u64>,
+        /// The node `min_version` is a version of (none: this memory's own).
+        #[serde(default)]
+        min_version_node: Option<String>,
         timeout_ms: u64,
     },
     /// The version every durable write has reached.

@@ -18,7 +18,7 @@ use crate::memory::{
     history::HistoryEntry,
     op::Op,
     owner::Ack,
-    read::{Query, ReadAnswer, ReadError},
+    read::{MinVersion, Query, ReadAnswer, ReadError},
 };
 
 /// A server process's access to the fleet's memory, through the owner's socket.
@@ -95,13 +95,20 @@ impl RemoteMemory {
     pub async fn read(
         &self,
         query: Query,
-        min_version: Option<(u64, Duration)>,
+        min_version: Option<(MinVersion, Duration)>,
     ) -> Result<ReadAnswer, ReadError> {
-        let wait = min_version.map(|(_, timeout)| timeout.min(WRITE_TIMEOUT));
+        let wait = min_version
+            .as_ref()
+            .map(|(_, timeout)| (*timeout).min(WRITE_TIMEOUT));
+        let (min_version, min_version_node) = match min_version {
+            Some((m, _)) => (Some(m.version), m.node),
+            None => (None, None),
+        };
         let read = |id| Up::Read {
             id,
             query,
-            min_version: min_version.map(|(version, _)| version),
+            min_version,
+            min_version_node,
             timeout_ms: wait.map_or(0, |w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX)),
         };
         // The owner gives up waiting first, and answers so; beyond that, as long as any call.
@@ -112,8 +119,8 @@ impl RemoteMemory {
         }
     }
 
-    /// The version every durable write has reached.
-    pub async fn version(&self) -> Result<u64, ReadError> {
+    /// The version every durable write has reached, and the memory's node if it replicates.
+    pub async fn version(&self) -> Result<(u64, Option<String>), ReadError> {
         self.call(|id| Up::Version { id }, Pending::Version, WRITE_TIMEOUT)
             .await
             .map_err(|e| ReadError::Unavailable(e.describe()))

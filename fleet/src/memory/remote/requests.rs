@@ -9,7 +9,20 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{Channel, Down, Up, WRITE_TIMEOUT, WireError, write_frames};
-use crate::memory::{error::Timeout, read, store::MemoryHandle};
+use crate::memory::{
+    error::Timeout,
+    read::{self, MinVersion},
+    store::MemoryHandle,
+};
+
+/// Whether a read of `version` (of `node`'s writes, if named) has to wait.
+fn will_wait(handle: &MemoryHandle, version: u64, node: Option<&str>) -> bool {
+    let view = handle.view();
+    match node {
+        Some(node) if node != view.node() => view.merged_version(node) < version,
+        _ => version > view.version(),
+    }
+}
 
 /// Requests of one server process the owner works on at once, answers not yet delivered
 /// included; beyond them it reads no more of that process's frames until one is delivered, so a
@@ -68,11 +81,15 @@ pub(super) async fn serve_requests(
             Up::Read {
                 id,
                 min_version: Some(version),
+                min_version_node,
                 ..
-            } if *version > handle.view().version() => {
+            } if will_wait(&handle, *version, min_version_node.as_deref()) => {
                 // A read that will wait holds a wait permit instead.
                 let Ok(wait) = waits.clone().try_acquire_owned() else {
-                    let current = handle.view().version();
+                    let current = match min_version_node {
+                        Some(node) => handle.view().merged_version(node),
+                        None => handle.view().version(),
+                    };
                     let result = Err(Timeout {
                         wanted: *version,
                         current,
@@ -127,18 +144,26 @@ async fn answer(handle: &MemoryHandle, server: &str, up: Up) -> Down {
             id,
             query,
             min_version,
+            min_version_node,
             timeout_ms,
         } => {
             let timeout = Duration::from_millis(timeout_ms).min(WRITE_TIMEOUT);
-            let wait = min_version.map(|version| (version, timeout));
+            let wait = min_version.map(|version| {
+                let node = min_version_node.clone();
+                (MinVersion { version, node }, timeout)
+            });
             Down::Read {
                 id,
                 result: read::answer(handle.view(), &query, wait).await,
             }
         }
-        Up::Version { id } => Down::Version {
-            id,
-            version: handle.view().version(),
-        },
+        Up::Version { id } => {
+            let node = handle.view().node();
+            Down::Version {
+                id,
+                version: handle.view().version(),
+                node: (!node.is_empty()).then_some(node),
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@
 use std::{path::Path, time::Duration};
 
 use crate::memory::{
-    KnowledgeGraph, Store, StoreOptions,
+    KnowledgeGraph, Memory, MinVersion, Query, Store, StoreOptions,
     op::{AddObservations, CreateEntities, DeleteEntities, Entity, ObservationAddition, Op},
     replica::{NodeId, ReplicaOptions},
 };
@@ -165,14 +165,22 @@ async fn a_node_that_was_away_catches_up_on_start_and_a_copy_cannot_pose_as_anot
     for i in 0..50 {
         write(&a, create(&format!("e{i}"), "thing", &[])).await;
     }
+    let written = a.handle().view().version();
     let b = Store::open(&dir.path().join("node-b"), options(Some(&peer), "node-b")).unwrap();
     let h = b.handle();
-    for _ in 0..400 {
-        if h.view().read_graph().entities.len() == 50 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    // A read on b waits for a's version, named as a's: versions are per node.
+    let wait = MinVersion {
+        version: written,
+        node: Some("node-a".into()),
+    };
+    let read = Memory::Local(h.clone())
+        .read(
+            Query::Open(vec!["e49".into()]),
+            Some((wait, Duration::from_secs(10))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read.graph.entities.len(), 1);
     assert_eq!(h.view().read_graph(), a.handle().view().read_graph());
     h.wait_committed(h.view().version(), Duration::from_secs(5))
         .await

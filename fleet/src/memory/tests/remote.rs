@@ -75,13 +75,13 @@ async fn every_server_process_reads_what_is_durable() {
     let v1 = a.write("srv-a", create(&["x"])).await.unwrap().version;
     let read = b.read(Query::Open(vec!["x".into()]), None).await.unwrap();
     assert_eq!((names(&read), read.version), (vec!["x"], v1));
-    assert_eq!(b.version().await.unwrap(), v1);
+    assert_eq!(b.version().await.unwrap().0, v1);
 
     let wanted = v1 + 1;
     let waiter = {
         let b = b.clone();
         tokio::spawn(async move {
-            b.read(Query::Search("y".into()), Some((wanted, WAIT)))
+            b.read(Query::Search("y".into()), Some((wanted.into(), WAIT)))
                 .await
         })
     };
@@ -100,7 +100,7 @@ async fn every_server_process_reads_what_is_durable() {
     let err = b
         .read(
             Query::ReadGraph,
-            Some((wanted + 100, Duration::from_millis(100))),
+            Some(((wanted + 100).into(), Duration::from_millis(100))),
         )
         .await
         .unwrap_err();
@@ -152,14 +152,16 @@ async fn many_calls_in_flight_from_one_process_are_all_answered() {
                 assert!(read.version >= ack.version);
             } else {
                 // Waits for a version some write of this storm reaches.
-                a.read(Query::ReadGraph, Some((100, WAIT))).await.unwrap();
+                a.read(Query::ReadGraph, Some((100.into(), WAIT)))
+                    .await
+                    .unwrap();
             }
         });
     }
     while let Some(done) = calls.join_next().await {
         done.unwrap();
     }
-    assert_eq!(a.version().await.unwrap(), 250);
+    assert_eq!(a.version().await.unwrap().0, 250);
     close(store, served);
 }
 
@@ -398,14 +400,17 @@ async fn a_read_already_satisfied_is_answered_when_the_waits_are_full() {
     for _ in 0..1100 {
         let a = a.clone();
         waiting.spawn(async move {
-            a.read(Query::ReadGraph, Some((1_000_000, Duration::from_secs(5))))
-                .await
+            a.read(
+                Query::ReadGraph,
+                Some((1_000_000.into(), Duration::from_secs(5))),
+            )
+            .await
         });
     }
     // Let the waits reach the owner.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let read = a
-        .read(Query::Open(vec!["x".into()]), Some((v, WAIT)))
+        .read(Query::Open(vec!["x".into()]), Some((v.into(), WAIT)))
         .await
         .unwrap();
     assert_eq!(names(&read), vec!["x"]);

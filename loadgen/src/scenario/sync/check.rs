@@ -44,7 +44,16 @@ pub(super) async fn final_check(
         };
     }
     let started = Instant::now();
-    let min_version = probes.iter().filter_map(|p| p.version).max().unwrap_or(0);
+    // Versions are per node: the newest acknowledged one of each node that wrote.
+    let mut newest: HashMap<Option<&str>, u64> = HashMap::new();
+    for p in probes {
+        if let Some(v) = p.version {
+            let node = pool.nodes[p.writer].as_deref();
+            let e = newest.entry(node).or_default();
+            *e = (*e).max(v);
+        }
+    }
+    let newest = &newest;
     let wait_ms = millis(CHECK_WAIT.min(timeout / 2));
     let servers = check_servers(&pool.targets, rng);
     let names: Vec<String> = probes.iter().map(|p| probe_name(tag, p.k)).collect();
@@ -52,8 +61,27 @@ pub(super) async fn final_check(
         let names = &names;
         async move {
             let mut outcome = ServerCheck::default();
+            let here = pool.nodes[i].as_deref();
+            // Other nodes' writes: first wait until this server's node has merged them.
+            for (&node, &version) in newest {
+                if let Some(node) = node.filter(|n| Some(*n) != here) {
+                    let args = json!({"names": [], "minVersion": version,
+                        "minVersionNode": node, "timeoutMs": wait_ms});
+                    if pool.call(i, "open_nodes", args).await.outcome.is_err() {
+                        outcome.read_errors += 1;
+                    }
+                }
+            }
+            let own = newest
+                .iter()
+                .filter(|(node, _)| node.is_none() || **node == here)
+                .map(|(_, v)| *v)
+                .max();
             for chunk in names.chunks(CHECK_CHUNK) {
-                let args = json!({"names": chunk, "minVersion": min_version, "timeoutMs": wait_ms});
+                let mut args = json!({"names": chunk, "timeoutMs": wait_ms});
+                if let Some(own) = own {
+                    args["minVersion"] = json!(own);
+                }
                 let mut found = None;
                 for _try in 0..2 {
                     let answer = pool.call(i, "open_nodes", args.clone()).await;
@@ -83,7 +111,11 @@ pub(super) async fn final_check(
             .iter()
             .map(|&i| pool.targets[i].id.clone())
             .collect(),
-        min_version,
+        min_version: newest.values().copied().max().unwrap_or(0),
+        node_versions: newest
+            .iter()
+            .filter_map(|(n, v)| Some(((*n)?.to_string(), *v)))
+            .collect(),
         acked: probes.len() as u64,
         complete: true,
         ..SyncCheck::default()

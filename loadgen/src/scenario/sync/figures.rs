@@ -32,6 +32,8 @@ pub(super) struct FiguresInput {
     pub(super) tag: String,
     /// Servers taking part.
     pub(super) servers: usize,
+    /// Nodes they belong to (0: not replicating).
+    pub(super) nodes: usize,
     pub(super) rate_wps: f64,
     /// The measured window asked for.
     pub(super) duration: Duration,
@@ -71,6 +73,7 @@ impl FiguresInput {
             tag: self.tag,
             isolation: self.isolation,
             servers: self.servers,
+            nodes: self.nodes,
             servers_left_out: self.left_out,
             same_server: self.servers == 1,
             rate_wps: self.rate_wps,
@@ -216,6 +219,7 @@ pub(crate) fn example_figures(lags_us: &[u64], invisible: u64, lost: u64) -> Syn
         skipped: None,
         servers: vec!["community-0001".into(), "security-0001".into()],
         min_version: acked,
+        node_versions: BTreeMap::new(),
         acked,
         complete: true,
         read_errors: 0,
@@ -231,6 +235,7 @@ pub(crate) fn example_figures(lags_us: &[u64], invisible: u64, lost: u64) -> Syn
         tally,
         tag: "0a1b2c3d".into(),
         servers: 4,
+        nodes: 0,
         rate_wps: 1000.0,
         duration: Duration::from_secs(1),
         connections_opened: 0,

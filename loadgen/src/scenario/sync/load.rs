@@ -116,12 +116,7 @@ impl WriteLoad {
     pub(super) async fn write(&self, k: u64, due: Instant, rng: &mut fastrand::Rng) {
         let n = self.pool.len();
         let a = rng.usize(..n);
-        let b = if n == 1 {
-            a
-        } else {
-            let x = rng.usize(..n - 1);
-            if x >= a { x + 1 } else { x }
-        };
+        let b = self.pool.reader_for(a, rng);
         let slot = due
             .checked_duration_since(self.measure_from)
             .map(|d| d.as_secs() as usize);
@@ -170,12 +165,10 @@ impl WriteLoad {
                 return;
             }
         };
-        let read = client
-            .call(
-                "open_nodes",
-                json!({"names": [name], "minVersion": version, "timeoutMs": self.wait_ms}),
-            )
-            .await;
+        let mut args = self.pool.wait_args(a, b, version);
+        args["names"] = json!([name]);
+        args["timeoutMs"] = json!(self.wait_ms);
+        let read = client.call("open_nodes", args).await;
         match seen(&read.outcome, &name) {
             Seen::Visible => {
                 let lag = read.done_at.saturating_duration_since(wrote.done_at);

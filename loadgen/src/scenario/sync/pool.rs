@@ -33,6 +33,11 @@ pub(super) const PREP_CONCURRENCY: usize = 32;
 /// idle clients; a call takes one (or opens a new one when all are busy) and gives it back.
 pub(super) struct Pool {
     pub(super) targets: Vec<Target>,
+    /// The node of a replicating fleet each server's memory belongs to (its `memory_version`
+    /// says), parallel to `targets`; `None` where the fleet does not replicate.
+    pub(super) nodes: Vec<Option<String>>,
+    /// How many distinct nodes `nodes` names.
+    pub(super) distinct_nodes: usize,
     pub(super) idle: Vec<Mutex<Vec<Client>>>,
     pub(super) settings: Arc<HttpSettings>,
     /// Clients opened after the preparation.
@@ -42,6 +47,47 @@ pub(super) struct Pool {
 impl Pool {
     pub(super) fn len(&self) -> usize {
         self.targets.len()
+    }
+
+    /// The distinct nodes among the servers (0 when none replicates).
+    pub(super) fn node_count(&self) -> usize {
+        self.distinct_nodes
+    }
+
+    /// The server a write on `writer` is read back on: another one, on another node when the
+    /// servers span several (so the lag measured is the replication's), the writer itself
+    /// when it is the only server.
+    pub(super) fn reader_for(&self, writer: usize, rng: &mut fastrand::Rng) -> usize {
+        let n = self.len();
+        if n == 1 {
+            return writer;
+        }
+        let other = |rng: &mut fastrand::Rng| {
+            let x = rng.usize(..n - 1);
+            if x >= writer { x + 1 } else { x }
+        };
+        if self.node_count() < 2 {
+            return other(rng);
+        }
+        let apart = |b: usize| self.nodes[b].is_some() && self.nodes[b] != self.nodes[writer];
+        for _ in 0..64 {
+            let b = other(rng);
+            if apart(b) {
+                return b;
+            }
+        }
+        (0..n).find(|&b| apart(b)).unwrap_or_else(|| other(rng))
+    }
+
+    /// `minVersion` (and `minVersionNode` when `reader` is on another node than `writer`)
+    /// of a read on `reader` that must see `version` written on `writer`.
+    pub(super) fn wait_args(&self, writer: usize, reader: usize, version: u64) -> Value {
+        match (&self.nodes[writer], &self.nodes[reader]) {
+            (Some(w), r) if r.as_ref() != Some(w) => {
+                serde_json::json!({"minVersion": version, "minVersionNode": w})
+            }
+            _ => serde_json::json!({"minVersion": version}),
+        }
     }
 
     pub(super) fn take(&self, i: usize) -> Result<Client, ErrorClass> {
@@ -142,4 +188,12 @@ impl Client {
     pub(super) async fn close(mut self) {
         self.http.close().await;
     }
+}
+
+/// How many distinct nodes `nodes` names.
+pub(super) fn distinct_nodes(nodes: &[Option<String>]) -> usize {
+    let mut names: Vec<&str> = nodes.iter().flatten().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.len()
 }

@@ -100,7 +100,8 @@ pub(super) async fn prepare(cx: &Context<'_>) -> Result<Prepared, String> {
         });
     }
     // One connection per server, opened by a call that shows the server keeps the contract.
-    let ready: Vec<(usize, bool, bool, Result<Client, String>)> = futures::stream::iter(offering)
+    type Ready = (usize, bool, bool, Result<(Client, Option<String>), String>);
+    let ready: Vec<Ready> = futures::stream::iter(offering)
         .map(|(i, history, delete)| async move {
             let t = &cx.targets[i];
             let client = match Client::new(t, settings) {
@@ -108,7 +109,12 @@ pub(super) async fn prepare(cx: &Context<'_>) -> Result<Prepared, String> {
                 Ok(mut c) => {
                     let answer = c.call("memory_version", json!({})).await;
                     match answer.outcome {
-                        Ok(r) if payload(&r).and_then(|p| version_of(&p)).is_some() => Ok(c),
+                        Ok(r) if payload(&r).and_then(|p| version_of(&p)).is_some() => {
+                            let node = payload(&r).and_then(|p| {
+                                p.get("node").and_then(|n| n.as_str()).map(String::from)
+                            });
+                            Ok((c, node))
+                        }
                         Ok(_) => Err("memory_version answered without a version".into()),
                         Err(f) => Err(format!("memory_version failed: {}", f.describe())),
                     }
@@ -123,12 +129,14 @@ pub(super) async fn prepare(cx: &Context<'_>) -> Result<Prepared, String> {
     let mut ready = ready;
     ready.sort_by_key(|r| r.0);
     let mut targets = Vec::new();
+    let mut nodes = Vec::new();
     let mut idle = Vec::new();
     let (mut history_servers, mut delete_servers) = (Vec::new(), Vec::new());
     let mut refused = None;
     for (i, history, delete, client) in ready {
         match client {
-            Ok(c) => {
+            Ok((c, node)) => {
+                nodes.push(node);
                 if history {
                     history_servers.push(targets.len());
                 }
@@ -155,6 +163,8 @@ pub(super) async fn prepare(cx: &Context<'_>) -> Result<Prepared, String> {
         left_out: cx.targets.len() - targets.len(),
         pool: Pool {
             targets,
+            distinct_nodes: super::pool::distinct_nodes(&nodes),
+            nodes,
             idle,
             settings: settings.clone(),
             opened: AtomicU64::new(0),

@@ -157,6 +157,7 @@ pub async fn run(cx: &Context<'_>) -> anyhow::Result<(SyncResult, bool)> {
         tally,
         tag: write_load.tag.clone(),
         servers: pool.len(),
+        nodes: pool.node_count(),
         rate_wps: write_load.rate,
         duration: write_load.deadline.duration_since(write_load.measure_from),
         connections_opened: pool.opened.load(Ordering::Relaxed),
