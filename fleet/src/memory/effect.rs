@@ -8,7 +8,7 @@
 //! only when part of it was already there.
 
 use super::graph::OpResult;
-use super::op::{Effect, Entity, Merged, ObservationAddition, Op, Record, Removal};
+use super::op::{DotRef, Effect, Entity, Merged, ObservationAddition, Op, Record, Removal};
 
 impl Effect {
     /// The effect of an add as the op states it (every element new, observations of one
@@ -126,19 +126,121 @@ fn distinct(texts: &[String]) -> Vec<String> {
 }
 
 impl Merged {
-    /// What another node merges of `record`, a record of `node`'s history: `None` for the
-    /// records `node` itself merged from others (each node ships only its own writes).
-    pub fn of_record(node: &str, record: &Record) -> Option<Merged> {
+    /// What another node merges of `record`, a record of `node`'s history that follows
+    /// `node`'s write `prev`: `None` for the records `node` itself merged from others (each
+    /// node ships only its own writes).
+    pub fn of_record(node: &str, record: &Record, prev: u64) -> Option<Merged> {
         if matches!(record.op, Op::Merged(_)) {
             return None;
         }
         Some(Merged {
             node: node.to_string(),
             version: record.version,
+            prev,
+            deps: record.deps.clone(),
             hlc: record.hlc,
             server: record.server.clone(),
             from_tool: record.op.tool().to_string(),
             effect: Effect::of_record(&record.op, record.effect.as_ref()),
         })
+    }
+}
+
+/// Most elements one merged write may name: a delete names every relation of the entities it
+/// removed, so far more than one op's [`MAX_ITEMS`](super::op::MAX_ITEMS).
+const MAX_MERGED_ELEMENTS: usize = 100_000;
+/// Most adds one removal may name (one per node that added the element, and re-adds).
+const MAX_DOTS: usize = 1024;
+/// Most text one merged write may carry.
+const MAX_MERGED_BYTES: usize = 4 * super::op::MAX_OP_BYTES;
+
+impl Merged {
+    /// Checks a write read from another node's history before it reaches the owner: the same
+    /// limits on names and texts as a local write, and bounds on its size, so a broken or
+    /// hostile peer can neither stall the owner nor bloat the graph.
+    pub fn check(&self) -> Result<(), String> {
+        use super::op::{MAX_NAME_BYTES, MAX_OBSERVATION_BYTES, MAX_SERVER_BYTES};
+        super::replica::NodeId::parse(&self.node)?;
+        if self.server.len() > MAX_SERVER_BYTES || self.from_tool.len() > MAX_SERVER_BYTES {
+            return Err("its server or tool name is too long".into());
+        }
+        let mut bytes = 0usize;
+        let mut text = |what: &str, s: &str, max: usize| {
+            bytes += s.len();
+            if s.is_empty() || s.len() > max {
+                Err(format!("{what} of {} bytes (1 to {max} allowed)", s.len()))
+            } else {
+                Ok(())
+            }
+        };
+        let e = &self.effect;
+        let mut elements = e.relations.len() + e.removed.len();
+        for entity in &e.entities {
+            text("an entity name", &entity.name, MAX_NAME_BYTES)?;
+            text("an entity type", &entity.entity_type, MAX_NAME_BYTES)?;
+            elements += 1 + entity.observations.len();
+            for o in &entity.observations {
+                text("an observation", o, MAX_OBSERVATION_BYTES)?;
+            }
+        }
+        for o in &e.observations {
+            text("an entity name", &o.entity_name, MAX_NAME_BYTES)?;
+            elements += o.contents.len();
+            for c in &o.contents {
+                text("an observation", c, MAX_OBSERVATION_BYTES)?;
+            }
+        }
+        let relation = |text: &mut dyn FnMut(&str, &str, usize) -> Result<(), String>,
+                        r: &super::op::Relation| {
+            text("a relation end", &r.from, MAX_NAME_BYTES)?;
+            text("a relation end", &r.to, MAX_NAME_BYTES)?;
+            text("a relation type", &r.relation_type, MAX_NAME_BYTES)
+        };
+        for r in &e.relations {
+            relation(&mut text, r)?;
+        }
+        for r in &e.removed {
+            let dots = match r {
+                Removal::Entity { name, dots } => {
+                    text("an entity name", name, MAX_NAME_BYTES)?;
+                    dots
+                }
+                Removal::Observation {
+                    entity,
+                    text: t,
+                    dots,
+                } => {
+                    text("an entity name", entity, MAX_NAME_BYTES)?;
+                    text("an observation", t, MAX_OBSERVATION_BYTES)?;
+                    dots
+                }
+                Removal::Relation { relation: r, dots } => {
+                    relation(&mut text, r)?;
+                    dots
+                }
+            };
+            if dots.is_empty() || dots.len() > MAX_DOTS {
+                return Err(format!(
+                    "a removal names {} adds (1 to {MAX_DOTS})",
+                    dots.len()
+                ));
+            }
+            for DotRef(node, _) in dots {
+                if !node.is_empty() {
+                    super::replica::NodeId::parse(node)?;
+                }
+            }
+        }
+        if elements > MAX_MERGED_ELEMENTS {
+            return Err(format!(
+                "it names {elements} elements, over the limit of {MAX_MERGED_ELEMENTS}"
+            ));
+        }
+        if bytes > MAX_MERGED_BYTES {
+            return Err(format!(
+                "it carries {bytes} bytes of text, over the limit of {MAX_MERGED_BYTES}"
+            ));
+        }
+        Ok(())
     }
 }

@@ -81,6 +81,10 @@ pub struct Meta {
     /// For each other node, the newest of its versions merged into this commit's state.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub nodes: std::collections::BTreeMap<String, u64>,
+    /// Its records say what each write did where the op alone does not (`effect`): written by
+    /// every build that merges nodes. Another node merges only writes of such commits.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub effects: bool,
 }
 
 impl Meta {
@@ -98,6 +102,7 @@ impl Meta {
             hlc: None,
             node: None,
             nodes: Default::default(),
+            effects: false,
         }
     }
 
@@ -220,11 +225,14 @@ pub enum TagsFile {
 }
 
 /// One tag: `[version, stamp]` for an add written on this node, `[version, stamp, node,
-/// version there]` for one written on another node.
+/// version there]` for one written on another node, each followed by the observation's place
+/// among those its write added when that is not 0.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TagFile {
+    ThereAt(u64, u64, String, u64, u32),
     There(u64, u64, String, u64),
+    HereAt(u64, u64, u32),
     Here(u64, u64),
 }
 

@@ -520,6 +520,13 @@ pub struct Merged {
     pub node: String,
     /// Its version on `node`.
     pub version: u64,
+    /// The version of `node`'s write merged just before it (0: none): a write goes in only
+    /// right after that one, so none is ever skipped.
+    #[serde(default)]
+    pub prev: u64,
+    /// The other nodes' writes its writer had seen: merged before it.
+    #[serde(default, skip_serializing_if = "Deps::is_empty")]
+    pub deps: Deps,
     pub hlc: u64,
     /// The server on `node` that wrote it.
     pub server: String,

@@ -34,5 +34,5 @@ mod writer;
 
 pub(crate) use objects::{MAIN, git_order};
 pub(crate) use open::{locate, open_locked};
-pub(crate) use read::{Identity, commit_ops, identify, load_graph, read_meta};
+pub(crate) use read::{Identity, commit_ops, foreign_commit_ops, identify, load_graph, read_meta};
 pub use writer::{Archive, CommitInfo};

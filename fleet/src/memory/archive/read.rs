@@ -199,6 +199,37 @@ pub(crate) fn parse_ops(bytes: &[u8]) -> Result<Vec<Record>, String> {
         .collect()
 }
 
+/// The records of a commit written elsewhere (another node's): its `ops.jsonl`, refused
+/// unread when larger than `max_bytes`, with its `meta.json`.
+pub(crate) fn foreign_commit_ops(
+    repo: &Repository,
+    commit: &Commit<'_>,
+    max_bytes: usize,
+) -> Result<(Meta, Vec<Record>), String> {
+    let tree = commit
+        .tree()
+        .map_err(|e| format!("cannot read the tree of {}: {}", commit.id(), e.message()))?;
+    let meta = read_meta(repo, &tree).map_err(|(_, e)| e)?;
+    let Ok(entry) = tree.get_path(Path::new(OPS)) else {
+        return Ok((meta, Vec::new()));
+    };
+    let odb = repo.odb().map_err(|e| e.message().to_string())?;
+    let (size, _) = odb
+        .read_header(entry.id())
+        .map_err(|e| format!("cannot read {OPS}: {}", e.message()))?;
+    if size > max_bytes {
+        return Err(format!(
+            "{OPS} of commit {} is {size} bytes, over the limit of {max_bytes}",
+            commit.id()
+        ));
+    }
+    let ops = match read_blob(repo, &tree, OPS)? {
+        Some(bytes) => parse_ops(&bytes)?,
+        None => Vec::new(),
+    };
+    Ok((meta, ops))
+}
+
 /// The records of a commit (its `ops.jsonl`).
 pub(crate) fn commit_ops(repo: &Repository, commit: &Commit<'_>) -> Result<Vec<Record>, String> {
     let tree = commit

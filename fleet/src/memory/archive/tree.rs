@@ -214,6 +214,7 @@ pub(super) fn commit_tree(
         hlc: records.iter().map(|r| r.hlc).max().filter(|&h| h > 0),
         node: Some(graph.node().to_string()).filter(|n| !n.is_empty()),
         nodes: graph.nodes().map(|(n, v)| (n.to_string(), v)).collect(),
+        effects: true,
         ..Meta::of(graph.version(), layout)
     };
     let meta = layout::pretty(&meta);

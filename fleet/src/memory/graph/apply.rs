@@ -95,6 +95,7 @@ impl Graph {
 
     pub(super) fn create_entities(&mut self, a: &CreateEntities, tag: &Tag) -> Vec<Entity> {
         let mut created = Vec::new();
+        let mut index = 0;
         for e in &a.entities {
             if self.entities.contains_key(&e.name) {
                 continue;
@@ -104,11 +105,22 @@ impl Graph {
                 if !observations.contains(text) {
                     observations.push(Observation {
                         text: Arc::from(text.as_str()),
-                        tags: tags::one(tag.clone()),
+                        tags: tags::one(tag.at(index)),
                     });
+                    index += 1;
                 }
             }
-            if self.tombstones.contains_key(&e.name) {
+            let mut entity_type = e.entity_type.clone();
+            let mut type_stamp = TypeStamp {
+                hlc: tag.hlc,
+                node: tag.from.as_ref().map(|d| d.node.clone()),
+            };
+            if let Some(t) = self.tombstones.get(&e.name).cloned() {
+                // A type from a create stamped later (another node's clock ahead of this
+                // one's) still wins, as it does on the nodes that merge this create.
+                if self.stamp_key(&t.type_stamp) > self.stamp_key(&type_stamp) {
+                    (entity_type, type_stamp) = (t.entity_type, t.type_stamp);
+                }
                 self.set_tombstone(&e.name, None);
             }
             created.push(Entity {
@@ -119,11 +131,8 @@ impl Graph {
             self.insert_entity(
                 &e.name,
                 EntityState {
-                    entity_type: e.entity_type.clone(),
-                    type_stamp: TypeStamp {
-                        hlc: tag.hlc,
-                        node: tag.from.as_ref().map(|d| d.node.clone()),
-                    },
+                    entity_type,
+                    type_stamp,
                     created: tags::one(tag.clone()),
                     observations,
                 },
@@ -163,6 +172,7 @@ impl Graph {
             }
         }
         let mut results = Vec::with_capacity(a.observations.len());
+        let mut index = 0;
         for o in &a.observations {
             let name = o.entity_name.as_str();
             let mut added = Vec::new();
@@ -177,7 +187,8 @@ impl Graph {
                     .get(name)
                     .is_some_and(|e| !e.observations.contains(text));
                 if new {
-                    self.insert_observation(name, text, tags::one(tag.clone()));
+                    self.insert_observation(name, text, tags::one(tag.at(index)));
+                    index += 1;
                     added.push(text.clone());
                 }
             }

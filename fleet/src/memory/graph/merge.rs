@@ -28,6 +28,26 @@ impl Graph {
                 version: m.version,
             });
         }
+        // Only right after the write before it, and after what its writer had seen: a write
+        // lost on the way (a batch rolled back) is never skipped over.
+        let missing = if m.prev != done {
+            Some((m.node.clone(), m.prev))
+        } else {
+            m.deps
+                .iter()
+                .find(|(n, v)| {
+                    n.as_str() != &*self.me
+                        && self.nodes.get(n.as_str()).copied().unwrap_or(0) < **v
+                })
+                .map(|(n, v)| (n.clone(), *v))
+        };
+        if let Some((node, version)) = missing {
+            return Err(ApplyError::NotReady {
+                node,
+                version,
+                merged: m.node.clone(),
+            });
+        }
         let tag = Tag {
             local: version,
             hlc: m.hlc,
@@ -35,17 +55,21 @@ impl Graph {
                 node: node.clone(),
                 version: m.version,
             })),
+            index: 0,
         };
         let e = &m.effect;
+        // Observations are counted over the write as its origin counted them.
+        let mut index = 0;
         for entity in &e.entities {
-            self.merge_create(entity, &tag);
+            self.merge_create(entity, &tag, &mut index);
         }
         for o in &e.observations {
             if !self.entities.contains_key(&o.entity_name) {
                 self.revive(&o.entity_name);
             }
             for text in &o.contents {
-                self.add_tag_to_observation(&o.entity_name, text, &tag);
+                self.add_tag_to_observation(&o.entity_name, text, &tag.at(index));
+                index += 1;
             }
         }
         for r in &e.relations {
@@ -61,7 +85,7 @@ impl Graph {
         Ok(deleted)
     }
 
-    fn merge_create(&mut self, entity: &crate::memory::op::Entity, tag: &Tag) {
+    fn merge_create(&mut self, entity: &crate::memory::op::Entity, tag: &Tag, index: &mut u32) {
         let name = entity.name.as_str();
         let stamp = TypeStamp {
             hlc: tag.hlc,
@@ -101,12 +125,13 @@ impl Graph {
             }
         }
         for text in &entity.observations {
-            self.add_tag_to_observation(name, text, tag);
+            self.add_tag_to_observation(name, text, &tag.at(*index));
+            *index += 1;
         }
     }
 
     /// (stamp, node) of a type: this node's creates under its own id.
-    fn stamp_key<'a>(&'a self, s: &'a TypeStamp) -> (u64, &'a str) {
+    pub(super) fn stamp_key<'a>(&'a self, s: &'a TypeStamp) -> (u64, &'a str) {
         (s.hlc, s.node.as_deref().unwrap_or(&self.me))
     }
 

@@ -64,6 +64,12 @@ pub enum ApplyError {
     AlreadyMerged { node: String, version: u64 },
     #[error("a write of node {node:?} cannot be merged into that node's own memory")]
     OwnNode { node: String },
+    #[error("a write of node {merged:?} must wait for node {node:?}'s version {version}")]
+    NotReady {
+        node: String,
+        version: u64,
+        merged: String,
+    },
 }
 
 /// A snapshot that cannot become a graph.

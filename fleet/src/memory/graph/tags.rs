@@ -30,6 +30,9 @@ pub(crate) struct Tag {
     pub hlc: u64,
     /// Where the add was written, if not on this node (then its version there is `local`).
     pub from: Option<Arc<Dot>>,
+    /// Which of the write's observations this is (counted over the whole write): orders the
+    /// observations one write added, the same way on every node.
+    pub index: u32,
 }
 
 impl Tag {
@@ -39,6 +42,15 @@ impl Tag {
             local,
             hlc,
             from: None,
+            index: 0,
+        }
+    }
+
+    /// The same add, as its write's `index`th observation.
+    pub(crate) fn at(&self, index: u32) -> Tag {
+        Tag {
+            index,
+            ..self.clone()
         }
     }
 
@@ -50,11 +62,12 @@ impl Tag {
         }
     }
 
-    /// Order of elements across nodes: by stamp, then node, then version there.
+    /// Order of elements across nodes: by stamp, then node, then version there, then place
+    /// in the write.
     pub(crate) fn cmp_key(&self, other: &Tag, me: &str) -> Ordering {
         let (an, av) = self.origin(me);
         let (bn, bv) = other.origin(me);
-        (self.hlc, an, av).cmp(&(other.hlc, bn, bv))
+        (self.hlc, an, av, self.index).cmp(&(other.hlc, bn, bv, other.index))
     }
 }
 
@@ -77,15 +90,19 @@ pub(crate) fn newest(tags: &Tags) -> u64 {
 }
 
 /// Tags in the archive's form: a bare version for the classic single local tag without a
-/// stamp, else a list.
+/// stamp, else a list (the place in the write only when not 0).
 pub(crate) fn to_file(tags: &Tags) -> TagsFile {
     match tags.as_slice() {
-        [t] if t.from.is_none() && t.hlc == 0 => TagsFile::Version(t.local),
+        [t] if t.from.is_none() && t.hlc == 0 && t.index == 0 => TagsFile::Version(t.local),
         _ => TagsFile::Tags(
             tags.iter()
-                .map(|t| match &t.from {
-                    None => TagFile::Here(t.local, t.hlc),
-                    Some(d) => TagFile::There(t.local, t.hlc, d.node.to_string(), d.version),
+                .map(|t| match (&t.from, t.index) {
+                    (None, 0) => TagFile::Here(t.local, t.hlc),
+                    (None, i) => TagFile::HereAt(t.local, t.hlc, i),
+                    (Some(d), 0) => TagFile::There(t.local, t.hlc, d.node.to_string(), d.version),
+                    (Some(d), i) => {
+                        TagFile::ThereAt(t.local, t.hlc, d.node.to_string(), d.version, i)
+                    }
                 })
                 .collect(),
         ),
@@ -101,13 +118,19 @@ pub(crate) fn from_file(f: &TagsFile) -> Option<Tags> {
             .iter()
             .map(|t| match t {
                 TagFile::Here(local, hlc) => Tag::here(*local, *hlc),
-                TagFile::There(local, hlc, node, version) => Tag {
+                TagFile::HereAt(local, hlc, index) => Tag::here(*local, *hlc).at(*index),
+                TagFile::There(local, hlc, node, version)
+                | TagFile::ThereAt(local, hlc, node, version, _) => Tag {
                     local: *local,
                     hlc: *hlc,
                     from: Some(Arc::new(Dot {
                         node: Arc::from(node.as_str()),
                         version: *version,
                     })),
+                    index: match t {
+                        TagFile::ThereAt(.., index) => *index,
+                        _ => 0,
+                    },
                 },
             })
             .collect(),

@@ -1,13 +1,20 @@
 //! Merging the other nodes' histories into this node's graph. Each round reads, from every
-//! other node's fetched head, the commits past the version already merged from that node,
+//! other node's fetched head, the commits past the version already taken in from that node,
 //! takes that node's own writes from their `ops.jsonl` (not the ones it merged from others:
 //! those are read from their own origin) and hands them to the owner as `merged` records, like
 //! any write: WAL first, then the view, then git.
 //!
-//! A write goes in only after everything its writer had seen (its `deps`), so a delete never
-//! arrives before an add it removed; a write waiting for a node not fetched yet waits for a
-//! later round. Each round reads at most [`MAX_RECORDS`] records, so a node that was away a
-//! long time catches up in steps without holding the owner.
+//! A write goes in only right after that node's previous write and after everything its
+//! writer had seen (its `deps`; the graph checks both again), so a delete never arrives
+//! before an add it removed and a write lost on the way is never skipped. A write waiting for
+//! a node not fetched yet waits for a later round. Each round reads at most [`MAX_RECORDS`]
+//! records, shared among the nodes, so a node that was away a long time catches up in steps
+//! without holding the owner, and a node whose writes all wait cannot starve the others.
+//!
+//! Another node's history is not trusted: commits written before writes carried their effects
+//! cannot be merged (said so, not guessed), an `ops.jsonl` over [`MAX_OPS_BYTES`] is not read,
+//! versions must grow, and every write is checked ([`Merged::check`]) before it reaches the
+//! owner. A node whose history fails is reported and left alone; the others go on.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -27,12 +34,14 @@ use crate::memory::{
     view::View,
 };
 
-/// Most records read from the other nodes' histories in one round.
+/// Most records read from the other nodes' histories in one round, shared among them.
 const MAX_RECORDS: usize = 20_000;
+/// Least share of [`MAX_RECORDS`] each node gets, however many there are.
+const MIN_RECORDS_PER_NODE: usize = 1_000;
 /// Most merged writes waiting on the owner at once.
 const MAX_IN_FLIGHT: usize = 1_000;
-/// Most commits walked back from one node's head in one round.
-const MAX_WALK: usize = 200_000;
+/// Largest `ops.jsonl` of another node read.
+const MAX_OPS_BYTES: usize = 256 << 20;
 
 /// What one round found for one node.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -42,6 +51,16 @@ pub(super) struct NodeMerge {
     pub merged: u64,
     /// Its writes read but waiting for another node's writes they had seen.
     pub waiting: usize,
+    /// Why its history cannot be merged, if it cannot.
+    pub error: Option<String>,
+}
+
+/// The commits of one node's history not yet read through, oldest first, as of `head`:
+/// walked once, not again every round.
+#[derive(Debug, Default)]
+struct Chain {
+    head: Option<Oid>,
+    commits: VecDeque<(Oid, u64)>,
 }
 
 /// Feeds the other nodes' writes to the owner.
@@ -52,6 +71,7 @@ pub(crate) struct Merger {
     /// Per node, the version its history is read through (its own writes merged, the rest
     /// skipped): where the next round starts reading.
     through: BTreeMap<String, u64>,
+    chains: BTreeMap<String, Chain>,
 }
 
 impl Merger {
@@ -61,6 +81,7 @@ impl Merger {
             view,
             me,
             through: BTreeMap::new(),
+            chains: BTreeMap::new(),
         }
     }
 
@@ -76,19 +97,21 @@ impl Merger {
             let t = through.entry(node.clone()).or_default();
             *t = (*t).max(*v);
         }
-        let mut budget = MAX_RECORDS;
+        let others: Vec<&String> = heads.keys().filter(|n| **n != self.me.as_str()).collect();
+        let budget = (MAX_RECORDS / others.len().max(1)).max(MIN_RECORDS_PER_NODE);
+        let mut report: BTreeMap<String, NodeMerge> = BTreeMap::new();
         let mut queues: BTreeMap<&str, VecDeque<Record>> = BTreeMap::new();
-        for (node, &head) in heads {
-            if node == self.me.as_str() || budget == 0 {
-                continue;
-            }
+        for node in others {
             let done = through.get(node).copied().unwrap_or(0);
-            match read_since(repo, head, done, &mut budget) {
+            let chain = self.chains.entry(node.clone()).or_default();
+            match read_since(repo, chain, heads[node], done, budget) {
                 Ok(records) => {
                     queues.insert(node, records.into());
                 }
                 Err(e) => {
-                    tracing::warn!(node = %node, error = %e, "cannot read another node's memory history")
+                    tracing::warn!(node = %node, error = %e, "cannot merge another node's memory history");
+                    self.chains.remove(node);
+                    report.entry(node.clone()).or_default().error = Some(e);
                 }
             }
         }
@@ -103,7 +126,14 @@ impl Merger {
                     if !ready {
                         break;
                     }
-                    if let Some(m) = Merged::of_record(node, r) {
+                    let prev = have.get(*node).copied().unwrap_or(0);
+                    if let Some(m) = Merged::of_record(node, r, prev) {
+                        if let Err(e) = m.check() {
+                            let e = format!("its write {} cannot be merged: {e}", r.version);
+                            tracing::warn!(node = %node, error = %e, "refusing another node's memory write");
+                            report.entry((*node).to_string()).or_default().error = Some(e);
+                            break;
+                        }
                         have.insert((*node).to_string(), r.version);
                         batch.push(m);
                     }
@@ -121,24 +151,23 @@ impl Merger {
             Err(e) => {
                 // Read again from what the graph holds.
                 self.through.clear();
+                self.chains.clear();
                 tracing::warn!(error = %e, "cannot merge other nodes' memory writes; trying again next round");
             }
         }
-        heads
-            .keys()
-            .filter(|n| n.as_str() != self.me.as_str())
-            .map(|n| {
-                let waiting = queues.get(n.as_str()).map_or(0, |q| {
-                    q.iter().filter(|r| !matches!(r.op, Op::Merged(_))).count()
-                });
-                let merged = self.through.get(n).copied().unwrap_or(0);
-                (n.clone(), NodeMerge { merged, waiting })
-            })
-            .collect()
+        for node in heads.keys().filter(|n| **n != self.me.as_str()) {
+            let r = report.entry(node.clone()).or_default();
+            r.merged = self.through.get(node).copied().unwrap_or(0);
+            r.waiting = queues.get(node.as_str()).map_or(0, |q| {
+                q.iter().filter(|r| !matches!(r.op, Op::Merged(_))).count()
+            });
+        }
+        report
     }
 
     /// Hands the writes to the owner in order, at most [`MAX_IN_FLIGHT`] at a time, and
-    /// waits until each is durable. One merged already (a round that raced another) is fine.
+    /// waits until each is durable. One merged already (a round that raced another) is fine;
+    /// any other refusal ends the round (the next one reads again from what the graph holds).
     fn submit(&self, batch: Vec<Merged>) -> Result<(), WriteError> {
         let mut pending = VecDeque::new();
         for m in batch {
@@ -177,45 +206,91 @@ fn wait(rx: Option<oneshot::Receiver<Result<Ack, WriteError>>>) -> Result<(), Wr
     }
 }
 
-/// The records of the commits after version `done` up to `head` (oldest first), at most
-/// `budget` of them (whole commits; the budget is reduced by what was read).
-fn read_since(
-    repo: &Repository,
-    head: Oid,
-    done: u64,
-    budget: &mut usize,
-) -> Result<Vec<Record>, String> {
-    let mut commits = Vec::new();
+/// Brings `chain` up to `head`: the commits after version `done`, oldest first. A head that
+/// does not lead back to the chain's (a rewritten history) starts the chain afresh.
+fn extend(repo: &Repository, chain: &mut Chain, head: Oid, done: u64) -> Result<(), String> {
+    while chain.commits.front().is_some_and(|(_, v)| *v <= done) {
+        chain.commits.pop_front();
+    }
+    if chain.head == Some(head) {
+        return Ok(());
+    }
+    let mut newer = Vec::new();
     let mut oid = head;
-    loop {
+    let met = loop {
+        if chain.head == Some(oid) {
+            break true;
+        }
         let commit = repo
             .find_commit(oid)
             .map_err(|e| format!("commit {oid}: {}", e.message()))?;
         let version = super::version_at(repo, oid)
             .ok_or_else(|| format!("commit {oid} has no readable meta.json"))?;
         if version <= done {
-            break;
+            break false;
         }
-        commits.push(oid);
-        if commits.len() > MAX_WALK {
-            return Err(format!("more than {MAX_WALK} commits to walk"));
+        if newer.last().is_some_and(|(_, later)| *later <= version) {
+            return Err(format!(
+                "commit {oid}'s version {version} does not precede its child's"
+            ));
         }
+        newer.push((oid, version));
         match commit.parent_id(0) {
             Ok(parent) => oid = parent,
-            Err(_) => break,
+            Err(_) => break false,
         }
+    };
+    if !met {
+        chain.commits.clear();
     }
-    let mut records = Vec::new();
-    for oid in commits.into_iter().rev() {
-        if *budget == 0 {
+    if let (Some((_, oldest)), Some((_, last))) = (newer.last(), chain.commits.back())
+        && oldest <= last
+    {
+        return Err("its history was rewritten".into());
+    }
+    chain.commits.extend(newer.into_iter().rev());
+    chain.head = Some(head);
+    Ok(())
+}
+
+/// The records after version `done` up to `head` (oldest first), whole commits, about
+/// `budget` of them at most.
+fn read_since(
+    repo: &Repository,
+    chain: &mut Chain,
+    head: Oid,
+    done: u64,
+    budget: usize,
+) -> Result<Vec<Record>, String> {
+    extend(repo, chain, head, done)?;
+    let mut records: Vec<Record> = Vec::new();
+    for &(oid, version) in &chain.commits {
+        if records.len() >= budget {
             break;
         }
         let commit = repo
             .find_commit(oid)
             .map_err(|e| format!("commit {oid}: {}", e.message()))?;
-        let ops = archive::commit_ops(repo, &commit)?;
-        *budget = budget.saturating_sub(ops.len());
-        records.extend(ops.into_iter().filter(|r| r.version > done));
+        let (meta, ops) = archive::foreign_commit_ops(repo, &commit, MAX_OPS_BYTES)?;
+        if !meta.effects && !ops.is_empty() {
+            return Err(format!(
+                "commit {oid} was written by an mcpfleet that did not record what writes did, \
+                 so its writes cannot be merged (start that node afresh, or from a copy of a \
+                 node that merges)"
+            ));
+        }
+        for r in ops {
+            let last = records.last().map_or(done, |l| l.version);
+            if r.version > version || (r.version <= last && r.version > done) {
+                return Err(format!(
+                    "commit {oid} holds version {} out of order (after {last}, commit at {version})",
+                    r.version
+                ));
+            }
+            if r.version > done {
+                records.push(r);
+            }
+        }
     }
     Ok(records)
 }

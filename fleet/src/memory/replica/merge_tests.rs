@@ -201,3 +201,54 @@ async fn a_node_that_was_away_catches_up_on_start_and_a_copy_cannot_pose_as_anot
         "{e}"
     );
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restored_from_an_older_copy_stops_merging_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = dir.path().join("peer.git");
+    crate::memory::replica::init_peer(&peer).unwrap();
+    let a_path = dir.path().join("node-a");
+    let a = Store::open(&a_path, options(Some(&peer), "node-a")).unwrap();
+    write(&a, create("early", "thing", &[])).await;
+    a.close().unwrap();
+    let old = dir.path().join("node-a-old");
+    copy_dir(&a_path, &old);
+    let a = Store::open(&a_path, options(Some(&peer), "node-a")).unwrap();
+    write(&a, create("later", "thing", &[])).await;
+    write(&a, create("latest", "thing", &[])).await;
+    a.close().unwrap();
+    let b = Store::open(&dir.path().join("node-b"), options(Some(&peer), "node-b")).unwrap();
+    write(&b, create("from-b", "thing", &[])).await;
+    b.close().unwrap();
+    // The old copy, started as node a again: the peer has a newer node-a history.
+    let restored = Store::open(&old, options(Some(&peer), "node-a")).unwrap();
+    let h = restored.handle();
+    let mut error = None;
+    for _ in 0..200 {
+        error = h.stats().nodes.iter().find_map(|n| n.error.clone());
+        if error.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let error = error.expect("the restored node reports why it stopped merging");
+    assert!(error.contains("restored from an older copy"), "{error}");
+    assert!(
+        h.view().entity("from-b").is_none(),
+        "nothing merged once stopped"
+    );
+    restored.close().unwrap();
+}

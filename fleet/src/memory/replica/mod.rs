@@ -87,6 +87,9 @@ pub struct NodeSeen {
     /// seen.
     #[serde(default)]
     pub waiting: usize,
+    /// Why its history cannot be merged here, if it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What the publishing thread last found: the peers' status and the other nodes' heads.
@@ -151,6 +154,7 @@ impl Publisher {
             board: board.clone(),
             versions: HashMap::new(),
             merger,
+            rewound: None,
         };
         let interval = options.interval;
         let thread = std::thread::Builder::new()
@@ -195,6 +199,9 @@ struct Round {
     /// The version of each head read so far, this node's and the others'.
     versions: HashMap<Oid, u64>,
     merger: Merger,
+    /// Set when a peer holds a newer history of this very node than this repository: this
+    /// node was restored from an older copy, and merging stops.
+    rewound: Option<String>,
 }
 
 impl Round {
@@ -248,8 +255,9 @@ impl Round {
             if peer.lacks(head) {
                 peer.push(repo, &self.node, head, version);
             }
-            // Not after a failed push (it is backing off now), nor on the way out.
-            let fetched = if last || !peer.ready() {
+            // Even after a refused push (the fetch shows whether this node's own history there
+            // is newer: a node restored from an older copy); not on the way out.
+            let fetched = if last {
                 Vec::new()
             } else {
                 peer.fetch(repo, index)
@@ -257,7 +265,22 @@ impl Round {
             let via = peer.status.url.clone();
             self.show_peers();
             for (node, oid) in fetched {
-                if node == self.node.as_str() || seen.len() >= MAX_NODES {
+                if node == self.node.as_str() {
+                    let published = self.version_of(repo, oid);
+                    if published > version && self.rewound.is_none() {
+                        let e = format!(
+                            "peer {via} holds this node's history up to version {published}, \
+                             past this repository's {version}: it was restored from an older \
+                             copy, and its new writes would reuse versions the other nodes \
+                             already have; merging is stopped (give this node a new id and an \
+                             empty repository to rejoin)"
+                        );
+                        tracing::error!(error = %e, "memory replication stopped");
+                        self.rewound = Some(e);
+                    }
+                    continue;
+                }
+                if seen.len() >= MAX_NODES {
                     continue;
                 }
                 let version = self.version_of(repo, oid);
@@ -272,15 +295,25 @@ impl Round {
                             via,
                             merged: 0,
                             waiting: 0,
+                            error: None,
                         },
                     );
                 }
             }
         }
         if !last {
-            for (node, m) in self.merger.round(repo, &heads) {
+            let merged = match &self.rewound {
+                None => self.merger.round(repo, &heads),
+                Some(_) => BTreeMap::new(),
+            };
+            for (node, m) in merged {
                 if let Some(s) = seen.get_mut(&node) {
-                    (s.merged, s.waiting) = (m.merged, m.waiting);
+                    (s.merged, s.waiting, s.error) = (m.merged, m.waiting, m.error);
+                }
+            }
+            if let Some(e) = &self.rewound {
+                for s in seen.values_mut() {
+                    s.error = Some(e.clone());
                 }
             }
             self.board
