@@ -168,8 +168,9 @@ pub struct UpArgs {
     /// `file://` URL of an existing repository on a local or shared volume (`fleet memory
     /// init-peer PATH` makes one). Each node
     /// pushes to its own ref, `refs/heads/nodes/<node id>`, about once a second when it has
-    /// new commits; a peer that cannot be reached is retried with backoff and shown in `fleet
-    /// status` and /metrics, never holding up writes.
+    /// new commits, fetches the other nodes' refs and merges their writes into its own memory
+    /// (all nodes converge; see the README's memory section); a peer that cannot be reached is
+    /// retried with backoff and shown in `fleet status` and /metrics, never holding up writes.
     #[arg(long = "memory-peer", value_name = "URL", conflicts_with = "no_memory",
           value_parser = parse_peer)]
     pub memory_peers: Vec<String>,
@@ -178,6 +179,12 @@ pub struct UpArgs {
     /// and 8 random hex digits (then remembered).
     #[arg(long, value_name = "ID", value_parser = parse_node_id, requires = "memory_peers")]
     pub memory_node_id: Option<NodeId>,
+    /// How often to publish to, fetch from and merge from the peers (`1s`, `250ms`): most of
+    /// the replication lag between nodes is this, twice (the writer's round, then the
+    /// reader's).
+    #[arg(long, default_value = "500ms", value_name = "TIME", requires = "memory_peers",
+          value_parser = crate::timespan::parse_positive)]
+    pub memory_peer_interval: std::time::Duration,
     /// Where to write the admin token that requests changing the fleet must carry (a new
     /// random one each start, readable by this user only).
     #[arg(long, value_name = "PATH", default_value_os_t = default_admin_token_file(), env = "MCPFLEET_ADMIN_TOKEN_FILE")]

@@ -112,7 +112,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             memory_replica: ReplicaOptions {
                 peers: args.memory_peers.clone(),
                 node_id: args.memory_node_id.clone(),
-                ..ReplicaOptions::default()
+                interval: args.memory_peer_interval,
             },
             ..Default::default()
         },

@@ -193,10 +193,18 @@ fn render_memory(out: &mut String, m: &crate::memory::MemoryStats) {
         );
     }
     for n in &m.nodes {
+        let waiting = match n.waiting {
+            0 => String::new(),
+            w => format!(", {w} writes waiting for another node's"),
+        };
+        let error = n
+            .error
+            .as_deref()
+            .map_or(String::new(), |e| format!("\n    not merged: {e}"));
         let _ = writeln!(
             out,
-            "  node {:<40} version {} (fetched from {})",
-            n.node, n.version, n.via
+            "  node {:<40} version {} (fetched from {}), merged through {}{waiting}{error}",
+            n.node, n.version, n.via, n.merged
         );
     }
 }

@@ -4,7 +4,10 @@
 
 use std::fmt::Write as _;
 
-use crate::{gateway::histogram::label, memory::MemoryStats};
+use crate::{
+    gateway::histogram::label,
+    memory::{MemoryStats, replica::NodeSeen},
+};
 
 /// Appends the memory's metrics in Prometheus text format.
 pub fn render(out: &mut String, stats: &MemoryStats) {
@@ -95,6 +98,35 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
             label(&n.node),
             n.version
         );
+    }
+    let per_node: [(&str, &str, fn(&NodeSeen) -> f64); 3] = [
+        (
+            "mcpfleet_memory_node_merged_version",
+            "How far another node's history is merged here: its writes up to this version.",
+            |n| n.merged as f64,
+        ),
+        (
+            "mcpfleet_memory_node_waiting",
+            "Another node's writes fetched but waiting for writes of a node they had seen.",
+            |n| n.waiting as f64,
+        ),
+        (
+            "mcpfleet_memory_node_merge_failing",
+            "1 when another node's history cannot be merged here (fleet status says why).",
+            |n| f64::from(u8::from(n.error.is_some())),
+        ),
+    ];
+    for (name, help, value) in per_node {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for n in &stats.nodes {
+            let _ = writeln!(
+                out,
+                "{name}{{node=\"{node}\",of=\"{}\"}} {}",
+                label(&n.node),
+                value(n)
+            );
+        }
     }
     for (name, help, value) in per_peer {
         let _ = writeln!(out, "# HELP {name} {help}");

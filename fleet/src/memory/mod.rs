@@ -53,6 +53,17 @@
 //! - **`entityType`** is a last-writer-wins register ordered by version; since a create of an
 //!   existing name is ignored, it changes only when an entity is (re)created.
 //!
+//! # Across nodes
+//! With peers ([`replica`]) each node also merges the other nodes' writes. An element's tag is
+//! then a *set* of adds (one per node that added it, see `graph/tags.rs`); local deletes remove
+//! the adds at or before `seen` as above, and a write of another node arrives as a `merged`
+//! record carrying what it did ([`op::Effect`]): its adds join the element's set, its deletes
+//! take away exactly the adds their writer removed. `entityType` is then last-writer-wins by
+//! (hybrid logical clock stamp, node id) over every create, and observations are ordered by
+//! the (stamp, node, version, place in the write) of their first add. Each node's writes merge
+//! in their order and after what their writer had seen, so every node ends with the same graph
+//! (`graph/merge_tests.rs` checks it over random writes and delivery orders).
+//!
 //! Reads (`read_graph`, `search_nodes`, `open_nodes`) follow the official server: search is a
 //! case-insensitive substring match over name, type and observations, and relations are
 //! included only when both ends are in the result. Entities come in name order,

@@ -60,7 +60,7 @@ impl Default for ReplicaOptions {
         Self {
             peers: Vec::new(),
             node_id: None,
-            interval: Duration::from_secs(1),
+            interval: Duration::from_millis(500),
         }
     }
 }

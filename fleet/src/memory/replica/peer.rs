@@ -88,7 +88,7 @@ impl Peer {
 
     /// Pushes `head` (the commit of `version`) and records the outcome.
     pub(super) fn push(&mut self, repo: &Repository, node: &NodeId, head: Oid, version: u64) {
-        match push(repo, &self.url, node) {
+        match push(repo, &self.url, node, head) {
             Ok(()) => {
                 if self.status.state != "ok" {
                     tracing::info!(peer = %self.status.url, "memory peer reachable: publishing");
@@ -143,11 +143,18 @@ fn fetch(repo: &Repository, url: &str, index: usize) -> Result<Vec<(String, Oid)
 }
 
 /// Pushes `refs/heads/main` to `refs/heads/nodes/<node>` at `url`, fast-forward only.
-fn push(repo: &Repository, url: &str, node: &NodeId) -> Result<(), String> {
+/// The local ref a push sends: the durable head at the time.
+const PUBLISHED: &str = "refs/mcpfleet/published";
+
+fn push(repo: &Repository, url: &str, node: &NodeId, head: Oid) -> Result<(), String> {
     let mut remote = repo
         .remote_anonymous(url)
         .map_err(|e| format!("bad peer URL: {}", e.message()))?;
-    let refspec = format!("refs/heads/main:refs/heads/nodes/{node}");
+    // The durable head, not `main`: the committer moves `main` before its fsync, and a head
+    // lost to a power cut must never have left this node.
+    repo.reference(PUBLISHED, head, true, "memory: publish the durable head")
+        .map_err(|e| format!("cannot point {PUBLISHED} at {head}: {}", e.message()))?;
+    let refspec = format!("{PUBLISHED}:refs/heads/nodes/{node}");
     let refused = RefCell::new(None);
     let mut callbacks = RemoteCallbacks::new();
     callbacks.push_update_reference(|_, status| {

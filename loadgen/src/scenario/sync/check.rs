@@ -25,6 +25,9 @@ pub(super) const CHECK_CHUNK: usize = 200;
 /// `timeoutMs` of a check read (at most half the request timeout).
 pub(super) const CHECK_WAIT: Duration = Duration::from_secs(5);
 
+/// How long the check waits, in all, for a server's node to merge another node's writes.
+const CROSS_NODE_CHECK_WAIT: Duration = Duration::from_secs(60);
+
 /// Lost probes named in the run file.
 pub(super) const LOST_EXAMPLES: usize = 10;
 
@@ -62,13 +65,28 @@ pub(super) async fn final_check(
         async move {
             let mut outcome = ServerCheck::default();
             let here = pool.nodes[i].as_deref();
-            // Other nodes' writes: first wait until this server's node has merged them.
+            // Other nodes' writes: first wait until this server's node has merged them (each
+            // wait one request long, for up to CROSS_NODE_CHECK_WAIT in all: replication lags
+            // by seconds by design).
             for (&node, &version) in newest {
                 if let Some(node) = node.filter(|n| Some(*n) != here) {
                     let args = json!({"names": [], "minVersion": version,
                         "minVersionNode": node, "timeoutMs": wait_ms});
-                    if pool.call(i, "open_nodes", args).await.outcome.is_err() {
-                        outcome.read_errors += 1;
+                    let until = Instant::now() + CROSS_NODE_CHECK_WAIT;
+                    loop {
+                        if pool
+                            .call(i, "open_nodes", args.clone())
+                            .await
+                            .outcome
+                            .is_ok()
+                        {
+                            break;
+                        }
+                        if Instant::now() >= until {
+                            outcome.read_errors += 1;
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
             }
