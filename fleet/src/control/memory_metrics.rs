@@ -9,6 +9,9 @@ use crate::{
     memory::{MemoryStats, replica::NodeSeen},
 };
 
+/// A gauge per other node: name, help, and its value from what the node's history shows.
+type NodeGauge = (&'static str, &'static str, fn(&NodeSeen) -> f64);
+
 /// Appends the memory's metrics in Prometheus text format.
 pub fn render(out: &mut String, stats: &MemoryStats) {
     let gauges: [(&str, &str, &str, f64); 6] = [
@@ -99,7 +102,7 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
             n.version
         );
     }
-    let per_node: [(&str, &str, fn(&NodeSeen) -> f64); 3] = [
+    let per_node: [NodeGauge; 3] = [
         (
             "mcpfleet_memory_node_merged_version",
             "How far another node's history is merged here: its writes up to this version.",
