@@ -9,8 +9,31 @@ use crate::{
     memory::{MemoryStats, replica::NodeSeen},
 };
 
-/// A gauge per other node: name, help, and its value from what the node's history shows.
-type NodeGauge = (&'static str, &'static str, fn(&NodeSeen) -> f64);
+/// A gauge with one series per item (another node, a peer): name, help, value of an item.
+type Gauge<T> = (&'static str, &'static str, fn(&T) -> f64);
+
+/// Writes each gauge with one series per item, labelled with this node and the item's
+/// `(label name, escaped value)`.
+fn write_gauges<T>(
+    out: &mut String,
+    node: &str,
+    gauges: &[Gauge<T>],
+    items: &[T],
+    item_label: impl Fn(&T) -> (&'static str, String),
+) {
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for item in items {
+            let (key, escaped) = item_label(item);
+            let _ = writeln!(
+                out,
+                "{name}{{node=\"{node}\",{key}=\"{escaped}\"}} {}",
+                value(item)
+            );
+        }
+    }
+}
 
 /// Appends the memory's metrics in Prometheus text format.
 pub fn render(out: &mut String, stats: &MemoryStats) {
@@ -61,12 +84,7 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
         return;
     }
     let node = label(stats.node.as_deref().unwrap_or(""));
-    type PeerMetric = (
-        &'static str,
-        &'static str,
-        fn(&crate::memory::replica::PeerStatus) -> f64,
-    );
-    let per_peer: [PeerMetric; 4] = [
+    let per_peer: [Gauge<crate::memory::replica::PeerStatus>; 4] = [
         (
             "mcpfleet_memory_peer_up",
             "1 when the last push of the history to the peer succeeded.",
@@ -102,7 +120,7 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
             n.version
         );
     }
-    let per_node: [NodeGauge; 3] = [
+    let per_node: [Gauge<NodeSeen>; 3] = [
         (
             "mcpfleet_memory_node_merged_version",
             "How far another node's history is merged here: its writes up to this version.",
@@ -119,30 +137,12 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
             |n| f64::from(u8::from(n.error.is_some())),
         ),
     ];
-    for (name, help, value) in per_node {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for n in &stats.nodes {
-            let _ = writeln!(
-                out,
-                "{name}{{node=\"{node}\",of=\"{}\"}} {}",
-                label(&n.node),
-                value(n)
-            );
-        }
-    }
-    for (name, help, value) in per_peer {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for p in &stats.peers {
-            let _ = writeln!(
-                out,
-                "{name}{{node=\"{node}\",peer=\"{}\"}} {}",
-                label(&p.url),
-                value(p)
-            );
-        }
-    }
+    write_gauges(out, &node, &per_node, &stats.nodes, |n| {
+        ("of", label(&n.node))
+    });
+    write_gauges(out, &node, &per_peer, &stats.peers, |p| {
+        ("peer", label(&p.url))
+    });
 }
 
 #[cfg(test)]
