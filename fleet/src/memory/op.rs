@@ -503,15 +503,6 @@ pub struct Effect {
     pub removed: Vec<Removal>,
 }
 
-impl Effect {
-    pub fn is_empty(&self) -> bool {
-        self.entities.is_empty()
-            && self.observations.is_empty()
-            && self.relations.is_empty()
-            && self.removed.is_empty()
-    }
-}
-
 /// A write made on another node, merged here: who wrote it, where it stands in that node's
 /// history, its stamp, and what it did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

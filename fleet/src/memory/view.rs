@@ -104,7 +104,7 @@ impl View {
 
     /// The newest version of `node`'s writes merged into this view (0: none).
     pub fn merged_version(&self, node: &str) -> u64 {
-        self.read(|g| g.nodes().find(|(n, _)| *n == node).map_or(0, |(_, v)| v))
+        self.read(|g| g.merged_version(node))
     }
 
     /// Waits until `node`'s writes up to its `version` are merged here, or fails after

@@ -278,6 +278,11 @@ impl Graph {
         self.me = Arc::from(node);
     }
 
+    /// The newest of `node`'s versions applied here (0: none).
+    pub fn merged_version(&self, node: &str) -> u64 {
+        self.nodes.get(node).copied().unwrap_or(0)
+    }
+
     /// For each other node, the newest of its versions applied here.
     pub fn nodes(&self) -> impl Iterator<Item = (&str, u64)> {
         self.nodes.iter().map(|(n, v)| (&**n, *v))

@@ -21,7 +21,7 @@ impl Graph {
             });
         }
         let node: Arc<str> = Arc::from(m.node.as_str());
-        let done = self.nodes.get(&node).copied().unwrap_or(0);
+        let done = self.merged_version(&node);
         if m.version <= done {
             return Err(ApplyError::AlreadyMerged {
                 node: m.node.clone(),
@@ -35,10 +35,7 @@ impl Graph {
         } else {
             m.deps
                 .iter()
-                .find(|(n, v)| {
-                    n.as_str() != &*self.me
-                        && self.nodes.get(n.as_str()).copied().unwrap_or(0) < **v
-                })
+                .find(|(n, v)| n.as_str() != &*self.me && self.merged_version(n) < **v)
                 .map(|(n, v)| (n.clone(), *v))
         };
         if let Some((node, version)) = missing {
