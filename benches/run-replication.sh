@@ -10,7 +10,7 @@
 # After each part the nodes are stopped and compared: `memory-compare` says whether all three
 # hold the same graph, `fleet memory verify` and `git fsck --full` check each repository.
 # Aims (benches/README.md): lag p99 <= 2 s, 0 acknowledged writes lost, identical graphs, fsck
-# clean; after the kill, node 3 converges and nothing acknowledged is lost.
+# clean (the peer's too); after the kill, node 3 converges and nothing acknowledged is lost.
 # Usage: benches/run-replication.sh [SERVERS per node] [RATE] [SECS] [PORT BASE]
 # (fixed ports, so node 3 comes back where loadgen looks for it: PORT BASE + 1..3 for the admin
 # APIs, + 100..399 for the servers; below the kernel's ephemeral range)
@@ -117,6 +117,9 @@ PY
       && echo "  node-$n: git fsck --full clean" \
       || { echo "  node-$n: git fsck --full FAILED"; sed 's/^/    /' "$out/$1/fsck-$n.log"; }
   done
+  git -C "$out/$1/peer.git" fsck --full --no-progress >"$out/$1/fsck-peer.log" 2>&1 \
+    && echo "  peer: git fsck --full clean, $(ls "$out/$1/peer.git/objects/pack" | grep -c '\.idx$') packs" \
+    || { echo "  peer: git fsck --full FAILED"; sed 's/^/    /' "$out/$1/fsck-peer.log"; }
 }
 
 echo "3 nodes x $servers servers (task mode) on $(nproc) CPUs; $rate writes/s for $secs s; load average $(cut -d' ' -f1 /proc/loadavg)"

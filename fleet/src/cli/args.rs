@@ -167,8 +167,8 @@ pub struct UpArgs {
     /// Publish the memory's history to this peer git repository (repeatable): the path or
     /// `file://` URL of an existing repository on a local or shared volume (`fleet memory
     /// init-peer PATH` makes one). Each node
-    /// pushes to its own ref, `refs/heads/nodes/<node id>`, about once a second when it has
-    /// new commits, fetches the other nodes' refs and merges their writes into its own memory
+    /// publishes to its own ref, `refs/heads/nodes/<node id>`, about twice a second when it
+    /// has new commits, reads the other nodes' refs there and merges their writes into its own memory
     /// (all nodes converge; see the README's memory section); a peer that cannot be reached is
     /// retried with backoff and shown in `fleet status` and /metrics, never holding up writes.
     #[arg(long = "memory-peer", value_name = "URL", conflicts_with = "no_memory",

@@ -19,10 +19,11 @@
 //!
 //! Its parts: `objects` builds git objects (trees, commits) and holds the names the archive
 //! writes under, `pack` writes them as a durable packfile, `consolidate` keeps the number
-//! of packs small, `read` loads what a commit holds, `tree` builds a commit's tree in the layout, `open` finds, locks and initialises a
+//! of packs small, `copy` copies objects into another repository (publishing to a peer), `read` loads what a commit holds, `tree` builds a commit's tree in the layout, `open` finds, locks and initialises a
 //! repository, `writer` is the [`Archive`] that turns batches into commits.
 
 mod consolidate;
+mod copy;
 mod objects;
 mod open;
 mod pack;
@@ -32,7 +33,10 @@ mod tests;
 mod tree;
 mod writer;
 
+pub(crate) use consolidate::{consolidate_packs, pack_count};
+pub(crate) use copy::copy_objects;
 pub(crate) use objects::{MAIN, git_order};
 pub(crate) use open::{locate, open_locked};
+pub(crate) use pack::sync_named_ref;
 pub(crate) use read::{Identity, commit_ops, foreign_commit_ops, identify, load_graph, read_meta};
 pub use writer::{Archive, CommitInfo};

@@ -257,7 +257,12 @@ pub(super) fn write_pack(repo: &Repository, objects: &NewObjects) -> Result<Path
 
 /// Makes `refs/heads/main` (as written by libgit2) and its directories durable.
 pub(super) fn sync_ref(gitdir: &Path) -> Result<(), ArchiveError> {
-    let loose = gitdir.join(MAIN);
+    sync_named_ref(gitdir, MAIN)
+}
+
+/// Makes the ref `name` (as written by libgit2) and its directory durable.
+pub(crate) fn sync_named_ref(gitdir: &Path, name: &str) -> Result<(), ArchiveError> {
+    let loose = gitdir.join(name);
     if loose.is_file() {
         fsync(&loose)?;
         if let Some(dir) = loose.parent() {

@@ -1,5 +1,5 @@
 //! Merging the other nodes' histories into this node's graph. Each round reads, from every
-//! other node's fetched head, the commits past the version already taken in from that node,
+//! other node's head at a peer, the commits past the version already taken in from that node,
 //! takes that node's own writes from their `ops.jsonl` (not the ones it merged from others:
 //! those are read from their own origin) and hands them to the owner as `merged` records, like
 //! any write: WAL first, then the view, then git.
@@ -85,11 +85,11 @@ impl Merger {
         }
     }
 
-    /// One round over the other nodes' heads; returns per node what is merged and waiting.
+    /// One round over the other nodes' heads, each with the repository it is read from;
+    /// returns per node what is merged and waiting.
     pub(super) fn round(
         &mut self,
-        repo: &Repository,
-        heads: &BTreeMap<String, Oid>,
+        heads: &BTreeMap<String, (&Repository, Oid)>,
     ) -> BTreeMap<String, NodeMerge> {
         let mut have = self.view.merged_versions();
         let mut through = self.through.clone();
@@ -104,7 +104,8 @@ impl Merger {
         for node in others {
             let done = through.get(node).copied().unwrap_or(0);
             let chain = self.chains.entry(node.clone()).or_default();
-            match read_since(repo, chain, heads[node], done, budget) {
+            let (repo, head) = heads[node];
+            match read_since(repo, chain, head, done, budget) {
                 Ok(records) => {
                     queues.insert(node, records.into());
                 }

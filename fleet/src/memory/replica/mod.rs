@@ -1,17 +1,18 @@
 //! Replication of the memory between fleet nodes through git. Each node keeps its own owner,
 //! WAL and repository and publishes its history to every peer repository (a path or `file://`
-//! URL: a local or shared volume) on a ref of its own, `refs/heads/nodes/<node-id>`,
+//! URL: a local or shared volume) on a ref of its own, `refs/heads/nodes/<node-id>` ([`local`]),
 //! so no two nodes ever push the same ref and a peer repository holds every node's history
 //! side by side (a continuous off-machine backup: a clone of that ref opens as the node's
 //! memory). Publishing runs on its own thread, about once per `interval` and only when the
 //! head moved; it never holds up a write, and an unreachable peer is retried with backoff and
 //! shown in `fleet status` and `/metrics`.
 //!
-//! Each round also fetches every node's published ref from every peer into
-//! `refs/peers/<peer index>/<node id>`, so this repository holds the other nodes' histories,
-//! and merges their writes into this node's graph ([`merge`]); `fleet status` shows how far
-//! each node has got and how much of it is merged here.
+//! Each round also reads every other node's published head at every peer and merges their
+//! writes, read from the peer where the newest head was found, into this node's graph
+//! ([`merge`]); `fleet status` shows how far each node has got and how much of it is merged
+//! here.
 
+mod local;
 mod merge;
 #[cfg(test)]
 mod merge_tests;
@@ -226,9 +227,9 @@ impl Round {
         }
     }
 
-    /// Pushes the head to every peer that lacks it and fetches the other nodes' heads from
-    /// every peer, skipping peers that are backing off (the last round only pushes, and tries
-    /// failing peers once more regardless).
+    /// Publishes the head to every peer that lacks it and reads the other nodes' heads
+    /// there, skipping peers that are backing off (the last round only publishes, and tries
+    /// failing peers once more regardless); then merges what the other nodes wrote.
     fn publish(&mut self, repo: &Repository, last: bool) {
         // Only a durable head goes out: the committer moves `main` before it fsyncs the ref,
         // and a head lost to a power cut would be replaced by another commit of the same
@@ -246,27 +247,34 @@ impl Round {
             }
         }
         let mut seen: BTreeMap<String, NodeSeen> = BTreeMap::new();
-        let mut heads: BTreeMap<String, Oid> = BTreeMap::new();
+        // Per node, the peer (an index into `opened`) its newest head was found at.
+        let mut heads: BTreeMap<String, (usize, Oid)> = BTreeMap::new();
+        let mut opened: Vec<Repository> = Vec::new();
         for index in 0..self.peers.len() {
             let peer = &mut self.peers[index];
             if !last && !peer.ready() {
                 continue;
             }
+            let Some(peer_repo) = peer.open() else {
+                self.show_peers();
+                continue;
+            };
             if peer.lacks(head) {
-                peer.push(repo, &self.node, head, version);
+                peer.push(repo, &peer_repo, &self.node, head, version);
             }
-            // Even after a refused push (the fetch shows whether this node's own history there
+            // Even after a refused push (the heads show whether this node's own history there
             // is newer: a node restored from an older copy); not on the way out.
-            let fetched = if last {
+            let found = if last {
                 Vec::new()
             } else {
-                peer.fetch(repo, index)
+                peer.heads(&peer_repo)
             };
             let via = peer.status.url.clone();
             self.show_peers();
-            for (node, oid) in fetched {
+            let at = opened.len();
+            for (node, oid) in found {
                 if node == self.node.as_str() {
-                    let published = self.version_of(repo, oid);
+                    let published = self.version_of(&peer_repo, oid);
                     if published > version && self.rewound.is_none() {
                         let e = format!(
                             "peer {via} holds this node's history up to version {published}, \
@@ -280,19 +288,18 @@ impl Round {
                     }
                     continue;
                 }
-                if seen.len() >= MAX_NODES {
+                if seen.len() >= MAX_NODES && !seen.contains_key(&node) {
                     continue;
                 }
-                let version = self.version_of(repo, oid);
+                let version = self.version_of(&peer_repo, oid);
                 if seen.get(&node).is_none_or(|s| s.version < version) {
-                    let via = via.clone();
-                    heads.insert(node.clone(), oid);
+                    heads.insert(node.clone(), (at, oid));
                     seen.insert(
                         node.clone(),
                         NodeSeen {
                             node,
                             version,
-                            via,
+                            via: via.clone(),
                             merged: 0,
                             waiting: 0,
                             error: None,
@@ -300,10 +307,17 @@ impl Round {
                     );
                 }
             }
+            opened.push(peer_repo);
         }
         if !last {
             let merged = match &self.rewound {
-                None => self.merger.round(repo, &heads),
+                None => {
+                    let heads = heads
+                        .into_iter()
+                        .map(|(node, (at, oid))| (node, (&opened[at], oid)))
+                        .collect();
+                    self.merger.round(&heads)
+                }
                 Some(_) => BTreeMap::new(),
             };
             for (node, m) in merged {

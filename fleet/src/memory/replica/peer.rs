@@ -1,18 +1,18 @@
-//! One peer repository: pushing this node's history to it and what the last attempts said.
-//! A push is fast-forward only (`refs/heads/main` to `refs/heads/nodes/<id>`, never forced):
-//! a node's history only grows, so a refusal means another node publishes under the same id,
+//! One peer repository: publishing this node's history to it and what the last attempts
+//! said. A publish is fast-forward only (the durable head to `refs/heads/nodes/<id>`, never
+//! forced): a node's history only grows, so a refusal means another node publishes under the same id,
 //! or the peer's ref was rewritten by hand; both are reported, never overwritten. A failing
 //! peer is retried with backoff (1 s doubling to 30 s) so an unreachable one costs nothing.
 
-use std::{
-    cell::RefCell,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use git2::{Oid, PushOptions, RemoteCallbacks, Repository};
+use git2::{Oid, Repository};
 use serde::Serialize;
 
-use super::node::NodeId;
+use super::{
+    local::{self, PublishError},
+    node::NodeId,
+};
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -42,6 +42,8 @@ pub(super) struct Peer {
     pushed: Option<Oid>,
     next_try: Instant,
     backoff: Duration,
+    /// The last attempt to merge the peer's packs failed (said once, not every round).
+    tidy_failing: bool,
     pub(super) status: PeerStatus,
 }
 
@@ -60,6 +62,7 @@ impl Peer {
             pushed: None,
             next_try: Instant::now(),
             backoff: FIRST_BACKOFF,
+            tidy_failing: false,
         }
     }
 
@@ -73,11 +76,20 @@ impl Peer {
         Instant::now() >= self.next_try
     }
 
-    /// Fetches every node's published history at the peer into `refs/peers/<index>/<node>`;
-    /// returns the nodes and heads found, or records the failure (with backoff) and returns
-    /// nothing.
-    pub(super) fn fetch(&mut self, repo: &Repository, index: usize) -> Vec<(String, Oid)> {
-        match fetch(repo, &self.url, index) {
+    /// Opens the peer repository for this round, or records why it cannot be (with backoff).
+    pub(super) fn open(&mut self) -> Option<Repository> {
+        match local::open(&self.url) {
+            Ok(peer) => Some(peer),
+            Err(e) => {
+                self.failed(e);
+                None
+            }
+        }
+    }
+
+    /// Every node's head published at the peer, or nothing (the failure recorded).
+    pub(super) fn heads(&mut self, peer: &Repository) -> Vec<(String, Oid)> {
+        match local::heads(peer) {
             Ok(heads) => heads,
             Err(e) => {
                 self.failed(e);
@@ -86,10 +98,18 @@ impl Peer {
         }
     }
 
-    /// Pushes `head` (the commit of `version`) and records the outcome.
-    pub(super) fn push(&mut self, repo: &Repository, node: &NodeId, head: Oid, version: u64) {
-        match push(repo, &self.url, node, head) {
-            Ok(()) => {
+    /// Publishes `head` (the commit of `version`) and records the outcome; then keeps the
+    /// peer's packs few.
+    pub(super) fn push(
+        &mut self,
+        repo: &Repository,
+        peer: &Repository,
+        node: &NodeId,
+        head: Oid,
+        version: u64,
+    ) {
+        match local::publish(repo, peer, node, head) {
+            Ok(_) => {
                 if self.status.state != "ok" {
                     tracing::info!(peer = %self.status.url, "memory peer reachable: publishing");
                 }
@@ -101,7 +121,17 @@ impl Peer {
                 self.status.failures = 0;
                 self.status.last_error = None;
             }
-            Err(e) => self.failed(e),
+            Err(PublishError::Refused(why)) => self.failed(refusal(node, &why)),
+            Err(PublishError::Failed(e)) => self.failed(e),
+        }
+        match local::tidy(peer.path()) {
+            Ok(_) => self.tidy_failing = false,
+            Err(e) => {
+                if !self.tidy_failing {
+                    tracing::warn!(peer = %self.status.url, error = %e, "cannot merge the peer's packs; trying again after later publishes");
+                }
+                self.tidy_failing = true;
+            }
         }
     }
 
@@ -118,71 +148,6 @@ impl Peer {
     }
 }
 
-/// Fetches `refs/heads/nodes/*` at `url` into `refs/peers/<index>/*` (forced: the local copy
-/// follows the peer), and lists what it holds.
-fn fetch(repo: &Repository, url: &str, index: usize) -> Result<Vec<(String, Oid)>, String> {
-    let mut remote = repo
-        .remote_anonymous(url)
-        .map_err(|e| format!("bad peer URL: {}", e.message()))?;
-    let refspec = format!("+refs/heads/nodes/*:refs/peers/{index}/*");
-    remote
-        .fetch(&[refspec.as_str()], None, None)
-        .map_err(|e| e.message().to_string())?;
-    let prefix = format!("refs/peers/{index}/");
-    let mut heads = Vec::new();
-    for r in repo
-        .references_glob(&format!("{prefix}*"))
-        .map_err(|e| e.message().to_string())?
-    {
-        let Ok(r) = r else { continue };
-        if let (Ok(name), Some(oid)) = (r.name(), r.target()) {
-            heads.push((name.trim_start_matches(&prefix).to_string(), oid));
-        }
-    }
-    Ok(heads)
-}
-
-/// Pushes `refs/heads/main` to `refs/heads/nodes/<node>` at `url`, fast-forward only.
-/// The local ref a push sends: the durable head at the time.
-const PUBLISHED: &str = "refs/mcpfleet/published";
-
-fn push(repo: &Repository, url: &str, node: &NodeId, head: Oid) -> Result<(), String> {
-    let mut remote = repo
-        .remote_anonymous(url)
-        .map_err(|e| format!("bad peer URL: {}", e.message()))?;
-    // The durable head, not `main`: the committer moves `main` before its fsync, and a head
-    // lost to a power cut must never have left this node.
-    repo.reference(PUBLISHED, head, true, "memory: publish the durable head")
-        .map_err(|e| format!("cannot point {PUBLISHED} at {head}: {}", e.message()))?;
-    let refspec = format!("{PUBLISHED}:refs/heads/nodes/{node}");
-    let refused = RefCell::new(None);
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.push_update_reference(|_, status| {
-        if let Some(s) = status {
-            *refused.borrow_mut() = Some(s.to_string());
-        }
-        Ok(())
-    });
-    let mut options = PushOptions::new();
-    options.remote_callbacks(callbacks);
-    let pushed = remote.push(&[refspec.as_str()], Some(&mut options));
-    drop(options);
-    match (pushed, refused.into_inner()) {
-        (Ok(()), None) => Ok(()),
-        (Ok(()), Some(why)) => Err(refusal(node, &why)),
-        // libgit2 checks fast-forward itself before sending: the peer's ref holds commits
-        // this history lacks.
-        (Err(e), _)
-            if e.code() == git2::ErrorCode::NotFastForward
-                || e.message().contains("not present locally")
-                || e.message().contains("non-fastforward") =>
-        {
-            Err(refusal(node, e.message()))
-        }
-        (Err(e), _) => Err(e.message().to_string()),
-    }
-}
-
 fn refusal(node: &NodeId, why: &str) -> String {
     format!(
         "the peer refused refs/heads/nodes/{node} ({why}): its history there is not an \
@@ -191,8 +156,8 @@ fn refusal(node: &NodeId, why: &str) -> String {
     )
 }
 
-/// Whether this build can reach `url`: a path or a `file://` URL (libgit2 is built without
-/// its network transports, so `ssh://` and `https://` peers would only ever fail).
+/// Whether `url` names a peer this build can reach: a path or a `file://` URL (peers are
+/// repositories on a local or shared volume; there is no ssh:// or https:// transport).
 pub fn check_url(url: &str) -> Result<(), String> {
     match url.split_once("://") {
         None if !url.is_empty() => Ok(()),

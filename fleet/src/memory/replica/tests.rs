@@ -44,6 +44,21 @@ fn node_ref(peer: &Path, node: &str) -> Option<git2::Oid> {
         .ok()
 }
 
+/// `git fsck --full` of `repo` passes, where git is installed.
+fn git_fsck(repo: &Path) {
+    if let Ok(out) = std::process::Command::new("git")
+        .args(["fsck", "--full", "--strict"])
+        .current_dir(repo)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 async fn eventually(what: &str, cond: impl Fn() -> bool) {
     for _ in 0..200 {
         if cond() {
@@ -138,7 +153,7 @@ async fn an_unreachable_peer_is_reported_and_retried_without_holding_up_writes()
         "{bad:?}"
     );
     assert!(bad.last_error.as_deref().is_some_and(|e| !e.is_empty()));
-    // The good peer's state is shown after its fetch, which may still be under way.
+    // The good peer's state is shown after its round, which may still be under way.
     eventually("the good peer is ok", || h.stats().peers[1].state == "ok").await;
     // It comes up: the next try (after its backoff) publishes.
     Repository::init_bare(&missing).unwrap();
@@ -207,7 +222,7 @@ async fn three_nodes_share_one_peer_made_by_init_peer_each_on_its_own_ref() {
             ("node-c".to_string(), 3)
         ]
     );
-    // Node a, started again, fetches the others' histories and shows how far each got.
+    // Node a, started again, reads the others' histories and shows how far each got.
     let store = Store::open(&dir.path().join("node-a"), options(&[&peer], "node-a")).unwrap();
     let h = store.handle();
     eventually("node a sees b and c", || h.stats().nodes.len() == 2).await;
@@ -222,12 +237,17 @@ async fn three_nodes_share_one_peer_made_by_init_peer_each_on_its_own_ref() {
         [("node-b".to_string(), 2), ("node-c".to_string(), 3)]
     );
     store.close().unwrap();
+    // Read at the peer, not copied here.
     let local = Repository::open(dir.path().join("node-a")).unwrap();
-    assert_eq!(
-        local.refname_to_id("refs/peers/0/node-c").ok(),
-        node_ref(&peer, "node-c"),
-        "the other histories are in this repository"
+    assert!(
+        local
+            .references_glob("refs/peers/*")
+            .unwrap()
+            .next()
+            .is_none()
     );
+    // The packs this build writes into the peer are git's own format.
+    git_fsck(&peer);
     // Not a repository and not empty: refused, nothing made.
     let busy = dir.path().join("busy");
     std::fs::create_dir(&busy).unwrap();
@@ -235,4 +255,45 @@ async fn three_nodes_share_one_peer_made_by_init_peer_each_on_its_own_ref() {
     let e = crate::memory::replica::init_peer(&busy).unwrap_err();
     assert!(e.to_string().contains("is not a git repository"), "{e}");
     assert!(!busy.join("HEAD").exists());
+}
+
+#[tokio::test]
+async fn a_busy_peers_packs_are_merged_and_it_stays_a_sound_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = dir.path().join("peer.git");
+    crate::memory::replica::init_peer(&peer).unwrap();
+    let repo = dir.path().join("node-a");
+    let store = Store::open(&repo, options(&[&peer], "node-a")).unwrap();
+    let h = store.handle();
+    // Each write published on its own: one pack each at the peer, past the limit.
+    for i in 0..40u64 {
+        h.write("srv-1", i, create(&format!("e{i}"))).await.unwrap();
+        h.wait_committed(i + 1, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let head = Repository::open(&repo)
+            .unwrap()
+            .refname_to_id("refs/heads/main")
+            .unwrap();
+        eventually("the peer holds the head", || {
+            node_ref(&peer, "node-a") == Some(head)
+        })
+        .await;
+    }
+    store.close().unwrap();
+    let packs = crate::memory::archive::pack_count(&peer);
+    assert!(packs <= 33, "{packs} packs at the peer");
+    git_fsck(&peer);
+    let restored = dir.path().join("restored.git");
+    let clone = Repository::init_bare(&restored).unwrap();
+    clone
+        .remote_anonymous(peer.to_str().unwrap())
+        .unwrap()
+        .fetch(&["refs/heads/nodes/node-a:refs/heads/main"], None, None)
+        .unwrap();
+    drop(clone);
+    let store = Store::open(&restored, StoreOptions::default()).unwrap();
+    assert_eq!(store.handle().view().version(), 40);
+    assert!(store.handle().view().entity("e39").is_some());
+    store.close().unwrap();
 }
