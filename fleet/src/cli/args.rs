@@ -179,7 +179,7 @@ pub struct UpArgs {
     /// and 8 random hex digits (then remembered).
     #[arg(long, value_name = "ID", value_parser = parse_node_id, requires = "memory_peers")]
     pub memory_node_id: Option<NodeId>,
-    /// How often to publish to, fetch from and merge from the peers (`1s`, `250ms`): most of
+    /// How often to publish to the peers and merge from them (`1s`, `250ms`): most of
     /// the replication lag between nodes is this, twice (the writer's round, then the
     /// reader's).
     #[arg(long, default_value = "500ms", value_name = "TIME", requires = "memory_peers",

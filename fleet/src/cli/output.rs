@@ -203,7 +203,7 @@ fn render_memory(out: &mut String, m: &crate::memory::MemoryStats) {
             .map_or(String::new(), |e| format!("\n    not merged: {e}"));
         let _ = writeln!(
             out,
-            "  node {:<40} version {} (fetched from {}), merged through {}{waiting}{error}",
+            "  node {:<40} version {} (at {}), merged through {}{waiting}{error}",
             n.node, n.version, n.via, n.merged
         );
     }

@@ -109,7 +109,7 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
     let name = "mcpfleet_memory_node_version";
     let _ = writeln!(
         out,
-        "# HELP {name} Newest version of another node's history fetched from the peers."
+        "# HELP {name} Newest version of another node's history found at the peers."
     );
     let _ = writeln!(out, "# TYPE {name} gauge");
     for n in &stats.nodes {
@@ -128,7 +128,7 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
         ),
         (
             "mcpfleet_memory_node_waiting",
-            "Another node's writes fetched but waiting for writes of a node they had seen.",
+            "Another node's writes read but waiting for writes of a node they had seen.",
             |n| n.waiting as f64,
         ),
         (

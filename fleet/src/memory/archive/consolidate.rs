@@ -48,6 +48,10 @@ fn read_idx(path: &Path) -> Result<Vec<IdxEntry>, String> {
     let crcs = ids + n * 20;
     let offsets = crcs + n * 4;
     let large = offsets + n * 4;
+    // A damaged count must not size an allocation (a peer's packs are not this node's own).
+    if bytes.len() < large + 40 {
+        return Err(bad());
+    }
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let id = bytes.get(ids + i * 20..ids + i * 20 + 20).ok_or_else(bad)?;
@@ -87,9 +91,9 @@ fn copy_pack(
         let end = entries
             .get(i + 1)
             .map_or(len.saturating_sub(20), |e| e.offset);
-        if start < at.max(12) || end <= start {
+        if start < at.max(12) || end <= start || end > len.saturating_sub(20) {
             return Err(io(std::io::Error::other(
-                "pack index offsets are out of order",
+                "pack index offsets are out of order or past the pack's end",
             )));
         }
         std::io::copy(&mut (&mut r).take(start - at), &mut std::io::sink()).map_err(io)?;

@@ -50,13 +50,18 @@ impl PackWriter {
             path: dir.to_path_buf(),
             source: std::io::Error::other("more than 2^32 objects"),
         })?;
-        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Unique among processes on other hosts too (a peer repository on a shared volume:
+        // every node of a Kubernetes fleet runs as pid 1), and never an existing file.
         let tmp = dir.join(format!(
-            "{TMP_PACK_PREFIX}{}_{serial}.pack",
-            std::process::id()
+            "{TMP_PACK_PREFIX}{}_{:016x}.pack",
+            std::process::id(),
+            fastrand::u64(..)
         ));
-        let file = File::create(&tmp).map_err(ArchiveError::io("create", &tmp))?;
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(ArchiveError::io("create", &tmp))?;
         let mut header = Vec::with_capacity(12);
         header.extend_from_slice(b"PACK");
         header.extend_from_slice(&2u32.to_be_bytes());
@@ -255,14 +260,10 @@ pub(super) fn write_pack(repo: &Repository, objects: &NewObjects) -> Result<Path
     Ok(idx)
 }
 
-/// Makes `refs/heads/main` (as written by libgit2) and its directories durable.
+/// Makes `refs/heads/main` (as written by libgit2) and its directory durable (`refs/heads`
+/// exists from the repository's creation on).
 pub(super) fn sync_ref(gitdir: &Path) -> Result<(), ArchiveError> {
-    sync_named_ref(gitdir, MAIN)
-}
-
-/// Makes the ref `name` (as written by libgit2) and its directory durable.
-pub(crate) fn sync_named_ref(gitdir: &Path, name: &str) -> Result<(), ArchiveError> {
-    let loose = gitdir.join(name);
+    let loose = gitdir.join(MAIN);
     if loose.is_file() {
         fsync(&loose)?;
         if let Some(dir) = loose.parent() {
@@ -272,6 +273,24 @@ pub(crate) fn sync_named_ref(gitdir: &Path, name: &str) -> Result<(), ArchiveErr
         // Packed (as in a fresh clone): the packed-refs file holds it.
         fsync(&gitdir.join("packed-refs"))?;
         fsync(gitdir)?;
+    }
+    Ok(())
+}
+
+/// Makes the ref `name` (as written by libgit2) and its directories durable, up to the git
+/// directory (the first ref under a prefix makes its directory).
+pub(crate) fn sync_named_ref(gitdir: &Path, name: &str) -> Result<(), ArchiveError> {
+    let loose = gitdir.join(name);
+    if !loose.is_file() {
+        fsync(&gitdir.join("packed-refs"))?;
+        return fsync(gitdir);
+    }
+    fsync(&loose)?;
+    for dir in loose.ancestors().skip(1) {
+        fsync(dir)?;
+        if dir == gitdir {
+            break;
+        }
     }
     Ok(())
 }

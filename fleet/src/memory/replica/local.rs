@@ -19,8 +19,8 @@ use crate::memory::archive;
 
 /// Packs a peer repository may hold before they are merged (each publish adds one).
 const MAX_PEER_PACKS: usize = 32;
-/// A merge of a peer's packs held by a lock older than this was left by a killed node.
-const STALE_LOCK: Duration = Duration::from_secs(600);
+/// A lock on merging a peer's packs older than this was left by a killed node.
+const STALE_LOCK: Duration = Duration::from_secs(120);
 /// Temporary packs older than this in a peer were left by a killed node.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 const LOCK: &str = "mcpfleet-merge-packs.lock";
@@ -34,6 +34,24 @@ pub(super) fn peer_dir(url: &str) -> PathBuf {
 /// bare one; a clone with a working tree works too).
 pub(super) fn open(url: &str) -> Result<Repository, String> {
     Repository::open(peer_dir(url)).map_err(|e| e.message().to_string())
+}
+
+/// Refs that builds which fetched the other nodes' histories left in a node's repository
+/// (the copies and the ref a push sent), removed once: nothing reads them any more.
+pub(super) fn forget_fetched(repo: &Repository) {
+    let Ok(refs) = repo.references_glob("refs/peers/*") else {
+        return;
+    };
+    let mut names: Vec<String> = refs
+        .flatten()
+        .filter_map(|r| r.name().ok().map(str::to_string))
+        .collect();
+    names.push("refs/mcpfleet/published".into());
+    for name in names {
+        if let Ok(mut r) = repo.find_reference(&name) {
+            let _ = r.delete();
+        }
+    }
 }
 
 /// The ref a node publishes its history on.
@@ -82,6 +100,9 @@ pub(super) fn publish(
         Err(e) => return Err(failed(e)),
     };
     if old == Some(head) {
+        // Moved by an earlier round whose fsync may have failed.
+        archive::sync_named_ref(peer.path(), &name)
+            .map_err(|e| PublishError::Failed(e.to_string()))?;
         return Ok(0);
     }
     if let Some(old) = old {
@@ -93,7 +114,14 @@ pub(super) fn publish(
             )));
         }
     }
-    let oids = new_objects(repo, head, old).map_err(failed)?;
+    // Objects are copied past what the peer's ref holds, which assumes the peer holds all of
+    // that history; a peer that lost it (pruned, refs restored without their packs) gets
+    // everything again rather than a ref to missing objects.
+    let held = match old {
+        Some(old) if peer.odb().map_err(failed)?.exists(old) => Some(old),
+        _ => None,
+    };
+    let oids = new_objects(repo, head, held).map_err(failed)?;
     let copied = archive::copy_objects(repo, peer.path(), &oids)
         .map_err(|e| PublishError::Failed(e.to_string()))?;
     let msg = "mcpfleet: publish";
@@ -171,9 +199,13 @@ fn changed(
     Ok(())
 }
 
-/// Keeps a peer's packs few: once it holds more than [`MAX_PEER_PACKS`], merges them (one
-/// node at a time, under a lock file; a node that finds the lock leaves it to the holder),
-/// and clears temporary packs a killed node left long ago. Returns packs merged.
+/// Keeps a peer's packs few: once it holds more than [`MAX_PEER_PACKS`], merges them, and
+/// clears temporary packs a killed node left long ago. Returns packs merged.
+///
+/// A lock file keeps the nodes from doing the same merge at once; nothing depends on it for
+/// correctness: a merge deletes only packs whose objects it has already written into a
+/// durable pack, and two merges of the same packs write the same pack. So a stale lock
+/// (a killed node's) is simply taken over after [`STALE_LOCK`].
 pub(super) fn tidy(peer: &Path) -> Result<usize, String> {
     if archive::pack_count(peer) <= MAX_PEER_PACKS {
         return Ok(0);

@@ -7,7 +7,7 @@
 //! A write goes in only right after that node's previous write and after everything its
 //! writer had seen (its `deps`; the graph checks both again), so a delete never arrives
 //! before an add it removed and a write lost on the way is never skipped. A write waiting for
-//! a node not fetched yet waits for a later round. Each round reads at most [`MAX_RECORDS`]
+//! a node not published yet waits for a later round. Each round reads at most [`MAX_RECORDS`]
 //! records, shared among the nodes, so a node that was away a long time catches up in steps
 //! without holding the owner, and a node whose writes all wait cannot starve the others.
 //!

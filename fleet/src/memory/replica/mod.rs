@@ -71,20 +71,20 @@ const MAX_NODES: usize = 256;
 /// Versions of node heads remembered before the cache starts afresh.
 const MAX_CACHED_HEADS: usize = 10_000;
 
-/// Another node's history as fetched from the peers.
+/// Another node's history as found at the peers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeSeen {
     /// The node's id (its ref's name at the peers).
     pub node: String,
-    /// The version of its newest commit fetched.
+    /// The version of its newest commit published.
     pub version: u64,
-    /// The peer it was fetched from (user and password left out).
+    /// The peer its newest commit was found at (user and password left out).
     pub via: String,
     /// How far its history is taken into this node's memory: every write of its own up to
     /// this version is merged (equal to `version` once caught up).
     #[serde(default)]
     pub merged: u64,
-    /// Its writes fetched but waiting for writes of a node not fetched yet that they had
+    /// Its writes read but waiting for writes of a node not published yet that they had
     /// seen.
     #[serde(default)]
     pub waiting: usize,
@@ -207,6 +207,9 @@ struct Round {
 
 impl Round {
     fn run(mut self, stopped: &mpsc::Receiver<()>, interval: Duration) {
+        if let Ok(repo) = Repository::open(&self.gitdir) {
+            local::forget_fetched(&repo);
+        }
         loop {
             let last = match stopped.recv_timeout(interval) {
                 Err(RecvTimeoutError::Timeout) => false,

@@ -297,3 +297,62 @@ async fn a_busy_peers_packs_are_merged_and_it_stays_a_sound_backup() {
     assert!(store.handle().view().entity("e39").is_some());
     store.close().unwrap();
 }
+
+#[tokio::test]
+async fn a_peer_that_lost_its_objects_gets_the_whole_history_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = dir.path().join("peer.git");
+    crate::memory::replica::init_peer(&peer).unwrap();
+    let repo = dir.path().join("node-a");
+    let store = Store::open(&repo, options(&[&peer], "node-a")).unwrap();
+    for i in 0..3 {
+        store
+            .handle()
+            .write("srv-1", 0, create(&format!("e{i}")))
+            .await
+            .unwrap();
+    }
+    store.close().unwrap();
+    assert!(node_ref(&peer, "node-a").is_some());
+    // The peer's packs are gone (pruned by hand), its ref is not; and an earlier build left
+    // a copy of another node's history here.
+    for e in std::fs::read_dir(peer.join("objects/pack")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    {
+        let local = Repository::open(&repo).unwrap();
+        let head = local.refname_to_id("refs/heads/main").unwrap();
+        local
+            .reference("refs/peers/0/node-b", head, true, "old build")
+            .unwrap();
+    }
+    let store = Store::open(&repo, options(&[&peer], "node-a")).unwrap();
+    let h = store.handle();
+    h.write("srv-1", 0, create("after")).await.unwrap();
+    h.wait_committed(4, Duration::from_secs(5)).await.unwrap();
+    let head = Repository::open(&repo)
+        .unwrap()
+        .refname_to_id("refs/heads/main")
+        .unwrap();
+    eventually("the new head is published", || {
+        node_ref(&peer, "node-a") == Some(head)
+    })
+    .await;
+    store.close().unwrap();
+    let p = Repository::open(&peer).unwrap();
+    let mut walk = p.revwalk().unwrap();
+    walk.push(head).unwrap();
+    for c in walk {
+        let c = p.find_commit(c.unwrap()).unwrap();
+        c.tree().unwrap();
+    }
+    git_fsck(&peer);
+    let local = Repository::open(&repo).unwrap();
+    assert!(
+        local
+            .references_glob("refs/peers/*")
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
