@@ -12,6 +12,8 @@
 # Aims (benches/README.md): lag p99 <= 2 s, 0 acknowledged writes lost, identical graphs, fsck
 # clean (the peer's too); after the kill, node 3 converges and nothing acknowledged is lost.
 # Usage: benches/run-replication.sh [SERVERS per node] [RATE] [SECS] [PORT BASE]
+#   PARTS="storm" runs part 1 only; BIN=DIR takes fleet, loadgen and memory-compare from DIR
+#   (another build, for side-by-side runs) instead of building this checkout's.
 # (fixed ports, so node 3 comes back where loadgen looks for it: PORT BASE + 1..3 for the admin
 # APIs, + 100..399 for the servers; below the kernel's ephemeral range)
 set -euo pipefail
@@ -21,7 +23,11 @@ rate=${2:-900}
 secs=${3:-20}
 base=${4:-21000}
 command -v git >/dev/null || { echo "installing git"; apt-get install -y -qq git >/dev/null; }
-cargo build --release -q -p fleet -p loadgen -p benches
+parts=${PARTS:-storm kill}
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q -p fleet -p loadgen -p benches
+  BIN=target/release
+fi
 out=$(mktemp -d)
 declare -A pids
 cleanup() {
@@ -45,7 +51,7 @@ profile = "community"
 count = $servers
 first_port = $((base + 100 * n))
 EOF
-  target/release/fleet up --spec "$out/spec-$n.toml" --no-gateway \
+  "$BIN"/fleet up --spec "$out/spec-$n.toml" --no-gateway \
     --memory-repo "$out/$2/node-$n" --memory-peer "$out/$2/peer.git" --memory-node-id "node-$n" \
     --admin-token-file "$out/token-$n" >>"$out/$2/node-$n.log" 2>&1 &
   pids[$n]=$!
@@ -60,7 +66,7 @@ stop_nodes() { # node 3 restarted in a subshell is not this shell's child: wait 
 }
 storm() { # $1: part; runs loadgen's sync scenario over the three nodes, prints its figures
   local status=0
-  target/release/loadgen --scenario sync --sync-rate "$rate" --sync-time "$secs" \
+  "$BIN"/loadgen --scenario sync --sync-rate "$rate" --sync-time "$secs" \
     --target "http://127.0.0.1:$((base + 1))" --target "http://127.0.0.1:$((base + 2))" \
     --target "http://127.0.0.1:$((base + 3))" --out "$out/$1/run" >"$out/$1/loadgen.log" 2>&1 \
     || status=$?
@@ -108,9 +114,9 @@ else:
     print("NOT converged within 120 s: " + json.dumps({k: v["nodes"] for k, v in m.items()}))
 PY
   stop_nodes
-  target/release/memory-compare "$out/$1"/node-{1,2,3} | sed 's/^/  /'
+  "$BIN"/memory-compare "$out/$1"/node-{1,2,3} | sed 's/^/  /'
   for n in 1 2 3; do
-    target/release/fleet memory verify --memory-repo "$out/$1/node-$n" >"$out/$1/verify-$n.log" 2>&1 \
+    "$BIN"/fleet memory verify --memory-repo "$out/$1/node-$n" >"$out/$1/verify-$n.log" 2>&1 \
       && echo "  node-$n: fleet memory verify ok" \
       || { echo "  node-$n: fleet memory verify FAILED"; sed 's/^/    /' "$out/$1/verify-$n.log"; }
     git -C "$out/$1/node-$n" fsck --full --no-progress >"$out/$1/fsck-$n.log" 2>&1 \
@@ -123,9 +129,9 @@ PY
 }
 
 echo "3 nodes x $servers servers (task mode) on $(nproc) CPUs; $rate writes/s for $secs s; load average $(cut -d' ' -f1 /proc/loadavg)"
-for part in storm kill; do
+for part in $parts; do
   mkdir -p "$out/$part"
-  target/release/fleet memory init-peer "$out/$part/peer.git" >/dev/null
+  "$BIN"/fleet memory init-peer "$out/$part/peer.git" >/dev/null
   for n in 1 2 3; do start_node "$n" "$part"; done
   echo
   if [ "$part" = storm ]; then
