@@ -252,3 +252,112 @@ async fn a_node_restored_from_an_older_copy_stops_merging_and_says_why() {
     );
     restored.close().unwrap();
 }
+
+/// Publishes at `peer`, as node `as_node`, a root commit made from `node`'s head there with its
+/// `meta.json` and `ops.jsonl` records changed by `doctor`.
+fn doctored(
+    peer: &Path,
+    node: &str,
+    as_node: &str,
+    doctor: impl Fn(&mut serde_json::Value, &mut Vec<serde_json::Value>),
+) {
+    use crate::memory::layout::{META, OPS};
+    let repo = git2::Repository::open(peer).unwrap();
+    let head = repo
+        .find_reference(&format!("refs/heads/nodes/{node}"))
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let tree = head.tree().unwrap();
+    let blob = |name: &str| {
+        let id = tree.get_name(name).unwrap().id();
+        repo.find_blob(id).unwrap().content().to_vec()
+    };
+    let mut meta: serde_json::Value = serde_json::from_slice(&blob(META)).unwrap();
+    let mut ops: Vec<serde_json::Value> = blob(OPS)
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    doctor(&mut meta, &mut ops);
+    let ops: Vec<String> = ops.iter().map(|o| o.to_string() + "\n").collect();
+    let mut b = repo.treebuilder(Some(&tree)).unwrap();
+    let meta = repo.blob(&serde_json::to_vec(&meta).unwrap()).unwrap();
+    b.insert(META, meta, 0o100_644).unwrap();
+    b.insert(OPS, repo.blob(ops.concat().as_bytes()).unwrap(), 0o100_644)
+        .unwrap();
+    let tree = repo.find_tree(b.write().unwrap()).unwrap();
+    let sig = git2::Signature::now("test", "test@mcpfleet.invalid").unwrap();
+    let commit = repo
+        .commit(None, &sig, &sig, "doctored", &tree, &[])
+        .unwrap();
+    repo.reference(&format!("refs/heads/nodes/{as_node}"), commit, true, "test")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_that_cannot_be_merged_are_refused_by_name_and_the_others_still_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = dir.path().join("peer.git");
+    crate::memory::replica::init_peer(&peer).unwrap();
+    let b = Store::open(&dir.path().join("node-b"), options(Some(&peer), "node-b")).unwrap();
+    write(&b, create("from-b", "thing", &["ok"])).await;
+    b.close().unwrap();
+    // Written before writes carried their effects.
+    doctored(&peer, "node-b", "node-old", |meta, _| {
+        meta["effects"] = false.into();
+    });
+    // A write over the limits a node accepts (a 100 kB entity name).
+    doctored(&peer, "node-b", "node-bad", |_, ops| {
+        let long = "x".repeat(100_000);
+        ops[0]["op"]["entities"][0]["name"] = long.into();
+    });
+    let a = Store::open(&dir.path().join("node-a"), options(Some(&peer), "node-a")).unwrap();
+    let h = a.handle();
+    for _ in 0..200 {
+        let nodes = h.stats().nodes;
+        if nodes.len() == 3
+            && nodes
+                .iter()
+                .all(|n| n.node == "node-b" || n.error.is_some())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let nodes = h.stats().nodes;
+    let error = |n: &str| {
+        let found = nodes.iter().find(|s| s.node == n).unwrap();
+        found.error.clone().unwrap_or_default()
+    };
+    assert!(
+        error("node-old").contains("did not record what writes did"),
+        "{nodes:?}"
+    );
+    assert!(error("node-bad").contains("cannot be merged"), "{nodes:?}");
+    assert!(
+        error("node-bad").contains("an entity name of 100000 bytes"),
+        "{nodes:?}"
+    );
+    assert_eq!(error("node-b"), "", "{nodes:?}");
+    // The good node's write is merged, neither bad one's copy of it, and a still writes.
+    let names = |s: &Store| -> Vec<String> {
+        s.handle()
+            .view()
+            .read_graph()
+            .entities
+            .into_iter()
+            .map(|e| e.name)
+            .collect()
+    };
+    for _ in 0..200 {
+        if names(&a) == ["from-b"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(names(&a), ["from-b"]);
+    write(&a, create("from-a", "thing", &[])).await;
+    assert_eq!(names(&a), ["from-a", "from-b"]);
+    a.close().unwrap();
+}
