@@ -74,13 +74,11 @@ impl McpServer {
     /// Waits for `minVersion` if asked, then reads what the fleet's memory holds.
     async fn read(
         &self,
-        min_version: Option<u64>,
-        min_version_node: Option<String>,
-        timeout_ms: Option<u64>,
+        wait: memory_tools::WaitArgs,
         query: Query,
     ) -> MemoryResult<memory_tools::GraphOutput> {
         let memory = self.memory()?;
-        let wait = memory_tools::wait(min_version, min_version_node, timeout_ms)?;
+        let wait = wait.checked()?;
         let answer = memory
             .read(query, wait)
             .await
@@ -250,13 +248,7 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<memory_tools::ReadGraphArgs>,
     ) -> MemoryResult<memory_tools::GraphOutput> {
-        self.read(
-            args.min_version,
-            args.min_version_node,
-            args.timeout_ms,
-            Query::ReadGraph,
-        )
-        .await
+        self.read(args.wait, Query::ReadGraph).await
     }
 
     #[tool(
@@ -267,14 +259,7 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<memory_tools::SearchNodesArgs>,
     ) -> MemoryResult<memory_tools::GraphOutput> {
-        let query = Query::Search(args.query);
-        self.read(
-            args.min_version,
-            args.min_version_node,
-            args.timeout_ms,
-            query,
-        )
-        .await
+        self.read(args.wait, Query::Search(args.query)).await
     }
 
     #[tool(
@@ -285,14 +270,7 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<memory_tools::OpenNodesArgs>,
     ) -> MemoryResult<memory_tools::GraphOutput> {
-        let query = Query::Open(args.names);
-        self.read(
-            args.min_version,
-            args.min_version_node,
-            args.timeout_ms,
-            query,
-        )
-        .await
+        self.read(args.wait, Query::Open(args.names)).await
     }
 
     #[tool(

@@ -21,9 +21,10 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Most history entries one call returns.
 pub const MAX_HISTORY: usize = 1000;
 
+/// What every read may ask to wait for before it answers.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ReadGraphArgs {
+pub struct WaitArgs {
     /// Answer only once this server's view has reached this version (e.g. the `version` a
     /// write on another server returned).
     #[serde(default)]
@@ -38,22 +39,20 @@ pub struct ReadGraphArgs {
     pub timeout_ms: Option<u64>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadGraphArgs {
+    #[serde(flatten)]
+    pub wait: WaitArgs,
+}
+
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchNodesArgs {
     /// The search query to match against entity names, types, and observation content.
     pub query: String,
-    /// Answer only once this server's view has reached this version.
-    #[serde(default)]
-    pub min_version: Option<u64>,
-    /// The node `minVersion` is a version of, as `memory_version` names it, when the write
-    /// was made on another node of a replicating fleet (versions are per node); absent: this
-    /// server's own.
-    #[serde(default)]
-    pub min_version_node: Option<String>,
-    /// How long to wait for `minVersion`, in milliseconds (default 5000, at most 60000).
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
+    #[serde(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -61,17 +60,8 @@ pub struct SearchNodesArgs {
 pub struct OpenNodesArgs {
     /// An array of entity names to retrieve.
     pub names: Vec<String>,
-    /// Answer only once this server's view has reached this version.
-    #[serde(default)]
-    pub min_version: Option<u64>,
-    /// The node `minVersion` is a version of, as `memory_version` names it, when the write
-    /// was made on another node of a replicating fleet (versions are per node); absent: this
-    /// server's own.
-    #[serde(default)]
-    pub min_version_node: Option<String>,
-    /// How long to wait for `minVersion`, in milliseconds (default 5000, at most 60000).
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
+    #[serde(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -88,31 +78,29 @@ pub struct MemoryHistoryArgs {
 #[serde(deny_unknown_fields)]
 pub struct MemoryVersionArgs {}
 
-/// The wait a read asked for: `(min_version, timeout)`, or `None` to answer at once.
-pub fn wait(
-    min_version: Option<u64>,
-    min_version_node: Option<String>,
-    timeout_ms: Option<u64>,
-) -> Result<Option<(MinVersion, Duration)>, ToolInputError> {
-    if let Some(node) = &min_version_node
-        && let Err(why) = NodeId::parse(node)
-    {
-        return Err(ToolInputError::new("minVersionNode", why));
-    }
-    let timeout = match timeout_ms {
-        None => DEFAULT_WAIT,
-        Some(ms) if Duration::from_millis(ms) > MAX_WAIT => {
-            return Err(ToolInputError::new(
-                "timeoutMs",
-                format!("at most {} ms", MAX_WAIT.as_millis()),
-            ));
+impl WaitArgs {
+    /// The wait a read asked for: `(min_version, timeout)`, or `None` to answer at once.
+    pub fn checked(self) -> Result<Option<(MinVersion, Duration)>, ToolInputError> {
+        if let Some(node) = &self.min_version_node
+            && let Err(why) = NodeId::parse(node)
+        {
+            return Err(ToolInputError::new("minVersionNode", why));
         }
-        Some(ms) => Duration::from_millis(ms),
-    };
-    Ok(min_version.map(|version| {
-        let node = min_version_node;
-        (MinVersion { version, node }, timeout)
-    }))
+        let timeout = match self.timeout_ms {
+            None => DEFAULT_WAIT,
+            Some(ms) if Duration::from_millis(ms) > MAX_WAIT => {
+                return Err(ToolInputError::new(
+                    "timeoutMs",
+                    format!("at most {} ms", MAX_WAIT.as_millis()),
+                ));
+            }
+            Some(ms) => Duration::from_millis(ms),
+        };
+        let node = self.min_version_node;
+        Ok(self
+            .min_version
+            .map(|version| (MinVersion { version, node }, timeout)))
+    }
 }
 
 /// `history`'s limit, checked.
@@ -219,6 +207,44 @@ pub struct MemoryVersionOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn wait(
+        min_version: Option<u64>,
+        min_version_node: Option<String>,
+        timeout_ms: Option<u64>,
+    ) -> Result<Option<(MinVersion, Duration)>, ToolInputError> {
+        WaitArgs {
+            min_version,
+            min_version_node,
+            timeout_ms,
+        }
+        .checked()
+    }
+
+    #[test]
+    fn the_reads_take_their_wait_as_top_level_arguments() {
+        let args: OpenNodesArgs = serde_json::from_value(serde_json::json!({
+            "names": ["a"], "minVersion": 7, "minVersionNode": "node-b", "timeoutMs": 10
+        }))
+        .unwrap();
+        assert_eq!(
+            (args.wait.min_version, args.wait.timeout_ms),
+            (Some(7), Some(10))
+        );
+        assert_eq!(args.wait.min_version_node.as_deref(), Some("node-b"));
+        // What clients see in tools/list: one flat object.
+        for schema in [
+            schemars::schema_for!(ReadGraphArgs),
+            schemars::schema_for!(SearchNodesArgs),
+            schemars::schema_for!(OpenNodesArgs),
+        ] {
+            let v = schema.as_value();
+            assert_eq!(v["type"], "object", "{v}");
+            for field in ["minVersion", "minVersionNode", "timeoutMs"] {
+                assert!(v["properties"][field].is_object(), "{field} in {v}");
+            }
+        }
+    }
 
     #[test]
     fn waits_and_limits_are_checked() {
