@@ -166,7 +166,8 @@ pub struct UpArgs {
     pub no_memory: bool,
     /// Publish the memory's history to this peer git repository (repeatable): the path or
     /// `file://` URL of an existing repository on a local or shared volume (`fleet memory
-    /// init-peer PATH` makes one). Each node
+    /// init-peer PATH` makes one), or `ssh://[user@]host[:port]/path` of one on another
+    /// machine (through `git` and your ssh set-up, never prompting). Each node
     /// publishes to its own ref, `refs/heads/nodes/<node id>`, about twice a second when it
     /// has new commits, reads the other nodes' refs there and merges their writes into its own memory
     /// (all nodes converge; see the README's memory section); a peer that cannot be reached is

@@ -36,15 +36,23 @@ pub(super) fn open(url: &str) -> Result<Repository, String> {
     Repository::open(peer_dir(url)).map_err(|e| e.message().to_string())
 }
 
-/// Refs that builds which fetched the other nodes' histories left in a node's repository
-/// (the copies and the ref a push sent), removed once: nothing reads them any more.
-pub(super) fn forget_fetched(repo: &Repository) {
+/// Drops the copies of other nodes' refs that no peer over ssh of this run fetches
+/// (`refs/peers/<slot>/*`; earlier builds fetched from every peer) and the ref earlier
+/// builds pushed from: nothing reads them any more.
+pub(super) fn forget_fetched(repo: &Repository, keep: &[String]) {
     let Ok(refs) = repo.references_glob("refs/peers/*") else {
         return;
     };
     let mut names: Vec<String> = refs
         .flatten()
         .filter_map(|r| r.name().ok().map(str::to_string))
+        .filter(|n| {
+            let slot = n["refs/peers/".len()..]
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            !keep.iter().any(|k| k == slot)
+        })
         .collect();
     names.push("refs/mcpfleet/published".into());
     for name in names {

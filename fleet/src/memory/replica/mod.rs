@@ -1,6 +1,7 @@
 //! Replication of the memory between fleet nodes through git. Each node keeps its own owner,
 //! WAL and repository and publishes its history to every peer repository (a path or `file://`
-//! URL: a local or shared volume) on a ref of its own, `refs/heads/nodes/<node-id>` ([`local`]),
+//! URL: a local or shared volume, [`local`]; or `ssh://`, [`remote`]) on a ref of its own,
+//! `refs/heads/nodes/<node-id>`,
 //! so no two nodes ever push the same ref and a peer repository holds every node's history
 //! side by side (a continuous off-machine backup: a clone of that ref opens as the node's
 //! memory). Publishing runs on its own thread, about once per `interval` and only when the
@@ -8,7 +9,8 @@
 //! shown in `fleet status` and `/metrics`.
 //!
 //! Each round also reads every other node's published head at every peer and merges their
-//! writes, read from the peer where the newest head was found, into this node's graph
+//! writes, read where the newest head was found (at the peer on a path; from this
+//! repository's fetched copy for a peer over ssh), into this node's graph
 //! ([`merge`]); `fleet status` shows how far each node has got and how much of it is merged
 //! here.
 
@@ -19,6 +21,7 @@ mod merge_tests;
 mod node;
 mod peer;
 mod peer_repo;
+mod remote;
 #[cfg(test)]
 mod tests;
 
@@ -208,7 +211,8 @@ struct Round {
 impl Round {
     fn run(mut self, stopped: &mpsc::Receiver<()>, interval: Duration) {
         if let Ok(repo) = Repository::open(&self.gitdir) {
-            local::forget_fetched(&repo);
+            let slots: Vec<String> = self.peers.iter().filter_map(Peer::slot).collect();
+            local::forget_fetched(&repo, &slots);
         }
         loop {
             let last = match stopped.recv_timeout(interval) {
@@ -258,26 +262,17 @@ impl Round {
             if !last && !peer.ready() {
                 continue;
             }
-            let Some(peer_repo) = peer.open() else {
+            let exchanged = peer.exchange(&self.gitdir, repo, &self.node, (head, version), last);
+            let Some((found, reader)) = exchanged else {
                 self.show_peers();
                 continue;
-            };
-            if peer.lacks(head) {
-                peer.push(repo, &peer_repo, &self.node, head, version);
-            }
-            // Even after a refused push (the heads show whether this node's own history there
-            // is newer: a node restored from an older copy); not on the way out.
-            let found = if last {
-                Vec::new()
-            } else {
-                peer.heads(&peer_repo)
             };
             let via = peer.status.url.clone();
             self.show_peers();
             let at = opened.len();
             for (node, oid) in found {
                 if node == self.node.as_str() {
-                    let published = self.version_of(&peer_repo, oid);
+                    let published = self.version_of(&reader, oid);
                     if published > version && self.rewound.is_none() {
                         let e = format!(
                             "peer {via} holds this node's history up to version {published}, \
@@ -294,7 +289,7 @@ impl Round {
                 if seen.len() >= MAX_NODES && !seen.contains_key(&node) {
                     continue;
                 }
-                let version = self.version_of(&peer_repo, oid);
+                let version = self.version_of(&reader, oid);
                 if seen.get(&node).is_none_or(|s| s.version < version) {
                     heads.insert(node.clone(), (at, oid));
                     seen.insert(
@@ -310,7 +305,7 @@ impl Round {
                     );
                 }
             }
-            opened.push(peer_repo);
+            opened.push(reader);
         }
         if !last {
             let merged = match &self.rewound {

@@ -4,7 +4,10 @@
 //! or the peer's ref was rewritten by hand; both are reported, never overwritten. A failing
 //! peer is retried with backoff (1 s doubling to 30 s) so an unreachable one costs nothing.
 
-use std::time::{Duration, Instant};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use git2::{Oid, Repository};
 use serde::Serialize;
@@ -12,6 +15,7 @@ use serde::Serialize;
 use super::{
     local::{self, PublishError},
     node::NodeId,
+    remote,
 };
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -76,10 +80,61 @@ impl Peer {
         Instant::now() >= self.next_try
     }
 
-    /// Opens the peer repository for this round, or records why it cannot be (with backoff).
-    pub(super) fn open(&mut self) -> Option<Repository> {
-        match local::open(&self.url) {
-            Ok(peer) => Some(peer),
+    /// Where this peer's copies of the other nodes' refs live in this repository (`Some`
+    /// for a peer over ssh, which cannot be read in place).
+    pub(super) fn slot(&self) -> Option<String> {
+        remote::is_remote(&self.url).then(|| remote::slot(&self.url))
+    }
+
+    /// One round with this peer: publishes `head` (the commit of `version`) if the peer lacks
+    /// it, then, unless this is the `last` round, finds every node's head there. Returns the
+    /// heads with the repository to read them from (the peer itself on a path; this node's
+    /// repository, which fetched them, over ssh), or nothing when the peer failed (recorded,
+    /// with backoff).
+    pub(super) fn exchange(
+        &mut self,
+        gitdir: &Path,
+        repo: &Repository,
+        node: &NodeId,
+        (head, version): (Oid, u64),
+        last: bool,
+    ) -> Option<(Vec<(String, Oid)>, Repository)> {
+        if let Some(slot) = self.slot() {
+            if self.lacks(head) {
+                let pushed = remote::push(gitdir, &self.url, node, head);
+                self.published(pushed, node, head, version);
+            }
+            if last {
+                return None;
+            }
+            // Even after a refused push: the heads show whether this node's own history
+            // there is newer (a node restored from an older copy).
+            let found = remote::fetch(repo, &self.url, &slot)
+                .and_then(|heads| {
+                    let reader = Repository::open(gitdir).map_err(|e| e.message().to_string())?;
+                    Ok((heads, reader))
+                })
+                .map_err(|e| self.failed(e))
+                .ok();
+            return found;
+        }
+        let peer = match local::open(&self.url) {
+            Ok(peer) => peer,
+            Err(e) => {
+                self.failed(e);
+                return None;
+            }
+        };
+        if self.lacks(head) {
+            let pushed = local::publish(repo, &peer, node, head).map(|_| ());
+            self.published(pushed, node, head, version);
+            self.tidy(&peer);
+        }
+        if last {
+            return None;
+        }
+        match local::heads(&peer) {
+            Ok(heads) => Some((heads, peer)),
             Err(e) => {
                 self.failed(e);
                 None
@@ -87,29 +142,16 @@ impl Peer {
         }
     }
 
-    /// Every node's head published at the peer, or nothing (the failure recorded).
-    pub(super) fn heads(&mut self, peer: &Repository) -> Vec<(String, Oid)> {
-        match local::heads(peer) {
-            Ok(heads) => heads,
-            Err(e) => {
-                self.failed(e);
-                Vec::new()
-            }
-        }
-    }
-
-    /// Publishes `head` (the commit of `version`) and records the outcome; then keeps the
-    /// peer's packs few.
-    pub(super) fn push(
+    /// Records how a publish went.
+    fn published(
         &mut self,
-        repo: &Repository,
-        peer: &Repository,
+        outcome: Result<(), PublishError>,
         node: &NodeId,
         head: Oid,
         version: u64,
     ) {
-        match local::publish(repo, peer, node, head) {
-            Ok(_) => {
+        match outcome {
+            Ok(()) => {
                 if self.status.state != "ok" {
                     tracing::info!(peer = %self.status.url, "memory peer reachable: publishing");
                 }
@@ -124,6 +166,10 @@ impl Peer {
             Err(PublishError::Refused(why)) => self.failed(refusal(node, &why)),
             Err(PublishError::Failed(e)) => self.failed(e),
         }
+    }
+
+    /// Keeps a peer's packs few (said once while it fails, not every round).
+    fn tidy(&mut self, peer: &Repository) {
         match local::tidy(peer.path()) {
             Ok(_) => self.tidy_failing = false,
             Err(e) => {
@@ -156,17 +202,29 @@ fn refusal(node: &NodeId, why: &str) -> String {
     )
 }
 
-/// Whether `url` names a peer this build can reach: a path or a `file://` URL (peers are
-/// repositories on a local or shared volume; there is no ssh:// or https:// transport).
+/// Whether `url` names a peer this build can reach: a path or a `file://` URL (a repository
+/// on a local or shared volume, read and written in place), or `ssh://[user@]host[:port]/path`
+/// (another machine, through the `git` program and the operator's ssh set-up).
 pub fn check_url(url: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("peer {:?}: {why}", redact(url)));
     match url.split_once("://") {
         None if !url.is_empty() => Ok(()),
         Some(("file", rest)) if !rest.is_empty() => Ok(()),
-        _ => Err(format!(
-            "peer {:?}: only a path or a file:// URL is supported (a repository on a local or \
-             shared volume); this build has no ssh:// or https:// transport",
-            redact(url)
-        )),
+        Some(("ssh", rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            if host.is_empty() || path.len() < 2 {
+                bad("an ssh peer is ssh://[user@]host[:port]/path")
+            } else if host.starts_with('-') || url.chars().any(char::is_control) {
+                bad("not a host name")
+            } else {
+                Ok(())
+            }
+        }
+        _ => bad(
+            "a peer is a path or file:// URL (a repository on a local or shared volume) or an \
+             ssh://[user@]host[:port]/path URL; there is no https:// transport",
+        ),
     }
 }
 
@@ -201,13 +259,19 @@ mod tests {
     }
 
     #[test]
-    fn only_local_peers_are_accepted() {
+    fn peers_on_paths_and_over_ssh_are_accepted() {
         assert!(check_url("/srv/peer.git").is_ok());
         assert!(check_url("peer.git").is_ok());
         assert!(check_url("file:///srv/peer.git").is_ok());
+        assert!(check_url("ssh://git@host:2222/srv/peer.git").is_ok());
+        assert!(check_url("ssh://host/p").is_ok());
         for bad in [
             "",
-            "ssh://git@host/x",
+            "ssh://",
+            "ssh://host",
+            "ssh://host/",
+            "ssh://-oProxyCommand=x/p",
+            "ssh://u@-oProxyCommand=x/p",
             "https://h/x?token=s3cret",
             "file://",
         ] {
