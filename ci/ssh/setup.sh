@@ -9,7 +9,7 @@ set -euo pipefail
 found() { command -v sshd 2>/dev/null || ls /usr/sbin/sshd 2>/dev/null; }
 have() { found >/dev/null && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null && command -v git >/dev/null; }
 if have; then found; exit 0; fi
-exec 9>"${TMPDIR:-/tmp}/mcpfleet-ssh-setup.lock"
+exec 9>"${TMPDIR:-/tmp}/mcpfleet-ssh-setup-$(id -u).lock"
 flock 9
 if have; then found; exit 0; fi
 if [ "$(id -u)" != 0 ]; then
@@ -21,7 +21,8 @@ if ! apt-get update -qq >&2; then
   exit 3
 fi
 echo "ssh set-up: installing openssh-server from Debian" >&2
-if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+    --no-install-recommends \
     openssh-server openssh-client git 2>&1); then
   echo "$out" >&2
   exit 1

@@ -94,8 +94,8 @@ fn ssh_server(sshd: &Path, dir: &Path) -> (Running, u16, String) {
             .expect("sshd starts"),
     );
     let ssh = format!(
-        "ssh -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
-         -o LogLevel=ERROR",
+        "ssh -F /dev/null -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -o BatchMode=yes -o LogLevel=ERROR",
         key.display()
     );
     // Up once a plain ssh command gets through.

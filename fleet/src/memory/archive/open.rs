@@ -80,8 +80,17 @@ pub(crate) fn clear_stale_locks(gitdir: &Path) -> Vec<PathBuf> {
             let name = e.file_name().to_string_lossy().into_owned();
             let orphan = name.starts_with("pack-")
                 && name.ends_with(".pack")
-                && !p.with_extension("idx").exists();
-            if name.starts_with(TMP_PACK_PREFIX) || orphan {
+                && !p.with_extension("idx").exists()
+                && !p.with_extension("keep").exists();
+            // git's own temporary files, from a fetch from an ssh peer that was stopped; a
+            // git still running (bounded to minutes) is younger than this.
+            let git_tmp = (name.starts_with("tmp_pack_") || name.starts_with("tmp_idx_"))
+                && e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(600));
+            if name.starts_with(TMP_PACK_PREFIX) || orphan || git_tmp {
                 found.push(p);
             }
         }

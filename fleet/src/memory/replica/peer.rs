@@ -102,21 +102,32 @@ impl Peer {
         if let Some(slot) = self.slot() {
             if self.lacks(head) {
                 let pushed = remote::push(gitdir, &self.url, node, head);
+                // Unreachable: no fetch this round (each would wait for the same timeout).
+                let unreachable = matches!(pushed, Err(PublishError::Failed(_)));
                 self.published(pushed, node, head, version);
+                if unreachable {
+                    return None;
+                }
             }
             if last {
                 return None;
             }
             // Even after a refused push: the heads show whether this node's own history
             // there is newer (a node restored from an older copy).
-            let found = remote::fetch(repo, &self.url, &slot)
-                .and_then(|heads| {
-                    let reader = Repository::open(gitdir).map_err(|e| e.message().to_string())?;
-                    Ok((heads, reader))
-                })
-                .map_err(|e| self.failed(e))
-                .ok();
-            return found;
+            let found = remote::fetch(repo, &self.url, &slot).and_then(|heads| {
+                let reader = Repository::open(gitdir).map_err(|e| e.message().to_string())?;
+                Ok((heads, reader))
+            });
+            return match found {
+                Ok(found) => {
+                    self.reachable(head);
+                    Some(found)
+                }
+                Err(e) => {
+                    self.failed(e);
+                    None
+                }
+            };
         }
         let peer = match local::open(&self.url) {
             Ok(peer) => peer,
@@ -134,12 +145,28 @@ impl Peer {
             return None;
         }
         match local::heads(&peer) {
-            Ok(heads) => Some((heads, peer)),
+            Ok(heads) => {
+                self.reachable(head);
+                Some((heads, peer))
+            }
             Err(e) => {
                 self.failed(e);
                 None
             }
         }
+    }
+
+    /// A round that reached the peer and had nothing left to publish shows it as ok again
+    /// (a failed earlier try would otherwise stay on show, and back off, until the next write).
+    fn reachable(&mut self, head: Oid) {
+        if self.lacks(head) || self.status.state == "ok" {
+            return;
+        }
+        tracing::info!(peer = %self.status.url, "memory peer reachable again");
+        self.backoff = FIRST_BACKOFF;
+        self.status.state = "ok".into();
+        self.status.failures = 0;
+        self.status.last_error = None;
     }
 
     /// Records how a publish went.

@@ -16,7 +16,7 @@ use std::{
 
 use git2::{Oid, Repository};
 
-use super::{local::PublishError, node::NodeId};
+use super::{MAX_NODES, local::PublishError, node::NodeId};
 
 /// Longest a push or fetch may take before it is killed (and retried with backoff).
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -66,45 +66,108 @@ pub(super) fn push(gitdir: &Path, url: &str, node: &NodeId, head: Oid) -> Result
         Some(line) => Err(PublishError::Refused(
             line.rsplit('\t').next().unwrap_or(line).trim().to_string(),
         )),
-        None => Err(PublishError::Failed(out.error())),
+        None => {
+            // A hook's refusal ("[remote rejected] (pre-receive hook declined)") is on stdout.
+            let why: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with('!')).collect();
+            Err(PublishError::Failed(if why.is_empty() {
+                out.error()
+            } else {
+                format!("git push: {}", why.join(" / "))
+            }))
+        }
     }
 }
 
-/// Fetches every node's ref at `url` into `refs/peers/<slot>/*` (forced and pruned: the copy
-/// follows the peer) and lists them.
+/// Fetches the nodes' refs at `url` into `refs/peers/<slot>/<node>` (forced: the copy
+/// follows the peer; copies of refs gone from the peer are dropped) and lists them. Only refs
+/// whose names are node ids are taken, at most [`MAX_NODES`] of them: the peer is not trusted
+/// to hold a sane number.
 pub(super) fn fetch(
     repo: &Repository,
     url: &str,
     slot: &str,
 ) -> Result<Vec<(String, Oid)>, String> {
-    let refspec = format!("+refs/heads/nodes/*:refs/peers/{slot}/*");
-    let out = git(
+    clear_stale_locks(repo.path(), slot);
+    let listed = git(
         repo.path(),
-        &[
+        &["ls-remote", "--refs", url, "refs/heads/nodes/*"],
+    )?;
+    if !listed.ok {
+        return Err(listed.error());
+    }
+    let mut wanted: Vec<String> = listed
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter_map(|(_, name)| name.strip_prefix("refs/heads/nodes/"))
+        .filter(|node| NodeId::parse(node).is_ok())
+        .map(str::to_string)
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    wanted.truncate(MAX_NODES);
+    let prefix = format!("refs/peers/{slot}/");
+    if !wanted.is_empty() {
+        let refspecs: Vec<String> = wanted
+            .iter()
+            .map(|n| format!("+refs/heads/nodes/{n}:{prefix}{n}"))
+            .collect();
+        let mut args = vec![
             "fetch",
             "--quiet",
             "--no-tags",
-            "--prune",
             "--no-write-fetch-head",
             url,
-            &refspec,
-        ],
-    )?;
-    if !out.ok {
-        return Err(out.error());
+        ];
+        args.extend(refspecs.iter().map(String::as_str));
+        let out = git(repo.path(), &args)?;
+        if !out.ok {
+            return Err(out.error());
+        }
     }
-    let prefix = format!("refs/peers/{slot}/");
     let mut heads = Vec::new();
     for r in repo
         .references_glob(&format!("{prefix}*"))
         .map_err(|e| e.message().to_string())?
         .flatten()
     {
-        if let (Ok(name), Some(oid)) = (r.name(), r.target()) {
-            heads.push((name.trim_start_matches(&prefix).to_string(), oid));
+        let (Ok(name), Some(oid)) = (r.name(), r.target()) else {
+            continue;
+        };
+        let node = name.trim_start_matches(&prefix).to_string();
+        if wanted.contains(&node) {
+            heads.push((node, oid));
+        } else if let Ok(mut gone) = repo.find_reference(name) {
+            let _ = gone.delete();
         }
     }
     Ok(heads)
+}
+
+/// Lock files a git stopped at its time limit left: only this thread runs git here, one at a
+/// time, so any lock on the copies or on `packed-refs` older than a few seconds is stale (and
+/// would fail every later fetch).
+fn clear_stale_locks(gitdir: &Path, slot: &str) {
+    let stale = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(10))
+    };
+    let mut locks = vec![gitdir.join("packed-refs.lock")];
+    if let Ok(dir) = std::fs::read_dir(gitdir.join("refs/peers").join(slot)) {
+        locks.extend(
+            dir.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "lock")),
+        );
+    }
+    for lock in locks {
+        if stale(&lock) {
+            let _ = std::fs::remove_file(&lock);
+        }
+    }
 }
 
 struct Output {
@@ -141,9 +204,28 @@ fn git(gitdir: &Path, args: &[&str]) -> Result<Output, String> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if std::env::var_os("GIT_SSH_COMMAND").is_none() && std::env::var_os("GIT_SSH").is_none() {
-        cmd.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
+    // Only this repository, whatever the fleet's environment says.
+    for var in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_NAMESPACE",
+        "GIT_INDEX_FILE",
+        "GIT_CONFIG_PARAMETERS",
+    ] {
+        cmd.env_remove(var);
     }
+    if std::env::var_os("GIT_SSH_COMMAND").is_none() && std::env::var_os("GIT_SSH").is_none() {
+        cmd.env(
+            "GIT_SSH_COMMAND",
+            "ssh -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 \
+             -o ServerAliveCountMax=4",
+        );
+    }
+    // A process group of its own: at the time limit git, ssh and index-pack go together
+    // (killing git alone leaves ssh holding the pipes), and a terminal's signals stay away.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run git (needed for ssh:// peers): {e}"))?;
@@ -169,6 +251,10 @@ fn git(gitdir: &Path, args: &[&str]) -> Result<Output, String> {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Ok(None) | Err(_) => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .stderr(Stdio::null())
+                    .status();
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
