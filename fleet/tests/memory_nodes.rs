@@ -32,6 +32,7 @@ async fn start(dir: &Path, node: &str, peer: Option<&Path>) -> Fleet {
                 peers: peer.iter().map(|p| p.display().to_string()).collect(),
                 node_id: Some(NodeId::parse(node).unwrap()),
                 interval: Duration::from_millis(100),
+                ..Default::default()
             },
             admin_token: None,
         },

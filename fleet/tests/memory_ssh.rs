@@ -125,6 +125,16 @@ fn whoami() -> String {
 
 /// Starts `fleet up` as `node` publishing to `peer`; returns it and its admin URL.
 async fn node(dir: &Path, node: &str, peer: &str, ssh: &str) -> (Running, String) {
+    node_with(dir, node, peer, ssh, &[]).await
+}
+
+async fn node_with(
+    dir: &Path,
+    node: &str,
+    peer: &str,
+    ssh: &str,
+    extra: &[&str],
+) -> (Running, String) {
     let mut up = Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args([
             "up",
@@ -143,6 +153,7 @@ async fn node(dir: &Path, node: &str, peer: &str, ssh: &str) -> (Running, String
             "--admin-token-file",
         ])
         .arg(dir.join(format!("{node}.token")))
+        .args(extra)
         .arg("--memory-repo")
         .arg(dir.join(node))
         .env("GIT_SSH_COMMAND", ssh)
@@ -252,4 +263,65 @@ async fn two_nodes_replicate_through_a_peer_over_ssh() {
         "{}",
         String::from_utf8_lossy(&fsck.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_answers_is_given_up_at_the_time_limit_ssh_included() {
+    if sshd().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Takes connections and never says a word: ssh would wait for its banner forever.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().map_while(Result::ok).collect();
+        drop(held);
+    });
+    let url = format!("ssh://nobody@127.0.0.1:{port}/silent-peer.git");
+    let ssh = "ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+               -o BatchMode=yes";
+    let (_a, admin) = node_with(
+        dir.path(),
+        "node-a",
+        &url,
+        ssh,
+        &["--memory-peer-timeout", "2s"],
+    )
+    .await;
+    tool(
+        &admin,
+        "create_entities",
+        json!({"entities": [{"name": "kept", "entityType": "test", "observations": []}]}),
+    )
+    .await;
+    // Three tries (1 s, then 2 s of backoff between them), each stopped at 2 s.
+    let mut view = Value::Null;
+    for _ in 0..200 {
+        view = common::get_json(&format!("{admin}/servers")).await;
+        if view["memory"]["peers"][0]["failures"].as_u64() >= Some(3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let peer = &view["memory"]["peers"][0];
+    assert_eq!(peer["state"], json!("failing"), "{view}");
+    assert!(peer["failures"].as_u64() >= Some(3), "{view}");
+    assert!(
+        peer["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("took longer than 2000 ms")),
+        "{view}"
+    );
+    // The ssh of each stopped try is gone with its git: at most the current try's is left
+    // (killing git alone would leave one ssh per try waiting on the silent peer).
+    let ssh_left = Command::new("pgrep")
+        .args(["-f", &format!("^ssh .*{port}.*silent-peer")])
+        .output()
+        .unwrap();
+    let ssh_left = String::from_utf8_lossy(&ssh_left.stdout).lines().count();
+    assert!(ssh_left <= 1, "{ssh_left} ssh processes still waiting");
+    // Writes went on meanwhile.
+    let read = tool(&admin, "open_nodes", json!({"names": ["kept"]})).await;
+    assert_eq!(read["entities"][0]["name"], json!("kept"), "{read}");
 }

@@ -21,6 +21,7 @@ async fn node(dir: &std::path::Path, peer: &std::path::Path, id: &str) -> fleet:
             peers: vec![peer.display().to_string()],
             node_id: Some(NodeId::parse(id).unwrap()),
             interval: Duration::from_millis(100),
+            ..Default::default()
         },
         ..Default::default()
     };

@@ -186,6 +186,11 @@ pub struct UpArgs {
     #[arg(long, default_value = "500ms", value_name = "TIME", requires = "memory_peers",
           value_parser = crate::timespan::parse_positive)]
     pub memory_peer_interval: std::time::Duration,
+    /// Longest one push or fetch to a peer over ssh may take before git and ssh are stopped
+    /// (and the peer retried with backoff).
+    #[arg(long, default_value = "120s", value_name = "TIME", requires = "memory_peers",
+          value_parser = crate::timespan::parse_positive)]
+    pub memory_peer_timeout: std::time::Duration,
     /// Where to write the admin token that requests changing the fleet must carry (a new
     /// random one each start, readable by this user only).
     #[arg(long, value_name = "PATH", default_value_os_t = default_admin_token_file(), env = "MCPFLEET_ADMIN_TOKEN_FILE")]

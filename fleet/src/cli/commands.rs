@@ -113,6 +113,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
                 peers: args.memory_peers.clone(),
                 node_id: args.memory_node_id.clone(),
                 interval: args.memory_peer_interval,
+                ssh_timeout: args.memory_peer_timeout,
             },
             ..Default::default()
         },

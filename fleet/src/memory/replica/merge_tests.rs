@@ -22,6 +22,7 @@ fn options(peer: Option<&Path>, node: &str) -> StoreOptions {
             peers: peer.iter().map(|p| p.display().to_string()).collect(),
             node_id: Some(NodeId::parse(node).unwrap()),
             interval: Duration::from_millis(40),
+            ..Default::default()
         },
         ..StoreOptions::default()
     }

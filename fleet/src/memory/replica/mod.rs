@@ -57,6 +57,8 @@ pub struct ReplicaOptions {
     pub node_id: Option<NodeId>,
     /// Least time between two publishing rounds.
     pub interval: Duration,
+    /// Longest one push or fetch to a peer over ssh may take before it is stopped.
+    pub ssh_timeout: Duration,
 }
 
 impl Default for ReplicaOptions {
@@ -65,6 +67,7 @@ impl Default for ReplicaOptions {
             peers: Vec::new(),
             node_id: None,
             interval: Duration::from_millis(500),
+            ssh_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -144,7 +147,11 @@ impl Publisher {
         stats: Arc<Stats>,
         merger: Merger,
     ) -> std::io::Result<Publisher> {
-        let peers: Vec<Peer> = options.peers.iter().cloned().map(Peer::new).collect();
+        let peers: Vec<Peer> = options
+            .peers
+            .iter()
+            .map(|url| Peer::new(url.clone(), options.ssh_timeout))
+            .collect();
         let board = Arc::new(Mutex::new(Board {
             peers: peers.iter().map(|p| p.status.clone()).collect(),
             nodes: Vec::new(),

@@ -48,11 +48,13 @@ pub(super) struct Peer {
     backoff: Duration,
     /// The last attempt to merge the peer's packs failed (said once, not every round).
     tidy_failing: bool,
+    /// Longest one git call to a peer over ssh may take.
+    ssh_timeout: Duration,
     pub(super) status: PeerStatus,
 }
 
 impl Peer {
-    pub(super) fn new(url: String) -> Self {
+    pub(super) fn new(url: String, ssh_timeout: Duration) -> Self {
         Self {
             status: PeerStatus {
                 url: redact(&url),
@@ -67,6 +69,7 @@ impl Peer {
             next_try: Instant::now(),
             backoff: FIRST_BACKOFF,
             tidy_failing: false,
+            ssh_timeout,
         }
     }
 
@@ -101,7 +104,7 @@ impl Peer {
     ) -> Option<(Vec<(String, Oid)>, Repository)> {
         if let Some(slot) = self.slot() {
             if self.lacks(head) {
-                let pushed = remote::push(gitdir, &self.url, node, head);
+                let pushed = remote::push(gitdir, &self.url, node, head, self.ssh_timeout);
                 // Unreachable: no fetch this round (each would wait for the same timeout).
                 let unreachable = matches!(pushed, Err(PublishError::Failed(_)));
                 self.published(pushed, node, head, version);
@@ -114,7 +117,7 @@ impl Peer {
             }
             // Even after a refused push: the heads show whether this node's own history
             // there is newer (a node restored from an older copy).
-            let found = remote::fetch(repo, &self.url, &slot).and_then(|heads| {
+            let found = remote::fetch(repo, &self.url, &slot, self.ssh_timeout).and_then(|heads| {
                 let reader = Repository::open(gitdir).map_err(|e| e.message().to_string())?;
                 Ok((heads, reader))
             });

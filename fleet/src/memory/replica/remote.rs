@@ -18,8 +18,6 @@ use git2::{Oid, Repository};
 
 use super::{MAX_NODES, local::PublishError, node::NodeId};
 
-/// Longest a push or fetch may take before it is killed (and retried with backoff).
-const TIMEOUT: Duration = Duration::from_secs(120);
 /// Most bytes of a git command's output kept (the rest is read and dropped).
 const MAX_OUTPUT: usize = 64 << 10;
 
@@ -40,10 +38,17 @@ pub(super) fn slot(url: &str) -> String {
 }
 
 /// Pushes `head` to `refs/heads/nodes/<node>` at `url`, fast-forward only.
-pub(super) fn push(gitdir: &Path, url: &str, node: &NodeId, head: Oid) -> Result<(), PublishError> {
+pub(super) fn push(
+    gitdir: &Path,
+    url: &str,
+    node: &NodeId,
+    head: Oid,
+    timeout: Duration,
+) -> Result<(), PublishError> {
     let refspec = format!("{head}:refs/heads/nodes/{node}");
     let out = git(
         gitdir,
+        timeout,
         &[
             "push",
             "--porcelain",
@@ -86,10 +91,12 @@ pub(super) fn fetch(
     repo: &Repository,
     url: &str,
     slot: &str,
+    timeout: Duration,
 ) -> Result<Vec<(String, Oid)>, String> {
     clear_stale_locks(repo.path(), slot);
     let listed = git(
         repo.path(),
+        timeout,
         &["ls-remote", "--refs", url, "refs/heads/nodes/*"],
     )?;
     if !listed.ok {
@@ -120,7 +127,7 @@ pub(super) fn fetch(
             url,
         ];
         args.extend(refspecs.iter().map(String::as_str));
-        let out = git(repo.path(), &args)?;
+        let out = git(repo.path(), timeout, &args)?;
         if !out.ok {
             return Err(out.error());
         }
@@ -190,8 +197,8 @@ impl Output {
 }
 
 /// Runs `git --git-dir=<gitdir> <args>` with no terminal prompt (ssh in batch mode unless the
-/// operator chose an ssh command), killed after [`TIMEOUT`].
-fn git(gitdir: &Path, args: &[&str]) -> Result<Output, String> {
+/// operator chose an ssh command), killed with everything it started after `timeout`.
+fn git(gitdir: &Path, timeout: Duration, args: &[&str]) -> Result<Output, String> {
     let mut cmd = Command::new("git");
     // No `git gc --auto` here: the committer manages this repository's packs and would race
     // a repack. Whatever a fetch brings stays one pack, never thousands of loose objects.
@@ -245,7 +252,7 @@ fn git(gitdir: &Path, args: &[&str]) -> Result<Output, String> {
     };
     let stdout = child.stdout.take().map(|o| drain(Box::new(o)));
     let stderr = child.stderr.take().map(|e| drain(Box::new(e)));
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
@@ -272,9 +279,9 @@ fn git(gitdir: &Path, args: &[&str]) -> Result<Output, String> {
             stderr,
         }),
         None => Err(format!(
-            "git {} took longer than {} s and was stopped",
+            "git {} took longer than {} ms and was stopped",
             args.first().copied().unwrap_or_default(),
-            TIMEOUT.as_secs()
+            timeout.as_millis()
         )),
     }
 }

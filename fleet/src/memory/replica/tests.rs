@@ -22,6 +22,7 @@ fn options(peers: &[&Path], node: &str) -> StoreOptions {
             peers: peers.iter().map(|p| p.display().to_string()).collect(),
             node_id: Some(NodeId::parse(node).unwrap()),
             interval: Duration::from_millis(50),
+            ..Default::default()
         },
         ..StoreOptions::default()
     }
