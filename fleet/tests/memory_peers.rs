@@ -6,7 +6,6 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     process::{Command, Stdio},
     time::Duration,
 };
@@ -56,21 +55,7 @@ async fn a_node_publishes_its_memory_to_its_peers() {
         .map(Running)
         .expect("fleet up starts");
     let stdout = up.0.stdout.take().unwrap();
-    let admin = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                l.trim()
-                    .strip_prefix("admin")
-                    .and_then(|r| r.split_whitespace().next())
-                    .and_then(|u| u.strip_suffix("/servers"))
-                    .map(str::to_string)
-            })
-    })
-    .await
-    .unwrap()
-    .expect("fleet up prints its admin URL");
+    let admin = common::admin_url_from(stdout).await;
 
     // A write through one of the servers.
     let view: serde_json::Value = common::get_json(&format!("{admin}/servers")).await;

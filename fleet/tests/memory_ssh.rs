@@ -8,7 +8,6 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -163,21 +162,7 @@ async fn node_with(
         .map(Running)
         .expect("fleet up starts");
     let stdout = up.0.stdout.take().unwrap();
-    let admin = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                l.trim()
-                    .strip_prefix("admin")
-                    .and_then(|r| r.split_whitespace().next())
-                    .and_then(|u| u.strip_suffix("/servers"))
-                    .map(str::to_string)
-            })
-    })
-    .await
-    .unwrap()
-    .expect("fleet up prints its admin URL");
+    let admin = common::admin_url_from(stdout).await;
     (up, admin)
 }
 

@@ -241,3 +241,24 @@ pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
     }
     cond()
 }
+
+/// Reads a `fleet up`'s standard output until it prints its admin URL (`admin  URL/servers`),
+/// and gives that URL without the `/servers`.
+pub async fn admin_url_from(stdout: std::process::ChildStdout) -> String {
+    use std::io::{BufRead, BufReader};
+    tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("admin")
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|u| u.strip_suffix("/servers"))
+                    .map(str::to_string)
+            })
+    })
+    .await
+    .unwrap()
+    .expect("fleet up prints its admin URL")
+}

@@ -45,6 +45,31 @@ fn node_ref(peer: &Path, node: &str) -> Option<git2::Oid> {
         .ok()
 }
 
+/// The head of the node's own history.
+fn main_head(repo: &Path) -> git2::Oid {
+    Repository::open(repo)
+        .unwrap()
+        .refname_to_id("refs/heads/main")
+        .unwrap()
+}
+
+/// Opens, as a memory of its own, a clone of `node`'s ref at `peer` made in `dir`.
+fn restore(dir: &Path, peer: &Path, node: &str) -> Store {
+    let restored = dir.join(format!("restored-{node}.git"));
+    let clone = Repository::init_bare(&restored).unwrap();
+    clone
+        .remote_anonymous(peer.to_str().unwrap())
+        .unwrap()
+        .fetch(
+            &[format!("refs/heads/nodes/{node}:refs/heads/main")],
+            None,
+            None,
+        )
+        .unwrap();
+    drop(clone);
+    Store::open(&restored, StoreOptions::default()).unwrap()
+}
+
 /// `git fsck --full` of `repo` passes, where git is installed.
 fn git_fsck(repo: &Path) {
     if let Ok(out) = std::process::Command::new("git")
@@ -82,12 +107,7 @@ async fn the_history_reaches_the_peer_on_the_nodes_own_ref_and_a_clone_of_it_res
         h.write("srv-1", 0, create(&format!("e{i}"))).await.unwrap();
     }
     h.wait_committed(5, Duration::from_secs(5)).await.unwrap();
-    let head = || {
-        Repository::open(&repo)
-            .unwrap()
-            .refname_to_id("refs/heads/main")
-            .unwrap()
-    };
+    let head = || main_head(&repo);
     eventually("the peer holds the head, and the status says so", || {
         node_ref(&peer, "node-a") == Some(head()) && h.stats().peers[0].state == "ok"
     })
@@ -107,15 +127,7 @@ async fn the_history_reaches_the_peer_on_the_nodes_own_ref_and_a_clone_of_it_res
     );
 
     // The peer's ref is a backup: cloned, it opens as this node's memory.
-    let restored = dir.path().join("restored.git");
-    let clone = Repository::init_bare(&restored).unwrap();
-    clone
-        .remote_anonymous(peer.to_str().unwrap())
-        .unwrap()
-        .fetch(&["refs/heads/nodes/node-a:refs/heads/main"], None, None)
-        .unwrap();
-    drop(clone);
-    let store = Store::open(&restored, StoreOptions::default()).unwrap();
+    let store = restore(dir.path(), &peer, "node-a");
     let view = store.handle().view().clone();
     assert_eq!(view.version(), 6);
     assert!(view.entity("last").is_some());
@@ -272,10 +284,7 @@ async fn a_busy_peers_packs_are_merged_and_it_stays_a_sound_backup() {
         h.wait_committed(i + 1, Duration::from_secs(5))
             .await
             .unwrap();
-        let head = Repository::open(&repo)
-            .unwrap()
-            .refname_to_id("refs/heads/main")
-            .unwrap();
+        let head = main_head(&repo);
         eventually("the peer holds the head", || {
             node_ref(&peer, "node-a") == Some(head)
         })
@@ -285,15 +294,7 @@ async fn a_busy_peers_packs_are_merged_and_it_stays_a_sound_backup() {
     let packs = crate::memory::archive::pack_count(&peer);
     assert!(packs <= 33, "{packs} packs at the peer");
     git_fsck(&peer);
-    let restored = dir.path().join("restored.git");
-    let clone = Repository::init_bare(&restored).unwrap();
-    clone
-        .remote_anonymous(peer.to_str().unwrap())
-        .unwrap()
-        .fetch(&["refs/heads/nodes/node-a:refs/heads/main"], None, None)
-        .unwrap();
-    drop(clone);
-    let store = Store::open(&restored, StoreOptions::default()).unwrap();
+    let store = restore(dir.path(), &peer, "node-a");
     assert_eq!(store.handle().view().version(), 40);
     assert!(store.handle().view().entity("e39").is_some());
     store.close().unwrap();
@@ -331,10 +332,7 @@ async fn a_peer_that_lost_its_objects_gets_the_whole_history_again() {
     let h = store.handle();
     h.write("srv-1", 0, create("after")).await.unwrap();
     h.wait_committed(4, Duration::from_secs(5)).await.unwrap();
-    let head = Repository::open(&repo)
-        .unwrap()
-        .refname_to_id("refs/heads/main")
-        .unwrap();
+    let head = main_head(&repo);
     eventually("the new head is published", || {
         node_ref(&peer, "node-a") == Some(head)
     })
