@@ -21,6 +21,7 @@ pub mod proc_memory;
 mod profile;
 mod serve;
 mod spec;
+mod spec_memory;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timespan;

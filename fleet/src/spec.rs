@@ -6,6 +6,7 @@ use std::{collections::BTreeSet, net::IpAddr, path::Path, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::profile::Profile;
+pub use crate::spec_memory::MemorySpec;
 
 /// Most threads the gateway may be given.
 pub const MAX_GATEWAY_THREADS: usize = 256;
@@ -45,6 +46,7 @@ pub struct FleetSpec {
     pub health: HealthSpec,
     pub server: ServerSpec,
     pub http: HttpSpec,
+    pub memory: MemorySpec,
 }
 
 /// A named set of identical servers on consecutive ports.
@@ -221,6 +223,7 @@ impl Default for FleetSpec {
             health: HealthSpec::default(),
             server: ServerSpec::default(),
             http: HttpSpec::default(),
+            memory: MemorySpec::default(),
         }
     }
 }
@@ -477,36 +480,12 @@ impl FleetSpec {
         if self.server.max_body_bytes < 1024 {
             return bad("server.max_body_bytes must be at least 1024".into());
         }
-        self.http.validate()
+        self.http.validate()?;
+        self.memory.validate().map_err(SpecError::Invalid)
     }
 }
 
-/// Durations in TOML and JSON as whole milliseconds (`interval = 1000`), the unit people tune
-/// them in, or as a string in the syntax of every duration flag (`interval = "1s"`). The one serde helper for millisecond durations in the crate (`crate::spec::millis`).
-pub(crate) mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    /// A whole number of milliseconds (`2000`), or a time span in the syntax every flag
-    /// takes (`"2s"`, `"500ms"`; a bare number in a string is seconds).
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Millis {
-            Number(u64),
-            Span(String),
-        }
-        match Millis::deserialize(d)? {
-            Millis::Number(ms) => Ok(Duration::from_millis(ms)),
-            Millis::Span(text) => crate::timespan::parse(&text).map_err(serde::de::Error::custom),
-        }
-    }
-}
+pub(crate) use crate::timespan::millis;
 
 #[cfg(test)]
 mod tests {

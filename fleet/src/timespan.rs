@@ -84,6 +84,33 @@ fn with_units(t: &str) -> Option<f64> {
     (next_unit > 0).then_some(total)
 }
 
+/// Durations in TOML and JSON as whole milliseconds (`interval = 1000`), the unit people tune
+/// them in, or as a string in the syntax of every duration flag (`interval = "1s"`). The one serde helper for millisecond durations in the crate (`crate::timespan::millis`).
+pub(crate) mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    /// A whole number of milliseconds (`2000`), or a time span in the syntax every flag
+    /// takes (`"2s"`, `"500ms"`; a bare number in a string is seconds).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Millis {
+            Number(u64),
+            Span(String),
+        }
+        match Millis::deserialize(d)? {
+            Millis::Number(ms) => Ok(Duration::from_millis(ms)),
+            Millis::Span(text) => super::parse(&text).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

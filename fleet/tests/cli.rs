@@ -203,6 +203,24 @@ fn bad_spec_and_taken_port_are_clear_errors() {
         "{err}"
     );
 
+    // Replication settings without a peer to replicate to, and a bad peer in the spec.
+    let out = fleet()
+        .args(["up", "--no-gateway", "--memory-node-id", "node-a"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("need a peer"), "{err}");
+    std::fs::write(&spec, "[memory]\npeers = [\"https://h/p.git\"]\n").expect("write");
+    let out = fleet()
+        .args(["up", "--spec"])
+        .arg(&spec)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memory.peers"), "{err}");
+
     let missing = fleet()
         .args(["up", "--spec", "/nonexistent/x.toml"])
         .output()

@@ -172,25 +172,25 @@ pub struct UpArgs {
     /// has new commits, reads the other nodes' refs there and merges their writes into its own memory
     /// (all nodes converge; see the README's memory section); a peer that cannot be reached is
     /// retried with backoff and shown in `fleet status` and /metrics, never holding up writes.
+    /// Given here, these replace the spec's `[memory] peers`.
     #[arg(long = "memory-peer", value_name = "URL", conflicts_with = "no_memory",
           value_parser = parse_peer)]
     pub memory_peers: Vec<String>,
     /// This node's id among nodes publishing to the same peers (letters, digits, '.', '_',
     /// '-'; at most 64). Default: the one remembered in the repository, else the host name
     /// and 8 random hex digits (then remembered).
-    #[arg(long, value_name = "ID", value_parser = parse_node_id, requires = "memory_peers")]
+    #[arg(long, value_name = "ID", value_parser = parse_node_id)]
     pub memory_node_id: Option<NodeId>,
     /// How often to publish to the peers and merge from them (`1s`, `250ms`): most of
     /// the replication lag between nodes is this, twice (the writer's round, then the
-    /// reader's).
-    #[arg(long, default_value = "500ms", value_name = "TIME", requires = "memory_peers",
-          value_parser = crate::timespan::parse_positive)]
-    pub memory_peer_interval: std::time::Duration,
+    /// reader's). Default: the spec's `[memory] peer_interval`, else 500ms.
+    #[arg(long, value_name = "TIME", value_parser = crate::timespan::parse_positive)]
+    pub memory_peer_interval: Option<std::time::Duration>,
     /// Longest one push or fetch to a peer over ssh may take before git and ssh are stopped
-    /// (and the peer retried with backoff).
-    #[arg(long, default_value = "120s", value_name = "TIME", requires = "memory_peers",
-          value_parser = crate::timespan::parse_positive)]
-    pub memory_peer_timeout: std::time::Duration,
+    /// (and the peer retried with backoff). Default: the spec's `[memory] peer_timeout`,
+    /// else 120s.
+    #[arg(long, value_name = "TIME", value_parser = crate::timespan::parse_positive)]
+    pub memory_peer_timeout: Option<std::time::Duration>,
     /// Where to write the admin token that requests changing the fleet must carry (a new
     /// random one each start, readable by this user only).
     #[arg(long, value_name = "PATH", default_value_os_t = default_admin_token_file(), env = "MCPFLEET_ADMIN_TOKEN_FILE")]

@@ -18,8 +18,9 @@ use super::{
 use crate::{
     control::{admin::FleetView, admin_auth::AdminToken},
     fleet::{Fleet, FleetOptions},
-    memory::replica::ReplicaOptions,
+    memory::replica::{NodeId, ReplicaOptions},
     serve::registry::ServerState,
+    spec::MemorySpec,
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -90,6 +91,39 @@ fn init_peer(args: &InitPeerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The replication settings: the flags given, else the spec's `[memory]` section.
+fn replica_options(args: &UpArgs, spec: &MemorySpec) -> anyhow::Result<ReplicaOptions> {
+    let peers = if args.memory_peers.is_empty() {
+        spec.peers.clone()
+    } else {
+        args.memory_peers.clone()
+    };
+    let node_id = match (&args.memory_node_id, &spec.node_id) {
+        (Some(id), _) => Some(id.clone()),
+        // Checked when the spec was read.
+        (None, Some(id)) => Some(NodeId::parse(id).map_err(anyhow::Error::msg)?),
+        (None, None) => None,
+    };
+    let flags = args.memory_node_id.is_some()
+        || args.memory_peer_interval.is_some()
+        || args.memory_peer_timeout.is_some();
+    if peers.is_empty() && flags {
+        bail!(
+            "--memory-node-id, --memory-peer-interval and --memory-peer-timeout need a peer: \
+             --memory-peer URL or the spec's [memory] peers"
+        );
+    }
+    if !peers.is_empty() && args.no_memory {
+        bail!("the spec's [memory] peers need the memory: drop --no-memory");
+    }
+    Ok(ReplicaOptions {
+        peers,
+        node_id,
+        interval: args.memory_peer_interval.unwrap_or(spec.peer_interval),
+        ssh_timeout: args.memory_peer_timeout.unwrap_or(spec.peer_timeout),
+    })
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let spec = args.spec()?;
     let total = spec.server_count();
@@ -103,18 +137,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let memory_repo = (!args.no_memory).then(|| args.memory_repo.clone());
+    let memory_replica = replica_options(&args, &spec.memory)?;
     let fleet = Fleet::start(
         spec,
         FleetOptions {
             admin: true,
             gateway: !args.no_gateway,
             memory_repo,
-            memory_replica: ReplicaOptions {
-                peers: args.memory_peers.clone(),
-                node_id: args.memory_node_id.clone(),
-                interval: args.memory_peer_interval,
-                ssh_timeout: args.memory_peer_timeout,
-            },
+            memory_replica,
             ..Default::default()
         },
     )
