@@ -37,6 +37,6 @@ pub(crate) use consolidate::{consolidate_packs, pack_count};
 pub(crate) use copy::copy_objects;
 pub(crate) use objects::{MAIN, git_order};
 pub(crate) use open::{locate, open_locked};
-pub(crate) use pack::sync_named_ref;
+pub(crate) use pack::{older_than, sync_named_ref};
 pub(crate) use read::{Identity, commit_ops, foreign_commit_ops, identify, load_graph, read_meta};
 pub use writer::{Archive, CommitInfo};

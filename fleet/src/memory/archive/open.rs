@@ -10,7 +10,7 @@ use git2::{ObjectType, Oid, Repository, RepositoryInitOptions};
 
 use super::{
     objects::{BLOB_MODE, COMMITTER, MAIN, NewObjects, TreeUpdates, commit_bytes, merge_tree},
-    pack::{TMP_PACK_PREFIX, fsync, sync_ref, write_pack},
+    pack::{TMP_PACK_PREFIX, fsync, older_than, sync_ref, write_pack},
     read::{Identity, head_tree, identify, load_graph},
 };
 use crate::memory::{
@@ -85,11 +85,7 @@ pub(crate) fn clear_stale_locks(gitdir: &Path) -> Vec<PathBuf> {
             // git's own temporary files, from a fetch from an ssh peer that was stopped; a
             // git still running (bounded to minutes) is younger than this.
             let git_tmp = (name.starts_with("tmp_pack_") || name.starts_with("tmp_idx_"))
-                && e.metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > std::time::Duration::from_secs(600));
+                && older_than(&p, std::time::Duration::from_secs(600));
             if name.starts_with(TMP_PACK_PREFIX) || orphan || git_tmp {
                 found.push(p);
             }

@@ -15,6 +15,16 @@ use crate::memory::error::ArchiveError;
 /// Name prefix of packs being written (in `objects/pack`).
 pub(super) const TMP_PACK_PREFIX: &str = "tmp_mcpfleet_";
 
+/// True if the file at `path` was last modified more than `age` ago (false if it is gone or
+/// its time cannot be read): how leftovers of killed writers are told from work under way.
+pub(crate) fn older_than(path: &Path, age: std::time::Duration) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|a| a > age)
+}
+
 pub(super) fn fsync(path: &Path) -> Result<(), ArchiveError> {
     File::open(path)
         .and_then(|f| f.sync_all())

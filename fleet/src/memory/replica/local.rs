@@ -9,7 +9,7 @@ use std::{
     collections::HashSet,
     fs,
     path::{Path, PathBuf},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use git2::{ObjectType, Oid, Repository, Tree};
@@ -69,15 +69,19 @@ pub(super) fn node_ref(node: &str) -> String {
 
 /// Every node's published head at the peer.
 pub(super) fn heads(peer: &Repository) -> Result<Vec<(String, Oid)>, String> {
-    let prefix = node_ref("");
+    refs_under(peer, &node_ref(""))
+}
+
+/// The refs of `repo` under `prefix`, by the rest of their names, with what they point at.
+pub(super) fn refs_under(repo: &Repository, prefix: &str) -> Result<Vec<(String, Oid)>, String> {
     let mut out = Vec::new();
-    for r in peer
+    for r in repo
         .references_glob(&format!("{prefix}*"))
         .map_err(|e| e.message().to_string())?
+        .flatten()
     {
-        let Ok(r) = r else { continue };
         if let (Ok(name), Some(oid)) = (r.name(), r.target()) {
-            out.push((name.trim_start_matches(&prefix).to_string(), oid));
+            out.push((name.trim_start_matches(prefix).to_string(), oid));
         }
     }
     Ok(out)
@@ -220,14 +224,7 @@ pub(super) fn tidy(peer: &Path) -> Result<usize, String> {
     }
     let pack_dir = peer.join("objects").join("pack");
     let lock = pack_dir.join(LOCK);
-    let old = |p: &Path, age: Duration| {
-        fs::metadata(p)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .is_some_and(|a| a > age)
-    };
-    if old(&lock, STALE_LOCK) {
+    if archive::older_than(&lock, STALE_LOCK) {
         let _ = fs::remove_file(&lock);
     }
     match fs::OpenOptions::new()
@@ -242,7 +239,9 @@ pub(super) fn tidy(peer: &Path) -> Result<usize, String> {
     if let Ok(entries) = fs::read_dir(&pack_dir) {
         for e in entries.flatten() {
             let p = e.path();
-            if e.file_name().to_string_lossy().starts_with("tmp_") && old(&p, STALE_TMP) {
+            if e.file_name().to_string_lossy().starts_with("tmp_")
+                && archive::older_than(&p, STALE_TMP)
+            {
                 let _ = fs::remove_file(&p);
             }
         }

@@ -16,7 +16,12 @@ use std::{
 
 use git2::{Oid, Repository};
 
-use super::{MAX_NODES, local::PublishError, node::NodeId};
+use super::{
+    MAX_NODES,
+    local::{self, PublishError},
+    node::NodeId,
+};
+use crate::memory::archive;
 
 /// Most bytes of a git command's output kept (the rest is read and dropped).
 const MAX_OUTPUT: usize = 64 << 10;
@@ -45,7 +50,7 @@ pub(super) fn push(
     head: Oid,
     timeout: Duration,
 ) -> Result<(), PublishError> {
-    let refspec = format!("{head}:refs/heads/nodes/{node}");
+    let refspec = format!("{head}:{}", local::node_ref(node.as_str()));
     let out = git(
         gitdir,
         timeout,
@@ -94,10 +99,11 @@ pub(super) fn fetch(
     timeout: Duration,
 ) -> Result<Vec<(String, Oid)>, String> {
     clear_stale_locks(repo.path(), slot);
+    let published = local::node_ref("");
     let listed = git(
         repo.path(),
         timeout,
-        &["ls-remote", "--refs", url, "refs/heads/nodes/*"],
+        &["ls-remote", "--refs", url, &format!("{published}*")],
     )?;
     if !listed.ok {
         return Err(listed.error());
@@ -106,7 +112,7 @@ pub(super) fn fetch(
         .stdout
         .lines()
         .filter_map(|l| l.split_once('\t'))
-        .filter_map(|(_, name)| name.strip_prefix("refs/heads/nodes/"))
+        .filter_map(|(_, name)| name.strip_prefix(published.as_str()))
         .filter(|node| NodeId::parse(node).is_ok())
         .map(str::to_string)
         .collect();
@@ -117,7 +123,7 @@ pub(super) fn fetch(
     if !wanted.is_empty() {
         let refspecs: Vec<String> = wanted
             .iter()
-            .map(|n| format!("+refs/heads/nodes/{n}:{prefix}{n}"))
+            .map(|n| format!("+{published}{n}:{prefix}{n}"))
             .collect();
         let mut args = vec![
             "fetch",
@@ -132,20 +138,12 @@ pub(super) fn fetch(
             return Err(out.error());
         }
     }
-    let mut heads = Vec::new();
-    for r in repo
-        .references_glob(&format!("{prefix}*"))
-        .map_err(|e| e.message().to_string())?
-        .flatten()
-    {
-        let (Ok(name), Some(oid)) = (r.name(), r.target()) else {
-            continue;
-        };
-        let node = name.trim_start_matches(&prefix).to_string();
-        if wanted.contains(&node) {
-            heads.push((node, oid));
-        } else if let Ok(mut gone) = repo.find_reference(name) {
-            let _ = gone.delete();
+    let (heads, gone): (Vec<_>, Vec<_>) = local::refs_under(repo, &prefix)?
+        .into_iter()
+        .partition(|(node, _)| wanted.contains(node));
+    for (node, _) in gone {
+        if let Ok(mut r) = repo.find_reference(&format!("{prefix}{node}")) {
+            let _ = r.delete();
         }
     }
     Ok(heads)
@@ -155,13 +153,6 @@ pub(super) fn fetch(
 /// time, so any lock on the copies or on `packed-refs` older than a few seconds is stale (and
 /// would fail every later fetch).
 fn clear_stale_locks(gitdir: &Path, slot: &str) {
-    let stale = |p: &Path| {
-        std::fs::metadata(p)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > Duration::from_secs(10))
-    };
     let mut locks = vec![gitdir.join("packed-refs.lock")];
     if let Ok(dir) = std::fs::read_dir(gitdir.join("refs/peers").join(slot)) {
         locks.extend(
@@ -171,7 +162,7 @@ fn clear_stale_locks(gitdir: &Path, slot: &str) {
         );
     }
     for lock in locks {
-        if stale(&lock) {
+        if archive::older_than(&lock, Duration::from_secs(10)) {
             let _ = std::fs::remove_file(&lock);
         }
     }
