@@ -13,6 +13,7 @@ use crate::memory::{
     Store, StoreOptions,
     op::{CreateEntities, Entity, Op},
     replica::{NodeId, ReplicaOptions},
+    tests::support::git_fsck,
 };
 
 fn options(peers: &[&Path], node: &str) -> StoreOptions {
@@ -68,21 +69,6 @@ fn restore(dir: &Path, peer: &Path, node: &str) -> Store {
         .unwrap();
     drop(clone);
     Store::open(&restored, StoreOptions::default()).unwrap()
-}
-
-/// `git fsck --full` of `repo` passes, where git is installed.
-fn git_fsck(repo: &Path) {
-    if let Ok(out) = std::process::Command::new("git")
-        .args(["fsck", "--full", "--strict"])
-        .current_dir(repo)
-        .output()
-    {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 }
 
 async fn eventually(what: &str, cond: impl Fn() -> bool) {

@@ -9,6 +9,6 @@ mod layouts;
 mod remote;
 mod repositories;
 mod stamps;
-mod support;
+pub(super) mod support;
 mod verifying;
 mod wal_damage;

@@ -103,7 +103,7 @@ pub(super) fn git_ops(path: &Path) -> BTreeMap<u64, Record> {
     out
 }
 
-pub(super) fn git_fsck(path: &Path) {
+pub(in crate::memory) fn git_fsck(path: &Path) {
     if let Ok(out) = Command::new("git")
         .args(["fsck", "--full", "--strict"])
         .current_dir(path)
