@@ -15,11 +15,13 @@ use crate::{
     control::{
         admin::{self, AdminState},
         admin_auth::{AdminToken, TokenError},
+        browser_auth::BrowserAuth,
         health::Prober,
         instance::{ChildProgram, Launcher, ServerMemory},
         scale::Scaler,
         supervisor::{Commands, TaskGroup},
     },
+    dashboard::{self, Dashboard},
     gateway::{self, Backend, Directory, Gateway, session::SessionKey, upstream::Upstream},
     memory::{
         Memory, MemoryHandle, Store, StoreOptions,
@@ -120,6 +122,8 @@ pub struct Fleet {
     admin_stop: CancellationToken,
     admin_tracker: TaskTracker,
     admin_token: AdminToken,
+    /// How browsers sign in to the dashboard, when the admin API is served.
+    browser: Option<Arc<BrowserAuth>>,
     shutdown_requested: CancellationToken,
 }
 
@@ -197,15 +201,8 @@ fn serve_admin(
     Ok(())
 }
 
-/// Serves the gateway on its bound socket until `stop`, its pools following the registry.
-fn serve_gateway(
-    spec: &FleetSpec,
-    socket: std::net::TcpListener,
-    registry: &Arc<Registry>,
-    limits: &ConnectionLimits,
-    tracker: &TaskTracker,
-    stop: &CancellationToken,
-) -> Result<(), StartError> {
+/// The gateway over the registry's servers (not yet serving).
+fn make_gateway(spec: &FleetSpec, registry: &Registry) -> Result<Gateway, StartError> {
     let directory = Directory::new(
         registry
             .entries()
@@ -213,7 +210,23 @@ fn serve_gateway(
             .map(|e| Backend::of(e, spec.host, spec.gateway_calls_in_process())),
     );
     let key = SessionKey::random().map_err(StartError::SessionKey)?;
-    let gateway = Gateway::new(directory, Upstream::new(GATEWAY_UPSTREAM_TIMEOUT), key);
+    Ok(Gateway::new(
+        directory,
+        Upstream::new(GATEWAY_UPSTREAM_TIMEOUT),
+        key,
+    ))
+}
+
+/// Serves the gateway on its bound socket until `stop`, its pools following the registry.
+fn serve_gateway(
+    spec: &FleetSpec,
+    socket: std::net::TcpListener,
+    gateway: Gateway,
+    registry: &Arc<Registry>,
+    limits: &ConnectionLimits,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<(), StartError> {
     tracker.spawn(gateway::follow_registry(
         gateway.clone(),
         registry.clone(),
@@ -320,9 +333,23 @@ impl Fleet {
         let shutdown_requested = CancellationToken::new();
         let admin_stop = CancellationToken::new();
         let admin_tracker = TaskTracker::new();
+        let gateway = match gateway_socket {
+            Some(socket) => Some((make_gateway(&spec, &registry)?, socket)),
+            None => None,
+        };
         let mut admin_addr = None;
+        let mut browser = None;
         if let Some(socket) = admin_socket {
             admin_addr = socket.local_addr().ok();
+            let auth = Arc::new(BrowserAuth::new(admin_addr.map_or(0, |a| a.port()))?);
+            browser = Some(auth.clone());
+            let memory = memory.as_ref().map(|m| m.store.handle());
+            let sources = dashboard::Sources {
+                registry: registry.clone(),
+                isolation: spec.isolation,
+                memory: memory.clone(),
+                gateway: gateway.as_ref().map(|(g, _)| g.clone()),
+            };
             let state = AdminState {
                 registry: registry.clone(),
                 commands: commands.clone(),
@@ -330,16 +357,19 @@ impl Fleet {
                 isolation: spec.isolation,
                 shutdown: shutdown_requested.clone(),
                 token: admin_token.clone(),
-                memory: memory.as_ref().map(|m| m.store.handle()),
+                browser: auth,
+                dashboard: Dashboard::start(sources, &admin_tracker, admin_stop.clone()),
+                memory,
             };
             serve_admin(&spec, socket, state, &limits, &admin_tracker, &admin_stop)?;
         }
         let mut gateway_addr = None;
-        if let Some(socket) = gateway_socket {
+        if let Some((gateway, socket)) = gateway {
             gateway_addr = socket.local_addr().ok();
             serve_gateway(
                 &spec,
                 socket,
+                gateway,
                 &registry,
                 &limits,
                 &admin_tracker,
@@ -359,6 +389,7 @@ impl Fleet {
             admin_stop,
             admin_tracker,
             admin_token,
+            browser,
             shutdown_requested,
         })
     }
@@ -411,6 +442,14 @@ impl Fleet {
     /// shutdown) must carry as `Authorization: Bearer TOKEN`.
     pub fn admin_token(&self) -> &AdminToken {
         &self.admin_token
+    }
+
+    /// The dashboard's sign-in link (`http://ADMIN/?token=…`, usable once), while unused; the
+    /// page itself is at the admin address.
+    pub fn dashboard_link(&self) -> Option<String> {
+        let addr = self.admin_addr?;
+        let token = self.browser.as_ref()?.link_token()?;
+        Some(format!("http://{addr}/?token={token}"))
     }
 
     /// Where the gateway listens, when it runs.

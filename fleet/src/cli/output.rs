@@ -65,6 +65,12 @@ pub fn describe(fleet: &Fleet) -> Vec<String> {
         lines.push(format!(
             "  admin      http://{addr}/servers  (metrics: /metrics)"
         ));
+        if let Some(link) = fleet.dashboard_link() {
+            lines.push(format!(
+                "  dashboard  {link}  (live page; this link signs a browser in for its \
+                 actions once, then http://{addr}/)"
+            ));
+        }
     }
     if let Some(addr) = fleet.gateway_addr() {
         lines.push(format!(

@@ -2,12 +2,12 @@
 //! fault injection for chaos tests. `fleet status` and `fleet down` are clients of it; every
 //! request that changes something needs the fleet's admin token ([`super::admin_auth`]).
 
-use std::{fmt::Write as _, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
-    http::StatusCode,
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -16,9 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     control::{
-        admin_auth::{self, AdminToken},
+        admin_auth::AdminToken,
+        admin_guard::{self, AdminAuth},
+        browser_auth::{BrowserAuth, same_origin},
         supervisor::{Command, CommandError, Commands},
     },
+    dashboard::Dashboard,
     memory::MemoryHandle,
     serve::registry::{Registry, ServerState, ServerView},
     spec::Isolation,
@@ -34,6 +37,10 @@ pub struct AdminState {
     pub shutdown: CancellationToken,
     /// What every request but a read must present.
     pub token: AdminToken,
+    /// How a browser signs in to act from the dashboard.
+    pub browser: Arc<BrowserAuth>,
+    /// The live page at `/` and its event stream.
+    pub dashboard: Dashboard,
     /// The shared memory, whose state `/servers` and `/metrics` include.
     pub memory: Option<MemoryHandle>,
 }
@@ -78,7 +85,17 @@ pub struct LatencyRequest {
 
 /// The admin router; the binary serves it and tests call it directly.
 pub fn app(state: AdminState) -> Router {
+    let auth = AdminAuth {
+        token: state.token.clone(),
+        browser: state.browser.clone(),
+    };
     Router::new()
+        .route("/", get(index))
+        .route(
+            "/events",
+            get(|State(s): State<AdminState>| async move { s.dashboard.events() }),
+        )
+        .route("/login", get(signed_in).post(sign_in))
         .route("/servers", get(servers))
         .route("/servers/{id}", get(server))
         .route("/servers/{id}/history", get(history))
@@ -93,11 +110,86 @@ pub fn app(state: AdminState) -> Router {
         .route("/readyz", get(readyz))
         // Inside the loopback guard: a foreign Host is refused before any token is looked at.
         .layer(axum::middleware::from_fn_with_state(
-            state.token.clone(),
-            admin_auth::require_token,
+            auth,
+            admin_guard::require_token,
         ))
         .layer(axum::middleware::from_fn(crate::serve::loopback::layer))
         .with_state(state)
+}
+
+/// Query of `GET /`: the sign-in link's token, if any.
+#[derive(Debug, Deserialize)]
+struct SignInLink {
+    token: Option<String>,
+}
+
+/// Body of `POST /login`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    /// The admin token.
+    token: String,
+}
+
+/// `GET /`: the dashboard; with `?token=` from the sign-in link, the browser is signed in
+/// (once per link) and sent on to `/`, so the token leaves the address bar and the history.
+async fn index(State(s): State<AdminState>, Query(link): Query<SignInLink>) -> Response {
+    let Some(token) = link.token else {
+        return s.dashboard.page();
+    };
+    let signed_in = s.browser.redeem(&token);
+    let to = if signed_in { "/" } else { "/#sign-in-failed" };
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, HeaderValue::from_static(to)),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response();
+    if signed_in {
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, s.browser.cookie());
+    }
+    response
+}
+
+/// `GET /login`: whether this browser is signed in (the page shows its buttons' state).
+async fn signed_in(State(s): State<AdminState>, headers: HeaderMap) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "signed_in": s.browser.signed_in(&headers) }))
+}
+
+/// `POST /login` with `{"token": ADMIN-TOKEN}` from the page: signs the browser in. Only from
+/// the page's own origin, so another page cannot plant a cookie of its choosing.
+async fn sign_in(
+    State(s): State<AdminState>,
+    headers: HeaderMap,
+    Json(body): Json<SignIn>,
+) -> Response {
+    if !same_origin(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({"error": "sign in from the dashboard's own page"})),
+        )
+            .into_response();
+    }
+    if !s.token.matches(body.token.as_bytes()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "wrong admin token"})),
+        )
+            .into_response();
+    }
+    (
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, s.browser.cookie())],
+    )
+        .into_response()
 }
 
 /// Largest latency that can be injected; more is surely a typo (seconds for milliseconds).
@@ -254,103 +346,18 @@ async fn shutdown(State(s): State<AdminState>) -> StatusCode {
 
 /// Prometheus text exposition of the fleet's gauges and counters.
 async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
-    let views: Vec<ServerView> = s.registry.entries().iter().map(|e| e.view()).collect();
+    let entries = s.registry.entries();
+    let mut text = super::fleet_metrics::render(&entries);
+    if let Some(memory) = &s.memory {
+        super::memory_metrics::render(&mut text, &memory.stats());
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        {
-            let mut text = render_metrics(&views);
-            if let Some(memory) = &s.memory {
-                super::memory_metrics::render(&mut text, &memory.stats());
-            }
-            text
-        },
+        text,
     )
-}
-
-/// Renders the metrics text; separate from the handler so it can be tested and benchmarked.
-pub fn render_metrics(views: &[ServerView]) -> String {
-    let mut out = String::with_capacity(views.len() * 600);
-    let healthy = views
-        .iter()
-        .filter(|v| v.state == ServerState::Healthy)
-        .count();
-    let _ = writeln!(out, "# HELP mcpfleet_servers Servers in the fleet.");
-    let _ = writeln!(out, "# TYPE mcpfleet_servers gauge");
-    let _ = writeln!(out, "mcpfleet_servers {}", views.len());
-    let _ = writeln!(
-        out,
-        "# HELP mcpfleet_servers_healthy Servers passing health probes."
-    );
-    let _ = writeln!(out, "# TYPE mcpfleet_servers_healthy gauge");
-    let _ = writeln!(out, "mcpfleet_servers_healthy {healthy}");
-    type Metric = (
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&ServerView) -> f64,
-    );
-    let metrics: [Metric; 7] = [
-        (
-            "mcpfleet_server_up",
-            "gauge",
-            "1 when the server is healthy.",
-            |v| f64::from(u8::from(v.state == ServerState::Healthy)),
-        ),
-        (
-            "mcpfleet_server_requests_total",
-            "counter",
-            "HTTP requests served.",
-            |v| v.requests as f64,
-        ),
-        (
-            "mcpfleet_server_open_connections",
-            "gauge",
-            "Open TCP connections.",
-            |v| v.open_connections as f64,
-        ),
-        (
-            "mcpfleet_server_open_sessions",
-            "gauge",
-            "Open MCP sessions.",
-            |v| v.open_sessions as f64,
-        ),
-        (
-            "mcpfleet_server_restarts_total",
-            "counter",
-            "Restarts by the supervisor.",
-            |v| f64::from(v.restarts),
-        ),
-        (
-            "mcpfleet_server_probes_failed_total",
-            "counter",
-            "Failed health probes.",
-            |v| v.probes_failed as f64,
-        ),
-        (
-            "mcpfleet_server_probes_ok_total",
-            "counter",
-            "Successful health probes.",
-            |v| v.probes_ok as f64,
-        ),
-    ];
-    for (name, kind, help, value) in metrics {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for v in views {
-            let _ = writeln!(
-                out,
-                "{name}{{server=\"{}\",group=\"{}\",port=\"{}\"}} {}",
-                v.id,
-                v.group,
-                v.port,
-                value(v)
-            );
-        }
-    }
-    out
 }
 
 #[cfg(test)]

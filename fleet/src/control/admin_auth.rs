@@ -1,7 +1,7 @@
 //! Who may change the fleet through its admin API. Any local user can reach its port, and a
 //! request there can kill, pause, slow, scale or stop every server, so every request but a
 //! read (`GET`, `HEAD`: status and metrics stay open) must carry `Authorization: Bearer
-//! TOKEN`; otherwise 401 with a JSON error. The token is made when the fleet starts and kept
+//! TOKEN` (or come from a signed-in dashboard: [`super::admin_guard`]). The token is made when the fleet starts and kept
 //! by it ([`crate::Fleet::admin_token`]); `fleet up` writes it to a file only its user can read
 //! (mode 0600), which `fleet scale`, `fleet down` and loadgen's chaos read back, and an
 //! embedded fleet hands it over in-process.
@@ -12,14 +12,6 @@ use std::{
     os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
     sync::Arc,
-};
-
-use axum::{
-    Json,
-    extract::{Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
 };
 
 /// Longest token read from a file: a token is 64 hex digits; anything much longer is not one.
@@ -129,43 +121,6 @@ impl AdminToken {
     /// `Bearer TOKEN`, for an `Authorization` header.
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.0)
-    }
-}
-
-/// A 401 with a JSON error and the challenge RFC 6750 asks for.
-fn unauthorized(why: &str) -> Response {
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        Json(serde_json::json!({ "error": why })),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"mcpfleet admin\""),
-    );
-    response
-}
-
-/// The check as an axum middleware: reads pass, everything else needs the token.
-pub async fn require_token(
-    State(token): State<AdminToken>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD) {
-        return next.run(request).await;
-    }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-    match presented {
-        None => unauthorized(
-            "this admin request needs `Authorization: Bearer TOKEN`; `fleet up` wrote the \
-             token to the file it printed (--admin-token-file)",
-        ),
-        Some(p) if !token.matches(p) => unauthorized("wrong admin token"),
-        Some(_) => next.run(request).await,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::{
-    gateway::histogram::label,
+    histogram::label,
     memory::{MemoryStats, replica::NodeSeen},
 };
 
@@ -37,7 +37,7 @@ fn write_gauges<T>(
 
 /// Appends the memory's metrics in Prometheus text format.
 pub fn render(out: &mut String, stats: &MemoryStats) {
-    let gauges: [(&str, &str, &str, f64); 6] = [
+    let gauges: [(&str, &str, &str, f64); 7] = [
         (
             "mcpfleet_memory_acked_version",
             "gauge",
@@ -67,6 +67,12 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
             "gauge",
             "99th percentile of acknowledgement to durable commit since the fleet started.",
             stats.commit_lag.p99_ms / 1000.0,
+        ),
+        (
+            "mcpfleet_memory_wal_bytes",
+            "gauge",
+            "Bytes of write-ahead log on disk (segments git does not hold whole yet).",
+            stats.wal_bytes as f64,
         ),
         (
             "mcpfleet_memory_poisoned",

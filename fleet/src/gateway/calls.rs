@@ -7,7 +7,7 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use super::histogram;
+use crate::histogram;
 
 /// Most distinct (group, method, tool) series `/metrics` keeps; requests beyond count under
 /// `other`, so clients inventing tool names cannot grow the gateway's memory.

@@ -14,9 +14,9 @@ use super::{
     balance::{FailureKind, MemberStats},
     calls::CallKey,
     group::Group,
-    histogram,
     routing::Gateway,
 };
+use crate::histogram;
 
 /// `/metrics`: Prometheus text of every pool member's state and each group's calls.
 pub(super) async fn metrics(State(gw): State<Gateway>) -> Response {

@@ -39,12 +39,11 @@
 //! `session_answer` (their answers in the stateless form),
 //! `reply` (answers and errors), `routing` ([`Gateway`], [`follow_registry`]), `backend`,
 //! `group` and `calls` (the state they use); `metrics` and `views` (what `/metrics` and
-//! `/backends` show); [`balance`], [`histogram`], [`session`] (signed session ids) and
+//! `/backends` show); [`balance`], [`session`] (signed session ids) and
 //! [`upstream`] (the HTTP client to servers); [`nodes`] fills a standalone gateway
 //! (`fleet gateway`) from other fleets' admin APIs instead of a registry.
 
 pub mod balance;
-pub mod histogram;
 pub mod nodes;
 pub mod session;
 pub mod upstream;

@@ -107,6 +107,15 @@ impl Gateway {
             .collect()
     }
 
+    /// Each group's `tools/call`s routed and resent since start, as (group, calls, retries).
+    pub fn group_calls(&self) -> Vec<(String, u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.groups
+            .iter()
+            .map(|(name, g)| (name.clone(), g.calls.load(Relaxed), g.retries.load(Relaxed)))
+            .collect()
+    }
+
     /// The server named `id`, if it is behind the gateway.
     pub fn backend(&self, id: &str) -> Option<Arc<Backend>> {
         self.directory

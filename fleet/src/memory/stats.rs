@@ -92,6 +92,7 @@ impl Stats {
                 p99_ms: ms(h.value_at_quantile(0.99)),
                 max_ms: ms(h.max()),
             },
+            wal_bytes: 0,
             node: None,
             peers: Vec::new(),
             nodes: Vec::new(),
@@ -138,6 +139,10 @@ pub struct MemoryStats {
     pub pack_merges: u64,
     /// Acknowledgement to durable commit.
     pub commit_lag: LagStats,
+    /// Bytes of write-ahead log on disk: segments not yet trimmed because git does not hold
+    /// all their records (it grows when commits fall behind or fail).
+    #[serde(default)]
+    pub wal_bytes: u64,
     /// This node's id, when it publishes to peers.
     pub node: Option<String>,
     /// The peer repositories this node publishes to.

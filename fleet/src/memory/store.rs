@@ -74,6 +74,8 @@ struct OpenStore {
     history: Arc<Mutex<HistoryIndex>>,
     committed: watch::Receiver<u64>,
     path: PathBuf,
+    /// The write-ahead log's segments, whose size the stats report.
+    wal_dir: PathBuf,
     /// This node's id and its peers, when it publishes to any.
     peers: Option<PeerBoard>,
 }
@@ -148,6 +150,7 @@ impl MemoryHandle {
     /// operator whether git keeps up with the writers.
     pub fn stats(&self) -> MemoryStats {
         let mut stats = self.store.stats.snapshot(self.store.view.version());
+        stats.wal_bytes = wal::size(&self.store.wal_dir);
         if let Some(board) = &self.store.peers {
             stats.node = Some(board.node.to_string());
             stats.peers = board.peers();
@@ -308,6 +311,7 @@ impl Store {
                     history,
                     committed: committed_rx,
                     path: path.to_path_buf(),
+                    wal_dir,
                     peers: publisher.as_ref().map(Publisher::board),
                 }),
             },

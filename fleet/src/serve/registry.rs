@@ -14,7 +14,10 @@ use std::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::profile::Profile;
+use crate::{
+    histogram::{self, Histogram},
+    profile::Profile,
+};
 
 /// Who a server is. `id` is `<group>-<index>` with the index zero-padded to 4 digits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +59,10 @@ pub struct Counters {
     pub requests: AtomicU64,
     pub open_connections: AtomicU64,
     pub open_sessions: AtomicU64,
+    /// MCP requests answered with an HTTP error status (>= 400) or abandoned before an answer.
+    pub errors: AtomicU64,
+    /// Time to answer each MCP request (`/mcp`; not `/healthz`).
+    pub latency: Histogram,
 }
 
 /// A snapshot of [`Counters`], also the body of `/healthz`.
@@ -64,6 +71,10 @@ pub struct CounterSnapshot {
     pub requests: u64,
     pub open_connections: u64,
     pub open_sessions: u64,
+    #[serde(default)]
+    pub errors: u64,
+    #[serde(default)]
+    pub latency: histogram::Snapshot,
 }
 
 impl Counters {
@@ -72,6 +83,8 @@ impl Counters {
             requests: self.requests.load(Ordering::Relaxed),
             open_connections: self.open_connections.load(Ordering::Relaxed),
             open_sessions: self.open_sessions.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            latency: self.latency.snapshot(),
         }
     }
 
@@ -80,6 +93,25 @@ impl Counters {
         self.open_connections
             .store(s.open_connections, Ordering::Relaxed);
         self.open_sessions.store(s.open_sessions, Ordering::Relaxed);
+        self.errors.store(s.errors, Ordering::Relaxed);
+        self.latency.store(&s.latency);
+    }
+}
+
+/// A server's MCP traffic since it joined the fleet, over all its instances: what the
+/// dashboard and `/metrics` turn into rates, error ratios and latency quantiles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub requests: u64,
+    pub errors: u64,
+    pub latency: histogram::Snapshot,
+}
+
+impl Traffic {
+    fn add(&mut self, requests: u64, errors: u64, latency: &histogram::Snapshot) {
+        self.requests += requests;
+        self.errors += errors;
+        self.latency.add(latency);
     }
 }
 
@@ -135,8 +167,8 @@ pub struct Entry {
     pub port: u16,
     /// Counters of the current instance.
     counters: Mutex<Arc<Counters>>,
-    /// Requests served by earlier instances, so the total survives restarts.
-    carried_requests: AtomicU64,
+    /// Traffic of earlier instances, so the totals survive restarts.
+    carried: Mutex<Traffic>,
     pub faults: watch::Sender<Faults>,
     /// The running instance's service, for callers in this process (task mode).
     pub local: Arc<crate::serve::local::Slot>,
@@ -161,7 +193,7 @@ impl Entry {
             changes,
             state_changed: tokio::sync::Notify::new(),
             counters: Mutex::default(),
-            carried_requests: AtomicU64::new(0),
+            carried: Mutex::default(),
             faults: watch::channel(Faults::default()).0,
             local: Arc::default(),
             faults_applied: watch::channel(0).0,
@@ -189,14 +221,28 @@ impl Entry {
             .clone()
     }
 
-    /// Fresh counters for the next instance, once the current one has ended; its requests are
-    /// carried over into the server's total.
+    /// Fresh counters for the next instance, once the current one has ended; its traffic is
+    /// carried over into the server's totals.
     pub fn new_instance_counters(&self) -> Arc<Counters> {
         let mut current = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        self.carried_requests
-            .fetch_add(current.requests.load(Ordering::Relaxed), Ordering::Relaxed);
+        let ended = current.snapshot();
+        self.carried.lock().unwrap_or_else(|e| e.into_inner()).add(
+            ended.requests,
+            ended.errors,
+            &ended.latency,
+        );
         *current = Arc::default();
         current.clone()
+    }
+
+    /// This server's traffic over all its instances.
+    pub fn traffic(&self) -> Traffic {
+        // Under the counters' lock, as an instance's end is carried over, so it counts once.
+        let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let current = counters.snapshot();
+        let mut total = *self.carried.lock().unwrap_or_else(|e| e.into_inner());
+        total.add(current.requests, current.errors, &current.latency);
+        total
     }
 
     /// Moves to `state`, recording the transition when it is one.
@@ -272,6 +318,7 @@ impl Entry {
     /// The row `GET /servers` returns for this server.
     pub fn view(&self) -> ServerView {
         let c = self.counters().snapshot();
+        let traffic = self.traffic();
         let l = self.lifecycle();
         let probes = l.health.probes_ok + l.health.probes_failed;
         ServerView {
@@ -286,7 +333,8 @@ impl Entry {
                 ServerState::Stopped | ServerState::Restarting => 0,
                 _ => l.started_at.elapsed().as_millis() as u64,
             },
-            requests: c.requests + self.carried_requests.load(Ordering::Relaxed),
+            requests: traffic.requests,
+            errors: traffic.errors,
             open_connections: c.open_connections,
             open_sessions: c.open_sessions,
             probes_ok: l.health.probes_ok,
@@ -315,6 +363,9 @@ pub struct ServerView {
     pub restarts: u32,
     pub uptime_ms: u64,
     pub requests: u64,
+    /// MCP requests answered with an HTTP error status or abandoned before an answer.
+    #[serde(default)]
+    pub errors: u64,
     pub open_connections: u64,
     pub open_sessions: u64,
     pub probes_ok: u64,

@@ -43,6 +43,9 @@ struct Edge {
 /// hung to the health monitor too.
 async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
     edge.counters.requests.fetch_add(1, Ordering::Relaxed);
+    // JSON-RPC messages (POSTs; a GET is a stream, not a call) are timed from here, injected
+    // faults included: that is what a client sees.
+    let timed = (request.method() == Method::POST).then(|| Timed::start(&edge.counters));
     let mut faults = edge.faults.clone();
     let current = *faults.borrow_and_update();
     if current.paused {
@@ -53,7 +56,49 @@ async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Respons
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    if let Some(timed) = timed {
+        timed.answered(response.status());
+    }
+    response
+}
+
+/// One MCP request being timed. Dropped without an answer (the client gave up, or the
+/// connection closed while the server was paused) it counts as an error, at the time it took.
+struct Timed<'a> {
+    counters: &'a Counters,
+    started: std::time::Instant,
+    done: bool,
+}
+
+impl<'a> Timed<'a> {
+    fn start(counters: &'a Counters) -> Self {
+        Self {
+            counters,
+            started: std::time::Instant::now(),
+            done: false,
+        }
+    }
+
+    fn answered(mut self, status: StatusCode) {
+        self.done = true;
+        self.record(status.as_u16() >= 400);
+    }
+
+    fn record(&self, error: bool) {
+        self.counters.latency.record(self.started.elapsed());
+        if error {
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Timed<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.record(true);
+        }
+    }
 }
 
 /// What [`jsonrpc_guard`] bounds.

@@ -13,7 +13,7 @@ use super::{
     config::PoolConfig,
     outcome::{FailureCounts, MemberStats, TAKEN_OUT_KEPT},
 };
-use crate::gateway::histogram::Histogram;
+use crate::histogram::Histogram;
 
 /// One backend of the pool: its health (up, ejected, half-open), its load and its latency
 /// estimate.

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::histogram::Snapshot;
+use crate::histogram::Snapshot;
 
 /// Why a request to a backend failed, as far as backend health is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

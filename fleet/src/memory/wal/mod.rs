@@ -33,4 +33,4 @@ pub(crate) use format::{encode_v1, segments};
 pub(crate) use recovery::recover;
 pub use salvage::{Salvaged, salvage};
 pub use writer::WalFaults;
-pub(crate) use writer::{AppendError, Wal, remove_committed};
+pub(crate) use writer::{AppendError, Wal, remove_committed, size};

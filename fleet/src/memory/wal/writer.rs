@@ -163,6 +163,16 @@ fn create_segment(dir: &Path, first: u64) -> io::Result<(File, u64)> {
     Ok((file, header.len() as u64))
 }
 
+/// Bytes of every segment in `dir` (0 when it cannot be read: a gauge, not a check).
+pub(crate) fn size(dir: &Path) -> u64 {
+    segments(dir).map_or(0, |segs| {
+        segs.iter()
+            .filter_map(|(_, path)| fs::metadata(path).ok())
+            .map(|m| m.len())
+            .sum()
+    })
+}
+
 /// Deletes the segments whose records are all at or below `committed` (durably in git).
 /// Returns how many were removed.
 pub(crate) fn remove_committed(dir: &Path, committed: u64) -> io::Result<usize> {
