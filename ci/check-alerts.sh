@@ -43,32 +43,10 @@ config=$root/deploy/prometheus/prometheus.yml
 dashboard=$root/deploy/grafana/mcpfleet-dashboard.json
 
 # --- install what is missing ------------------------------------------------------------------
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then sudo=(sudo); fi
-fi
-apt_updated=
-apt_install() {
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "check-alerts: $* is missing and there is no apt-get to install it" >&2; exit 2
-  fi
-  if [ "$(id -u)" -ne 0 ] && [ ${#sudo[@]} -eq 0 ]; then
-    echo "check-alerts: $* is missing; not root and no sudo, so it cannot be installed" >&2; exit 2
-  fi
-  echo "check-alerts: installing Debian package(s): $*"
-  # Try with the package lists already on the machine; refresh them once if that fails (no
-  # lists yet, or stale ones naming files the mirror no longer has).
-  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "$@" >/dev/null; then
-    if [ -z "$apt_updated" ]; then
-      echo "check-alerts: apt-get update"
-      "${sudo[@]}" apt-get update -qq
-      apt_updated=1
-    fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-  fi
-}
+apt_flags=(--no-install-recommends)
+apt_who=check-alerts
+# shellcheck source=ci/apt.sh
+. "$root/ci/apt.sh"
 
 # The prometheus package's postinst starts its service (invoke-rc.d / deb-systemd-invoke). Only
 # promtool is wanted: a policy-rc.d answering 101 ("action forbidden") makes both skip the start.

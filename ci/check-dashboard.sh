@@ -59,30 +59,9 @@ case "$servers" in ''|*[!0-9]*|0) echo "check-dashboard: --servers takes a whole
 case "$timeout_s" in ''|*[!0-9]*) echo "check-dashboard: --timeout takes whole seconds" >&2; exit 64 ;; esac
 
 # --- install what is missing ------------------------------------------------------------------
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then sudo=(sudo); fi
-fi
-apt_updated=
-apt_install() {
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "check-dashboard: $* is missing and there is no apt-get to install it" >&2; exit 2
-  fi
-  if [ "$(id -u)" -ne 0 ] && [ ${#sudo[@]} -eq 0 ]; then
-    echo "check-dashboard: $* is missing; not root and no sudo, so it cannot be installed" >&2; exit 2
-  fi
-  echo "check-dashboard: installing Debian package(s): $*"
-  # Try with the package lists already on the machine; refresh them once if that fails (no
-  # lists yet, or stale ones naming files the mirror no longer has).
-  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; then
-    if [ -z "$apt_updated" ]; then
-      echo "check-dashboard: apt-get update"
-      "${sudo[@]}" apt-get update -qq
-      apt_updated=1
-    fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-  fi
-}
+apt_who=check-dashboard
+# shellcheck source=ci/apt.sh
+. "$here/apt.sh"
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "check-dashboard: chromium is not on PATH"

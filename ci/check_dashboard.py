@@ -54,7 +54,8 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ left in ci/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_report import (  # noqa: E402  (ci/ is not a package)
-    Cdp, Fail, decode_png, launch, netlog_findings, print_stderr_tail, region_stats,
+    Cdp, Fail, console_problems, decode_png, launch, netlog_findings, print_stderr_tail,
+    region_stats,
 )
 
 WIDTH, HEIGHT = 1600, 1000
@@ -414,37 +415,6 @@ def redact(url):
     return re.sub(r"([?&]token=)[^&#]*", r"\1...", url)
 
 
-def console_problems(events):
-    """Errors the page reported (as check_report.py counts them); (problems, warnings)."""
-    problems, warnings, logged = [], [], set()
-    urls = {p.get("requestId"): p["request"]["url"] for m, p, _ in events if m == "Network.requestWillBeSent"}
-    for m, p, _ in events:
-        if m == "Runtime.consoleAPICalled":
-            text = " ".join(str(a.get("value", a.get("description", a.get("type")))) for a in p.get("args", []))
-            if p.get("type") in ("error", "assert"):
-                problems.append("console.%s: %s" % (p["type"], text))
-            elif p.get("type") == "warning":
-                warnings.append("console.warn: %s" % text)
-        elif m == "Runtime.exceptionThrown":
-            d = p.get("exceptionDetails", {})
-            text = str((d.get("exception") or {}).get("description") or d.get("text"))
-            problems.append("uncaught %s (line %s)" % (text.splitlines()[0], d.get("lineNumber", -1) + 1))
-        elif m == "Log.entryAdded":
-            e = p.get("entry", {})
-            line = "%s: %s%s" % (e.get("source"), e.get("text"), " (%s)" % redact(e["url"]) if e.get("url") else "")
-            if e.get("level") == "error":
-                problems.append(line)
-                logged.add(e.get("url"))
-            elif e.get("level") == "warning":
-                warnings.append(line)
-    for m, p, _ in events:
-        if m == "Network.loadingFailed" and not p.get("canceled"):
-            url = urls.get(p.get("requestId"), "?")
-            if url not in logged:
-                problems.append("failed load: %s %s" % (redact(url), p.get("errorText")))
-    return problems, warnings
-
-
 def run(args, work):
     results = []
 
@@ -456,7 +426,8 @@ def run(args, work):
     events, admin = check(args, work, record)
     browser_s = time.monotonic() - t0
 
-    problems, warnings = console_problems(events)
+    urls = {p.get("requestId"): p["request"]["url"] for m, p, _ in events if m == "Network.requestWillBeSent"}
+    problems, warnings = console_problems(events, urls, redact)
     record("console", not problems,
            "no errors" if not problems else "%d error(s): %s" % (len(problems), " | ".join(problems[:6])))
     for w in warnings[:6]:

@@ -478,6 +478,40 @@ def drive(args, report, shot, work):
                 pass
 
 
+
+def console_problems(events, urls, show=lambda url: url):
+    """Errors and warnings the page reported: console.error/assert, uncaught exceptions,
+    error-level log entries, and failed loads DevTools did not log (e.g. blocked by ORB), which a
+    reader would see as a broken image; a load already logged is not counted twice. `urls` maps
+    request ids to URLs; `show` renders a URL for the report (e.g. with a secret hidden).
+    Returns (problems, warnings)."""
+    problems, warnings, logged_urls = [], [], set()
+    for m, p, _ in events:
+        if m == "Runtime.consoleAPICalled":
+            text = " ".join(str(a.get("value", a.get("description", a.get("type")))) for a in p.get("args", []))
+            if p.get("type") in ("error", "assert"):
+                problems.append("console.%s: %s" % (p["type"], text))
+            elif p.get("type") == "warning":
+                warnings.append("console.warn: %s" % text)
+        elif m == "Runtime.exceptionThrown":
+            d = p.get("exceptionDetails", {})
+            text = str((d.get("exception") or {}).get("description") or d.get("text"))
+            problems.append("uncaught %s (line %s)" % (text.splitlines()[0], d.get("lineNumber", -1) + 1))
+        elif m == "Log.entryAdded":
+            e = p.get("entry", {})
+            line = "%s: %s%s" % (e.get("source"), e.get("text"), " (%s)" % show(e["url"]) if e.get("url") else "")
+            if e.get("level") == "error":
+                problems.append(line)
+                logged_urls.add(e.get("url"))
+            elif e.get("level") == "warning":
+                warnings.append(line)
+    for m, p, _ in events:
+        if m == "Network.loadingFailed" and not p.get("canceled"):
+            url = urls.get(p.get("requestId"), "?")
+            if url not in logged_urls:
+                problems.append("failed load: %s %s" % (show(url), p.get("errorText")))
+    return problems, warnings
+
 def run(args, work):
     report = Path(args.report).resolve()
     outdir = Path(args.artifact_dir).resolve()
@@ -551,33 +585,7 @@ def run(args, work):
         print("      note: the page also read local files: %s" % ", ".join(local_extra[:5]))
 
     # --- console -------------------------------------------------------------------------------
-    problems, warnings, logged_urls = [], [], set()
-    for m, p, _ in events:
-        if m == "Runtime.consoleAPICalled":
-            text = " ".join(str(a.get("value", a.get("description", a.get("type")))) for a in p.get("args", []))
-            if p.get("type") in ("error", "assert"):
-                problems.append("console.%s: %s" % (p["type"], text))
-            elif p.get("type") == "warning":
-                warnings.append("console.warn: %s" % text)
-        elif m == "Runtime.exceptionThrown":
-            d = p.get("exceptionDetails", {})
-            text = str((d.get("exception") or {}).get("description") or d.get("text"))
-            problems.append("uncaught %s (line %s)" % (text.splitlines()[0], d.get("lineNumber", -1) + 1))
-        elif m == "Log.entryAdded":
-            e = p.get("entry", {})
-            line = "%s: %s%s" % (e.get("source"), e.get("text"), " (%s)" % e["url"] if e.get("url") else "")
-            if e.get("level") == "error":
-                problems.append(line)
-                logged_urls.add(e.get("url"))
-            elif e.get("level") == "warning":
-                warnings.append(line)
-    # A failed load DevTools does not log to the console (e.g. blocked by ORB) is still an error
-    # a reader would see as a broken image; one already logged is not counted twice.
-    for m, p, _ in events:
-        if m == "Network.loadingFailed" and not p.get("canceled"):
-            url = urls.get(p.get("requestId"), "?")
-            if url not in logged_urls:
-                problems.append("failed load: %s %s" % (url, p.get("errorText")))
+    problems, warnings = console_problems(events, urls)
     record("console", not problems,
            "no errors" if not problems else "%d error(s): %s" % (len(problems), " | ".join(problems[:6])))
     for w in warnings[:6]:

@@ -20,6 +20,23 @@ fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
+/// Runs a script of `ci/` from the repository's root; its output, once it has succeeded.
+fn run_script(script: &str, args: &[&Path]) -> String {
+    let out = Command::new("bash")
+        .arg(repo_root().join(script))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script} failed:\n{text}");
+    text
+}
+
 async fn start(dir: &Path, peer: Option<&Path>) -> Fleet {
     start_node(dir, peer, "node-a").await
 }
@@ -376,19 +393,7 @@ async fn alert_rules_and_grafana_name_real_series() {
     std::fs::write(&file, &metrics).unwrap();
     fleet.stop().await;
 
-    let out = Command::new("bash")
-        .arg(repo_root().join("ci/check-alerts.sh"))
-        .arg("--metrics")
-        .arg(&file)
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "ci/check-alerts.sh failed:\n{text}");
+    let text = run_script("ci/check-alerts.sh", &[Path::new("--metrics"), &file]);
     assert!(!text.contains("SKIP"), "every check ran:\n{text}");
 }
 
@@ -397,20 +402,9 @@ async fn alert_rules_and_grafana_name_real_series() {
 /// cookie is refused to another origin, no console errors, nothing fetched from elsewhere.
 #[test]
 fn the_page_in_headless_chromium() {
-    let out = Command::new("bash")
-        .arg(repo_root().join("ci/check-dashboard.sh"))
-        .arg(env!("CARGO_BIN_EXE_fleet"))
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "ci/check-dashboard.sh failed:\n{text}"
+    let text = run_script(
+        "ci/check-dashboard.sh",
+        &[Path::new(env!("CARGO_BIN_EXE_fleet"))],
     );
     assert!(text.contains("check-dashboard: OK"), "{text}");
 }
