@@ -2,7 +2,8 @@
 # array: empty when root, else `sudo` if there is one) and `apt_install PACKAGE...`, which
 # installs quietly, names the caller in what it prints (`apt_who`, set before sourcing) and
 # exits 2 when it cannot (no apt-get, or neither root nor sudo). Extra apt-get flags go in the
-# `apt_flags` array (e.g. `--no-install-recommends`).
+# `apt_flags` array (e.g. `--no-install-recommends`). Two scripts installing at once (tests run
+# in parallel) wait for each other's dpkg lock rather than fail.
 # shellcheck shell=bash
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -21,13 +22,13 @@ apt_install() {
   # Try with the package lists already on the machine; refresh them once if that fails (no
   # lists yet, or stale ones naming files the mirror no longer has).
   if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq "${apt_flags[@]}" "$@" >/dev/null; then
+      apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${apt_flags[@]}" "$@" >/dev/null; then
     if [ -z "$apt_updated" ]; then
       echo "$apt_who: apt-get update"
-      "${sudo[@]}" apt-get update -qq
+      "${sudo[@]}" apt-get update -qq -o DPkg::Lock::Timeout=300
       apt_updated=1
     fi
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq "${apt_flags[@]}" "$@" >/dev/null
+      apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${apt_flags[@]}" "$@" >/dev/null
   fi
 }

@@ -14,7 +14,7 @@
 #
 # Runs `FLEET_BINARY up` on free loopback ports with its state in a temporary directory, waits
 # (at most 75 s) for the one-time login URL it prints on stdout with the other addresses once
-# healthy (a line `  dashboard  http://127.0.0.1:PORT/?token=...`), and runs
+# healthy (a line `  dashboard  http://127.0.0.1:PORT/#token=...`), and runs
 # ci/check_dashboard.py (Python standard library only), which drives Chromium over the DevTools
 # protocol and prints one PASS/FAIL line per check: login, cells, layout, screenshot, frames,
 # kill-api, kill-page, origin, console, network; see its docstring for the page contract.
@@ -143,7 +143,7 @@ setsid "$fleet" up --servers "$servers" --ephemeral-ports --admin-port "$admin_p
   --startup-timeout "$startup_s" >"$work/fleet.stdout" 2>"$work/fleet.stderr" </dev/null &
 fleet_pid=$!
 
-# The one-time login URL, printed once the fleet is healthy: "  dashboard  http://.../?token=...".
+# The one-time login URL, printed once the fleet is healthy: "  dashboard  http://.../#token=...".
 # It comes with the lines that follow "N/N healthy in S s"; 5 s after that line it is not coming.
 login_url=
 wait_s=$((startup_s + 15))

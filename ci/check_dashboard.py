@@ -8,15 +8,18 @@ Standard library only; the DevTools protocol plumbing (a pipe, not a port), the 
 Chromium off the network, the PNG decoder and the NetLog reading are ci/check_report.py's.
 
 The page contract checked (ORIGIN is the admin API, e.g. http://127.0.0.1:7900):
-  - the login URL (ORIGIN/?token=...) redirects to ORIGIN/ and sets the session cookie;
+  - the login URL (ORIGIN/#token=...) signs the page in: it trades the one-time token for a
+    session secret (kept in its origin's localStorage as `mcpfleet-session`), says "actions
+    enabled" in #auth and takes the token out of the address bar;
   - one element per server, [data-server="<id>"][data-state="<state>"], state one of starting,
     healthy, unhealthy, restarting, stopped, paused, faulted; every one on the first screen;
   - clicking a cell selects it and shows [data-action="kill"|"pause"|"resume"] for it; an
     action's error shows in [data-role="action-error"];
   - document.body.dataset.frames counts the server-sent-event frames applied (about 1 a second);
-  - a POST with the cookie is honoured only with the dashboard's own Origin.
+  - a POST with the session (header X-Mcpfleet-Session) is honoured only with the dashboard's
+    own Origin.
 Checks, each printed as one PASS/FAIL line:
-  login       the login URL ends on ORIGIN/ (the token gone from the address bar), with a cookie;
+  login       the login URL ends on ORIGIN/ (the token gone from the address bar), signed in;
   cells       exactly N [data-server] cells, all healthy, within 20 s;
   layout      every cell has a box and the grid fits the 1600x1000 viewport (no scrolling);
   screenshot  (with --screenshot) the viewport as a PNG, decoded here, not blank;
@@ -25,8 +28,9 @@ Checks, each printed as one PASS/FAIL line:
               within 5 s and healthy again within 15 s after that;
   kill-page   the same through the page: click a cell, click its kill button (real mouse
               events), no action error;
-  origin      from Python, the browser's cookie with Origin http://127.0.0.1:1 gets 403 (or
-              401), and with no Origin anything but 2xx: the cookie alone is not enough;
+  origin      from Python, the page's session with Origin http://127.0.0.1:1 gets 403 (or
+              401), with no Origin anything but 2xx, sent as a cookie 401: the secret alone,
+              away from the page, is not enough;
   console     no console.error/assert, uncaught exception, error-level log entry or failed load;
   network     every request the page made went to ORIGIN (or data:/blob:), and the NetLog shows
               nothing else asked for, no DNS lookup, no connection off the machine.
@@ -59,6 +63,7 @@ from check_report import (  # noqa: E402  (ci/ is not a package)
 )
 
 WIDTH, HEIGHT = 1600, 1000
+SESSION_HEADER = "X-Mcpfleet-Session"
 FOREIGN_ORIGIN = "http://127.0.0.1:1"
 CELLS_WAIT, DOWN_WAIT, UP_WAIT, FRAMES_WINDOW = 20.0, 5.0, 15.0, 3.0
 # check_report's flags map every host name and IP literal to "not found"; the fleet's admin API
@@ -252,26 +257,27 @@ def check(args, work, record):
                  {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False}, sid)
         page = Page(cdp, sid)
 
-        # --- login: the one-time URL lands on ORIGIN/ with a cookie ---------------------------
+        # --- login: the one-time link signs the page in and leaves the address bar -------------
         nav = cdp.call("Page.navigate", {"url": args.login_url}, sid)
         if nav.get("errorText"):
             raise Fail("opening the login URL failed: %s" % nav["errorText"])
         if not cdp.wait_event("Page.loadEventFired", sid, 15):
             raise Fail("the dashboard did not finish loading within 15 s")
-        hist = cdp.call("Page.getNavigationHistory", {}, sid)
-        final = hist["entries"][hist["currentIndex"]]["url"]
         statuses = {p["response"]["url"]: p["response"]["status"] for m, p, s in cdp.events
                     if m == "Network.responseReceived" and s == sid and p.get("type") == "Document"}
-        redirects = [p["redirectResponse"]["status"] for m, p, s in cdp.events
-                     if m == "Network.requestWillBeSent" and s == sid and p.get("redirectResponse")]
-        cookies = cdp.call("Network.getCookies", {"urls": [admin + "/"]}, sid).get("cookies", [])
-        cookie = "; ".join("%s=%s" % (c["name"], c["value"]) for c in cookies)
-        ok = final == admin + "/" and statuses.get(final) == 200 and bool(cookies)
-        record("login", ok, "login URL -> %s (redirects %s, then %s), cookie(s): %s" % (
-            final if final.startswith(admin + "/") and "token" not in final else redact(final),
-            ", ".join(map(str, redirects)) or "none", statuses.get(final, "no document response"),
-            ", ".join("%s (%s%s)" % (c["name"], "HttpOnly " if c.get("httpOnly") else "",
-                                     "SameSite=%s" % c.get("sameSite", "none")) for c in cookies) or "none")
+        session, auth, final = "", "", ""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            session = page.eval("localStorage.getItem('mcpfleet-session') || ''")
+            auth = page.eval("(document.getElementById('auth') || {}).textContent || ''")
+            final = page.eval("location.href")
+            if session and auth == "actions enabled":
+                break
+            cdp.pump(0.2)
+        document = statuses.get(admin + "/", "no document response")
+        ok = final == admin + "/" and document == 200 and bool(session) and auth == "actions enabled"
+        record("login", ok, "login URL -> %s (document %s), page says %r, session %s" % (
+            redact(final), document, auth, "kept by the page" if session else "none")
             + ("" if final == admin + "/" else "; want %s/" % admin))
 
         # --- cells: N of them, all healthy; the grid on one screen ----------------------------
@@ -346,18 +352,19 @@ def check(args, work, record):
         else:
             record("kill-page", *kill_from_page(page, picks[1], admin))
 
-        # --- the cookie alone is not enough ---------------------------------------------------
-        if not cookie:
-            record("origin", False, "no cookie to try: the login set none")
+        # --- the page's session counts only from the page's origin ---------------------------
+        if not session:
+            record("origin", False, "no session to try: the sign-in gave the page none")
         else:
             url = "%s/servers/%s/kill" % (admin, origin_target)
-            foreign, fbody = post(url, {"Cookie": cookie, "Origin": FOREIGN_ORIGIN})
-            bare, bbody = post(url, {"Cookie": cookie})
-            ok = foreign in (401, 403) and not 200 <= bare < 300
-            record("origin", ok, "POST /servers/%s/kill with the browser's cookie: Origin %s -> %d "
-                   "(want 403/401), no Origin -> %d (want not 2xx)%s" % (
-                       origin_target, FOREIGN_ORIGIN, foreign, bare,
-                       "" if ok else "; answers: %r, %r" % (fbody[:120], bbody[:120])))
+            foreign, fbody = post(url, {SESSION_HEADER: session, "Origin": FOREIGN_ORIGIN})
+            bare, bbody = post(url, {SESSION_HEADER: session})
+            as_cookie, cbody = post(url, {"Cookie": "mcpfleet-session=" + session, "Origin": admin})
+            ok = foreign in (401, 403) and not 200 <= bare < 300 and as_cookie == 401
+            record("origin", ok, "POST /servers/%s/kill with the page's session: Origin %s -> %d "
+                   "(want 403/401), no Origin -> %d (want not 2xx), as a cookie -> %d (want 401)%s" % (
+                       origin_target, FOREIGN_ORIGIN, foreign, bare, as_cookie,
+                       "" if ok else "; answers: %r, %r, %r" % (fbody[:120], bbody[:120], cbody[:120])))
 
         cdp.pump(0.3)  # late console messages and request events
         events = list(cdp.events)
@@ -412,7 +419,7 @@ def kill_from_page(page, server, admin):
 
 
 def redact(url):
-    return re.sub(r"([?&]token=)[^&#]*", r"\1...", url)
+    return re.sub(r"([?&#]token=)[^&#]*", r"\1...", url)
 
 
 def run(args, work):

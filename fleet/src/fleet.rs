@@ -341,7 +341,7 @@ impl Fleet {
         let mut browser = None;
         if let Some(socket) = admin_socket {
             admin_addr = socket.local_addr().ok();
-            let auth = Arc::new(BrowserAuth::new(admin_addr.map_or(0, |a| a.port()))?);
+            let auth = Arc::new(BrowserAuth::new()?);
             browser = Some(auth.clone());
             let memory = memory.as_ref().map(|m| m.store.handle());
             let sources = dashboard::Sources {
@@ -444,12 +444,12 @@ impl Fleet {
         &self.admin_token
     }
 
-    /// The dashboard's sign-in link (`http://ADMIN/?token=…`, usable once), while unused; the
+    /// The dashboard's sign-in link (`http://ADMIN/#token=…`, usable once), while unused; the
     /// page itself is at the admin address.
     pub fn dashboard_link(&self) -> Option<String> {
         let addr = self.admin_addr?;
         let token = self.browser.as_ref()?.link_token()?;
-        Some(format!("http://{addr}/?token={token}"))
+        Some(format!("http://{addr}/#token={token}"))
     }
 
     /// Where the gateway listens, when it runs.

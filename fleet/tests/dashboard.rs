@@ -225,97 +225,118 @@ async fn a_browser_signs_in_once_and_acts_only_from_the_page() {
     let admin = format!("http://{addr}");
     let id = fleet.endpoints()[0].id.clone();
     let link = fleet.dashboard_link().expect("a sign-in link");
-    let token = link.split("token=").nth(1).unwrap().to_string();
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-
-    let wrong = client
-        .get(format!("{admin}/?token=nope"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 303);
-    assert_eq!(wrong.headers()["location"], "/#sign-in-failed");
-    assert!(!wrong.headers().contains_key("set-cookie"));
-    let signed = client.get(&link).send().await.unwrap();
-    assert_eq!(signed.status(), 303);
-    assert_eq!(signed.headers()["location"], "/");
-    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
-    let pair = cookie.split(';').next().unwrap().to_string();
-    let again = client.get(&link).send().await.unwrap();
-    assert!(
-        !again.headers().contains_key("set-cookie"),
-        "the link works once"
-    );
-    assert_eq!(fleet.dashboard_link(), None);
+    let (page, token) = link
+        .split_once("#token=")
+        .expect("the token in the fragment");
+    assert_eq!(page, format!("{admin}/"));
     assert_ne!(token, fleet.admin_token().as_str());
-
-    let post = |path: &str, origin: Option<String>| {
-        let mut req = client
-            .post(format!("{admin}{path}"))
-            .header("cookie", pair.clone())
-            .header("content-type", "application/json")
-            .body("{\"ms\": 0}");
+    let client = common::http();
+    let login = |body: Value, origin: Option<&str>| {
+        let mut req = client.post(format!("{admin}/login")).json(&body);
         if let Some(o) = origin {
             req = req.header("origin", o);
         }
         req
     };
-    let own = Some(admin.clone());
-    let resume = format!("/servers/{id}/resume");
-    assert_eq!(
-        post(&resume, own.clone()).send().await.unwrap().status(),
-        200
-    );
-    for foreign in [
-        None,
-        Some("http://127.0.0.1:1".to_string()),
-        Some("null".into()),
-    ] {
-        let status = post(&resume, foreign.clone())
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 403, "cookie with Origin {foreign:?}");
-    }
-    let status = client
-        .get(format!("{admin}/login"))
-        .header("cookie", pair.clone())
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    assert_eq!(status, json!({"signed_in": true}));
 
-    // The admin token pasted into the page signs a browser in too; only from the page.
-    let login = |body: Value, origin: &str| {
-        client
-            .post(format!("{admin}/login"))
-            .header("origin", origin)
-            .json(&body)
-    };
-    let real = json!({"token": fleet.admin_token().as_str()});
-    let r = login(real.clone(), &admin).send().await.unwrap();
-    assert_eq!(r.status(), 204);
-    assert!(r.headers().contains_key("set-cookie"));
-    let r = login(json!({"token": "wrong"}), &admin)
+    // The link's token, from the page's origin only, once.
+    let foreign = login(json!({"link": token}), Some("http://127.0.0.1:1"));
+    assert_eq!(foreign.send().await.unwrap().status(), 403);
+    let r = login(json!({"link": "nope"}), Some(&admin))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let r = login(real, "http://127.0.0.1:1").send().await.unwrap();
+    let r = login(json!({"link": token}), Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session = r.json::<Value>().await.unwrap()["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(session, fleet.admin_token().as_str());
+    let again = login(json!({"link": token}), Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 401, "the link works once");
+    assert_eq!(fleet.dashboard_link(), None);
+
+    // The session acts only from the page's origin; it is no cookie, and no bearer token.
+    let post = |path: &str, origin: Option<&str>, header: (&str, String)| {
+        let mut req = client
+            .post(format!("{admin}{path}"))
+            .header(header.0, header.1)
+            .json(&json!({"ms": 0}));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req
+    };
+    let resume = format!("/servers/{id}/resume");
+    let as_session = || ("x-mcpfleet-session", session.clone());
+    let r = post(&resume, Some(&admin), as_session())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for foreign in [None, Some("http://127.0.0.1:1"), Some("null")] {
+        let status = post(&resume, foreign, as_session())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 403, "session with Origin {foreign:?}");
+    }
+    for other in [
+        ("cookie", format!("mcpfleet_session={session}")),
+        ("authorization", format!("Bearer {session}")),
+        ("x-mcpfleet-session", format!("{session}x")),
+    ] {
+        let status = post(&resume, Some(&admin), other.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 401, "{}", other.0);
+    }
+    let signed_in = |value: String| {
+        let client = client.clone();
+        let url = format!("{admin}/login");
+        async move {
+            client
+                .get(url)
+                .header("x-mcpfleet-session", value)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(signed_in(session.clone()).await, json!({"signed_in": true}));
+    assert_eq!(signed_in("x".into()).await, json!({"signed_in": false}));
+
+    // The admin token pasted into the page signs it in too; only from the page.
+    let real = json!({"token": fleet.admin_token().as_str()});
+    let r = login(real.clone(), Some(&admin)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["session"], session);
+    let r = login(json!({"token": "wrong"}), Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = login(real.clone(), Some("http://127.0.0.1:1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    assert!(!r.headers().contains_key("set-cookie"));
+    let r = login(real, None).send().await.unwrap();
+    assert_eq!(r.status(), 403);
     fleet.stop().await;
 }
 
@@ -325,7 +346,7 @@ async fn viewers_are_bounded_and_streams_end_with_the_fleet() {
     let fleet = start(dir.path(), None).await;
     let admin = format!("http://{}", fleet.admin_addr().unwrap());
     let mut open = Vec::new();
-    for _ in 0..32 {
+    for _ in 0..16 {
         open.push(Events::open(&admin).await);
     }
     let refused = common::http()
@@ -334,6 +355,18 @@ async fn viewers_are_bounded_and_streams_end_with_the_fleet() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 503);
+    let why = refused.text().await.unwrap();
+    assert!(
+        why.contains("16 dashboard viewers are connected already"),
+        "{why}"
+    );
+    // The operator's own requests still get through.
+    let status = common::http()
+        .get(format!("{admin}/servers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200);
     drop(open.pop());
     // The freed place is taken again (the stream's end is noticed at its next write).
     let mut reopened = None;

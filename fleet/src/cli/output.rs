@@ -65,11 +65,17 @@ pub fn describe(fleet: &Fleet) -> Vec<String> {
         lines.push(format!(
             "  admin      http://{addr}/servers  (metrics: /metrics)"
         ));
-        if let Some(link) = fleet.dashboard_link() {
-            lines.push(format!(
+        // The sign-in link is as good as the token until used: printed only where the output
+        // stays on this machine's loopback fleet (a fleet bound to a network address has its
+        // output in cluster logs); otherwise the page asks for the token file's content.
+        match fleet.dashboard_link() {
+            Some(link) if addr.ip().is_loopback() => lines.push(format!(
                 "  dashboard  {link}  (live page; this link signs a browser in for its \
                  actions once, then http://{addr}/)"
-            ));
+            )),
+            _ => lines.push(format!(
+                "  dashboard  http://{addr}/  (live page; for its actions paste the admin token)"
+            )),
         }
     }
     if let Some(addr) = fleet.gateway_addr() {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -90,7 +90,10 @@ pub fn app(state: AdminState) -> Router {
         browser: state.browser.clone(),
     };
     Router::new()
-        .route("/", get(index))
+        .route(
+            "/",
+            get(|State(s): State<AdminState>| async move { s.dashboard.page() }),
+        )
         .route(
             "/events",
             get(|State(s): State<AdminState>| async move { s.dashboard.events() }),
@@ -117,55 +120,21 @@ pub fn app(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Query of `GET /`: the sign-in link's token, if any.
+/// Body of `POST /login`: the sign-in link's one-time token, or the admin token.
 #[derive(Debug, Deserialize)]
-struct SignInLink {
-    token: Option<String>,
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum SignIn {
+    Link(String),
+    Token(String),
 }
 
-/// Body of `POST /login`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignIn {
-    /// The admin token.
-    token: String,
-}
-
-/// `GET /`: the dashboard; with `?token=` from the sign-in link, the browser is signed in
-/// (once per link) and sent on to `/`, so the token leaves the address bar and the history.
-async fn index(State(s): State<AdminState>, Query(link): Query<SignInLink>) -> Response {
-    let Some(token) = link.token else {
-        return s.dashboard.page();
-    };
-    let signed_in = s.browser.redeem(&token);
-    let to = if signed_in { "/" } else { "/#sign-in-failed" };
-    let mut response = (
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, HeaderValue::from_static(to)),
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-    )
-        .into_response();
-    if signed_in {
-        response
-            .headers_mut()
-            .insert(header::SET_COOKIE, s.browser.cookie());
-    }
-    response
-}
-
-/// `GET /login`: whether this browser is signed in (the page shows its buttons' state).
+/// `GET /login`: whether the page's session (if it sends one) is this run's.
 async fn signed_in(State(s): State<AdminState>, headers: HeaderMap) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "signed_in": s.browser.signed_in(&headers) }))
 }
 
-/// `POST /login` with `{"token": ADMIN-TOKEN}` from the page: signs the browser in. Only from
-/// the page's own origin, so another page cannot plant a cookie of its choosing.
+/// `POST /login` with `{"link": TOKEN}` (the sign-in link's, once) or `{"token": ADMIN-TOKEN}`:
+/// answers the page's session secret. Only from the page's own origin.
 async fn sign_in(
     State(s): State<AdminState>,
     headers: HeaderMap,
@@ -178,16 +147,20 @@ async fn sign_in(
         )
             .into_response();
     }
-    if !s.token.matches(body.token.as_bytes()) {
+    let (valid, wrong) = match &body {
+        SignIn::Link(t) => (s.browser.redeem(t), "this sign-in link is used up or wrong"),
+        SignIn::Token(t) => (s.token.matches(t.as_bytes()), "wrong admin token"),
+    };
+    if !valid {
         return (
             StatusCode::UNAUTHORIZED,
-            Json(serde_json::json!({"error": "wrong admin token"})),
+            Json(serde_json::json!({ "error": wrong })),
         )
             .into_response();
     }
     (
-        StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, s.browser.cookie())],
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "session": s.browser.session() })),
     )
         .into_response()
 }
@@ -346,8 +319,7 @@ async fn shutdown(State(s): State<AdminState>) -> StatusCode {
 
 /// Prometheus text exposition of the fleet's gauges and counters.
 async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
-    let entries = s.registry.entries();
-    let mut text = super::fleet_metrics::render(&entries);
+    let mut text = super::fleet_metrics::render(&s.registry);
     if let Some(memory) = &s.memory {
         super::memory_metrics::render(&mut text, &memory.stats());
     }

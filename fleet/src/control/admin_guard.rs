@@ -1,7 +1,7 @@
 //! The admin API's gate: reads pass; a request that changes something needs the fleet's
-//! token (`Authorization: Bearer TOKEN`, see [`super::admin_auth`]) or a signed-in browser's
-//! cookie on a request from the dashboard's own origin ([`super::browser_auth`]); otherwise
-//! 401 (or 403 for a cookie from elsewhere) with a JSON error.
+//! token (`Authorization: Bearer TOKEN`, see [`super::admin_auth`]) or a signed-in page's
+//! session secret on a request from the dashboard's own origin ([`super::browser_auth`]);
+//! otherwise 401 (or 403 for a session from elsewhere) with a JSON error.
 
 use std::sync::Arc;
 
@@ -32,8 +32,8 @@ fn unauthorized(why: &str) -> Response {
     response
 }
 
-/// What the admin API accepts as a caller's proof: the token, or a signed-in browser's
-/// cookie on a request from the API's own origin ([`super::browser_auth`]).
+/// What the admin API accepts as a caller's proof: the token, or a signed-in page's session
+/// on a request from the API's own origin ([`super::browser_auth`]).
 #[derive(Debug, Clone)]
 pub struct AdminAuth {
     pub token: AdminToken,
@@ -41,7 +41,7 @@ pub struct AdminAuth {
 }
 
 /// The check as an axum middleware: reads pass, and `/login`, which checks what it is given
-/// itself; everything else needs the token or a browser's cookie from the same origin.
+/// itself; everything else needs the token or a page's session from the same origin.
 pub async fn require_token(
     State(auth): State<AdminAuth>,
     request: Request,
@@ -62,7 +62,7 @@ pub async fn require_token(
                 (
                     StatusCode::FORBIDDEN,
                     Json(serde_json::json!({
-                        "error": "a signed-in browser's request must come from the dashboard's \
+                        "error": "a signed-in page's request must come from the dashboard's \
                                   own origin"
                     })),
                 )

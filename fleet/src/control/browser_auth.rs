@@ -1,33 +1,37 @@
-//! How a browser gets to act on the fleet from the dashboard, the way Jupyter does it: `fleet
-//! up` prints a sign-in link with a one-time token; opening it sets a cookie (`HttpOnly`,
-//! `SameSite=Strict`) and sends the browser on to `/` with the token gone from the address
-//! bar. Pasting the admin token into the page does the same. The cookie alone never suffices:
-//! a request it authorises must also come from the admin API's own origin (its `Origin` equal
-//! to `http://` + its `Host`, and `Sec-Fetch-Site`, when sent, `same-origin`), because a
-//! page on another port of the same host is "same-site" and would get the cookie sent along.
+//! How a browser gets to act on the fleet from the dashboard. `fleet up` prints a sign-in
+//! link with a one-time token in its fragment (`http://127.0.0.1:7900/#token=…`: a fragment
+//! never reaches a server, a log or a `Referer`); the page posts it to `POST /login` (or the
+//! admin token, pasted) and gets a session secret of this run of the fleet, which it keeps in
+//! its origin's `localStorage` and sends as [`SESSION_HEADER`] with each action.
+//!
+//! Not a cookie: cookies are not kept apart by port, so a browser would hand one set by
+//! 127.0.0.1:7900 to any server on 127.0.0.1 it visits, another user's included. Storage is
+//! per origin (port included), and a page of another origin cannot send a custom header here
+//! (that needs a CORS preflight this API never approves). A request carrying the session must
+//! still come from the dashboard's own origin (`Origin` equal to `http://` + its `Host`).
 
 use std::sync::Mutex;
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 
 use super::admin_auth::{AdminToken, TokenError};
+
+/// The header a signed-in page sends its session secret in.
+pub const SESSION_HEADER: &str = "x-mcpfleet-session";
 
 /// The browser side of the admin API's check.
 #[derive(Debug)]
 pub struct BrowserAuth {
-    /// Per admin port, so two fleets on one machine keep their cookies apart.
-    cookie_name: String,
-    /// The cookie's value: a secret of this run of the fleet.
+    /// What a signed-in page presents: a secret of this run of the fleet.
     session: AdminToken,
     /// The sign-in link's token, until it is used.
     link: Mutex<Option<AdminToken>>,
 }
 
 impl BrowserAuth {
-    /// Fresh secrets for an admin API on `port`.
-    pub fn new(port: u16) -> Result<Self, TokenError> {
+    /// Fresh secrets.
+    pub fn new() -> Result<Self, TokenError> {
         Ok(Self {
-            cookie_name: format!("mcpfleet_admin_{port}"),
             session: AdminToken::random()?,
             link: Mutex::new(Some(AdminToken::random()?)),
         })
@@ -54,25 +58,16 @@ impl BrowserAuth {
         valid
     }
 
-    /// The `Set-Cookie` value that signs a browser in for this run of the fleet.
-    pub fn cookie(&self) -> HeaderValue {
-        let value = format!(
-            "{}={}; Path=/; HttpOnly; SameSite=Strict",
-            self.cookie_name,
-            self.session.as_str()
-        );
-        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    /// The session secret a signed-in page is given.
+    pub fn session(&self) -> &str {
+        self.session.as_str()
     }
 
-    /// Whether the request carries this run's cookie.
+    /// Whether the request carries this run's session secret.
     pub fn signed_in(&self, headers: &HeaderMap) -> bool {
         headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .any(|(name, value)| name == self.cookie_name && self.session.matches(value.as_bytes()))
+            .get(SESSION_HEADER)
+            .is_some_and(|v| self.session.matches(v.as_bytes()))
     }
 }
 
@@ -103,6 +98,8 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
 
+    use axum::http::HeaderValue;
+
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
@@ -112,23 +109,21 @@ mod tests {
     }
 
     #[test]
-    fn the_link_works_once_and_the_cookie_names_this_run() {
-        let auth = BrowserAuth::new(7900).unwrap();
+    fn the_link_works_once_and_the_session_is_this_runs() {
+        let auth = BrowserAuth::new().unwrap();
         let link = auth.link_token().unwrap();
         assert!(!auth.redeem("wrong"));
         assert!(auth.redeem(&link));
         assert!(!auth.redeem(&link), "used up");
         assert_eq!(auth.link_token(), None);
-        let cookie = auth.cookie().to_str().unwrap().to_string();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
-        let pair = cookie.split(';').next().unwrap().to_string();
-        assert!(auth.signed_in(&headers(&[("cookie", &format!("a=b; {pair}"))])));
-        let other = BrowserAuth::new(7900).unwrap();
+        assert!(auth.signed_in(&headers(&[(SESSION_HEADER, auth.session())])));
+        let other = BrowserAuth::new().unwrap();
         assert!(
-            !other.signed_in(&headers(&[("cookie", &pair)])),
-            "another run's cookie"
+            !other.signed_in(&headers(&[(SESSION_HEADER, auth.session())])),
+            "another run's"
         );
-        assert!(!auth.signed_in(&headers(&[("cookie", "mcpfleet_admin_7900=x")])));
+        assert!(!auth.signed_in(&headers(&[(SESSION_HEADER, "x")])));
+        assert!(!auth.signed_in(&headers(&[("cookie", auth.session())])));
     }
 
     #[test]

@@ -1,26 +1,27 @@
 //! The fleet's own series in `/metrics`: how many servers are healthy, each server's state,
 //! traffic, errors and restarts, and each group's request latency as one histogram (the sum
-//! of its servers'), so alert rules and dashboards can ask for a group's p99 without a series
+//! of its servers', those that left included), so alert rules and dashboards can ask for a group's p99 without a series
 //! per server and bucket.
 
-use std::{collections::BTreeMap, fmt::Write as _, sync::Arc};
+use std::{collections::BTreeMap, fmt::Write as _};
 
 use crate::{
     histogram::{self, label},
-    serve::registry::{Entry, ServerState, ServerView},
+    serve::registry::{Registry, ServerState, ServerView},
 };
 
-/// Renders the metrics text of these servers (in registry order).
-pub fn render(entries: &[Arc<Entry>]) -> String {
+/// Renders the metrics text of the registry's servers (in its order).
+pub fn render(registry: &Registry) -> String {
+    let entries = registry.entries();
     let mut out = String::with_capacity(entries.len() * 800);
     let mut groups: Vec<(&str, histogram::Snapshot)> = Vec::new();
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     let mut views = Vec::with_capacity(entries.len());
-    for e in entries {
+    for e in entries.iter() {
         let traffic = e.traffic();
         let group = e.identity.group.as_str();
         let at = *index.entry(group).or_insert_with(|| {
-            groups.push((group, histogram::Snapshot::default()));
+            groups.push((group, registry.departed(group).latency));
             groups.len() - 1
         });
         groups[at].1.add(&traffic.latency);
@@ -124,5 +125,54 @@ fn render_servers(out: &mut String, views: &[ServerView]) {
                 value(v)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use super::*;
+    use crate::{profile::Profile, serve::registry::Entry};
+
+    fn count(text: &str) -> u64 {
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("mcpfleet_group_request_duration_seconds_count{group=\"community\"}")
+            })
+            .unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn a_group_s_totals_do_not_fall_when_it_shrinks() {
+        let registry = Registry::new(vec!["community".into()]);
+        let entries: Vec<Arc<Entry>> = (0..2)
+            .map(|i| {
+                let e = Entry::new(
+                    crate::serve::registry::Identity::new("community", Profile::Community, i),
+                    9000,
+                    registry.changes(),
+                );
+                e.counters().latency.record(Duration::from_millis(1));
+                e.counters()
+                    .errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Arc::new(e)
+            })
+            .collect();
+        registry.update(entries, &[]);
+        let text = render(&registry);
+        assert_eq!(count(&text), 2);
+        assert!(text.contains("mcpfleet_server_errors_total{server=\"community-0001\",group=\"community\",port=\"9000\"} 1\n"), "{text}");
+        registry.update(Vec::new(), &["community-0001"]);
+        let text = render(&registry);
+        assert_eq!(
+            count(&text),
+            2,
+            "the departed server's requests stay counted"
+        );
+        assert!(!text.contains("community-0001"));
     }
 }

@@ -62,7 +62,14 @@ pub enum ProbeError {
 
 impl Prober {
     pub fn new(host: IpAddr, timeout: Duration) -> Result<Self, reqwest::Error> {
+        // Marked, so the servers leave the probes out of their MCP traffic figures.
+        let mut marked = reqwest::header::HeaderMap::new();
+        marked.insert(
+            crate::serve::server::PROBE_HEADER,
+            reqwest::header::HeaderValue::from_static("1"),
+        );
         let client = reqwest::Client::builder()
+            .default_headers(marked)
             .pool_max_idle_per_host(0)
             .tcp_nodelay(true)
             .timeout(timeout)
@@ -304,6 +311,9 @@ pub(crate) async fn monitor(
         probes += 1;
         let with_mcp = state == ServerState::Starting
             || probes.is_multiple_of(u64::from(spec.mcp_probe_every));
+        // The counters of the instance being probed: if it ends meanwhile, its successor's are
+        // fresh ones its figures must not land in (they were carried over already).
+        let probed = entry.counters();
         let outcome = probe(&prober, entry.port, with_mcp, &mut era).await;
         if entry.state() != state {
             // The instance changed under the probe (killed, restarted): its result is stale.
@@ -314,7 +324,7 @@ pub(crate) async fn monitor(
                 if let Some(counters) = counters
                     && isolation == Isolation::Process
                 {
-                    entry.counters().store(counters);
+                    probed.store(counters);
                 }
                 {
                     let mut l = entry.lifecycle();

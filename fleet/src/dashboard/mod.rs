@@ -32,7 +32,12 @@ pub use sampler::Sources;
 use sampler::{Sampler, TICK};
 
 /// Event streams open at once; more are refused with 503 (each holds a connection and a task).
-pub const MAX_VIEWERS: usize = 32;
+/// A quarter of the admin API's connections, so viewers can never crowd out `fleet status`,
+/// `fleet down` or a Prometheus scrape.
+pub const MAX_VIEWERS: usize = 16;
+/// How long one event stream lasts; the page's `EventSource` reconnects at once (`retry`), so
+/// a viewer whose peer vanished without a word holds its place at most this long.
+const STREAM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The page, with its script and styles inline: it works offline and loads in one request.
 const PAGE: &str = include_str!("page.html");
@@ -140,12 +145,17 @@ impl Dashboard {
         let mut frames = self.shared.frames.subscribe();
         let newest = frames.borrow_and_update().clone();
         let first = stream::iter(
-            std::iter::once(Event::default().event("history").data(history))
-                .chain(newest.map(|f| Event::default().data(&*f)))
-                .map(Ok::<_, Infallible>),
+            std::iter::once(
+                Event::default()
+                    .event("history")
+                    .retry(std::time::Duration::from_secs(1))
+                    .data(history),
+            )
+            .chain(newest.map(|f| Event::default().data(&*f)))
+            .map(Ok::<_, Infallible>),
         );
-        let closing = self.shared.closing.clone();
-        let rest = live_frames(frames, closing, permit);
+        let ends = tokio::time::Instant::now() + STREAM_LIFETIME;
+        let rest = live_frames(frames, self.shared.closing.clone(), ends, permit);
         Sse::new(first.chain(rest))
             .keep_alive(KeepAlive::default())
             .into_response()
@@ -173,19 +183,21 @@ impl Shared {
     }
 }
 
-/// Each new frame as an event, until the fleet stops (so a graceful stop is not held by open
-/// pages); the permit is held as long as the stream.
+/// Each new frame as an event, until `closing` (the fleet stops: a graceful stop is not held
+/// by open pages) or `ends`; the permit is held as long as the stream.
 fn live_frames(
     frames: watch::Receiver<Option<Arc<str>>>,
     closing: CancellationToken,
+    ends: tokio::time::Instant,
     permit: OwnedSemaphorePermit,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(
         (frames, closing, permit),
-        |(mut frames, closing, permit)| async move {
+        move |(mut frames, closing, permit)| async move {
             loop {
                 tokio::select! {
                     () = closing.cancelled() => return None,
+                    () = tokio::time::sleep_until(ends) => return None,
                     changed = frames.changed() => changed.ok()?,
                 }
                 let frame = frames.borrow_and_update().clone();

@@ -57,8 +57,10 @@ pub struct ConnectionLimits {
 
 /// Connections the admin API holds at most, outside the process's budget: an operator can
 /// still look and act (`fleet status`, `fleet down`) while clients hold every other connection
-/// the process may have. Its descriptors come from the reserve.
-const ADMIN_MAX_CONNECTIONS: usize = 32;
+/// the process may have, and the dashboard's event streams (at most
+/// [`crate::dashboard::MAX_VIEWERS`]) leave most of them free. Its descriptors come from the
+/// reserve.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 #[derive(Debug)]
 struct Shared {

@@ -24,3 +24,4 @@ pub mod server;
 pub mod session_book;
 pub mod sessions;
 pub mod socket;
+mod timing;

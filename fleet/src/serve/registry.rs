@@ -390,6 +390,9 @@ pub struct Registry {
     group_order: Vec<String>,
     pub started: Option<Instant>,
     changes: Arc<watch::Sender<u64>>,
+    /// Traffic of servers that left, by group: a group's totals in `/metrics` must not fall
+    /// when it shrinks (Prometheus would read a counter reset).
+    departed: Mutex<std::collections::BTreeMap<String, Traffic>>,
 }
 
 impl Registry {
@@ -401,6 +404,7 @@ impl Registry {
             group_order,
             started: Some(Instant::now()),
             changes: Arc::new(watch::channel(0).0),
+            departed: Mutex::default(),
         }
     }
 
@@ -429,6 +433,18 @@ impl Registry {
     /// Adds `joining` (each replacing any server with its id) and drops the servers named in
     /// `leaving`, as one change subscribers see at once.
     pub fn update(&self, joining: Vec<Arc<Entry>>, leaving: &[&str]) {
+        {
+            let mut departed = self.departed.lock().unwrap_or_else(|e| e.into_inner());
+            for e in self.entries().iter() {
+                if leaving.contains(&e.identity.id.as_str()) {
+                    let t = e.traffic();
+                    departed
+                        .entry(e.identity.group.clone())
+                        .or_default()
+                        .add(t.requests, t.errors, &t.latency);
+                }
+            }
+        }
         let mut all: Vec<Arc<Entry>> = self
             .entries()
             .iter()
@@ -458,6 +474,16 @@ impl Registry {
         });
         *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(all);
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The traffic of servers of `group` that have left the fleet.
+    pub fn departed(&self, group: &str) -> Traffic {
+        self.departed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(group)
+            .copied()
+            .unwrap_or_default()
     }
 
     pub fn healthy(&self) -> usize {

@@ -27,6 +27,7 @@ use crate::{
         handler::McpServer,
         registry::{CounterSnapshot, Counters, Faults, Identity},
         sessions::Sessions,
+        timing::Timed,
     },
     spec::ServerSpec,
 };
@@ -38,6 +39,9 @@ struct Edge {
     faults: watch::Receiver<Faults>,
 }
 
+/// The header the fleet's own health probes carry: their MCP round trips are not traffic.
+pub const PROBE_HEADER: &str = "x-mcpfleet-probe";
+
 /// Counts every request and applies injected faults before the request reaches a handler.
 /// It sits outermost so `/healthz` is affected exactly like MCP traffic: a paused server looks
 /// hung to the health monitor too.
@@ -45,7 +49,8 @@ async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Respons
     edge.counters.requests.fetch_add(1, Ordering::Relaxed);
     // JSON-RPC messages (POSTs; a GET is a stream, not a call) are timed from here, injected
     // faults included: that is what a client sees.
-    let timed = (request.method() == Method::POST).then(|| Timed::start(&edge.counters));
+    let timed = (request.method() == Method::POST && !request.headers().contains_key(PROBE_HEADER))
+        .then(|| Timed::start(&edge.counters));
     let mut faults = edge.faults.clone();
     let current = *faults.borrow_and_update();
     if current.paused {
@@ -57,47 +62,9 @@ async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Respons
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let response = next.run(request).await;
-    if let Some(timed) = timed {
-        timed.answered(response.status());
-    }
-    response
-}
-
-/// One MCP request being timed. Dropped without an answer (the client gave up, or the
-/// connection closed while the server was paused) it counts as an error, at the time it took.
-struct Timed<'a> {
-    counters: &'a Counters,
-    started: std::time::Instant,
-    done: bool,
-}
-
-impl<'a> Timed<'a> {
-    fn start(counters: &'a Counters) -> Self {
-        Self {
-            counters,
-            started: std::time::Instant::now(),
-            done: false,
-        }
-    }
-
-    fn answered(mut self, status: StatusCode) {
-        self.done = true;
-        self.record(status.as_u16() >= 400);
-    }
-
-    fn record(&self, error: bool) {
-        self.counters.latency.record(self.started.elapsed());
-        if error {
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-impl Drop for Timed<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.record(true);
-        }
+    match timed {
+        Some(timed) => timed.answered(response),
+        None => response,
     }
 }
 
