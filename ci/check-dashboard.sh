@@ -60,25 +60,8 @@ case "$timeout_s" in ''|*[!0-9]*) echo "check-dashboard: --timeout takes whole s
 
 # --- install what is missing ------------------------------------------------------------------
 apt_who=check-dashboard
-# shellcheck source=ci/apt.sh
-. "$here/apt.sh"
-
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "check-dashboard: chromium is not on PATH"
-  apt_install chromium
-  command -v chromium >/dev/null 2>&1 || { echo "check-dashboard: chromium still not on PATH after install" >&2; exit 2; }
-fi
-if ! command -v python3 >/dev/null 2>&1; then
-  apt_install python3
-fi
-
-# Debian's /usr/bin/chromium is a shell wrapper that adds flags of its own (among them
-# --enable-remote-extensions and --load-extension) and sources /etc/chromium.d; run the browser
-# binary behind it when it is there, so the flags are exactly check_dashboard.py's.
-chromium_bin=$(command -v chromium)
-if [ -x /usr/lib/chromium/chromium ] && [ "$(head -c 2 "$chromium_bin")" = '#!' ]; then
-  chromium_bin=/usr/lib/chromium/chromium
-fi
+# shellcheck source=ci/chromium.sh
+. "$here/chromium.sh"
 echo "check-dashboard: $("$chromium_bin" --version 2>/dev/null | head -n1) ($chromium_bin)"
 
 # --- start the fleet ----------------------------------------------------------------------------

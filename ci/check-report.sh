@@ -47,25 +47,8 @@ case "$timeout_s" in ''|*[!0-9]*) echo "check-report: --timeout takes whole seco
 
 # --- install what is missing ------------------------------------------------------------------
 apt_who=check-report
-# shellcheck source=ci/apt.sh
-. "$here/apt.sh"
-
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "check-report: chromium is not on PATH"
-  apt_install chromium
-  command -v chromium >/dev/null 2>&1 || { echo "check-report: chromium still not on PATH after install" >&2; exit 2; }
-fi
-if ! command -v python3 >/dev/null 2>&1; then
-  apt_install python3
-fi
-
-# Debian's /usr/bin/chromium is a shell wrapper that adds flags of its own (among them
-# --enable-remote-extensions and --load-extension) and sources /etc/chromium.d; run the browser
-# binary behind it when it is there, so the flags are exactly check_report.py's.
-chromium_bin=$(command -v chromium)
-if [ -x /usr/lib/chromium/chromium ] && [ "$(head -c 2 "$chromium_bin")" = '#!' ]; then
-  chromium_bin=/usr/lib/chromium/chromium
-fi
+# shellcheck source=ci/chromium.sh
+. "$here/chromium.sh"
 echo "check-report: $(chromium --version 2>/dev/null | head -n1) ($chromium_bin)"
 
 # --- run ----------------------------------------------------------------------------------------

@@ -43,11 +43,9 @@ broke.
 import argparse
 import base64
 import json
-import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,8 +56,8 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ left in ci/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_report import (  # noqa: E402  (ci/ is not a package)
-    Cdp, Fail, console_problems, decode_png, launch, netlog_findings, print_stderr_tail,
-    region_stats,
+    Cdp, Fail, close, console_problems, decode_png, end, launch, netlog_findings,
+    print_stderr_tail, region_stats,
 )
 
 WIDTH, HEIGHT = 1600, 1000
@@ -368,24 +366,10 @@ def check(args, work, record):
 
         cdp.pump(0.3)  # late console messages and request events
         events = list(cdp.events)
-        try:
-            cdp.call("Browser.close")  # a clean exit completes the NetLog file
-            proc.wait(timeout=max(1.0, min(10.0, deadline - time.monotonic())))
-        except (Fail, subprocess.TimeoutExpired):
-            print("note: Chromium did not exit after Browser.close; killing it", flush=True)
+        close(cdp, proc, deadline)
         return events, admin
     finally:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-        for fd in (wfd, rfd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        end(proc, wfd, rfd)
 
 
 def kill_from_page(page, server, admin):

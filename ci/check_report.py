@@ -410,6 +410,30 @@ def launch(args, work):
     return proc, to_chrome_w, from_chrome_r
 
 
+def close(cdp, proc, deadline):
+    """Asks Chromium to exit (a clean exit completes the NetLog file) and waits a little."""
+    try:
+        cdp.call("Browser.close")
+        proc.wait(timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+    except (Fail, subprocess.TimeoutExpired):
+        print("note: Chromium did not exit after Browser.close; killing it", flush=True)
+
+
+def end(proc, wfd, rfd):
+    """Kills Chromium's process group if it is still there, and closes the DevTools pipe."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    for fd in (wfd, rfd):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 PROBE = r"""(() => {
   const shapes = 'rect,path,line,polyline,polygon,circle,ellipse,text,image,use';
   const svgs = [...document.querySelectorAll('svg')].filter(s => !s.parentElement.closest('svg'));
@@ -458,24 +482,10 @@ def drive(args, report, shot, work):
                          "clip": clip}, sid)["data"]
         shot.write_bytes(base64.b64decode(data))
         cdp.pump(0.2)
-        try:
-            cdp.call("Browser.close")  # a clean exit completes the NetLog file
-            proc.wait(timeout=max(1.0, min(10.0, deadline - time.monotonic())))
-        except (Fail, subprocess.TimeoutExpired):
-            print("note: Chromium did not exit after Browser.close; killing it", flush=True)
+        close(cdp, proc, deadline)
         return cdp.events, dom
     finally:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-        for fd in (wfd, rfd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        end(proc, wfd, rfd)
 
 
 
