@@ -56,7 +56,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ left in ci/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_report import (  # noqa: E402  (ci/ is not a package)
-    Cdp, Fail, close, console_problems, decode_png, end, launch, netlog_findings,
+    Cdp, Fail, close, console_problems, decode_png, end, launch, netlog_findings, open_page,
     print_stderr_tail, region_stats,
 )
 
@@ -245,14 +245,7 @@ def check(args, work, record):
     deadline = time.monotonic() + args.timeout
     try:
         cdp = Cdp(proc, wfd, rfd, deadline)
-        print("browser: %s (%s)" % (cdp.call("Browser.getVersion").get("product", "?"), args.chromium),
-              flush=True)
-        target = cdp.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        sid = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            cdp.call(domain + ".enable", {}, sid)
-        cdp.call("Emulation.setDeviceMetricsOverride",
-                 {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False}, sid)
+        sid = open_page(cdp, args.chromium, WIDTH, HEIGHT)
         page = Page(cdp, sid)
 
         # --- login: the one-time link signs the page in and leaves the address bar -------------

@@ -410,6 +410,20 @@ def launch(args, work):
     return proc, to_chrome_w, from_chrome_r
 
 
+def open_page(cdp, chromium, width, height):
+    """Prints the browser's version, opens a blank page of `width` x `height` with the DevTools
+    domains the checks read (Page, Runtime, Log, Network) enabled; returns its session id."""
+    print("browser: %s (%s)" % (cdp.call("Browser.getVersion").get("product", "?"), chromium),
+          flush=True)
+    target = cdp.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    sid = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        cdp.call(domain + ".enable", {}, sid)
+    cdp.call("Emulation.setDeviceMetricsOverride",
+             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, sid)
+    return sid
+
+
 def close(cdp, proc, deadline):
     """Asks Chromium to exit (a clean exit completes the NetLog file) and waits a little."""
     try:
@@ -454,14 +468,7 @@ def drive(args, report, shot, work):
     deadline = time.monotonic() + args.timeout
     try:
         cdp = Cdp(proc, wfd, rfd, deadline)
-        print("browser: %s (%s)" % (cdp.call("Browser.getVersion").get("product", "?"), args.chromium),
-              flush=True)
-        target = cdp.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        sid = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            cdp.call(domain + ".enable", {}, sid)
-        cdp.call("Emulation.setDeviceMetricsOverride",
-                 {"width": args.width, "height": args.height, "deviceScaleFactor": 1, "mobile": False}, sid)
+        sid = open_page(cdp, args.chromium, args.width, args.height)
         nav = cdp.call("Page.navigate", {"url": report.as_uri()}, sid)
         if nav.get("errorText"):
             raise Fail("navigation failed: %s" % nav["errorText"])
