@@ -37,7 +37,7 @@ fn write_gauges<T>(
 
 /// Appends the memory's metrics in Prometheus text format.
 pub fn render(out: &mut String, stats: &MemoryStats) {
-    let gauges: [(&str, &str, &str, f64); 7] = [
+    let gauges: [(&str, &str, &str, f64); 8] = [
         (
             "mcpfleet_memory_acked_version",
             "gauge",
@@ -67,6 +67,12 @@ pub fn render(out: &mut String, stats: &MemoryStats) {
             "gauge",
             "99th percentile of acknowledgement to durable commit since the fleet started.",
             stats.commit_lag.p99_ms / 1000.0,
+        ),
+        (
+            "mcpfleet_memory_uncommitted_age_seconds",
+            "gauge",
+            "How long the oldest acknowledged write not yet in a durable git commit has waited (0 when all are committed).",
+            stats.uncommitted_age_ms / 1000.0,
         ),
         (
             "mcpfleet_memory_wal_bytes",

@@ -99,8 +99,9 @@ pub struct MemoryPanel {
     pub committed_version: u64,
     /// Acknowledged writes per second over the window.
     pub writes_per_s: f64,
-    /// Acknowledged writes not yet in a durable git commit.
+    /// Acknowledged writes not yet in a durable git commit, and how long the oldest has waited.
     pub uncommitted: u64,
+    pub uncommitted_age_ms: f64,
     /// Acknowledgement to durable commit since start.
     pub commit_lag_p50_ms: f64,
     pub commit_lag_p99_ms: f64,

@@ -310,6 +310,7 @@ impl Sampler {
             committed_version: stats.committed_version,
             writes_per_s: per_second(writes, span),
             uncommitted: stats.acked_version.saturating_sub(stats.committed_version),
+            uncommitted_age_ms: stats.uncommitted_age_ms,
             commit_lag_p50_ms: stats.commit_lag.p50_ms,
             commit_lag_p99_ms: stats.commit_lag.p99_ms,
             wal_bytes: stats.wal_bytes,

@@ -63,6 +63,7 @@ impl Committer {
         };
         loop {
             self.fill(&mut l);
+            self.publish_oldest(&l);
             let idle = l.queue.is_empty()
                 && self.archive.pending_ops() == 0
                 && self.archive.durable_version() == self.archive.version();
@@ -88,6 +89,7 @@ impl Committer {
                         self.committed_info(&info);
                     }
                     self.after_durable(&mut l);
+                    self.publish_oldest(&l);
                 }
                 Err(e) => {
                     l.failures += 1;
@@ -102,6 +104,17 @@ impl Committer {
                 }
             }
         }
+    }
+
+    /// Tells the stats when the oldest acknowledged write not yet durable in git was
+    /// acknowledged (none when everything is): how far git lags right now.
+    fn publish_oldest(&self, l: &Loop) {
+        let oldest = l
+            .inflight
+            .front()
+            .map(|&(_, acked_at, _)| acked_at)
+            .or_else(|| l.queue.front().map(|b| b.acked_at));
+        self.stats.set_oldest_uncommitted(oldest);
     }
 
     /// Blocks for work when idle, then collects batches until the next commit is due.

@@ -1,9 +1,12 @@
 //! Counters the owner and committer keep, so the admin API and benchmarks can report batch
 //! sizes and how far git lags behind acknowledgement.
 
-use std::sync::{
-    Mutex, PoisonError,
-    atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+use std::{
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+    },
+    time::Instant,
 };
 
 use hdrhistogram::Histogram;
@@ -26,6 +29,10 @@ pub(crate) struct Stats {
     pub pack_merges: AtomicU64,
     /// Microseconds from acknowledgement to durable commit, one sample per op.
     lag_us: Mutex<Histogram<u64>>,
+    /// When the oldest acknowledged write not yet in git was acknowledged, as microseconds
+    /// after `base` plus one; 0 when every acknowledged write is committed.
+    oldest_uncommitted: AtomicU64,
+    base: Instant,
 }
 
 impl Stats {
@@ -48,6 +55,32 @@ impl Stats {
                 Histogram::new_with_bounds(1, 3_600_000_000, 3)
                     .expect("constant histogram bounds are valid"),
             ),
+            oldest_uncommitted: AtomicU64::new(0),
+            // An hour back, so that a write acknowledged just before (a WAL replay at open)
+            // still counts whole.
+            base: Instant::now()
+                .checked_sub(std::time::Duration::from_secs(3600))
+                .unwrap_or_else(Instant::now),
+        }
+    }
+
+    pub fn set_oldest_uncommitted(&self, acked_at: Option<Instant>) {
+        let v = acked_at.map_or(0, |at| {
+            u64::try_from(at.saturating_duration_since(self.base).as_micros())
+                .unwrap_or(u64::MAX - 1)
+                + 1
+        });
+        self.oldest_uncommitted.store(v, Relaxed);
+    }
+
+    /// How long the oldest acknowledged write not yet in git has waited, in milliseconds.
+    fn uncommitted_age_ms(&self) -> f64 {
+        match self.oldest_uncommitted.load(Relaxed) {
+            0 => 0.0,
+            v => {
+                let at = self.base + std::time::Duration::from_micros(v - 1);
+                Instant::now().saturating_duration_since(at).as_secs_f64() * 1000.0
+            }
         }
     }
 
@@ -93,6 +126,7 @@ impl Stats {
                 max_ms: ms(h.max()),
             },
             wal_bytes: 0,
+            uncommitted_age_ms: self.uncommitted_age_ms(),
             node: None,
             peers: Vec::new(),
             nodes: Vec::new(),
@@ -143,6 +177,10 @@ pub struct MemoryStats {
     /// all their records (it grows when commits fall behind or fail).
     #[serde(default)]
     pub wal_bytes: u64,
+    /// How long the oldest acknowledged write not yet durable in git has waited (0 when every
+    /// one is committed): the commit lag now, where `commit_lag` is over the whole run.
+    #[serde(default)]
+    pub uncommitted_age_ms: f64,
     /// This node's id, when it publishes to peers.
     pub node: Option<String>,
     /// The peer repositories this node publishes to.
@@ -158,5 +196,26 @@ fn mean(total: u64, count: u64) -> f64 {
         0.0
     } else {
         total as f64 / count as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_oldest_uncommitted_write_ages_until_it_is_committed() {
+        let stats = Stats::new(0, 0);
+        assert_eq!(stats.snapshot(0).uncommitted_age_ms, 0.0);
+        let acked = Instant::now() - Duration::from_millis(1500);
+        stats.set_oldest_uncommitted(Some(acked));
+        let age = stats.snapshot(0).uncommitted_age_ms;
+        assert!((1500.0..60_000.0).contains(&age), "{age}");
+        stats.set_oldest_uncommitted(Some(Instant::now()));
+        assert!(stats.snapshot(0).uncommitted_age_ms < 1500.0);
+        stats.set_oldest_uncommitted(None);
+        assert_eq!(stats.snapshot(0).uncommitted_age_ms, 0.0);
     }
 }
