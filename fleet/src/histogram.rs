@@ -107,9 +107,7 @@ impl Snapshot {
         }
         Some(BOUNDS_US[BOUNDS_US.len() - 1] as f64)
     }
-}
 
-impl Snapshot {
     /// Appends the series of one labelled histogram named `name` (without the `_bucket`,
     /// `_sum`, `_count` suffixes; in seconds, as Prometheus names durations). `labels` is
     /// the inside of the braces, e.g. `group="community",tool="echo"`.

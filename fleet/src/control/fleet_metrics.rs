@@ -18,14 +18,14 @@ pub fn render(registry: &Registry) -> String {
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     let mut views = Vec::with_capacity(entries.len());
     for e in entries.iter() {
-        let traffic = e.traffic();
+        let (view, traffic) = e.view_and_traffic();
         let group = e.identity.group.as_str();
         let at = *index.entry(group).or_insert_with(|| {
             groups.push((group, registry.departed(group).latency));
             groups.len() - 1
         });
         groups[at].1.add(&traffic.latency);
-        views.push(e.view());
+        views.push(view);
     }
     render_servers(&mut out, &views);
     let name = "mcpfleet_group_request_duration_seconds";

@@ -177,8 +177,7 @@ impl Sampler {
                 }
                 _ => shown_state(state, &faults),
             };
-            let counters = e.counters().snapshot();
-            let traffic = e.traffic();
+            let (counters, traffic) = e.counts();
             let mut window = self.servers.remove(&e.identity.id).unwrap_or_default();
             let (oldest, server_span) = window.push(now, traffic);
             let latency = traffic.latency.since(&oldest.latency);

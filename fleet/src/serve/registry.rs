@@ -108,10 +108,19 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    fn add(&mut self, requests: u64, errors: u64, latency: &histogram::Snapshot) {
-        self.requests += requests;
-        self.errors += errors;
-        self.latency.add(latency);
+    /// One instance's traffic, from its counters.
+    fn of(c: &CounterSnapshot) -> Self {
+        Self {
+            requests: c.requests,
+            errors: c.errors,
+            latency: c.latency,
+        }
+    }
+
+    fn add(&mut self, other: &Traffic) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.latency.add(&other.latency);
     }
 }
 
@@ -225,24 +234,29 @@ impl Entry {
     /// carried over into the server's totals.
     pub fn new_instance_counters(&self) -> Arc<Counters> {
         let mut current = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        let ended = current.snapshot();
-        self.carried.lock().unwrap_or_else(|e| e.into_inner()).add(
-            ended.requests,
-            ended.errors,
-            &ended.latency,
-        );
+        let ended = Traffic::of(&current.snapshot());
+        self.carried
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(&ended);
         *current = Arc::default();
         current.clone()
     }
 
     /// This server's traffic over all its instances.
     pub fn traffic(&self) -> Traffic {
+        self.counts().1
+    }
+
+    /// The current instance's counters and the server's traffic over all its instances, read
+    /// once.
+    pub fn counts(&self) -> (CounterSnapshot, Traffic) {
         // Under the counters' lock, as an instance's end is carried over, so it counts once.
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let current = counters.snapshot();
         let mut total = *self.carried.lock().unwrap_or_else(|e| e.into_inner());
-        total.add(current.requests, current.errors, &current.latency);
-        total
+        total.add(&Traffic::of(&current));
+        (current, total)
     }
 
     /// Moves to `state`, recording the transition when it is one.
@@ -317,11 +331,15 @@ impl Entry {
 
     /// The row `GET /servers` returns for this server.
     pub fn view(&self) -> ServerView {
-        let c = self.counters().snapshot();
-        let traffic = self.traffic();
+        self.view_and_traffic().0
+    }
+
+    /// [`Entry::view`], and the traffic it was made from (with the latency `/metrics` sums).
+    pub fn view_and_traffic(&self) -> (ServerView, Traffic) {
+        let (c, traffic) = self.counts();
         let l = self.lifecycle();
         let probes = l.health.probes_ok + l.health.probes_failed;
-        ServerView {
+        let view = ServerView {
             id: self.identity.id.clone(),
             group: self.identity.group.clone(),
             profile: self.identity.profile,
@@ -347,7 +365,8 @@ impl Entry {
             last_error: l.health.last_error.clone(),
             faults: *self.faults.borrow(),
             faults_applied: *self.faults_applied.borrow() >= self.faults.borrow().revision,
-        }
+        };
+        (view, traffic)
     }
 }
 
@@ -437,11 +456,10 @@ impl Registry {
             let mut departed = self.departed.lock().unwrap_or_else(|e| e.into_inner());
             for e in self.entries().iter() {
                 if leaving.contains(&e.identity.id.as_str()) {
-                    let t = e.traffic();
                     departed
                         .entry(e.identity.group.clone())
                         .or_default()
-                        .add(t.requests, t.errors, &t.latency);
+                        .add(&e.traffic());
                 }
             }
         }
