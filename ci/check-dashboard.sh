@@ -112,17 +112,11 @@ fleet_tail() {
   tail -n 25 "$work/fleet.stderr" 2>/dev/null | sed 's/token=[^[:space:]&]*/token=.../; s/^/    /'
 }
 
-# Two free loopback ports, held open together so they differ; the fleet binds them right after.
-read -r admin_port gateway_port < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s:
-    x.bind(("127.0.0.1", 0))
-print(*(x.getsockname()[1] for x in s))')
-admin="http://127.0.0.1:$admin_port"
-echo "check-dashboard: starting $fleet up --servers $servers (admin $admin, gateway port $gateway_port)"
-setsid "$fleet" up --servers "$servers" --ephemeral-ports --admin-port "$admin_port" \
-  --gateway-port "$gateway_port" --admin-token-file "$work/token" --memory-repo "$work/memory" \
+# The fleet picks its own admin and gateway ports (0): ports chosen here and bound by the fleet a
+# moment later could be taken meanwhile by whatever else runs (the tests start fleets beside it).
+echo "check-dashboard: starting $fleet up --servers $servers (admin and gateway on ports the kernel picks)"
+setsid "$fleet" up --servers "$servers" --ephemeral-ports --admin-port 0 \
+  --gateway-port 0 --admin-token-file "$work/token" --memory-repo "$work/memory" \
   --startup-timeout "$startup_s" >"$work/fleet.stdout" 2>"$work/fleet.stderr" </dev/null &
 fleet_pid=$!
 
@@ -156,6 +150,8 @@ while :; do
   fi
   sleep 0.2
 done
+# The admin API is the login URL's origin.
+admin=$(printf '%s' "$login_url" | sed -E 's#^(http://[^/]+).*#\1#')
 fleet_ready=$(date +%s.%N)
 echo "check-dashboard: fleet up in $(python3 -c "print('%.1f' % ($fleet_ready - $script_start))") s;" \
   "dashboard $(printf '%s' "$login_url" | sed 's/token=[^&#]*/token=.../')"
